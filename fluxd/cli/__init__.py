@@ -1,0 +1,1 @@
+"""The ``flux`` command: a thin dispatcher over one module per subcommand."""

@@ -1,0 +1,118 @@
+# -*- test-case-name: tests.unit.cli.test_main -*-
+"""Entry point of the ``flux`` command.
+
+``flux CMD ARGS...`` imports only the module that implements CMD (see
+:data:`COMMANDS`), so a format command such as ``flux hostlist`` starts in
+little more than the interpreter's own start-up: nothing here imports
+Twisted.  Every subcommand runs under :func:`run_command`, the one place
+that turns exceptions into a one-line message and an exit code.
+
+A subcommand module provides ``main(argv) -> int`` where ``argv`` are the
+arguments after the subcommand name.
+"""
+
+import importlib
+import os
+import sys
+
+from fluxd import __version__
+
+#: name -> (module, one-line summary shown by ``flux help``)
+COMMANDS = {
+    "hostlist": ("fluxd.cli.cmd_hostlist", "Manipulate lists of hosts"),
+    "job": ("fluxd.cli.cmd_job", "Job housekeeping utility"),
+    "R": ("fluxd.cli.cmd_R", "Manipulate Flux resource set (R) objects"),
+}
+
+USAGE = "Usage: flux [OPTIONS] COMMAND ARGS"
+
+
+def _print_help(out):
+    out.write(USAGE + "\n")
+    out.write("  -h, --help             Display this message\n")
+    out.write("  -V, --version          Display command and component versions\n")
+    out.write("\nCommon commands from flux-core:\n")
+    width = max(len(name) for name in COMMANDS)
+    for name in sorted(COMMANDS, key=str.lower):
+        out.write(f"   {name:<{width}}  {COMMANDS[name][1]}\n")
+    out.write("\nSee 'flux help COMMAND' for more information about a command.\n")
+
+
+def _print_version(out):
+    import platform
+    out.write(f"commands:    \t\t{__version__}\n")
+    out.write(f"libflux-core:\t\t{__version__}\n")
+    out.write(f"build-options:\t\t+python=={platform.python_version()}\n")
+
+
+def run_command(prog, func, argv):
+    """Run one subcommand and map any error to a message and exit code.
+
+    :param prog: the name used in messages, e.g. ``flux-hostlist``.
+    :param func: callable taking ``argv`` and returning an exit code.
+    :param argv: the subcommand's arguments.
+    :returns: the process exit code.
+    """
+    from fluxd.errors import FluxError
+    try:
+        return func(argv) or 0
+    except FluxError as exc:
+        sys.stderr.write(f"{prog}: {exc}\n")
+        return getattr(exc, "exit_code", 1)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``flux hostlist -e ... | head``): quiet exit,
+        # and keep Python from complaining again when it flushes stdout.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"{prog}: {where}{exc.strerror or exc}\n")
+        return 1
+    except Exception as exc:  # a bug: still one line, traceback on request
+        if os.environ.get("FLUX_CLI_DEBUG"):
+            raise
+        sys.stderr.write(f"{prog}: internal error: {type(exc).__name__}: {exc}"
+                         " (set FLUX_CLI_DEBUG=1 for a traceback)\n")
+        return 1
+
+
+def dispatch(argv):
+    """Parse the top-level options and run the chosen subcommand.
+
+    :param argv: the arguments after ``flux``.
+    :returns: the process exit code.
+    """
+    if not argv or argv[0] in ("-h", "--help"):
+        _print_help(sys.stdout if argv else sys.stderr)
+        return 0 if argv else 1
+    if argv[0] in ("-V", "--version", "version"):
+        _print_version(sys.stdout)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name == "help":
+        if not rest:
+            _print_help(sys.stdout)
+            return 0
+        name, rest = rest[0], ["--help"]
+    if name.startswith("-"):
+        sys.stderr.write(f"flux: unrecognized option '{name}'\n"
+                         "Try 'flux --help' for more information.\n")
+        return 1
+    entry = COMMANDS.get(name)
+    if entry is None:
+        sys.stderr.write(f"flux: '{name}' is not a flux command. See 'flux help'.\n")
+        return 1
+    module = importlib.import_module(entry[0])
+    return run_command(f"flux-{name}", module.main, rest)
+
+
+def main(argv=None):
+    """Console-script entry point of ``flux``."""
+    sys.exit(dispatch(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    main()

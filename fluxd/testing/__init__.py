@@ -1,0 +1,1 @@
+"""Test helpers and fakes shipped with fluxd (held to the contract tests)."""
