@@ -1,0 +1,263 @@
+# -*- test-case-name: tests.unit.formats.test_rconfig -*-
+"""Build an RFC 20 resource set from ``[[resource.config]]`` (TOML).
+
+A system instance describes its nodes in its broker configuration::
+
+    [[resource.config]]
+    hosts = "test[1-15]"
+    cores = "0-7"
+    gpus = "0"
+
+    [[resource.config]]
+    hosts = "test16"
+    cores = "0-63"
+    gpus = "0-1"
+    properties = ["fatnode"]
+
+Each entry has ``hosts`` (RFC 29 hostlist, required) and optionally
+``cores`` and ``gpus`` (RFC 22 idsets) and ``properties`` (array of names).
+Entries accumulate: a host may appear in several entries, each adding
+resources or properties, but no resource may be configured twice.  Ranks
+are assigned as flux-core's ``rlist_from_config()`` assigns them: in the
+order hosts first appear, entry by entry, host by host within an entry's
+hostlist.  Every host must end up with at least one resource.
+
+:func:`parse_config_dir` reads a configuration directory (``PATH/*.toml``,
+merged as the broker merges them) or one file, as ``flux R parse-config``
+does, and also honours ``resource.path`` (an R file) when there is no
+``resource.config``.
+"""
+
+import glob
+import json
+import os
+import tomllib
+
+from fluxd.errors import NotFound
+from fluxd.formats._rnode import Node, RError, _jtype, check_property_name
+from fluxd.formats.hostlist import Hostlist, HostlistError
+from fluxd.formats.idset import IDset
+
+__all__ = ["from_config", "parse_config_dir", "load_config"]
+
+_ENTRY_KEYS = ("hosts", "cores", "gpus", "properties")
+
+
+def _entry_ids(entry, key, label):
+    text = entry.get(key)
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise RError(f"{label}: {key} must be a string, not {_jtype(text)}")
+    try:
+        return IDset.decode(text)
+    except ValueError:
+        raise RError(f"{label}: invalid idset {key}='{text}'") from None
+
+
+def _entry_properties(entry, label):
+    properties = entry.get("properties")
+    if properties is None:
+        return ()
+    if not isinstance(properties, list):
+        raise RError(f"{label}: properties must be an array")
+    for prop in properties:
+        if not isinstance(prop, str):
+            raise RError(f"{label}: invalid property"
+                         f" {json.dumps(prop, ensure_ascii=False)}")
+        try:
+            check_property_name(prop)
+        except RError as exc:
+            raise RError(f"{label}: {exc}") from None
+    return properties
+
+
+def _check_entry(entry, label):
+    if not isinstance(entry, dict):
+        raise RError(f"{label}: entry must be a table, not {_jtype(entry)}")
+    unknown = [key for key in entry if key not in _ENTRY_KEYS]
+    if unknown:
+        raise RError(f"{label}: unknown key '{unknown[0]}'")
+    if "hosts" not in entry:
+        raise RError(f"{label}: missing required key 'hosts'")
+    hosts = entry["hosts"]
+    if not isinstance(hosts, str):
+        raise RError(f"{label}: hosts must be a string, not {_jtype(hosts)}")
+    try:
+        hostlist = Hostlist(hosts)
+    except HostlistError:
+        raise RError(f"{label}: invalid hostlist '{hosts}'") from None
+    if len(hostlist) == 0:
+        raise RError(f"{label}: empty hostlist specified")
+    children = {}
+    for key, name in (("cores", "core"), ("gpus", "gpu")):
+        ids = _entry_ids(entry, key, label)
+        if ids is not None:
+            children[name] = ids
+    return hostlist, children, _entry_properties(entry, label)
+
+
+def from_config(entries, source=""):
+    """Build a resource set from ``resource.config`` entries.
+
+    :param entries: the ``resource.config`` array: a list of dicts with keys
+        ``hosts``, ``cores``, ``gpus``, ``properties``.
+    :param source: where the entries came from (a file name); when given,
+        errors start with ``SOURCE: resource.config[N]:`` instead of
+        flux-core's ``config[N]:``.
+    :returns: a new :class:`~fluxd.formats.rv1.Rv1` with hostnames and
+        properties; ranks 0..n-1 follow the order hosts first appear.
+    :raises RError: naming the entry and the problem, e.g.
+        ``config[1]: invalid hostlist 'foo[p]'``, ``config[0]: invalid idset
+        cores='0-'``, ``config[1]: core 1 of host foo2 is already
+        configured``, ``resource.config: foo11 assigned no resources``,
+        ``no hosts configured``.
+    """
+    from fluxd.formats.rv1 import Rv1  # rv1 re-exports this module
+
+    prefix = f"{source}: " if source else ""
+    array = "resource.config" if source else "config"
+    if not isinstance(entries, list):
+        raise RError(f"{prefix}resource config must be an array")
+    nodes = {}     # rank -> Node
+    ranks = {}     # hostname -> rank, in order of first appearance
+    for index, entry in enumerate(entries):
+        label = f"{prefix}{array}[{index}]"
+        hostlist, children, properties = _check_entry(entry, label)
+        for host in hostlist:
+            rank = ranks.setdefault(host, len(ranks))
+            node = nodes.get(rank)
+            if node is None:
+                node = nodes[rank] = Node(host)
+            overlap = node.overlap(children)
+            if overlap:
+                what = " ".join(f"{name} {ids}"
+                                for name, ids in overlap.items())
+                raise RError(f"{label}: {what} of host {host} is already"
+                             " configured")
+            node.add(children)
+            node.properties.update(properties)
+    if not nodes:
+        raise RError(f"{prefix}no hosts configured")
+    empty = [nodes[rank].hostname for rank in sorted(nodes)
+             if nodes[rank].is_empty()]
+    if empty:
+        raise RError(f"{prefix}resource.config: {Hostlist(empty).encode()}"
+                     " assigned no resources")
+    result = Rv1()
+    result._nodes = nodes
+    return result
+
+
+def _merge(into, table, origin, file, where=""):
+    """Merge TOML table ``table`` from ``file`` into ``into`` recursively.
+
+    ``origin`` remembers which file defined each leaf key, so a key set in
+    two files can be reported with both names.
+    """
+    for key, value in table.items():
+        path = f"{where}.{key}" if where else key
+        if isinstance(value, dict) and isinstance(into.get(key, {}), dict):
+            _merge(into.setdefault(key, {}), value, origin, file, path)
+        elif key in into:
+            first = origin.get(path) or _first_origin(origin, path)
+            raise RError(f"{file}: {path} is already defined in {first}")
+        else:
+            into[key] = value
+            origin[path] = file
+
+
+def _first_origin(origin, path):
+    """The file that set any key below ``path`` (a table)."""
+    return next((file for key, file in origin.items()
+                 if key.startswith(path + ".")), "another file")
+
+
+def _load_file(path):
+    try:
+        with open(path, "rb") as fp:
+            data = fp.read()
+    except FileNotFoundError:
+        raise NotFound(f"{path}: No such file or directory") from None
+    except OSError as exc:
+        raise RError(f"{path}: {exc.strerror}") from None
+    if path.endswith(".json"):
+        try:
+            table = json.loads(data)
+        except ValueError as exc:
+            raise RError(f"{path}: invalid JSON: {exc}") from None
+        if not isinstance(table, dict):
+            raise RError(f"{path}: config must be a JSON object")
+        return table
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RError(f"{path}: {exc}") from None
+
+
+def load_config(path):
+    """Load a broker configuration as the broker does.
+
+    :param path: a directory (every ``*.toml`` in it, merged as one table)
+        or a single file (TOML, or JSON when it ends in ``.json``).
+    :returns: ``(table, origin)``: the merged table and a dict mapping each
+        dotted key path to the file that set it.
+    :raises NotFound: when ``path`` does not exist.
+    :raises RError: for a parse error (``FILE: message``) or a key defined
+        in two files.
+    """
+    if os.path.isdir(path):
+        files = sorted(glob.glob(os.path.join(glob.escape(path), "*.toml")))
+    elif os.path.exists(path):
+        files = [path]
+    else:
+        raise NotFound(f"{path}: No such file or directory")
+    table, origin = {}, {}
+    for file in files:
+        _merge(table, _load_file(file), origin, file)
+    return table, origin
+
+
+def _from_path(rpath, where):
+    from fluxd.formats.rv1 import Rv1
+
+    if not isinstance(rpath, str):
+        raise RError(f"{where}: resource.path must be a string")
+    try:
+        with open(rpath, "rb") as fp:
+            data = fp.read()
+    except OSError as exc:
+        raise RError(f"{where}: resource.path: {rpath}:"
+                     f" {exc.strerror}") from None
+    try:
+        return Rv1.decode(data)
+    except RError as exc:
+        raise RError(f"{where}: resource.path: {rpath}: {exc}") from None
+
+
+def parse_config_dir(path):
+    """Build the configured resource set, as ``flux R parse-config PATH``.
+
+    ``resource.config`` wins; without it ``resource.path`` names an R file
+    to read (relative paths are relative to the current directory).
+
+    :param path: configuration directory (``PATH/*.toml``) or file.
+    :returns: a new :class:`~fluxd.formats.rv1.Rv1`.
+    :raises NotFound: when ``path`` does not exist.
+    :raises RError: for a parse error, a bad ``[[resource.config]]`` entry
+        (naming the file and ``resource.config[N]``), a bad R file, or when
+        neither key is set.
+    """
+    table, origin = load_config(path)
+    resource = table.get("resource")
+    if resource is not None and not isinstance(resource, dict):
+        raise RError(f"{origin.get('resource', path)}: resource must be a"
+                     " table")
+    resource = resource or {}
+    if "config" in resource:
+        return from_config(resource["config"],
+                           source=origin["resource.config"])
+    if "path" in resource:
+        return _from_path(resource["path"], origin["resource.path"])
+    raise RError(f"{path}: neither resource.config nor resource.path is"
+                 " configured")
