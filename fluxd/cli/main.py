@@ -7,8 +7,9 @@ little more than the interpreter's own start-up: nothing here imports
 Twisted.  Every subcommand runs under :func:`run_command`, the one place
 that turns exceptions into a one-line message and an exit code.
 
-A subcommand module provides ``main(argv) -> int`` where ``argv`` are the
-arguments after the subcommand name.
+A subcommand module provides ``main(argv) -> int`` (or the function named
+after a ``:`` in :data:`COMMANDS`) where ``argv`` are the arguments after
+the subcommand name.
 """
 
 import importlib
@@ -21,6 +22,10 @@ from fluxd import __version__
 COMMANDS = {
     "hostlist": ("fluxd.cli.cmd_hostlist", "Manipulate lists of hosts"),
     "job": ("fluxd.cli.cmd_job", "Job housekeeping utility"),
+    "getattr": ("fluxd.cli.cmd_attr:getattr_main", "Get broker attribute"),
+    "setattr": ("fluxd.cli.cmd_attr:setattr_main", "Set broker attribute"),
+    "lsattr": ("fluxd.cli.cmd_attr:lsattr_main", "List broker attributes"),
+    "module": ("fluxd.cli.cmd_module", "Manage and list broker modules"),
     "R": ("fluxd.cli.cmd_R", "Manipulate Flux resource set (R) objects"),
 }
 
@@ -105,8 +110,9 @@ def dispatch(argv):
     if entry is None:
         sys.stderr.write(f"flux: '{name}' is not a flux command. See 'flux help'.\n")
         return 1
-    module = importlib.import_module(entry[0])
-    return run_command(f"flux-{name}", module.main, rest)
+    modname, _, funcname = entry[0].partition(":")
+    func = getattr(importlib.import_module(modname), funcname or "main")
+    return run_command(f"flux-{name}", func, rest)
 
 
 def main(argv=None):

@@ -1,0 +1,214 @@
+# -*- test-case-name: tests.integration.test_broker_local -*-
+"""A blocking, stdlib-only client for a fluxd broker's local socket.
+
+The ``flux`` command uses this so that a command making a few RPCs costs
+little more than Python's own start-up: it imports no Twisted.  It speaks
+the box layout of :mod:`fluxd.client.wire`.
+
+Typical use::
+
+    with Flux() as h:
+        rank = h.rpc("attr.get", {"name": "rank"})["value"]
+"""
+
+import json
+import os
+import socket
+
+from fluxd.client import wire
+from fluxd.errors import NotConnected, ProtocolError, from_errno
+from fluxd.message.types import FLAG_STREAMING, NODEID_ANY, encode_payload
+
+#: the system instance's socket, used when FLUX_URI is unset (as flux does)
+SYSTEM_URI = "local:///run/flux/local"
+ENODATA = 61
+
+
+def uri_to_path(uri):
+    """Map a ``local://PATH`` URI (or a bare path) to the socket path.
+
+    :raises fluxd.errors.NotConnected: for another URI scheme.
+    """
+    if uri.startswith("local://"):
+        return uri[len("local://"):]
+    if uri.startswith("/"):
+        return uri
+    raise NotConnected(f"Unable to connect to Flux: unsupported URI {uri}")
+
+
+class Flux:
+    """A connection to one broker.
+
+    :param uri: ``local:///path``; default ``$FLUX_URI``, else the system
+        instance.
+    :param userid: with ``rolemask``, ask the broker to stamp requests with
+        this credential (honoured for the instance owner only, as flux's
+        ``FLUX_HANDLE_USERID``/``FLUX_HANDLE_ROLEMASK``).
+    :raises fluxd.errors.NotConnected: when no broker answers at the URI.
+    :raises fluxd.errors.FluxError: when the broker refuses the connection
+        (EPERM for a guest when guest access is off).
+    """
+
+    def __init__(self, uri=None, userid=None, rolemask=None):
+        uri = uri or os.environ.get("FLUX_URI") or SYSTEM_URI
+        self.uri = uri
+        path = uri_to_path(uri)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._sock.connect(path)
+        except FileNotFoundError:
+            self._sock.close()
+            raise NotConnected("Unable to connect to Flux:"
+                               f" broker socket {path} was not found") from None
+        except OSError as exc:
+            self._sock.close()
+            raise NotConnected(f"Unable to connect to Flux: {path}:"
+                               f" {exc.strerror}") from None
+        self._decoder = wire.BoxDecoder()
+        self._queue = []
+        self._answers = {}
+        self._stream = {}
+        self._next_ask = 1
+        self._next_tag = 1
+        self._cred = (userid, rolemask)
+        hello = self._read_until(lambda box: box.get(wire.COMMAND) == b"hello")
+        errnum = wire.get_int(hello, "errnum", 0)
+        if errnum:
+            self.close()
+            raise from_errno(errnum, wire.get_str(hello, "errstr"))
+        self.userid = wire.get_int(hello, "userid", -1)
+        self.rolemask = wire.get_int(hello, "rolemask", 0)
+        self.rank = wire.get_int(hello, "rank", 0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Close the connection (idempotent)."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    # -- low level ---------------------------------------------------------
+
+    def _read_box(self):
+        while not self._queue:
+            data = self._sock.recv(1 << 20)
+            if not data:
+                raise NotConnected("Lost connection to the broker")
+            try:
+                self._queue.extend(self._decoder.feed(data))
+            except wire.WireError as exc:
+                raise ProtocolError(f"broker sent a bad box: {exc}") from None
+        return self._queue.pop(0)
+
+    def _read_until(self, want):
+        while True:
+            box = self._read_box()
+            if want(box):
+                return box
+            self._file(box)
+
+    def _file(self, box):
+        """Keep a box that is not the one being waited for."""
+        if wire.ANSWER in box or wire.ERROR in box:
+            self._answers[box.get(wire.ANSWER) or box.get(wire.ERROR)] = box
+        elif box.get(wire.COMMAND) == b"response":
+            tag = wire.get_int(box, "matchtag")
+            self._stream.setdefault(tag, []).append(box)
+
+    def send(self, topic, payload=None, nodeid=NODEID_ANY, flags=0):
+        """Send a request without waiting; returns a token for :meth:`wait`."""
+        ask = b"%x" % self._next_ask
+        self._next_ask += 1
+        tag = self._next_tag
+        self._next_tag += 1
+        box = {wire.COMMAND: b"request", wire.ASK: ask}
+        wire.put_str(box, "topic", topic)
+        wire.put_int(box, "nodeid", nodeid)
+        wire.put_int(box, "flags", flags)
+        wire.put_int(box, "matchtag", tag)
+        wire.put_big(box, "payload", encode_payload(payload))
+        userid, rolemask = self._cred
+        if userid is not None:
+            wire.put_int(box, "userid", userid)
+            wire.put_int(box, "rolemask", rolemask or 0)
+        self._sock.sendall(wire.encode_box(box))
+        return ask, tag
+
+    def _answer(self, ask):
+        box = self._answers.pop(ask, None)
+        if box is None:
+            box = self._read_until(
+                lambda b: b.get(wire.ANSWER) == ask or b.get(wire.ERROR) == ask)
+        if wire.ERROR in box:
+            raise ProtocolError(wire.get_str(box, "_error_description",
+                                             "request failed"))
+        return box
+
+    @staticmethod
+    def _result(box):
+        errnum = wire.get_int(box, "errnum", 0)
+        if errnum:
+            raise from_errno(errnum, wire.get_str(box, "errstr"))
+        return wire.get_big(box, "payload")
+
+    def wait(self, token):
+        """Wait for the answer of :meth:`send`; returns the raw payload."""
+        return self._result(self._answer(token[0]))
+
+    # -- RPC ---------------------------------------------------------------
+
+    def rpc_raw(self, topic, payload=None, nodeid=NODEID_ANY, flags=0):
+        """One request, one response: returns the response payload bytes.
+
+        :raises fluxd.errors.FluxError: for an error response.
+        """
+        return self.wait(self.send(topic, payload, nodeid, flags))
+
+    def rpc(self, topic, payload=None, nodeid=NODEID_ANY, flags=0):
+        """One request, one response: returns the decoded JSON payload."""
+        return _decode(self.rpc_raw(topic, payload, nodeid, flags))
+
+    def stream(self, topic, payload=None, nodeid=NODEID_ANY):
+        """A streaming RPC: yields each response's JSON payload.
+
+        The stream ends quietly on ENODATA and raises on any other error.
+        """
+        ask, tag = self.send(topic, payload, nodeid, FLAG_STREAMING)
+        while True:
+            pending = self._stream.get(tag)
+            if pending:
+                yield _decode(self._result(pending.pop(0)))
+                continue
+            if ask in self._answers:
+                break
+            box = self._read_box()
+            if box.get(wire.COMMAND) == b"response" and \
+                    wire.get_int(box, "matchtag") == tag:
+                yield _decode(self._result(box))
+            else:
+                self._file(box)
+        self._stream.pop(tag, None)
+        final = self._answer(ask)
+        if wire.get_int(final, "errnum", 0) == ENODATA:
+            return
+        self._result(final)
+
+    def cancel(self, token):
+        """Cancel a streaming request started with :meth:`send`."""
+        box = {wire.COMMAND: b"cancel"}
+        wire.put_int(box, "matchtag", token[1])
+        self._sock.sendall(wire.encode_box(box))
+
+
+def _decode(raw):
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw.rstrip(b"\0"))
+    except ValueError:
+        raise ProtocolError("response payload is not JSON") from None

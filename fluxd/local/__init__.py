@@ -1,0 +1,1 @@
+"""The local connector: AMP over the broker's UNIX socket (SO_PEERCRED)."""

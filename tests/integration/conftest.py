@@ -1,0 +1,29 @@
+"""Fixtures for integration tests: real broker processes in temp dirs."""
+
+import pytest
+
+from fluxd.testing.broker import BrokerProcess
+
+
+@pytest.fixture
+def broker_factory(tmp_path):
+    """Start brokers on demand; every one is stopped at the end."""
+    started = []
+
+    def start(config_path=None, attrs=None, name="b", env=None):
+        workdir = tmp_path / name
+        workdir.mkdir(exist_ok=True)
+        broker = BrokerProcess(workdir, config_path=config_path, attrs=attrs,
+                               env=env)
+        started.append(broker)
+        return broker.start()
+
+    yield start
+    for broker in started:
+        broker.stop()
+
+
+@pytest.fixture
+def broker(broker_factory):
+    """One running broker with the embedded default configuration."""
+    return broker_factory()

@@ -1,0 +1,90 @@
+"""Guest access over the local socket with a second, real user (root only).
+
+The guest runs the stdlib client under the system's own Python (the
+project venv's interpreter lives under /root, which other users cannot
+enter), with the source tree on PYTHONPATH: the client imports no
+third-party package.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+import tomli_w
+
+from fluxd.testing.users import temporary_user
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or SYSTEM_PYTHON is None,
+                                reason="needs root to create a user")
+
+GUEST_SCRIPT = """
+import sys
+from fluxd.client.sync import Flux
+from fluxd.errors import FluxError
+try:
+    with Flux(sys.argv[1]) as h:
+        print("connected", h.userid, h.rolemask)
+        print("getattr", h.rpc("attr.get", {"name": "rank"})["value"])
+        try:
+            h.rpc("attr.set", {"name": "log-level", "value": "3"})
+            print("set ok")
+        except FluxError as e:
+            print("set", e.errno, e)
+except FluxError as e:
+    print("refused", e.errno, e)
+"""
+
+
+@pytest.fixture
+def shared_dir():
+    path = tempfile.mkdtemp(prefix="fluxd-guest-")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_as(user, uri):
+    env = {"PYTHONPATH": REPO, "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([SYSTEM_PYTHON, "-c", GUEST_SCRIPT, uri],
+                          user=user.pw_uid, group=user.pw_gid, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def start(broker_factory, shared_dir, name, config=None):
+    rundir = os.path.join(shared_dir, name)
+    os.makedirs(rundir)
+    os.chmod(rundir, 0o755)
+    config_path = None
+    if config is not None:
+        config_path = os.path.join(shared_dir, f"{name}.toml")
+        with open(config_path, "wb") as f:
+            tomli_w.dump(config, f)
+    return broker_factory(config_path=config_path, name=name,
+                          attrs={"rundir": rundir,
+                                 "local-uri": f"local://{rundir}/local"})
+
+
+def test_guest_refused_by_default(broker_factory, shared_dir):
+    broker = start(broker_factory, shared_dir, "default")
+    with temporary_user() as user:
+        lines = run_as(user, broker.uri)
+    assert lines[0].startswith("refused 1 ")
+    # the broker keeps serving its owner
+    assert broker.flux("getattr", "rank").out == "0\n"
+
+
+def test_guest_allowed_but_not_owner(broker_factory, shared_dir):
+    broker = start(broker_factory, shared_dir, "guest",
+                   {"access": {"allow-guest-user": True}})
+    with temporary_user() as user:
+        lines = run_as(user, broker.uri)
+        assert lines[0] == f"connected {user.pw_uid} 2"
+    assert lines[1] == "getattr 0"
+    assert lines[2] == "set 1 Request requires owner credentials"
