@@ -2,8 +2,8 @@
 
 The guest runs the stdlib client under the system's own Python (the
 project venv's interpreter lives under /root, which other users cannot
-enter), with the source tree on PYTHONPATH: the client imports no
-third-party package.
+enter) from a world-readable copy of the fluxd package (the checkout may
+sit in a private directory): the client imports no third-party package.
 """
 
 import os
@@ -49,7 +49,12 @@ def shared_dir():
 
 
 def run_as(user, uri):
-    env = {"PYTHONPATH": REPO, "PATH": "/usr/bin:/bin"}
+    libdir = os.path.join(os.path.dirname(uri[len("local://"):]), "..", "lib")
+    if not os.path.isdir(libdir):
+        shutil.copytree(os.path.join(REPO, "fluxd"),
+                        os.path.join(libdir, "fluxd"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PYTHONPATH": os.path.abspath(libdir), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([SYSTEM_PYTHON, "-c", GUEST_SCRIPT, uri],
                           user=user.pw_uid, group=user.pw_gid, env=env,
                           capture_output=True, text=True, timeout=60)
