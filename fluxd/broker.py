@@ -21,6 +21,7 @@ from fluxd import __version__
 from fluxd.attributes import Attributes, AttrService
 from fluxd.builtins import BrokerModule, ModuleService
 from fluxd.errors import InvalidArgument
+from fluxd.events import EventService
 from fluxd.local.connection import Policy
 from fluxd.local.service import LocalConnectorService
 from fluxd.message.router import Router
@@ -193,6 +194,7 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None):
         AttrService(attrs, rank),
         BrokerModule(attrs, rank),
         ModuleService(router, reactor, rank),
+        EventService(rank, router),
         LocalConnectorService(reactor, path, router, policy, rank),
     ]
     broker = BrokerService(reactor, attrs, router, modules, cleanup)
