@@ -14,7 +14,7 @@ import json
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from fluxd.errors import InvalidArgument, ProtocolError
+from fluxd.errors import InvalidArgument
 from fluxd.message.router import method
 from fluxd.message.types import EVENT, FLAG_PRIVATE, ROLE_OWNER, ROLE_USER, Message
 from fluxd.module import Module
@@ -104,7 +104,11 @@ class EventService(Module):
         if not isinstance(flags, int) or flags & ~FLAG_PRIVATE:
             raise InvalidArgument("event.publish: flags may only contain PRIVATE")
         if self.rank != 0:
-            raise ProtocolError("this service is only available on rank 0")
+            # flux clients address rank 0 themselves; ours may ask any
+            # broker, which passes the request up with the caller's creds
+            return self._router.call(
+                "event.publish", body, nodeid=0, rolemask=request.rolemask,
+                userid=request.userid)
         seq = self.publish(topic, body.get("payload"),
                            private=bool(flags & FLAG_PRIVATE),
                            userid=request.userid)

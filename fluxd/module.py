@@ -45,8 +45,8 @@ class Module(service.Service):
     def flux_ping(self, request):
         """Echo the payload with the route, credentials and rank (RFC 6)."""
         payload = request.json()
-        hops = [hop[:8] for hop in request.message.route]
-        hops.append(self.uuid[:8])
+        hops = [hop[:8].upper() for hop in request.message.route]
+        hops.append(self.uuid[:8].upper())
         payload.update(route="!".join(hops), userid=request.userid,
                        rolemask=request.rolemask, rank=self.rank)
         return payload

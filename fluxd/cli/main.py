@@ -26,7 +26,17 @@ COMMANDS = {
     "setattr": ("fluxd.cli.cmd_attr:setattr_main", "Set broker attribute"),
     "lsattr": ("fluxd.cli.cmd_attr:lsattr_main", "List broker attributes"),
     "module": ("fluxd.cli.cmd_module", "Manage and list broker modules"),
+    "keygen": ("fluxd.cli.cmd_keygen", "Generate the overlay cluster certificate"),
+    "overlay": ("fluxd.cli.cmd_overlay", "Show flux overlay network status"),
+    "ping": ("fluxd.cli.cmd_ping", "Send echo requests to a broker service"),
+    "start": ("fluxd.cli.cmd_start", "Bootstrap a local Flux instance"),
     "R": ("fluxd.cli.cmd_R", "Manipulate Flux resource set (R) objects"),
+    "uptime": ("fluxd.cli.cmd_uptime", "Tell how long Flux has been up and running"),
+    "startlog": ("fluxd.cli.cmd_startlog", "List Flux instance starts and stops"),
+    "shutdown": ("fluxd.cli.cmd_shutdown", "Shut down the Flux instance"),
+    "dmesg": ("fluxd.cli.cmd_dmesg", "Print or control the broker log ring buffer"),
+    "logger": ("fluxd.cli.cmd_logger", "Create a Flux log entry"),
+    "config": ("fluxd.cli.cmd_config", "Manage/query Flux configuration"),
 }
 
 USAGE = "Usage: flux [OPTIONS] COMMAND ARGS"

@@ -16,7 +16,7 @@ import os
 import socket
 
 from fluxd.client import wire
-from fluxd.errors import NotConnected, ProtocolError, from_errno
+from fluxd.errors import NotConnected, ProtocolError, TimedOut, from_errno
 from fluxd.message.types import FLAG_STREAMING, NODEID_ANY, encode_payload
 
 #: the system instance's socket, used when FLUX_URI is unset (as flux does)
@@ -94,9 +94,13 @@ class Flux:
 
     # -- low level ---------------------------------------------------------
 
-    def _read_box(self):
+    def _read_box(self, timeout=None):
         while not self._queue:
-            data = self._sock.recv(1 << 20)
+            self._sock.settimeout(timeout)
+            try:
+                data = self._sock.recv(1 << 20)
+            except TimeoutError:
+                raise TimedOut("Connection timed out") from None
             if not data:
                 raise NotConnected("Lost connection to the broker")
             try:
@@ -105,9 +109,9 @@ class Flux:
                 raise ProtocolError(f"broker sent a bad box: {exc}") from None
         return self._queue.pop(0)
 
-    def _read_until(self, want):
+    def _read_until(self, want, timeout=None):
         while True:
-            box = self._read_box()
+            box = self._read_box(timeout)
             if want(box):
                 return box
             self._file(box)
@@ -139,11 +143,12 @@ class Flux:
         self._sock.sendall(wire.encode_box(box))
         return ask, tag
 
-    def _answer(self, ask):
+    def _answer(self, ask, timeout=None):
         box = self._answers.pop(ask, None)
         if box is None:
             box = self._read_until(
-                lambda b: b.get(wire.ANSWER) == ask or b.get(wire.ERROR) == ask)
+                lambda b: b.get(wire.ANSWER) == ask or b.get(wire.ERROR) == ask,
+                timeout)
         if wire.ERROR in box:
             raise ProtocolError(wire.get_str(box, "_error_description",
                                              "request failed"))
@@ -156,22 +161,28 @@ class Flux:
             raise from_errno(errnum, wire.get_str(box, "errstr"))
         return wire.get_big(box, "payload")
 
-    def wait(self, token):
-        """Wait for the answer of :meth:`send`; returns the raw payload."""
-        return self._result(self._answer(token[0]))
+    def wait(self, token, timeout=None):
+        """Wait for the answer of :meth:`send`; returns the raw payload.
+
+        :param timeout: seconds to wait for the broker (None: forever).
+        :raises fluxd.errors.TimedOut: when it does not answer in time.
+        """
+        return self._result(self._answer(token[0], timeout))
 
     # -- RPC ---------------------------------------------------------------
 
-    def rpc_raw(self, topic, payload=None, nodeid=NODEID_ANY, flags=0):
+    def rpc_raw(self, topic, payload=None, nodeid=NODEID_ANY, flags=0,
+                timeout=None):
         """One request, one response: returns the response payload bytes.
 
         :raises fluxd.errors.FluxError: for an error response.
         """
-        return self.wait(self.send(topic, payload, nodeid, flags))
+        return self.wait(self.send(topic, payload, nodeid, flags), timeout)
 
-    def rpc(self, topic, payload=None, nodeid=NODEID_ANY, flags=0):
+    def rpc(self, topic, payload=None, nodeid=NODEID_ANY, flags=0,
+            timeout=None):
         """One request, one response: returns the decoded JSON payload."""
-        return _decode(self.rpc_raw(topic, payload, nodeid, flags))
+        return _decode(self.rpc_raw(topic, payload, nodeid, flags, timeout))
 
     def stream(self, topic, payload=None, nodeid=NODEID_ANY):
         """A streaming RPC: yields each response's JSON payload.

@@ -151,6 +151,9 @@ class Router:
         self.rank = rank
         self.upstream = upstream
         self._clock = clock
+        #: set by the overlay: pass cancels/disconnects to other brokers
+        self.remote_cancel = None
+        self.remote_disconnect = None
         self.started = clock.seconds() if clock is not None else 0.0
         self._activity = {}
         self._modules = {}
@@ -254,6 +257,8 @@ class Router:
     # -- client bookkeeping -------------------------------------------------
 
     def disconnect(self, sender):
+        if self.remote_disconnect is not None:
+            self.remote_disconnect(sender)
         for key in [k for k in self._pending if k[0] == sender]:
             self._pending.pop(key).abandon()
         for module in list(self._modules.values()):
@@ -266,6 +271,8 @@ class Router:
         request = self._pending.pop((sender, matchtag), None)
         if request is not None:
             request.cancel()
+        elif self.remote_cancel is not None:
+            self.remote_cancel(sender, matchtag)
 
     # -- in-process RPC -----------------------------------------------------
 

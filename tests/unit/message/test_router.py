@@ -167,7 +167,7 @@ class RouterTests(SynchronousTestCase):
         body = resp.json()
         self.assertEqual(body["pad"], "xx")
         self.assertEqual(body["userid"], 5)
-        self.assertEqual(body["route"], "client1!" + self.echo.uuid[:8])
+        self.assertEqual(body["route"], "CLIENT1!" + self.echo.uuid[:8].upper())
 
     def test_call_in_process(self):
         result = self.successResultOf(self.router.call("echo.any", userid=3))

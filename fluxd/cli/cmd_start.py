@@ -1,0 +1,325 @@
+# -*- test-case-name: tests.integration.test_start -*-
+"""``flux start``: run a local Flux instance, run a command in it, stop it.
+
+With no ``--test-size`` one broker of this host runs; with
+``--test-size=N``, N brokers run on this host and join over loopback TLS
+with a certificate made for the run.  Each broker is a real
+``twistd -n fluxd`` process configured with a generated ``[bootstrap]``
+table (fake host names from ``--test-hosts``, or ``HOST-0``...).  CMD
+(default: an interactive shell) runs with FLUX_URI set to rank 0; when it
+exits the instance is stopped and ``flux start`` exits with CMD's status.
+
+The instance directory (certificate, config, per-rank rundirs and logs,
+``brokers.json`` with each broker's pid and argv) is removed at exit;
+CMD sees its path in ``FLUXD_START_DIR``.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+
+from fluxd.errors import InvalidArgument, NotConnected
+
+#: how long to wait for the instance to come up before giving up
+START_TIMEOUT = 60.0
+
+
+def _free_ports(n):
+    """``n`` distinct free TCP ports on the loopback interface."""
+    socks, ports = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def _copy_config(src, dst, warn):
+    """Copy a config file/dir into ``dst``, dropping any [bootstrap] table."""
+    import tomli_w
+    if os.path.isdir(src):
+        names = sorted(f for f in os.listdir(src) if f.endswith(".toml"))
+        files = [os.path.join(src, f) for f in names]
+    elif os.path.isfile(src):
+        files = [src]
+    else:
+        raise InvalidArgument(f"{src}: No such file or directory")
+    for path in files:
+        with open(path, "rb") as f:
+            try:
+                table = tomllib.load(f)
+            except tomllib.TOMLDecodeError as exc:
+                raise InvalidArgument(f"{path}: {exc}") from None
+        if "bootstrap" in table:
+            warn(f"ignoring [bootstrap] in {path}: a test instance makes its own")
+            del table["bootstrap"]
+        with open(os.path.join(dst, os.path.basename(path)), "wb") as f:
+            tomli_w.dump(table, f)
+
+
+def _hostnames(args, size):
+    if args.test_hosts:
+        from fluxd.formats.hostlist import Hostlist
+        hosts = list(Hostlist(args.test_hosts))
+        if len(hosts) < size:
+            raise InvalidArgument(f"--test-hosts={args.test_hosts} names"
+                                  f" {len(hosts)} hosts, need {size}")
+        if len(set(hosts[:size])) != size:
+            raise InvalidArgument("--test-hosts must name distinct hosts")
+        return hosts[:size]
+    short = socket.gethostname().split(".")[0]
+    return [short] if size == 1 else [f"{short}-{r}" for r in range(size)]
+
+
+class ForkedBroker:
+    """A broker forked from this (pre-imported) process: a Popen look-alike.
+
+    Every broker would otherwise spend most of its start-up importing
+    Twisted and fluxd; forking after one import lets N brokers share that
+    work and its memory pages (copy-on-write).
+    """
+
+    def __init__(self, argv, env):
+        self.args = argv
+        self.returncode = None
+        pid = os.fork()
+        if pid == 0:
+            self._child(argv, env)
+        self.pid = pid
+
+    @staticmethod
+    def _child(argv, env):
+        code = 1
+        try:
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.setsid()
+            os.environ.clear()
+            os.environ.update(env)
+            sys.argv = list(argv)
+            from twisted.scripts.twistd import run
+            run()
+            code = 0
+        except SystemExit as exc:
+            if isinstance(exc.code, str):
+                sys.stderr.write(exc.code + "\n")
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    def _reap(self, flags):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, flags)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def poll(self):
+        return self._reap(os.WNOHANG)
+
+    def wait(self, timeout=None):
+        if timeout is None:
+            return self._reap(0)
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        return self.returncode
+
+    def send_signal(self, sig):
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+
+def _preimport():
+    """Import what every broker needs once, before forking them."""
+    import twisted.scripts.twistd  # noqa: F401
+    import fluxd.broker  # noqa: F401
+    import fluxd.overlay.setup  # noqa: F401
+    import fluxd.overlay.tls  # noqa: F401
+    import fluxd.tap  # noqa: F401
+
+
+class Instance:
+    """The broker processes of one ``flux start``."""
+
+    def __init__(self, args):
+        self.args = args
+        self.size = args.test_size or 1
+        self.dir = tempfile.mkdtemp(prefix="flux-start-")
+        self.procs = []
+        self.hosts = _hostnames(args, self.size)
+
+    def warn(self, text):
+        sys.stderr.write(f"flux-start: warning: {text}\n")
+
+    def prepare(self):
+        """Write the certificate and config; return the per-rank argv."""
+        from fluxd.overlay.tls import keygen
+        import tomli_w
+        confdir = os.path.join(self.dir, "conf.d")
+        os.mkdir(confdir)
+        if self.args.config_path:
+            _copy_config(self.args.config_path, confdir, self.warn)
+        if self.size > 1:
+            cert = os.path.join(self.dir, "cluster.pem")
+            keygen(cert, name="flux")
+            ports = _free_ports(self.size)
+            hosts = [{"host": h, "bind": f"tcp://127.0.0.1:{p}",
+                      "connect": f"tcp://127.0.0.1:{p}"}
+                     for h, p in zip(self.hosts, ports)]
+            with open(os.path.join(confdir, "zz-bootstrap.toml"), "wb") as f:
+                tomli_w.dump({"bootstrap": {"curve_cert": cert,
+                                            "hosts": hosts}}, f)
+        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+        user_attrs = self._user_attrs()
+        argvs = []
+        for rank in range(self.size):
+            rundir = os.path.join(self.dir, f"rank-{rank}")
+            os.mkdir(rundir)
+            attrs = {"rundir": rundir, "local-uri": f"local://{rundir}/local",
+                     "hostname": self.hosts[rank]}
+            if self.size > 1:
+                attrs["tbon.topo"] = "kary:32"
+            attrs.update(user_attrs)
+            argv = [twistd, "-n", "--pidfile=",
+                    f"--logfile={rundir}/broker.log", "fluxd",
+                    f"--config-path={confdir}"]
+            argv += [f"-S{k}={v}" for k, v in attrs.items()]
+            argvs.append(argv)
+        return argvs
+
+    def _user_attrs(self):
+        attrs = {}
+        items = list(self.args.setattr)
+        for opt in self.args.broker_opts:
+            for word in opt.split(","):
+                if word.startswith("-S"):
+                    items.append(word[2:])
+                elif word.startswith("--setattr="):
+                    items.append(word[len("--setattr="):])
+                elif word:
+                    raise InvalidArgument(f"-o {opt}: unsupported broker option {word}")
+        for item in items:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise InvalidArgument(f"-S {item}: expected NAME=VALUE")
+            attrs[name] = value
+        return attrs
+
+    def start(self, argvs):
+        env = dict(os.environ)
+        env.pop("FLUX_URI", None)
+        _preimport()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for argv in argvs:
+            self.procs.append(ForkedBroker(argv, env))
+        with open(os.path.join(self.dir, "brokers.json"), "w") as f:
+            json.dump([{"rank": r, "pid": p.pid, "argv": a}
+                       for r, (p, a) in enumerate(zip(self.procs, argvs))], f)
+
+    @property
+    def uri(self):
+        return f"local://{self.dir}/rank-0/local"
+
+    def wait_ready(self):
+        """Wait until rank 0 answers and every broker is online."""
+        from fluxd.client.sync import Flux
+        deadline = time.monotonic() + START_TIMEOUT
+        delay = 0.02
+        while True:
+            for rank, proc in enumerate(self.procs):
+                if proc.poll() is not None:
+                    raise NotConnected(f"broker rank {rank} exited with"
+                                       f" {proc.returncode}:\n" + self.log_tail(rank))
+            try:
+                with Flux(self.uri) as h:
+                    if self.size == 1:
+                        return
+                    online = h.rpc("overlay.health", nodeid=0)["online"]
+                    if online >= self.size:
+                        return
+            except NotConnected:
+                pass
+            if time.monotonic() > deadline:
+                raise NotConnected("instance did not start in time:\n"
+                                   + self.log_tail(0))
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    def log_tail(self, rank, lines=20):
+        path = os.path.join(self.dir, f"rank-{rank}", "broker.log")
+        try:
+            with open(path) as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        """Stop every broker (children first), then remove the directory."""
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="flux-start")
+    parser.add_argument("-o", "--broker-opts", action="append", default=[],
+                        metavar="OPTS", help="comma-separated broker options")
+    parser.add_argument("-S", "--setattr", action="append", default=[],
+                        metavar="ATTR=VAL", help="set broker attribute")
+    parser.add_argument("-s", "--test-size", type=int, default=0, metavar="N")
+    parser.add_argument("--test-hosts", metavar="HOSTLIST")
+    parser.add_argument("-c", "--config-path", metavar="PATH")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.test_size < 0:
+        raise InvalidArgument("--test-size must be >= 1")
+    inst = Instance(args)
+    try:
+        inst.start(inst.prepare())
+        inst.wait_ready()
+        command = args.command or [os.environ.get("SHELL", "/bin/sh")]
+        # like flux, make this installation's flux the one CMD finds first
+        bindir = os.path.dirname(os.path.abspath(sys.argv[0])) \
+            if os.path.basename(sys.argv[0]) == "flux" \
+            else os.path.dirname(sys.executable)
+        env = dict(os.environ, FLUX_URI=inst.uri, FLUXD_START_DIR=inst.dir,
+                   PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+        try:
+            rc = subprocess.call(command, env=env)
+        except FileNotFoundError:
+            raise InvalidArgument(f"{command[0]}: command not found") from None
+        return rc if rc >= 0 else 128 - rc
+    finally:
+        inst.stop()
