@@ -1,11 +1,11 @@
 # -*- test-case-name: tests.integration.test_demo -*-
 """The main job of ``./dev run``: a short, real session with fluxd.
 
-It starts a real broker (``twistd -n fluxd``) with the embedded default
-configuration in a temporary directory, runs ``flux`` commands against
-it and the format tools beside it, printing each command and its output
-as a terminal would, then stops the broker.  It exits non-zero if any
-command fails.
+It starts a real multi-broker instance with ``flux start --test-size=4``
+(the embedded default configuration, state in temporary directories),
+runs ``flux`` commands against it and the format tools beside it,
+printing each command and its output as a terminal would; the instance
+stops when the session ends.  It exits non-zero if any command fails.
 """
 
 import os
@@ -14,8 +14,10 @@ import subprocess
 import sys
 import tempfile
 
-from fluxd.testing.broker import BrokerProcess
 from fluxd.testing.cli import flux_executable
+
+#: brokers in the demo instance
+SIZE = 4
 
 GUIDE_CONFIG = """\
 [[resource.config]]
@@ -43,35 +45,40 @@ def run(line, env):
         raise SystemExit(f"demo: command failed ({proc.returncode}): {line}")
 
 
-def main():
-    bindir = os.path.dirname(flux_executable())
+def inside(confdir):
+    """The session, run by ``flux start`` inside the instance."""
+    env = dict(os.environ)
+    print(f"# a {SIZE}-broker fluxd instance is running: FLUX_URI={env['FLUX_URI']}\n")
+    for line in [
+        "flux getattr size",
+        "flux overlay status",
+        "flux ping -c 3 -i 0.1 3",
+        "flux module list",
+        "flux hostlist -e -d' ' 'test[1-4],fat[01-02]'",
+        "flux job id --to=f58 6731191091817518",
+        f"flux R parse-config {shlex.quote(confdir)} | flux R decode --short",
+        f"flux R parse-config {shlex.quote(confdir)} | flux R decode -p fatnode --nodelist",
+    ]:
+        run(line, env)
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--inside"]:
+        return inside(argv[1])
+    flux = flux_executable()
     with tempfile.TemporaryDirectory(prefix="fluxd-demo-") as tmp:
         confdir = os.path.join(tmp, "conf.d")
         os.mkdir(confdir)
         with open(os.path.join(confdir, "resource.toml"), "w") as f:
             f.write(GUIDE_CONFIG)
-        broker = BrokerProcess(tmp).start()
-        env = dict(os.environ, FLUX_URI=broker.uri,
-                   PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
-        try:
-            print(f"# a fluxd broker is running: FLUX_URI={broker.uri}\n")
-            for line in [
-                "flux getattr rank",
-                "flux getattr size",
-                "flux lsattr -v | grep -E '^(rank|size|version|local-uri) '",
-                "flux module list",
-                "flux hostlist -e -d' ' 'test[1-4],fat[01-02]'",
-                "flux hostlist -u 'host[1-3]' bar baz",
-                "flux job id --to=f58 6731191091817518",
-                "flux job id --to=words ƒuZZybuNNy",
-                f"flux R parse-config {shlex.quote(confdir)} | flux R decode --short",
-                f"flux R parse-config {shlex.quote(confdir)} | flux R decode -p fatnode --nodelist",
-            ]:
-                run(line, env)
-        finally:
-            broker.stop()
-    print("\n# broker stopped")
-    return 0
+        print(f"$ flux start --test-size={SIZE} ...", flush=True)
+        rc = subprocess.call([flux, "start", f"--test-size={SIZE}",
+                              sys.executable, "-m", "fluxd.demo", "--inside",
+                              confdir])
+    print(f"\n# instance stopped (exit {rc})")
+    return rc
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The README's main job runs and shows a live broker answering."""
+"""The README's main job runs and shows a live multi-broker instance."""
 
 import subprocess
 import sys
@@ -9,7 +9,9 @@ def test_demo_runs():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert "$ flux getattr rank\n0\n" in out
+    assert "$ flux getattr size\n4\n" in out
+    assert "\n└─ 3 " in out and ": full\n" in out
+    assert "3!broker.ping pad=0 seq=2" in out
     assert "Module                    Idle  S Sendq Recvq Service" in out
     assert "rank[0-14]/core[0-7],gpu0 rank15/core[0-63],gpu[0-1]" in out
     assert "Traceback" not in out
