@@ -1,0 +1,152 @@
+# -*- test-case-name: tests.unit.kvs.test_follower -*-
+"""In-process brokers with the KVS services, linked like a tree.
+
+:class:`KVSBroker` is one broker's router, event, content, kvs and
+kvs-watch services, without sockets.  :func:`link` connects a follower
+under its parent the way the overlay does: requests the follower cannot
+serve locally (addressed to another rank) go to the parent's router, and
+every event the parent hands out is delivered to the follower too.  So
+unit tests can drive rank 0 and followers with the real services on a
+:class:`~twisted.internet.task.Clock`, synchronously.
+
+:class:`GatedStore` wraps a content store so that a test decides when
+each write becomes durable.
+"""
+
+from twisted.internet import defer
+from zope.interface import implementer
+
+from fluxd.events import EventService
+from fluxd.interfaces import IContentStore
+from fluxd.kvs.content import MemoryContentStore
+from fluxd.kvs.content_service import ContentService
+from fluxd.kvs.service import KVSService
+from fluxd.kvs.watch import WatchService
+from fluxd.message.router import Router
+from fluxd.message.types import ROLE_OWNER
+
+__all__ = ["KVSBroker", "link", "GatedStore"]
+
+
+class KVSBroker:
+    """The KVS side of one broker, in memory.
+
+    :param rank: the rank (0 gets ``store``).
+    :param store: rank 0's :class:`IContentStore` (default: a new memory
+        store).
+    :param owner: the instance owner's uid.
+    :param blob_limit: the blob size limit.
+    """
+
+    def __init__(self, rank=0, store=None, owner=1000, hash_name="sha1",
+                 blob_limit=1024 * 1024, cache_bytes=1024 * 1024):
+        self.rank = rank
+        self.owner = owner
+        self.router = Router(rank=rank)
+        self.events = EventService(rank, self.router)
+        if rank == 0 and store is None:
+            store = MemoryContentStore(hash_name)
+        self.store = store if rank == 0 else None
+        self.content = ContentService(rank, self.router, self.store, hash_name,
+                                      blob_limit, cache_bytes, owner=owner)
+        self.kvs = KVSService(rank, self.router, self.content, self.events,
+                              owner, cache_bytes=cache_bytes)
+        self.watch = WatchService(rank, self.kvs)
+        self.modules = [self.events, self.content, self.kvs, self.watch]
+
+    def start(self):
+        """Start the services in order; a Deferred."""
+        async def start():
+            for module in self.modules:
+                await defer.maybeDeferred(module.startService)
+                self.router.add_module(module)
+            return self
+        return defer.Deferred.fromCoroutine(start())
+
+    def stop(self):
+        """Stop the services in reverse order; a Deferred."""
+        async def stop():
+            for module in reversed(self.modules):
+                await defer.maybeDeferred(module.stopService)
+                self.router.remove_module(module.name)
+        return defer.Deferred.fromCoroutine(stop())
+
+    def call(self, topic, payload=None, nodeid=None, userid=None,
+             rolemask=ROLE_OWNER):
+        """An RPC into this broker (as the owner unless told otherwise)."""
+        return self.router.call(topic, payload, nodeid=nodeid,
+                                rolemask=rolemask,
+                                userid=self.owner if userid is None else userid)
+
+
+def link(parent, child):
+    """Attach ``child`` under ``parent`` (requests up, events down)."""
+    hop = f"rank-{child.rank}"
+
+    def upstream(message, reply):
+        up = message.copy()
+        up.route.append(hop)
+        parent.router.deliver(up, reply)
+    child.router.upstream = upstream
+    previous = parent.events.forward
+
+    def forward(message):
+        if previous is not None:
+            previous(message)
+        child.events.deliver(message)
+    parent.events.forward = forward
+
+
+@implementer(IContentStore)
+class GatedStore:
+    """A content store whose writes wait until the test releases them.
+
+    :ivar gated: pending ``(Deferred, blobs, roots)`` writes, oldest first.
+    :ivar fail_next: when set, the next released write fails with it.
+    """
+
+    def __init__(self, inner=None):
+        self.inner = inner if inner is not None else MemoryContentStore()
+        self.hash_name = self.inner.hash_name
+        self.gated = []
+        self.writes = []
+        self.fail_next = None
+        self.gate = True
+
+    def open(self):
+        return self.inner.open()
+
+    def load(self, blobref):
+        return self.inner.load(blobref)
+
+    def roots(self):
+        return self.inner.roots()
+
+    def flush(self):
+        return self.inner.flush()
+
+    def close(self):
+        return self.inner.close()
+
+    def write(self, blobs, roots):
+        self.writes.append((blobs, roots))
+        d = defer.Deferred()
+        if self.gate:
+            self.gated.append((d, blobs, roots))
+        else:
+            self._finish(d, blobs, roots)
+        return d
+
+    def release(self, count=None):
+        """Let the oldest ``count`` (default all) gated writes complete."""
+        n = len(self.gated) if count is None else count
+        for _ in range(n):
+            d, blobs, roots = self.gated.pop(0)
+            self._finish(d, blobs, roots)
+
+    def _finish(self, d, blobs, roots):
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            d.errback(error)
+            return
+        self.inner.write(blobs, roots).chainDeferred(d)

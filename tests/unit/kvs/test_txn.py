@@ -1,0 +1,235 @@
+"""Applying transactions (copy-on-write) and unrolling them into blobs."""
+
+import errno
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from fluxd.errors import FluxError, InvalidArgument
+from fluxd.kvs import blobref
+from fluxd.kvs import treeobj as T
+from fluxd.kvs.errors import MissingRef
+from fluxd.kvs.lookup import READDIR, walk
+from fluxd.kvs.txn import (APPEND, Transaction, check_ops, compact, unroll)
+
+
+class Blobs:
+    """A tiny object store: blobref -> decoded tree object / raw bytes."""
+
+    def __init__(self):
+        self.raw = {}
+        self.objects = {}
+        self.hidden = set()
+
+    def get(self, ref):
+        if ref in self.hidden or ref not in self.objects:
+            raise MissingRef(ref)
+        return self.objects[ref]
+
+    def hash(self, data):
+        return blobref.hash_blob(data)
+
+    def commit(self, rootref, ops, namespace="primary"):
+        root = self.get(rootref)
+        txn = Transaction(self.get, self.hash, namespace)
+        new = txn.apply(root, check_ops(ops))
+        self.raw.update(txn.blobs)
+        ref, blobs, objects = unroll(new, self.hash)
+        self.raw.update(blobs)
+        self.objects.update(objects)
+        return ref
+
+    def empty(self):
+        ref, blobs, objects = unroll(T.create_dir(), self.hash)
+        self.raw.update(blobs)
+        self.objects.update(objects)
+        return ref
+
+    def value(self, rootref, key):
+        parts, _ = T.split_key(key)
+        obj = walk(self.get, rootref, parts)
+        if obj["type"] == "val":
+            return T.decode_val(obj)
+        return b"".join(self.raw[r] for r in obj["data"])
+
+
+def put(key, value, flags=0):
+    return {"key": key, "flags": flags, "dirent": T.create_val(value)}
+
+
+def unlink(key):
+    return {"key": key, "flags": 0, "dirent": None}
+
+
+class CheckOpsTests(SynchronousTestCase):
+    def test_good(self):
+        ops = check_ops([put(".a.b.", b"x"), unlink("c"),
+                         put("d", b"y", APPEND)])
+        self.assertEqual([op.key for op in ops], ["a.b", "c", "d"])
+        self.assertEqual(ops[0].parts, ("a", "b"))
+
+    def test_errors_name_the_problem(self):
+        cases = [
+            ("not a list", errno.EPROTO, "array"),
+            ([{"key": "a"}], errno.EPROTO, "op 0"),
+            ([put("a..b", b"")], errno.EINVAL, "empty path component"),
+            ([put(".", b"")], errno.EINVAL, "root directory"),
+            ([put("a", b"", 7)], errno.EINVAL, "flags"),
+            ([{"key": "a", "flags": 0, "dirent": {"ver": 1}}], errno.EINVAL,
+             "key 'a'"),
+            ([{"key": "a", "flags": APPEND, "dirent": T.create_dir()}],
+             errno.EPROTO, "append needs a val"),
+            ([{"key": "a", "flags": APPEND, "dirent": None}],
+             errno.EPROTO, "append needs a val"),
+        ]
+        for ops, num, text in cases:
+            with self.assertRaises(FluxError) as cm:
+                check_ops(ops)
+            self.assertEqual(cm.exception.errno, num, ops)
+            self.assertIn(text, str(cm.exception))
+
+    def test_oversized(self):
+        check_ops([put("a", b"x" * 100)], blob_limit=100)
+        with self.assertRaises(FluxError) as cm:
+            check_ops([put("a", b"x" * 101)], blob_limit=100)
+        self.assertEqual(cm.exception.errno, errno.EFBIG)
+        self.assertIn("key 'a'", str(cm.exception))
+        with self.assertRaises(FluxError):
+            check_ops([{"key": "d", "flags": 0, "dirent": T.create_dir(
+                {"x": T.create_val(b"y" * 200)})}], blob_limit=100)
+
+
+class ApplyTests(SynchronousTestCase):
+    def setUp(self):
+        self.b = Blobs()
+        self.root = self.b.empty()
+
+    def test_put_and_nested(self):
+        r = self.b.commit(self.root, [put("a.b.c", b"1"), put("x", b"2")])
+        self.assertEqual(self.b.value(r, "a.b.c"), b"1")
+        self.assertEqual(self.b.value(r, "x"), b"2")
+        # the old root is untouched
+        self.assertEqual(self.b.get(self.root)["data"], {})
+
+    def test_put_over_value_makes_directory(self):
+        r = self.b.commit(self.root, [put("a", b"1")])
+        r = self.b.commit(r, [put("a.b", b"2")])
+        self.assertEqual(self.b.value(r, "a.b"), b"2")
+
+    def test_unlink(self):
+        r = self.b.commit(self.root, [put("a.b", b"1"), put("a.c", b"2")])
+        r = self.b.commit(r, [unlink("a.b"), unlink("nosuch.key"),
+                              unlink("a.c.d")])
+        a = walk(self.b.get, r, ("a",), READDIR)
+        self.assertEqual(sorted(a["data"]), ["c"])
+
+    def test_long_val_becomes_valref(self):
+        long = b"z" * 100
+        r = self.b.commit(self.root, [put("big", long), put("small", b"s")])
+        root = self.b.get(r)
+        self.assertEqual(root["data"]["big"]["type"], "valref")
+        self.assertEqual(root["data"]["small"]["type"], "val")
+        self.assertEqual(self.b.value(r, "big"), long)
+
+    def test_append(self):
+        r = self.b.commit(self.root, [put("log", b"a", APPEND)])
+        self.assertEqual(self.b.get(r)["data"]["log"]["type"], "val")
+        r = self.b.commit(r, [put("log", b"b", APPEND)])
+        self.assertEqual(self.b.get(r)["data"]["log"]["type"], "valref")
+        r = self.b.commit(r, [put("log", b"c", APPEND)])
+        self.assertEqual(len(self.b.get(r)["data"]["log"]["data"]), 3)
+        self.assertEqual(self.b.value(r, "log"), b"abc")
+
+    def test_append_errors(self):
+        r = self.b.commit(self.root, [put("d.x", b"1"),
+                                      {"key": "l", "flags": 0,
+                                       "dirent": T.create_symlink("d")}])
+        with self.assertRaises(FluxError) as cm:
+            self.b.commit(r, [put("d", b"x", APPEND)])
+        self.assertEqual(cm.exception.errno, errno.EISDIR)
+        with self.assertRaises(FluxError) as cm:
+            self.b.commit(r, [put("l", b"x", APPEND)])
+        self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+
+    def test_symlink_followed_in_path(self):
+        r = self.b.commit(self.root, [put("real.x", b"1"),
+                                      {"key": "link", "flags": 0,
+                                       "dirent": T.create_symlink("real")}])
+        r = self.b.commit(r, [put("link.y", b"2")])
+        self.assertEqual(self.b.value(r, "real.y"), b"2")
+
+    def test_symlink_other_namespace(self):
+        r = self.b.commit(self.root, [{"key": "link", "flags": 0,
+                                       "dirent": T.create_symlink("a", "ns")}])
+        with self.assertRaises(InvalidArgument) as cm:
+            self.b.commit(r, [put("link.y", b"2")])
+        self.assertIn("namespace 'ns'", str(cm.exception))
+
+    def test_symlink_loop(self):
+        r = self.b.commit(self.root, [
+            {"key": "a", "flags": 0, "dirent": T.create_symlink("b")},
+            {"key": "b", "flags": 0, "dirent": T.create_symlink("a")}])
+        with self.assertRaises(FluxError) as cm:
+            self.b.commit(r, [put("a.x", b"1")])
+        self.assertEqual(cm.exception.errno, errno.ELOOP)
+
+    def test_missing_ref_then_retry(self):
+        r = self.b.commit(self.root, [put("a.b", b"1")])
+        sub = self.b.get(r)["data"]["a"]["data"][0]
+        self.b.hidden.add(sub)
+        with self.assertRaises(MissingRef) as cm:
+            self.b.commit(r, [put("a.c", b"2")])
+        self.assertEqual(cm.exception.ref, sub)
+        self.b.hidden.clear()
+        r2 = self.b.commit(r, [put("a.c", b"2")])
+        self.assertEqual(self.b.value(r2, "a.b"), b"1")
+
+    def test_same_content_same_ref(self):
+        r1 = self.b.commit(self.root, [put("a", b"1"), put("b", b"2")])
+        r2 = self.b.commit(self.root, [put("b", b"2"), put("a", b"1")])
+        self.assertEqual(r1, r2)
+
+    def test_mkdir_and_treeobj_dir(self):
+        d = {"key": "d", "flags": 0, "dirent": T.create_dir(
+            {"x": T.create_val(b"1"), "sub": T.create_dir()})}
+        r = self.b.commit(self.root, [d])
+        self.assertEqual(self.b.get(r)["data"]["d"]["type"], "dirref")
+        self.assertEqual(self.b.value(r, "d.x"), b"1")
+        r = self.b.commit(r, [put("d.sub.y", b"2")])
+        self.assertEqual(self.b.value(r, "d.x"), b"1")
+        self.assertEqual(self.b.value(r, "d.sub.y"), b"2")
+
+    @given(st.lists(st.tuples(st.sampled_from(["a", "b", "a.x", "a.y", "b.z"]),
+                              st.binary(max_size=90),
+                              st.sampled_from([0, APPEND, -1])),
+                    max_size=12))
+    def test_compact_same_result(self, spec):
+        ops = []
+        for key, data, flags in spec:
+            ops.append(unlink(key) if flags == -1 else put(key, data, flags))
+        checked = check_ops(ops)
+        b = Blobs()
+        root = b.empty()
+        results = []
+        for variant in (checked, compact(checked)):
+            txn = Transaction(b.get, b.hash, "primary")
+            try:
+                new = txn.apply(b.get(root), variant)
+            except FluxError as exc:
+                results.append(exc.errno)
+                continue
+            b.raw.update(txn.blobs)
+            ref, blobs, objects = unroll(new, b.hash)
+            b.raw.update(blobs)
+            b.objects.update(objects)
+            results.append({k: self._value_or_none(b, ref, k)
+                            for k in ["a", "b", "a.x", "a.y", "b.z"]})
+        self.assertEqual(results[0], results[1])
+        self.assertLessEqual(len(compact(checked)), len(checked))
+
+    def _value_or_none(self, b, ref, key):
+        try:
+            return b.value(ref, key)
+        except FluxError:
+            return None
