@@ -32,7 +32,8 @@ class BrokerProcess:
     :param attrs: extra ``-S`` attributes.
     """
 
-    def __init__(self, workdir, config_path=None, attrs=None, env=None):
+    def __init__(self, workdir, config_path=None, attrs=None, env=None,
+                 initial_program=None):
         self.workdir = str(workdir)
         self.config_path = config_path
         self.attrs = dict(attrs or {})
@@ -41,6 +42,7 @@ class BrokerProcess:
                               f"local://{self.attrs['rundir']}/local")
         self.uri = self.attrs["local-uri"]
         self.env = dict(os.environ if env is None else env)
+        self.initial_program = list(initial_program or [])
         self.proc = None
         self.output = []
         self._cond = threading.Condition()
@@ -54,11 +56,18 @@ class BrokerProcess:
         if self.config_path:
             argv.append(f"--config-path={self.config_path}")
         argv += [f"-S{k}={v}" for k, v in self.attrs.items()]
+        if self.initial_program:
+            argv += ["--", *self.initial_program]
         return argv
 
-    def start(self, timeout=30):
+    def start(self, timeout=30, wait=True):
         """Start the broker and wait until it is ready.
 
+        Calling it again after :meth:`stop` or :meth:`kill` restarts the
+        broker with the same directories (and statedir, if set).
+
+        :param wait: wait for the ready line (False: return at once, e.g.
+            for a broker expected to fail its start).
         :raises RuntimeError: if it exits or is not ready within ``timeout``.
         """
         self.output = []
@@ -70,7 +79,8 @@ class BrokerProcess:
         # would block on its next log line.
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
-        self.wait_for(READY, timeout)
+        if wait:
+            self.wait_for(READY, timeout)
         return self
 
     def _read_log(self):
@@ -128,3 +138,23 @@ class BrokerProcess:
         if self._reader is not None:
             self._reader.join(timeout)
         return self.proc.returncode
+
+    def wait(self, timeout=30):
+        """Wait for the broker to exit by itself; returns its exit code.
+
+        :raises subprocess.TimeoutExpired: when it is still running.
+        """
+        code = self.proc.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(timeout)
+        return code
+
+    def kill(self):
+        """SIGKILL the broker (a crash: no clean stop); returns its code."""
+        return self.stop(signal.SIGKILL)
+
+    @property
+    def log_text(self):
+        """Everything the broker wrote so far."""
+        with self._cond:
+            return "".join(self.output)
