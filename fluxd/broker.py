@@ -8,6 +8,7 @@ fakes the same way.
 
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -18,13 +19,18 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from fluxd import __version__
+from fluxd.admin.setup import build_admin
 from fluxd.attributes import Attributes, AttrService
 from fluxd.builtins import BrokerModule, ModuleService
-from fluxd.errors import InvalidArgument
+from fluxd.errors import FluxError, InvalidArgument
 from fluxd.events import EventService
+from fluxd.formats.hostlist import Hostlist
+from fluxd.kvs.wiring import build_kvs_modules
+from fluxd.lifecycle import Lifecycle
 from fluxd.local.connection import Policy
 from fluxd.local.service import LocalConnectorService
 from fluxd.message.router import Router
+from fluxd.overlay import setup as overlay_setup
 
 #: attributes a user may set with -S at start (flux-broker-attributes(7))
 SETTABLE = frozenset({
@@ -44,6 +50,7 @@ SETTABLE = frozenset({
     "log-stderr-level", "log-stderr-mode", "log-level", "log-filename",
     "log-syslog-enable", "log-syslog-level", "content.backing-module",
     "content.dump", "content.restore", "content.hash", "cron.directory",
+    "content.blob-size-limit",
     "broker.manhole",
 })
 
@@ -80,72 +87,134 @@ def local_uri_path(uri):
 
 
 class BrokerService(service.MultiService):
-    """One broker: modules started in order, stopped in reverse.
+    """One broker: its modules, driven through the broker states.
 
     ``MultiService`` starts children without waiting for one another; a
-    broker needs the order, so modules are kept in an explicit list.
+    broker needs the order, so modules are kept in an explicit list.  The
+    :class:`fluxd.lifecycle.Lifecycle` drives everything: LOAD-BUILTINS
+    starts the modules in list order (each joins the router once started),
+    UNLOAD-BUILTINS stops them in reverse, EXIT removes the run
+    directories and stops the reactor (unless twistd is already stopping
+    it).  The log ring, when given, is started before the first state and
+    stopped after the last, so that every transition is in it.
+
+    :ivar started: fires when the broker reaches RUN (never when it stops
+        before; :meth:`fluxd.lifecycle.Lifecycle.when_state` fails then).
     """
 
     log = Logger()
 
-    def __init__(self, reactor, attributes, router, modules, cleanup=()):
+    def __init__(self, reactor, attributes, router, modules, cleanup=(),
+                 lifecycle=None, logring=None):
         super().__init__()
         self.reactor = reactor
         self.attributes = attributes
         self.router = router
-        self.modules = list(modules)
+        self.modules = modules if isinstance(modules, list) else list(modules)
         self._cleanup = list(cleanup)
+        self.lifecycle = lifecycle if lifecycle is not None else Lifecycle(reactor)
+        self.logring = logring
+        self.lifecycle.load_builtins = self._start_modules
+        self.lifecycle.unload_builtins = self._stop_modules
+        self.lifecycle.on_exit = self._exited
+        self.lifecycle.add_listener(self._state_changed)
         self.started = None
+        self._exit_waiters = []
+        self._exited_code = None
+        self._stopping = False
+
+    @property
+    def exit_code(self):
+        """The exit code the broker process should end with."""
+        return self.lifecycle.exit_code
 
     def startService(self):
         # twistd calls this before reactor.run(): start the modules once the
         # reactor runs, so signal handlers are in place when we say "ready".
         service.Service.startService(self)
         self.started = defer.Deferred()
-        self.reactor.callWhenRunning(self._begin)
+        if self.logring is not None:
+            self.logring.startService()
+            self.router.add_module(self.logring)
+        self.reactor.callWhenRunning(self.lifecycle.start)
 
-    def _begin(self):
-        d = defer.Deferred.fromCoroutine(self._start())
-        d.addErrback(self._start_failed)
-        d.chainDeferred(self.started)
-
-    async def _start(self):
+    async def _start_modules(self):
         for module in self.modules:
             await defer.maybeDeferred(module.startService)
             self.router.add_module(module)
-        self.log.info("broker ready: rank {rank} size {size}",
-                      rank=self.attributes.get("rank"),
-                      size=self.attributes.get("size"))
 
-    def _start_failed(self, failure):
-        self.log.failure("broker start-up failed", failure)
-        if self.reactor.running:
-            self.reactor.stop()
-        return failure
-
-    def stopService(self):
-        service.Service.stopService(self)
-        return defer.Deferred.fromCoroutine(self._stop())
-
-    async def _stop(self):
+    async def _stop_modules(self):
+        failed = []
         for module in reversed(self.modules):
             if module.running:
                 try:
                     await defer.maybeDeferred(module.stopService)
                 except Exception:
                     self.log.failure("stopping {name} failed", name=module.name)
+                    failed.append(module.name)
             self.router.remove_module(module.name)
+        if failed:
+            raise FluxError(f"modules failed to stop: {', '.join(failed)}")
+
+    def _state_changed(self, lifecycle, state, event):
+        if state == "run" and self.started is not None and not self.started.called:
+            self.log.info("broker ready: rank {rank} size {size}",
+                          rank=self.attributes.get("rank"),
+                          size=self.attributes.get("size"))
+            self.started.callback(None)
+
+    def _exited(self, exit_code):
+        if self.logring is not None and self.logring.running:
+            self.logring.stopService()
+            self.router.remove_module(self.logring.name)
         for path in self._cleanup:
             shutil.rmtree(path, ignore_errors=True)
+        self._exited_code = exit_code
+        waiters, self._exit_waiters = self._exit_waiters, []
+        for d in waiters:
+            d.callback(exit_code)
+        if not self._stopping and self.reactor.running:
+            self.reactor.stop()
+
+    def when_exited(self):
+        """A new Deferred firing with the exit code once EXIT is reached."""
+        if self._exited_code is not None:
+            return defer.succeed(self._exited_code)
+        d = defer.Deferred()
+        self._exit_waiters.append(d)
+        return d
+
+    def stopService(self):
+        """Stop through the states (as on SIGTERM); the Deferred fires at
+        EXIT."""
+        service.Service.stopService(self)
+        self._stopping = True
+        if self._exited_code is not None:
+            return defer.succeed(None)
+        if self.lifecycle.state == "none":
+            # never started (the reactor did not run): nothing to unwind
+            self._exited(self.lifecycle.exit_code)
+            return defer.succeed(None)
+        d = self.when_exited()
+        self.lifecycle.kill(signal.SIGTERM)
+        return d.addCallback(lambda _: None)
 
 
-def build_broker(reactor, config, setattrs=None, owner=None, environ=None):
+def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
+                 initial_program=None, install_signal=None, log_publisher=None,
+                 stderr=None):
     """Build one broker from its configuration.
 
-    :param reactor: provides IReactorTime, IReactorUNIX.
+    :param reactor: provides IReactorTime, IReactorUNIX, IReactorProcess.
     :param config: a :class:`fluxd.config.Config`.
     :param setattrs: ``{name: value}`` from ``-S`` options.
     :param owner: the instance owner's uid (default: this process's).
+    :param initial_program: the rc2 command (argv list) or None.
+    :param install_signal: ``signal.signal`` to reload the config on
+        SIGHUP (None: no handler, for in-process tests).
+    :param log_publisher: the ``twisted.logger`` publisher the log ring
+        observes (production: ``globalLogPublisher``; None: no ring input).
+    :param stderr: stream for ``log-stderr-level`` output (None: none).
     :returns: a :class:`BrokerService`, not yet started.
     :raises fluxd.errors.InvalidArgument: for unusable attribute values.
     """
@@ -153,7 +222,9 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None):
     environ = os.environ if environ is None else environ
     owner = os.getuid() if owner is None else owner
     cleanup = []
-    rank = 0
+    hostname = setattrs.get("hostname") or socket.gethostname()
+    layout = overlay_setup.plan(config, hostname, setattrs)
+    rank, size = layout.rank, layout.size
     rundir = setattrs.get("rundir")
     if rundir:
         os.makedirs(rundir, mode=0o700, exist_ok=True)
@@ -164,22 +235,23 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None):
         os.chmod(rundir, 0o755)
         if setattrs.get("rundir-cleanup") != "0":
             cleanup.append(rundir)
-    hostname = setattrs.get("hostname") or socket.gethostname()
     local_uri = setattrs.get("local-uri") or f"local://{rundir}/local-{rank}"
     path = local_uri_path(local_uri)
     attrs = Attributes()
     values = dict(LOG_DEFAULTS)
     values.update(setattrs)
     values.update({
-        "rank": rank, "size": 1, "version": __version__,
+        "rank": rank, "size": size, "version": __version__,
         "security.owner": owner, "instance-level": 0, "jobid": "-",
         "broker.pid": os.getpid(), "broker.starttime": f"{time.time():.6f}",
-        "broker.uuid": str(uuid.uuid4()), "tbon.level": 0,
-        "tbon.maxlevel": 0, "tbon.descendants": 0,
+        "broker.uuid": str(uuid.uuid4()),
+        "tbon.level": layout.topology.level(rank),
+        "tbon.maxlevel": layout.topology.maxlevel,
+        "tbon.descendants": layout.topology.descendants(rank),
         "content.hash": setattrs.get("content.hash", "sha1"),
         "rundir": rundir, "local-uri": local_uri, "hostname": hostname,
-        "hostlist": setattrs.get("hostlist", hostname),
-        "broker.quorum": setattrs.get("broker.quorum", "1"),
+        "hostlist": setattrs.get("hostlist", Hostlist(layout.hosts).encode()),
+        "broker.quorum": setattrs.get("broker.quorum", str(size)),
     })
     if config.path:
         values["config.path"] = config.path
@@ -187,6 +259,7 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None):
         attrs.set_initial(name, value)
 
     router = Router(rank=rank, clock=reactor)
+    events = EventService(rank, router)
     policy = Policy(owner,
                     allow_guest_user=bool(config.get("access.allow-guest-user", False)),
                     allow_root_owner=bool(config.get("access.allow-root-owner", False)))
@@ -194,9 +267,36 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None):
         AttrService(attrs, rank),
         BrokerModule(attrs, rank),
         ModuleService(router, reactor, rank),
-        EventService(rank, router),
+        events,
+        # content, kvs, kvs-watch: ready before clients can connect
+        *build_kvs_modules(reactor, rank, router, events, attrs, config, owner,
+                           statedir=setattrs.get("statedir")),
         LocalConnectorService(reactor, path, router, policy, rank),
     ]
-    broker = BrokerService(reactor, attrs, router, modules, cleanup)
+    if size > 1:
+        overlay = overlay_setup.build_overlay(
+            reactor, layout, config, setattrs, router, events, __version__,
+            on_parent_disconnect=lambda: reactor.stop())
+        # the overlay goes first: it must carry requests once clients can
+        # connect, and stops last
+        modules.insert(0, overlay)
+    admin = build_admin(
+        reactor, config, attrs, modules, rank=rank, size=size, owner=owner,
+        environ=environ, local_uri=local_uri, hostname=hostname,
+        cleanup=cleanup, initial_program=initial_program,
+        install_signal=install_signal, log_publisher=log_publisher,
+        stderr=stderr)
+    # admin services answer before clients can connect; the manhole last
+    connector = next(i for i, m in enumerate(modules)
+                     if isinstance(m, LocalConnectorService))
+    modules[connector:connector] = admin.modules
+    modules.extend(admin.late_modules)
+    broker = BrokerService(reactor, attrs, router, modules, cleanup,
+                           lifecycle=admin.lifecycle, logring=admin.logring)
     broker.environ = environ
+    broker.admin = admin
+    admin.namespace.update(
+        broker=broker, lifecycle=admin.lifecycle, router=router,
+        attributes=attrs, config=admin.config, reactor=reactor,
+        modules={m.name: m for m in modules})
     return broker

@@ -37,6 +37,9 @@ COMMANDS = {
     "dmesg": ("fluxd.cli.cmd_dmesg", "Print or control the broker log ring buffer"),
     "logger": ("fluxd.cli.cmd_logger", "Create a Flux log entry"),
     "config": ("fluxd.cli.cmd_config", "Manage/query Flux configuration"),
+    "kvs": ("fluxd.cli.cmd_kvs", "Flux key-value store utility"),
+    "content": ("fluxd.cli.cmd_content", "Access content store"),
+    "resource": ("fluxd.cli.cmd_resource", "Manipulate and query resources"),
 }
 
 USAGE = "Usage: flux [OPTIONS] COMMAND ARGS"

@@ -6,6 +6,8 @@ Each broker's status is computed from its children's: a leaf is
 ``partial``; one that is ``degraded`` or ``lost`` makes it ``degraded``.
 """
 
+from fluxd.formats.idset import IDset
+
 FULL, PARTIAL, DEGRADED, LOST, OFFLINE, UNKNOWN = (
     "full", "partial", "degraded", "lost", "offline", "unknown")
 STATUSES = (FULL, PARTIAL, DEGRADED, LOST, OFFLINE, UNKNOWN)
@@ -28,7 +30,8 @@ class ChildState:
     :ivar status: the child's subtree status as the parent sees it:
         ``offline`` until it connects, ``lost`` after a failure, else what
         the child last reported.
-    :ivar online: brokers online in the child's subtree (child included).
+    :ivar online: ranks online in the child's subtree (child included).
+    :ivar torpid_below: ranks below the child that their parents see torpid.
     """
 
     def __init__(self, rank, now):
@@ -36,7 +39,8 @@ class ChildState:
         self.status = OFFLINE
         self.since = now
         self.error = None
-        self.online = 0
+        self.online = IDset()
+        self.torpid_below = IDset()
         self.proto = None
         self.last_rx = now
         self.torpid = False

@@ -10,7 +10,7 @@ link is lost every request in flight through it is answered
 EHOSTUNREACH.
 
 Health (spec/broker.md section 4.2): children report their subtree status
-and online count in CONTROL messages; the parent combines them, marks a
+and online/torpid rank sets in CONTROL messages; the parent combines them, marks a
 silent child torpid after ``tbon.torpid_max``, and a dropped connection
 ``lost`` (a clean goodbye leaves it ``offline``).
 
@@ -28,6 +28,7 @@ from twisted.internet import defer, protocol, task
 from twisted.logger import Logger
 
 from fluxd.errors import InvalidArgument
+from fluxd.formats.idset import IDset
 from fluxd.message.router import method
 from fluxd.message.types import (
     CONTROL, EVENT, FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM,
@@ -134,6 +135,7 @@ class OverlayService(Module):
         self._parent_ready = defer.Deferred() if self.parent_rank is not None \
             else defer.succeed(None)
         self._quorum_waiters = []
+        self._membership_watchers = []
         self._heartbeat = task.LoopingCall(self._tick)
         self._heartbeat.clock = reactor
         router.upstream = self.forward
@@ -182,7 +184,7 @@ class OverlayService(Module):
     def quorum_reached(self):
         """A Deferred that fires once ``quorum`` brokers are online (rank 0)."""
         d = defer.Deferred()
-        if self.rank != 0 or self.online() >= self.quorum:
+        if self.rank != 0 or len(self.online_ranks()) >= self.quorum:
             d.callback(None)
         else:
             self._quorum_waiters.append(d)
@@ -190,10 +192,37 @@ class OverlayService(Module):
 
     # -- health ---------------------------------------------------------------
 
+    def online_ranks(self):
+        """The ranks online in my subtree, me included (an IDset)."""
+        ranks = IDset([self.rank])
+        for child in self.children.values():
+            if child.proto is not None:
+                ranks = ranks | child.online
+        return ranks
+
     def online(self):
-        """Brokers online in my subtree, me included."""
-        return 1 + sum(c.online for c in self.children.values()
-                       if c.proto is not None)
+        """How many brokers are online in my subtree, me included."""
+        return len(self.online_ranks())
+
+    def torpid_ranks(self):
+        """The ranks in my subtree that their parents see as torpid."""
+        ranks = IDset(c.rank for c in self.children.values()
+                      if c.proto is not None and c.torpid)
+        for child in self.children.values():
+            if child.proto is not None:
+                ranks = ranks | child.torpid_below
+        return ranks
+
+    def on_membership(self, callback):
+        """Call ``callback()`` whenever the online or torpid sets change."""
+        self._membership_watchers.append(callback)
+
+    def _membership_changed(self):
+        for callback in list(self._membership_watchers):
+            try:
+                callback()
+            except Exception:
+                self.log.failure("overlay membership watcher failed")
 
     def status(self):
         return self._status
@@ -207,7 +236,7 @@ class OverlayService(Module):
             self._status, self._status_since = status, now
         self._report_up()
         if self.rank == 0 and self._quorum_waiters and \
-                self.online() >= self.quorum:
+                len(self.online_ranks()) >= self.quorum:
             waiters, self._quorum_waiters = self._quorum_waiters, []
             for d in waiters:
                 d.callback(None)
@@ -216,8 +245,10 @@ class OverlayService(Module):
         if self.parent is not None:
             self.parent.send(Message(
                 CONTROL, matchtag=CONTROL_STATUS,
-                payload=json.dumps({"status": self._status,
-                                    "online": self.online()}).encode()))
+                payload=json.dumps({
+                    "status": self._status,
+                    "online": self.online_ranks().encode(),
+                    "torpid": self.torpid_ranks().encode()}).encode()))
 
     def _tick(self):
         now = self.reactor.seconds()
@@ -233,10 +264,14 @@ class OverlayService(Module):
                 child.torpid = True
                 self.log.warn("overlay: rank {rank} is torpid ({s:.0f}s silent)",
                               rank=child.rank, s=silent)
+                self._report_up()
+                self._membership_changed()
             elif silent <= self.torpid_max and child.torpid:
                 child.torpid = False
                 self.log.info("overlay: rank {rank} is no longer torpid",
                               rank=child.rank)
+                self._report_up()
+                self._membership_changed()
 
     def _set_tcp_timeout(self, proto):
         if self.tcp_user_timeout <= 0:
@@ -350,28 +385,35 @@ class OverlayService(Module):
             child.uuid = body.get("uuid")
             now = self.reactor.seconds()
             child.last_rx = now
-            child.online = 1
+            child.online = IDset([rank])
+            child.torpid_below = IDset()
             child.torpid = False
             child.set_status(health.FULL if not self.topology.children(rank)
                              else health.PARTIAL, now)
             self.log.info("overlay: rank {rank} connected", rank=rank)
             proto.send(msg.response({"rank": self.rank}))
             self._recompute()
+            self._membership_changed()
 
     def _control_from_child(self, child, msg):
         if msg.matchtag == CONTROL_STATUS:
             try:
                 body = msg.json()
-                status, online = body["status"], int(body["online"])
+                status = body["status"]
+                online = IDset(body["online"])
+                torpid = IDset(body.get("torpid", ""))
             except Exception:
                 child.proto.drop("malformed status message")
                 return
             if status not in health.STATUSES:
                 child.proto.drop("unknown status")
                 return
-            child.online = online
+            changed = online != child.online or torpid != child.torpid_below
+            child.online, child.torpid_below = online, torpid
             child.set_status(status, self.reactor.seconds())
             self._recompute()
+            if changed:
+                self._membership_changed()
         elif msg.matchtag == CONTROL_DISCONNECT:
             child.proto.closing = True
             child.goodbye = True
@@ -389,7 +431,8 @@ class OverlayService(Module):
         if child is None or child.proto is not proto:
             return
         child.proto = None
-        child.online = 0
+        child.online = IDset()
+        child.torpid_below = IDset()
         now = self.reactor.seconds()
         if getattr(child, "goodbye", False):
             child.goodbye = False
@@ -402,6 +445,7 @@ class OverlayService(Module):
                           rank=child.rank)
         child.admin_error = None
         self._recompute()
+        self._membership_changed()
 
     # -- routing --------------------------------------------------------------
 
@@ -503,6 +547,8 @@ class OverlayService(Module):
         return {"rank": self.rank, "status": self._status,
                 "duration": now - self._status_since,
                 "online": self.online(),
+                "online-ranks": self.online_ranks().encode(),
+                "torpid-ranks": self.torpid_ranks().encode(),
                 "children": [c.as_dict(now) for c in self.children.values()]}
 
     @method("topology", roles=ROLE_USER)
