@@ -31,6 +31,7 @@ from fluxd.local.connection import Policy
 from fluxd.local.service import LocalConnectorService
 from fluxd.message.router import Router
 from fluxd.overlay import setup as overlay_setup
+from fluxd.overlay.groups import GroupsService
 
 #: attributes a user may set with -S at start (flux-broker-attributes(7))
 SETTABLE = frozenset({
@@ -200,6 +201,30 @@ class BrokerService(service.MultiService):
         return d.addCallback(lambda _: None)
 
 
+def _join_lifecycle(lifecycle, overlay, rank):
+    """Let the overlay drive the lifecycle's waits (spec/broker.md 2).
+
+    A follower leaves JOIN once its parent accepted it; rank 0 leaves
+    QUORUM once ``broker.quorum`` brokers are online; every broker leaves
+    SHUTDOWN once its children are gone, and tells them to shut down when
+    it gets there.  A parent's shutdown or an administrative disconnect
+    stops the broker the way a signal does.
+    """
+    if rank > 0:
+        lifecycle.parent_ready = lambda: overlay.parent_ready().addCallback(
+            lambda _: True)
+    else:
+        lifecycle.quorum = overlay.quorum_reached
+    lifecycle.children_gone = overlay.children_gone
+
+    def changed(_lifecycle, state, _event):
+        if state == "shutdown":
+            overlay.shutdown_children()
+    lifecycle.add_listener(changed)
+    overlay.on_parent_shutdown = lambda: lifecycle.kill(signal.SIGTERM)
+    overlay.on_parent_disconnect = lambda: lifecycle.kill(signal.SIGTERM)
+
+
 def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
                  initial_program=None, install_signal=None, log_publisher=None,
                  stderr=None):
@@ -273,13 +298,15 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
                            statedir=setattrs.get("statedir")),
         LocalConnectorService(reactor, path, router, policy, rank),
     ]
+    overlay = None
     if size > 1:
         overlay = overlay_setup.build_overlay(
-            reactor, layout, config, setattrs, router, events, __version__,
-            on_parent_disconnect=lambda: reactor.stop())
+            reactor, layout, config, setattrs, router, events, __version__)
         # the overlay goes first: it must carry requests once clients can
         # connect, and stops last
         modules.insert(0, overlay)
+    modules.insert(modules.index(events) + 1,
+                   GroupsService(rank, overlay, router))
     admin = build_admin(
         reactor, config, attrs, modules, rank=rank, size=size, owner=owner,
         environ=environ, local_uri=local_uri, hostname=hostname,
@@ -291,6 +318,8 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
                      if isinstance(m, LocalConnectorService))
     modules[connector:connector] = admin.modules
     modules.extend(admin.late_modules)
+    if overlay is not None:
+        _join_lifecycle(admin.lifecycle, overlay, rank)
     broker = BrokerService(reactor, attrs, router, modules, cleanup,
                            lifecycle=admin.lifecycle, logring=admin.logring)
     broker.environ = environ

@@ -40,6 +40,7 @@ from fluxd.overlay.protocol import OverlayProtocol
 CONTROL_HEARTBEAT = 0
 CONTROL_STATUS = 1
 CONTROL_DISCONNECT = 2
+CONTROL_SHUTDOWN = 3
 TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
 
 
@@ -136,6 +137,8 @@ class OverlayService(Module):
             else defer.succeed(None)
         self._quorum_waiters = []
         self._membership_watchers = []
+        self._gone_waiters = []
+        self.on_parent_shutdown = None
         self._heartbeat = task.LoopingCall(self._tick)
         self._heartbeat.clock = reactor
         router.upstream = self.forward
@@ -180,6 +183,32 @@ class OverlayService(Module):
         d = defer.Deferred()
         self._parent_ready.addBoth(lambda r: (d.callback(None), r)[1])
         return d
+
+    def children_gone(self):
+        """A Deferred firing once no child is connected.
+
+        Fires True when this broker has children (it waited for them),
+        False for a leaf, as the lifecycle's SHUTDOWN state expects.
+        """
+        if not self.children:
+            return defer.succeed(False)
+        d = defer.Deferred()
+        self._gone_waiters.append(d)
+        self._check_gone()
+        return d
+
+    def _check_gone(self):
+        if self._gone_waiters and all(c.proto is None
+                                      for c in self.children.values()):
+            waiters, self._gone_waiters = self._gone_waiters, []
+            for d in waiters:
+                d.callback(True)
+
+    def shutdown_children(self):
+        """Tell every connected child that this broker is shutting down."""
+        for child in self.children.values():
+            if child.proto is not None:
+                child.proto.send(Message(CONTROL, matchtag=CONTROL_SHUTDOWN))
 
     def quorum_reached(self):
         """A Deferred that fires once ``quorum`` brokers are online (rank 0)."""
@@ -323,6 +352,10 @@ class OverlayService(Module):
                 proto.closing = True
                 if self.on_parent_disconnect is not None:
                     self.on_parent_disconnect()
+            elif msg.matchtag == CONTROL_SHUTDOWN:
+                self.log.info("overlay: parent is shutting down")
+                if self.on_parent_shutdown is not None:
+                    self.on_parent_shutdown()
         else:
             self._receive(proto, msg)
 
@@ -446,6 +479,7 @@ class OverlayService(Module):
         child.admin_error = None
         self._recompute()
         self._membership_changed()
+        self._check_gone()
 
     # -- routing --------------------------------------------------------------
 

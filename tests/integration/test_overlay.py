@@ -157,3 +157,29 @@ def test_start_single_broker_runs_command(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.stdout == "1\n"
     assert proc.returncode == 3
+
+
+def test_uptime_offline_and_shutdown_cascade(tmp_path):
+    script = COMMON + textwrap.dedent("""
+    b = {x["rank"]: x for x in brokers()}
+    print("UPTIME1", flux("uptime").stdout.split(",  ", 3)[3].strip())
+    os.kill(b[3]["pid"], signal.SIGKILL)
+    wait_status("degraded")
+    print("UPTIME2", flux("uptime").stdout.split(",  ", 3)[3].strip())
+    print("GROUP", flux("overlay", "lookup", "0").stdout.strip())
+    p = flux("shutdown", "--quiet")
+    print("SHUTDOWN", p.returncode)
+    d = os.environ["FLUXD_START_DIR"]
+    for rank in (1, 2):
+        log = open(os.path.join(d, f"rank-{rank}", "broker.log")).read()
+        print("CHILD", rank, "parent is shutting down" in log)
+    log0 = open(os.path.join(d, "rank-0", "broker.log")).read()
+    print("RANK0", "shutdown->finalize" in log0)
+    """)
+    proc = flux_start(tmp_path, script, "-o,-Stbon.topo=kary:2", size=4)
+    out = proc.stdout
+    assert "UPTIME1 size 4\n" in out, out + proc.stderr
+    assert "UPTIME2 size 4,  1 offline\n" in out
+    assert "SHUTDOWN 0\n" in out
+    assert "CHILD 1 True\n" in out and "CHILD 2 True\n" in out
+    assert "RANK0 True\n" in out
