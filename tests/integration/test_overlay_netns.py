@@ -68,7 +68,7 @@ def test_three_hosts_and_a_wrong_certificate(tmp_path, net):
         rank0 = brokers[0]
         brokers[1].wait_for("connected to parent rank 0")
         (tmp_path / "hostc").mkdir()
-        intruder = NetnsBroker(net, "hostc", tmp_path / "hostc", bad).start()
+        intruder = NetnsBroker(net, "hostc", tmp_path / "hostc", bad).start(wait=False)
         brokers.append(intruder)
         rank0.wait_for("overlay: refused")  # TLS pinning refuses hostc
         status = rank0.flux("overlay", "status", "--no-pretty")
