@@ -32,6 +32,7 @@ from fluxd.local.service import LocalConnectorService
 from fluxd.message.router import Router
 from fluxd.overlay import setup as overlay_setup
 from fluxd.overlay.groups import GroupsService
+from fluxd.resource.service import build_resource
 
 #: attributes a user may set with -S at start (flux-broker-attributes(7))
 SETTABLE = frozenset({
@@ -307,6 +308,11 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
         modules.insert(0, overlay)
     modules.insert(modules.index(events) + 1,
                    GroupsService(rank, overlay, router))
+    # resources: after the KVS that keeps drains, before clients connect
+    modules.insert(
+        next(i for i, m in enumerate(modules)
+             if isinstance(m, LocalConnectorService)),
+        build_resource(reactor, config, attrs, router, overlay))
     admin = build_admin(
         reactor, config, attrs, modules, rank=rank, size=size, owner=owner,
         environ=environ, local_uri=local_uri, hostname=hostname,

@@ -54,6 +54,8 @@ def inside(confdir):
         "flux overlay status",
         "flux ping -c 3 -i 0.1 3",
         "flux module list",
+        "flux resource list",
+        "flux resource status",
         "flux hostlist -e -d' ' 'test[1-4],fat[01-02]'",
         "flux job id --to=f58 6731191091817518",
         f"flux R parse-config {shlex.quote(confdir)} | flux R decode --short",

@@ -17,7 +17,8 @@ or ``resource.sched-status`` response on standard input, plus an optional
 the blocking client: ``resource.status`` and ``resource.sched-status`` on
 rank 0 (the latter also gives the allocated ranks of the system view),
 ``job-manager.stats-get`` for the ranks running housekeeping and
-``config.get`` for the queues; it also sends ``resource.drain``.
+``config.get`` for the queues; it also sends ``resource.drain`` and
+``resource.undrain`` and streams ``resource.journal``.
 """
 
 import json
@@ -169,6 +170,31 @@ class LiveSource:
         :raises FluxError: the service's error (e.g. EEXIST).
         """
         self._h().rpc("resource.drain", payload, nodeid=0)
+
+    def undrain(self, payload):
+        """Send ``resource.undrain`` to rank 0.
+
+        :param payload: ``{"targets": ..., "mode"?: "force",
+            "reason"?: ...}``.
+        :raises FluxError: the service's error (e.g. ``rank 1 not
+            drained``).
+        """
+        self._h().rpc("resource.undrain", payload, nodeid=0)
+
+    def journal(self):
+        """Stream ``resource.journal`` from rank 0.
+
+        :returns: an iterator of responses ``{"events": [...]}``; an empty
+            list marks the end of the backlog.
+        """
+        return self._h().stream("resource.journal", {}, nodeid=0)
+
+    def hostlist(self):
+        """:returns: the instance hostnames in rank order (rank 0's
+            ``hostlist`` attribute)."""
+        from fluxd.formats.hostlist import Hostlist
+        answer = self._h().rpc("attr.get", {"name": "hostlist"}, nodeid=0)
+        return list(Hostlist(answer["value"]))
 
     def close(self):
         """Close the connection, if one was opened."""

@@ -7,9 +7,11 @@ Subcommands:
   housekeeping... per online/offline status (``state*`` = offline);
 * ``drain`` -- without targets, the drained nodes with time and reason;
   with targets, ask the resource service to drain them;
+* ``undrain`` -- return drained nodes to service;
 * ``list`` / ``info`` / ``R`` -- the scheduler view: free, allocated, down
   (and up, all) resources per queue and property set, a one-line summary,
-  or the RFC 20 R of the chosen states.
+  or the RFC 20 R of the chosen states;
+* ``eventlog`` -- the resource journal (:mod:`._resource_eventlog`).
 
 Output goes through the ``-o`` format mini-language
 (:mod:`fluxd.cli.formatting`) with flux's built-in named formats.  With
@@ -22,6 +24,7 @@ import argparse
 import os
 import sys
 
+from fluxd.cli._resource_eventlog import add_eventlog_parser, run_eventlog
 from fluxd.cli._resource_source import LiveSource, StdinSource
 from fluxd.cli.formatting import FormatConfig, Formatter
 from fluxd.errors import AlreadyExists, InvalidArgument
@@ -147,6 +150,14 @@ def build_parser():
     p.add_argument("reason", nargs=argparse.REMAINDER, help="Reason")
     p.set_defaults(func="drain", states=None)
 
+    p = sub.add_parser("undrain", help="Return drained nodes to service")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="Do not fail if any targets are not drained")
+    p.add_argument("targets",
+                   help="List of targets to resume (IDSET or HOSTLIST)")
+    p.add_argument("reason", nargs=argparse.REMAINDER, help="Reason")
+    p.set_defaults(func="undrain")
+
     p = sub.add_parser("list", help="Show the scheduler view of resources")
     _add_common(p)
     p.set_defaults(func="list", states=",".join(DEFAULT_LIST_STATES))
@@ -158,6 +169,8 @@ def build_parser():
     p = sub.add_parser("R", help="Emit R for resources in given states")
     _add_common(p, fmt=False, skip=False)
     p.set_defaults(func="R")
+
+    add_eventlog_parser(sub)
     return parser
 
 
@@ -302,6 +315,26 @@ class ResourceCommand:
         finally:
             source.close()
         return 0
+
+    def do_undrain(self, args):
+        payload = {"targets": args.targets}
+        if args.force:
+            payload["mode"] = "force"
+        if args.reason:
+            payload["reason"] = " ".join(args.reason)
+        source = LiveSource(self.connect, warn=self._warn)
+        try:
+            source.undrain(payload)
+        finally:
+            source.close()
+        return 0
+
+    def do_eventlog(self, args):
+        source = LiveSource(self.connect, warn=self._warn)
+        try:
+            return run_eventlog(args, source, self.stdout)
+        finally:
+            source.close()
 
     # -- scheduler view -----------------------------------------------------
 

@@ -1,5 +1,7 @@
 """The README's main job runs and shows a live multi-broker instance."""
 
+import os
+import re
 import subprocess
 import sys
 
@@ -14,4 +16,11 @@ def test_demo_runs():
     assert "3!broker.ping pad=0 seq=2" in out
     assert "Module                    Idle  S Sendq Recvq Service" in out
     assert "rank[0-14]/core[0-7],gpu0 rank15/core[0-63],gpu[0-1]" in out
+    # every broker describes its own node (no [resource] configuration)
+    cores = 4 * len(os.sched_getaffinity(0))
+    assert re.search(r"\$ flux resource list\n"
+                     r" +STATE NNODES NCORES NGPUS NODELIST\n"
+                     rf" +free +4 +{cores} +\d+ \S+\n", out), out
+    assert re.search(r"\$ flux resource status\n +STATE UP NNODES NODELIST\n"
+                     r" +avail +✔ +4 \S+\n", out), out
     assert "Traceback" not in out
