@@ -15,22 +15,12 @@ import sys
 import tempfile
 
 from fluxd.testing.cli import flux_executable
+from fluxd.testing.guide import RESOURCE_CONFIG
 
 #: brokers in the demo instance
 SIZE = 4
 
-GUIDE_CONFIG = """\
-[[resource.config]]
-hosts = "test[1-15]"
-cores = "0-7"
-gpus = "0"
-
-[[resource.config]]
-hosts = "test16"
-cores = "0-63"
-gpus = "0-1"
-properties = ["fatnode"]
-"""
+GUIDE_CONFIG = RESOURCE_CONFIG
 
 
 def run(line, env):

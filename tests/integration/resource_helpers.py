@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from fluxd.testing.cli import flux_executable
+from fluxd.testing.guide import RESOURCE_CONFIG
 
 #: the guide's system.toml ("Configuring the Flux System Instance"), with
 #: ``noverify`` set: this host has neither 64 cores nor GPUs
@@ -37,17 +38,7 @@ noverify = true
 #norestrict = true
 #exclude = "test[1-2]"
 
-[[resource.config]]
-hosts = "test[1-15]"
-cores = "0-7"
-gpus = "0"
-
-[[resource.config]]
-hosts = "test16"
-cores = "0-63"
-gpus = "0-1"
-properties = ["fatnode"]
-
+""" + RESOURCE_CONFIG + """
 [kvs]
 checkpoint-period = "30m"
 gc-threshold = 100000
@@ -81,17 +72,7 @@ QUEUES_TOML = """\
 [resource]
 noverify = true
 
-[[resource.config]]
-hosts = "test[1-15]"
-cores = "0-7"
-gpus = "0"
-
-[[resource.config]]
-hosts = "test16"
-cores = "0-63"
-gpus = "0-1"
-properties = ["fatnode"]
-
+""" + RESOURCE_CONFIG + """
 [[resource.config]]
 hosts = "test[1-4]"
 properties = ["debug"]

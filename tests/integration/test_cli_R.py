@@ -4,19 +4,9 @@
 import json
 
 from fluxd.testing.cli import run_flux_process
+from fluxd.testing.guide import RESOURCE_CONFIG
 
-ADMIN_GUIDE_TOML = """\
-[[resource.config]]
-hosts = "test[1-15]"
-cores = "0-7"
-gpus = "0"
-
-[[resource.config]]
-hosts = "test16"
-cores = "0-63"
-gpus = "0-1"
-properties = ["fatnode"]
-"""
+ADMIN_GUIDE_TOML = RESOURCE_CONFIG
 
 
 def test_parse_config_pipeline(tmp_path):

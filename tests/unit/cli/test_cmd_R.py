@@ -17,6 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from fluxd.formats._rhwloc import local_topology, topology_from_xml
 from fluxd.formats.rv1 import RError
 from fluxd.testing.cli import run_flux
+from fluxd.testing.guide import RESOURCE_CONFIG
 
 
 def hwloc_xml(ncores, gpus=(), hostname="node0", v1=False):
@@ -456,21 +457,7 @@ class AdminGuideTests(FluxR, SynchronousTestCase):
         conf = self.mktemp()
         os.makedirs(conf)
         with open(os.path.join(conf, "resource.toml"), "w") as fp:
-            fp.write("""\
-[resource]
-exclude = "test[1-2]"
-
-[[resource.config]]
-hosts = "test[1-15]"
-cores = "0-7"
-gpus = "0"
-
-[[resource.config]]
-hosts = "test16"
-cores = "0-63"
-gpus = "0-1"
-properties = ["fatnode"]
-""")
+            fp.write('[resource]\nexclude = "test[1-2]"\n\n' + RESOURCE_CONFIG)
         R = self.ok("parse-config", conf)
         self.assertEqual(R, (
             '{"version": 1, "execution": {"R_lite": [{"rank": "0-14",'

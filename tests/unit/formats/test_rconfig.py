@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from fluxd.errors import InvalidArgument, NotFound
 from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError, Rv1, from_config, parse_config_dir
+from fluxd.testing.guide import RESOURCE_CONFIG
 
 ADMIN_GUIDE = [
     {"hosts": "test[1-15]", "cores": "0-7", "gpus": "0"},
@@ -161,21 +162,8 @@ class ParseConfigDirTests(SynchronousTestCase):
         self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
 
     def test_admin_guide_dir(self):
-        self.write("resource.toml", """
-[resource]
-noverify = true
-
-[[resource.config]]
-hosts = "test[1-15]"
-cores = "0-7"
-gpus = "0"
-
-[[resource.config]]
-hosts = "test16"
-cores = "0-63"
-gpus = "0-1"
-properties = ["fatnode"]
-""")
+        self.write("resource.toml",
+                   "[resource]\nnoverify = true\n\n" + RESOURCE_CONFIG)
         self.write("other.toml", "[kvs]\ncheckpoint-period = \"30m\"\n")
         self.write("ignored.conf", "this is not toml [")
         self.assertEqual(parse_config_dir(self.dir), from_config(ADMIN_GUIDE))
