@@ -19,16 +19,13 @@ The namespace holds the broker's parts (``broker``, ``lifecycle``,
 Ctrl-D on an empty line leaves.
 """
 
-import os
 
 from twisted.conch.insults import insults
 from twisted.conch.manhole import ColoredManhole
-from twisted.internet import defer, protocol
-from twisted.internet.endpoints import UNIXServerEndpoint
 from twisted.logger import Logger
 
 from fluxd.local.connection import peer_credentials
-from fluxd.module import Module
+from fluxd.util.unixserver import UnixSocketModule
 
 REFUSED = b"manhole: permission denied\r\n"
 
@@ -78,15 +75,7 @@ class OwnerOnlyTerminal(insults.ServerProtocol):
         super().connectionLost(reason)
 
 
-class _Factory(protocol.Factory):
-    def __init__(self, build):
-        self._build = build
-
-    def buildProtocol(self, addr):
-        return self._build()
-
-
-class ManholeService(Module):
+class ManholeService(UnixSocketModule):
     """The ``manhole`` module: the console's listening socket.
 
     :param reactor: ``IReactorUNIX``.
@@ -100,56 +89,19 @@ class ManholeService(Module):
     name = "manhole"
     log = Logger()
 
+    #: owner only, even before SO_PEERCRED is checked
+    mode = 0o600
+
     def __init__(self, reactor, path, owner, namespace, credentials=peer_credentials,
                  rank=0):
-        super().__init__(rank)
-        self._reactor = reactor
-        self.path = path
+        super().__init__(reactor, path, rank)
         self._owner = owner
         self._namespace = namespace
         self._credentials = credentials
-        self._port = None
-        self.connections = set()
 
-    def _build(self):
+    def make_protocol(self):
         namespace = self._namespace() if callable(self._namespace) \
             else self._namespace
-        terminal = OwnerOnlyTerminal(self._owner, self._credentials,
-                                     dict(namespace))
-        original_lost = terminal.connectionLost
+        return OwnerOnlyTerminal(self._owner, self._credentials,
+                                 dict(namespace))
 
-        def lost(reason):
-            self.connections.discard(terminal)
-            original_lost(reason)
-        terminal.connectionLost = lost
-        self.connections.add(terminal)
-        return terminal
-
-    @defer.inlineCallbacks
-    def startService(self):
-        super().startService()
-        if os.path.exists(self.path):
-            os.unlink(self.path)
-        endpoint = UNIXServerEndpoint(self._reactor, self.path, mode=0o600,
-                                      wantPID=False)
-        # bind() creates the socket file with the umask's mode before the
-        # chmod to 0600: keep even that moment owner-only
-        old = os.umask(0o177)
-        try:
-            d = endpoint.listen(_Factory(self._build))
-        finally:
-            os.umask(old)
-        self._port = yield d
-        self.log.info("manhole listening on {path}", path=self.path)
-
-    @defer.inlineCallbacks
-    def stopService(self):
-        super().stopService()
-        if self._port is not None:
-            yield self._port.stopListening()
-            self._port = None
-        for terminal in list(self.connections):
-            if terminal.transport is not None:
-                terminal.transport.loseConnection()
-        if os.path.exists(self.path):
-            os.unlink(self.path)

@@ -5,9 +5,6 @@ prints what each step shows; the script signals back through files so
 no step sleeps.
 """
 
-import json
-import os
-import signal
 import subprocess
 import textwrap
 
@@ -151,7 +148,6 @@ def test_events_reach_every_broker_in_order(tmp_path):
 
 
 def test_start_single_broker_runs_command(tmp_path):
-    import sys
     proc = subprocess.run([flux_executable(), "start", "sh", "-c",
                            "flux getattr size; exit 3"],
                           capture_output=True, text=True, timeout=60)
