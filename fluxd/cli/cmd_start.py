@@ -26,7 +26,7 @@ import tempfile
 import time
 import tomllib
 
-from fluxd.errors import InvalidArgument, NotConnected
+from fluxd.errors import InvalidArgument, NotConnected, TimedOut
 
 #: how long to wait for the instance to come up before giving up
 START_TIMEOUT = 60.0
@@ -246,29 +246,43 @@ class Instance:
         return f"local://{self.dir}/rank-0/local"
 
     def wait_ready(self):
-        """Wait until rank 0 answers and every broker is online."""
+        """Wait until rank 0 is in RUN, i.e. ``broker.quorum`` is online.
+
+        Only the socket's appearance is polled (briefly, with back-off);
+        then ``state-machine.wait`` answers when rank 0 reaches RUN.
+        """
         from fluxd.client.sync import Flux
         deadline = time.monotonic() + START_TIMEOUT
-        delay = 0.02
+        delay = 0.01
         while True:
-            for rank, proc in enumerate(self.procs):
-                if proc.poll() is not None:
-                    raise NotConnected(f"broker rank {rank} exited with"
-                                       f" {proc.returncode}:\n" + self.log_tail(rank))
+            self._check_alive()
             try:
-                with Flux(self.uri) as h:
-                    if self.size == 1:
-                        return
-                    online = h.rpc("overlay.health", nodeid=0)["online"]
-                    if online >= self.size:
-                        return
+                h = Flux(self.uri)
+                break
             except NotConnected:
                 pass
             if time.monotonic() > deadline:
                 raise NotConnected("instance did not start in time:\n"
                                    + self.log_tail(0))
             time.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
+            delay = min(delay * 1.5, 0.2)
+        with h:
+            token = h.send("state-machine.wait", {}, nodeid=0)
+            while True:
+                try:
+                    h.wait(token, timeout=0.5)
+                    return
+                except TimedOut:
+                    self._check_alive()
+                    if time.monotonic() > deadline:
+                        raise NotConnected("instance did not start in time:\n"
+                                           + self.log_tail(0)) from None
+
+    def _check_alive(self):
+        for rank, proc in enumerate(self.procs):
+            if proc.poll() is not None:
+                raise NotConnected(f"broker rank {rank} exited with"
+                                   f" {proc.returncode}:\n" + self.log_tail(rank))
 
     def log_tail(self, rank, lines=20):
         path = os.path.join(self.dir, f"rank-{rank}", "broker.log")
