@@ -64,12 +64,15 @@ def test_three_hosts_and_a_wrong_certificate(tmp_path, net):
     try:
         for host in HOSTS[:2]:
             (tmp_path / host).mkdir()
-            brokers.append(NetnsBroker(net, host, tmp_path / host, good).start())
+            # registered before start, so a failed start is still stopped
+            brokers.append(NetnsBroker(net, host, tmp_path / host, good))
+            brokers[-1].start()
         rank0 = brokers[0]
         brokers[1].wait_for("connected to parent rank 0")
         (tmp_path / "hostc").mkdir()
-        intruder = NetnsBroker(net, "hostc", tmp_path / "hostc", bad).start(wait=False)
+        intruder = NetnsBroker(net, "hostc", tmp_path / "hostc", bad)
         brokers.append(intruder)
+        intruder.start(wait=False)
         rank0.wait_for("overlay: refused")  # TLS pinning refuses hostc
         status = rank0.flux("overlay", "status", "--no-pretty")
         assert status.rc == 0, status.err

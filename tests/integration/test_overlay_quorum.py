@@ -42,15 +42,18 @@ def broker(tmp_path, conf, rank):
 
 def test_quorum_status_rank_and_disconnect(tmp_path):
     conf = make_config(tmp_path, 3)
-    r0 = broker(tmp_path, conf, 0).start(wait=False)
+    r0 = broker(tmp_path, conf, 0)
     others = []
     try:
+        r0.start(wait=False)
         r0.wait_for("init->quorum")
         uptime = r0.flux("uptime").out
         assert " quorum " in uptime, uptime
         assert r0.flux("overlay", "status", "--no-pretty").out.splitlines() == [
             "0 n0: partial", "1 n1: offline", "2 n2: offline"]
-        others = [broker(tmp_path, conf, r).start() for r in (1, 2)]
+        others = [broker(tmp_path, conf, r) for r in (1, 2)]
+        for b in others:
+            b.start()
         r0.wait_for("quorum-full: quorum->run")
         assert " run " in r0.flux("uptime").out
         # any rank can be asked about its subtree and to report uptime
