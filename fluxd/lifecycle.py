@@ -410,7 +410,13 @@ class Lifecycle:
 
     def _action_load_builtins(self):
         def failed(failure):
-            self.log.failure("loading built-in modules failed", failure)
+            if failure.check(FluxError):
+                # a refusal the module explained (a corrupt content
+                # store...): one line, no traceback
+                self.log.error("loading built-in modules failed: {why}",
+                               why=failure.value)
+            else:
+                self.log.failure("loading built-in modules failed", failure)
             self.exit_code = self.exit_code or 1
             return "builtins-fail"
         d = defer.maybeDeferred(self.load_builtins)

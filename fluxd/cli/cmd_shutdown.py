@@ -13,15 +13,19 @@ offline dump and restore (``content.dump=auto``), ``--dump=PATH`` names
 the archive, ``--skip-gc`` skips a dump configured otherwise.  When
 ``kvs.gc-threshold`` is set and the KVS version exceeds it, the command
 asks (``-y``/``-n`` answer in advance; without a terminal one of them is
-required).  The broker records the request in ``content.dump`` and in
-the startlog's ``finish`` event for the content store's rc3 step.
+required).  The broker records the request in ``content.dump`` (and the
+startlog's ``finish`` event); its content-backing service dumps the KVS
+once everything else has stopped (:mod:`fluxd.kvs.backing`), and a
+broker started with ``-Scontent.restore=auto`` restores it into a fresh
+``content.sqlite``.  The KVS version restarts at 0 after a restore, so
+the threshold counts commits since the last garbage collection.
 """
 
 import sys
 
 from fluxd.cli._oneline import OneLineParser
 from fluxd.client.sync import Flux
-from fluxd.errors import InvalidArgument, NoSuchService
+from fluxd.errors import FluxError, InvalidArgument, NoSuchService
 
 LOG_WARNING, LOG_INFO, LOG_DEBUG = 4, 6, 7
 
@@ -112,6 +116,14 @@ def _gc_check(h, args):
                      sys.stdin.isatty(), ask_yes_no)
 
 
+def _content_dump(h):
+    """The broker's ``content.dump`` attribute ("" when unset)."""
+    try:
+        return h.rpc("attr.get", {"name": "content.dump"})["value"]
+    except (FluxError, KeyError, TypeError):
+        return ""
+
+
 def main(argv):
     """``flux shutdown``."""
     parser = OneLineParser(prog="flux-shutdown",
@@ -141,9 +153,9 @@ def main(argv):
     check_options(args)
     with Flux(args.target) as h:
         dump = dump_request(args, lambda: _gc_check(h, args))
-        if dump:
-            sys.stderr.write(f"flux-shutdown: shutdown will record a KVS dump"
-                             f" request (content.dump={dump})\n")
+        if (_content_dump(h) if dump is None else dump):
+            sys.stderr.write("flux-shutdown: shutdown will dump KVS (this may"
+                             " take some time)\n")
         payload = {"loglevel": loglevel(args.quiet, args.verbose),
                    "background": args.background}
         if dump is not None:

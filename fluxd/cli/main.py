@@ -39,6 +39,9 @@ COMMANDS = {
     "config": ("fluxd.cli.cmd_config", "Manage/query Flux configuration"),
     "kvs": ("fluxd.cli.cmd_kvs", "Flux key-value store utility"),
     "content": ("fluxd.cli.cmd_content", "Access content store"),
+    "dump": ("fluxd.cli.cmd_dump", "Dump KVS snapshot to a portable archive format"),
+    "restore": ("fluxd.cli.cmd_restore",
+                "Restore KVS snapshot from a portable archive format"),
     "resource": ("fluxd.cli.cmd_resource", "Manipulate and query resources"),
 }
 

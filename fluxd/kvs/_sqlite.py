@@ -8,51 +8,24 @@ writer commits).  The reactor thread only queues work and receives the
 results through ``callFromThread``; :class:`InlineWorker` runs the same
 functions synchronously for unit tests.
 
-The functions below run inside a worker thread, with its connection as
-their first argument.  Schema (``content.sqlite``)::
-
-    meta(name TEXT PRIMARY KEY, value TEXT)         -- hash, schema version
-    objects(hash BLOB PRIMARY KEY, size INTEGER,    -- raw digest, length,
-            encoding INTEGER, object BLOB)          --   0 raw / 1 zlib
-    roots(namespace TEXT PRIMARY KEY, rootref TEXT, sequence INTEGER,
-          owner INTEGER, flags INTEGER, timestamp REAL)
+The functions submitted to a worker run inside its thread, with its
+connection as their first argument: the statements of
+:mod:`fluxd.kvs.sqlitedb` (schema, writes, loads), re-exported here.
 """
 
-import errno
-import functools
 import queue
-import sqlite3
 import threading
-import zlib
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from fluxd.errors import FluxError, NotFound
-
-SCHEMA_VERSION = "1"
-RAW, ZLIB = 0, 1
-#: blobs at least this long are stored zlib-compressed when that helps
-COMPRESS_MIN = 256
+# The statements themselves are pure (flux dump/restore use them too).
+from fluxd.kvs.sqlitedb import (  # noqa: F401  (re-exported)
+    COMPRESS_MIN, RAW, SCHEMA_VERSION, ZLIB, CorruptStore, StoreError,
+    checkpoint, connect, count_objects, init_schema, load_blob, read_meta,
+    read_roots, verify, write_batch)
 
 _STOP = object()
-
-
-class StoreError(FluxError):
-    """content store error"""
-
-
-def _sqlite_errors(fn):
-    """Report sqlite failures as FluxErrors (ENOSPC for a full disk)."""
-    @functools.wraps(fn)
-    def wrapper(*args):
-        try:
-            return fn(*args)
-        except sqlite3.Error as exc:
-            full = isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
-            raise StoreError(f"content store: {exc}",
-                             errnum=errno.ENOSPC if full else errno.EIO) from None
-    return wrapper
 
 
 class ThreadWorker:
@@ -146,131 +119,3 @@ class InlineWorker:
     def stop(self):
         self._conn.close()
         return defer.succeed(None)
-
-
-# -- functions run in a worker thread ---------------------------------------
-
-@_sqlite_errors
-def connect(path, synchronous="FULL", journal_mode="WAL"):
-    """Open ``path`` in autocommit mode with the durability pragmas.
-
-    ``synchronous=FULL`` in WAL mode syncs the log at every commit, so a
-    committed transaction survives a crash of the process *and* of the
-    machine; NORMAL would only survive the former.
-    """
-    conn = sqlite3.connect(path, isolation_level=None,
-                           check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 10000")
-    conn.execute(f"PRAGMA journal_mode = {journal_mode}")
-    conn.execute(f"PRAGMA synchronous = {synchronous}")
-    return conn
-
-
-@_sqlite_errors
-def init_schema(conn, hash_name):
-    """Create the tables; check the stored hash matches ``hash_name``.
-
-    :raises StoreError: when the file was written with another hash.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("CREATE TABLE IF NOT EXISTS meta"
-                     " (name TEXT PRIMARY KEY, value TEXT)")
-        conn.execute("CREATE TABLE IF NOT EXISTS objects"
-                     " (hash BLOB PRIMARY KEY, size INTEGER,"
-                     " encoding INTEGER, object BLOB)")
-        conn.execute("CREATE TABLE IF NOT EXISTS roots"
-                     " (namespace TEXT PRIMARY KEY, rootref TEXT,"
-                     " sequence INTEGER, owner INTEGER, flags INTEGER,"
-                     " timestamp REAL)")
-        row = conn.execute("SELECT value FROM meta WHERE name = 'hash'").fetchone()
-        if row is None:
-            conn.execute("INSERT INTO meta VALUES ('hash', ?), ('version', ?)",
-                         (hash_name, SCHEMA_VERSION))
-        elif row[0] != hash_name:
-            raise StoreError(f"content store uses {row[0]} blobrefs but"
-                             f" content.hash is {hash_name}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _encode(data):
-    if len(data) >= COMPRESS_MIN:
-        packed = zlib.compress(data, 1)
-        if len(packed) < len(data):
-            return ZLIB, packed
-    return RAW, data
-
-
-@_sqlite_errors
-def write_batch(conn, blobs, roots):
-    """Store blobs and roots in one transaction.
-
-    :param blobs: ``[(digest, data)]``.
-    :param roots: ``[(namespace, record or None)]`` in order (None deletes).
-    :returns: the number of blobs that were new.
-    """
-    rows = []
-    for digest, data in blobs:
-        encoding, stored = _encode(data)
-        rows.append((digest, len(data), encoding, stored))
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        before = conn.total_changes
-        conn.executemany("INSERT OR IGNORE INTO objects VALUES (?, ?, ?, ?)",
-                         rows)
-        added = conn.total_changes - before
-        for namespace, rec in roots:
-            if rec is None:
-                conn.execute("DELETE FROM roots WHERE namespace = ?", (namespace,))
-            else:
-                conn.execute("INSERT OR REPLACE INTO roots VALUES"
-                             " (?, ?, ?, ?, ?, ?)",
-                             (namespace, rec["rootref"], rec["sequence"],
-                              rec["owner"], rec["flags"], rec["timestamp"]))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return added
-
-
-@_sqlite_errors
-def load_blob(conn, digest):
-    """The blob stored under ``digest``.
-
-    :raises NotFound: when there is none.
-    """
-    row = conn.execute("SELECT encoding, object FROM objects WHERE hash = ?",
-                       (digest,)).fetchone()
-    if row is None:
-        raise NotFound("No such file or directory")
-    encoding, data = row
-    return zlib.decompress(data) if encoding == ZLIB else bytes(data)
-
-
-@_sqlite_errors
-def read_roots(conn):
-    """``{namespace: record}`` from the roots table."""
-    out = {}
-    for ns, ref, seq, owner, flags, ts in conn.execute(
-            "SELECT namespace, rootref, sequence, owner, flags, timestamp"
-            " FROM roots"):
-        out[ns] = {"rootref": ref, "sequence": seq, "owner": owner,
-                   "flags": flags, "timestamp": ts}
-    return out
-
-
-@_sqlite_errors
-def checkpoint(conn):
-    """Copy the WAL into the database file and truncate it (clean stop)."""
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-@_sqlite_errors
-def count_objects(conn):
-    """``(count, total size)`` of stored blobs."""
-    return tuple(conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0)"
-                              " FROM objects").fetchone())

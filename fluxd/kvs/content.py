@@ -2,7 +2,11 @@
 """Backing stores for rank 0's content (RFC 10): memory and sqlite.
 
 Both provide :class:`fluxd.interfaces.IContentStore` and are held to the
-same contract tests (``tests/contracts/test_content_store.py``).
+same contract tests (``tests/contracts/test_content_store.py``).  For
+dump and restore (``content.dump``/``content.restore``, garbage
+collection) both also offer :meth:`~SqliteContentStore.read_direct` and
+:meth:`~SqliteContentStore.restore_fresh`, which run a synchronous
+function over a blob source/sink (:class:`fluxd.kvs.sqlitedb.DirectStore`).
 
 :class:`MemoryContentStore` keeps everything in dicts: the store of an
 instance without a ``statedir``, whose state ends with the broker, as
@@ -16,32 +20,36 @@ that arrive while the writer is busy are batched: the next transaction
 stores all of their blobs and roots and syncs once, and each write's
 Deferred fires only after that commit, so a caller that answers its
 client then has made the data durable first.
+
+Faults (spec/kvs.md section 4): the file is checked before it is
+opened and refused, untouched, when truncated or corrupt
+(:func:`fluxd.kvs.sqlitedb.check_file`, ``quick_check`` after an
+unclean stop); a full disk makes the store read-only until space
+returns (:class:`fluxd.kvs._space.SpaceGuard`); the statedir is locked
+(:class:`fluxd.kvs.sqlitedb.StateLock`) while the store is open.
 """
 
-import time
+import errno
+import os
 
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from fluxd.errors import FluxError, NotFound
+from fluxd.errors import FluxError, NoSpace, NotFound
 from fluxd.interfaces import IContentStore
 from fluxd.kvs import _sqlite
 from fluxd.kvs import blobref as _blobref
+from fluxd.kvs import sqlitedb
+from fluxd.kvs._space import SpaceGuard
+from fluxd.kvs.sqlitedb import DirectStore, root_record
 
 __all__ = ["MemoryContentStore", "SqliteContentStore", "root_record"]
 
 #: a write batch stops growing past this many bytes of blobs (the writes
 #: left over go into the next transaction), bounding one commit's latency
 BATCH_BYTES = 64 * 1024 * 1024
-
-
-def root_record(rootref, sequence, owner, flags=0, timestamp=None):
-    """The stored form of one namespace root."""
-    return {"rootref": rootref, "sequence": sequence, "owner": owner,
-            "flags": flags,
-            "timestamp": time.time() if timestamp is None else timestamp}
 
 
 class _Closed(FluxError):
@@ -105,25 +113,77 @@ class MemoryContentStore:
         self._closed = True
         return defer.succeed(None)
 
+    def read_direct(self, fn):
+        """Run ``fn(direct)`` over the stored blobs and roots (dump).
+
+        :returns: a Deferred firing with its result.
+        """
+        return defer.maybeDeferred(fn, _MemoryDirect(self))
+
+    def restore_fresh(self, build):
+        """Empty the store, then run ``build(direct)`` to fill it (restore
+        at start, before :meth:`open`).
+
+        :returns: a Deferred firing with its result.
+        """
+        self._blobs.clear()
+        self._roots.clear()
+        return defer.maybeDeferred(build, _MemoryDirect(self))
+
+
+class _MemoryDirect:
+    """The synchronous blob source/sink of a :class:`MemoryContentStore`."""
+
+    def __init__(self, store):
+        self._store = store
+        self.hash_name = store.hash_name
+        self.stored = 0
+
+    def load(self, ref):
+        try:
+            return self._store._blobs[ref]
+        except KeyError:
+            raise NotFound("No such file or directory") from None
+
+    def store(self, blobs):
+        for ref, data in blobs.items():
+            if ref not in self._store._blobs:
+                self._store._blobs[ref] = bytes(data)
+                self.stored += 1
+
+    def roots(self):
+        return {ns: dict(rec) for ns, rec in self._store._roots.items()}
+
+    def set_root(self, namespace, record):
+        if record is None:
+            self._store._roots.pop(namespace, None)
+        else:
+            self._store._roots[namespace] = dict(record)
+
 
 @implementer(IContentStore)
 class SqliteContentStore:
     """``content.sqlite``: blobs and roots in sqlite, written off the reactor.
 
-    :param reactor: provides ``callFromThread``.
+    :param reactor: provides ``callFromThread`` (and ``callLater`` and
+        ``seconds`` unless ``clock`` is given).
     :param path: the database file.
     :param hash_name: ``sha1`` or ``sha256`` (must match an existing file).
     :param synchronous: the sqlite ``synchronous`` pragma (FULL, see
-        :func:`fluxd.kvs._sqlite.connect`).
+        :func:`fluxd.kvs.sqlitedb.connect`).
     :param journal_mode: the sqlite ``journal_mode`` pragma (WAL).
     :param worker: the worker class (:class:`~fluxd.kvs._sqlite.ThreadWorker`;
         tests pass :class:`~fluxd.kvs._sqlite.InlineWorker`).
+    :param clock: ``IReactorTime`` for the full-disk probe (default:
+        ``reactor``).
+    :param statvfs: ``os.statvfs`` (tests pass a fake).
     """
 
     log = Logger()
 
     def __init__(self, reactor, path, hash_name="sha1", synchronous="FULL",
-                 journal_mode="WAL", worker=_sqlite.ThreadWorker):
+                 journal_mode="WAL", worker=_sqlite.ThreadWorker, clock=None,
+                 statvfs=os.statvfs):
         self.hash_name = _blobref.check_hash_name(hash_name)
         self.path = path
         self._reactor = reactor
@@ -135,29 +195,87 @@ class SqliteContentStore:
         self._writing = False
         self._flush_waiters = []
         self._closed = False
+        self._lock = sqlitedb.StateLock(os.path.dirname(os.path.abspath(path)))
+        self.space = SpaceGuard(clock if clock is not None else reactor, path,
+                                statvfs)
         self.stats = {"writes": 0, "batches": 0, "blobs": 0,
-                      "largest-batch": 0}
+                      "largest-batch": 0, "refused": 0}
 
     def _opener(self):
         return lambda: _sqlite.connect(self.path, self._sync, self._journal)
 
+    # -- open, close ---------------------------------------------------------
+
     def open(self):
-        """Ready the store (:meth:`IContentStore.open`)."""
+        """Ready the store (:meth:`IContentStore.open`).
+
+        Fails with :class:`~fluxd.kvs.sqlitedb.CorruptStore` (the file is
+        left as it is) for a truncated or corrupt file,
+        :class:`~fluxd.kvs.sqlitedb.StoreInUse` when another broker or an
+        offline dump/restore holds the statedir, ``NoSpace`` when sqlite
+        cannot even set up its files.
+        """
         return defer.Deferred.fromCoroutine(self._open())
 
     async def _open(self):
-        self._writer = self._worker_class(self._reactor, "content-sqlite-writer",
-                                          self._opener())
+        self._lock.acquire()
         try:
+            sqlitedb.check_file(self.path)
+            deep = sqlitedb.unclean(self.path)
+            opener = self._opener()
+
+            def checked_opener():
+                # checked before the writer's connection exists: closing
+                # that one would write into a file found corrupt
+                sqlitedb.verify_file(self.path, deep)
+                return opener()
+            self._writer = self._worker_class(
+                self._reactor, "content-sqlite-writer", checked_opener)
             await self._writer.submit(_sqlite.init_schema, self.hash_name)
-        except Exception:
-            await self._writer.stop()
-            self._writer = None
+        except Exception as exc:
+            if self._writer is not None:
+                await self._writer.stop()
+                self._writer = None
+            self._lock.release()
+            if isinstance(exc, sqlitedb.CorruptStore):
+                raise sqlitedb.CorruptStore(_corrupt_text(self.path, exc)) \
+                    from None
+            free = self.space.free_bytes()
+            if isinstance(exc, FluxError) and not isinstance(exc, NoSpace) \
+                    and free is not None and free < self.space.resume_bytes:
+                raise NoSpace(f"{self.path}: no space left on device ({exc})"
+                              f"; free space in {self.space.directory}") from None
             raise
         self._reader = self._worker_class(self._reactor, "content-sqlite-reader",
                                           self._opener())
         self.log.info("content store: {path} ({hash})", path=self.path,
                       hash=self.hash_name)
+
+    def close(self):
+        """Finish writes and release the store (a Deferred)."""
+        return defer.Deferred.fromCoroutine(self._close())
+
+    async def _close(self):
+        if self._closed:
+            return
+        self._closed = True
+        self.space.stop()
+        await self.flush()
+        if self._writer is not None:
+            try:
+                await self._writer.submit(_sqlite.checkpoint)
+            except FluxError as exc:
+                # the WAL keeps everything; sqlite replays it next time
+                self.log.warn("content store: final checkpoint failed: {why}",
+                              why=exc)
+            writer, self._writer = self._writer, None
+            await writer.stop()
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.stop()
+        self._lock.release()
+
+    # -- IContentStore ---------------------------------------------------------
 
     def load(self, blobref):
         """A Deferred firing with the blob (NotFound if absent)."""
@@ -170,7 +288,11 @@ class SqliteContentStore:
         return self._reader.submit(_sqlite.load_blob, digest)
 
     def write(self, blobs, roots):
-        """Store blobs and roots together; fires once durable."""
+        """Store blobs and roots together; fires once durable.
+
+        Fails at once with ``NoSpace`` while the store is read-only for
+        lack of space (see :class:`~fluxd.kvs._space.SpaceGuard`).
+        """
         if self._closed or self._writer is None:
             return defer.fail(_Closed())
         try:
@@ -178,6 +300,9 @@ class SqliteContentStore:
                 _blobref.validate(ref, self.hash_name)
         except FluxError as exc:
             return defer.fail(exc)
+        if not self.space.writable():
+            self.stats["refused"] += 1
+            return defer.fail(self.space.error())
         d = defer.Deferred()
         self._pending.append((blobs, roots, d))
         self.stats["writes"] += 1
@@ -206,15 +331,25 @@ class SqliteContentStore:
     def _written(self, result, items):
         self._writing = False
         failed = isinstance(result, Failure)
-        if failed:
-            self.log.failure("content store write failed", result)
+        if failed and _is_enospc(result):
+            # rolled back: nothing of this batch is stored, all of it fails
+            self.space.enter(result.value)
+            error = self.space.error()
+            items = items + self._pending
+            self._pending = []
+            self.stats["refused"] += len(items)
+            for _, _, d in items:
+                d.errback(error)
         else:
-            self.stats["blobs"] += result
-        for _, _, d in items:
             if failed:
-                d.errback(result)
+                self.log.failure("content store write failed", result)
             else:
-                d.callback(None)
+                self.stats["blobs"] += result
+            for _, _, d in items:
+                if failed:
+                    d.errback(result)
+                else:
+                    d.callback(None)
         self._start_batch()
         if not self._writing and not self._pending:
             waiters, self._flush_waiters = self._flush_waiters, []
@@ -228,7 +363,8 @@ class SqliteContentStore:
         return self._writer.submit(_sqlite.read_roots)
 
     def flush(self):
-        """A Deferred firing once earlier writes are durable."""
+        """A Deferred firing once earlier writes are done (durable, or
+        failed)."""
         if not self._writing and not self._pending:
             return defer.succeed(None)
         d = defer.Deferred()
@@ -239,22 +375,88 @@ class SqliteContentStore:
         """A Deferred firing with ``(blob count, total bytes)``."""
         return self._reader.submit(_sqlite.count_objects)
 
-    def close(self):
-        """Finish writes and release the store (a Deferred)."""
-        return defer.Deferred.fromCoroutine(self._close())
+    # -- dump and restore ------------------------------------------------------
 
-    async def _close(self):
-        if self._closed:
-            return
-        self._closed = True
-        await self.flush()
-        if self._writer is not None:
-            try:
-                await self._writer.submit(_sqlite.checkpoint)
-            except Exception:
-                self.log.failure("content store checkpoint failed")
-            writer, self._writer = self._writer, None
-            await writer.stop()
-        if self._reader is not None:
-            reader, self._reader = self._reader, None
-            await reader.stop()
+    def read_direct(self, fn):
+        """Run ``fn(direct)`` in the reader thread, over a
+        :class:`~fluxd.kvs.sqlitedb.DirectStore` (a dump at stop).
+
+        :returns: a Deferred firing with its result.
+        """
+        if self._reader is None:
+            return defer.fail(_Closed())
+        return self._reader.submit(_run_direct, fn, self.hash_name)
+
+    def restore_fresh(self, build):
+        """Build a new ``content.sqlite`` with ``build(direct)`` and put it
+        in place of the old one (the restore of ``content.restore``).
+
+        Runs before :meth:`open`, with the statedir locked.  The new file
+        is made beside the old one and renamed over it only once complete,
+        so a failed restore leaves the old store as it was.
+
+        :returns: a Deferred firing with the result of ``build``.
+        """
+        return defer.Deferred.fromCoroutine(self._restore_fresh(build))
+
+    async def _restore_fresh(self, build):
+        self._lock.acquire()
+        tmp = self.path + ".restoring"
+        worker = None
+        try:
+            sqlitedb.remove_database(tmp)
+            # No journal and no syncs while filling: a crash leaves a
+            # half-made temporary file, removed on the next attempt.
+            worker = self._worker_class(
+                self._reactor, "content-sqlite-restore",
+                lambda: _sqlite.connect(tmp, "OFF", "OFF"))
+            await worker.submit(_sqlite.init_schema, self.hash_name)
+            result = await worker.submit(_run_direct, build, self.hash_name)
+            await worker.submit(_finish_restore)
+            await worker.stop()
+            worker = None
+            _fsync(tmp)
+            sqlitedb.remove_database(self.path)
+            os.replace(tmp, self.path)
+            _fsync(os.path.dirname(os.path.abspath(self.path)))
+        except BaseException:
+            if worker is not None:
+                await worker.stop()
+            sqlitedb.remove_database(tmp)
+            self._lock.release()
+            raise
+        # the lock stays held: open() comes next
+        return result
+
+
+def _run_direct(conn, fn, hash_name):
+    return fn(DirectStore(conn, hash_name))
+
+
+@sqlitedb._sqlite_errors
+def _finish_restore(conn):
+    # the file is complete: put it in the broker's journal mode now
+    conn.execute("PRAGMA journal_mode = WAL")
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _is_enospc(failure):
+    return isinstance(failure.value, FluxError) and \
+        failure.value.errno == errno.ENOSPC
+
+
+def _corrupt_text(path, exc):
+    text = str(exc)
+    for prefix in (path + " ", path + ": ", "content store: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    if text.startswith(("is ", "has ", "failed ")):
+        return f"{path} {text}"
+    return f"{path}: {text}"

@@ -80,6 +80,9 @@ class ContentService(Module):
     :param blob_limit: the largest blob accepted (bytes).
     :param cache_bytes: the clean-cache budget (bytes).
     :param owner: the instance owner's uid (owner of a checkpointed root).
+    :param manage_store: open the store at start and close it at stop
+        (False when a :class:`~fluxd.kvs.backing.ContentBackingService`
+        does, around the restore and the dump).
     """
 
     name = "content"
@@ -87,8 +90,9 @@ class ContentService(Module):
 
     def __init__(self, rank, router, store=None, hash_name="sha1",
                  blob_limit=DEFAULT_BLOB_LIMIT, cache_bytes=DEFAULT_CACHE_BYTES,
-                 owner=0):
+                 owner=0, manage_store=True):
         super().__init__(rank)
+        self._manage_store = manage_store
         self.owner = owner
         if rank == 0 and store is None:
             raise InvalidArgument("rank 0 needs a content backing store")
@@ -110,14 +114,16 @@ class ContentService(Module):
 
     def startService(self):
         super().startService()
-        if self.store is not None:
+        if self.store is not None and self._manage_store:
             return self.store.open()
         return None
 
     def stopService(self):
         super().stopService()
         if self.store is not None:
-            return self.store.close()
+            if self._manage_store:
+                return self.store.close()
+            return self.store.flush()
         return None
 
     # -- in-process API ------------------------------------------------------

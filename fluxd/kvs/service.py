@@ -31,7 +31,8 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from fluxd.errors import (
-    AlreadyExists, FluxError, InvalidArgument, NotFound, ProtocolError)
+    AlreadyExists, FluxError, InvalidArgument, NoSpace, NotFound,
+    ProtocolError)
 from fluxd.interfaces import IKVS
 from fluxd.kvs import blobref as _blobref
 from fluxd.kvs import treeobj as T
@@ -451,8 +452,13 @@ class KVSService(Module):
                 await self._apply(ns, batch)
             except Exception:
                 failure = Failure()
-                self.log.failure("kvs: commit batch on {ns} failed", failure,
-                                 ns=ns.name)
+                if failure.check(NoSpace):
+                    # the content store logged why it is read-only
+                    self.log.debug("kvs: commit batch on {ns} refused: {why}",
+                                   ns=ns.name, why=failure.value)
+                else:
+                    self.log.failure("kvs: commit batch on {ns} failed",
+                                     failure, ns=ns.name)
                 for p in batch:
                     if not p.d.called:
                         p.d.errback(failure)

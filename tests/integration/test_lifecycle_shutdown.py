@@ -37,8 +37,8 @@ def test_exit_norestart_and_gc_request(make_broker, tmp_path):
                                 "broker.exit-norestart": "42"}).start()
     r = broker.flux("shutdown", "--gc", "--quiet")
     assert r.rc == 0, r.err
-    assert r.err == ("flux-shutdown: shutdown will record a KVS dump request"
-                     " (content.dump=auto)\n")
+    assert r.err == ("flux-shutdown: shutdown will dump KVS (this may take"
+                     " some time)\n")
     assert broker.wait() == 42
     assert "shutdown: KVS dump requested (content.dump=auto)" in broker.log_text
     finish = json.loads((state / "startlog").read_text().splitlines()[-1])
