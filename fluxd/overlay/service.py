@@ -20,6 +20,7 @@ ready-made endpoints, so it never sees a certificate.
 
 import errno
 import json
+import random
 import socket
 import uuid
 
@@ -157,7 +158,12 @@ class OverlayService(Module):
         if self.parent_endpoint is not None:
             self._parent_service = ClientService(
                 self.parent_endpoint, _Factory(_ParentLink(self)),
-                retryPolicy=backoffPolicy(initialDelay=0.05, maxDelay=1.0, factor=1.5),
+                # Twisted's default jitter adds up to a whole second to
+                # every retry; a child that starts before its parent
+                # listens should join within tens of milliseconds
+                retryPolicy=backoffPolicy(
+                    initialDelay=0.05, maxDelay=1.0, factor=1.5,
+                    jitter=lambda: random.random() * 0.05),
                 clock=self.reactor)
             self._parent_service.startService()
         self._heartbeat.start(self.torpid_min, now=False)
