@@ -182,7 +182,7 @@ class Flux:
     def rpc(self, topic, payload=None, nodeid=NODEID_ANY, flags=0,
             timeout=None):
         """One request, one response: returns the decoded JSON payload."""
-        return _decode(self.rpc_raw(topic, payload, nodeid, flags, timeout))
+        return decode_json(self.rpc_raw(topic, payload, nodeid, flags, timeout))
 
     def stream(self, topic, payload=None, nodeid=NODEID_ANY):
         """A streaming RPC: yields each response's JSON payload.
@@ -193,14 +193,14 @@ class Flux:
         while True:
             pending = self._stream.get(tag)
             if pending:
-                yield _decode(self._result(pending.pop(0)))
+                yield decode_json(self._result(pending.pop(0)))
                 continue
             if ask in self._answers:
                 break
             box = self._read_box()
             if box.get(wire.COMMAND) == b"response" and \
                     wire.get_int(box, "matchtag") == tag:
-                yield _decode(self._result(box))
+                yield decode_json(self._result(box))
             else:
                 self._file(box)
         self._stream.pop(tag, None)
@@ -216,7 +216,11 @@ class Flux:
         self._sock.sendall(wire.encode_box(box))
 
 
-def _decode(raw):
+def decode_json(raw):
+    """A response payload as JSON (``{}`` when empty).
+
+    :raises fluxd.errors.ProtocolError: when it is not JSON.
+    """
     if not raw:
         return {}
     try:

@@ -12,14 +12,13 @@ Example::
 """
 
 import errno
-import json
 
 from twisted.internet import defer
 from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
 from twisted.protocols import amp
 
-from fluxd.client.sync import SYSTEM_URI, uri_to_path
-from fluxd.errors import NotConnected, ProtocolError, from_errno
+from fluxd.client.sync import SYSTEM_URI, decode_json, uri_to_path
+from fluxd.errors import NotConnected, from_errno
 from fluxd.local import commands
 from fluxd.message.types import FLAG_STREAMING, NODEID_ANY, encode_payload
 
@@ -51,7 +50,7 @@ class ClientProtocol(amp.AMP):
     def response(self, matchtag, errnum, errstr=None, payload=None):
         callback = self._streams.get(matchtag)
         if callback is not None and errnum == 0:
-            callback(_decode(payload))
+            callback(decode_json(payload))
         return {}
 
     def connectionLost(self, reason):
@@ -104,7 +103,7 @@ class FluxClient:
 
     def rpc(self, topic, payload=None, nodeid=NODEID_ANY, flags=0):
         """Like :meth:`rpc_raw`, firing with the decoded JSON object."""
-        return self.rpc_raw(topic, payload, nodeid, flags).addCallback(_decode)
+        return self.rpc_raw(topic, payload, nodeid, flags).addCallback(decode_json)
 
     def stream(self, topic, on_response, payload=None, nodeid=NODEID_ANY):
         """A streaming RPC: ``on_response(obj)`` for each response.
@@ -143,15 +142,6 @@ def _result(answer):
     if answer["errnum"]:
         raise from_errno(answer["errnum"], answer.get("errstr"))
     return answer.get("payload")
-
-
-def _decode(raw):
-    if not raw:
-        return {}
-    try:
-        return json.loads(raw.rstrip(b"\0"))
-    except ValueError:
-        raise ProtocolError("response payload is not JSON") from None
 
 
 async def connect(reactor, uri=None):
