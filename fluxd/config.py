@@ -183,22 +183,16 @@ def _read(path):
             from None
 
 
-def load_config(path, *, schema="system"):
-    """Load and validate a config directory or file.
+def read_config_tables(path):
+    """Read and merge a config directory or file, without checking keys.
 
-    :param path: a directory (all ``*.toml`` merged, in name order), a
-        TOML file, a JSON file (name ends ``.json``), or None/``""`` for
-        the empty config.
-    :param schema: ``system`` (the broker), ``security`` (flux-security
-        signing) or ``imp`` (the IMP), as ``flux config get -c`` selects.
-    :returns: a :class:`Config`.
+    :param path: as for :func:`load_config` (not empty).
+    :returns: ``(data, origins)``: the merged table and a dict mapping each
+        key path (a tuple) to the file that set it.
     :raises NotFound: when ``path`` does not exist.
-    :raises ConfigError: on a syntax error (``file:line: message``), a key
-        defined in two files, or a key fluxd rejects (``file: key: why``).
+    :raises ConfigError: on a syntax error (``file:line: message``) or a
+        key defined in two files.
     """
-    _schema_root(schema)
-    if not path:
-        return Config._trusted({}, {}, schema, None)
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -221,6 +215,26 @@ def load_config(path, *, schema="system"):
         else:
             table = _parse_toml(text, path)
         _merge(data, table, (), path, origins)
+    return data, origins
+
+
+def load_config(path, *, schema="system"):
+    """Load and validate a config directory or file.
+
+    :param path: a directory (all ``*.toml`` merged, in name order), a
+        TOML file, a JSON file (name ends ``.json``), or None/``""`` for
+        the empty config.
+    :param schema: ``system`` (the broker), ``security`` (flux-security
+        signing) or ``imp`` (the IMP), as ``flux config get -c`` selects.
+    :returns: a :class:`Config`.
+    :raises NotFound: when ``path`` does not exist.
+    :raises ConfigError: on a syntax error (``file:line: message``), a key
+        defined in two files, or a key fluxd rejects (``file: key: why``).
+    """
+    _schema_root(schema)
+    if not path:
+        return Config._trusted({}, {}, schema, None)
+    data, origins = read_config_tables(path)
     _validate(data, origins, schema)
     return Config._trusted(data, origins, schema, path)
 

@@ -28,12 +28,8 @@ does, and also honours ``resource.path`` (an R file) when there is no
 ``resource.config``.
 """
 
-import glob
 import json
-import os
-import tomllib
 
-from fluxd.errors import NotFound
 from fluxd.formats._rnode import Node, RError, _jtype, check_property_name
 from fluxd.formats.hostlist import Hostlist, HostlistError
 from fluxd.formats.idset import IDset
@@ -149,73 +145,24 @@ def from_config(entries, source=""):
     return result
 
 
-def _merge(into, table, origin, file, where=""):
-    """Merge TOML table ``table`` from ``file`` into ``into`` recursively.
-
-    ``origin`` remembers which file defined each leaf key, so a key set in
-    two files can be reported with both names.
-    """
-    for key, value in table.items():
-        path = f"{where}.{key}" if where else key
-        if isinstance(value, dict) and isinstance(into.get(key, {}), dict):
-            _merge(into.setdefault(key, {}), value, origin, file, path)
-        elif key in into:
-            first = origin.get(path) or _first_origin(origin, path)
-            raise RError(f"{file}: {path} is already defined in {first}")
-        else:
-            into[key] = value
-            origin[path] = file
-
-
-def _first_origin(origin, path):
-    """The file that set any key below ``path`` (a table)."""
-    return next((file for key, file in origin.items()
-                 if key.startswith(path + ".")), "another file")
-
-
-def _load_file(path):
-    try:
-        with open(path, "rb") as fp:
-            data = fp.read()
-    except FileNotFoundError:
-        raise NotFound(f"{path}: No such file or directory") from None
-    except OSError as exc:
-        raise RError(f"{path}: {exc.strerror}") from None
-    if path.endswith(".json"):
-        try:
-            table = json.loads(data)
-        except ValueError as exc:
-            raise RError(f"{path}: invalid JSON: {exc}") from None
-        if not isinstance(table, dict):
-            raise RError(f"{path}: config must be a JSON object")
-        return table
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise RError(f"{path}: {exc}") from None
-
-
 def load_config(path):
-    """Load a broker configuration as the broker does.
+    """Load a broker configuration as the broker reads it (no key checks:
+    ``flux R parse-config`` looks only at ``[resource]``).
 
     :param path: a directory (every ``*.toml`` in it, merged as one table)
         or a single file (TOML, or JSON when it ends in ``.json``).
     :returns: ``(table, origin)``: the merged table and a dict mapping each
         dotted key path to the file that set it.
     :raises NotFound: when ``path`` does not exist.
-    :raises RError: for a parse error (``FILE: message``) or a key defined
-        in two files.
+    :raises RError: for a parse error (``FILE:LINE: message``) or
+        a key defined in two files.
     """
-    if os.path.isdir(path):
-        files = sorted(glob.glob(os.path.join(glob.escape(path), "*.toml")))
-    elif os.path.exists(path):
-        files = [path]
-    else:
-        raise NotFound(f"{path}: No such file or directory")
-    table, origin = {}, {}
-    for file in files:
-        _merge(table, _load_file(file), origin, file)
-    return table, origin
+    from fluxd.config import ConfigError, read_config_tables
+    try:
+        table, origins = read_config_tables(path)
+    except ConfigError as exc:
+        raise RError(str(exc)) from None
+    return table, {".".join(key): file for key, file in origins.items()}
 
 
 def _from_path(rpath, where):

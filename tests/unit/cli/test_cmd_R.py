@@ -556,7 +556,7 @@ class OutputAndErrorTests(FluxR, SynchronousTestCase):
             (("encode", "--xml", "/nonexistent.xml"), "",
              "/nonexistent.xml: No such file or directory"),
             (("parse-config", "/nonexistent/conf"), "",
-             "/nonexistent/conf: No such file or directory"),
+             "stat: /nonexistent/conf: No such file or directory"),
             (("bogus",), "", None),
             (("decode", "--frobnicate"), R, None),
         ]

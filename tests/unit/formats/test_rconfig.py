@@ -204,7 +204,8 @@ cores = "2"
         path = self.write("bad.toml", "[resource\n")
         with self.assertRaises(RError) as ctx:
             parse_config_dir(self.dir)
-        self.assertTrue(str(ctx.exception).startswith(f"{path}: "),
+        # the broker's own loader: FILE:LINE: message
+        self.assertTrue(str(ctx.exception).startswith(f"{path}:1: "),
                         str(ctx.exception))
         self.assertNotIn("\n", str(ctx.exception))
 
@@ -224,13 +225,13 @@ cores = "2"
                                  'cores = "0"\n')
         b = self.write("b.toml", '[[resource.config]]\nhosts = "y"\n'
                                  'cores = "0"\n')
-        self.check_error(f"{b}: resource.config is already defined in {a}")
+        self.check_error(f"{b}: resource.config: already defined in {a}")
 
     def test_missing_path(self):
         with self.assertRaises(NotFound) as ctx:
             parse_config_dir(os.path.join(self.dir, "nope"))
         self.assertEqual(str(ctx.exception),
-                         f"{self.dir}/nope: No such file or directory")
+                         f"stat: {self.dir}/nope: No such file or directory")
 
     def test_resource_path(self):
         rfile = self.write("R.json", make_r_text())
