@@ -1,9 +1,11 @@
 """Real-process checks of ``flux keygen`` and of loading its certificate."""
 
 import os
+import pathlib
 import shutil
 import stat
 import subprocess
+import tempfile
 
 import pytest
 
@@ -70,10 +72,17 @@ def test_another_users_certificate_is_refused(tmp_path):
     the system Python on a world-readable copy of the package.
     """
     from fluxd.testing.users import temporary_user
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    os.chmod(tmp_path, 0o755)
+    # pytest's tmp_path sits below a 0700 directory the other user cannot
+    # enter: use a directory of our own, world-traversable
+    shared = pathlib.Path(tempfile.mkdtemp(prefix="fluxd-keygen-"))
     os.chmod(shared, 0o755)
+    try:
+        _check_another_user(shared, temporary_user)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def _check_another_user(shared, temporary_user):
     shutil.copytree(os.path.join(REPO, "fluxd"), shared / "lib" / "fluxd",
                     ignore=shutil.ignore_patterns("__pycache__"))
     for dirpath, dirnames, filenames in os.walk(shared / "lib"):
