@@ -41,6 +41,5 @@ class GroupsService(Module):
         name = request.json().get("name")
         if self.rank != 0:
             return self._router.call("groups.get", {"name": name}, nodeid=0,
-                                     rolemask=request.rolemask,
-                                     userid=request.userid)
+                                     cred=request.cred)
         return {"members": self.members(name).encode()}

@@ -15,7 +15,7 @@ from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import Rv1, from_config
 from fluxd.kvs import treeobj as T
 from fluxd.kvs.content import MemoryContentStore
-from fluxd.message.router import method
+from fluxd.message.router import Credential, method
 from fluxd.message.types import FLAG_STREAMING, ROLE_OWNER, ROLE_USER, Message
 from fluxd.module import Module
 from fluxd.resource.service import ResourceService, build_resource
@@ -89,7 +89,7 @@ class Node:
 
     def call(self, topic, payload=None, rolemask=ROLE_OWNER, nodeid=None):
         return self.kvs.router.call(topic, payload, nodeid=nodeid,
-                                    rolemask=rolemask, userid=1000)
+                                    cred=Credential(1000, rolemask))
 
     def ok(self, topic, payload=None, **kw):
         return self.test.successResultOf(self.call(topic, payload, **kw))
