@@ -25,6 +25,7 @@ from fluxd import __version__
 from fluxd.admin.startlog import (
     CRASH_WARNING, FILENAME, STARTLOG_VERSION, Startlog, previous_run_crashed)
 from fluxd.errors import FluxError, InvalidArgument, NotFound
+from fluxd.interfaces import ILifecycle, provide
 from fluxd.lifecycle import STATE_NUMBER, STATES
 from fluxd.logring import stdlog
 from fluxd.message.router import method
@@ -101,7 +102,7 @@ class StateMachineService(Module):
 
     def __init__(self, lifecycle, rank=0):
         super().__init__(rank)
-        self.lifecycle = lifecycle
+        self.lifecycle = provide(ILifecycle, lifecycle)
 
     @method("get", roles=ROLE_USER)
     def rpc_get(self, request):
@@ -169,7 +170,7 @@ class ShutdownService(Module):
 
     def __init__(self, lifecycle, logring, attributes, startlog=None, rank=0):
         super().__init__(rank)
-        self.lifecycle = lifecycle
+        self.lifecycle = provide(ILifecycle, lifecycle)
         self._logring = logring
         self._attributes = attributes
         self._startlog = startlog

@@ -33,7 +33,7 @@ from zope.interface import implementer
 from fluxd.errors import (
     AlreadyExists, FluxError, InvalidArgument, NoSpace, NotFound,
     ProtocolError)
-from fluxd.interfaces import IKVS
+from fluxd.interfaces import IEvents, IKVS, IRouter, provide
 from fluxd.kvs import blobref as _blobref
 from fluxd.kvs import treeobj as T
 from fluxd.kvs.cache import LRUCache
@@ -89,9 +89,9 @@ class KVSService(Module):
                  blob_limit=None, cache_bytes=64 * 1024 * 1024,
                  checkpoint_period=None):
         super().__init__(rank)
-        self.router = router
+        self.router = provide(IRouter, router)
         self.content = content
-        self.events = events
+        self.events = provide(IEvents, events)
         self.owner = owner
         self.blob_limit = blob_limit if blob_limit is not None else content.blob_limit
         self.checkpoint_period = checkpoint_period

@@ -37,6 +37,7 @@ from fluxd.errors import (
 from fluxd.formats.hostlist import Hostlist
 from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError, Rv1
+from fluxd.interfaces import IOverlayStatus, IRouter, provide
 from fluxd.kvs import treeobj as T
 from fluxd.kvs.namespaces import PRIMARY
 from fluxd.message.router import method
@@ -85,14 +86,15 @@ class ResourceService(Module):
         super().__init__(rank)
         self.reactor = reactor
         self.size = size
-        self.router = router
+        self.router = provide(IRouter, router)
         self.hostlist = list(hostlist)
         self.rset = rset
         self.method = None
         self.local = local
         self.exclude = IDset(exclude or "")
         self.verify = verify
-        self.overlay = overlay
+        self.overlay = provide(IOverlayStatus, overlay) if overlay is not None \
+            else None
         self.drain = DrainState(size)
         self.reslog = ResourceLog(router, reactor, self._encoded_R)
         self._reports = {}
