@@ -270,3 +270,22 @@ class IReconfigurable(Interface):
         May return a Deferred.  Raise a :class:`fluxd.errors.FluxError`
         to refuse it: the broker then keeps the old config everywhere.
         """
+
+
+class IJobTable(Interface):
+    """The job manager's jobs, as job-list and job-info read them.
+
+    Records are :class:`fluxd.job.jobs.Job` objects, owned by the job
+    manager: readers must not change them.
+    """
+
+    def get(jobid):
+        """The Job with that id, or None (unknown or purged)."""
+
+    def jobs():
+        """Every job the instance still knows (active and inactive), in
+        no particular order."""
+
+    def add_observer(callback):
+        """Call ``callback(job, entry)`` after each event of any job is
+        durable (``entry`` is the eventlog dict); returns a remover."""
