@@ -121,6 +121,8 @@ class JobManagerService(Module):
         super().startService()
         from fluxd.job._restart import restart
         d = defer.Deferred.fromCoroutine(restart(self))
+        # what the restart posted is durable before clients can connect
+        d.addCallback(lambda _: self.batcher.flush())
         d.addCallback(lambda _: self._start_purge_timer())
         return d
 
