@@ -28,6 +28,7 @@ from fluxd.formats.hostlist import Hostlist
 from fluxd.kvs.wiring import build_kvs_modules
 from fluxd.lifecycle import Lifecycle
 from fluxd.local.connection import Policy
+from fluxd.local.limits import connector_limits
 from fluxd.local.service import LocalConnectorService
 from fluxd.message.router import Router
 from fluxd.overlay import setup as overlay_setup
@@ -53,6 +54,7 @@ SETTABLE = frozenset({
     "log-syslog-enable", "log-syslog-level", "content.backing-module",
     "content.dump", "content.restore", "content.hash", "cron.directory",
     "content.blob-size-limit",
+    "connector-local.guest-message-limit", "connector-local.guest-buffer-limit",
     "broker.manhole",
 })
 
@@ -297,7 +299,8 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
         # content, kvs, kvs-watch: ready before clients can connect
         *build_kvs_modules(reactor, rank, router, events, attrs, config, owner,
                            statedir=setattrs.get("statedir")),
-        LocalConnectorService(reactor, path, router, policy, rank),
+        LocalConnectorService(reactor, path, router, policy, rank,
+                              limits=connector_limits(attrs)),
     ]
     overlay = None
     if size > 1:
