@@ -11,6 +11,8 @@ with ``--serve-amp PATH``).  Then measures, in the same run:
   alternate between the two servers so that load from other processes
   hits both alike; the median and the best round of each (the best is
   the steadier figure on a busy host);
+- the CPU time each server spends per round trip (from
+  ``/proc/PID/schedstat``), which load from other processes hardly moves;
 - ``flux ping -i 0`` to rank 0 (the CLI's own average);
 - round trips per second with 100 requests in flight;
 - wall time of ``flux getattr rank`` (median of repeated runs).
@@ -115,7 +117,7 @@ def stdlib_amp_trip(path, seconds):
             boxes = []
             while not boxes:
                 boxes = decoder.feed(sock.recv(65536))
-        return (time.perf_counter() - start) / n * 1e6
+        return (time.perf_counter() - start) / n * 1e6, n
     finally:
         sock.close()
 
@@ -127,7 +129,20 @@ def stdlib_flux_trip(uri, seconds):
         while time.perf_counter() - start < seconds:
             h.rpc_raw("broker.ping", b"{}")
             n += 1
-        return (time.perf_counter() - start) / n * 1e6
+        return (time.perf_counter() - start) / n * 1e6, n
+
+
+def cpu_ns(pid):
+    """Nanoseconds of CPU that process ``pid`` has used (schedstat)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
+def with_server_cpu(pid, trip, *args):
+    """Run ``trip``; returns (µs per trip, server CPU µs per trip)."""
+    before = cpu_ns(pid)
+    per_trip, n = trip(*args)
+    return per_trip, (cpu_ns(pid) - before) / n / 1000
 
 
 def twisted_trip(kind, path, seconds):
@@ -187,12 +202,19 @@ def start_amp_server(path):
     return proc
 
 
-def measure(args, broker, amp_path):
-    rounds = {"amp": [], "flux": [], "tx-amp": [], "tx-flux": []}
+def measure(args, broker, amp_server, amp_path):
+    rounds = {"amp": [], "flux": [], "tx-amp": [], "tx-flux": [],
+              "cpu-amp": [], "cpu-flux": []}
     broker_path = broker.uri[len("local://"):]
     for _ in range(args.rounds):
-        rounds["amp"].append(stdlib_amp_trip(amp_path, args.seconds))
-        rounds["flux"].append(stdlib_flux_trip(broker.uri, args.seconds))
+        trip, cpu = with_server_cpu(amp_server.pid, stdlib_amp_trip,
+                                    amp_path, args.seconds)
+        rounds["amp"].append(trip)
+        rounds["cpu-amp"].append(cpu)
+        trip, cpu = with_server_cpu(broker.proc.pid, stdlib_flux_trip,
+                                    broker.uri, args.seconds)
+        rounds["flux"].append(trip)
+        rounds["cpu-flux"].append(cpu)
         rounds["tx-amp"].append(twisted_trip("amp", amp_path, args.seconds))
         rounds["tx-flux"].append(twisted_trip("fluxd", broker_path,
                                               args.seconds))
@@ -211,6 +233,8 @@ def measure(args, broker, amp_path):
           f" {med['flux'] / med['amp']:7.2f} {best['flux'] / best['amp']:7.2f}"
           f"   {med['tx-flux'] / med['tx-amp']:7.2f}"
           f" {best['tx-flux'] / best['tx-amp']:7.2f}")
+    print("server CPU per round trip (stdlib client, median): bare AMP"
+          f" {med['cpu-amp']:.1f} us, fluxd broker {med['cpu-flux']:.1f} us")
     print(f"flux ping -i 0 rank 0 (CLI average): "
           f"{flux_ping(broker.uri, args.pings):9.3f} ms")
     print(f"100 in flight no-op RPC:  {pipelined(broker.uri, args.seconds):10.0f}"
@@ -239,7 +263,7 @@ def main():
         amp_path = os.path.join(tmp, "amp.sock")
         server = start_amp_server(amp_path)
         try:
-            measure(args, broker, amp_path)
+            measure(args, broker, server, amp_path)
         finally:
             server.kill()
             server.wait()
