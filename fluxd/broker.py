@@ -33,6 +33,7 @@ from fluxd.formats.hostlist import Hostlist
 from fluxd.job.setup import build_job_modules
 from fluxd.kvs.wiring import build_kvs_modules
 from fluxd.local.connection import Policy
+from fluxd.local.limits import connector_limits
 from fluxd.local.service import LocalConnectorService
 from fluxd.message.router import Router
 from fluxd.module import ModuleSet
@@ -59,6 +60,7 @@ SETTABLE = frozenset({
     "log-syslog-enable", "log-syslog-level", "content.backing-module",
     "content.dump", "content.restore", "content.hash", "cron.directory",
     "content.blob-size-limit",
+    "connector-local.guest-message-limit", "connector-local.guest-buffer-limit",
     "broker.manhole",
 })
 
@@ -284,7 +286,7 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
         # admin services answer before clients can connect
         *admin.modules,
         LocalConnectorService(reactor, local_uri_path(local_uri), router,
-                              policy, rank),
+                              policy, rank, limits=connector_limits(attrs)),
         # the manhole last
         *admin.late_modules,
     ])
