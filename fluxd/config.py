@@ -41,7 +41,8 @@ from fluxd.errors import InvalidArgument, NotFound
 __all__ = [
     "ConfigError", "Config", "load_config", "load_config_text",
     "config_from_object", "default_config", "parse_duration_key",
-    "known_keys", "TYPES",
+    "known_keys", "TYPES", "unknown_tables", "config_notes",
+    "restart_changes",
 ]
 
 #: The ``--type`` names of ``flux config get`` accepted by get_typed().
@@ -592,3 +593,8 @@ def parse_duration_key(config, dotted, default=_MISSING):
         return float(value)
     raise ConfigError(f"{where}: expected FSD string or number, got "
                       f"{type_name(value)}")
+
+
+# imported last: these helpers read Config objects through their methods
+from fluxd._config_notes import (  # noqa: E402
+    config_notes, restart_changes, unknown_tables)
