@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.admin.test_watchdog -*-
+# -*- test-case-name: tests.unit.test_lifecycle_timeouts -*-
 """Warnings about slow brokers while the broker waits on them
 (``broker.quorum-warn``, ``broker.shutdown-warn``; flux-core's
 ``state_machine.c``).

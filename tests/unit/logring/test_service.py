@@ -5,7 +5,7 @@ import io
 
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
-from twisted.logger import LogPublisher, Logger, capturedLogs, formatEvent
+from twisted.logger import LogPublisher, Logger
 
 from fluxd.attributes import Attributes
 from fluxd.errors import InvalidArgument
