@@ -214,9 +214,11 @@ class Instance:
             config_path = os.path.abspath(config_path)
             config = load_config(config_path)
             extra.append(f"--config-path={config_path}")
-            if self.size > 1 and config.is_set("bootstrap"):
+            if config.is_set("bootstrap"):
                 self.warn(f"ignoring [bootstrap] in {config_path}: a test"
                           " instance makes its own")
+                if self.size == 1:
+                    user_attrs.setdefault("broker.boot-method", "single")
         if self.size > 1:
             cert = os.path.join(self.dir, "cluster.pem")
             keygen(cert, name="flux")

@@ -207,3 +207,18 @@ def test_port_in_use(tmp_path):
                          f" cannot listen on 127.0.0.1:{port}: Address"
                          " already in use"), line
     assert os.listdir(tmpdir) == []
+
+
+def test_flux_start_alone_with_a_system_config(tmp_path):
+    inst = Instance(tmp_path, 2)
+    (inst.conf[0] / "access.toml").write_text(
+        "[access]\nallow-guest-user = true\n")
+    proc = subprocess.run(
+        [flux_executable(), "start", "-c", str(inst.conf[0]), "sh", "-c",
+         "flux getattr size; flux config get access.allow-guest-user"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "FLUX_URI"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "1\ntrue\n"
+    assert proc.stderr == (f"flux-start: warning: ignoring [bootstrap] in"
+                           f" {inst.conf[0]}: a test instance makes its own\n")
