@@ -13,6 +13,9 @@
   most ``loglevel`` until the broker reaches GOODBYE (``flux shutdown``).
 - ``admin.startlog`` (owner) -> ``{"events": [...]}``;
   ``admin.queue-status`` -> :meth:`fluxd.admin.startlog.SafeMode.status`.
+- ``runat.push`` (owner) ``{"name": "cleanup", "commands": [CMD...]}``
+  adds shell commands to the CLEANUP phase, each in front of those
+  pushed before (``flux admin cleanup-push``, which rc1 scripts use).
 """
 
 import errno
@@ -281,6 +284,40 @@ class ShutdownService(Module):
                 done.callback(None)
         request.on_cancel(cancelled)
         return done
+
+
+class RunatService(Module):
+    """The ``runat`` service: commands for the CLEANUP phase.
+
+    :param runat: the broker's :class:`fluxd.admin.runat.Runat`.
+    :param lifecycle: the broker's Lifecycle (pushing is refused once
+        CLEANUP has begun).
+    """
+
+    name = "runat"
+
+    def __init__(self, runat, lifecycle, rank=0):
+        super().__init__(rank)
+        self._runat = runat
+        self.lifecycle = provide(ILifecycle, lifecycle)
+
+    @method("push")
+    def rpc_push(self, request):
+        """Push shell commands onto the cleanup list."""
+        body = request.json()
+        name, commands = body.get("name"), body.get("commands")
+        if name != "cleanup":
+            raise InvalidArgument("runat.push: only the cleanup list takes"
+                                  " commands")
+        if not isinstance(commands, list) or not commands or not all(
+                isinstance(c, str) and c.strip() for c in commands):
+            raise InvalidArgument("runat.push: commands must be a non-empty"
+                                  " list of command lines")
+        if STATE_NUMBER[self.lifecycle.state] >= STATE_NUMBER["cleanup"]:
+            raise InvalidArgument("runat.push: cleanup has begun")
+        for command in commands:
+            self._runat.push("cleanup", ["/bin/sh", "-c", command])
+        return None
 
 
 class AdminService(Module):

@@ -28,8 +28,10 @@ import uuid
 
 from twisted.internet import protocol
 from twisted.logger import Logger, LogLevel
+from zope.interface import implementer
 
 from fluxd.client import wire
+from fluxd.interfaces import IReconfigurable
 from fluxd.local.limits import (
     GUEST_BUFFER_ATTR, BufferBudget, ConnectorLimits)
 from fluxd.message.types import (
@@ -46,6 +48,7 @@ def peer_credentials(transport):
     return _UCRED.unpack(raw)
 
 
+@implementer(IReconfigurable)
 class Policy:
     """Who may connect, and with which roles.
 
@@ -58,6 +61,12 @@ class Policy:
         self.owner = owner
         self.allow_guest_user = allow_guest_user
         self.allow_root_owner = allow_root_owner
+
+    def reconfigure(self, config):
+        """``flux config reload``: new ``[access]`` settings apply to the
+        next connection (IReconfigurable)."""
+        self.allow_guest_user = bool(config.get("access.allow-guest-user"))
+        self.allow_root_owner = bool(config.get("access.allow-root-owner"))
 
     def credential(self, uid):
         """``(userid, rolemask)`` for a peer uid, or None when refused."""
