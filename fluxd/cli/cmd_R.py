@@ -123,7 +123,7 @@ def _set_properties(rset, specs):
     for spec in specs:
         name, sep, ranks = spec.partition(":")
         wanted[name] = ranks if sep else None
-    result = rset.copy()
+    result = rset.clone()  # flux-core assigns properties in place
     try:
         for name, ranks in wanted.items():
             result.set_property(name, ranks)
@@ -159,7 +159,13 @@ def _cmd_encode(args):
     gpu_ids = _idset_option(gpus, f"Failed to decode gpus='{gpus}' as idset")
     rset = Rv1()
     for rank, host in zip(ranks, hosts):
-        rset.add_rank(rank, host, cores=core_ids, gpus=gpu_ids)
+        if hwloc:
+            # flux-core builds each rank's set from hwloc, then appends a
+            # copy of it (which decides the order children print in)
+            rset.append(Rv1().add_rank(rank, host, cores=core_ids,
+                                       gpus=gpu_ids))
+        else:
+            rset.add_rank(rank, host, cores=core_ids, gpus=gpu_ids)
     if args.property:
         rset = _set_properties(rset, args.property)
     return _put(rset)

@@ -110,7 +110,7 @@ class SpecExampleTests(SynchronousTestCase):
         r = Rv1.decode(RFC20_EXAMPLE1)
         self.assertEqual(r.dumps(), (
             '{"version": 1, "execution": {"R_lite": [{"rank": "19-22",'
-            ' "children": {"core": "0-47", "gpu": "0-7"}}], "nslots": 32,'
+            ' "children": {"gpu": "0-7", "core": "0-47"}}], "nslots": 32,'
             ' "starttime": 1676560542.0, "expiration": 1676562342.0,'
             ' "nodelist": ["node[186-189]"]}}'))
         self.assertEqual(Rv1.decode(r.dumps()), r)
