@@ -24,6 +24,7 @@ unchanged and shared, never copied: treat it as immutable.
 import json
 
 from fluxd.formats import _rjson
+from fluxd.formats._rconfig import config_nodes
 from fluxd.formats._rnode import (
     Node, RError, check_property_name, check_property_query, parse_ids,
 )
@@ -31,8 +32,7 @@ from fluxd.formats._rverify import VERIFY_MODES, verify_node
 from fluxd.formats.hostlist import Hostlist, HostlistError
 from fluxd.formats.idset import IDset
 
-__all__ = ["RError", "Rv1", "from_config", "parse_config_dir",
-           "VERIFY_MODES"]
+__all__ = ["RError", "Rv1", "from_config", "VERIFY_MODES"]
 
 # remap() renumbers resource ids from 0, except GPUs: their ids are device
 # indexes (CUDA_VISIBLE_DEVICES), which must survive renumbering.
@@ -532,6 +532,20 @@ class Rv1:
         return verify_node(self._nodes, actual._nodes, modes)
 
 
-# The [[resource.config]] builder lives in its own module; re-exported here
-# because it is part of this module's public API.
-from fluxd.formats._rconfig import from_config, parse_config_dir  # noqa: E402
+
+def from_config(entries, source=""):
+    """Build a resource set from ``resource.config`` entries (the table of
+    ``[[resource.config]]``, already read from the configuration).
+
+    :param entries: list of dicts with keys ``hosts``, ``cores``, ``gpus``,
+        ``properties`` (see :mod:`fluxd.formats._rconfig`).
+    :param source: the file the entries came from, for error messages
+        (``SOURCE: resource.config[N]: ...``); "" for flux-core's
+        ``config[N]: ...``.
+    :returns: a new :class:`Rv1`; ranks 0..n-1 follow the order hosts first
+        appear.
+    :raises RError: naming the entry and the problem.
+    """
+    result = Rv1()
+    result._nodes = config_nodes(entries, source)
+    return result
