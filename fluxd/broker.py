@@ -22,6 +22,7 @@ from fluxd import __version__
 from fluxd.admin.setup import build_admin
 from fluxd.attributes import Attributes, AttrService
 from fluxd.builtins import BrokerModule, ModuleService
+from fluxd.client.uri import local_uri_path  # re-exported: the one parser
 from fluxd.errors import FluxError, InvalidArgument
 from fluxd.events import EventService
 from fluxd.formats.hostlist import Hostlist
@@ -79,13 +80,6 @@ def parse_setattr(items):
                                   " settable on the command line")
         result[name] = value
     return result
-
-
-def local_uri_path(uri):
-    """The socket path of a ``local://`` URI (InvalidArgument otherwise)."""
-    if not uri.startswith("local://") or len(uri) <= len("local://"):
-        raise InvalidArgument(f"local-uri {uri}: expected local:///PATH")
-    return uri[len("local://"):]
 
 
 class BrokerService(service.MultiService):

@@ -16,24 +16,11 @@ import os
 import socket
 
 from fluxd.client import wire
+from fluxd.client.uri import SYSTEM_URI, socket_path
 from fluxd.errors import NotConnected, ProtocolError, TimedOut, from_errno
 from fluxd.message.types import FLAG_STREAMING, NODEID_ANY, encode_payload
 
-#: the system instance's socket, used when FLUX_URI is unset (as flux does)
-SYSTEM_URI = "local:///run/flux/local"
 ENODATA = 61
-
-
-def uri_to_path(uri):
-    """Map a ``local://PATH`` URI (or a bare path) to the socket path.
-
-    :raises fluxd.errors.NotConnected: for another URI scheme.
-    """
-    if uri.startswith("local://"):
-        return uri[len("local://"):]
-    if uri.startswith("/"):
-        return uri
-    raise NotConnected(f"Unable to connect to Flux: unsupported URI {uri}")
 
 
 class Flux:
@@ -52,7 +39,7 @@ class Flux:
     def __init__(self, uri=None, userid=None, rolemask=None):
         uri = uri or os.environ.get("FLUX_URI") or SYSTEM_URI
         self.uri = uri
-        path = uri_to_path(uri)
+        path = socket_path(uri)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self._sock.connect(path)
