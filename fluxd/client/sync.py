@@ -2,8 +2,10 @@
 """A blocking, stdlib-only client for a fluxd broker's local socket.
 
 The ``flux`` command uses this so that a command making a few RPCs costs
-little more than Python's own start-up: it imports no Twisted.  It speaks
-the box layout of :mod:`fluxd.client.wire`.
+little more than Python's own start-up: it imports no Twisted, and not
+even ``socket`` or ``json`` (``_socket`` and :mod:`fluxd.client.jsonc`
+do the same work without their import cost).  It speaks the box layout
+of :mod:`fluxd.client.wire`.
 
 Typical use::
 
@@ -11,14 +13,17 @@ Typical use::
         rank = h.rpc("attr.get", {"name": "rank"})["value"]
 """
 
-import json
+import _socket
 import os
-import socket
 
-from fluxd.client import wire
+from fluxd.client import jsonc, wire
 from fluxd.client.uri import SYSTEM_URI, socket_path
 from fluxd.errors import NotConnected, ProtocolError, TimedOut, from_errno
-from fluxd.message.types import FLAG_STREAMING, NODEID_ANY, encode_payload
+
+# RFC 3 values, as fluxd.message.types has them (imported by the broker
+# side only: it loads json at start-up; tests/unit/client checks they agree)
+FLAG_STREAMING = 0x40
+NODEID_ANY = 0xFFFFFFFF
 
 ENODATA = 61
 
@@ -40,7 +45,7 @@ class Flux:
         uri = uri or os.environ.get("FLUX_URI") or SYSTEM_URI
         self.uri = uri
         path = socket_path(uri)
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             self._sock.connect(path)
         except FileNotFoundError:
@@ -211,6 +216,16 @@ def decode_json(raw):
     if not raw:
         return {}
     try:
-        return json.loads(raw.rstrip(b"\0"))
+        return jsonc.loads(raw.rstrip(b"\0"))
     except ValueError:
         raise ProtocolError("response payload is not JSON") from None
+
+
+def encode_payload(payload):
+    """Turn a payload argument into bytes: None, bytes, str or JSON value
+    (as :func:`fluxd.message.types.encode_payload`, without ``json``)."""
+    if payload is None or isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    return jsonc.dumps(payload).encode("utf-8")

@@ -26,11 +26,8 @@ Commands (name: arguments -> answer):
     connection is refused (EPERM for a guest), and the broker then closes.
 """
 
-import struct
-
 MAX_KEY = 0xFF
 MAX_VALUE = 0xFFFF
-_U16 = struct.Struct(">H")
 
 COMMAND = b"_command"
 ASK = b"_ask"
@@ -55,7 +52,8 @@ def encode_box(box):
             raise WireError(f"bad AMP key length {len(key)}")
         if len(value) > MAX_VALUE:
             raise WireError(f"AMP value for {key!r} too long ({len(value)})")
-        out += [_U16.pack(len(key)), key, _U16.pack(len(value)), value]
+        out += [len(key).to_bytes(2, "big"), key,
+                len(value).to_bytes(2, "big"), value]
     out.append(b"\0\0")
     return b"".join(out)
 
@@ -93,7 +91,7 @@ class BoxDecoder:
         while True:
             if pos + 2 > n:
                 return None, 0
-            (klen,) = _U16.unpack_from(buf, pos)
+            klen = (buf[pos] << 8) | buf[pos + 1]
             pos += 2
             if klen == 0:
                 return box, pos
@@ -103,7 +101,7 @@ class BoxDecoder:
                 return None, 0
             key = bytes(buf[pos:pos + klen])
             pos += klen
-            (vlen,) = _U16.unpack_from(buf, pos)
+            vlen = (buf[pos] << 8) | buf[pos + 1]
             pos += 2
             if pos + vlen > n:
                 return None, 0
