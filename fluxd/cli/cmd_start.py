@@ -39,13 +39,14 @@ def reserve_ports(n):
     Choosing a free port, closing it and letting a broker bind it later is
     a race: meanwhile another program's ``bind(0)`` or an outgoing
     connection's source port may take it, and the instance never forms.
-    So each port stays bound (not listening) until the brokers are up:
+    So each port stays bound (not listening) for the instance's lifetime:
     bound without ``SO_REUSEADDR``, so that the kernel gives this port to
     no other socket, then marked ``SO_REUSEADDR``, so that the broker's
-    own listening socket (Twisted sets the option) may bind it too.
+    own listening socket (Twisted sets the option) may bind it too, also
+    when a broker restarts.
 
-    :returns: the list of bound sockets; close them once the brokers
-        listen.
+    :returns: the list of bound sockets; close them when the instance
+        stops.
     """
     socks = []
     try:
@@ -186,7 +187,7 @@ class Instance:
         self.size = args.test_size or 1
         self.dir = tempfile.mkdtemp(prefix="flux-start-")
         self.procs = []
-        self.reserved = []  # sockets holding the brokers' ports
+        self.reserved = []  # sockets holding the brokers' ports until stop
         self.hosts = _hostnames(args, self.size)
 
     def warn(self, text):
@@ -273,9 +274,7 @@ class Instance:
         """Wait until rank 0 is in RUN, i.e. ``broker.quorum`` is online.
 
         Only the socket's appearance is polled (briefly, with back-off);
-        then ``state-machine.wait`` answers when rank 0 reaches RUN.  The
-        reserved ports are released then: every broker is connected, so
-        every parent listens.
+        then ``state-machine.wait`` answers when rank 0 reaches RUN.
         """
         from fluxd.client.sync import Flux
         deadline = time.monotonic() + START_TIMEOUT
@@ -297,7 +296,6 @@ class Instance:
             while True:
                 try:
                     h.wait(token, timeout=0.5)
-                    self.release_ports()
                     return
                 except TimedOut:
                     self._check_alive()

@@ -74,22 +74,28 @@ INSIDE = textwrap.dedent("""
     with open(os.path.join(top, "conf.d", "zz-bootstrap.toml"), "rb") as f:
         hosts = tomllib.load(f)["bootstrap"]["hosts"]
     ports = [int(h["bind"].rsplit(":", 1)[1]) for h in hosts]
-    # leaves do not listen: once the instance is up their ports are free
-    for port in ports[1:]:
+    # every port stays reserved while the instance runs (leaves do not
+    # listen on theirs); rank 0 listens on its own
+    for port in ports:
         with socket.socket() as s:
-            s.bind(("127.0.0.1", port))
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        raise SystemExit(f"port {port} is not reserved")
     with socket.create_connection(("127.0.0.1", ports[0]), timeout=5):
         pass
     size = subprocess.run([sys.argv[1], "getattr", "size"], check=True,
                           capture_output=True, text=True).stdout.strip()
     with open(os.path.join(top, "brokers.json")) as f:
         pids = [b["pid"] for b in json.load(f)]
-    print(json.dumps({"size": size, "pids": pids, "dir": top}))
+    print(json.dumps({"size": size, "pids": pids, "dir": top,
+                      "ports": ports}))
     sys.exit(3)
 """)
 
 
-def test_instance_releases_ports_and_cleans_up(tmp_path):
+def test_instance_holds_ports_and_cleans_up(tmp_path):
     script = tmp_path / "inside.py"
     script.write_text(INSIDE)
     proc = subprocess.run([flux_executable(), "start", "--test-size=4",
@@ -99,6 +105,9 @@ def test_instance_releases_ports_and_cleans_up(tmp_path):
     seen = json.loads(proc.stdout)
     assert seen["size"] == "4"
     assert not os.path.exists(seen["dir"])
+    for port in seen["ports"][1:]:  # released at exit (rank 0's port may
+        with socket.socket() as s:  # be in TIME_WAIT: a listener reuses it)
+            s.bind(("127.0.0.1", port))
     for pid in seen["pids"]:
         try:
             os.kill(pid, 0)
