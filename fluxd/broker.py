@@ -2,8 +2,13 @@
 """The composition root: :func:`build_broker` wires one broker's services.
 
 Nothing else in fluxd constructs services; each gets its collaborators
-(and the reactor or clock) from here, so tests can build a broker from
-fakes the same way.
+(and the reactor or clock) from here, typed by the interfaces of
+:mod:`fluxd.interfaces`, so tests can build a broker from fakes the same
+way.  The broker is one declared list of modules, in start order
+(:class:`fluxd.module.ModuleSet`); the few links that go both ways (the
+overlay is the router's upstream and the events' forwarder, and drives
+the lifecycle's waits) are made here, once, through list-valued hooks.
+Every attribute is set before any service starts.
 """
 
 import os
@@ -23,14 +28,15 @@ from fluxd.admin.setup import build_admin
 from fluxd.attributes import Attributes, AttrService
 from fluxd.builtins import BrokerModule, ModuleService
 from fluxd.client.uri import local_uri_path  # re-exported: the one parser
-from fluxd.errors import FluxError, InvalidArgument
+from fluxd.errors import InvalidArgument
 from fluxd.events import EventService
 from fluxd.formats.hostlist import Hostlist
+from fluxd.job.setup import build_job_modules
 from fluxd.kvs.wiring import build_kvs_modules
-from fluxd.lifecycle import Lifecycle
 from fluxd.local.connection import Policy
 from fluxd.local.service import LocalConnectorService
 from fluxd.message.router import Router
+from fluxd.module import ModuleSet
 from fluxd.overlay import setup as overlay_setup
 from fluxd.overlay.groups import GroupsService
 from fluxd.resource.service import build_resource
@@ -86,13 +92,12 @@ class BrokerService(service.MultiService):
     """One broker: its modules, driven through the broker states.
 
     ``MultiService`` starts children without waiting for one another; a
-    broker needs the order, so modules are kept in an explicit list.  The
-    :class:`fluxd.lifecycle.Lifecycle` drives everything: LOAD-BUILTINS
-    starts the modules in list order (each joins the router once started),
-    UNLOAD-BUILTINS stops them in reverse, EXIT removes the run
-    directories and stops the reactor (unless twistd is already stopping
-    it).  The log ring, when given, is started before the first state and
-    stopped after the last, so that every transition is in it.
+    broker needs the order, so its modules are a :class:`ModuleSet` that
+    the :class:`fluxd.lifecycle.Lifecycle` starts in LOAD-BUILTINS and
+    stops in UNLOAD-BUILTINS.  On EXIT the run directories are removed and
+    the reactor stopped (unless twistd is already stopping it).  The log
+    ring, when given, is started before the first state and stopped after
+    the last, so that every transition is in it.
 
     :ivar started: fires when the broker reaches RUN (never when it stops
         before; :meth:`fluxd.lifecycle.Lifecycle.when_state` fails then).
@@ -100,19 +105,16 @@ class BrokerService(service.MultiService):
 
     log = Logger()
 
-    def __init__(self, reactor, attributes, router, modules, cleanup=(),
-                 lifecycle=None, logring=None):
+    def __init__(self, reactor, attributes, router, modules, lifecycle,
+                 cleanup=(), logring=None):
         super().__init__()
         self.reactor = reactor
         self.attributes = attributes
         self.router = router
-        self.modules = modules if isinstance(modules, list) else list(modules)
+        self.modules = modules
+        self.lifecycle = lifecycle
         self._cleanup = list(cleanup)
-        self.lifecycle = lifecycle if lifecycle is not None else Lifecycle(reactor)
         self.logring = logring
-        self.lifecycle.load_builtins = self._start_modules
-        self.lifecycle.unload_builtins = self._stop_modules
-        self.lifecycle.on_exit = self._exited
         self.lifecycle.add_listener(self._state_changed)
         self.started = None
         self._exit_waiters = []
@@ -134,30 +136,14 @@ class BrokerService(service.MultiService):
             self.router.add_module(self.logring)
         self.reactor.callWhenRunning(self.lifecycle.start)
 
-    async def _start_modules(self):
-        for module in self.modules:
-            await defer.maybeDeferred(module.startService)
-            self.router.add_module(module)
-
-    async def _stop_modules(self):
-        failed = []
-        for module in reversed(self.modules):
-            if module.running:
-                try:
-                    await defer.maybeDeferred(module.stopService)
-                except Exception:
-                    self.log.failure("stopping {name} failed", name=module.name)
-                    failed.append(module.name)
-            self.router.remove_module(module.name)
-        if failed:
-            raise FluxError(f"modules failed to stop: {', '.join(failed)}")
-
     def _state_changed(self, lifecycle, state, event):
         if state == "run" and self.started is not None and not self.started.called:
             self.log.info("broker ready: rank {rank} size {size}",
                           rank=self.attributes.get("rank"),
                           size=self.attributes.get("size"))
             self.started.callback(None)
+        elif state == "exit":
+            self._exited(lifecycle.exit_code)
 
     def _exited(self, exit_code):
         if self.logring is not None and self.logring.running:
@@ -206,18 +192,17 @@ def _join_lifecycle(lifecycle, overlay, rank):
     stops the broker the way a signal does.
     """
     if rank > 0:
-        lifecycle.parent_ready = lambda: overlay.parent_ready().addCallback(
-            lambda _: True)
+        lifecycle.add_gate("join", lambda: overlay.parent_ready().addCallback(
+            lambda _: True))
     else:
-        lifecycle.quorum = overlay.quorum_reached
-    lifecycle.children_gone = overlay.children_gone
+        lifecycle.add_gate("quorum", overlay.quorum_reached)
+    lifecycle.add_gate("shutdown", overlay.children_gone)
 
     def changed(_lifecycle, state, _event):
         if state == "shutdown":
             overlay.shutdown_children()
     lifecycle.add_listener(changed)
-    overlay.on_parent_shutdown = lambda: lifecycle.kill(signal.SIGTERM)
-    overlay.on_parent_disconnect = lambda: lifecycle.kill(signal.SIGTERM)
+    overlay.add_parent_lost(lambda: lifecycle.kill(signal.SIGTERM))
 
 
 def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
@@ -245,6 +230,76 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
     hostname = setattrs.get("hostname") or socket.gethostname()
     layout = overlay_setup.plan(config, hostname, setattrs)
     rank, size = layout.rank, layout.size
+    attrs, local_uri = _attributes(config, setattrs, layout, owner, hostname,
+                                   cleanup)
+
+    router = Router(rank=rank, clock=reactor, owner=owner)
+    events = EventService(rank, router)
+    modules = ModuleSet(router)
+    admin = build_admin(
+        reactor, config, attrs, modules, rank=rank, size=size, owner=owner,
+        environ=environ, local_uri=local_uri, hostname=hostname,
+        cleanup=cleanup, initial_program=initial_program,
+        install_signal=install_signal, log_publisher=log_publisher,
+        stderr=stderr)
+    overlay = None
+    if size > 1:
+        overlay = overlay_setup.build_overlay(
+            reactor, layout, config, setattrs, router, events, __version__)
+        router.attach_upstream(overlay)
+        events.add_forwarder(overlay.send_event_down)
+        _join_lifecycle(admin.lifecycle, overlay, rank)
+    kvs_modules = build_kvs_modules(reactor, rank, router, events, attrs,
+                                    config, owner,
+                                    statedir=setattrs.get("statedir"))
+    jobs = []
+    if rank == 0:
+        kvs = next(m for m in kvs_modules if m.name == "kvs")
+        jobs = build_job_modules(reactor, router, kvs, events, config,
+                                 safe_mode=admin.safe_mode)
+    policy = Policy(owner,
+                    allow_guest_user=bool(config.get("access.allow-guest-user", False)),
+                    allow_root_owner=bool(config.get("access.allow-root-owner", False)))
+    modules.declare([
+        # the overlay first: it must carry requests once clients can
+        # connect, and it stops last
+        overlay,
+        AttrService(attrs, rank),
+        BrokerModule(attrs, rank),
+        ModuleService(router, reactor, rank),
+        events,
+        GroupsService(rank, overlay, router),
+        # content, kvs, kvs-watch: ready before anything stores state
+        *kvs_modules,
+        # resources: after the KVS that keeps drains
+        build_resource(reactor, config, attrs, router, overlay),
+        # rank 0's job services: after the resources they schedule
+        *jobs,
+        # admin services answer before clients can connect
+        *admin.modules,
+        LocalConnectorService(reactor, local_uri_path(local_uri), router,
+                              policy, rank),
+        # the manhole last
+        *admin.late_modules,
+    ])
+    broker = BrokerService(reactor, attrs, router, modules, admin.lifecycle,
+                           cleanup, logring=admin.logring)
+    broker.environ = environ
+    broker.admin = admin
+    admin.namespace.update(
+        broker=broker, lifecycle=admin.lifecycle, router=router,
+        attributes=attrs, config=admin.config, reactor=reactor,
+        modules=modules.by_name())
+    return broker
+
+
+def _attributes(config, setattrs, layout, owner, hostname, cleanup):
+    """The attribute table of a new broker, and its ``local-uri``.
+
+    Creates the rundir (appending it to ``cleanup`` when it is to be
+    removed at exit).
+    """
+    rank, size = layout.rank, layout.size
     rundir = setattrs.get("rundir")
     if rundir:
         os.makedirs(rundir, mode=0o700, exist_ok=True)
@@ -256,7 +311,7 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
         if setattrs.get("rundir-cleanup") != "0":
             cleanup.append(rundir)
     local_uri = setattrs.get("local-uri") or f"local://{rundir}/local-{rank}"
-    path = local_uri_path(local_uri)
+    local_uri_path(local_uri)
     attrs = Attributes()
     values = dict(LOG_DEFAULTS)
     values.update(setattrs)
@@ -278,55 +333,4 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
         values["config.path"] = config.path
     for name, value in values.items():
         attrs.set_initial(name, value)
-
-    router = Router(rank=rank, clock=reactor)
-    events = EventService(rank, router)
-    policy = Policy(owner,
-                    allow_guest_user=bool(config.get("access.allow-guest-user", False)),
-                    allow_root_owner=bool(config.get("access.allow-root-owner", False)))
-    modules = [
-        AttrService(attrs, rank),
-        BrokerModule(attrs, rank),
-        ModuleService(router, reactor, rank),
-        events,
-        # content, kvs, kvs-watch: ready before clients can connect
-        *build_kvs_modules(reactor, rank, router, events, attrs, config, owner,
-                           statedir=setattrs.get("statedir")),
-        LocalConnectorService(reactor, path, router, policy, rank),
-    ]
-    overlay = None
-    if size > 1:
-        overlay = overlay_setup.build_overlay(
-            reactor, layout, config, setattrs, router, events, __version__)
-        # the overlay goes first: it must carry requests once clients can
-        # connect, and stops last
-        modules.insert(0, overlay)
-    modules.insert(modules.index(events) + 1,
-                   GroupsService(rank, overlay, router))
-    # resources: after the KVS that keeps drains, before clients connect
-    modules.insert(
-        next(i for i, m in enumerate(modules)
-             if isinstance(m, LocalConnectorService)),
-        build_resource(reactor, config, attrs, router, overlay))
-    admin = build_admin(
-        reactor, config, attrs, modules, rank=rank, size=size, owner=owner,
-        environ=environ, local_uri=local_uri, hostname=hostname,
-        cleanup=cleanup, initial_program=initial_program,
-        install_signal=install_signal, log_publisher=log_publisher,
-        stderr=stderr)
-    # admin services answer before clients can connect; the manhole last
-    connector = next(i for i, m in enumerate(modules)
-                     if isinstance(m, LocalConnectorService))
-    modules[connector:connector] = admin.modules
-    modules.extend(admin.late_modules)
-    if overlay is not None:
-        _join_lifecycle(admin.lifecycle, overlay, rank)
-    broker = BrokerService(reactor, attrs, router, modules, cleanup,
-                           lifecycle=admin.lifecycle, logring=admin.logring)
-    broker.environ = environ
-    broker.admin = admin
-    admin.namespace.update(
-        broker=broker, lifecycle=admin.lifecycle, router=router,
-        attributes=attrs, config=admin.config, reactor=reactor,
-        modules={m.name: m for m in modules})
-    return broker
+    return attrs, local_uri

@@ -19,23 +19,26 @@ re-enters the machine, and an RPC that starts a transition (``flux
 shutdown``) is answered before the broker moves on.  An event that a state
 does not accept is ignored and logged at debug level, as flux-core does.
 
-The waits are pluggable, so that the overlay can take them over: each is
-an attribute holding a callable that returns a Deferred (or a value):
+The waits are gates that other services add with
+:meth:`Lifecycle.add_gate` (the overlay adds its own); each gate is a
+callable returning a Deferred (or a value), and a state's wait is over
+when all of its gates have fired:
 
-- :attr:`Lifecycle.parent_ready` (JOIN): fires True once the TBON parent
-  reached QUORUM (``parent-ready``), False when there is no parent
-  (``parent-none``); a failure posts ``parent-fail``.
-- :attr:`Lifecycle.config_sync` (CONFIG-SYNC): True when the leader's
-  config was fetched, False to skip.
-- :attr:`Lifecycle.quorum` (QUORUM): fires when the quorum is reached.
-- :attr:`Lifecycle.children_gone` (SHUTDOWN): True when children were
-  waited for, False when there were none.
-- :attr:`Lifecycle.goodbye` (GOODBYE): fires when ``flux shutdown``
-  clients are done.
+- ``join``: a gate fires True once the TBON parent reached QUORUM
+  (``parent-ready``); with none, or all False, ``parent-none``; a failure
+  posts ``parent-fail``.
+- ``config-sync``: True when the leader's config was fetched
+  (``sync-success``), False to skip (``sync-none``).
+- ``quorum``: fires when the quorum is reached.
+- ``shutdown``: True when children were waited for, False when there
+  were none.
+- ``goodbye``: fires when ``flux shutdown`` clients are done.
 
-On a lone broker (size 1) every one of them fires at once.  The scripts
-(rc1, rc2, cleanup, rc3) run through an injected ``runat`` object, see
-:class:`IRunat`.
+On a lone broker (size 1) there are no gates and every wait is over at
+once.  The modules are started and stopped through an injected
+:class:`fluxd.interfaces.IBuiltins` (LOAD-BUILTINS, UNLOAD-BUILTINS), the
+scripts (rc1, rc2, cleanup, rc3) through an injected ``runat`` object, see
+:class:`IRunat`; whoever must act on EXIT listens for it.
 """
 
 import signal
@@ -47,6 +50,7 @@ from zope.interface import Interface, implementer
 
 from fluxd.errors import FluxError, InvalidArgument, NotFound
 from fluxd.formats.fsd import format_fsd
+from fluxd.interfaces import IBuiltins, ILifecycle, provide
 
 #: state names in the order of flux-core's ``broker_state_t`` (the number
 #: of a state is its index; ``state-machine.monitor`` sends numbers)
@@ -95,6 +99,9 @@ TRANSITIONS = (
 
 EVENTS = frozenset(event for event, _, _ in TRANSITIONS)
 
+#: states whose wait is made of gates (:meth:`Lifecycle.add_gate`)
+GATED = ("join", "config-sync", "quorum", "shutdown", "goodbye")
+
 
 class IRunat(Interface):
     """Runs the broker's scripts: ``rc1``, ``rc2``, ``cleanup``, ``rc3``."""
@@ -142,14 +149,20 @@ def format_duration(seconds):
     return format_fsd(seconds)
 
 
-def _succeed_false():
-    return defer.succeed(False)
+@implementer(IBuiltins)
+class NoBuiltins:
+    """No modules to start or stop (unit tests of the states)."""
+
+    def load(self):
+        """Nothing to start."""
+        return defer.succeed(None)
+
+    def unload(self):
+        """Nothing to stop."""
+        return defer.succeed(None)
 
 
-def _succeed():
-    return defer.succeed(None)
-
-
+@implementer(ILifecycle)
 class Lifecycle:
     """One broker's states.
 
@@ -161,32 +174,26 @@ class Lifecycle:
         does not restart the broker.
     :param recovery_mode: ``broker.recovery-mode``: rc1 failures are
         ignored (``rc1-ignorefail``).
+    :param builtins: the :class:`IBuiltins` started in LOAD-BUILTINS and
+        stopped in UNLOAD-BUILTINS (default: none).
 
     :ivar exit_code: what the broker process should exit with.
-    :ivar load_builtins: hook of LOAD-BUILTINS (start the modules).
-    :ivar unload_builtins: hook of UNLOAD-BUILTINS (stop them).
-    :ivar on_exit: ``on_exit(exit_code)``, called on entering EXIT.
     """
 
     _machine = MethodicalMachine()
     log = Logger()
 
     def __init__(self, clock, runat=None, rank=0, exit_norestart=0,
-                 recovery_mode=False):
+                 recovery_mode=False, builtins=None):
         self._clock = clock
-        self.runat = IRunat(runat) if runat is not None else NoRunat()
+        self.runat = provide(IRunat, runat) if runat is not None else NoRunat()
+        self.builtins = (provide(IBuiltins, builtins) if builtins is not None
+                         else NoBuiltins())
         self.rank = rank
         self.exit_norestart = exit_norestart
         self.recovery_mode = recovery_mode
         self.exit_code = 0
-        self.load_builtins = _succeed
-        self.unload_builtins = _succeed
-        self.parent_ready = _succeed_false
-        self.config_sync = _succeed_false
-        self.quorum = _succeed
-        self.children_gone = _succeed_false
-        self.goodbye = _succeed
-        self.on_exit = None
+        self._gates = {state: [] for state in GATED}
         self._state = "none"
         self._since = clock.seconds()
         self._queue = []
@@ -271,6 +278,31 @@ class Lifecycle:
             if call in self._listeners:
                 self._listeners.remove(call)
         return remove
+
+    def add_gate(self, state, gate):
+        """Make ``state``'s wait also wait for ``gate()``.
+
+        :param state: one of :data:`GATED`.
+        :param gate: a callable returning a Deferred or a value; for
+            ``join``, ``config-sync`` and ``shutdown`` a true result means
+            the wait had something to wait for.
+        :raises fluxd.errors.InvalidArgument: for a state without gates.
+        """
+        if state not in self._gates:
+            raise InvalidArgument(f"broker state '{state}' has no gates")
+        self._gates[state].append(gate)
+
+    def _gate(self, state):
+        """A Deferred firing True when any of ``state``'s gates fired a true
+        value (False when none did, or there are none); failing with the
+        first gate's failure."""
+        gates = self._gates[state]
+        if not gates:
+            return defer.succeed(False)
+        waits = [defer.maybeDeferred(gate) for gate in gates]
+        d = defer.gatherResults(waits, consumeErrors=True)
+        d.addErrback(lambda f: f.value.subFailure)
+        return d.addCallback(any)
 
     def request_shutdown(self):
         """``flux shutdown``: leave RUN for CLEANUP.
@@ -365,10 +397,10 @@ class Lifecycle:
                 else:
                     d.errback(NotFound(f"broker has surpassed {name} state"))
 
-    def _await(self, start, on_result, fail_event):
-        """Run ``start()``; map its result to an event with ``on_result``;
-        a failure posts ``fail_event``."""
-        d = defer.maybeDeferred(start)
+    def _await(self, state, on_result, fail_event):
+        """Wait for ``state``'s gates; map the result to an event with
+        ``on_result``; a failure posts ``fail_event``."""
+        d = self._gate(state)
 
         def failed(failure):
             self.log.failure("{state} failed", failure, state=self._state)
@@ -419,7 +451,7 @@ class Lifecycle:
                 self.log.failure("loading built-in modules failed", failure)
             self.exit_code = self.exit_code or 1
             return "builtins-fail"
-        d = defer.maybeDeferred(self.load_builtins)
+        d = defer.maybeDeferred(self.builtins.load)
         d.addCallbacks(lambda _: "builtins-success", failed)
         d.addCallback(self.post)
 
@@ -427,7 +459,7 @@ class Lifecycle:
         if self._stopping is not None:
             self.post("parent-fail")
             return
-        self._await(self.parent_ready,
+        self._await("join",
                     lambda had: "parent-ready" if had else "parent-none",
                     "parent-fail")
 
@@ -435,7 +467,7 @@ class Lifecycle:
         if self._stopping is not None:
             self.post("sync-fail")
             return
-        self._await(self.config_sync,
+        self._await("config-sync",
                     lambda synced: "sync-success" if synced else "sync-none",
                     "sync-fail")
 
@@ -451,7 +483,7 @@ class Lifecycle:
         if self._stopping is not None:
             self.post("quorum-fail")
             return
-        self._await(self.quorum, lambda _: "quorum-full", "quorum-fail")
+        self._await("quorum", lambda _: "quorum-full", "quorum-fail")
 
     def _action_run(self):
         if self._stopping is not None:
@@ -464,7 +496,7 @@ class Lifecycle:
                     "cleanup-fail")
 
     def _action_shutdown(self):
-        self._await(self.children_gone,
+        self._await("shutdown",
                     lambda had: "children-complete" if had else "children-none",
                     "children-complete")
 
@@ -472,7 +504,7 @@ class Lifecycle:
         self._phase("rc3", "rc3-none", "rc3-success", "rc3-fail")
 
     def _action_goodbye(self):
-        self._await(self.goodbye, lambda _: "goodbye", "goodbye")
+        self._await("goodbye", lambda _: "goodbye", "goodbye")
 
     def _action_unload_builtins(self):
         def failed(failure):
@@ -482,13 +514,12 @@ class Lifecycle:
             else:
                 self.log.failure("unloading built-in modules failed", failure)
             return "builtins-unload-fail"
-        d = defer.maybeDeferred(self.unload_builtins)
+        d = defer.maybeDeferred(self.builtins.unload)
         d.addCallbacks(lambda _: "builtins-done", failed)
         d.addCallback(self.post)
 
     def _action_exit(self):
-        if self.on_exit is not None:
-            self.on_exit(self.exit_code)
+        """Nothing: the listeners were told (the broker exits then)."""
 
     # -- the Automat machine ------------------------------------------------
     # States and inputs mirror STATES and TRANSITIONS; outputs enter the

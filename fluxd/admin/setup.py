@@ -138,8 +138,9 @@ def build_admin(reactor, config, attrs, modules, *, rank, size, owner,
                 safe_mode=None):
     """Make the lifecycle and the admin services of one broker.
 
-    :param modules: the broker's module list (the config service follows
-        it for reloads).
+    :param modules: the broker's :class:`fluxd.interfaces.IBuiltins`
+        module set: the lifecycle starts and stops it, the config service
+        follows it for reloads.
     :param cleanup: list of directories removed at exit (appended to).
     :param initial_program: rc2 argv (rank 0), or None.
     :param install_signal: ``signal.signal`` for the SIGHUP reload, or None.
@@ -162,6 +163,7 @@ def build_admin(reactor, config, attrs, modules, *, rank, size, owner,
     if rank == 0:
         keeper = parts.startlog = StartlogKeeper(reactor, parts.statedir,
                                                  parts.safe_mode, attrs)
+        keeper.detect()
         runat.add_step("rc1", keeper.begin)
     for phase in ("rc1", "rc3"):
         name = f"broker.{phase}_path"
@@ -179,12 +181,13 @@ def build_admin(reactor, config, attrs, modules, *, rank, size, owner,
     lifecycle = parts.lifecycle = Lifecycle(
         reactor, runat, rank=rank,
         exit_norestart=_int_attr(attrs, "broker.exit-norestart"),
-        recovery_mode=attrs.get_default("broker.recovery-mode") is not None)
+        recovery_mode=attrs.get_default("broker.recovery-mode") is not None,
+        builtins=modules)
     if size == 1:
         def lone_quorum():
             log.info("online: {host} (ranks 0)", host=hostname)
             return defer.succeed(None)
-        lifecycle.quorum = lone_quorum
+        lifecycle.add_gate("quorum", lone_quorum)
     parts.sd_notify = SdNotifier(
         environ, attrs.get_default("broker.sd-notify"), rank=rank, size=size,
         stop_timeout=_seconds(attrs, "broker.sd-stop-timeout"),

@@ -27,47 +27,22 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from fluxd.errors import (
-    Busy, FluxError, InvalidArgument, NotFound, ProtocolError, from_errno)
+    Busy, FluxError, InvalidArgument, NotFound, ProtocolError)
 from fluxd.interfaces import IContentStore
 from fluxd.kvs import blobref as _blobref
 from fluxd.kvs.cache import LRUCache
 from fluxd.kvs.content import root_record
 from fluxd.kvs.errors import TooLarge
 from fluxd.message.router import method
-from fluxd.message.types import ROLE_OWNER, Message
 from fluxd.module import Module
 
-__all__ = ["ContentService", "raw_call", "DEFAULT_BLOB_LIMIT",
+__all__ = ["ContentService", "DEFAULT_BLOB_LIMIT",
            "DEFAULT_CACHE_BYTES"]
 
 #: flux-core's default blob size limit (1 GiB; RFC 10 says 1 MiB)
 DEFAULT_BLOB_LIMIT = 1024 * 1024 * 1024
 #: default budget of the clean-blob cache
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
-
-
-def raw_call(router, topic, payload=None, nodeid=0, rolemask=ROLE_OWNER,
-             userid=0):
-    """An in-process RPC whose response payload is raw bytes.
-
-    (:meth:`fluxd.message.router.Router.call` decodes JSON; blobs are not.)
-
-    :returns: a Deferred firing with the payload (``b""`` when empty) or
-        failing with the :class:`FluxError` of an error response.
-    """
-    message = Message.request(topic, payload, nodeid)
-    message.rolemask, message.userid = rolemask, userid
-    d = defer.Deferred()
-
-    def reply(response):
-        if d.called:
-            return
-        if response.errnum:
-            d.errback(from_errno(response.errnum, response.errstr))
-        else:
-            d.callback(response.payload or b"")
-    router.deliver(message, reply)
-    return d
 
 
 class ContentService(Module):
@@ -164,7 +139,8 @@ class ContentService(Module):
             except FluxError as exc:
                 d = defer.fail(exc)
             else:
-                d = raw_call(self.router, "content.load", digest, nodeid=0)
+                d = self.router.call("content.load", digest, nodeid=0,
+                                     cred=self.router.instance_cred, raw=True)
         d.addBoth(self._loaded, ref)
         return mine
 
@@ -210,7 +186,8 @@ class ContentService(Module):
         return d
 
     def _store_upstream(self, blobs):
-        calls = [raw_call(self.router, "content.store", data, nodeid=0)
+        calls = [self.router.call("content.store", data, nodeid=0,
+                                  cred=self.router.instance_cred, raw=True)
                  for data in blobs.values()]
         if not calls:
             return defer.succeed(None)
@@ -312,7 +289,8 @@ class ContentService(Module):
         """``content.checkpoint-get``: the stored KVS primary root."""
         if self.store is None:
             return await self.router.call("content.checkpoint-get",
-                                          request.json(), nodeid=0)
+                                          request.json(), nodeid=0,
+                                          cred=request.cred)
         rec = (await self.store.roots()).get("primary")
         if rec is None:
             raise NotFound("No checkpoint has been stored")
@@ -329,7 +307,8 @@ class ContentService(Module):
         """
         if self.store is None:
             return await self.router.call("content.checkpoint-put",
-                                          request.json(), nodeid=0)
+                                          request.json(), nodeid=0,
+                                          cred=request.cred)
         if self.kvs_active:
             raise Busy("the KVS is running and checkpoints every commit")
         value = request.json().get("value")

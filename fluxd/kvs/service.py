@@ -33,7 +33,7 @@ from zope.interface import implementer
 from fluxd.errors import (
     AlreadyExists, FluxError, InvalidArgument, NoSpace, NotFound,
     ProtocolError)
-from fluxd.interfaces import IKVS
+from fluxd.interfaces import IEvents, IKVS, IRouter, provide
 from fluxd.kvs import blobref as _blobref
 from fluxd.kvs import treeobj as T
 from fluxd.kvs.cache import LRUCache
@@ -45,7 +45,7 @@ from fluxd.kvs.namespaces import (
 from fluxd.kvs.txn import (
     COMMIT_FLAGS, NO_MERGE, SYNC, TXN_COMPACT, Transaction, check_ops,
     compact, unroll)
-from fluxd.message.router import method
+from fluxd.message.router import Credential, method
 from fluxd.message.types import ROLE_OWNER, ROLE_USER
 from fluxd.module import Module
 
@@ -53,7 +53,7 @@ __all__ = ["KVSService", "OWNER_CRED", "EVENT_PREFIX"]
 
 EVENT_PREFIX = "kvs.namespace-"
 #: the credential of in-process callers
-OWNER_CRED = (0, ROLE_OWNER)
+OWNER_CRED = Credential(0, ROLE_OWNER)
 #: commits applied together at most (bounds one batch's latency)
 MAX_BATCH = 4096
 
@@ -89,9 +89,9 @@ class KVSService(Module):
                  blob_limit=None, cache_bytes=64 * 1024 * 1024,
                  checkpoint_period=None):
         super().__init__(rank)
-        self.router = router
+        self.router = provide(IRouter, router)
         self.content = content
-        self.events = events
+        self.events = provide(IEvents, events)
         self.owner = owner
         self.blob_limit = blob_limit if blob_limit is not None else content.blob_limit
         self.checkpoint_period = checkpoint_period
@@ -222,7 +222,8 @@ class KVSService(Module):
         self._fetching[name] = []
         try:
             info = await self.router.call("kvs.getroot", {"namespace": name},
-                                          nodeid=0)
+                                          nodeid=0,
+                                          cred=self.router.instance_cred)
         except Exception:
             failure = Failure()
             self._early.pop(name, None)
@@ -376,7 +377,7 @@ class KVSService(Module):
             result = await self.router.call(
                 "kvs.commit", {"namespace": namespace, "flags": flags,
                                "ops": raw_ops},
-                nodeid=0, rolemask=cred[1], userid=cred[0])
+                nodeid=0, cred=cred)
             ns = await self.namespace(namespace, cred)
             await ns.wait_version(result["rootseq"])
             return result
@@ -502,7 +503,10 @@ class KVSService(Module):
                             {"namespace": ns.name, "rootref": rootref,
                              "rootseq": seq, "owner": ns.owner,
                              "keys": key_list},
-                            private=True, userid=ns.owner)
+                            # the instance publishes it (owner role); the
+                            # userid names who else may see a private event
+                            private=True,
+                            cred=Credential(ns.owner, ROLE_OWNER))
         self.stats["commits"] += len(applied)
         answer = {"rootref": rootref, "rootseq": seq}
         for p in applied:
@@ -543,7 +547,8 @@ class KVSService(Module):
             payload = {"namespace": name, "owner": owner, "flags": flags}
             if rootref is not None:
                 payload["rootref"] = rootref
-            await self.router.call("kvs.namespace-create", payload, nodeid=0)
+            await self.router.call("kvs.namespace-create", payload, nodeid=0,
+                                   cred=self.router.instance_cred)
             return
         if name in self._ns:
             raise AlreadyExists(f"namespace {name!r} already exists")
@@ -574,7 +579,7 @@ class KVSService(Module):
             raise InvalidArgument("the primary namespace cannot be removed")
         if not self._leader:
             await self.router.call("kvs.namespace-remove", {"namespace": name},
-                                   nodeid=0)
+                                   nodeid=0, cred=self.router.instance_cred)
             return
         ns = self._ns.get(name)
         if ns is None:
@@ -586,7 +591,8 @@ class KVSService(Module):
         await self.content.write({}, {name: None})
         self._forget(name)
         self.events.publish(f"{EVENT_PREFIX}{name}-removed",
-                            {"namespace": name})
+                            {"namespace": name},
+                            cred=self.router.instance_cred)
 
     def namespaces(self):
         """``[{namespace, owner, flags}]`` known here, sorted by name."""
@@ -664,7 +670,8 @@ class KVSService(Module):
     def rpc_namespace_list(self, request):
         """``kvs.namespace-list`` -> ``{namespaces: [{namespace, owner, flags}]}``."""
         if not self._leader:
-            return self.router.call("kvs.namespace-list", {}, nodeid=0)
+            return self.router.call("kvs.namespace-list", {}, nodeid=0,
+                                    cred=request.cred)
         return {"namespaces": self.namespaces()}
 
     @method("dropcache")

@@ -29,6 +29,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from fluxd.errors import FluxError, InvalidArgument, NotFound, ProtocolError
+from fluxd.interfaces import IKVS, provide
 from fluxd.kvs import treeobj as T
 from fluxd.kvs.errors import NoNamespace
 from fluxd.kvs.lookup import (
@@ -65,7 +66,7 @@ class WatchService(Module):
 
     def __init__(self, rank, kvs):
         super().__init__(rank)
-        self.kvs = kvs
+        self.kvs = provide(IKVS, kvs)
         self._watchers = set()
         self._remove_listener = None
 

@@ -7,23 +7,53 @@ this one place), enforces the streaming flag, answers ENOSYS for unknown
 topics and EHOSTUNREACH for ranks it cannot reach, and keeps track of
 streaming requests so that a client's disconnect or cancel ends them.
 
-In-process callers use :meth:`Router.call`, which goes through the same
-path as a remote request, so a service cannot tell the two apart.
+In-process callers use :meth:`Router.call` (one answer) and
+:meth:`Router.stream` (many), which go through the same path as a remote
+request with the caller's real credentials (mandatory), so a service
+cannot tell the two apart and the role checks stay here.
+
+Events are guarded here too (RFC 12): :meth:`Router.check_event_topic`
+refuses a guest an event topic whose first word names a service of the
+instance, so that no guest can forge the events services act on.
 """
 
 import errno
+import fnmatch
 import inspect
+import itertools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from fluxd.errors import FluxError, ProtocolError, from_errno
-from fluxd.interfaces import IModule, IRouter
+from fluxd.errors import FluxError, PermissionDenied, ProtocolError, from_errno
+from fluxd.interfaces import IModule, IRouter, IUpstream, provide
 from fluxd.message.types import (
     FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM, NODEID_ANY, REQUEST,
     ROLE_OWNER, Message)
+
+#: event topics whose first word a guest may never publish, besides the
+#: names of the services registered on the broker (fnmatch patterns)
+RESERVED_EVENT_WORDS = (
+    "kvs", "kvs-*", "content", "content-*", "job-*", "job", "sched", "sched-*",
+    "resource", "overlay", "broker", "heartbeat", "hb", "shutdown", "event",
+    "exec", "shell-*", "config", "state-machine", "groups", "log", "attr",
+    "module", "admin", "feasibility", "connector-*", "cron", "rexec",
+)
+
+
+class Credential(NamedTuple):
+    """Who makes a request (RFC 12): a userid and a rolemask."""
+
+    userid: int
+    rolemask: int
+
+    @property
+    def is_owner(self):
+        """True when the owner role is among the roles."""
+        return bool(self.rolemask & ROLE_OWNER)
 
 
 @dataclass(frozen=True)
@@ -93,6 +123,11 @@ class Request:
     def is_owner(self):
         return bool(self.message.rolemask & ROLE_OWNER)
 
+    @property
+    def cred(self):
+        """The requester's :class:`Credential` (for calls made on its behalf)."""
+        return Credential(self.message.userid, self.message.rolemask)
+
     def json(self):
         """The request payload as a JSON object (raises ProtocolError)."""
         return self.message.json()
@@ -135,32 +170,72 @@ class Request:
             self._reply(response)
 
 
+class Stream:
+    """The caller's end of an in-process streaming request.
+
+    :ivar done: a Deferred firing with None when the stream ends (ENODATA,
+        or ECANCELED after :meth:`cancel`), or failing with the
+        :class:`FluxError` of any other error response.
+    """
+
+    def __init__(self, router, sender, matchtag, nodeid):
+        self._router = router
+        self._sender = sender
+        self._matchtag = matchtag
+        self._nodeid = nodeid
+        self.cancelled = False
+        self.done = defer.Deferred()
+
+    def cancel(self):
+        """Ask the service to end the stream; :attr:`done` then fires None."""
+        if self.done.called or self.cancelled:
+            return
+        self.cancelled = True
+        self._router.cancel(self._sender, self._matchtag)
+
+
 @implementer(IRouter)
 class Router:
     """Topic -> service dispatch for one broker.
 
     :param rank: this broker's rank.
-    :param upstream: optional callable ``(message, reply)`` that forwards a
-        request this broker cannot serve (the overlay); None on a lone
-        broker, where such requests get ENOSYS or EHOSTUNREACH.
+    :param clock: IReactorTime (last-activity times for ``flux module list``).
+    :param owner: the instance owner's userid: :attr:`instance_cred`, the
+        credential of calls a service makes on the instance's own behalf.
+
+    Requests this broker cannot serve go to the attached
+    :class:`fluxd.interfaces.IUpstream` (the overlay); on a lone broker
+    they get ENOSYS or EHOSTUNREACH.
     """
 
     log = Logger()
 
-    def __init__(self, rank=0, upstream=None, clock=None):
+    def __init__(self, rank=0, clock=None, owner=0):
         self.rank = rank
-        self.upstream = upstream
         self._clock = clock
-        #: set by the overlay: pass cancels/disconnects to other brokers
-        self.remote_cancel = None
-        self.remote_disconnect = None
+        self._upstream = None
+        self.instance_cred = Credential(owner, ROLE_OWNER)
         self.started = clock.seconds() if clock is not None else 0.0
         self._activity = {}
         self._modules = {}
         self._methods = {}
         self._pending = {}
+        self._sender = f"router-{rank}"
+        self._matchtags = itertools.count(1)
 
     # -- registration ------------------------------------------------------
+
+    def attach_upstream(self, upstream):
+        """Send what this broker cannot serve to ``upstream``, an
+        :class:`IUpstream` (the overlay): requests for other ranks or
+        services, cancels and disconnects of remote streams.
+
+        :raises fluxd.errors.FluxError: EEXIST when one is attached already.
+        """
+        if self._upstream is not None:
+            raise FluxError("the router already has an upstream",
+                            errnum=errno.EEXIST)
+        self._upstream = provide(IUpstream, upstream)
 
     def add_module(self, module):
         module = IModule(module)
@@ -197,9 +272,9 @@ class Router:
             message.flags & FLAG_UPSTREAM and message.nodeid == self.rank)
         entry = self._methods.get(message.topic) if local else None
         if entry is None:
-            if self.upstream is not None and (
+            if self._upstream is not None and (
                     message.nodeid != self.rank or message.flags & FLAG_UPSTREAM):
-                self.upstream(message, reply)
+                self._upstream.forward(message, reply)
                 return
             if message.nodeid not in (NODEID_ANY, self.rank):
                 self._error(message, reply, errno.EHOSTUNREACH)
@@ -254,11 +329,35 @@ class Router:
         if not message.flags & FLAG_NORESPONSE:
             reply(message.response(errnum=errnum, errstr=errstr))
 
+    # -- events -------------------------------------------------------------
+
+    def check_event_topic(self, topic, cred):
+        """Refuse a guest an event topic that names a service (RFC 12).
+
+        Services act on the events of their own topics (``kvs.*``,
+        ``job-*``...), trusting them to come from the instance: a guest
+        may publish only topics whose first word is neither a service
+        registered here nor one of :data:`RESERVED_EVENT_WORDS`.
+
+        :raises fluxd.errors.PermissionDenied: naming the topic.
+        """
+        if cred.rolemask & ROLE_OWNER:
+            return
+        word = topic.split(".", 1)[0]
+        names = set(self._modules)
+        for module in self._modules.values():
+            names.update(getattr(module, "extra_services", ()))
+        if word in names or any(fnmatch.fnmatchcase(word, pattern)
+                                for pattern in RESERVED_EVENT_WORDS):
+            raise PermissionDenied(
+                f"event topic '{topic}' is reserved for the instance:"
+                " guests may not publish it")
+
     # -- client bookkeeping -------------------------------------------------
 
     def disconnect(self, sender):
-        if self.remote_disconnect is not None:
-            self.remote_disconnect(sender)
+        if self._upstream is not None:
+            self._upstream.forward_disconnect(sender)
         for key in [k for k in self._pending if k[0] == sender]:
             self._pending.pop(key).abandon()
         for module in list(self._modules.values()):
@@ -271,22 +370,34 @@ class Router:
         request = self._pending.pop((sender, matchtag), None)
         if request is not None:
             request.cancel()
-        elif self.remote_cancel is not None:
-            self.remote_cancel(sender, matchtag)
+        elif self._upstream is not None:
+            self._upstream.forward_cancel(sender, matchtag)
 
     # -- in-process RPC -----------------------------------------------------
 
-    def call(self, topic, payload=None, nodeid=None, rolemask=ROLE_OWNER,
-             userid=None):
-        """An RPC from inside the broker, through the same checks.
-
-        :returns: a Deferred firing with the decoded JSON response, or
-            failing with the :class:`FluxError` of an error response.
-        """
+    def _request(self, topic, payload, cred, nodeid, flags=0, matchtag=0):
         message = Message.request(topic, payload,
-                                  NODEID_ANY if nodeid is None else nodeid)
-        message.rolemask = rolemask
-        message.userid = userid if userid is not None else 0
+                                  NODEID_ANY if nodeid is None else nodeid,
+                                  flags=flags, matchtag=matchtag)
+        message.userid, message.rolemask = cred
+        message.route = [self._sender]
+        return message
+
+    def call(self, topic, payload=None, *, cred, nodeid=None, raw=False):
+        """An RPC from inside the broker, through the same checks as a
+        remote one.
+
+        :param cred: the :class:`Credential` of whoever the call is made
+            for: ``request.cred`` when acting for a client,
+            :attr:`instance_cred` when acting for the instance.
+        :param raw: answer the response payload as bytes (``b""`` when
+            empty) rather than decoded JSON: content blobs are not JSON.
+        :returns: a Deferred firing with the decoded JSON response (or the
+            bytes), or failing with the :class:`FluxError` of an error
+            response.
+        """
+        cred = Credential(*cred)
+        message = self._request(topic, payload, cred, nodeid)
         d = defer.Deferred()
 
         def reply(response):
@@ -294,6 +405,8 @@ class Router:
                 return
             if response.errnum:
                 d.errback(from_errno(response.errnum, response.errstr))
+            elif raw:
+                d.callback(response.payload or b"")
             else:
                 try:
                     d.callback(response.json())
@@ -301,6 +414,45 @@ class Router:
                     d.errback(exc)
         self.deliver(message, reply)
         return d
+
+    def stream(self, topic, payload=None, *, cred, on_response, nodeid=None):
+        """A streaming RPC from inside the broker (RFC 6 streaming flag).
+
+        :param cred: as for :meth:`call`.
+        :param on_response: called with each decoded response payload.
+        :returns: a :class:`Stream`: its ``done`` fires at the end of the
+            stream, its ``cancel()`` ends it early (locally or across the
+            overlay, as a client's cancel would).
+        """
+        cred = Credential(*cred)
+        matchtag = next(self._matchtags)
+        message = self._request(topic, payload, cred, nodeid,
+                                flags=FLAG_STREAMING, matchtag=matchtag)
+        stream = Stream(self, self._sender, matchtag, nodeid)
+
+        def reply(response):
+            if stream.done.called:
+                return
+            if response.errnum == 0:
+                try:
+                    body = response.json()
+                except ProtocolError as exc:
+                    stream.done.errback(exc)
+                    self.cancel(self._sender, matchtag)
+                    return
+                try:
+                    on_response(body)
+                except Exception:
+                    self.log.failure("stream consumer of {topic} failed",
+                                     topic=topic)
+            elif response.errnum == errno.ENODATA or (
+                    stream.cancelled and response.errnum == errno.ECANCELED):
+                stream.done.callback(None)
+            else:
+                stream.done.errback(from_errno(response.errnum,
+                                               response.errstr))
+        self.deliver(message, reply)
+        return stream
 
 
 def _await_coroutine(result):

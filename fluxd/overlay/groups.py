@@ -9,6 +9,7 @@ other ranks ask rank 0.
 
 from fluxd.errors import NotFound
 from fluxd.formats.idset import IDset
+from fluxd.interfaces import IOverlayStatus, IRouter, provide
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
@@ -25,8 +26,9 @@ class GroupsService(Module):
 
     def __init__(self, rank=0, overlay=None, router=None):
         super().__init__(rank)
-        self._overlay = overlay
-        self._router = router
+        self._overlay = provide(IOverlayStatus, overlay) \
+            if overlay is not None else None
+        self._router = provide(IRouter, router)
 
     def members(self, name):
         """The IDset of a group (rank 0, or a lone broker)."""
@@ -41,6 +43,5 @@ class GroupsService(Module):
         name = request.json().get("name")
         if self.rank != 0:
             return self._router.call("groups.get", {"name": name}, nodeid=0,
-                                     rolemask=request.rolemask,
-                                     userid=request.userid)
+                                     cred=request.cred)
         return {"members": self.members(name).encode()}

@@ -27,9 +27,12 @@ import uuid
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, protocol, task
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from fluxd.errors import InvalidArgument
 from fluxd.formats.idset import IDset
+from fluxd.interfaces import (
+    IEvents, IOverlayLifecycle, IOverlayStatus, IRouter, IUpstream, provide)
 from fluxd.message.router import method
 from fluxd.message.types import (
     CONTROL, EVENT, FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM,
@@ -85,6 +88,7 @@ class _ChildLink:
         self.overlay._child_lost(proto, reason)
 
 
+@implementer(IUpstream, IOverlayStatus, IOverlayLifecycle)
 class OverlayService(Module):
     """The TBON links of one broker.
 
@@ -107,13 +111,13 @@ class OverlayService(Module):
     def __init__(self, reactor, rank, size, topology, router, events,
                  listen_endpoint=None, parent_endpoint=None, hostnames=(),
                  quorum=None, torpid_min=5.0, torpid_max=30.0,
-                 tcp_user_timeout=20.0, version="", on_parent_disconnect=None):
+                 tcp_user_timeout=20.0, version=""):
         super().__init__(rank)
         self.reactor = reactor
         self.size = size
         self.topology = topology
-        self.router = router
-        self.events = events
+        self.router = provide(IRouter, router)
+        self.events = provide(IEvents, events)
         self.listen_endpoint = listen_endpoint
         self.parent_endpoint = parent_endpoint
         self.hostnames = list(hostnames)
@@ -122,7 +126,7 @@ class OverlayService(Module):
         self.torpid_max = torpid_max
         self.tcp_user_timeout = tcp_user_timeout
         self.version = version
-        self.on_parent_disconnect = on_parent_disconnect
+        self._parent_lost_listeners = []
         self.uuid = uuid.uuid4().hex
         now = reactor.seconds()
         self.children = {r: health.ChildState(r, now)
@@ -139,13 +143,8 @@ class OverlayService(Module):
         self._quorum_waiters = []
         self._membership_watchers = []
         self._gone_waiters = []
-        self.on_parent_shutdown = None
         self._heartbeat = task.LoopingCall(self._tick)
         self._heartbeat.clock = reactor
-        router.upstream = self.forward
-        router.remote_cancel = self.forward_cancel
-        router.remote_disconnect = self.forward_disconnect
-        events.forward = self._send_event_down
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -356,14 +355,24 @@ class OverlayService(Module):
                 self.log.warn("overlay: parent disconnected us"
                               " (administrative shutdown)")
                 proto.closing = True
-                if self.on_parent_disconnect is not None:
-                    self.on_parent_disconnect()
+                self._tell_parent_lost()
             elif msg.matchtag == CONTROL_SHUTDOWN:
                 self.log.info("overlay: parent is shutting down")
-                if self.on_parent_shutdown is not None:
-                    self.on_parent_shutdown()
+                self._tell_parent_lost()
         else:
             self._receive(proto, msg)
+
+    def add_parent_lost(self, callback):
+        """Call ``callback()`` when the parent shuts down or disconnects
+        this broker administratively (the broker then stops)."""
+        self._parent_lost_listeners.append(callback)
+
+    def _tell_parent_lost(self):
+        for callback in list(self._parent_lost_listeners):
+            try:
+                callback()
+            except Exception:
+                self.log.failure("overlay: parent-lost listener failed")
 
     def _parent_lost(self, proto, reason):
         if proto is self.parent:
@@ -543,7 +552,7 @@ class OverlayService(Module):
                 reply(Message(RESPONSE, "", None, 0x08, matchtag=matchtag,
                               errnum=errno.EHOSTUNREACH, route=route))
 
-    def _send_event_down(self, msg):
+    def send_event_down(self, msg):
         for child in self.children.values():
             if child.proto is not None:
                 child.proto.send(msg)

@@ -26,8 +26,7 @@ def _duration(config, setattrs, key):
     return parse_duration_key(config, f"tbon.{key}")
 
 
-def build_overlay(reactor, layout, config, setattrs, router, events, version,
-                  on_parent_disconnect=None):
+def build_overlay(reactor, layout, config, setattrs, router, events, version):
     """An :class:`OverlayService` for a multi-broker layout.
 
     :raises fluxd.errors.InvalidArgument: for an unusable certificate.
@@ -54,4 +53,4 @@ def build_overlay(reactor, layout, config, setattrs, router, events, version,
         torpid_min=_duration(config, setattrs, "torpid_min"),
         torpid_max=_duration(config, setattrs, "torpid_max"),
         tcp_user_timeout=_duration(config, setattrs, "tcp_user_timeout"),
-        version=version, on_parent_disconnect=on_parent_disconnect)
+        version=version)

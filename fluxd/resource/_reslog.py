@@ -81,7 +81,7 @@ class ResourceLog:
         try:
             answer = await self._router.call(
                 "kvs.lookup", {"key": RESLOG_KEY, "namespace": PRIMARY,
-                               "flags": 0})
+                               "flags": 0}, cred=self._router.instance_cred)
         except NotFound:
             return []
         entries = eventlog.decode(_cstring(T.decode_val(answer["val"])))
@@ -114,7 +114,8 @@ class ResourceLog:
                 await self._router.call("kvs.commit", {
                     "namespace": PRIMARY, "flags": 0,
                     "ops": [{"key": RESLOG_KEY, "flags": APPEND,
-                             "dirent": T.create_val(line.encode("utf-8"))}]})
+                             "dirent": T.create_val(line.encode("utf-8"))}]},
+                    cred=self._router.instance_cred)
             entry = eventlog.decode_entry(line)
             self.journal.append(entry)
             for request in list(self._consumers):

@@ -37,6 +37,7 @@ from fluxd.errors import (
 from fluxd.formats.hostlist import Hostlist
 from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError, Rv1
+from fluxd.interfaces import IOverlayStatus, IRouter, provide
 from fluxd.kvs import treeobj as T
 from fluxd.kvs.namespaces import PRIMARY
 from fluxd.message.router import method
@@ -85,14 +86,15 @@ class ResourceService(Module):
         super().__init__(rank)
         self.reactor = reactor
         self.size = size
-        self.router = router
+        self.router = provide(IRouter, router)
         self.hostlist = list(hostlist)
         self.rset = rset
         self.method = None
         self.local = local
         self.exclude = IDset(exclude or "")
         self.verify = verify
-        self.overlay = overlay
+        self.overlay = provide(IOverlayStatus, overlay) if overlay is not None \
+            else None
         self.drain = DrainState(size)
         self.reslog = ResourceLog(router, reactor, self._encoded_R)
         self._reports = {}
@@ -181,7 +183,8 @@ class ResourceService(Module):
         delay = _RETRY_FIRST
         while True:
             try:
-                return await self.router.call(topic, payload, nodeid=0)
+                return await self.router.call(topic, payload, nodeid=0,
+                                              cred=self.router.instance_cred)
             except (NoSuchService, HostUnreachable):
                 await task.deferLater(self.reactor, delay, lambda: None)
                 delay = min(delay * 2, _RETRY_MAX)
@@ -219,7 +222,7 @@ class ResourceService(Module):
         try:
             answer = await self.router.call(
                 "kvs.lookup", {"key": "resource.R", "namespace": PRIMARY,
-                               "flags": 0})
+                               "flags": 0}, cred=self.router.instance_cred)
             saved = Rv1.decode(T.decode_val(answer["val"]).rstrip(b"\0"))
         except NotFound:
             return None
@@ -245,7 +248,8 @@ class ResourceService(Module):
             value = T.create_val(rset.dumps().encode("utf-8"))
             await self.router.call("kvs.commit", {
                 "namespace": PRIMARY, "flags": 0,
-                "ops": [{"key": "resource.R", "flags": 0, "dirent": value}]})
+                "ops": [{"key": "resource.R", "flags": 0, "dirent": value}]},
+                cred=self.router.instance_cred)
         await self.reslog.post("resource-define", {"method": method})
         self.log.info("resource: {n} nodes defined by {method}",
                       n=len(rset), method=method)
@@ -343,8 +347,7 @@ class ResourceService(Module):
     def _forward(self, request):
         """Followers: pass the request to rank 0 with the caller's creds."""
         return self.router.call(request.message.topic, request.json(),
-                                nodeid=0, rolemask=request.rolemask,
-                                userid=request.userid)
+                                nodeid=0, cred=request.cred)
 
     @method("status", roles=ROLE_USER)
     async def rpc_status(self, request):
@@ -364,7 +367,8 @@ class ResourceService(Module):
             return await self._forward(request)
         await self.when_defined()
         try:
-            answer = await self.router.call("job-manager.resource-status")
+            answer = await self.router.call("job-manager.resource-status",
+                                            cred=self.router.instance_cred)
             allocated = Rv1.decode(answer["allocated"]) \
                 if answer.get("allocated") else None
         except NoSuchService:

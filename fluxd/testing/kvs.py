@@ -17,12 +17,12 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from fluxd.events import EventService
-from fluxd.interfaces import IContentStore
+from fluxd.interfaces import IContentStore, IUpstream
 from fluxd.kvs.content import MemoryContentStore
 from fluxd.kvs.content_service import ContentService
 from fluxd.kvs.service import KVSService
 from fluxd.kvs.watch import WatchService
-from fluxd.message.router import Router
+from fluxd.message.router import Credential, Router
 from fluxd.message.types import ROLE_OWNER
 
 __all__ = ["KVSBroker", "link", "GatedStore"]
@@ -42,7 +42,7 @@ class KVSBroker:
                  blob_limit=1024 * 1024, cache_bytes=1024 * 1024):
         self.rank = rank
         self.owner = owner
-        self.router = Router(rank=rank)
+        self.router = Router(rank=rank, owner=owner)
         self.events = EventService(rank, self.router)
         if rank == 0 and store is None:
             store = MemoryContentStore(hash_name)
@@ -72,29 +72,56 @@ class KVSBroker:
         return defer.Deferred.fromCoroutine(stop())
 
     def call(self, topic, payload=None, nodeid=None, userid=None,
-             rolemask=ROLE_OWNER):
-        """An RPC into this broker (as the owner unless told otherwise)."""
-        return self.router.call(topic, payload, nodeid=nodeid,
-                                rolemask=rolemask,
-                                userid=self.owner if userid is None else userid)
+             rolemask=ROLE_OWNER, raw=False):
+        """An RPC into this broker (as the owner unless told otherwise);
+        ``raw`` answers the payload bytes rather than decoded JSON."""
+        return self.router.call(
+            topic, payload, nodeid=nodeid, raw=raw,
+            cred=Credential(self.owner if userid is None else userid, rolemask))
+
+
+@implementer(IUpstream)
+class Link:
+    """The in-memory overlay of :func:`link`: a follower's router upstream.
+
+    Requests go to the parent's router with a hop added to their route;
+    cancels and disconnects follow them.  :attr:`hold` lets a test delay
+    what goes up: while it is a list, requests are appended to it as
+    ``(message, reply)`` instead of being delivered.
+    """
+
+    def __init__(self, parent, hop):
+        self.parent = parent
+        self.hop = hop
+        self.hold = None
+
+    def forward(self, message, reply):
+        """Deliver ``message`` to the parent's router (or hold it)."""
+        up = message.copy()
+        up.route.append(self.hop)
+        if self.hold is not None:
+            self.hold.append((up, reply))
+            return
+        self.parent.router.deliver(up, reply)
+
+    def forward_cancel(self, sender, matchtag):
+        """Pass a cancel up."""
+        self.parent.router.cancel(sender, matchtag)
+
+    def forward_disconnect(self, sender):
+        """Pass a disconnect up."""
+        self.parent.router.disconnect(sender)
 
 
 def link(parent, child):
-    """Attach ``child`` under ``parent`` (requests up, events down)."""
-    hop = f"rank-{child.rank}"
+    """Attach ``child`` under ``parent`` (requests up, events down).
 
-    def upstream(message, reply):
-        up = message.copy()
-        up.route.append(hop)
-        parent.router.deliver(up, reply)
-    child.router.upstream = upstream
-    previous = parent.events.forward
-
-    def forward(message):
-        if previous is not None:
-            previous(message)
-        child.events.deliver(message)
-    parent.events.forward = forward
+    :returns: the child's :class:`Link`.
+    """
+    up = Link(parent, f"rank-{child.rank}")
+    child.router.attach_upstream(up)
+    parent.events.add_forwarder(child.events.deliver)
+    return up
 
 
 @implementer(IContentStore)

@@ -17,6 +17,7 @@ from fluxd.interfaces import IContentStore
 from fluxd.kvs import _sqlite
 from fluxd.kvs.blobref import hash_blob
 from fluxd.kvs.content import MemoryContentStore, SqliteContentStore, root_record
+from fluxd.testing.kvs import GatedStore
 from fluxd.testing.threads import ThreadedCalls
 
 
@@ -140,8 +141,25 @@ def _sqlite_threads(testcase, hash_name):
     return SqliteContentStore(calls, path, hash_name), calls.settle
 
 
+def _gated(testcase, hash_name):
+    """The unit tests' gated fake, with its gate open: every write is
+    released as soon as it is made."""
+    calls = ThreadedCalls()
+    store = GatedStore(MemoryContentStore(hash_name))
+    store.gate = False
+    return store, calls.settle
+
+
 class MemoryStoreTests(make_icontentstore_tests(_memory)):
     pass
+
+
+class GatedStoreTests(make_icontentstore_tests(_gated)):
+    pass
+
+
+class GatedStoreSha256Tests(make_icontentstore_tests(_gated)):
+    hash_name = "sha256"
 
 
 class MemoryStoreSha256Tests(make_icontentstore_tests(_memory)):

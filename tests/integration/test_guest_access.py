@@ -48,14 +48,31 @@ def shared_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def run_as(user, uri):
+EVENT_SCRIPT = """
+import sys
+from fluxd.client.sync import Flux
+from fluxd.errors import FluxError
+with Flux(sys.argv[1]) as h:
+    for topic in sys.argv[2:]:
+        try:
+            h.rpc("event.publish", {"topic": topic, "payload": {
+                "namespace": "primary", "rootseq": 1000000,
+                "rootref": "sha1-0000000000000000000000000000000000000000",
+                "owner": h.userid, "keys": []}})
+            print("published", topic)
+        except FluxError as e:
+            print("refused", e.errno, e)
+"""
+
+
+def run_as(user, uri, script=GUEST_SCRIPT, args=()):
     libdir = os.path.join(os.path.dirname(uri[len("local://"):]), "..", "lib")
     if not os.path.isdir(libdir):
         shutil.copytree(os.path.join(REPO, "fluxd"),
                         os.path.join(libdir, "fluxd"),
                         ignore=shutil.ignore_patterns("__pycache__"))
     env = {"PYTHONPATH": os.path.abspath(libdir), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([SYSTEM_PYTHON, "-c", GUEST_SCRIPT, uri],
+    proc = subprocess.run([SYSTEM_PYTHON, "-c", script, uri, *args],
                           user=user.pw_uid, group=user.pw_gid, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -93,3 +110,24 @@ def test_guest_allowed_but_not_owner(broker_factory, shared_dir):
         assert lines[0] == f"connected {user.pw_uid} 2"
     assert lines[1] == "getattr 0"
     assert lines[2] == "set 1 Request requires owner credentials"
+
+
+def test_guest_cannot_forge_service_events(broker_factory, shared_dir):
+    """A guest's forged ``kvs.namespace-primary-setroot`` once emptied the
+    KVS: now it is refused, naming the topic, and the owner's keys stay,
+    also after a restart."""
+    broker = start(broker_factory, shared_dir, "forge",
+                   {"access": {"allow-guest-user": True}})
+    assert broker.flux("kvs", "put", "mine=kept").rc == 0
+    topics = ["kvs.namespace-primary-setroot", "kvs.dropcache",
+              "kvs.namespace-primary-removed", "job-exception",
+              "shell-7.kill", "resource.x", "user.hello"]
+    with temporary_user() as user:
+        lines = run_as(user, broker.uri, EVENT_SCRIPT, topics)
+    for topic, line in zip(topics[:-1], lines):
+        assert line == (f"refused 1 event topic '{topic}' is reserved for the"
+                        " instance: guests may not publish it")
+    assert lines[-1] == "published user.hello"
+    assert broker.flux("kvs", "get", "mine").out == "kept\n"
+    assert broker.flux("kvs", "put", "after=1").rc == 0
+    assert broker.flux("kvs", "get", "mine").out == "kept\n"

@@ -6,9 +6,10 @@ from twisted.internet.task import Clock
 
 from fluxd.attributes import Attributes
 from fluxd.broker import BrokerService
+from fluxd.errors import FluxError
 from fluxd.lifecycle import Lifecycle
 from fluxd.message.router import Router
-from fluxd.module import Module
+from fluxd.module import Module, ModuleSet
 from tests.unit.admin.helpers import TestCase
 from tests.unit.test_lifecycle import settle
 
@@ -60,15 +61,16 @@ class BrokerServiceTests(TestCase):
         self.journal = []
         self.router = Router(clock=self.reactor)
         self.ring = Recorder("log", self.journal)
-        modules = [Recorder("a", self.journal, **module_kw),
-                   Recorder("b", self.journal)]
+        modules = ModuleSet(self.router)
+        modules.declare([Recorder("a", self.journal, **module_kw),
+                         Recorder("b", self.journal)])
         self.cleanup_dir = self.mktemp()
         import os
         os.mkdir(self.cleanup_dir)
         self.broker = BrokerService(
             self.reactor, Attributes({"rank": "0", "size": "1"}), self.router,
-            modules, [self.cleanup_dir], lifecycle=Lifecycle(self.reactor),
-            logring=self.ring)
+            modules, Lifecycle(self.reactor, builtins=modules),
+            [self.cleanup_dir], logring=self.ring)
         return self.broker
 
     def start(self):
@@ -136,7 +138,17 @@ class BrokerServiceTests(TestCase):
                          "builtins-unload-fail")
         self.assertEqual(self.broker.lifecycle.state, "exit")
 
-    def test_default_lifecycle(self):
-        broker = BrokerService(FakeReactor(), Attributes(), Router(), [])
-        self.assertIsInstance(broker.lifecycle, Lifecycle)
+    def test_is_a_twisted_service(self):
+        modules = ModuleSet(Router())
+        broker = BrokerService(FakeReactor(), Attributes(), Router(), modules,
+                               Lifecycle(Clock(), builtins=modules))
         self.assertIsInstance(broker, service.MultiService)
+
+    def test_modules_declared_once_with_unique_names(self):
+        modules = ModuleSet(Router())
+        with self.assertRaises(FluxError) as caught:
+            modules.declare([Recorder("a", []), Recorder("a", [])])
+        self.assertEqual(str(caught.exception), "modules declared twice: a")
+        modules.declare([Recorder("a", []), None, Recorder("b", [])])
+        self.assertEqual([m.name for m in modules], ["a", "b"])
+        self.assertRaises(FluxError, modules.declare, [Recorder("c", [])])

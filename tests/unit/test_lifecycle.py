@@ -10,8 +10,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from fluxd.errors import InvalidArgument, NotFound
+from fluxd.interfaces import IBuiltins
 from fluxd.lifecycle import (
-    EVENTS, IRunat, STATE_NUMBER, STATES, TRANSITIONS, Lifecycle,
+    EVENTS, GATED, IRunat, STATE_NUMBER, STATES, TRANSITIONS, Lifecycle,
     format_duration)
 
 
@@ -50,6 +51,30 @@ class FakeRunat:
         self.pending.pop(phase).callback(rc)
 
 
+@implementer(IBuiltins)
+class FakeBuiltins:
+    """Module loading and unloading that answer what the test says."""
+
+    def __init__(self, load=None, unload=None):
+        self._load = load or (lambda: defer.succeed(None))
+        self._unload = unload or (lambda: defer.succeed(None))
+
+    def load(self):
+        return self._load()
+
+    def unload(self):
+        return self._unload()
+
+
+def exits_of(lifecycle):
+    """A list that gets the exit code when ``lifecycle`` enters EXIT."""
+    exits = []
+    lifecycle.add_listener(
+        lambda lc, state, event: exits.append(lc.exit_code)
+        if state == "exit" else None)
+    return exits
+
+
 def transition_lines(events):
     return [formatEvent(e) for e in events
             if e.get("log_namespace") == "fluxd.lifecycle.Lifecycle"
@@ -77,7 +102,7 @@ class LoneBrokerTests(SynchronousTestCase):
 
     def test_time_in_each_state_is_logged(self):
         gate = defer.Deferred()
-        self.lifecycle.quorum = lambda: gate
+        self.lifecycle.add_gate("quorum", lambda: gate)
         with capturedLogs() as events:
             self.lifecycle.start()
             settle(self.clock)
@@ -97,8 +122,7 @@ class LoneBrokerTests(SynchronousTestCase):
         self.assertIn("rc2-none: staying in run", debug)
 
     def test_shutdown_runs_to_exit(self):
-        exits = []
-        self.lifecycle.on_exit = exits.append
+        exits = exits_of(self.lifecycle)
         self.lifecycle.start()
         settle(self.clock)
         self.lifecycle.request_shutdown()
@@ -151,7 +175,7 @@ class LoneBrokerTests(SynchronousTestCase):
 
 
 class WaitTests(SynchronousTestCase):
-    """The JOIN, QUORUM and SHUTDOWN waits are pluggable."""
+    """The JOIN, QUORUM and SHUTDOWN waits are made of gates."""
 
     def setUp(self):
         self.clock = Clock()
@@ -159,7 +183,7 @@ class WaitTests(SynchronousTestCase):
 
     def test_parent_ready(self):
         parent = defer.Deferred()
-        self.lifecycle.parent_ready = lambda: parent
+        self.lifecycle.add_gate("join", lambda: parent)
         self.lifecycle.start()
         settle(self.clock)
         self.assertEqual(self.lifecycle.state, "join")
@@ -170,7 +194,7 @@ class WaitTests(SynchronousTestCase):
         self.assertEqual(self.lifecycle.state, "run")
 
     def test_parent_fail_goes_to_shutdown(self):
-        self.lifecycle.parent_ready = lambda: defer.fail(RuntimeError("gone"))
+        self.lifecycle.add_gate("join", lambda: defer.fail(RuntimeError("gone")))
         self.lifecycle.start()
         settle(self.clock)
         self.flushLoggedErrors(RuntimeError)
@@ -179,7 +203,7 @@ class WaitTests(SynchronousTestCase):
 
     def test_quorum_wait(self):
         quorum = defer.Deferred()
-        self.lifecycle.quorum = lambda: quorum
+        self.lifecycle.add_gate("quorum", lambda: quorum)
         self.lifecycle.start()
         settle(self.clock)
         self.assertEqual(self.lifecycle.state, "quorum")
@@ -189,7 +213,7 @@ class WaitTests(SynchronousTestCase):
 
     def test_children_wait(self):
         children = defer.Deferred()
-        self.lifecycle.children_gone = lambda: children
+        self.lifecycle.add_gate("shutdown", lambda: children)
         self.lifecycle.start()
         settle(self.clock)
         self.lifecycle.request_shutdown()
@@ -201,15 +225,32 @@ class WaitTests(SynchronousTestCase):
                       self.lifecycle.history)
         self.assertEqual(self.lifecycle.state, "exit")
 
+    def test_every_gate_of_a_state_is_awaited(self):
+        first, second = defer.Deferred(), defer.Deferred()
+        self.lifecycle.add_gate("quorum", lambda: first)
+        self.lifecycle.add_gate("quorum", lambda: second)
+        self.lifecycle.start()
+        settle(self.clock)
+        first.callback(None)
+        settle(self.clock)
+        self.assertEqual(self.lifecycle.state, "quorum")
+        second.callback(None)
+        settle(self.clock)
+        self.assertEqual(self.lifecycle.state, "run")
+
+    def test_gate_on_a_state_without_gates_refused(self):
+        self.assertRaises(InvalidArgument, self.lifecycle.add_gate, "run",
+                          defer.Deferred)
+
     def test_config_sync(self):
-        self.lifecycle.config_sync = lambda: defer.succeed(True)
+        self.lifecycle.add_gate("config-sync", lambda: defer.succeed(True))
         self.lifecycle.start()
         settle(self.clock)
         self.assertIn(("sync-success", "config-sync", "init"),
                       self.lifecycle.history)
 
     def test_kill_in_join(self):
-        self.lifecycle.parent_ready = lambda: defer.Deferred()
+        self.lifecycle.add_gate("join", defer.Deferred)
         self.lifecycle.start()
         settle(self.clock)
         self.lifecycle.kill(signal.SIGTERM)
@@ -218,7 +259,7 @@ class WaitTests(SynchronousTestCase):
         self.assertEqual(self.lifecycle.state, "exit")
 
     def test_kill_in_quorum(self):
-        self.lifecycle.quorum = lambda: defer.Deferred()
+        self.lifecycle.add_gate("quorum", defer.Deferred)
         self.lifecycle.start()
         settle(self.clock)
         self.lifecycle.kill(signal.SIGTERM)
@@ -227,7 +268,8 @@ class WaitTests(SynchronousTestCase):
 
     def test_kill_during_load_builtins_still_stops(self):
         modules = defer.Deferred()
-        self.lifecycle.load_builtins = lambda: modules
+        self.lifecycle = Lifecycle(self.clock,
+                                   builtins=FakeBuiltins(load=lambda: modules))
         self.lifecycle.start()
         settle(self.clock)
         with capturedLogs() as events:
@@ -240,7 +282,8 @@ class WaitTests(SynchronousTestCase):
         self.assertEqual(self.lifecycle.state, "exit")
 
     def test_builtins_fail(self):
-        self.lifecycle.load_builtins = lambda: defer.fail(RuntimeError("no"))
+        self.lifecycle = Lifecycle(self.clock, builtins=FakeBuiltins(
+            load=lambda: defer.fail(RuntimeError("no"))))
         self.lifecycle.start()
         settle(self.clock)
         self.flushLoggedErrors(RuntimeError)
@@ -250,7 +293,8 @@ class WaitTests(SynchronousTestCase):
                          ("exit", 1))
 
     def test_unload_fail_still_exits(self):
-        self.lifecycle.unload_builtins = lambda: defer.fail(RuntimeError("x"))
+        self.lifecycle = Lifecycle(self.clock, builtins=FakeBuiltins(
+            unload=lambda: defer.fail(RuntimeError("x"))))
         self.lifecycle.start()
         settle(self.clock)
         self.lifecycle.request_shutdown()
@@ -413,14 +457,10 @@ class TableTests(SynchronousTestCase):
         for event, source, target in TRANSITIONS:
             clock = Clock()
             runat = FakeRunat({"rc1", "rc2", "cleanup", "rc3"})
-            lifecycle = Lifecycle(clock, runat)
-            lifecycle.load_builtins = held
-            lifecycle.parent_ready = held
-            lifecycle.config_sync = held
-            lifecycle.quorum = held
-            lifecycle.children_gone = held
-            lifecycle.goodbye = held
-            lifecycle.unload_builtins = held
+            lifecycle = Lifecycle(clock, runat,
+                                  builtins=FakeBuiltins(held, held))
+            for state in GATED:
+                lifecycle.add_gate(state, held)
             path = _path_to(source)
             for step in path:
                 lifecycle.post(step)
@@ -440,10 +480,11 @@ class TableTests(SynchronousTestCase):
         """With every action held, an event moves the machine exactly as
         the table says, or is ignored."""
         clock = Clock()
-        lifecycle = Lifecycle(clock, FakeRunat({"rc1", "rc2", "cleanup", "rc3"}))
-        for hook in ("load_builtins", "parent_ready", "config_sync", "quorum",
-                     "children_gone", "goodbye", "unload_builtins"):
-            setattr(lifecycle, hook, defer.Deferred)
+        lifecycle = Lifecycle(clock, FakeRunat({"rc1", "rc2", "cleanup", "rc3"}),
+                              builtins=FakeBuiltins(defer.Deferred,
+                                                    defer.Deferred))
+        for state in GATED:
+            lifecycle.add_gate(state, defer.Deferred)
         for event in events:
             before = lifecycle.state
             lifecycle.post(event)

@@ -5,6 +5,8 @@ import os
 from twisted.internet.task import Clock
 
 from fluxd.admin.manhole import ManholeService
+from fluxd.message.router import Router
+from fluxd.module import ModuleSet
 from fluxd.admin.setup import (
     build_admin, default_rc_path, resolve_statedir, script_environ)
 from fluxd.attributes import Attributes
@@ -70,7 +72,8 @@ class PathTests(TestCase):
 class BuildTests(TestCase):
     def build(self, attrs=None, rank=0, config=None, **kw):
         table = Attributes({"statedir": self.mktemp(), **(attrs or {})})
-        return build_admin(Clock(), config or load_config(None), table, [],
+        return build_admin(Clock(), config or load_config(None), table,
+                           ModuleSet(Router()),
                            rank=rank, size=1, owner=os.getuid(), environ={},
                            local_uri="local:///x", hostname="h", cleanup=[],
                            **kw), table
@@ -119,8 +122,8 @@ class BuildTests(TestCase):
         from twisted.logger import capturedLogs, formatEvent
         parts, _ = self.build()
         with capturedLogs() as events:
-            self.successResultOf(parts.lifecycle.quorum())
-        self.assertEqual([formatEvent(e) for e in events], ["online: h (ranks 0)"])
+            self.successResultOf(parts.lifecycle._gate("quorum"))
+        self.assertIn("online: h (ranks 0)", [formatEvent(e) for e in events])
 
     def test_exit_norestart_and_recovery_mode(self):
         parts, _ = self.build({"broker.exit-norestart": "42",
@@ -143,7 +146,8 @@ class BuildTests(TestCase):
     def test_startlog_step_runs_in_rc1(self):
         clock = Clock()
         attrs = Attributes({"statedir": self.mktemp()})
-        parts = build_admin(clock, load_config(None), attrs, [], rank=0, size=1,
+        parts = build_admin(clock, load_config(None), attrs, ModuleSet(Router()),
+                            rank=0, size=1,
                             owner=0, environ={}, local_uri="local:///x",
                             hostname="h", cleanup=[])
         parts.lifecycle.start()

@@ -19,9 +19,9 @@ from fluxd.kvs import treeobj as T
 from fluxd.kvs.backing import ContentBackingService, StartRefused
 from fluxd.kvs.blobref import digest, hash_blob
 from fluxd.kvs.content import MemoryContentStore, SqliteContentStore
-from fluxd.kvs.content_service import raw_call
 from fluxd.kvs.sqlitedb import root_record
-from fluxd.message.router import Router
+from fluxd.message.router import Credential, Router
+from fluxd.message.types import ROLE_OWNER
 from fluxd.testing.threads import ThreadedCalls
 from tests.unit.kvs.test_archive import Blobs, members, sample_tree, tar_of
 
@@ -30,6 +30,9 @@ NOW = 1700000000.0
 
 def stamp(seconds=NOW):
     return time.strftime("%Y%m%d_%H%M%S", time.localtime(seconds))
+
+
+OWNER = Credential(0, ROLE_OWNER)
 
 
 class BackingCase(SynchronousTestCase):
@@ -292,16 +295,16 @@ class RPCTests(BackingCase):
         backing = self.memory()
         self.calls.settle(backing.startService())
         router.add_module(backing)
-        answer = self.successResultOf(raw_call(router, "content-backing.store",
-                                               b"blob"))
+        answer = self.successResultOf(router.call(
+            "content-backing.store", b"blob", raw=True, cred=OWNER))
         self.assertEqual(answer, digest(b"blob"))
-        self.assertEqual(self.successResultOf(raw_call(
-            router, "content-backing.load", answer)), b"blob")
-        f = self.failureResultOf(raw_call(router, "content-backing.load",
-                                          b"short"))
+        self.assertEqual(self.successResultOf(router.call(
+            "content-backing.load", answer, raw=True, cred=OWNER)), b"blob")
+        f = self.failureResultOf(router.call(
+            "content-backing.load", b"short", raw=True, cred=OWNER))
         self.assertIn("expected a sha1 digest", str(f.value))
-        stats = self.successResultOf(router.call("content-backing.stats-get",
-                                                 {}, nodeid=0))
+        stats = self.successResultOf(router.call(
+            "content-backing.stats-get", {}, nodeid=0, cred=OWNER))
         self.assertEqual((stats["loads"], stats["stores"]), (2, 1))
         self.assertEqual(stats["store"]["blobs"], 1)
 
@@ -311,8 +314,8 @@ class RPCTests(BackingCase):
         self.calls.settle(backing.startService())
         self.addCleanup(lambda: self.calls.settle(backing.stopService()))
         router.add_module(backing)
-        stats = self.successResultOf(router.call("content-backing.stats-get",
-                                                 {}, nodeid=0))
+        stats = self.successResultOf(router.call(
+            "content-backing.stats-get", {}, nodeid=0, cred=OWNER))
         self.assertEqual(stats["space"]["readonly"], False)
         self.assertGreater(stats["space"]["free-bytes"], 0)
 

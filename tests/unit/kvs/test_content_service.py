@@ -9,10 +9,10 @@ from fluxd.errors import FluxError
 from fluxd.kvs import blobref
 from fluxd.kvs.cache import LRUCache
 from fluxd.kvs.content import MemoryContentStore
-from fluxd.kvs.content_service import ContentService, raw_call
-from fluxd.message.router import Router
-from fluxd.message.types import ROLE_USER
-from fluxd.testing.kvs import GatedStore, KVSBroker
+from fluxd.kvs.content_service import ContentService
+from fluxd.message.router import Credential, Router
+from fluxd.message.types import ROLE_OWNER, ROLE_USER
+from fluxd.testing.kvs import GatedStore, KVSBroker, Link
 
 
 class CountingStore(MemoryContentStore):
@@ -32,6 +32,9 @@ class CountingStore(MemoryContentStore):
         return d
 
 
+OWNER = Credential(0, ROLE_OWNER)
+
+
 class ContentRPCTests(SynchronousTestCase):
     def setUp(self):
         self.store = MemoryContentStore()
@@ -40,8 +43,9 @@ class ContentRPCTests(SynchronousTestCase):
         self.successResultOf(self.content.startService())
         self.router.add_module(self.content)
 
-    def call(self, topic, payload=None, **kw):
-        return raw_call(self.router, topic, payload, **kw)
+    def call(self, topic, payload=None, rolemask=ROLE_OWNER, **kw):
+        return self.router.call(topic, payload, raw=True,
+                                cred=Credential(0, rolemask), **kw)
 
     def test_store_load(self):
         digest = self.successResultOf(self.call("content.store", b"hello"))
@@ -71,31 +75,34 @@ class ContentRPCTests(SynchronousTestCase):
 
     def test_dropcache_and_stats(self):
         self.successResultOf(self.call("content.store", b"cached"))
-        stats = self.successResultOf(self.router.call("content.stats-get"))
+        stats = self.successResultOf(self.router.call("content.stats-get", cred=OWNER))
         self.assertEqual(stats["count"], 1)
         self.successResultOf(self.call("content.dropcache"))
-        stats = self.successResultOf(self.router.call("content.stats-get"))
+        stats = self.successResultOf(self.router.call("content.stats-get", cred=OWNER))
         self.assertEqual(stats["count"], 0)
         self.assertEqual(stats["backing"]["blobs"], 1)
 
     def test_checkpoint(self):
-        f = self.failureResultOf(self.router.call("content.checkpoint-get"),
+        f = self.failureResultOf(self.router.call("content.checkpoint-get", cred=OWNER),
                                  FluxError)
         self.assertEqual(f.value.errno, errno.ENOENT)
         ref = blobref.hash_blob(b"{}")
         self.successResultOf(self.content.write({ref: b"{}"}))
-        self.successResultOf(self.router.call("content.checkpoint-put", {
+        self.successResultOf(self.router.call(
+            "content.checkpoint-put", cred=OWNER, payload={
             "value": {"version": 1, "rootref": ref, "sequence": 5,
                       "timestamp": 1.0}}))
-        got = self.successResultOf(self.router.call("content.checkpoint-get"))
+        got = self.successResultOf(self.router.call("content.checkpoint-get", cred=OWNER))
         self.assertEqual(got["value"], {"version": 1, "rootref": ref,
                                         "sequence": 5, "timestamp": 1.0})
         self.content.kvs_active = True
-        f = self.failureResultOf(self.router.call("content.checkpoint-put", {
+        f = self.failureResultOf(self.router.call(
+            "content.checkpoint-put", cred=OWNER, payload={
             "value": {"rootref": ref, "sequence": 6}}), FluxError)
         self.assertEqual(f.value.errno, errno.EBUSY)
         self.content.kvs_active = False
-        f = self.failureResultOf(self.router.call("content.checkpoint-put", {
+        f = self.failureResultOf(self.router.call(
+            "content.checkpoint-put", cred=OWNER, payload={
             "value": {"rootref": "bad"}}), FluxError)
         self.assertEqual(f.value.errno, errno.EINVAL)
 
@@ -105,10 +112,10 @@ class ContentRPCTests(SynchronousTestCase):
                                  hash_name="sha256")
         self.successResultOf(content.startService())
         router.add_module(content)
-        digest = self.successResultOf(raw_call(router, "content.store", b"x"))
+        digest = self.successResultOf(router.call("content.store", b"x", raw=True, cred=OWNER))
         self.assertEqual(len(digest), 32)
-        f = self.failureResultOf(raw_call(router, "content.load",
-                                          blobref.digest(b"x")), FluxError)
+        f = self.failureResultOf(router.call("content.load", blobref.digest(b"x"),
+                                             raw=True, cred=OWNER), FluxError)
         self.assertEqual(f.value.errno, errno.EPROTO)
 
 
@@ -160,9 +167,10 @@ class CacheTests(SynchronousTestCase):
         self.successResultOf(b0.start())
         self.successResultOf(b1.start())
 
-        def liar(message, reply):
-            reply(message.response(b"not what you asked for"))
-        b1.router.upstream = liar
+        class Liar(Link):
+            def forward(self, message, reply):
+                reply(message.response(b"not what you asked for"))
+        b1.router.attach_upstream(Liar(b0, "rank-1"))
         f = self.failureResultOf(b1.content.load(blobref.hash_blob(b"x")),
                                  FluxError)
         self.assertEqual(f.value.errno, errno.EPROTO)

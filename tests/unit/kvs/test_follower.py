@@ -14,7 +14,7 @@ from fluxd.kvs import treeobj as T
 from fluxd.kvs.lookup import WATCH, WATCH_APPEND
 from fluxd.kvs.txn import APPEND
 from fluxd.message.types import ROLE_USER
-from fluxd.testing.kvs import KVSBroker, link
+from fluxd.testing.kvs import KVSBroker, Link, link
 from tests.unit.kvs.test_service import commit_body, put
 from tests.unit.kvs.test_watch import Stream
 
@@ -104,24 +104,25 @@ class FollowerTests(SynchronousTestCase):
         self.successResultOf(d)
 
     def test_content_store_and_load_through_followers(self):
-        digest = self.successResultOf(self.b2.router.call(
+        digest = self.successResultOf(self.b2.call(
             "kvs.getroot", {"namespace": "primary"}))
         self.assertEqual(digest["rootseq"], 0)
-        from fluxd.kvs.content_service import raw_call
-        raw = self.successResultOf(raw_call(self.b2.router, "content.store",
-                                            b"follower blob", nodeid=2))
+        raw = self.successResultOf(self.b2.call("content.store",
+                                                b"follower blob", nodeid=2,
+                                                raw=True))
         ref = blobref.from_digest(raw)
         self.assertEqual(ref, blobref.hash_blob(b"follower blob"))
         # it reached rank 0's store
         self.assertEqual(self.successResultOf(self.b0.store.load(ref)),
                          b"follower blob")
-        data = self.successResultOf(raw_call(self.b1.router, "content.load",
-                                             raw, nodeid=1))
+        data = self.successResultOf(self.b1.call("content.load", raw,
+                                                 nodeid=1, raw=True))
         self.assertEqual(data, b"follower blob")
-        self.successResultOf(raw_call(self.b2.router, "content.flush", nodeid=2))
+        self.successResultOf(self.b2.call("content.flush", nodeid=2,
+                                          raw=True))
         missing = blobref.digest(b"nothing")
-        f = self.failureResultOf(raw_call(self.b2.router, "content.load",
-                                          missing, nodeid=2))
+        f = self.failureResultOf(self.b2.call("content.load", missing,
+                                              nodeid=2, raw=True))
         self.assertEqual(f.value.errno, errno.ENOENT)
 
     def test_dropcache_event(self):
@@ -136,20 +137,22 @@ class FollowerTests(SynchronousTestCase):
 
 class FetchRaceTests(SynchronousTestCase):
     def test_setroot_overtaking_a_fetch(self):
+        held = []
+
+        class Slow(Link):
+            def forward(self, message, reply):
+                if message.topic != "kvs.getroot":
+                    super().forward(message, reply)
+                    return
+                answers = []
+                super().forward(message, answers.append)  # answered now...
+                held.append((reply, answers))             # ...seen later
+
         b0, b1 = KVSBroker(0), KVSBroker(1)
-        link(b0, b1)
+        b1.router.attach_upstream(Slow(b0, "rank-1"))
+        b0.events.add_forwarder(b1.events.deliver)
         for b in (b0, b1):
             self.successResultOf(b.start())
-        held, forward = [], b1.router.upstream
-
-        def slow(message, reply):
-            if message.topic != "kvs.getroot":
-                forward(message, reply)
-                return
-            answers = []
-            forward(message, answers.append)    # rank 0 answers now...
-            held.append((reply, answers))       # ...delivered later
-        b1.router.upstream = slow
         d = b1.kvs.getroot("primary")
         self.assertNoResult(d)
         self.successResultOf(b0.kvs.commit("primary", [put("k", b"1")]))

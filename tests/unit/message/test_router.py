@@ -6,12 +6,33 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from fluxd.errors import InvalidArgument, PermissionDenied
-from fluxd.message.router import Router, method
+from zope.interface import implementer
+from zope.interface.exceptions import Invalid
+
+from fluxd.errors import FluxError, InvalidArgument, PermissionDenied
+from fluxd.interfaces import IUpstream
+from fluxd.message.router import Credential, Router, method
 from fluxd.message.types import (
     FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM, ROLE_OWNER, ROLE_USER,
     Message)
 from fluxd.module import Module
+
+
+@implementer(IUpstream)
+class Upstream:
+    """Records what a router sends upstream."""
+
+    def __init__(self):
+        self.forwarded, self.cancels, self.disconnects = [], [], []
+
+    def forward(self, message, reply):
+        self.forwarded.append((message, reply))
+
+    def forward_cancel(self, sender, matchtag):
+        self.cancels.append((sender, matchtag))
+
+    def forward_disconnect(self, sender):
+        self.disconnects.append(sender)
 
 
 class Echo(Module):
@@ -107,11 +128,22 @@ class RouterTests(SynchronousTestCase):
         self.assertEqual(resp.errnum, errno.ENOSYS)
 
     def test_upstream_forwarder_gets_unserved(self):
-        forwarded = []
-        self.router.upstream = lambda m, r: forwarded.append(m.topic)
+        up = Upstream()
+        self.router.attach_upstream(up)
         self.deliver(request("kvs.lookup"))
-        self.assertEqual(forwarded, ["kvs.lookup"])
+        self.assertEqual([m.topic for m, _ in up.forwarded], ["kvs.lookup"])
         self.assertEqual(self.replies, [])
+        self.router.cancel("client1", 77)
+        self.router.disconnect("client9")
+        self.assertEqual(up.cancels, [("client1", 77)])
+        self.assertEqual(up.disconnects, ["client9"])
+
+    def test_one_upstream_only(self):
+        self.router.attach_upstream(Upstream())
+        self.assertRaises(FluxError, self.router.attach_upstream, Upstream())
+
+    def test_upstream_must_provide_the_interface(self):
+        self.assertRaises(Invalid, self.router.attach_upstream, object())
 
     def test_flux_error_becomes_error_response(self):
         [resp] = self.deliver(request("echo.fail"))
@@ -170,13 +202,79 @@ class RouterTests(SynchronousTestCase):
         self.assertEqual(body["route"], "CLIENT1!" + self.echo.uuid[:8].upper())
 
     def test_call_in_process(self):
-        result = self.successResultOf(self.router.call("echo.any", userid=3))
+        result = self.successResultOf(self.router.call(
+            "echo.any", cred=Credential(3, ROLE_USER)))
         self.assertEqual(result, {"you": 3})
-        failure = self.failureResultOf(self.router.call("echo.owner",
-                                                        rolemask=ROLE_USER),
-                                       PermissionDenied)
+        failure = self.failureResultOf(self.router.call(
+            "echo.owner", cred=Credential(3, ROLE_USER)), PermissionDenied)
         self.assertIn("owner", str(failure.value))
-        self.failureResultOf(self.router.call("nope.x"))
+        self.failureResultOf(self.router.call(
+            "nope.x", cred=self.router.instance_cred))
+
+    def test_call_requires_a_credential(self):
+        self.assertRaises(TypeError, self.router.call, "echo.any")
+        self.assertRaises(TypeError, self.router.stream, "echo.watch",
+                          on_response=print)
+
+    def test_instance_credential_is_the_owner(self):
+        router = Router(owner=1234)
+        self.assertEqual(router.instance_cred, (1234, ROLE_OWNER))
+        self.assertTrue(router.instance_cred.is_owner)
+
+    def test_stream_in_process(self):
+        got = []
+        stream = self.router.stream("echo.watch", {"x": 1},
+                                    cred=Credential(5, ROLE_USER),
+                                    on_response=got.append)
+        req, d = self.echo.streams[0]
+        self.assertEqual((req.userid, req.rolemask), (5, ROLE_USER))
+        req.respond({"n": 1})
+        req.respond({"n": 2})
+        self.assertNoResult(stream.done)
+        d.callback(None)
+        self.assertIsNone(self.successResultOf(stream.done))
+        self.assertEqual(got, [{"n": 1}, {"n": 2}])
+
+    def test_stream_cancel_ends_cleanly(self):
+        got = []
+        stream = self.router.stream("echo.watch", cred=self.router.instance_cred,
+                                    on_response=got.append)
+        req, _ = self.echo.streams[0]
+        stream.cancel()
+        self.assertTrue(req.cancelled)
+        self.assertIsNone(self.successResultOf(stream.done))
+
+    def test_stream_error_fails_done(self):
+        stream = self.router.stream("echo.owner", cred=Credential(5, ROLE_USER),
+                                    on_response=list)
+        f = self.failureResultOf(stream.done)
+        self.assertEqual(f.value.errno, errno.EPERM)
+        other = self.router.stream("echo.nope", cred=self.router.instance_cred,
+                                   on_response=list)
+        self.assertEqual(self.failureResultOf(other.done).value.errno,
+                         errno.ENOSYS)
+
+    def test_stream_through_upstream_cancels_remotely(self):
+        up = Upstream()
+        self.router.attach_upstream(up)
+        stream = self.router.stream("far.watch", cred=self.router.instance_cred,
+                                    on_response=list, nodeid=3)
+        [(message, reply)] = up.forwarded
+        self.assertTrue(message.flags & FLAG_STREAMING)
+        stream.cancel()
+        self.assertEqual(up.cancels, [(message.sender, message.matchtag)])
+        reply(message.response(errnum=errno.ECANCELED))
+        self.assertIsNone(self.successResultOf(stream.done))
+
+    def test_stream_streaming_only_once_per_response(self):
+        """Responses after the end are ignored by the caller's end."""
+        got = []
+        self.router.stream("echo.watch", cred=self.router.instance_cred,
+                           on_response=got.append)
+        req, d = self.echo.streams[0]
+        d.callback(None)
+        req.respond({"late": True})
+        self.assertEqual(got, [])
 
     def test_bad_payload_is_eproto(self):
         msg = request("echo.ping")

@@ -15,49 +15,18 @@ from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import Rv1, from_config
 from fluxd.kvs import treeobj as T
 from fluxd.kvs.content import MemoryContentStore
-from fluxd.message.router import method
+from fluxd.message.router import Credential, Router, method
 from fluxd.message.types import FLAG_STREAMING, ROLE_OWNER, ROLE_USER, Message
 from fluxd.module import Module
 from fluxd.resource.service import ResourceService, build_resource
 from fluxd.testing.kvs import KVSBroker, link
+from fluxd.testing.overlay import FakeOverlayStatus
 
 HOSTS = [f"test{i}" for i in range(1, 5)]
 CONFIG = [{"hosts": "test[1-3]", "cores": "0-3"},
           {"hosts": "test4", "cores": "0-7", "gpus": "0",
            "properties": ["fatnode"]}]
 STRICT = {"default": "strict"}
-
-
-class FakeOverlay:
-    """What the resource service asks of the overlay."""
-
-    def __init__(self, online="0", torpid=""):
-        self.online = IDset(online)
-        self.torpid = IDset(torpid)
-        self.watchers = []
-        self.ready = defer.Deferred()
-
-    def online_ranks(self):
-        return self.online.copy()
-
-    def torpid_ranks(self):
-        return self.torpid.copy()
-
-    def on_membership(self, callback):
-        self.watchers.append(callback)
-
-    def parent_ready(self):
-        d = defer.Deferred()
-        self.ready.addCallback(lambda r: (d.callback(None), r)[1])
-        return d
-
-    def change(self, online=None, torpid=None):
-        if online is not None:
-            self.online = IDset(online)
-        if torpid is not None:
-            self.torpid = IDset(torpid)
-        for callback in self.watchers:
-            callback()
 
 
 class Node:
@@ -77,7 +46,7 @@ class Node:
             rset = from_config(CONFIG)
         if local is None:
             local = Rv1().add_rank(rank, hosts[rank], cores="0-3")
-        self.overlay = overlay if overlay is not None else FakeOverlay()
+        self.overlay = overlay if overlay is not None else FakeOverlayStatus()
         self.svc = ResourceService(
             self.clock, rank, size, self.kvs.router, hosts, rset=rset,
             local=local, exclude=exclude, verify=verify, overlay=self.overlay)
@@ -89,7 +58,7 @@ class Node:
 
     def call(self, topic, payload=None, rolemask=ROLE_OWNER, nodeid=None):
         return self.kvs.router.call(topic, payload, nodeid=nodeid,
-                                    rolemask=rolemask, userid=1000)
+                                    cred=Credential(1000, rolemask))
 
     def ok(self, topic, payload=None, **kw):
         return self.test.successResultOf(self.call(topic, payload, **kw))
@@ -128,7 +97,7 @@ class Stream:
 
 class ConfiguredTests(SynchronousTestCase):
     def setUp(self):
-        self.node = Node(self, overlay=FakeOverlay("0-2"))
+        self.node = Node(self, overlay=FakeOverlayStatus("0-2"))
         self.successResultOf(self.node.start())
 
     def test_status(self):
@@ -293,7 +262,7 @@ class ConfiguredTests(SynchronousTestCase):
 
 class ExcludeTests(SynchronousTestCase):
     def test_excluded_nodes(self):
-        node = Node(self, exclude="0,3", overlay=FakeOverlay("0-3"))
+        node = Node(self, exclude="0,3", overlay=FakeOverlayStatus("0-3"))
         self.successResultOf(node.start())
         exc = node.fail("resource.drain", {"targets": "3"})
         self.assertEqual((exc.errno, str(exc)),
@@ -310,7 +279,7 @@ class ExcludeTests(SynchronousTestCase):
 class RestartTests(SynchronousTestCase):
     def run_instance(self, store, exclude="", actions=()):
         node = Node(self, store=store, exclude=exclude,
-                    overlay=FakeOverlay("0-3"))
+                    overlay=FakeOverlayStatus("0-3"))
         self.successResultOf(node.start())
         for topic, payload in actions:
             node.ok(topic, payload)
@@ -350,7 +319,7 @@ class RestartTests(SynchronousTestCase):
 
 class VerifyTests(SynchronousTestCase):
     def test_rank0_short_drains_itself(self):
-        node = Node(self, verify=STRICT, overlay=FakeOverlay("0-3"),
+        node = Node(self, verify=STRICT, overlay=FakeOverlayStatus("0-3"),
                     local=Rv1().add_rank(0, "test1", cores="0-1"))
         self.successResultOf(node.start())
         self.assertEqual(node.ok("resource.status")["drain"], {
@@ -359,7 +328,7 @@ class VerifyTests(SynchronousTestCase):
         self.assertEqual(node.kept_events(), ["drain"])
 
     def test_no_verify_no_drain(self):
-        node = Node(self, verify=None, overlay=FakeOverlay("0-3"),
+        node = Node(self, verify=None, overlay=FakeOverlayStatus("0-3"),
                     local=Rv1().add_rank(0, "test1", cores="0"))
         self.successResultOf(node.start())
         self.assertEqual(node.ok("resource.status")["drain"], {})
@@ -368,9 +337,9 @@ class VerifyTests(SynchronousTestCase):
         clock = Clock()
         clock.advance(1000)
         rset = from_config(CONFIG[:1]).copy_ranks("0-1")
-        leader = Node(self, clock=clock, overlay=FakeOverlay("0-1"), size=2,
+        leader = Node(self, clock=clock, overlay=FakeOverlayStatus("0-1"), size=2,
                       hosts=HOSTS[:2], rset=rset)
-        follower_overlay = FakeOverlay()
+        follower_overlay = FakeOverlayStatus()
         follower = Node(self, rank=1, clock=clock, size=2, hosts=HOSTS[:2],
                         rset=rset.copy(),
                         verify=STRICT, overlay=follower_overlay,
@@ -397,7 +366,7 @@ class VerifyTests(SynchronousTestCase):
 class DiscoveryTests(SynchronousTestCase):
     def test_rank0_assembles_reports(self):
         clock = Clock()
-        overlay = FakeOverlay("0-2")
+        overlay = FakeOverlayStatus("0-2")
         leader = Node(self, clock=clock, size=3, rset=None, overlay=overlay,
                       hosts=HOSTS[:3])
         self.successResultOf(leader.start())
@@ -462,14 +431,14 @@ class BuildTests(SynchronousTestCase):
         config = Config({"resource": {
             "config": [{"hosts": "test[1-2]", "cores": "0-3"}],
             "exclude": "test2", "norestrict": True}})
-        svc = build_resource(Clock(), config, self.attrs(), None,
+        svc = build_resource(Clock(), config, self.attrs(), Router(),
                              discover=self.discover)
         self.assertEqual(svc.rset.dumps_short(), "rank[0-1]/core[0-3]")
         self.assertEqual(svc.exclude, IDset("1"))
         self.assertEqual(svc.hostlist, ["test1", "test2"])
         self.assertEqual(self.discovered, (0, "test1", True))
         self.assertEqual(svc.verify["default"], "allow-extra")
-        follower = build_resource(Clock(), config, self.attrs(1), None,
+        follower = build_resource(Clock(), config, self.attrs(1), Router(1),
                                   discover=self.discover)
         self.assertEqual(follower.exclude, IDset())
 

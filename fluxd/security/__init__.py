@@ -1,0 +1,1 @@
+"""Security: cluster certificates and job request signatures (RFC 39)."""
