@@ -65,3 +65,22 @@ class CodecTests(SynchronousTestCase):
         out = subprocess.run([sys.executable, "-c", code], check=True,
                              capture_output=True, text=True).stdout
         self.assertEqual(out.strip(), "[]")
+
+
+class SyncClientAgreementTests(SynchronousTestCase):
+    """The stdlib client keeps its own copy of a few RFC 3 values and of
+    the payload encoder (to stay clear of ``json``): they agree with
+    :mod:`fluxd.message.types`."""
+
+    def test_constants(self):
+        from fluxd.client import sync
+        from fluxd.message import types
+        self.assertEqual((sync.FLAG_STREAMING, sync.NODEID_ANY),
+                         (types.FLAG_STREAMING, types.NODEID_ANY))
+
+    @given(st.none() | st.binary() | st.text() | values)
+    def test_encode_payload(self, payload):
+        from fluxd.client import sync
+        from fluxd.message import types
+        self.assertEqual(sync.encode_payload(payload),
+                         types.encode_payload(payload))
