@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from fluxd.client.sync import Flux  # noqa: E402
-from fluxd.kvs import treeobj as T  # noqa: E402
+from fluxd.storage import treeobj as T  # noqa: E402
 from fluxd.testing.broker import BrokerProcess  # noqa: E402
 
 BATCH = 1000

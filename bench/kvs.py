@@ -32,8 +32,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from fluxd.client.sync import Flux  # noqa: E402
 from fluxd.formats import fluid  # noqa: E402
-from fluxd.kvs import treeobj as T  # noqa: E402
-from fluxd.kvs.txn import APPEND  # noqa: E402
+from fluxd.storage import treeobj as T  # noqa: E402
+from fluxd.storage.txn import APPEND  # noqa: E402
 from fluxd.testing.broker import BrokerProcess  # noqa: E402
 from fluxd.testing.cli import flux_executable  # noqa: E402
 

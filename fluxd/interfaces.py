@@ -302,3 +302,14 @@ class IJobSubmit(Interface):
     def submit(prepared):
         """Store new jobs (dicts from ingest); a Deferred firing once their
         J, jobspec and ``submit`` event are durable."""
+
+
+class IFinalizeStep(Interface):
+    """A module with work of its own in rc3 (the FINALIZE state), while
+    clients such as ``flux shutdown`` still follow the broker log: rank
+    0's content backing dumps the KVS there (``flux shutdown --gc``)."""
+
+    def finalize():
+        """Do the rc3 work; return an exit code (0: go on) or a Deferred
+        firing with one.  A failure that must not stop the broker is
+        logged and reported as 0."""

@@ -1,10 +1,9 @@
 # -*- test-case-name: tests.unit.admin.test_sdnotify -*-
 """systemd readiness and status notification (``sd_notify(3)``).
 
-With ``Type=notify`` systemd passes ``NOTIFY_SOCKET``, a UNIX datagram
-socket (a path, or an abstract name written with a leading ``@``), and
-waits for ``READY=1``.  The protocol is a few ``KEY=VALUE`` lines per
-datagram, so the standard ``socket`` module is all it takes: no libsystemd.
+With ``Type=notify`` systemd passes ``NOTIFY_SOCKET`` and waits for
+``READY=1``; the datagrams go through fluxd's one ``sd_notify`` client,
+:class:`fluxd.storage.sdnotify.SdNotify`.
 
 As flux-core's broker does, fluxd reports (spec/broker.md section 7):
 
@@ -29,20 +28,12 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from fluxd.lifecycle import IStateListener
+from fluxd.storage.sdnotify import SdNotify, socket_address
+
+__all__ = ["SdNotifier", "socket_address"]
 
 _STOPPING_STATES = frozenset({"cleanup", "shutdown", "finalize", "goodbye",
                               "unload-builtins", "exit"})
-
-
-def socket_address(value):
-    """The ``sendto`` address of a ``NOTIFY_SOCKET`` value, or None."""
-    if not value:
-        return None
-    if value.startswith("@"):
-        return "\0" + value[1:]
-    if value.startswith("/"):
-        return value
-    return None
 
 
 @implementer(IStateListener)
@@ -63,7 +54,8 @@ class SdNotifier:
     def __init__(self, environ, setting=None, rank=0, size=1,
                  stop_timeout=None, parent_uri=None,
                  socket_factory=socket.socket):
-        self.address = socket_address(environ.get("NOTIFY_SOCKET"))
+        self._client = SdNotify(environ, socket_factory, self._failed)
+        self.address = self._client.address
         if setting is None or setting == "":
             self.enabled = self.address is not None
         else:
@@ -72,9 +64,7 @@ class SdNotifier:
         self.size = size
         self.stop_timeout = stop_timeout
         self._parent_uri = parent_uri
-        self._socket_factory = socket_factory
         self._complained = False
-        self.sent = []
 
     def notify(self, *lines):
         """Send one datagram of ``KEY=VALUE`` lines (no-op when off).
@@ -83,21 +73,17 @@ class SdNotifier:
         """
         if not self.enabled or not lines:
             return False
-        if self.address is None:
-            self._complain("broker.sd-notify is set but NOTIFY_SOCKET is not")
-            return False
-        data = "\n".join(lines).encode("utf-8")
-        try:
-            sock = self._socket_factory(socket.AF_UNIX, socket.SOCK_DGRAM)
-            try:
-                sock.sendto(data, self.address)
-            finally:
-                sock.close()
-        except OSError as exc:
-            self._complain(f"sd_notify: {exc.strerror or exc}")
-            return False
-        self.sent.append(data.decode("utf-8"))
-        return True
+        return self._client.send(*lines)
+
+    @property
+    def sent(self):
+        """The datagrams sent, as text (newest last)."""
+        return self._client.sent
+
+    def _failed(self, text):
+        if text == "NOTIFY_SOCKET is not set":
+            text = "broker.sd-notify is set but NOTIFY_SOCKET is not"
+        self._complain(text)
 
     def _complain(self, text):
         # systemd being gone is worth one line, not one per state

@@ -34,6 +34,7 @@ from fluxd.logring import stdlog
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
+from fluxd.util.blocking import run_blocking
 
 
 class StartlogKeeper:
@@ -74,13 +75,23 @@ class StartlogKeeper:
         """rc1 step: post ``start``; say so when the previous run crashed
         (safe mode was entered by :meth:`detect`).
 
-        :returns: 0, or 1 when the startlog cannot be written.
+        The file is read, appended and synced in a thread.
+
+        :returns: a Deferred firing with 0, or 1 when the startlog cannot
+            be written.
         """
+        return defer.Deferred.fromCoroutine(self._begin())
+
+    def _post_start(self, timestamp):
+        crashed = previous_run_crashed(self.startlog.read())
+        self.startlog.append("start", {"version": STARTLOG_VERSION,
+                                       "core_version": __version__}, timestamp)
+        return crashed
+
+    async def _begin(self):
         try:
-            crashed = previous_run_crashed(self.startlog.read())
-            self.startlog.append("start", {"version": STARTLOG_VERSION,
-                                           "core_version": __version__},
-                                 self._clock.seconds())
+            crashed = await run_blocking(self._clock, self._post_start,
+                                         self._clock.seconds())
         except OSError as exc:
             self.log.error("startlog: {path}: {why}", path=self.startlog.path,
                            why=exc.strerror or exc)
@@ -102,13 +113,20 @@ class StartlogKeeper:
             self._attributes.set_initial("broker.safe-mode", "1")
 
     def finish(self):
-        """rc3 step: post ``finish`` (a clean stop).  :returns: 0 or 1."""
+        """rc3 step: post ``finish`` (a clean stop), synced in a thread.
+
+        :returns: a Deferred firing with 0 or 1.
+        """
+        return defer.Deferred.fromCoroutine(self._finish())
+
+    async def _finish(self):
         if not self.started:
             return 0
         context = {"version": STARTLOG_VERSION}
         context.update(self.finish_context)
         try:
-            self.startlog.append("finish", context, self._clock.seconds())
+            await run_blocking(self._clock, self.startlog.append, "finish",
+                               context, self._clock.seconds())
         except OSError as exc:
             self.log.error("startlog: {path}: {why}", path=self.startlog.path,
                            why=exc.strerror or exc)

@@ -40,6 +40,7 @@ from fluxd.admin.startlog import SafeMode
 from fluxd.admin.watchdog import SlowBrokerWarnings
 from fluxd.errors import InvalidArgument
 from fluxd.formats.fsd import FSDError, format_fsd, parse_fsd
+from fluxd.interfaces import IFinalizeStep
 from fluxd.lifecycle import Lifecycle
 from fluxd.logring.service import LogRingService
 
@@ -243,6 +244,12 @@ def build_admin(reactor, config, attrs, modules, *, rank, size, owner,
         runat.add_path(phase, path)
     if initial_program and rank == 0 and attrs.get_default("broker.rc2_none") is None:
         runat.add_program("rc2", list(initial_program), inherit_stdio=True)
+    if rank == 0:
+        # rc3 work of modules (the KVS dump of flux shutdown --gc), while
+        # shutdown clients still stream the log
+        for module in modules:
+            if IFinalizeStep.providedBy(module):
+                runat.add_step("rc3", module.finalize)
     if keeper is not None:
         runat.add_step("rc3", keeper.finish)
 

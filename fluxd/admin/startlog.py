@@ -24,6 +24,7 @@ import os
 
 from fluxd.formats import eventlog
 from fluxd.formats.fsd import format_fsd
+from fluxd.storage.fsync import fsync_fd
 
 __all__ = ["STARTLOG_VERSION", "SAFE_MODE_REASON", "CRASH_WARNING",
            "Startlog", "Run", "runs", "previous_run_crashed",
@@ -73,7 +74,9 @@ class Startlog:
 
     def append(self, name, context, timestamp):
         """Append one event and force it to disk (a crash right after a
-        ``start`` must still find it on the next start).
+        ``start`` must still find it on the next start).  This blocks:
+        the broker calls it in a thread (see
+        :class:`fluxd.admin.services.StartlogKeeper`).
 
         :returns: the entry dict written.
         """
@@ -85,7 +88,7 @@ class Startlog:
                 # a line cut short by a crash: end it, keep ours whole
                 line = "\n" + line
             os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
+            fsync_fd(fd, self.path)
         finally:
             os.close(fd)
         return json.loads(line)

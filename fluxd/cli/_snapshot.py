@@ -10,7 +10,8 @@ Offline (``--statedir=DIR``, a **[fluxd]** option: flux-core's commands
 always need a broker, whose KVS module can be unloaded), the commands
 open ``DIR/content.sqlite`` directly, with the statedir locked so that
 no broker starts on it meanwhile; a broker running on it makes them
-refuse.  The file is checked as the broker checks it at start.
+refuse.  The file is checked as the broker checks it at start
+(:func:`fluxd.storage.check.check_store`).
 
 No Twisted here: the ``flux`` command stays quick to start.
 """
@@ -21,9 +22,11 @@ import os
 import sys
 
 from fluxd.errors import FluxError, InvalidArgument, NotFound, ProtocolError
-from fluxd.kvs import blobref as _blobref
-from fluxd.kvs import sqlitedb
 from fluxd.message.types import NODEID_ANY
+from fluxd.storage import blobref as _blobref
+from fluxd.storage import check as _check
+from fluxd.storage import sqlitedb
+from fluxd.storage.sdnotify import SdNotify
 
 __all__ = ["Parser", "RemoteBlobs", "RemoteSink", "Offline", "notifier",
            "STORE_FILE"]
@@ -71,7 +74,6 @@ def check_common(args):
 def notifier(args, h=None):
     """The ``sd_notify`` sender, when ``--sd-notify`` is given or the
     broker says it talks to systemd (``broker.sd-notify``), else None."""
-    from fluxd.kvs.archive import SdNotify
     wanted = args.sd_notify
     if not wanted and h is not None:
         try:
@@ -173,11 +175,14 @@ class Offline:
 
     :param statedir: the broker's statedir.
     :param create: make the store when it does not exist (restore).
+    :param readonly: open it read-only and never write it, not even a
+        checkpoint of its ``-wal`` (``flux fsck``).
+    :param checks: run the start-up checks first (:mod:`fluxd.storage.check`).
     :raises FluxError: when the store is missing (and not ``create``),
         corrupt, or in use by a running broker.
     """
 
-    def __init__(self, statedir, create=False):
+    def __init__(self, statedir, create=False, readonly=False, checks=True):
         self.statedir = statedir
         self.path = os.path.join(statedir, STORE_FILE)
         if not os.path.isdir(statedir):
@@ -185,12 +190,17 @@ class Offline:
         self._lock = sqlitedb.StateLock(statedir)
         self._lock.acquire()
         self.conn = None
+        self.readonly = readonly
         try:
-            exists = sqlitedb.check_file(self.path)
+            exists = _check.check_file(self.path)
             if not exists and not create:
                 raise NotFound(f"{self.path}: No such file or directory")
-            sqlitedb.verify_file(self.path, sqlitedb.unclean(self.path))
-            self.conn = sqlitedb.connect(self.path)
+            if exists and checks:
+                _check.check_store(self.path)
+            if readonly:
+                self.conn = _check.open_readonly(self.path)
+            else:
+                self.conn = sqlitedb.connect(self.path)
             meta = sqlitedb.read_meta(self.conn) if exists else {}
             self.hash_name = meta.get("hash", "sha1")
             if create:
@@ -200,7 +210,7 @@ class Offline:
             raise
 
     def store(self):
-        """The :class:`~fluxd.kvs.sqlitedb.DirectStore` over the file."""
+        """The :class:`~fluxd.storage.sqlitedb.DirectStore` over the file."""
         return sqlitedb.DirectStore(self.conn, self.hash_name)
 
     def primary(self):
@@ -217,7 +227,8 @@ class Offline:
         """Checkpoint, close and unlock (idempotent)."""
         if self.conn is not None:
             try:
-                sqlitedb.checkpoint(self.conn)
+                if not self.readonly:
+                    sqlitedb.checkpoint(self.conn)
             finally:
                 self.conn.close()
                 self.conn = None

@@ -13,7 +13,7 @@ import sys
 
 from fluxd.client.sync import Flux
 from fluxd.errors import FluxError, InvalidArgument
-from fluxd.kvs import blobref as _blobref
+from fluxd.storage import blobref as _blobref
 from fluxd.message.types import NODEID_ANY
 
 

@@ -4,7 +4,7 @@
 The snapshot is the primary namespace at its current root, or with
 ``--checkpoint`` at the checkpoint in the content backing store (its
 timestamp becomes the members' time).  The archive layout is
-flux-core's (:mod:`fluxd.kvs.archive`): one member per key, ``.tar``,
+flux-core's (:mod:`fluxd.storage.archive`): one member per key, ``.tar``,
 ``.tgz``/``.tar.gz``, ``.tar.bz2`` or ``.tar.xz`` by the file name, ``-``
 for an uncompressed tar on standard output.
 
@@ -22,7 +22,7 @@ import time
 
 from fluxd.cli import _snapshot
 from fluxd.errors import FluxError
-from fluxd.kvs import archive
+from fluxd.storage import archive
 
 
 def _online(args, progress):

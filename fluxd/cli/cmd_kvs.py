@@ -18,11 +18,11 @@ import sys
 from fluxd.client.sync import Flux
 from fluxd.cli import _kvs_listing as listing
 from fluxd.errors import FluxError, InvalidArgument, TimedOut
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.lookup import (
+from fluxd.storage import treeobj as T
+from fluxd.storage.lookup import (
     READDIR, READLINK, TREEOBJ, WAITCREATE, WATCH, WATCH_APPEND, WATCH_FULL,
     WATCH_UNIQ)
-from fluxd.kvs.txn import APPEND, NO_MERGE, SYNC
+from fluxd.storage.txn import APPEND, NO_MERGE, SYNC
 
 PRIMARY = "primary"
 ENOENT, ENOTEMPTY, EISDIR = 2, 39, 21

@@ -2,7 +2,7 @@
 """``flux restore [OPTIONS] INFILE``: load a KVS snapshot from an archive.
 
 The archive (any tar compression, ``-`` for standard input) is turned
-back into tree objects and blobs (:mod:`fluxd.kvs.archive`); the
+back into tree objects and blobs (:mod:`fluxd.storage.archive`); the
 restored root then goes where the options say:
 
 - ``--key=KEY``: committed to KVS key KEY of the running instance, so the
@@ -23,8 +23,8 @@ import sys
 
 from fluxd.cli import _snapshot
 from fluxd.errors import FluxError, InvalidArgument, NoSuchService
-from fluxd.kvs import archive
-from fluxd.kvs.sqlitedb import root_record
+from fluxd.storage import archive
+from fluxd.storage.sqlitedb import root_record
 
 
 def _restore(args, sink, hash_name, progress):

@@ -43,6 +43,7 @@ COMMANDS = {
     "kvs": ("fluxd.cli.cmd_kvs", "Flux key-value store utility"),
     "content": ("fluxd.cli.cmd_content", "Access content store"),
     "dump": ("fluxd.cli.cmd_dump", "Dump KVS snapshot to a portable archive format"),
+    "fsck": ("fluxd.cli.cmd_fsck", "Check the integrity of the content store"),
     "restore": ("fluxd.cli.cmd_restore",
                 "Restore KVS snapshot from a portable archive format"),
     "resource": ("fluxd.cli.cmd_resource", "Manipulate and query resources"),

@@ -10,7 +10,7 @@ functions synchronously for unit tests.
 
 The functions submitted to a worker run inside its thread, with its
 connection as their first argument: the statements of
-:mod:`fluxd.kvs.sqlitedb` (schema, writes, loads), re-exported here.
+:mod:`fluxd.storage.sqlitedb` (schema, writes, loads), re-exported here.
 """
 
 import queue
@@ -20,10 +20,10 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 # The statements themselves are pure (flux dump/restore use them too).
-from fluxd.kvs.sqlitedb import (  # noqa: F401  (re-exported)
+from fluxd.storage.sqlitedb import (  # noqa: F401  (re-exported)
     COMPRESS_MIN, RAW, SCHEMA_VERSION, ZLIB, CorruptStore, StoreError,
     checkpoint, connect, count_objects, init_schema, load_blob, read_meta,
-    read_roots, verify, write_batch)
+    read_roots, write_batch)
 
 _STOP = object()
 
@@ -117,5 +117,6 @@ class InlineWorker:
         return defer.maybeDeferred(fn, self._conn, *args)
 
     def stop(self):
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
         return defer.succeed(None)

@@ -6,7 +6,7 @@ same contract tests (``tests/contracts/test_content_store.py``).  For
 dump and restore (``content.dump``/``content.restore``, garbage
 collection) both also offer :meth:`~SqliteContentStore.read_direct` and
 :meth:`~SqliteContentStore.restore_fresh`, which run a synchronous
-function over a blob source/sink (:class:`fluxd.kvs.sqlitedb.DirectStore`).
+function over a blob source/sink (:class:`fluxd.storage.sqlitedb.DirectStore`).
 
 :class:`MemoryContentStore` keeps everything in dicts: the store of an
 instance without a ``statedir``, whose state ends with the broker, as
@@ -21,12 +21,14 @@ stores all of their blobs and roots and syncs once, and each write's
 Deferred fires only after that commit, so a caller that answers its
 client then has made the data durable first.
 
-Faults (spec/kvs.md section 4): the file is checked before it is
-opened and refused, untouched, when truncated or corrupt
-(:func:`fluxd.kvs.sqlitedb.check_file`, ``quick_check`` after an
-unclean stop); a full disk makes the store read-only until space
-returns (:class:`fluxd.kvs._space.SpaceGuard`); the statedir is locked
-(:class:`fluxd.kvs.sqlitedb.StateLock`) while the store is open.
+Faults (spec/kvs.md section 4): the file is checked in the writer
+thread before it is opened for writing, and refused, untouched, when
+truncated or corrupt (:func:`fluxd.storage.check.check_store`: header,
+write-ahead log, sqlite's integrity or quick check as the size allows,
+the roots' reachability); every blob loaded is checked against its
+blobref; a full disk makes the store read-only until space returns
+(:class:`fluxd.kvs._space.SpaceGuard`); the statedir is locked
+(:class:`fluxd.storage.sqlitedb.StateLock`) while the store is open.
 """
 
 import errno
@@ -40,10 +42,14 @@ from zope.interface import implementer
 from fluxd.errors import FluxError, NoSpace, NotFound
 from fluxd.interfaces import IContentStore
 from fluxd.kvs import _sqlite
-from fluxd.kvs import blobref as _blobref
-from fluxd.kvs import sqlitedb
 from fluxd.kvs._space import SpaceGuard
-from fluxd.kvs.sqlitedb import DirectStore, root_record
+from fluxd.storage import blobref as _blobref
+from fluxd.storage import check as _check
+from fluxd.storage import sqlitedb
+from fluxd.storage.errors import CorruptStore
+from fluxd.storage.fsync import fsync_path
+from fluxd.storage.sqlitedb import DirectStore, root_record
+from fluxd.util.blocking import run_blocking
 
 __all__ = ["MemoryContentStore", "SqliteContentStore", "root_record"]
 
@@ -67,6 +73,7 @@ class MemoryContentStore:
         self.hash_name = _blobref.check_hash_name(hash_name)
         self._blobs = {}
         self._roots = {}
+        self._meta = {}
         self._closed = False
         self.stats = {"writes": 0, "batches": 0, "blobs": 0}
 
@@ -120,7 +127,18 @@ class MemoryContentStore:
         """
         return defer.maybeDeferred(fn, _MemoryDirect(self))
 
-    def restore_fresh(self, build):
+    def inspect(self):
+        """What is stored now (see :meth:`SqliteContentStore.inspect`)."""
+        return defer.succeed({"exists": bool(self._roots), "corrupt": None,
+                              "primary": self._roots.get("primary"),
+                              "meta": dict(self._meta)})
+
+    def record_meta(self, items):
+        """Set ``{name: value}`` in the meta table (None removes)."""
+        _set_meta(self._meta, items)
+        return defer.succeed(None)
+
+    def restore_fresh(self, build, keep_old=None):
         """Empty the store, then run ``build(direct)`` to fill it (restore
         at start, before :meth:`open`).
 
@@ -128,6 +146,7 @@ class MemoryContentStore:
         """
         self._blobs.clear()
         self._roots.clear()
+        self._meta.clear()
         return defer.maybeDeferred(build, _MemoryDirect(self))
 
 
@@ -160,6 +179,17 @@ class _MemoryDirect:
         else:
             self._store._roots[namespace] = dict(record)
 
+    def set_meta(self, items):
+        _set_meta(self._store._meta, items)
+
+
+def _set_meta(meta, items):
+    for name, value in items.items():
+        if value is None:
+            meta.pop(name, None)
+        else:
+            meta[name] = str(value)
+
 
 @implementer(IContentStore)
 class SqliteContentStore:
@@ -170,7 +200,7 @@ class SqliteContentStore:
     :param path: the database file.
     :param hash_name: ``sha1`` or ``sha256`` (must match an existing file).
     :param synchronous: the sqlite ``synchronous`` pragma (FULL, see
-        :func:`fluxd.kvs.sqlitedb.connect`).
+        :func:`fluxd.storage.sqlitedb.connect`).
     :param journal_mode: the sqlite ``journal_mode`` pragma (WAL).
     :param worker: the worker class (:class:`~fluxd.kvs._sqlite.ThreadWorker`;
         tests pass :class:`~fluxd.kvs._sqlite.InlineWorker`).
@@ -209,9 +239,9 @@ class SqliteContentStore:
     def open(self):
         """Ready the store (:meth:`IContentStore.open`).
 
-        Fails with :class:`~fluxd.kvs.sqlitedb.CorruptStore` (the file is
+        Fails with :class:`~fluxd.storage.sqlitedb.CorruptStore` (the file is
         left as it is) for a truncated or corrupt file,
-        :class:`~fluxd.kvs.sqlitedb.StoreInUse` when another broker or an
+        :class:`~fluxd.storage.sqlitedb.StoreInUse` when another broker or an
         offline dump/restore holds the statedir, ``NoSpace`` when sqlite
         cannot even set up its files.
         """
@@ -219,16 +249,16 @@ class SqliteContentStore:
 
     async def _open(self):
         self._lock.acquire()
-        try:
-            sqlitedb.check_file(self.path)
-            deep = sqlitedb.unclean(self.path)
-            opener = self._opener()
+        opener = self._opener()
+        checked = {}
 
-            def checked_opener():
-                # checked before the writer's connection exists: closing
-                # that one would write into a file found corrupt
-                sqlitedb.verify_file(self.path, deep)
-                return opener()
+        def checked_opener():
+            # every check reads only, before the writer's connection
+            # exists: closing that one would write into a file found
+            # corrupt (replaying or dropping its write-ahead log)
+            checked["result"] = _check.check_store(self.path)
+            return opener()
+        try:
             self._writer = self._worker_class(
                 self._reactor, "content-sqlite-writer", checked_opener)
             await self._writer.submit(_sqlite.init_schema, self.hash_name)
@@ -237,9 +267,8 @@ class SqliteContentStore:
                 await self._writer.stop()
                 self._writer = None
             self._lock.release()
-            if isinstance(exc, sqlitedb.CorruptStore):
-                raise sqlitedb.CorruptStore(_corrupt_text(self.path, exc)) \
-                    from None
+            if isinstance(exc, CorruptStore):
+                raise CorruptStore(_check.one_line(self.path, exc)) from None
             free = self.space.free_bytes()
             if isinstance(exc, FluxError) and not isinstance(exc, NoSpace) \
                     and free is not None and free < self.space.resume_bytes:
@@ -248,8 +277,15 @@ class SqliteContentStore:
             raise
         self._reader = self._worker_class(self._reactor, "content-sqlite-reader",
                                           self._opener())
-        self.log.info("content store: {path} ({hash})", path=self.path,
-                      hash=self.hash_name)
+        result = checked.get("result")
+        if result is None:
+            self.log.info("content store: {path} ({hash}), new",
+                          path=self.path, hash=self.hash_name)
+        else:
+            self.log.info("content store: {path} ({hash}), checked ({check},"
+                          " roots) in {secs:.3f}s", path=self.path,
+                          hash=self.hash_name, check=result["check"] or
+                          "header and log only", secs=result["seconds"])
 
     def close(self):
         """Finish writes and release the store (a Deferred)."""
@@ -341,7 +377,10 @@ class SqliteContentStore:
             for _, _, d in items:
                 d.errback(error)
         else:
-            if failed:
+            if failed and result.check(FluxError):
+                self.log.error("content store write failed: {why}",
+                               why=result.value)
+            elif failed:
                 self.log.failure("content store write failed", result)
             else:
                 self.stats["blobs"] += result
@@ -379,7 +418,7 @@ class SqliteContentStore:
 
     def read_direct(self, fn):
         """Run ``fn(direct)`` in the reader thread, over a
-        :class:`~fluxd.kvs.sqlitedb.DirectStore` (a dump at stop).
+        :class:`~fluxd.storage.sqlitedb.DirectStore` (a dump at stop).
 
         :returns: a Deferred firing with its result.
         """
@@ -387,19 +426,53 @@ class SqliteContentStore:
             return defer.fail(_Closed())
         return self._reader.submit(_run_direct, fn, self.hash_name)
 
-    def restore_fresh(self, build):
+    def inspect(self):
+        """What is stored now, before :meth:`open` (the restore rule of
+        :class:`~fluxd.kvs.backing.ContentBackingService`).
+
+        Runs the start-up checks and reads the roots and the meta table
+        through a read-only connection, in a thread of its own.
+
+        :returns: a Deferred firing with ``{"exists": bool, "corrupt":
+            reason or None, "primary": record or None, "meta": dict}``.
+        """
+        return defer.Deferred.fromCoroutine(self._inspect())
+
+    async def _inspect(self):
+        worker = self._worker_class(self._reactor, "content-sqlite-inspect",
+                                    lambda: None)
+        try:
+            return await worker.submit(_inspect_file, self.path)
+        finally:
+            await worker.stop()
+
+    def record_meta(self, items):
+        """Set ``{name: value}`` in the store's meta table (None removes),
+        durably, through the writer (a dump records there what it saved).
+
+        :returns: a Deferred firing once written.
+        """
+        if self._writer is None:
+            return defer.fail(_Closed())
+        return self._writer.submit(sqlitedb.write_meta, items)
+
+    def restore_fresh(self, build, keep_old=None):
         """Build a new ``content.sqlite`` with ``build(direct)`` and put it
         in place of the old one (the restore of ``content.restore``).
 
         Runs before :meth:`open`, with the statedir locked.  The new file
         is made beside the old one and renamed over it only once complete,
-        so a failed restore leaves the old store as it was.
+        so a failed restore leaves the old store as it was.  Every fsync
+        runs in a worker thread.
 
+        :param keep_old: rename the old store (and its ``-wal``) to this
+            path instead of removing it (a damaged store is kept).
         :returns: a Deferred firing with the result of ``build``.
         """
-        return defer.Deferred.fromCoroutine(self._restore_fresh(build))
+        return defer.Deferred.fromCoroutine(self._restore_fresh(build,
+                                                                keep_old))
 
-    async def _restore_fresh(self, build):
+    async def _restore_fresh(self, build, keep_old):
         self._lock.acquire()
         tmp = self.path + ".restoring"
         worker = None
@@ -412,13 +485,11 @@ class SqliteContentStore:
                 lambda: _sqlite.connect(tmp, "OFF", "OFF"))
             await worker.submit(_sqlite.init_schema, self.hash_name)
             result = await worker.submit(_run_direct, build, self.hash_name)
-            await worker.submit(_finish_restore)
+            await worker.submit(_finish_restore, tmp)
             await worker.stop()
             worker = None
-            _fsync(tmp)
-            sqlitedb.remove_database(self.path)
-            os.replace(tmp, self.path)
-            _fsync(os.path.dirname(os.path.abspath(self.path)))
+            await run_blocking(self._reactor, _install, tmp, self.path,
+                               keep_old)
         except BaseException:
             if worker is not None:
                 await worker.stop()
@@ -433,30 +504,42 @@ def _run_direct(conn, fn, hash_name):
     return fn(DirectStore(conn, hash_name))
 
 
-@sqlitedb._sqlite_errors
-def _finish_restore(conn):
-    # the file is complete: put it in the broker's journal mode now
-    conn.execute("PRAGMA journal_mode = WAL")
-
-
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
+def _inspect_file(_conn, path):
+    if not os.path.exists(path):
+        return {"exists": False, "corrupt": None, "primary": None, "meta": {}}
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        _check.check_store(path)
+        conn = _check.open_readonly(path)
+        try:
+            roots = sqlitedb.read_roots(conn)
+            meta = sqlitedb.read_meta(conn)
+        finally:
+            conn.close()
+    except FluxError as exc:
+        return {"exists": True, "corrupt": str(exc), "primary": None,
+                "meta": {}}
+    return {"exists": True, "corrupt": None, "primary": roots.get("primary"),
+            "meta": meta}
+
+
+@sqlitedb._sqlite_errors
+def _finish_restore(conn, path):
+    # the file is complete: put it in the broker's journal mode, on disk
+    conn.execute("PRAGMA journal_mode = WAL")
+    fsync_path(path)
+
+
+def _install(tmp, path, keep_old):
+    """Put the restored file in place (in a worker thread: it syncs)."""
+    if keep_old is not None:
+        for suffix in ("", "-wal"):
+            if os.path.exists(path + suffix):
+                os.replace(path + suffix, keep_old + suffix)
+    sqlitedb.remove_database(path)
+    os.replace(tmp, path)
+    fsync_path(os.path.dirname(os.path.abspath(path)))
 
 
 def _is_enospc(failure):
     return isinstance(failure.value, FluxError) and \
         failure.value.errno == errno.ENOSPC
-
-
-def _corrupt_text(path, exc):
-    text = str(exc)
-    for prefix in (path + " ", path + ": ", "content store: "):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-    if text.startswith(("is ", "has ", "failed ")):
-        return f"{path} {text}"
-    return f"{path}: {text}"

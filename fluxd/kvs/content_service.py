@@ -29,10 +29,10 @@ from twisted.python.failure import Failure
 from fluxd.errors import (
     Busy, FluxError, InvalidArgument, NotFound, ProtocolError)
 from fluxd.interfaces import IContentStore
-from fluxd.kvs import blobref as _blobref
+from fluxd.storage import blobref as _blobref
 from fluxd.kvs.cache import LRUCache
 from fluxd.kvs.content import root_record
-from fluxd.kvs.errors import TooLarge
+from fluxd.storage.errors import TooLarge
 from fluxd.message.router import method
 from fluxd.module import Module
 

@@ -34,15 +34,15 @@ from fluxd.errors import (
     AlreadyExists, FluxError, InvalidArgument, NoSpace, NotFound,
     ProtocolError)
 from fluxd.interfaces import IEvents, IKVS, IRouter, provide
-from fluxd.kvs import blobref as _blobref
-from fluxd.kvs import treeobj as T
+from fluxd.storage import blobref as _blobref
+from fluxd.storage import treeobj as T
 from fluxd.kvs.cache import LRUCache
 from fluxd.kvs.content import root_record
-from fluxd.kvs.errors import MissingRef, NoNamespace
-from fluxd.kvs.lookup import LOOKUP_FLAGS, TREEOBJ, WATCH_FLAGS, Redirect, walk
+from fluxd.storage.errors import CorruptStore, MissingRef, NoNamespace
+from fluxd.storage.lookup import LOOKUP_FLAGS, TREEOBJ, WATCH_FLAGS, Redirect, walk
 from fluxd.kvs.namespaces import (
     PRIMARY, USERID_UNKNOWN, Namespace, check_access, check_name)
-from fluxd.kvs.txn import (
+from fluxd.storage.txn import (
     COMMIT_FLAGS, NO_MERGE, SYNC, TXN_COMPACT, Transaction, check_ops,
     compact, unroll)
 from fluxd.message.router import Credential, method
@@ -456,6 +456,10 @@ class KVSService(Module):
                 if failure.check(NoSpace):
                     # the content store logged why it is read-only
                     self.log.debug("kvs: commit batch on {ns} refused: {why}",
+                                   ns=ns.name, why=failure.value)
+                elif failure.check(CorruptStore):
+                    # a damaged blob: one line naming it, no traceback
+                    self.log.error("kvs: commit batch on {ns} failed: {why}",
                                    ns=ns.name, why=failure.value)
                 else:
                     self.log.failure("kvs: commit batch on {ns} failed",

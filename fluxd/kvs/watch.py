@@ -30,9 +30,9 @@ from twisted.logger import Logger
 
 from fluxd.errors import FluxError, InvalidArgument, NotFound, ProtocolError
 from fluxd.interfaces import IKVS, provide
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.errors import NoNamespace
-from fluxd.kvs.lookup import (
+from fluxd.storage import treeobj as T
+from fluxd.storage.errors import NoNamespace
+from fluxd.storage.lookup import (
     READDIR, READLINK, STREAM, TREEOBJ, WAITCREATE, WATCH, WATCH_APPEND,
     WATCH_FULL, WATCH_INITIAL_SENTINEL, WATCH_UNIQ)
 from fluxd.kvs.namespaces import PRIMARY

@@ -15,14 +15,14 @@ import os
 
 from fluxd.config import parse_duration_key
 from fluxd.errors import FluxError, InvalidArgument
-from fluxd.kvs.archive import SdNotify
 from fluxd.kvs.backing import ContentBackingService, refusal
-from fluxd.kvs.blobref import check_hash_name
 from fluxd.kvs.content import MemoryContentStore, SqliteContentStore
 from fluxd.kvs.content_service import DEFAULT_BLOB_LIMIT, ContentService
 from fluxd.kvs.service import KVSService
-from fluxd.kvs.sqlitedb import check_file
 from fluxd.kvs.watch import WatchService
+from fluxd.storage.blobref import check_hash_name
+from fluxd.storage.check import check_file
+from fluxd.storage.sdnotify import SdNotify
 
 __all__ = ["build_kvs_modules", "STORE_FILE"]
 

@@ -30,9 +30,9 @@ from twisted.logger import Logger
 
 from fluxd.errors import NotFound
 from fluxd.formats import eventlog
-from fluxd.kvs import treeobj as T
+from fluxd.storage import treeobj as T
 from fluxd.kvs.namespaces import PRIMARY
-from fluxd.kvs.txn import APPEND
+from fluxd.storage.txn import APPEND
 
 __all__ = ["ResourceLog", "RESLOG_KEY", "COMMITTED"]
 

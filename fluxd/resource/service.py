@@ -40,7 +40,7 @@ from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError, Rv1
 from fluxd.interfaces import (
     IOverlayStatus, IReconfigurable, IRouter, provide)
-from fluxd.kvs import treeobj as T
+from fluxd.storage import treeobj as T
 from fluxd.kvs.namespaces import PRIMARY
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER

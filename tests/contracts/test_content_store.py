@@ -15,7 +15,7 @@ from zope.interface.verify import verifyObject
 from fluxd.errors import FluxError, NotFound
 from fluxd.interfaces import IContentStore
 from fluxd.kvs import _sqlite
-from fluxd.kvs.blobref import hash_blob
+from fluxd.storage.blobref import hash_blob
 from fluxd.kvs.content import MemoryContentStore, SqliteContentStore, root_record
 from fluxd.testing.kvs import GatedStore
 from fluxd.testing.threads import ThreadedCalls
@@ -193,12 +193,14 @@ class SqlitePersistenceTests(SynchronousTestCase):
 
     def test_reopen_keeps_blobs_and_roots(self):
         store = self.open()
-        ref = hash_blob(b"data")
+        # a KVS root is a directory: the store checks that when it opens
+        root = b'{"data":{},"type":"dir","ver":1}'
+        ref = hash_blob(root)
         rec = root_record(ref, 7, 42, 0, 1.5)
-        self.calls.settle(store.write({ref: b"data"}, {"primary": rec}))
+        self.calls.settle(store.write({ref: root}, {"primary": rec}))
         self.calls.settle(store.close())
         store = self.open()
-        self.assertEqual(self.calls.settle(store.load(ref)), b"data")
+        self.assertEqual(self.calls.settle(store.load(ref)), root)
         self.assertEqual(self.calls.settle(store.roots()), {"primary": rec})
         self.calls.settle(store.close())
 

@@ -17,7 +17,7 @@ import pytest
 
 from fluxd.client.sync import Flux
 from fluxd.errors import FluxError, NotConnected
-from fluxd.kvs import treeobj as T
+from fluxd.storage import treeobj as T
 from fluxd.testing.broker import BrokerProcess
 
 

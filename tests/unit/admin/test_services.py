@@ -182,8 +182,8 @@ class StartlogKeeperTests(TestCase):
 
     def test_clean_cycle(self):
         keeper, attrs = self.keeper()
-        self.assertEqual(keeper.begin(), 0)
-        self.assertEqual(keeper.finish(), 0)
+        self.assertEqual(self.successResultOf(keeper.begin()), 0)
+        self.assertEqual(self.successResultOf(keeper.finish()), 0)
         keeper, attrs = self.keeper()
         keeper.begin()
         self.assertFalse(keeper.safe_mode.active)
@@ -206,11 +206,11 @@ class StartlogKeeperTests(TestCase):
         keeper, _ = self.keeper()
         keeper.startlog.path = os.path.join(self.dir, "missing", "startlog")
         with capturedLogs():
-            self.assertEqual(keeper.begin(), 1)
+            self.assertEqual(self.successResultOf(keeper.begin()), 1)
 
     def test_finish_without_start_is_nothing(self):
         keeper, _ = self.keeper()
-        self.assertEqual(keeper.finish(), 0)
+        self.assertEqual(self.successResultOf(keeper.finish()), 0)
         self.assertEqual(keeper.startlog.read(), [])
 
 

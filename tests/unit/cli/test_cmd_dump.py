@@ -10,11 +10,11 @@ import tempfile
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import NotFound
-from fluxd.kvs import sqlitedb
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.blobref import hash_blob
+from fluxd.storage import sqlitedb
+from fluxd.storage import treeobj as T
+from fluxd.storage.blobref import hash_blob
 from fluxd.testing.cli import run_flux
-from tests.unit.kvs.test_archive import Blobs, sample_tree, tar_of
+from tests.unit.storage.test_archive import Blobs, sample_tree, tar_of
 
 
 def make_statedir(path, hash_name="sha1", owner=4321):
@@ -218,7 +218,7 @@ class FakeHandle:
         self.most = 0
 
     def send(self, topic, payload, nodeid):
-        from fluxd.kvs.blobref import from_digest
+        from fluxd.storage.blobref import from_digest
         token = len(self.sent)
         self.sent.append((topic, payload, nodeid))
         if topic.endswith(".load"):
@@ -238,7 +238,7 @@ class FakeHandle:
 class RemoteTests(SynchronousTestCase):
     def test_read_ahead_in_walk_order_within_the_window(self):
         from fluxd.cli._snapshot import RemoteBlobs
-        from fluxd.kvs import archive
+        from fluxd.storage import archive
         blobs = Blobs()
         root = sample_tree(blobs)
         h = FakeHandle(blobs.blobs)

@@ -1,6 +1,7 @@
 """content-backing: restore at start, dump at stop, garbage collection."""
 
 import errno
+import hashlib
 import io
 import os
 import shutil
@@ -14,18 +15,24 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.attributes import Attributes
 from fluxd.errors import NotFound
-from fluxd.kvs import _sqlite, archive
-from fluxd.kvs import treeobj as T
+from fluxd.kvs import _sqlite
+from fluxd.storage import archive
+from fluxd.storage import treeobj as T
 from fluxd.kvs.backing import ContentBackingService, StartRefused
-from fluxd.kvs.blobref import digest, hash_blob
+from fluxd.storage.blobref import digest, hash_blob
 from fluxd.kvs.content import MemoryContentStore, SqliteContentStore
-from fluxd.kvs.sqlitedb import root_record
 from fluxd.message.router import Credential, Router
 from fluxd.message.types import ROLE_OWNER
+from fluxd.storage.sqlitedb import root_record
 from fluxd.testing.threads import ThreadedCalls
-from tests.unit.kvs.test_archive import Blobs, members, sample_tree, tar_of
+from tests.unit.storage.test_archive import Blobs, members, sample_tree, tar_of
 
 NOW = 1700000000.0
+
+
+def file_digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()
 
 
 def stamp(seconds=NOW):
@@ -135,10 +142,6 @@ class RestoreTests(BackingCase):
         self.assertTrue(os.path.islink(os.path.join(self.dumpdir, "RESTORE")))
 
     def test_damaged_dump_refuses_start_and_keeps_everything(self):
-        backing = self.sqlite()
-        self.calls.settle(backing.startService())
-        root = self.fill(backing)
-        self.calls.settle(backing.stopService())
         path = self.write_dump({"k": os.urandom(5000)})
         with open(path, "r+b") as f:
             f.truncate(200)
@@ -147,11 +150,124 @@ class RestoreTests(BackingCase):
         self.assertEqual(str(f.value).split(": ", 1)[0], "content.restore")
         self.assertTrue(str(f.value).endswith(": refusing to start"))
         self.assertTrue(os.path.islink(os.path.join(self.dumpdir, "RESTORE")))
+        self.assertFalse(os.path.exists(os.path.join(self.statedir,
+                                                     "content.sqlite")))
+
+    def gc_stop(self, backing):
+        """Stop as ``flux shutdown --gc`` does: the dump in rc3, then stop."""
+        backing.attributes.set_initial("content.dump", "auto")
+        self.assertEqual(self.calls.settle(backing.finalize()), 0)
+        self.calls.settle(backing.stopService())
+
+    def commit(self, backing, key, value):
+        """A new primary root holding ``key`` (as a KVS commit would)."""
+        blobs = {}
+        root = T.encode(T.create_dir({key: T.create_val(value)}))
+        blobs[hash_blob(root)] = root
+        old = self.calls.settle(backing.store.roots())["primary"]
+        self.calls.settle(backing.store.write(blobs, {"primary": root_record(
+            hash_blob(root), old["sequence"] + 1, 1234)}))
+        return hash_blob(root)
+
+    def test_stale_restore_link_never_discards_newer_commits(self):
+        # issue 13 point 4: gc, a start without content.restore, commits,
+        # a clean stop, then a start with content.restore=auto
         backing = self.sqlite()
         self.calls.settle(backing.startService())
-        self.assertEqual(self.calls.settle(backing.store.roots())["primary"]
-                         ["rootref"], root)
+        self.fill(backing)
+        self.gc_stop(backing)
+        self.assertTrue(os.path.islink(os.path.join(self.dumpdir, "RESTORE")))
+        backing = self.sqlite()
+        self.calls.settle(backing.startService())
+        newer = self.commit(backing, "newer", b"acknowledged")
         self.calls.settle(backing.stopService())
+        backing = self.sqlite({"content.restore": "auto"})
+        with capturedLogs() as events:
+            self.calls.settle(backing.startService())
+        self.addCleanup(lambda: self.calls.settle(backing.stopService()))
+        rec = self.calls.settle(backing.store.roots())["primary"]
+        self.assertEqual(rec["rootref"], newer)
+        self.assertIsNone(backing.last_restore)
+        dump = os.path.join(self.dumpdir, f"{stamp()}.tgz")
+        warnings = [e for e in events if e["log_level"].name == "warn"]
+        self.assertEqual(self.lines(warnings), [
+            f"content.restore: not restoring {dump}: the KVS has commits"
+            " newer than that dump (primary namespace at sequence 42); the"
+            " RESTORE link is removed, the dump kept"])
+        self.assertFalse(os.path.lexists(os.path.join(self.dumpdir, "RESTORE")))
+        self.assertTrue(os.path.exists(dump))
+
+    def test_gc_restores_the_state_it_dumped(self):
+        backing = self.sqlite()
+        self.calls.settle(backing.startService())
+        self.fill(backing)
+        self.gc_stop(backing)
+        backing = self.sqlite({"content.restore": "auto"})
+        self.calls.settle(backing.startService())
+        self.addCleanup(lambda: self.calls.settle(backing.stopService()))
+        self.assertEqual(backing.last_restore["keys"], 6)
+        rec = self.calls.settle(backing.store.roots())["primary"]
+        self.assertEqual((rec["rootref"], rec["sequence"]),
+                         (backing.last_restore["rootref"], 0))
+
+    def test_explicit_path_not_restored_over_newer_commits(self):
+        path = self.write_dump({"k": b"v"}, name="keep.tar", link=False)
+        backing = self.sqlite({"content.restore": "state/dump/keep.tar"})
+        self.calls.settle(backing.startService())
+        self.assertEqual(backing.last_restore["keys"], 1)
+        self.calls.settle(backing.stopService())
+        # restored, nothing committed since: not restored again, silently
+        backing = self.sqlite({"content.restore": "state/dump/keep.tar"})
+        with capturedLogs() as events:
+            self.calls.settle(backing.startService())
+        self.assertIsNone(backing.last_restore)
+        self.assertIn(f"content.restore: {path} was restored before and"
+                      " nothing was committed since: not restored again",
+                      self.lines(events))
+        newer = self.commit(backing, "newer", b"1")
+        self.calls.settle(backing.stopService())
+        backing = self.sqlite({"content.restore": "state/dump/keep.tar"})
+        with capturedLogs() as events:
+            self.calls.settle(backing.startService())
+        self.addCleanup(lambda: self.calls.settle(backing.stopService()))
+        db = os.path.join(self.statedir, "content.sqlite")
+        self.assertIn(f"content.restore: not restoring {path}: {db} has"
+                      " commits newer than that archive (primary namespace at"
+                      f" sequence 1); move {db} aside to restore it",
+                      self.lines(events))
+        self.assertEqual(self.calls.settle(backing.store.roots())["primary"]
+                         ["rootref"], newer)
+
+    def test_damaged_store_restored_over_and_kept_aside(self):
+        backing = self.sqlite()
+        self.calls.settle(backing.startService())
+        self.fill(backing)
+        self.calls.settle(backing.stopService())
+        db = os.path.join(self.statedir, "content.sqlite")
+        with open(db, "r+b") as f:
+            f.seek(4096)
+            f.write(b"\xff" * 4096)
+        damaged = file_digest(db)
+        self.write_dump({"k": b"v"}, name="rescue.tar", link=False)
+        backing = self.sqlite({"content.restore": "state/dump/rescue.tar"})
+        self.calls.settle(backing.startService())
+        self.addCleanup(lambda: self.calls.settle(backing.stopService()))
+        self.assertEqual(backing.last_restore["keys"], 1)
+        self.assertEqual(file_digest(db + ".damaged"), damaged)
+
+    def test_partial_dump_of_an_interrupted_gc_removed(self):
+        os.makedirs(self.dumpdir)
+        partial = os.path.join(self.dumpdir, f".{stamp()}.tgz")
+        other = os.path.join(self.dumpdir, ".keep-me.tgz")
+        for path in (partial, other):
+            with open(path, "wb") as f:
+                f.write(b"\x1f\x8b half")
+        backing = self.memory()
+        with capturedLogs() as events:
+            self.calls.settle(backing.startService())
+        self.assertEqual(sorted(os.listdir(self.dumpdir)), [".keep-me.tgz"])
+        self.assertIn(f"content.dump: removed {partial}, the partial archive"
+                      " of an interrupted dump", self.lines(events))
 
     def test_corrupt_store_refused_in_one_line(self):
         with open(os.path.join(self.statedir, "content.sqlite"), "wb") as f:

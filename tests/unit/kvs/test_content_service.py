@@ -6,7 +6,7 @@ from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import FluxError
-from fluxd.kvs import blobref
+from fluxd.storage import blobref
 from fluxd.kvs.cache import LRUCache
 from fluxd.kvs.content import MemoryContentStore
 from fluxd.kvs.content_service import ContentService

@@ -9,10 +9,10 @@ import errno
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import FluxError
-from fluxd.kvs import blobref
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.lookup import WATCH, WATCH_APPEND
-from fluxd.kvs.txn import APPEND
+from fluxd.storage import blobref
+from fluxd.storage import treeobj as T
+from fluxd.storage.lookup import WATCH, WATCH_APPEND
+from fluxd.storage.txn import APPEND
 from fluxd.message.types import ROLE_USER
 from fluxd.testing.kvs import KVSBroker, Link, link
 from tests.unit.kvs.test_service import commit_body, put

@@ -7,10 +7,10 @@ from zope.interface.verify import verifyObject
 
 from fluxd.errors import FluxError
 from fluxd.interfaces import IKVS
-from fluxd.kvs import treeobj as T
+from fluxd.storage import treeobj as T
 from fluxd.kvs.content import MemoryContentStore
-from fluxd.kvs.lookup import READDIR, READLINK, TREEOBJ
-from fluxd.kvs.txn import APPEND, NO_MERGE, SYNC, TXN_COMPACT
+from fluxd.storage.lookup import READDIR, READLINK, TREEOBJ
+from fluxd.storage.txn import APPEND, NO_MERGE, SYNC, TXN_COMPACT
 from fluxd.message.types import ROLE_USER
 from fluxd.testing.kvs import GatedStore, KVSBroker
 

@@ -4,11 +4,11 @@ import errno
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.lookup import (
+from fluxd.storage import treeobj as T
+from fluxd.storage.lookup import (
     READDIR, STREAM, TREEOBJ, WAITCREATE, WATCH, WATCH_APPEND, WATCH_FULL,
     WATCH_INITIAL_SENTINEL, WATCH_UNIQ)
-from fluxd.kvs.txn import APPEND
+from fluxd.storage.txn import APPEND
 from fluxd.kvs.watch import touches
 from fluxd.message.types import FLAG_STREAMING, ROLE_OWNER, ROLE_USER, Message
 from fluxd.testing.kvs import KVSBroker

@@ -13,7 +13,7 @@ from fluxd.errors import FluxError, InvalidArgument
 from fluxd.formats import eventlog
 from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import Rv1, from_config
-from fluxd.kvs import treeobj as T
+from fluxd.storage import treeobj as T
 from fluxd.kvs.content import MemoryContentStore
 from fluxd.message.router import Credential, Router, method
 from fluxd.message.types import FLAG_STREAMING, ROLE_OWNER, ROLE_USER, Message

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import InvalidArgument
-from fluxd.kvs import blobref
+from fluxd.storage import blobref
 
 
 class BlobrefTests(SynchronousTestCase):

@@ -7,11 +7,11 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import FluxError, InvalidArgument
-from fluxd.kvs import blobref
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.errors import MissingRef
-from fluxd.kvs.lookup import READDIR, walk
-from fluxd.kvs.txn import (APPEND, Transaction, check_ops, compact, unroll)
+from fluxd.storage import blobref
+from fluxd.storage import treeobj as T
+from fluxd.storage.errors import MissingRef
+from fluxd.storage.lookup import READDIR, walk
+from fluxd.storage.txn import (APPEND, Transaction, check_ops, compact, unroll)
 
 
 class Blobs:

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import InvalidArgument, NotFound
-from fluxd.kvs import archive
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.blobref import hash_blob
+from fluxd.storage import archive
+from fluxd.storage import treeobj as T
+from fluxd.storage.blobref import hash_blob
+from fluxd.storage.sdnotify import SdNotify
 
 
 class Blobs:
@@ -363,7 +364,7 @@ class HelperTests(SynchronousTestCase):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(path)
         self.addCleanup(sock.close)
-        notify = archive.SdNotify({"NOTIFY_SOCKET": path})
+        notify = SdNotify({"NOTIFY_SOCKET": path})
         progress = archive.Progress("flux-dump", None, notify)
         progress.add(keys=1)
         progress.end()
@@ -371,6 +372,6 @@ class HelperTests(SynchronousTestCase):
                          b"STATUS=flux-dump(1) has archived 1 keys")
         self.assertEqual(sock.recv(4096),
                          b"STATUS=flux-dump(1) has archived 1 keys")
-        self.assertIsNone(archive.SdNotify({}).address)
-        self.assertEqual(archive.SdNotify({"NOTIFY_SOCKET": "@x"}).address, "\0x")
-        archive.SdNotify({"NOTIFY_SOCKET": path + ".gone"})("READY=1")
+        self.assertIsNone(SdNotify({}).address)
+        self.assertEqual(SdNotify({"NOTIFY_SOCKET": "@x"}).address, "\0x")
+        SdNotify({"NOTIFY_SOCKET": path + ".gone"})("READY=1")

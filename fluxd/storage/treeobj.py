@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.kvs.test_treeobj -*-
+# -*- test-case-name: tests.unit.storage.test_treeobj -*-
 """RFC 11 tree objects and KVS keys.
 
 A tree object is the JSON object ``{"ver": 1, "type": T, "data": D}``:
@@ -30,7 +30,7 @@ import binascii
 import json
 
 from fluxd.errors import InvalidArgument
-from fluxd.kvs import blobref as _blobref
+from fluxd.storage import blobref as _blobref
 
 __all__ = [
     "VAL", "VALREF", "DIR", "DIRREF", "SYMLINK", "HDIR", "TYPES",

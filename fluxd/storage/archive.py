@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.kvs.test_archive -*-
+# -*- test-case-name: tests.unit.storage.test_archive -*-
 """KVS snapshot archives: what ``flux dump`` writes and ``flux restore``
 reads (spec/kvs.md section 4; tree objects per RFC 11, blobs per RFC 10).
 
@@ -35,7 +35,6 @@ Blobs come from a *source* (``load(ref) -> bytes``, optionally
 
 import io
 import os
-import socket
 import sys
 import tarfile
 import zlib
@@ -46,11 +45,12 @@ except ImportError:     # a Python built without lzma
     LZMAError = zlib.error
 
 from fluxd.errors import FluxError, InvalidArgument
-from fluxd.kvs import blobref as _blobref
-from fluxd.kvs import treeobj as T
+from fluxd.storage import blobref as _blobref
+from fluxd.storage import treeobj as T
+from fluxd.storage.errors import ArchiveError
 
 __all__ = ["ArchiveError", "open_for_write", "open_for_read", "Progress",
-           "Dumper", "Restorer", "parse_size", "SdNotify", "short_blobref",
+           "Dumper", "Restorer", "parse_size", "short_blobref",
            "RESTORE_VAL_MAX"]
 
 #: restore: values shorter than this stay inline (flux-core's
@@ -62,10 +62,6 @@ SINK_BATCH_COUNT = 2048
 
 _WRITE_MODES = ((".tar.gz", "w:gz"), (".tgz", "w:gz"), (".tar.bz2", "w:bz2"),
                 (".tar.xz", "w:xz"), (".tar", "w"))
-
-
-class ArchiveError(FluxError):
-    """archive error"""
 
 
 # -- archive files ------------------------------------------------------------
@@ -139,41 +135,13 @@ def short_blobref(ref):
     return f"{name}-{hexdigest[:8]}"
 
 
-class SdNotify:
-    """``sd_notify(3)`` status lines to ``NOTIFY_SOCKET``, stdlib only, so
-    that systemd extends its stop/start timeout while a long dump or
-    restore runs (flux-core's ``--sd-notify`` behaviour).
-
-    :param environ: where ``NOTIFY_SOCKET`` is looked up.
-    """
-
-    def __init__(self, environ=None):
-        value = (os.environ if environ is None else environ).get(
-            "NOTIFY_SOCKET", "")
-        if value.startswith("@"):
-            self.address = "\0" + value[1:]
-        elif value.startswith("/"):
-            self.address = value
-        else:
-            self.address = None
-
-    def __call__(self, *lines):
-        """Send one datagram; a missing or dead socket is ignored."""
-        if self.address is None:
-            return
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-                sock.sendto("\n".join(lines).encode(), self.address)
-        except OSError:
-            pass
-
-
 class Progress:
     """The ``\\rflux-dump: archived N keys`` counter on stderr.
 
     :param prog: ``flux-dump`` or ``flux-restore``.
     :param stream: where the counter goes (None: nowhere).
-    :param notify: an :class:`SdNotify`-like callable, or None.
+    :param notify: a :class:`fluxd.storage.sdnotify.SdNotify` (or any
+        callable taking the lines), or None.
     """
 
     def __init__(self, prog, stream=None, notify=None):

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.kvs.test_lookup -*-
+# -*- test-case-name: tests.unit.storage.test_lookup -*-
 """Resolving a key against a root directory (RFC 11 lookup).
 
 :func:`walk` follows a key from a root blobref through ``dir`` and
@@ -7,20 +7,20 @@
 what it finds, with flux-core's error numbers: ENOENT for a missing key,
 EISDIR for a directory read as a value, ENOTDIR for a value read as a
 directory, EINVAL for ``READLINK`` of something else, ELOOP after
-:data:`~fluxd.kvs.txn.SYMLINK_LIMIT` symlinks.
+:data:`~fluxd.storage.txn.SYMLINK_LIMIT` symlinks.
 
 A symlink into another namespace ends the walk with :class:`Redirect`:
 the caller checks access and continues there.  A ``valref`` is returned
 as is; the caller fetches and joins its blobs.
 
 Pure Python with the same ``get_object``/``MissingRef`` contract as
-:mod:`fluxd.kvs.txn`.
+:mod:`fluxd.storage.txn`.
 """
 
 from fluxd.errors import InvalidArgument, NotFound, ProtocolError
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.errors import Corrupt, IsADirectory, NotADirectory, TooManyLinks
-from fluxd.kvs.txn import SYMLINK_LIMIT
+from fluxd.storage import treeobj as T
+from fluxd.storage.errors import Corrupt, IsADirectory, NotADirectory, TooManyLinks
+from fluxd.storage.txn import SYMLINK_LIMIT
 
 __all__ = ["READDIR", "READLINK", "WATCH", "WAITCREATE", "TREEOBJ",
            "WATCH_FULL", "WATCH_UNIQ", "WATCH_APPEND", "STREAM",

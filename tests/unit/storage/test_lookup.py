@@ -5,11 +5,11 @@ import errno
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import FluxError
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.errors import MissingRef
-from fluxd.kvs.lookup import (
+from fluxd.storage import treeobj as T
+from fluxd.storage.errors import MissingRef
+from fluxd.storage.lookup import (
     READDIR, READLINK, TREEOBJ, Redirect, walk)
-from tests.unit.kvs.test_txn import Blobs, put
+from tests.unit.storage.test_txn import Blobs, put
 
 
 def link(key, target, ns=None):

@@ -9,8 +9,8 @@ import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from fluxd.kvs import sqlitedb
-from fluxd.kvs.blobref import hash_blob, to_digest
+from fluxd.storage import check, sqlitedb
+from fluxd.storage.blobref import hash_blob, to_digest
 
 
 def digest_of(path):
@@ -43,18 +43,18 @@ class Base(SynchronousTestCase):
 
 class CheckFileTests(Base):
     def test_missing_file_is_a_new_store(self):
-        self.assertFalse(sqlitedb.check_file(self.path))
+        self.assertFalse(check.check_file(self.path))
         self.assertFalse(os.path.exists(self.path))
 
     def test_whole_file_passes(self):
         conn, _ = self.make_store()
         self.close_clean(conn)
-        self.assertTrue(sqlitedb.check_file(self.path))
+        self.assertTrue(check.check_file(self.path))
 
     def assertRefused(self, text):
         before = digest_of(self.path)
         with self.assertRaises(sqlitedb.CorruptStore) as cm:
-            sqlitedb.check_file(self.path)
+            check.check_file(self.path)
         self.assertEqual(str(cm.exception), f"{self.path} {text}")
         self.assertEqual(cm.exception.errno, errno.ENOTRECOVERABLE)
         self.assertEqual(digest_of(self.path), before)
@@ -102,15 +102,15 @@ class CheckFileTests(Base):
         os.truncate(self.path, 4096 * 3)
         with open(self.path + "-wal", "wb") as f:
             f.write(b"\0" * 4096)
-        self.assertTrue(sqlitedb.unclean(self.path))
-        self.assertTrue(sqlitedb.check_file(self.path))
+        self.assertTrue(check.unclean(self.path))
+        self.assertTrue(check.check_file(self.path))
 
 
 class VerifyTests(Base):
     def test_fluxd_store_passes_deep_check(self):
         conn, _ = self.make_store()
         self.close_clean(conn)
-        sqlitedb.verify_file(self.path, deep=True)
+        check.verify_file(self.path, "quick_check", roots=False)
 
     def test_foreign_schema_refused(self):
         conn = sqlite3.connect(self.path)
@@ -118,7 +118,7 @@ class VerifyTests(Base):
         conn.commit()
         conn.close()
         with self.assertRaises(sqlitedb.CorruptStore) as cm:
-            sqlitedb.verify_file(self.path)
+            check.verify_file(self.path, None, roots=False)
         self.assertEqual(str(cm.exception), "is not a fluxd content store"
                          " (tables: checkpt_v2)")
 
@@ -128,13 +128,13 @@ class VerifyTests(Base):
         # leave the last transaction in the WAL, as a crash does
         sqlitedb.write_batch(conn, [(to_digest(hash_blob(b"late")), b"late")],
                              [])
-        self.assertTrue(sqlitedb.unclean(self.path))
+        self.assertTrue(check.unclean(self.path))
         with open(self.path, "r+b") as f:
             f.seek(4096 * 3)
             f.write(os.urandom(4096 * 2))
         before, wal = digest_of(self.path), digest_of(self.path + "-wal")
         with self.assertRaises(sqlitedb.CorruptStore) as cm:
-            sqlitedb.verify_file(self.path, deep=True)
+            check.verify_file(self.path, "quick_check", roots=False)
         self.assertTrue(str(cm.exception).startswith(
             "failed its integrity check ("))
         self.assertNotIn("\n", str(cm.exception))
@@ -146,10 +146,10 @@ class VerifyTests(Base):
         with open(self.path, "wb") as f:
             f.write(os.urandom(8192))
         with self.assertRaises(sqlitedb.CorruptStore):
-            sqlitedb.verify_file(self.path)
+            check.verify_file(self.path, None, roots=False)
 
     def test_missing_file_needs_no_check(self):
-        sqlitedb.verify_file(self.path, deep=True)
+        check.verify_file(self.path, "quick_check", roots=False)
         self.assertFalse(os.path.exists(self.path))
 
 
@@ -243,7 +243,7 @@ class HotJournalTests(Base):
             "os._exit(9)\n")
         subprocess.run([sys.executable, "-c", code], check=False)
         self.assertTrue(os.path.exists(self.path + "-journal"))
-        sqlitedb.verify_file(self.path, deep=True)
+        check.verify_file(self.path, "quick_check", roots=False)
         conn = sqlitedb.connect(self.path, "FULL", "DELETE")
         self.assertEqual(conn.execute("SELECT x FROM t").fetchall(), [(1,)])
         conn.close()

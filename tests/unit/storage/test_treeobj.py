@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import InvalidArgument
-from fluxd.kvs import blobref
-from fluxd.kvs import treeobj as T
+from fluxd.storage import blobref
+from fluxd.storage import treeobj as T
 
 REF = blobref.hash_blob(b"x")
 

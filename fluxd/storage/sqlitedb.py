@@ -1,11 +1,11 @@
-# -*- test-case-name: tests.unit.kvs.test_sqlitedb -*-
-"""``content.sqlite`` itself: schema, checks, and the statements run on it.
+# -*- test-case-name: tests.unit.storage.test_sqlitedb -*-
+"""``content.sqlite`` itself: schema and the statements run on it.
 
 Pure Python (stdlib ``sqlite3``): the broker's content store runs these
 functions in its worker threads (:mod:`fluxd.kvs._sqlite`), and ``flux
-dump``/``flux restore`` run them directly on a stopped broker's statedir.
-Each statement function takes the connection as its first argument.
-Schema::
+dump``/``restore``/``fsck`` run them directly on a stopped broker's
+statedir.  Each statement function takes the connection as its first
+argument.  Schema::
 
     meta(name TEXT PRIMARY KEY, value TEXT)         -- hash, schema version
     objects(hash BLOB PRIMARY KEY, size INTEGER,    -- raw digest, length,
@@ -16,17 +16,18 @@ Schema::
 Storage faults (spec/kvs.md section 4, the admin guide's "Persistent
 Storage on Rank 0"):
 
-- :func:`check_file` looks at the file before sqlite does: a file that
-  is empty, not an sqlite database, not a whole number of pages or
-  shorter than its header says is refused (:class:`CorruptStore`), so
-  a truncated database is never opened for writing.  After an unclean
-  stop (a ``-wal`` file left behind) :func:`verify` also runs sqlite's
-  ``PRAGMA quick_check``.
+- the checks made before a store is used live in
+  :mod:`fluxd.storage.check`;
+- every blob read is checked against its blobref: bytes that do not
+  hash to it, or that do not decompress, raise
+  :class:`~fluxd.storage.errors.BlobMismatch` naming the blobref, and
+  sqlite's own "malformed" errors a
+  :class:`~fluxd.storage.errors.CorruptStore` naming it too;
 - a full disk surfaces as a :class:`StoreError` with ``errno ENOSPC``
   (sqlite's ``SQLITE_FULL``); the transaction is rolled back, so the
-  file keeps exactly the transactions that committed.
+  file keeps exactly the transactions that committed;
 - :class:`StateLock` (``flock`` on the statedir) keeps a broker and an
-  offline ``flux dump``/``flux restore`` from using one store at once.
+  offline ``flux dump``/``restore``/``fsck`` from using one store at once.
 """
 
 import errno
@@ -34,28 +35,25 @@ import fcntl
 import functools
 import os
 import sqlite3
-import stat
 import time
-import urllib.parse
 import zlib
 
 from fluxd.errors import FluxError, NotFound
-from fluxd.kvs import blobref as _blobref
+from fluxd.storage import blobref as _blobref
+from fluxd.storage.errors import (
+    BlobMismatch, CorruptStore, StoreError, StoreInUse)
 
 __all__ = [
     "SCHEMA_VERSION", "StoreError", "CorruptStore", "StoreInUse", "connect",
     "init_schema", "write_batch", "load_blob", "read_roots", "checkpoint",
-    "count_objects", "read_meta", "check_file", "verify", "StateLock",
-    "unclean", "remove_database", "root_record", "DirectStore",
-    "verify_file",
+    "count_objects", "read_meta", "StateLock", "remove_database",
+    "root_record", "DirectStore", "write_meta",
 ]
 
 SCHEMA_VERSION = "1"
 RAW, ZLIB = 0, 1
 #: blobs at least this long are stored zlib-compressed when that helps
 COMPRESS_MIN = 256
-_MAGIC = b"SQLite format 3\0"
-_WAL_HEADER = 32
 
 
 def root_record(rootref, sequence, owner, flags=0, timestamp=None):
@@ -63,22 +61,6 @@ def root_record(rootref, sequence, owner, flags=0, timestamp=None):
     return {"rootref": rootref, "sequence": sequence, "owner": owner,
             "flags": flags,
             "timestamp": time.time() if timestamp is None else timestamp}
-
-
-class StoreError(FluxError):
-    """content store error"""
-
-
-class CorruptStore(StoreError):
-    """content store is corrupt"""
-
-    errno = errno.ENOTRECOVERABLE
-
-
-class StoreInUse(StoreError):
-    """content store is in use"""
-
-    errno = errno.EBUSY
 
 
 def _sqlite_errors(fn):
@@ -208,18 +190,46 @@ def write_batch(conn, blobs, roots):
     return added
 
 
-@_sqlite_errors
 def load_blob(conn, digest):
-    """The blob stored under ``digest``.
+    """The blob stored under ``digest``, checked against it.
 
     :raises NotFound: when there is none.
+    :raises BlobMismatch: when the stored bytes do not decompress or do
+        not hash to ``digest`` (the message names the blobref).
+    :raises CorruptStore: when sqlite finds the file malformed.
     """
-    row = conn.execute("SELECT encoding, object FROM objects WHERE hash = ?",
-                       (digest,)).fetchone()
+    try:
+        row = conn.execute("SELECT encoding, object FROM objects"
+                           " WHERE hash = ?", (digest,)).fetchone()
+    except sqlite3.Error as exc:
+        error = _store_error(exc)
+        if isinstance(error, CorruptStore):
+            error = CorruptStore(f"blob {_name(digest)}: {exc}")
+        raise error from None
     if row is None:
         raise NotFound("No such file or directory")
     encoding, data = row
-    return zlib.decompress(data) if encoding == ZLIB else bytes(data)
+    if not isinstance(data, bytes):
+        raise BlobMismatch(_name(digest))
+    if encoding == ZLIB:
+        try:
+            data = zlib.decompress(data)
+        except zlib.error:
+            raise BlobMismatch(_name(digest), f"blob {_name(digest)} is"
+                               " corrupt: it does not decompress") from None
+    elif encoding != RAW:
+        raise BlobMismatch(_name(digest), f"blob {_name(digest)} is corrupt:"
+                           f" unknown encoding {encoding!r}")
+    if not _blobref.matches(digest, data):
+        raise BlobMismatch(_name(digest))
+    return data
+
+
+def _name(digest):
+    try:
+        return _blobref.from_digest(digest)
+    except FluxError:
+        return "with digest " + bytes(digest).hex()
 
 
 @_sqlite_errors
@@ -241,6 +251,24 @@ def read_meta(conn):
 
 
 @_sqlite_errors
+def write_meta(conn, items):
+    """Set (or with None remove) ``{name: value}`` in the meta table, in
+    one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for name, value in items.items():
+            if value is None:
+                conn.execute("DELETE FROM meta WHERE name = ?", (name,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             (name, str(value)))
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+@_sqlite_errors
 def checkpoint(conn):
     """Copy the WAL into the database file and truncate it (clean stop)."""
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -251,114 +279,6 @@ def count_objects(conn):
     """``(count, total size)`` of stored blobs."""
     return tuple(conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0)"
                               " FROM objects").fetchone())
-
-
-# -- checks -------------------------------------------------------------------
-
-def unclean(path):
-    """True when ``path`` has a non-empty ``-wal`` file or a rollback
-    journal: its last user did not close it (a crash, a kill, a full disk
-    at stop)."""
-    if os.path.exists(path + "-journal"):
-        return True
-    try:
-        return os.path.getsize(path + "-wal") > _WAL_HEADER
-    except OSError:
-        return False
-
-
-def check_file(path):
-    """Refuse a database file that cannot be whole, without opening it.
-
-    Reads only the 100-byte header and the file size (no sqlite, no
-    write).  The header's page count is trusted only when it is marked
-    valid and no ``-wal`` file holds pages the main file lacks yet.
-
-    :returns: False when ``path`` does not exist (a new store), else True.
-    :raises CorruptStore: one line naming the file and what is wrong.
-    """
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise StoreError(f"{path}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise CorruptStore(f"{path} is not a regular file")
-    size = st.st_size
-    if size == 0:
-        raise CorruptStore(f"{path} is empty (truncated to 0 bytes)")
-    try:
-        with open(path, "rb") as f:
-            header = f.read(100)
-    except OSError as exc:
-        raise StoreError(f"{path}: {exc.strerror}") from None
-    if header[:len(_MAGIC)] != _MAGIC[:len(header)]:
-        raise CorruptStore(f"{path} is not an sqlite database")
-    if len(header) < 100:
-        raise CorruptStore(f"{path} is truncated ({size} bytes)")
-    page_size = int.from_bytes(header[16:18], "big")
-    if page_size == 1:
-        page_size = 65536
-    if page_size < 512 or page_size & (page_size - 1):
-        raise CorruptStore(f"{path} has a corrupt header (page size"
-                           f" {page_size})")
-    if size % page_size:
-        raise CorruptStore(f"{path} is truncated ({size} bytes is not a whole"
-                           f" number of {page_size}-byte pages)")
-    pages = int.from_bytes(header[28:32], "big")
-    if pages and header[24:28] == header[92:96] and not unclean(path) \
-            and pages * page_size > size:
-        raise CorruptStore(f"{path} is truncated ({size} of"
-                           f" {pages * page_size} bytes)")
-    return True
-
-
-@_sqlite_errors
-def verify(conn, deep=False):
-    """Check an opened database is a readable fluxd content store.
-
-    :param deep: also run ``PRAGMA quick_check`` (after an unclean stop).
-    :raises CorruptStore: for a foreign schema or a failed check.
-    """
-    tables = {row[0] for row in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if tables and not {"meta", "objects", "roots"} <= tables:
-        raise CorruptStore("is not a fluxd content store (tables: "
-                           + ", ".join(sorted(tables)) + ")")
-    if tables:
-        conn.execute("SELECT COUNT(*) FROM roots").fetchone()
-        conn.execute("SELECT value FROM meta").fetchall()
-    if deep:
-        problems = []
-        for (text,) in conn.execute("PRAGMA quick_check(3)"):
-            problems += [line.strip() for line in text.splitlines()
-                         if line.strip() and not line.startswith("***")]
-        if problems != ["ok"]:
-            raise CorruptStore("failed its integrity check ("
-                               + "; ".join(problems[:2]) + ")")
-
-
-def verify_file(path, deep=False):
-    """:func:`verify` an existing file through a read-only connection.
-
-    A read-write connection checkpoints its write-ahead log into the file
-    when it closes, which would change a file found corrupt; a read-only
-    one never writes it.  A hot rollback journal (a crash in the
-    ``DELETE`` journal modes) must be rolled back first, which only a
-    read-write connection can do: the check is then left to sqlite.
-    """
-    if not os.path.exists(path) or os.path.exists(path + "-journal"):
-        return
-    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise _store_error(exc) from None
-    try:
-        verify(conn, deep)
-    finally:
-        conn.close()
 
 
 def remove_database(path):
@@ -453,3 +373,7 @@ class DirectStore:
     def set_root(self, namespace, record):
         """Set (or with None delete) one namespace root."""
         write_batch(self.conn, [], [(namespace, record)])
+
+    def set_meta(self, items):
+        """Set ``{name: value}`` in the store's meta table (None removes)."""
+        write_meta(self.conn, items)

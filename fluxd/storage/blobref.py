@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.kvs.test_blobref -*-
+# -*- test-case-name: tests.unit.storage.test_blobref -*-
 """RFC 10 blobrefs: the names of content-addressed blobs.
 
 A blob is stored under the digest of its bytes.  The *blobref* is the
@@ -15,9 +15,10 @@ import hashlib
 import re
 
 from fluxd.errors import InvalidArgument
+from fluxd.storage.errors import BlobMismatch
 
 __all__ = ["HASHES", "BlobrefError", "hash_blob", "digest", "from_digest",
-           "to_digest", "validate", "is_blobref", "hash_name",
+           "to_digest", "validate", "is_blobref", "hash_name", "matches", "check",
            "check_hash_name", "MAX_BLOBREF_SIZE", "MAX_DIGEST_SIZE"]
 
 #: hash name -> (hashlib constructor, digest size in bytes)
@@ -48,6 +49,24 @@ def check_hash_name(name):
 def digest(data, name="sha1"):
     """The raw digest of ``data`` (bytes) under hash ``name``."""
     return HASHES[check_hash_name(name)][0](data).digest()
+
+
+def matches(raw, data):
+    """True when ``data`` hashes to the raw digest ``raw`` (the hash is
+    the one whose digest has that size); False for any other size."""
+    name = _BY_SIZE.get(len(raw))
+    return name is not None and HASHES[name][0](data).digest() == bytes(raw)
+
+
+def check(blobref, data):
+    """Check that ``data`` is the blob named ``blobref``; return ``data``.
+
+    :raises BlobrefError: for a malformed blobref.
+    :raises BlobMismatch: when it is not.
+    """
+    if not matches(to_digest(blobref), data):
+        raise BlobMismatch(blobref)
+    return data
 
 
 def hash_blob(data, name="sha1"):

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.kvs.test_txn -*-
+# -*- test-case-name: tests.unit.storage.test_txn -*-
 """Applying KVS transactions to a root directory (RFC 11 commit rules).
 
 A transaction is an ordered list of operations ``{key, flags, dirent}``;
@@ -18,15 +18,15 @@ then does nothing), a symlink on the path is followed within the same
 namespace, appending to a ``val`` turns it into a ``valref``.
 
 Pure Python; blobs come from a synchronous ``get_object(ref)`` that
-raises :class:`~fluxd.kvs.errors.MissingRef` when the caller must load
+raises :class:`~fluxd.storage.errors.MissingRef` when the caller must load
 one first and retry.
 """
 
 import base64
 
 from fluxd.errors import InvalidArgument, ProtocolError
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.errors import (
+from fluxd.storage import treeobj as T
+from fluxd.storage.errors import (
     Corrupt, IsADirectory, NotSupported, TooLarge, TooManyLinks)
 
 __all__ = ["APPEND", "NO_MERGE", "TXN_COMPACT", "SYNC", "COMMIT_FLAGS",
@@ -263,7 +263,7 @@ def unroll(root, hash_blob):
 
     Every ``dir`` reached through ``dir`` entries is serialized, stored
     and replaced by a ``dirref`` (depth first); every ``val`` whose base64
-    text exceeds :data:`~fluxd.kvs.treeobj.VAL_INLINE_MAX` characters
+    text exceeds :data:`~fluxd.storage.treeobj.VAL_INLINE_MAX` characters
     becomes a ``valref``.  ``root`` and its new sub-directories are
     changed in place and must not be used afterwards except as the
     returned (now immutable) objects.
