@@ -12,9 +12,13 @@ client process with the stdlib client:
   (``flux start --test-size=2``) from rank 0 and from the follower;
 - bytes on disk per job-sized record: jobs written as the job manager
   would (J, jobspec, R, an eventlog appended in five commits) under
-  ``job.<dothex id>``, with jobs interleaved as a busy instance has them.
+  ``job.<dothex id>``, with jobs interleaved as a busy instance has them;
+- the start time of a broker on a ``--store-mb`` (100) MB content.sqlite
+  (1 KiB random values, as written by the store itself) against an empty
+  statedir: the price of the start-up checks (header, WAL, sqlite's
+  quick or integrity check, the roots).
 
-Usage: ``.venv/bin/python bench/kvs.py [--seconds N] [--jobs N]``
+Usage: ``.venv/bin/python bench/kvs.py [--seconds N] [--jobs N] [--store-mb N]``
 """
 
 import argparse
@@ -32,7 +36,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from fluxd.client.sync import Flux  # noqa: E402
 from fluxd.formats import fluid  # noqa: E402
+from fluxd.storage import sqlitedb  # noqa: E402
 from fluxd.storage import treeobj as T  # noqa: E402
+from fluxd.storage.blobref import hash_blob, to_digest  # noqa: E402
 from fluxd.storage.txn import APPEND  # noqa: E402
 from fluxd.testing.broker import BrokerProcess  # noqa: E402
 from fluxd.testing.cli import flux_executable  # noqa: E402
@@ -222,11 +228,60 @@ def follower_latency(args):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def big_store(path, megabytes):
+    """A content.sqlite of about ``megabytes`` MB: 1 KiB random values in
+    directories of 1000 keys, one transaction, closed cleanly."""
+    conn = sqlitedb.connect(path)
+    sqlitedb.init_schema(conn, "sha1")
+    top = {}
+    keys = megabytes * 700
+    for d in range((keys + 999) // 1000):
+        rows, entries = [], {}
+        for k in range(min(1000, keys - d * 1000)):
+            data = os.urandom(1024)
+            ref = hash_blob(data)
+            rows.append((to_digest(ref), data))
+            entries[f"k{k}"] = T.create_valref([ref])
+        blob = T.encode(T.create_dir(entries))
+        rows.append((to_digest(hash_blob(blob)), blob))
+        sqlitedb.write_batch(conn, rows, [])
+        top[f"d{d}"] = T.create_dirref(hash_blob(blob))
+    root = T.encode(T.create_dir(top))
+    sqlitedb.write_batch(conn, [(to_digest(hash_blob(root)), root)], [
+        ("primary", sqlitedb.root_record(hash_blob(root), 1, os.getuid()))])
+    sqlitedb.checkpoint(conn)
+    conn.close()
+
+
+def start_times(megabytes, runs=5):
+    """Median start-to-ready seconds: empty statedir, then a big store."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="fluxd-bench-start-") as tmp:
+        big = os.path.join(tmp, "big")
+        os.makedirs(big)
+        big_store(os.path.join(big, "content.sqlite"), megabytes)
+        size = os.path.getsize(os.path.join(big, "content.sqlite"))
+        for label, statedir in (("empty", os.path.join(tmp, "empty")),
+                                ("big", big)):
+            times = []
+            for i in range(runs):
+                work = os.path.join(tmp, f"{label}{i}")
+                os.makedirs(work)
+                broker = BrokerProcess(work, attrs={"statedir": statedir})
+                start = time.perf_counter()
+                broker.start(timeout=300)
+                times.append(time.perf_counter() - start)
+                broker.stop()
+            out[label] = statistics.median(times)
+    return size, out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--lookups", type=int, default=2000)
+    parser.add_argument("--store-mb", type=int, default=100)
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside:
@@ -259,6 +314,8 @@ def main():
             broker.stop()
         per_job = (disk_bytes(jobstate) - base) / args.jobs
     follower = follower_latency(args)
+    if args.store_mb:
+        size, started = start_times(args.store_mb)
     print(f"1 key/commit, sequential:   {seq1:10.0f} commits/s"
           "   (flux-core: 282/s)")
     print(f"1 key/commit, 100 in flight:{pipe1:10.0f} commits/s")
@@ -275,6 +332,10 @@ def main():
           f" ({args.jobs * 5 / job_secs:.0f} commits/s)")
     print(f"bytes on disk per job:      {per_job:10.0f} B"
           f" (values written: {payload:.0f} B/job)")
+    if args.store_mb:
+        print(f"start to ready, empty statedir:   {started['empty']:.3f} s median;"
+              f" on a {size / 1e6:.0f} MB content.sqlite:"
+              f" {started['big']:.3f} s median")
 
 
 if __name__ == "__main__":

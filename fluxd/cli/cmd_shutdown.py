@@ -15,9 +15,10 @@ the archive, ``--skip-gc`` skips a dump configured otherwise.  When
 asks (``-y``/``-n`` answer in advance; without a terminal one of them is
 required).  The broker records the request in ``content.dump`` (and the
 startlog's ``finish`` event); its content-backing service dumps the KVS
-once everything else has stopped (:mod:`fluxd.kvs.backing`), and a
-broker started with ``-Scontent.restore=auto`` restores it into a fresh
-``content.sqlite``.  The KVS version restarts at 0 after a restore, so
+in rc3, so the command shows the dump's log lines and returns once the
+archive is complete; a broker started with ``-Scontent.restore=auto``
+restores it into a fresh ``content.sqlite`` (unless the KVS has commits
+newer than the dump).  The KVS version restarts at 0 after a restore, so
 the threshold counts commits since the last garbage collection.
 """
 

@@ -1,9 +1,10 @@
-"""The content store (RFC 10) and the key-value store (RFC 11) of fluxd.
+"""The content store (RFC 10) and the key-value store (RFC 11) services.
 
-Pure modules (:mod:`.blobref`, :mod:`.treeobj`, :mod:`.txn`,
-:mod:`.lookup`, :mod:`.archive`, :mod:`.sqlitedb`) import nothing from
-Twisted, so the ``flux kvs``/``dump``/``restore`` commands can use them;
-the services live in :mod:`.content_service`, :mod:`.service`,
-:mod:`.watch` and :mod:`.backing` (restore at start, dump at stop), and
-:mod:`.wiring` builds them for :func:`fluxd.broker.build_broker`.
+The services live in :mod:`.content_service`, :mod:`.service`,
+:mod:`.watch` and :mod:`.backing` (restore at start, dump in rc3); the
+sqlite store's threads in :mod:`.content` and :mod:`._sqlite`; and
+:mod:`.wiring` builds them for :func:`fluxd.broker.build_broker`.  What
+they store and how (blobrefs, tree objects, ``content.sqlite``, dump
+archives) is the Twisted-free :mod:`fluxd.storage`, which the ``flux``
+commands use without this package.
 """

@@ -9,8 +9,6 @@ service and stops after it.
 
 At start (rank 0):
 
-- partial dumps (``dump/.YYYYMMDD_HHMMSS.tgz``, hidden while being
-  written) left by a dump that was interrupted are removed;
 - ``content.restore=auto``: if ``${statedir}/dump/RESTORE`` is a
   symlink, the dump it names is restored into a *fresh*
   ``content.sqlite`` (the old file is replaced only once the new one is
@@ -28,7 +26,9 @@ At start (rank 0):
   with commits newer than the archive is kept, with one line saying so;
   an ``auto`` link is then removed, as it is once restored.
 - then the store opens, after its checks; a truncated or corrupt file is
-  refused with one line and left as it is (:class:`StartRefused`).
+  refused with one line and left as it is (:class:`StartRefused`);
+- once the statedir is locked, partial dumps (``dump/.YYYYMMDD_HHMMSS.tgz``,
+  hidden while being written) left by an interrupted dump are removed.
 
 At stop: when ``content.dump`` is set (``-S``, or ``flux shutdown
 --gc``/``--dump``), the primary root as stored is dumped (``flux dump
@@ -182,9 +182,6 @@ class ContentBackingService(Module):
 
     async def _start(self):
         base = auto_base(self.statedir, self.cwd)
-        for path in await run_blocking(self._clock, _remove_partial, base):
-            self.log.warn("content.dump: removed {path}, the partial archive"
-                          " of an interrupted dump", path=path)
         request = self.restore_request()
         link = os.path.join(base, "RESTORE")
         if request is None and os.path.islink(link) and \
@@ -202,6 +199,12 @@ class ContentBackingService(Module):
         except FluxError as exc:
             raise refusal(exc) from None
         self.opened = True
+        if self.statedir is not None:
+            # the store holds the statedir's lock now: no other broker
+            # can be writing a dump there
+            for path in await run_blocking(self._clock, _remove_partial, base):
+                self.log.warn("content.dump: removed {path}, the partial"
+                              " archive of an interrupted dump", path=path)
 
     def restore_request(self):
         """``(archive path, link or None)`` to restore now, or None."""

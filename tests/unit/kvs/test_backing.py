@@ -262,9 +262,10 @@ class RestoreTests(BackingCase):
         for path in (partial, other):
             with open(path, "wb") as f:
                 f.write(b"\x1f\x8b half")
-        backing = self.memory()
+        backing = self.sqlite()
         with capturedLogs() as events:
             self.calls.settle(backing.startService())
+        self.addCleanup(lambda: self.calls.settle(backing.stopService()))
         self.assertEqual(sorted(os.listdir(self.dumpdir)), [".keep-me.tgz"])
         self.assertIn(f"content.dump: removed {partial}, the partial archive"
                       " of an interrupted dump", self.lines(events))
