@@ -188,6 +188,19 @@ def _int_attr(attrs, name, default=0):
             from None
 
 
+async def _finalize_modules(modules):
+    """Run the rc3 step of each module that has one, in module order.
+
+    :returns: 0, or the first non-zero exit code.
+    """
+    for module in modules:
+        if IFinalizeStep.providedBy(module):
+            rc = await defer.maybeDeferred(module.finalize)
+            if rc:
+                return rc
+    return 0
+
+
 def build_admin(reactor, config, attrs, modules, *, rank, size, owner,
                 environ, local_uri, hostname, cleanup, initial_program=None,
                 install_signal=None, log_publisher=None, stderr=None,
@@ -246,10 +259,10 @@ def build_admin(reactor, config, attrs, modules, *, rank, size, owner,
         runat.add_program("rc2", list(initial_program), inherit_stdio=True)
     if rank == 0:
         # rc3 work of modules (the KVS dump of flux shutdown --gc), while
-        # shutdown clients still stream the log
-        for module in modules:
-            if IFinalizeStep.providedBy(module):
-                runat.add_step("rc3", module.finalize)
+        # shutdown clients still stream the log; the module set is read
+        # when rc3 runs (it is declared after this call)
+        runat.add_step("rc3", lambda: defer.Deferred.fromCoroutine(
+            _finalize_modules(modules)))
     if keeper is not None:
         runat.add_step("rc3", keeper.finish)
 
