@@ -19,8 +19,8 @@ from fluxd.errors import FluxError, NotFound
 from fluxd.formats import eventlog
 from fluxd.job import jobs as J
 from fluxd.job._queue import QueueState
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.lookup import READDIR
+from fluxd.storage import treeobj as T
+from fluxd.storage.lookup import READDIR
 
 __all__ = ["restart"]
 

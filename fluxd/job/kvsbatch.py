@@ -21,8 +21,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from fluxd.interfaces import IKVS, provide
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.txn import APPEND
+from fluxd.storage import treeobj as T
+from fluxd.storage.txn import APPEND
 
 __all__ = ["KVSBatcher"]
 

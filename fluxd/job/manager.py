@@ -323,7 +323,7 @@ class JobManagerService(Module):
                             cred=self.router.instance_cred)
 
         def got(obj):
-            from fluxd.kvs import treeobj as T
+            from fluxd.storage import treeobj as T
             self.alloc_success(job, json.loads(T.decode_val(obj)),
                                annotations)
 

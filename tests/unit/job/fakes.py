@@ -199,7 +199,7 @@ class Instance:
 
     def events(self, jobid):
         from fluxd.job.manager import job_key
-        from fluxd.kvs import treeobj as T
+        from fluxd.storage import treeobj as T
         obj = self.test.successResultOf(self.broker.kvs.lookup(
             "primary", f"{job_key(jobid)}.eventlog"))
         return [json.loads(line)["name"]
