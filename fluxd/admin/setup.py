@@ -189,11 +189,13 @@ def _int_attr(attrs, name, default=0):
 
 
 async def _finalize_modules(modules):
-    """Run the rc3 step of each module that has one, in module order.
+    """Run the rc3 step of each module that has one, in stop order (the
+    reverse of the module order: the job manager's checkpoint before the
+    KVS dump).
 
     :returns: 0, or the first non-zero exit code.
     """
-    for module in modules:
+    for module in reversed(list(modules)):
         if IFinalizeStep.providedBy(module):
             rc = await defer.maybeDeferred(module.finalize)
             if rc:

@@ -34,7 +34,7 @@ from fluxd.errors import FluxError, InvalidArgument, NotFound, PermissionDenied
 from fluxd.formats import fluid
 from fluxd.formats.idset import IDset
 from fluxd.interfaces import (
-    IEvents, IJobSubmit, IJobTable, IKVS, IRouter, provide)
+    IEvents, IFinalizeStep, IJobSubmit, IJobTable, IKVS, IRouter, provide)
 from fluxd.job import jobs as J
 from fluxd.job._execlink import ExecLink
 from fluxd.job._queue import QueueState
@@ -47,6 +47,8 @@ from fluxd.module import Module
 __all__ = ["JobManagerService", "job_key", "CHECKPOINT_KEY"]
 
 CHECKPOINT_KEY = "checkpoint.job-manager"
+#: rc3 waits at most this long for the checkpoint (seconds)
+_FINALIZE_WAIT = 10.0
 #: jobs unlinked per KVS commit when purging (flux-core's batch size)
 PURGE_BATCH = 100
 _PURGE_PERIOD = 5.0
@@ -75,7 +77,7 @@ def _authorize(request, job, what):
         raise PermissionDenied(f"guests can only {what} their own jobs")
 
 
-@implementer(IJobTable, IJobSubmit)
+@implementer(IJobTable, IJobSubmit, IFinalizeStep)
 class JobManagerService(Module):
     """The ``job-manager`` service (rank 0).
 
@@ -126,12 +128,46 @@ class JobManagerService(Module):
         d.addCallback(lambda _: self._start_purge_timer())
         return d
 
+    def finalize(self):
+        """rc3 (:class:`~fluxd.interfaces.IFinalizeStep`): the checkpoint,
+        made durable before the KVS dump of ``flux shutdown --gc``, so
+        that the dump is the KVS's final state (the same checkpoint
+        written again at stop changes nothing).
+
+        :returns: a Deferred firing with 0, at the latest after
+            :data:`_FINALIZE_WAIT` seconds.
+        """
+        self.write_checkpoint()
+        return self._flush_for("rc3").addCallback(lambda _: 0)
+
     def stopService(self):
         super().stopService()
         if self._purge_timer is not None and self._purge_timer.running:
             self._purge_timer.stop()
         self.write_checkpoint()
-        return self.batcher.flush()
+        return self._flush_for("stop")
+
+    def _flush_for(self, when):
+        """The batcher's flush, given up after :data:`_FINALIZE_WAIT`
+        seconds: a KVS that refuses writes (a full disk) makes the batch
+        retry forever, and must not keep the broker from stopping."""
+        done = defer.Deferred()
+
+        def finish(_result):
+            if timer.active():
+                timer.cancel()
+            if not done.called:
+                done.callback(None)
+
+        def timed_out():
+            self.log.warn("job-manager: {n} KVS operations not durable after"
+                          " {secs}s ({when})", n=self.batcher.pending,
+                          secs=_FINALIZE_WAIT, when=when)
+            if not done.called:
+                done.callback(None)
+        timer = self._clock.callLater(_FINALIZE_WAIT, timed_out)
+        self.batcher.flush().addBoth(finish)
+        return done
 
     def _read_limits(self, config):
         self.age_limit = None

@@ -140,7 +140,8 @@ class MemoryContentStore:
 
     def restore_fresh(self, build, keep_old=None):
         """Empty the store, then run ``build(direct)`` to fill it (restore
-        at start, before :meth:`open`).
+        at start, before :meth:`open`).  ``keep_old`` is accepted for the
+        sqlite store's signature: memory has nothing to keep.
 
         :returns: a Deferred firing with its result.
         """

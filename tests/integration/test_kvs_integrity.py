@@ -110,6 +110,11 @@ def test_shutdown_gc_returns_after_its_dump(brokers, tmp_path):
                      rf" \d+ keys to {re.escape(archived)} in ", r.err), r.err
     assert not [n for n in os.listdir(state / "dump") if n.startswith(".")]
     assert broker.wait() == 0
+    # that dump was the final state: nothing committed after it (the job
+    # manager's checkpoint comes before it), no second dump at stop
+    assert "dumping again" not in broker.log_text
+    assert sorted(os.listdir(state / "dump")) == \
+        [os.path.basename(archived), "RESTORE"]
 
 
 def test_partial_dump_of_an_interrupted_gc_is_removed(brokers, tmp_path):

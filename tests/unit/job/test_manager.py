@@ -317,3 +317,40 @@ class ConfigTests(SynchronousTestCase):
         i.clock.advance(5)
         i.settle()
         self.assertEqual(len(list(i.manager.jobs())), 1)
+
+
+class FinalizeTests(SynchronousTestCase):
+    """rc3: the checkpoint is durable before the KVS dump of --gc."""
+
+    def setUp(self):
+        self.i = Instance(self)
+
+    def checkpoint(self):
+        from fluxd.job.manager import CHECKPOINT_KEY
+        from fluxd.storage import treeobj as T
+        obj = self.successResultOf(self.i.broker.kvs.lookup(
+            "primary", CHECKPOINT_KEY))
+        return T.decode_val(obj)
+
+    def test_checkpoint_committed_in_rc3(self):
+        from fluxd.interfaces import IFinalizeStep
+        self.assertTrue(IFinalizeStep.providedBy(self.i.manager))
+        self.i.submit(3)
+        self.i.settle()
+        d = self.i.manager.finalize()
+        self.i.settle()
+        self.assertEqual(self.successResultOf(d), 0)
+        self.assertIn(b'"max_jobid": ', self.checkpoint())
+        self.assertFalse(self.i.clock.getDelayedCalls())
+
+    def test_rc3_goes_on_when_the_kvs_refuses_writes(self):
+        from fluxd.errors import NoSpace
+        from twisted.internet import defer
+        from fluxd.job.manager import _FINALIZE_WAIT
+        self.i.manager.batcher._kvs.commit = \
+            lambda *a, **kw: defer.fail(NoSpace("KVS is read-only"))
+        d = self.i.manager.finalize()
+        self.i.clock.advance(0)
+        self.assertNoResult(d)
+        self.i.clock.advance(_FINALIZE_WAIT)
+        self.assertEqual(self.successResultOf(d), 0)
