@@ -3,7 +3,8 @@
 
 Starts one ``twistd -n fluxd`` broker with ``content.restore=auto`` in a
 temp statedir, writes N keys of 1 KiB of random bytes (incompressible)
-in job-like directories, unlinks a fraction of them (as job purging
+in job-like directories (under ``gcbench``: the job manager owns
+``job``), unlinks a fraction of them (as job purging
 does), then runs ``flux shutdown --gc`` and starts the broker again.
 Prints the size of ``content.sqlite`` before and after, the size of the
 dump, the time of the stop (including the dump) and of the start
@@ -32,7 +33,7 @@ def write_keys(h, n):
     """N keys in directories of BATCH keys, many commits in flight."""
     tokens = []
     for i in range(n):
-        op = {"key": f"job.d{i // BATCH}.k{i % BATCH}", "flags": 0,
+        op = {"key": f"gcbench.d{i // BATCH}.k{i % BATCH}", "flags": 0,
               "dirent": T.create_val(os.urandom(1024))}
         tokens.append(h.send("kvs.commit", {"namespace": "primary", "flags": 0,
                                             "ops": [op]}))
@@ -61,7 +62,7 @@ def main():
                 dirs = (args.keys + BATCH - 1) // BATCH
                 purged = int(dirs * args.purge)
                 h.rpc("kvs.commit", {"namespace": "primary", "flags": 0, "ops": [
-                    {"key": f"job.d{d}", "flags": 0, "dirent": None}
+                    {"key": f"gcbench.d{d}", "flags": 0, "dirent": None}
                     for d in range(purged)]})
                 version = h.rpc("kvs.getroot", {"namespace": "primary"})["rootseq"]
             print(f"wrote {args.keys} keys of 1 KiB in {spent:.2f}s;"

@@ -523,7 +523,7 @@ def _inspect_file(_conn, path):
             "meta": meta}
 
 
-@sqlitedb._sqlite_errors
+@sqlitedb.sqlite_errors
 def _finish_restore(conn, path):
     # the file is complete: put it in the broker's journal mode, on disk
     conn.execute("PRAGMA journal_mode = WAL")

@@ -35,7 +35,7 @@ from fluxd.errors import FluxError
 from fluxd.storage import blobref as _blobref
 from fluxd.storage import treeobj as T
 from fluxd.storage.errors import CorruptStore, StoreError
-from fluxd.storage.sqlitedb import _sqlite_errors, _store_error, load_blob
+from fluxd.storage.sqlitedb import load_blob, sqlite_errors, store_error
 from fluxd.storage.wal import WAL_HEADER, check_wal
 
 __all__ = ["INTEGRITY_MAX", "QUICK_MAX", "unclean", "check_file",
@@ -141,7 +141,7 @@ def _check_roots(conn):
             raise CorruptStore(f"{where} is not a directory")
 
 
-@_sqlite_errors
+@sqlite_errors
 def verify(conn, mode="quick_check", roots=True):
     """Check an opened database is a readable fluxd content store.
 
@@ -180,7 +180,7 @@ def open_readonly(path):
     try:
         return sqlite3.connect(uri, uri=True, check_same_thread=False)
     except sqlite3.Error as exc:
-        raise _store_error(exc) from None
+        raise store_error(exc) from None
 
 
 def verify_file(path, mode="quick_check", roots=True):

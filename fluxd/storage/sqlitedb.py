@@ -47,7 +47,7 @@ __all__ = [
     "SCHEMA_VERSION", "StoreError", "CorruptStore", "StoreInUse", "connect",
     "init_schema", "write_batch", "load_blob", "read_roots", "checkpoint",
     "count_objects", "read_meta", "StateLock", "remove_database",
-    "root_record", "DirectStore", "write_meta",
+    "root_record", "DirectStore", "write_meta", "sqlite_errors", "store_error",
 ]
 
 SCHEMA_VERSION = "1"
@@ -63,18 +63,20 @@ def root_record(rootref, sequence, owner, flags=0, timestamp=None):
             "timestamp": time.time() if timestamp is None else timestamp}
 
 
-def _sqlite_errors(fn):
+def sqlite_errors(fn):
     """Report sqlite failures as FluxErrors (ENOSPC for a full disk)."""
     @functools.wraps(fn)
     def wrapper(*args):
         try:
             return fn(*args)
         except sqlite3.Error as exc:
-            raise _store_error(exc) from None
+            raise store_error(exc) from None
     return wrapper
 
 
-def _store_error(exc):
+def store_error(exc):
+    """The :class:`StoreError` for an ``sqlite3.Error`` (ENOSPC for a full
+    disk, :class:`CorruptStore` for a malformed file, else EIO)."""
     name = getattr(exc, "sqlite_errorname", "") or ""
     if name == "SQLITE_FULL" or "full" in str(exc):
         return StoreError(f"content store: {exc}", errnum=errno.ENOSPC)
@@ -84,7 +86,7 @@ def _store_error(exc):
     return StoreError(f"content store: {exc}", errnum=errno.EIO)
 
 
-@_sqlite_errors
+@sqlite_errors
 def connect(path, synchronous="FULL", journal_mode="WAL"):
     """Open ``path`` in autocommit mode with the durability pragmas.
 
@@ -118,7 +120,7 @@ def _rollback(conn):
             pass
 
 
-@_sqlite_errors
+@sqlite_errors
 def init_schema(conn, hash_name):
     """Create the tables; check the stored hash matches ``hash_name``.
 
@@ -156,7 +158,7 @@ def _encode(data):
     return RAW, data
 
 
-@_sqlite_errors
+@sqlite_errors
 def write_batch(conn, blobs, roots):
     """Store blobs and roots in one transaction.
 
@@ -202,7 +204,7 @@ def load_blob(conn, digest):
         row = conn.execute("SELECT encoding, object FROM objects"
                            " WHERE hash = ?", (digest,)).fetchone()
     except sqlite3.Error as exc:
-        error = _store_error(exc)
+        error = store_error(exc)
         if isinstance(error, CorruptStore):
             error = CorruptStore(f"blob {_name(digest)}: {exc}")
         raise error from None
@@ -232,7 +234,7 @@ def _name(digest):
         return "with digest " + bytes(digest).hex()
 
 
-@_sqlite_errors
+@sqlite_errors
 def read_roots(conn):
     """``{namespace: record}`` from the roots table."""
     out = {}
@@ -244,13 +246,13 @@ def read_roots(conn):
     return out
 
 
-@_sqlite_errors
+@sqlite_errors
 def read_meta(conn):
     """``{name: value}`` of the meta table (``hash``, ``version``)."""
     return dict(conn.execute("SELECT name, value FROM meta").fetchall())
 
 
-@_sqlite_errors
+@sqlite_errors
 def write_meta(conn, items):
     """Set (or with None remove) ``{name: value}`` in the meta table, in
     one transaction."""
@@ -268,13 +270,13 @@ def write_meta(conn, items):
         raise
 
 
-@_sqlite_errors
+@sqlite_errors
 def checkpoint(conn):
     """Copy the WAL into the database file and truncate it (clean stop)."""
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-@_sqlite_errors
+@sqlite_errors
 def count_objects(conn):
     """``(count, total size)`` of stored blobs."""
     return tuple(conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0)"
