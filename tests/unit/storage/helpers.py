@@ -2,6 +2,7 @@
 tree in it, written as the broker writes it."""
 
 import os
+import pickle
 import subprocess
 import sys
 
@@ -9,6 +10,9 @@ from fluxd.storage import sqlitedb
 from fluxd.storage import treeobj as T
 from fluxd.storage.blobref import hash_blob, to_digest
 from fluxd.storage.txn import unroll
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 
 
 def tree(keys):
@@ -47,11 +51,10 @@ def crash_with_commits(path, batches):
     """
     code = (
         "import sys, pickle, os\n"
-        f"sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))!r})\n"
+        f"sys.path.insert(0, {REPO!r})\n"
         "from tests.unit.storage.helpers import _commit_all\n"
         "_commit_all(sys.argv[1], pickle.loads(sys.stdin.buffer.read()))\n"
         "os._exit(0)\n")
-    import pickle
     subprocess.run([sys.executable, "-c", code, path],
                    input=pickle.dumps(batches), check=True)
     keys = {}
