@@ -19,7 +19,7 @@ from fluxd.formats.rv1 import RError
 from fluxd.sched.policy import Share
 
 __all__ = ["build_R", "summary", "shares_of", "policy_nodes",
-           "encode_mask", "RError"]
+           "encode_mask", "ids_of", "RError"]
 
 
 def encode_mask(mask, brackets=False):
@@ -134,6 +134,17 @@ def _bits_of(mask):
         low = mask & -mask
         yield low.bit_length() - 1
         mask ^= low
+
+
+def ids_of(text):
+    """The ids of an RFC 22 idset string, ascending (a list).
+
+    :raises RError: when it does not decode.
+    """
+    try:
+        return list(_bits_of(_mask_of(text)))
+    except (ValueError, TypeError) as exc:
+        raise RError(f"invalid idset {text!r}: {exc}") from None
 
 
 def shares_of(R, skip_ranks=()):
