@@ -108,12 +108,23 @@ class FirstFit:
         self.avail += node.nfree_c if on else -node.nfree_c
 
     def _set_free(self, node, free_c, free_g):
-        if node.up:
-            self._index(node, False)
+        old_c, old_g, was_idle = node.nfree_c, node.nfree_g, node.idle()
         node.free_c, node.free_g = free_c, free_g
         node.nfree_c, node.nfree_g = free_c.bit_count(), free_g.bit_count()
-        if node.up:
-            self._index(node, True)
+        if not node.up:
+            return
+        # flip only the counts crossed: one bit per core taken or freed
+        bit, new_c, new_g = node.bit, node.nfree_c, node.nfree_g
+        core_ge = self._core_ge
+        for k in range(min(old_c, new_c) + 1, max(old_c, new_c) + 1):
+            core_ge[k] ^= bit
+        if old_g != new_g:
+            gpu_ge = self._gpu_ge
+            for k in range(min(old_g, new_g) + 1, max(old_g, new_g) + 1):
+                gpu_ge[k] ^= bit
+        if was_idle != node.idle():
+            self._idle ^= bit
+        self.avail += new_c - old_c
 
     def _mark(self, ranks, up):
         for rank in ranks:
