@@ -37,6 +37,7 @@ COMMANDS = {
     "dmesg": ("fluxd.cli.cmd_dmesg", "Print or control the broker log ring buffer"),
     "logger": ("fluxd.cli.cmd_logger", "Create a Flux log entry"),
     "config": ("fluxd.cli.cmd_config", "Manage/query Flux configuration"),
+    "admin": ("fluxd.cli.cmd_admin", "Flux instance administration"),
     "kvs": ("fluxd.cli.cmd_kvs", "Flux key-value store utility"),
     "content": ("fluxd.cli.cmd_content", "Access content store"),
     "dump": ("fluxd.cli.cmd_dump", "Dump KVS snapshot to a portable archive format"),

@@ -16,12 +16,14 @@ import os
 import socket
 
 from fluxd.client import wire
-from fluxd.errors import NotConnected, ProtocolError, TimedOut, from_errno
+from fluxd.errors import (
+    FluxError, InvalidArgument, NotConnected, ProtocolError, TimedOut, from_errno)
 from fluxd.message.types import FLAG_STREAMING, NODEID_ANY, encode_payload
 
 #: the system instance's socket, used when FLUX_URI is unset (as flux does)
 SYSTEM_URI = "local:///run/flux/local"
 ENODATA = 61
+_RECV_SIZE = 65536
 
 
 def uri_to_path(uri):
@@ -65,6 +67,7 @@ class Flux:
             raise NotConnected(f"Unable to connect to Flux: {path}:"
                                f" {exc.strerror}") from None
         self._decoder = wire.BoxDecoder()
+        self._timeout = self._sock.gettimeout()
         self._queue = []
         self._answers = {}
         self._stream = {}
@@ -72,13 +75,17 @@ class Flux:
         self._next_tag = 1
         self._cred = (userid, rolemask)
         hello = self._read_until(lambda box: box.get(wire.COMMAND) == b"hello")
-        errnum = wire.get_int(hello, "errnum", 0)
+        try:
+            errnum, errstr, _ = wire.decode_result(hello)
+            self.userid = wire.get_int(hello, "userid", -1)
+            self.rolemask = wire.get_int(hello, "rolemask", 0)
+            self.rank = wire.get_int(hello, "rank", 0)
+        except wire.WireError as exc:
+            self.close()
+            raise ProtocolError(f"broker sent a bad box: {exc}") from None
         if errnum:
             self.close()
-            raise from_errno(errnum, wire.get_str(hello, "errstr"))
-        self.userid = wire.get_int(hello, "userid", -1)
-        self.rolemask = wire.get_int(hello, "rolemask", 0)
-        self.rank = wire.get_int(hello, "rank", 0)
+            raise from_errno(errnum, errstr)
 
     def __enter__(self):
         return self
@@ -96,9 +103,14 @@ class Flux:
 
     def _read_box(self, timeout=None):
         while not self._queue:
-            self._sock.settimeout(timeout)
+            if timeout != self._timeout:
+                # each settimeout() is a system call: only on a change
+                self._sock.settimeout(timeout)
+                self._timeout = timeout
             try:
-                data = self._sock.recv(1 << 20)
+                # not more: CPython allocates the whole size for each
+                # recv, and past 128 KiB that is an mmap and a munmap
+                data = self._sock.recv(_RECV_SIZE)
             except TimeoutError:
                 raise TimedOut("Connection timed out") from None
             if not data:
@@ -121,8 +133,7 @@ class Flux:
         if wire.ANSWER in box or wire.ERROR in box:
             self._answers[box.get(wire.ANSWER) or box.get(wire.ERROR)] = box
         elif box.get(wire.COMMAND) == b"response":
-            tag = wire.get_int(box, "matchtag")
-            self._stream.setdefault(tag, []).append(box)
+            self._stream.setdefault(_matchtag(box), []).append(box)
 
     def send(self, topic, payload=None, nodeid=NODEID_ANY, flags=0):
         """Send a request without waiting; returns a token for :meth:`wait`."""
@@ -130,17 +141,14 @@ class Flux:
         self._next_ask += 1
         tag = self._next_tag
         self._next_tag += 1
-        box = {wire.COMMAND: b"request", wire.ASK: ask}
-        wire.put_str(box, "topic", topic)
-        wire.put_int(box, "nodeid", nodeid)
-        wire.put_int(box, "flags", flags)
-        wire.put_int(box, "matchtag", tag)
-        wire.put_big(box, "payload", encode_payload(payload))
         userid, rolemask = self._cred
-        if userid is not None:
-            wire.put_int(box, "userid", userid)
-            wire.put_int(box, "rolemask", rolemask or 0)
-        self._sock.sendall(wire.encode_box(box))
+        try:
+            data = wire.encode_request(ask, topic, nodeid, flags, tag,
+                                       encode_payload(payload), userid,
+                                       rolemask)
+        except wire.WireError as exc:
+            raise InvalidArgument(f"{topic[:64]}: {exc}") from None
+        self._sock.sendall(data)
         return ask, tag
 
     def _answer(self, ask, timeout=None):
@@ -156,10 +164,13 @@ class Flux:
 
     @staticmethod
     def _result(box):
-        errnum = wire.get_int(box, "errnum", 0)
+        try:
+            errnum, errstr, payload = wire.decode_result(box)
+        except wire.WireError as exc:
+            raise ProtocolError(f"broker sent a bad box: {exc}") from None
         if errnum:
-            raise from_errno(errnum, wire.get_str(box, "errstr"))
-        return wire.get_big(box, "payload")
+            raise from_errno(errnum, errstr)
+        return payload
 
     def wait(self, token, timeout=None):
         """Wait for the answer of :meth:`send`; returns the raw payload.
@@ -199,21 +210,27 @@ class Flux:
                 break
             box = self._read_box()
             if box.get(wire.COMMAND) == b"response" and \
-                    wire.get_int(box, "matchtag") == tag:
+                    _matchtag(box) == tag:
                 yield decode_json(self._result(box))
             else:
                 self._file(box)
         self._stream.pop(tag, None)
-        final = self._answer(ask)
-        if wire.get_int(final, "errnum", 0) == ENODATA:
-            return
-        self._result(final)
+        try:
+            self._result(self._answer(ask))
+        except FluxError as exc:
+            if exc.errno != ENODATA:
+                raise
 
     def cancel(self, token):
         """Cancel a streaming request started with :meth:`send`."""
-        box = {wire.COMMAND: b"cancel"}
-        wire.put_int(box, "matchtag", token[1])
-        self._sock.sendall(wire.encode_box(box))
+        self._sock.sendall(wire.encode_cancel(token[1]))
+
+
+def _matchtag(box):
+    try:
+        return wire.get_int(box, "matchtag")
+    except wire.WireError as exc:
+        raise ProtocolError(f"broker sent a bad box: {exc}") from None
 
 
 def decode_json(raw):

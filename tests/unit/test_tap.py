@@ -1,6 +1,7 @@
 """twistd fluxd options: the initial program; the exit code hook."""
 
 import io
+import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -23,6 +24,51 @@ class OptionsTests(SynchronousTestCase):
         options = Options()
         options.parseOptions([])
         self.assertIsNone(options["initial-program"])
+
+    def test_bare_flag_and_legacy_name(self):
+        options = Options()
+        options.parseOptions(["-Sbroker.rc2_none",
+                              "-Sbroker.quorum-timeout=none"])
+        self.assertEqual(options["attrs"], {"broker.rc2_none": "",
+                                            "broker.quorum-warn": "none"})
+
+    def test_errors_are_one_line_without_usage(self):
+        for argv, message in (
+                (["-Sbroker.quorum=abc"], "fluxd: broker.quorum: invalid"
+                 " value 'abc' (expected a positive number of brokers)"),
+                (["--config-path=/nonexistent"], "fluxd: stat: /nonexistent:"
+                 " No such file or directory"),
+                (["--config-path=/a", "-Sconfig.path=/b"],
+                 "fluxd: config.path: conflicts with --config-path")):
+            with self.assertRaises(SystemExit) as caught:
+                Options().parseOptions(argv)
+            self.assertEqual(caught.exception.code, message)
+
+    def test_config_path_attribute(self):
+        path = self.mktemp()
+        os.mkdir(path)
+        with open(os.path.join(path, "a.toml"), "w") as f:
+            f.write("[access]\nallow-guest-user = true\n")
+        options = Options()
+        options.parseOptions([f"-Sconfig.path={path}"])
+        self.assertTrue(options["config"].get("access.allow-guest-user"))
+        self.assertNotIn("config.path", options["attrs"])
+
+    def test_bootstrap_file(self):
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('[bootstrap]\nhosts = [{host = "a"}, {host = "b"}]\n')
+        options = Options()
+        options.parseOptions([f"--bootstrap={path}"])
+        self.assertEqual(options["bootstrap-table"],
+                         {"hosts": [{"host": "a"}, {"host": "b"}]})
+        self.assertFalse(options["config"].is_set("bootstrap"))
+        with open(path, "w") as f:
+            f.write('[access]\n')
+        with self.assertRaises(SystemExit) as caught:
+            Options().parseOptions([f"--bootstrap={path}"])
+        self.assertEqual(caught.exception.code,
+                         f"fluxd: {path}: no [bootstrap] table")
 
 
 class ExitCodeTests(SynchronousTestCase):
