@@ -200,7 +200,11 @@ class ExecService(Module):
             return
         job = self.jobs.get(body.get("id"))
         if job is not None and body.get("severity") == 0:
-            job.exception_event(str(body.get("type")))
+            # on the next turn, as a remote exec service would see it: the
+            # exception may be this service's own answer (a timeout), whose
+            # handling must finish first
+            self.reactor.callLater(0, job.exception_event,
+                                   str(body.get("type")))
 
     async def start_time(self, job):
         """The time of the job's ``start`` event (reattach), or None."""

@@ -106,6 +106,7 @@ class RunTests(SynchronousTestCase):
         store.gate = True
         s = bench.start(1, jobspec(run_duration="1s"))
         bench.jm.exception(1, "cancel")
+        bench.settle()
         store.gate = False
         store.release()
         bench.settle()

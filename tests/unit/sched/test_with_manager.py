@@ -86,8 +86,9 @@ class JobCoreTests(SynchronousTestCase):
         [jobid] = self.i.submit(duration=2.0, **test_attr(run_duration="1h"))
         self.run_for(2)
         job = self.job(jobid)
-        self.assertEqual((job.state, job.result, job.exception_type),
-                         (J.INACTIVE, J.TIMEOUT, "timeout"))
+        self.assertEqual((job.state, job.result, job.exception_type,
+                          job.waitstatus),
+                         (J.INACTIVE, J.TIMEOUT, "timeout", 14))
 
     def test_unsatisfiable_job_is_denied(self):
         spec = from_command(["true"], ntasks=5, environment={}, cwd="/")
