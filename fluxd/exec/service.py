@@ -16,12 +16,14 @@ exception saying how to use test execution.  The life of one job:
 - ``starting`` (``re-starting``), then the ``start`` response (or
   ``reattached``) and the run timer; ``mock_exception=run`` fails now;
   in ``override`` mode ``job-exec.override`` starts and finishes it;
-- the time limit is R's expiration (moved by the delay between the
-  allocation and the start, as flux does): past it, a ``timeout``
+- the time limit is R's expiration, moved by the delay between the
+  allocation and the start when that delay exceeds
+  ``exec.max-start-delay-percent`` of the limit: past it, a ``timeout``
   exception ``resource allocation expired`` and the job is killed with
   SIGALRM;
-- a fatal exception (``job-exception`` event of the job manager, or one
-  raised here) kills it with ``exec.term-signal`` (SIGTERM);
+- a fatal exception (``job-exception`` event of the job manager, acted
+  on at the next reactor turn, or one raised here) kills it with
+  ``exec.term-signal`` (SIGTERM);
 - ``complete {status}`` and the ``finish`` response, then ``done``
   (awaited) and the final ``release``, which ends the stream.
 

@@ -30,12 +30,15 @@ class Acquirers:
 
     :param usable: ``usable()`` -> the instance R without the excluded
         ranks (an :class:`~fluxd.formats.rv1.Rv1`), once R is defined.
+    :param ranks: ``ranks()`` -> the :class:`IDset` of those ranks
+        (cheaper than ``usable().ranks()``: asked at every change).
     :param down: ``down()`` -> the :class:`IDset` of ranks not usable now
         (offline, drained or torpid), excluded ranks included or not.
     """
 
-    def __init__(self, usable, down):
+    def __init__(self, usable, ranks, down):
         self._usable = usable
+        self._ranks = ranks
         self._down = down
         self._requests = []
         self._up = None
@@ -44,7 +47,7 @@ class Acquirers:
         return len(self._requests)
 
     def _up_now(self):
-        return self._usable().ranks() - self._down()
+        return self._ranks() - self._down()
 
     def add(self, request):
         """Answer the first response of a new stream (R must be defined)

@@ -103,7 +103,8 @@ class ResourceService(Module):
             else None
         self.drain = DrainState(size)
         self.reslog = ResourceLog(router, reactor, self._encoded_R)
-        self.acquirers = Acquirers(self._usable, self._down)
+        self.acquirers = Acquirers(self._usable, self._usable_ranks,
+                                   self._down)
         self._reports = {}
         self._saved = None
         self._defined = None if rank else defer.Deferred()
@@ -362,6 +363,9 @@ class ResourceService(Module):
     def _usable(self):
         """The instance R without the excluded ranks (R must be defined)."""
         return self.rset.exclude_ranks(self.exclude)
+
+    def _usable_ranks(self):
+        return self.rset.ranks() - self.exclude
 
     def _down(self):
         """The ranks no job may use now: offline, drained or torpid."""
