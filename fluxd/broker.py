@@ -30,6 +30,7 @@ from fluxd.admin.setup import build_admin, check_directory, watch_overlay
 from fluxd.attributes import Attributes, AttrService
 from fluxd.builtins import BrokerModule, ModuleService
 from fluxd.config import config_notes, unknown_tables
+from fluxd.client.uri import local_uri_path  # re-exported: the one parser
 from fluxd.errors import InvalidArgument
 from fluxd.events import EventService
 from fluxd.exec.service import ExecService
@@ -131,13 +132,6 @@ def quorum_size(value, size):
         raise InvalidArgument(f"broker.quorum: {count} is more than the"
                               f" instance size {size}")
     return count
-
-
-def local_uri_path(uri):
-    """The socket path of a ``local://`` URI (InvalidArgument otherwise)."""
-    if not uri.startswith("local://") or len(uri) <= len("local://"):
-        raise InvalidArgument(f"local-uri {uri}: expected local:///PATH")
-    return uri[len("local://"):]
 
 
 class BrokerService(service.MultiService):
@@ -432,6 +426,7 @@ def _attributes(config, setattrs, layout, owner, hostname, cleanup, made):
         "security.owner": owner, "instance-level": 0, "jobid": "-",
         "broker.pid": os.getpid(), "broker.starttime": f"{time.time():.6f}",
         "broker.uuid": str(uuid.uuid4()),
+        "tbon.topo": layout.topology.uri,
         "tbon.level": layout.topology.level(rank),
         "tbon.maxlevel": layout.topology.maxlevel,
         "tbon.descendants": layout.topology.descendants(rank),

@@ -95,7 +95,7 @@ def makeService(options):
                               initial_program=options["initial-program"],
                               install_signal=signal.signal,
                               log_publisher=globalLogPublisher,
-                              stderr=sys.__stderr__,
+                              stderr=broker_stderr(options),
                               bootstrap=options.get("bootstrap-table"))
     except FluxError as exc:
         raise SystemExit(f"fluxd: {exc}") from None
@@ -112,6 +112,34 @@ def _bootstrap_table(path):
         raise FluxError(f"{path}: no [bootstrap] table")
     config_from_object({"bootstrap": table}, source=path)
     return table
+
+
+def broker_stderr(options, stdout=None, stderr=None):
+    """The stream for the broker's own stderr log lines (log-stderr-level).
+
+    ``twistd -n`` without ``--logfile``, ``--logger`` or ``--syslog`` prints
+    every log event on stdout itself.  When stderr is that same terminal,
+    the broker's copy would show each line twice: then the broker writes
+    none (twistd's lines carry everything).  With a log file or a custom
+    observer (the systemd unit's ``--logger``), or stdout and stderr apart,
+    stderr gets the broker's lines as flux-broker writes them.
+
+    :param options: the parsed :class:`Options` (``options.parent`` is
+        twistd's own, once twistd has parsed the command line).
+    :returns: ``stderr`` (default: ``sys.__stderr__``), or None.
+    """
+    stdout = sys.__stdout__ if stdout is None else stdout
+    stderr = sys.__stderr__ if stderr is None else stderr
+    twistd = getattr(options, "parent", None)
+    if twistd is None or not twistd.get("nodaemon") or twistd.get("logger") \
+            or twistd.get("syslog") or twistd.get("logfile") not in (None, "", "-"):
+        return stderr
+    try:
+        same = stderr.isatty() and os.path.samestat(
+            os.fstat(stdout.fileno()), os.fstat(stderr.fileno()))
+    except (OSError, ValueError, AttributeError):
+        same = False
+    return None if same else stderr
 
 
 def exit_with_code(broker, exit=os._exit, streams=None):

@@ -30,25 +30,40 @@ import sys
 import tempfile
 import time
 
+from fluxd.cli._oneline import OneLineParser
 from fluxd.errors import InvalidArgument, NotConnected, TimedOut
 
 #: how long to wait for the instance to come up before giving up
 START_TIMEOUT = 60.0
 
 
-def _free_ports(n):
-    """``n`` distinct free TCP ports on the loopback interface."""
-    socks, ports = [], []
+def reserve_ports(n):
+    """Reserve ``n`` distinct TCP ports on the loopback interface.
+
+    Choosing a free port, closing it and letting a broker bind it later is
+    a race: meanwhile another program's ``bind(0)`` or an outgoing
+    connection's source port may take it, and the instance never forms.
+    So each port stays bound (not listening) for the instance's lifetime:
+    bound without ``SO_REUSEADDR``, so that the kernel gives this port to
+    no other socket, then marked ``SO_REUSEADDR``, so that the broker's
+    own listening socket (Twisted sets the option) may bind it too, also
+    when a broker restarts.
+
+    :returns: the list of bound sockets; close them when the instance
+        stops.
+    """
+    socks = []
     try:
         for _ in range(n):
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
             socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
+            s.bind(("127.0.0.1", 0))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    except OSError:
         for s in socks:
             s.close()
-    return ports
+        raise
+    return socks
 
 
 def split_broker_opts(opts):
@@ -114,18 +129,20 @@ class ForkedBroker:
     work and its memory pages (copy-on-write).
     """
 
-    def __init__(self, argv, env):
+    def __init__(self, argv, env, close=()):
         self.args = argv
         self.returncode = None
         pid = os.fork()
         if pid == 0:
-            self._child(argv, env)
+            self._child(argv, env, close)
         self.pid = pid
 
     @staticmethod
-    def _child(argv, env):
+    def _child(argv, env, close):
         code = 1
         try:
+            for sock in close:  # the parent's, not the broker's
+                sock.close()
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)
             os.setsid()
@@ -192,6 +209,7 @@ class Instance:
         self.size = args.test_size or 1
         self.dir = tempfile.mkdtemp(prefix="flux-start-")
         self.procs = []
+        self.reserved = []  # sockets holding the brokers' ports until stop
         self.hosts = _hostnames(args, self.size)
 
     def warn(self, text):
@@ -222,7 +240,8 @@ class Instance:
         if self.size > 1:
             cert = os.path.join(self.dir, "cluster.pem")
             keygen(cert, name="flux")
-            ports = _free_ports(self.size)
+            self.reserved = reserve_ports(self.size)
+            ports = [s.getsockname()[1] for s in self.reserved]
             hosts = [{"host": h, "bind": f"tcp://127.0.0.1:{p}",
                       "connect": f"tcp://127.0.0.1:{p}"}
                      for h, p in zip(self.hosts, ports)]
@@ -272,7 +291,7 @@ class Instance:
         sys.stdout.flush()
         sys.stderr.flush()
         for argv in argvs:
-            self.procs.append(ForkedBroker(argv, env))
+            self.procs.append(ForkedBroker(argv, env, close=self.reserved))
         with open(os.path.join(self.dir, "brokers.json"), "w") as f:
             json.dump([{"rank": r, "pid": p.pid, "argv": a}
                        for r, (p, a) in enumerate(zip(self.procs, argvs))], f)
@@ -280,6 +299,12 @@ class Instance:
     @property
     def uri(self):
         return f"local://{self.dir}/rank-0/local"
+
+    def release_ports(self):
+        """Let go of the reserved ports (the brokers hold their own)."""
+        for sock in self.reserved:
+            sock.close()
+        self.reserved = []
 
     def wait_ready(self):
         """Wait until rank 0 is in RUN, i.e. ``broker.quorum`` is online.
@@ -330,6 +355,7 @@ class Instance:
 
     def stop(self):
         """Stop every broker (children first), then remove the directory."""
+        self.release_ports()
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -343,7 +369,7 @@ class Instance:
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="flux-start")
+    parser = OneLineParser(prog="flux-start")
     parser.add_argument("-o", "--broker-opts", action="append", default=[],
                         metavar="OPTS", help="comma-separated broker options")
     parser.add_argument("-S", "--setattr", action="append", default=[],

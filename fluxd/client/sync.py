@@ -11,31 +11,21 @@ Typical use::
         rank = h.rpc("attr.get", {"name": "rank"})["value"]
 """
 
-import json
+import _socket
 import os
-import socket
 
-from fluxd.client import wire
+from fluxd.client import jsonc, wire
+from fluxd.client.uri import SYSTEM_URI, socket_path
 from fluxd.errors import (
     FluxError, InvalidArgument, NotConnected, ProtocolError, TimedOut, from_errno)
-from fluxd.message.types import FLAG_STREAMING, NODEID_ANY, encode_payload
 
-#: the system instance's socket, used when FLUX_URI is unset (as flux does)
-SYSTEM_URI = "local:///run/flux/local"
+# RFC 3 values, as fluxd.message.types has them (imported by the broker
+# side only: it loads json at start-up; tests/unit/client checks they agree)
+FLAG_STREAMING = 0x40
+NODEID_ANY = 0xFFFFFFFF
+
 ENODATA = 61
 _RECV_SIZE = 65536
-
-
-def uri_to_path(uri):
-    """Map a ``local://PATH`` URI (or a bare path) to the socket path.
-
-    :raises fluxd.errors.NotConnected: for another URI scheme.
-    """
-    if uri.startswith("local://"):
-        return uri[len("local://"):]
-    if uri.startswith("/"):
-        return uri
-    raise NotConnected(f"Unable to connect to Flux: unsupported URI {uri}")
 
 
 class Flux:
@@ -54,8 +44,8 @@ class Flux:
     def __init__(self, uri=None, userid=None, rolemask=None):
         uri = uri or os.environ.get("FLUX_URI") or SYSTEM_URI
         self.uri = uri
-        path = uri_to_path(uri)
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = socket_path(uri)
+        self._sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             self._sock.connect(path)
         except FileNotFoundError:
@@ -241,6 +231,16 @@ def decode_json(raw):
     if not raw:
         return {}
     try:
-        return json.loads(raw.rstrip(b"\0"))
+        return jsonc.loads(raw.rstrip(b"\0"))
     except ValueError:
         raise ProtocolError("response payload is not JSON") from None
+
+
+def encode_payload(payload):
+    """Turn a payload argument into bytes: None, bytes, str or JSON value
+    (as :func:`fluxd.message.types.encode_payload`, without ``json``)."""
+    if payload is None or isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    return jsonc.dumps(payload).encode("utf-8")

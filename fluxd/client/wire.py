@@ -26,11 +26,15 @@ Commands (name: arguments -> answer):
     connection is refused (EPERM for a guest), and the broker then closes.
 """
 
-import struct
-
 MAX_KEY = 0xFF
 MAX_VALUE = 0xFFFF
-_U16 = struct.Struct(">H")
+
+
+def _u16(n):
+    # int.to_bytes rather than struct: the flux command's start-up cost
+    # counts every module it imports
+    return n.to_bytes(2, "big")
+
 
 COMMAND = b"_command"
 ASK = b"_ask"
@@ -59,7 +63,7 @@ def encode_box(box):
             raise WireError(f"bad AMP key length {len(key)}")
         if len(value) > MAX_VALUE:
             raise WireError(f"AMP value for {key!r} too long ({len(value)})")
-        out += [_U16.pack(len(key)), key, _U16.pack(len(value)), value]
+        out += [_u16(len(key)), key, _u16(len(value)), value]
     out.append(b"\0\0")
     return b"".join(out)
 
@@ -219,11 +223,11 @@ def get_str(box, name, default=None):
 # AMP Command classes of fluxd.local.commands declare the same layout.
 
 def _key(name):
-    return _U16.pack(len(name)) + name
+    return _u16(len(name)) + name
 
 
 def _pair(name, value):
-    return _key(name) + _U16.pack(len(value)) + value
+    return _key(name) + _u16(len(value)) + value
 
 
 _CMD_REQUEST = _pair(COMMAND, b"request")
@@ -239,7 +243,7 @@ _K = {name: _key(name) for name in (
 def _put(out, name, value):
     if len(value) > MAX_VALUE:
         raise WireError(f"AMP value for {name!r} too long ({len(value)})")
-    out += (_K[name], _U16.pack(len(value)), value)
+    out += (_K[name], _u16(len(value)), value)
 
 
 def _put_text(out, name, text):
@@ -248,17 +252,17 @@ def _put_text(out, name, text):
         raw = text.encode("utf-8")
         if len(raw) > MAX_VALUE:
             raw = raw[:MAX_VALUE].decode("utf-8", "ignore").encode("utf-8")
-        out += (_K[name], _U16.pack(len(raw)), raw)
+        out += (_K[name], _u16(len(raw)), raw)
 
 
 def _put_payload(out, value):
     if value is None:
         return
     size = len(value)
-    out += (_K[b"payload"], _U16.pack(min(size, MAX_VALUE)), value[:MAX_VALUE])
+    out += (_K[b"payload"], _u16(min(size, MAX_VALUE)), value[:MAX_VALUE])
     for i, start in enumerate(range(MAX_VALUE, size, MAX_VALUE), 1):
         chunk = value[start:start + MAX_VALUE]
-        out += (_key(b"payload.%d" % i), _U16.pack(len(chunk)), chunk)
+        out += (_key(b"payload.%d" % i), _u16(len(chunk)), chunk)
 
 
 def encode_request(ask, topic, nodeid, flags, matchtag, payload=None,

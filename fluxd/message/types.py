@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.message.test_types -*-
+# -*- test-case-name: tests.unit.message.test_frames -*-
 """The RFC 3 message model: request, response, event, control.
 
 A :class:`Message` is what every fluxd component passes around: the local

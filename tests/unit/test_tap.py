@@ -1,11 +1,12 @@
-"""twistd fluxd options: the initial program; the exit code hook."""
+"""twistd fluxd options: the initial program; the exit code hook; where
+the broker's stderr log lines go."""
 
 import io
 import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from fluxd.tap import Options, exit_with_code
+from fluxd.tap import Options, broker_stderr, exit_with_code
 
 
 class FakeBroker:
@@ -88,3 +89,56 @@ class ExitCodeTests(SynchronousTestCase):
         stream.close()
         exit_with_code(FakeBroker(3), exit=exits.append, streams=[stream])
         self.assertEqual(exits, [3])
+
+
+class _Twistd(dict):
+    """twistd's own options, as ``Options.parent`` holds them."""
+
+
+def _options(**twistd):
+    options = Options()
+    options.parent = _Twistd({"nodaemon": True, "logfile": None,
+                              "logger": None, "syslog": False, **twistd})
+    return options
+
+
+class BrokerStderrTests(SynchronousTestCase):
+    """Where the broker writes its log-stderr-level lines."""
+
+    def setUp(self):
+        import os
+        master, slave = os.openpty()
+        self.terminal = os.fdopen(slave, "w")
+        self.other = os.fdopen(os.dup(slave), "w")
+        self.addCleanup(os.close, master)
+        self.addCleanup(self.terminal.close)
+        self.addCleanup(self.other.close)
+        self.pipe = os.pipe()
+        self.piped = os.fdopen(self.pipe[1], "w")
+        self.addCleanup(os.close, self.pipe[0])
+        self.addCleanup(self.piped.close)
+
+    def test_hand_run_in_terminal_writes_once(self):
+        """twistd -n prints every event on the terminal: no second copy."""
+        self.assertIsNone(broker_stderr(_options(), self.terminal,
+                                        self.other))
+        self.assertIsNone(broker_stderr(_options(logfile="-"), self.terminal,
+                                        self.other))
+
+    def test_log_elsewhere_keeps_stderr(self):
+        for twistd in ({"logfile": "/var/log/fluxd.log"},
+                       {"logger": "fluxd.logring.service.discard_observer"},
+                       {"syslog": True}, {"nodaemon": False}):
+            self.assertIs(broker_stderr(_options(**twistd), self.terminal,
+                                        self.other), self.other, twistd)
+
+    def test_stdout_and_stderr_apart_keeps_stderr(self):
+        self.assertIs(broker_stderr(_options(), self.piped, self.other),
+                      self.other)
+        # one pipe for both (a test harness): not a terminal, both kept
+        self.assertIs(broker_stderr(_options(), self.piped, self.piped),
+                      self.piped)
+
+    def test_without_twistd_keeps_stderr(self):
+        self.assertIs(broker_stderr(Options(), self.terminal, self.other),
+                      self.other)
