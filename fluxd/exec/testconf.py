@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.exec.test_testconf -*-
+# -*- test-case-name: tests.unit.exec.test_testexec -*-
 """The test execution settings of a job (flux-core's ``testexec.c``).
 
 A job runs in test mode, without job shells, when its jobspec has the
