@@ -33,6 +33,7 @@ from fluxd.config import config_notes, unknown_tables
 from fluxd.client.uri import local_uri_path  # re-exported: the one parser
 from fluxd.errors import InvalidArgument
 from fluxd.events import EventService
+from fluxd.exec.service import ExecService
 from fluxd.formats.hostlist import Hostlist
 from fluxd.job.setup import build_job_modules
 from fluxd.kvs.wiring import build_kvs_modules
@@ -44,6 +45,7 @@ from fluxd.module import ModuleSet
 from fluxd.overlay import setup as overlay_setup
 from fluxd.overlay.groups import GroupsService
 from fluxd.resource.service import build_resource
+from fluxd.sched.service import FeasibilityService, SchedulerService
 
 #: attributes a user may set with -S at start (flux-broker-attributes(7)),
 #: with the legacy names flux still takes
@@ -347,6 +349,9 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         kvs = next(m for m in kvs_modules if m.name == "kvs")
         jobs = build_job_modules(reactor, router, kvs, events, config,
                                  safe_mode=admin.safe_mode)
+        sched = SchedulerService(reactor, router, kvs)
+        jobs += [sched, FeasibilityService(sched),
+                 ExecService(reactor, router, kvs, events, config)]
     policy = Policy(owner,
                     allow_guest_user=bool(config.get("access.allow-guest-user", False)),
                     allow_root_owner=bool(config.get("access.allow-root-owner", False)))

@@ -23,7 +23,9 @@ Rank 0 holds the instance state:
 
 Methods: ``status`` and ``sched-status`` (the system and scheduler views
 ``flux resource`` renders; any user), ``drain``, ``undrain``,
-``journal`` (streaming) and ``topo-report`` (owner only).  Followers pass
+``journal`` (streaming), ``acquire`` (streaming, RFC 28: the scheduler's
+resources and their up/down changes, :mod:`fluxd.resource._acquire`) and
+``topo-report`` (owner only).  Followers pass
 ``status``, ``sched-status``, ``drain`` and ``undrain`` on to rank 0.
 """
 
@@ -45,6 +47,7 @@ from fluxd.kvs.namespaces import PRIMARY
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
+from fluxd.resource._acquire import Acquirers
 from fluxd.resource._drain import DRAIN_MODES, DrainState
 from fluxd.resource._inventory import (
     configured_R, discover_local, exclude_ranks, hostnames_of,
@@ -100,6 +103,8 @@ class ResourceService(Module):
             else None
         self.drain = DrainState(size)
         self.reslog = ResourceLog(router, reactor, self._encoded_R)
+        self.acquirers = Acquirers(self._usable, self._usable_ranks,
+                                   self._down)
         self._reports = {}
         self._saved = None
         self._defined = None if rank else defer.Deferred()
@@ -121,6 +126,7 @@ class ResourceService(Module):
         for d in list(self._background):
             d.cancel()
         self.reslog.close()
+        self.acquirers.close()
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             d.errback(NoSuchService("resource service is stopping"))
@@ -240,6 +246,7 @@ class ResourceService(Module):
         await self.reslog.post("drain", {
             "idset": "0", "nodelist": self._nodelist(IDset([0])),
             "reason": reason, "overwrite": 0}, timestamp=now)
+        self.acquirers.changed()
 
     async def _saved_R(self):
         """``resource.R`` of an earlier run of this instance, or None.
@@ -335,6 +342,7 @@ class ResourceService(Module):
                     d = self.reslog.post(name, {"idset": ids.encode()})
                     d.addErrback(lambda f: self.log.failure(
                         "resource: posting an event failed", f))
+        self.acquirers.changed()
 
     def _nodelist(self, ids):
         return Hostlist([self.hostlist[r] for r in ids
@@ -352,14 +360,25 @@ class ResourceService(Module):
                 "torpid": self.torpid().encode(),
                 "drain": self.drain.info()}
 
+    def _usable(self):
+        """The instance R without the excluded ranks (R must be defined)."""
+        return self.rset.exclude_ranks(self.exclude)
+
+    def _usable_ranks(self):
+        return self.rset.ranks() - self.exclude
+
+    def _down(self):
+        """The ranks no job may use now: offline, drained or torpid."""
+        return (self._all_ranks() - self.online()) | self.drain.drained() \
+            | self.torpid()
+
     def sched_payload(self, allocated=None):
         """The ``resource.sched-status`` response: ``all`` (R without the
         excluded ranks and the scheduling key), ``down`` (offline, drained
         or torpid) and ``allocated``."""
-        usable = self.rset.exclude_ranks(self.exclude)
+        usable = self._usable()
         usable.scheduling = None
-        down = (self._all_ranks() - self.online()) | self.drain.drained() \
-            | self.torpid()
+        down = self._down()
         if allocated is None:
             allocated = Rv1()
         for name, ranks in usable.properties().items():
@@ -434,6 +453,7 @@ class ResourceService(Module):
             context["reason"] = reason
         context["overwrite"] = overwrite
         await self.reslog.post("drain", context, timestamp=now)
+        self.acquirers.changed()
         return None
 
     @method("undrain")
@@ -453,6 +473,7 @@ class ResourceService(Module):
         if reason is not None:
             context["reason"] = reason
         await self.reslog.post("undrain", context)
+        self.acquirers.changed()
         return None
 
     @method("journal", streaming=True)
@@ -462,6 +483,18 @@ class ResourceService(Module):
         if self.rank != 0:
             raise ProtocolError("this RPC only works on rank 0")
         return self.reslog.add_consumer(request)
+
+    @method("acquire", streaming=True)
+    async def rpc_acquire(self, request):
+        """``resource.acquire`` (RFC 28, streaming, owner only): R without
+        the excluded ranks with the up and down ranks once R is known, then
+        one ``{up}`` or ``{down}`` response per change."""
+        if self.rank != 0:
+            raise ProtocolError("this RPC only works on rank 0")
+        await self.when_defined()
+        if request.done:
+            return None  # cancelled while R was being assembled
+        return await self.acquirers.add(request)
 
     @method("topo-report")
     def rpc_topo_report(self, request):

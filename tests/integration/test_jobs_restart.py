@@ -55,6 +55,9 @@ def start(broker_factory, tmp_path, name="b"):
 def test_held_jobs_survive_a_clean_restart(broker_factory, tmp_path):
     broker = start(broker_factory, tmp_path)
     with Flux(broker.uri) as h:
+        # the scheduler would run a job that is not held: stop the queue
+        h.rpc("job-manager.queue-start", {"all": False, "start": False,
+                                          "reason": "test"})
         ids = submit(h, 1000)
         h.rpc("job-manager.urgency", {"id": ids[7], "urgency": 3})
         before = {jobid: eventlog(h, jobid) for jobid in ids[:10]}

@@ -1,0 +1,175 @@
+# -*- test-case-name: tests.unit.sched.test_rbuild -*-
+"""R (RFC 20) for allocations, and allocations back from R.
+
+:func:`build_R` encodes the shares of an allocation exactly as flux-core's
+``rlist_to_R`` does (what :meth:`fluxd.formats.rv1.Rv1.encode` produces
+for the same set), but straight from the policy's bit sets: it runs once
+per job, so it avoids building ``Rv1`` objects.  :func:`summary` is
+``rlist_dumps`` (``rank0/core[0-1]``), the ``sched.resource_summary``
+annotation.  :func:`shares_of` reads an R (``sched.free``, hello) into
+shares; :func:`policy_nodes` reads the instance R (``resource.acquire``)
+into the node list a policy is built from.
+"""
+
+from functools import lru_cache
+
+from fluxd.formats.hostlist import Hostlist
+from fluxd.formats.idset import IDset
+from fluxd.formats.rv1 import RError
+from fluxd.sched.policy import Share
+
+__all__ = ["build_R", "summary", "shares_of", "policy_nodes",
+           "encode_mask", "ids_of", "RError"]
+
+
+def encode_mask(mask, brackets=False):
+    """An RFC 22 idset string of the ids set in ``mask``."""
+    parts = []
+    count = 0
+    while mask:
+        lo = (mask & -mask).bit_length() - 1
+        run = mask >> lo
+        length = (run ^ (run + 1)).bit_length() - 1
+        hi = lo + length - 1
+        parts.append(str(lo) if lo == hi else f"{lo}-{hi}")
+        count += length
+        mask &= ~(((1 << length) - 1) << lo)
+    body = ",".join(parts)
+    return f"[{body}]" if brackets and count > 1 else body
+
+
+def _groups(shares):
+    """Ranks with identical children, ordered by first rank."""
+    groups = {}
+    for share in shares:
+        key = (share.cores, share.gpus)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [share.rank]
+        else:
+            group.append(share.rank)
+    return groups
+
+
+def _ranks_mask(ranks):
+    mask = 0
+    for rank in ranks:
+        mask |= 1 << rank
+    return mask
+
+
+def build_R(shares, nslots, starttime, expiration):
+    """Encode an allocation as R version 1.
+
+    :param shares: :class:`~fluxd.sched.policy.Share` objects, by rank.
+    :returns: the R dict (``rlist_to_R``'s keys and order).
+    """
+    r_lite = []
+    for (cores, gpus), ranks in _groups(shares).items():
+        children = {}
+        if cores:
+            children["core"] = encode_mask(cores)
+        if gpus:
+            children["gpu"] = encode_mask(gpus)
+        r_lite.append({"rank": encode_mask(_ranks_mask(ranks)),
+                       "children": children})
+    execution = {"R_lite": r_lite}
+    if nslots:
+        execution["nslots"] = nslots
+    execution["starttime"] = float(starttime)
+    execution["expiration"] = float(expiration)
+    hosts = [s.hostname for s in shares]
+    if hosts and None not in hosts:
+        execution["nodelist"] = [hosts[0] if len(hosts) == 1
+                                 else Hostlist(hosts).encode()]
+    properties = {}
+    for share in shares:
+        for name in share.properties:
+            properties[name] = properties.get(name, 0) | 1 << share.rank
+    if properties:
+        execution["properties"] = {name: encode_mask(properties[name])
+                                   for name in sorted(properties)}
+    return {"version": 1, "execution": execution}
+
+
+def summary(shares):
+    """``rlist_dumps``: ``rank[0-1]/core[0-3],gpu0`` (``""`` if empty)."""
+    out = []
+    for (cores, gpus), ranks in _groups(shares).items():
+        children = []
+        if cores:
+            children.append("core" + encode_mask(cores, brackets=True))
+        if gpus:
+            children.append("gpu" + encode_mask(gpus, brackets=True))
+        out.append(f"rank{encode_mask(_ranks_mask(ranks), brackets=True)}/"
+                   + ",".join(children))
+    return " ".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _mask_of(text):
+    """The bit set of an idset string (cached: R repeats a few)."""
+    mask = 0
+    for lo, hi in IDset.decode(text).intervals():
+        mask |= ((1 << (hi - lo + 1)) - 1) << lo
+    return mask
+
+
+def _entries(R):
+    """``(rank, cores, gpus)`` per rank of an R's ``R_lite``."""
+    try:
+        r_lite = R["execution"]["R_lite"]
+        for entry in r_lite:
+            children = entry.get("children") or {}
+            cores = _mask_of(children.get("core", ""))
+            gpus = _mask_of(children.get("gpu", ""))
+            for rank in _bits_of(_mask_of(entry["rank"])):
+                yield rank, cores, gpus
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise RError(f"malformed R: {exc}") from None
+
+
+def _bits_of(mask):
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+def ids_of(text):
+    """The ids of an RFC 22 idset string, ascending (a list).
+
+    :raises RError: when it does not decode.
+    """
+    try:
+        return list(_bits_of(_mask_of(text)))
+    except (ValueError, TypeError) as exc:
+        raise RError(f"invalid idset {text!r}: {exc}") from None
+
+
+def shares_of(R, skip_ranks=()):
+    """The shares an R describes (hostnames and properties are not
+    needed to give resources back, so they are left out).
+
+    :param skip_ranks: ranks to leave out (already released).
+    :raises RError: for an R without a readable ``R_lite``.
+    """
+    return [Share(rank, None, cores, gpus)
+            for rank, cores, gpus in _entries(R) if rank not in skip_ranks]
+
+
+def policy_nodes(R):
+    """``(rank, hostname, properties, cores, gpus)`` per rank of the
+    instance R, the input of a policy.
+
+    :raises RError: for an R that does not decode.
+    """
+    from fluxd.formats.rv1 import Rv1
+    rset = Rv1.decode(R)
+    nodes = []
+    for rank in rset.ranks():
+        cores = _mask_of(rset.cores(rank).encode())
+        gpus = _mask_of(rset.gpus(rank).encode())
+        nodes.append((rank, rset.hostname(rank), rset.rank_properties(rank),
+                      cores, gpus))
+    return nodes

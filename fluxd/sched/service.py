@@ -1,0 +1,429 @@
+# -*- test-case-name: tests.unit.sched.test_service -*-
+"""The ``sched`` service: RFC 27's scheduler side, as flux-core's
+``sched-simple`` (rank 0).
+
+At start (once registered, so the job manager can reach it) it acquires
+the resources (RFC 28 ``resource.acquire``: R without excluded ranks,
+then up/down changes), says hello to the job manager (every job still
+holding resources is marked allocated, from its ``job.<id>.R``) and ready
+(``limited`` with a limit of 8, sched-simple's default, or
+``unlimited``).  Then:
+
+- ``sched.alloc`` (streaming, one per job): queued by priority then id;
+  the head of the queue is allocated by the policy when it fits and
+  blocks the queue when it does not (FIFO, no backfill); a request that
+  can never fit is denied (``unsatisfiable request``).  R goes to
+  ``job.<id>.R`` with ``starttime`` now and ``expiration`` from the
+  duration, through one :class:`~fluxd.job.kvsbatch.KVSBatcher` (the R of
+  every job allocated in one pass, or while a commit is in flight, go out
+  as one commit); the success response (annotation
+  ``sched.resource_summary``, and R itself) is sent once R is durable;
+- ``sched.free``, ``sched.cancel``, ``sched.prioritize``,
+  ``sched.expiration`` and ``sched.resource-status`` as sched-simple;
+- ``feasibility.check`` (:class:`FeasibilityService`).
+
+The policy (:mod:`fluxd.sched.firstfit`) is pure and replaceable: this
+module only speaks the protocol.
+"""
+
+import errno
+import json
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from fluxd.errors import (
+    FluxError, InvalidArgument, NoSuchService, ProtocolError)
+from fluxd.formats import fluid
+from fluxd.interfaces import IKVS, IRouter, provide
+from fluxd.job.kvsbatch import KVSBatcher
+from fluxd.kvs import treeobj as T
+from fluxd.message.router import method
+from fluxd.message.types import ROLE_USER
+from fluxd.module import Module
+from fluxd.sched._queue import AllocQueue
+from fluxd.sched.firstfit import FirstFit
+from fluxd.sched.policy import InvalidRequest, NoSpace, Unsatisfiable
+from fluxd.sched.rbuild import (
+    RError, build_R, ids_of, policy_nodes, shares_of, summary)
+from fluxd.sched.request import request_of
+
+__all__ = ["SchedulerService", "SUCCESS", "ANNOTATE", "DENY", "CANCEL"]
+
+SUCCESS, ANNOTATE, DENY, CANCEL = 0, 1, 2, 3
+#: sched-simple's default concurrency: ``limited=8``
+DEFAULT_LIMIT = 8
+
+
+class _Job:
+    """One alloc request (freed once answered)."""
+
+    __slots__ = ("id", "priority", "request", "req", "done", "alloc")
+
+    def __init__(self, jobid, priority, request, req):
+        self.id, self.priority = jobid, priority
+        self.request, self.req = request, req
+        self.done = defer.Deferred()
+        #: (R, summary, shares) once allocated, while R is being written
+        self.alloc = None
+
+
+def _int_field(body, key):
+    value = body.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError(f"{key} must be a non-negative integer")
+    return value
+
+
+class SchedulerService(Module):
+    """The ``sched`` service of rank 0.
+
+    :param reactor: IReactorTime (R times, the scheduling turn).
+    :param router: the broker router (job manager, resource, KVS).
+    :param kvs: the broker's :class:`~fluxd.interfaces.IKVS` (R writes).
+    :param limit: alloc requests outstanding at once (``limited`` mode),
+        or None for ``unlimited``.
+    :param make_policy: ``make_policy(nodes, expiration)`` -> an
+        :class:`~fluxd.sched.policy.ISchedPolicy` (default first fit).
+    """
+
+    name = "sched"
+    log = Logger()
+
+    def __init__(self, reactor, router, kvs, limit=DEFAULT_LIMIT,
+                 make_policy=FirstFit):
+        super().__init__(0)
+        self.reactor = reactor
+        self.router = provide(IRouter, router)
+        self.kvs = provide(IKVS, kvs)
+        self.limit = limit
+        self._make_policy = make_policy
+        self.policy = None
+        self.queue = AllocQueue()
+        self.writer = KVSBatcher(reactor, kvs, router.instance_cred,
+                                 on_durable=self._durable)
+        self.ready = False
+        self._resources = defer.Deferred()
+        self._acquire = None
+        self._turn = None
+        self._init = None
+        self._start_call = None
+        self.stats.update(allocs=0, frees=0, denied=0, canceled=0)
+
+    # -- start and stop --------------------------------------------------------
+
+    def startService(self):
+        super().startService()
+        # once registered: the job manager sends allocs from its ready
+        self._start_call = self.reactor.callLater(0, self._begin)
+
+    def _begin(self):
+        self._start_call = None
+        self._init = defer.Deferred.fromCoroutine(self._start())
+        self._init.addErrback(self._start_failed)
+
+    def _start_failed(self, failure):
+        if failure.check(defer.CancelledError):
+            return None
+        if failure.check(NoSuchService):
+            self.log.info("sched: {why}: not scheduling",
+                          why=failure.getErrorMessage())
+            return None
+        self.log.failure("sched: start failed", failure)
+        return None
+
+    async def _start(self):
+        self._acquire = self.router.stream(
+            "resource.acquire", {}, cred=self.router.instance_cred,
+            on_response=self._acquired)
+        self._acquire.done.addBoth(self._acquire_ended)
+        await self._resources
+        await self._hello()
+        mode = {"mode": "unlimited"} if self.limit is None else \
+            {"mode": "limited", "limit": self.limit}
+        answer = await self.router.call("job-manager.sched-ready", mode,
+                                        cred=self.router.instance_cred)
+        self.ready = True
+        avail, total = self.policy.totals()
+        self.log.info("sched: ready {mode}: {avail} of {total} cores,"
+                      " {count} jobs waiting", avail=avail, total=total,
+                      mode=mode["mode"] if self.limit is None
+                      else f"limited={self.limit}",
+                      count=answer.get("count"))
+
+    def stopService(self):
+        super().stopService()
+        if self._start_call is not None and self._start_call.active():
+            self._start_call.cancel()
+        if self._init is not None:
+            self._init.cancel()
+        if self._acquire is not None:
+            self._acquire.cancel()
+        if self._turn is not None and self._turn.active():
+            self._turn.cancel()
+        self.ready = False
+        while self.queue:
+            job = self.queue.pop()
+            job.request.fail(NoSuchService.errno, "simple sched exiting")
+            job.done.callback(None)
+        return self.writer.flush()
+
+    # -- resources -------------------------------------------------------------
+
+    def _acquired(self, body):
+        if self.policy is None:
+            try:
+                nodes = policy_nodes(body["resources"])
+            except (KeyError, RError) as exc:
+                self.log.error("sched: resource.acquire: {err}", err=exc)
+                return
+            self.policy = self._make_policy(
+                nodes, float(body.get("expiration") or 0.0))
+            self.policy.mark_up(self._ranks(body.get("up")))
+            self._resources.callback(None)
+            return
+        self.policy.mark_up(self._ranks(body.get("up")))
+        self.policy.mark_down(self._ranks(body.get("down")))
+        self._kick()
+
+    @staticmethod
+    def _ranks(text):
+        return ids_of(text) if text else ()
+
+    def _acquire_ended(self, result):
+        if self.running:
+            self.log.error("sched: resource.acquire ended: {why}",
+                           why=getattr(result, "value", "end of stream"))
+        if not self._resources.called:
+            self._resources.errback(NoSuchService("no resources acquired"))
+        return None
+
+    async def _hello(self):
+        jobs = []
+        stream = self.router.stream(
+            "job-manager.sched-hello", {"partial-ok": True},
+            cred=self.router.instance_cred, on_response=jobs.append)
+        await stream.done
+        for body in jobs:
+            await self._hello_job(body)
+
+    async def _hello_job(self, body):
+        jobid = body.get("id")
+        try:
+            obj = await self.kvs.lookup(
+                "primary", fluid.encode(jobid, "kvs") + ".R",
+                cred=self.router.instance_cred)
+            R = json.loads(T.decode_val(obj))
+            skip = set(ids_of(body["free"])) if body.get("free") else ()
+            exact = self.policy.set_allocated(shares_of(R, skip))
+        except (FluxError, ValueError, TypeError, RError) as exc:
+            self.log.error("sched: hello: job {id}: {err}", id=jobid, err=exc)
+            return
+        if not exact:
+            self.log.error("sched: hello: job {id}: R was partly allocated"
+                           " already", id=jobid)
+
+    # -- scheduling ------------------------------------------------------------
+
+    def _kick(self):
+        """Run a scheduling pass on the next reactor turn (once)."""
+        if self._turn is None and self.queue:
+            self._turn = self.reactor.callLater(0, self._schedule)
+
+    def _schedule(self):
+        self._turn = None
+        if self.policy is None:
+            return
+        now = self.reactor.seconds()
+        queue, policy = self.queue, self.policy
+        while queue:
+            job = queue.peek()
+            try:
+                alloc = policy.alloc(job.req)
+            except NoSpace:
+                return
+            except Unsatisfiable:
+                queue.pop()
+                self._deny(job, "unsatisfiable request")
+                continue
+            except InvalidRequest as exc:
+                queue.pop()
+                self._deny(job, f"unable to allocate provided jobspec: {exc}")
+                continue
+            queue.pop()
+            duration = job.req.duration
+            expiration = now + duration if duration > 0 else policy.expiration
+            R = build_R(alloc.shares, alloc.nslots, now, expiration)
+            job.alloc = (R, summary(alloc.shares), alloc.shares)
+            self.writer.put_value(
+                fluid.encode(job.id, "kvs") + ".R",
+                json.dumps(R, separators=(",", ":")).encode(), note=job)
+
+    def _durable(self, jobs):
+        for job in jobs:
+            R, text, shares = job.alloc
+            if job.request.cancelled:
+                # the job manager went away: nobody will free these
+                self.policy.free(shares)
+                self._kick()
+                continue
+            self.stats["allocs"] += 1
+            job.request.respond({
+                "id": job.id, "type": SUCCESS, "R": R,
+                "annotations": {"sched": {"resource_summary": text,
+                                          "reason_pending": None,
+                                          "jobs_ahead": None}}})
+            job.done.callback(None)
+
+    def _deny(self, job, note):
+        self.stats["denied"] += 1
+        job.request.respond({"id": job.id, "type": DENY, "note": note})
+        job.done.callback(None)
+
+    # -- RFC 27 methods --------------------------------------------------------
+
+    @method("alloc", streaming=True)
+    def rpc_alloc(self, request):
+        """``sched.alloc {id, priority, userid, t_submit, jobspec}``: one
+        success (R in the KVS), deny or cancel response, then the end."""
+        body = request.json()
+        jobid = _int_field(body, "id")
+        priority = _int_field(body, "priority")
+        jobspec = body.get("jobspec")
+        if not isinstance(jobspec, dict):
+            raise ProtocolError("jobspec must be an object")
+        if self.limit is not None and len(self.queue) >= self.limit:
+            raise InvalidArgument(
+                f"alloc received above max concurrency: {self.limit}")
+        if jobid in self.queue:
+            raise InvalidArgument(f"job {jobid} already has an alloc request")
+        try:
+            req = request_of(jobspec)
+        except InvalidRequest as exc:
+            self._deny(_Job(jobid, priority, request, None), str(exc))
+            return None
+        job = _Job(jobid, priority, request, req)
+        self.queue.push(job)
+        request.on_cancel(lambda: self._abandoned(job))
+        self._kick()
+        return job.done
+
+    def _abandoned(self, job):
+        """The job manager cancelled the stream (or went away)."""
+        if self.queue.get(job.id) is job:
+            self.queue.remove(job.id)
+            self._kick()
+        if not job.done.called:
+            job.done.callback(None)
+
+    @method("cancel")
+    def rpc_cancel(self, request):
+        """``sched.cancel {id}``: a queued request is answered CANCEL."""
+        jobid = _int_field(request.json(), "id")
+        job = self.queue.remove(jobid)
+        if job is not None:
+            self.stats["canceled"] += 1
+            job.request.respond({"id": jobid, "type": CANCEL})
+            job.done.callback(None)
+            self._kick()
+        return {}
+
+    @method("prioritize")
+    def rpc_prioritize(self, request):
+        """``sched.prioritize {jobs: [[id, priority], ...]}``."""
+        jobs = request.json().get("jobs")
+        if not isinstance(jobs, list):
+            raise ProtocolError("malformed sched.prioritize request")
+        for item in jobs:
+            if not (isinstance(item, list) and len(item) == 2
+                    and all(isinstance(v, int) for v in item)):
+                raise ProtocolError("malformed sched.prioritize request")
+            self.queue.reprioritize(item[0], item[1])
+        self._kick()
+        return {}
+
+    @method("free")
+    async def rpc_free(self, request):
+        """``sched.free {id, R, final}``: the resources are free again
+        (R looked up in the KVS when absent)."""
+        body = request.json()
+        jobid = _int_field(body, "id")
+        R = body.get("R")
+        if R is None:
+            obj = await self.kvs.lookup(
+                "primary", fluid.encode(jobid, "kvs") + ".R",
+                cred=self.router.instance_cred)
+            R = json.loads(T.decode_val(obj))
+        try:
+            shares = shares_of(R)
+        except RError as exc:
+            raise InvalidArgument(f"free: job {jobid}: {exc}") from None
+        if self.policy is None:
+            raise NoSuchService("sched-simple not initialized")
+        if not self.policy.free(shares):
+            self.log.error("sched: free: job {id}: R was not allocated",
+                           id=jobid)
+        self.stats["frees"] += 1
+        self._kick()
+        return {}
+
+    @method("expiration")
+    def rpc_expiration(self, request):
+        """``sched.expiration {id, expiration}``: accepted (not a planning
+        scheduler, as sched-simple)."""
+        body = request.json()
+        _int_field(body, "id")
+        expiration = body.get("expiration")
+        if not isinstance(expiration, (int, float)) or expiration < 0:
+            raise InvalidArgument("expiration must be a number >= 0")
+        return {}
+
+    @method("resource-status", roles=ROLE_USER)
+    async def rpc_resource_status(self, request):
+        """``{all, allocated, down}`` as the scheduler sees them."""
+        await self._when_resources()
+        every, used, down = self.policy.snapshot()
+        return {"all": build_R(every, 0, 0, 0),
+                "allocated": build_R(used, 0, 0, 0),
+                "down": build_R(down, 0, 0, 0)}
+
+    async def _when_resources(self):
+        if not self._resources.called:
+            d = defer.Deferred()
+            self._resources.addBoth(lambda r: (d.callback(None), r)[1])
+            await d
+        if self.policy is None:
+            raise NoSuchService("sched-simple not initialized")
+
+    async def feasibility(self, jobspec):
+        """``feasibility.check``: None, or raise the reason the jobspec
+        could never run here."""
+        if not isinstance(jobspec, dict):
+            raise ProtocolError("jobspec must be an object")
+        await self._when_resources()
+        try:
+            self.policy.check(request_of(jobspec))
+        except Unsatisfiable as exc:
+            raise FluxError(str(exc), errnum=errno.EOVERFLOW) from None
+        except InvalidRequest as exc:
+            raise InvalidArgument(str(exc)) from None
+
+
+class FeasibilityService(Module):
+    """``feasibility.check {jobspec}`` (RFC 27): empty success, or the
+    reason the instance could never run the job.
+
+    :param sched: the :class:`SchedulerService` that decides.
+    """
+
+    name = "feasibility"
+
+    def __init__(self, sched):
+        super().__init__(0)
+        self.sched = sched
+
+    @method("check", roles=ROLE_USER)
+    async def rpc_check(self, request):
+        """Check one jobspec against the instance's resources."""
+        await self.sched.feasibility(request.json().get("jobspec"))
+        return {}

@@ -1,0 +1,238 @@
+"""The ``sched`` service through its RFC 27 handlers, with real KVS and
+resource services and a fake job manager side (tests/unit/sched/fakejm)."""
+
+import errno
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from fluxd.errors import FluxError
+from fluxd.sched._queue import AllocQueue
+from fluxd.sched.service import CANCEL, DENY, SUCCESS
+from fluxd.testing.kvs import GatedStore
+from tests.unit.sched.fakejm import Bench, jobspec
+
+# t2300's R.test.first_fit: rank0/core[0-1] rank1/core0
+FIRST_FIT = [{"hosts": "test0", "cores": "0-1"},
+             {"hosts": "test1", "cores": "0"}]
+FOUR = [{"hosts": "test[0-3]", "cores": "0-3"}]
+
+
+class StartTests(SynchronousTestCase):
+    def test_hello_and_ready_limited(self):
+        bench = Bench(self, FOUR)
+        self.assertEqual(bench.jm.ready, [{"mode": "limited", "limit": 8}])
+        self.assertTrue(bench.sched.ready)
+        self.assertEqual(bench.sched.policy.totals(), (16, 16))
+
+    def test_unlimited(self):
+        bench = Bench(self, FOUR, limit=None)
+        self.assertEqual(bench.jm.ready, [{"mode": "unlimited"}])
+
+    def test_offline_ranks_start_down(self):
+        bench = Bench(self, FOUR, online="0,2")
+        self.assertEqual(bench.sched.policy.totals(), (8, 16))
+
+    def test_hello_marks_held_jobs_allocated(self):
+        first = Bench(self, FOUR)
+        a = first.alloc(7, jobspec(ntasks=2, cores=2))
+        first.settle()
+        held = [{"id": 7, "priority": 16, "userid": 1000, "t_submit": 1.0}]
+        # a new scheduler on the same KVS, told job 7 holds resources
+        bench = Bench(self, FOUR, store=first.kvs.store, held=held)
+        self.assertEqual(bench.sched.policy.totals(), (12, 16))
+        status = bench.ok("sched.resource-status")
+        self.assertEqual(status["allocated"]["execution"]["R_lite"],
+                         a.answer["R"]["execution"]["R_lite"])
+
+    def test_without_a_job_manager_it_stays_idle(self):
+        bench = Bench(self, FOUR, start=False)
+        bench.router.remove_module("job-manager")
+        bench.start()
+        self.assertFalse(bench.sched.ready)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+
+class AllocTests(SynchronousTestCase):
+    def setUp(self):
+        self.bench = Bench(self, FIRST_FIT)
+
+    def test_t2300_first_fit_and_free(self):
+        bench = self.bench
+        allocs = [bench.alloc(i, jobspec(duration=60)) for i in range(1, 5)]
+        bench.settle()
+        self.assertEqual([bench.summary(a) for a in allocs[:3]],
+                         ["rank0/core0", "rank0/core1", "rank1/core0"])
+        self.assertEqual(allocs[0].answer["annotations"], {"sched": {
+            "resource_summary": "rank0/core0", "reason_pending": None,
+            "jobs_ahead": None}})
+        self.assertIsNone(allocs[3].answer)
+        R = bench.kvs_R(1)
+        self.assertEqual(R, allocs[0].answer["R"])
+        self.assertEqual((R["execution"]["starttime"],
+                          R["execution"]["expiration"]), (1000.0, 1060.0))
+        self.assertEqual(allocs[0].ended, [None])  # the stream ended
+        bench.free(allocs[1])
+        bench.settle()
+        self.assertEqual(bench.summary(allocs[3]), "rank0/core1")
+
+    def test_unlimited_duration_has_no_expiration(self):
+        a = self.bench.alloc(1)
+        self.bench.settle()
+        self.assertEqual(a.answer["R"]["execution"]["expiration"], 0.0)
+
+    def test_unsatisfiable_is_denied(self):
+        a = self.bench.alloc(1, jobspec(cores=3))
+        self.bench.settle()
+        self.assertEqual(a.answer, {"id": 1, "type": DENY,
+                                    "note": "unsatisfiable request"})
+        self.assertEqual(self.bench.sched.stats["denied"], 1)
+
+    def test_bad_jobspec_is_denied_with_the_reason(self):
+        spec = jobspec()
+        del spec["resources"][0]["with"]
+        a = self.bench.alloc(1, spec)
+        self.assertEqual(a.answer["type"], DENY)
+        self.assertEqual(a.answer["note"], "Unable to determine slot size")
+
+    def test_R_is_durable_before_success(self):
+        store = GatedStore()
+        store.gate = False
+        bench = Bench(self, FIRST_FIT, store=store)
+        store.gate = True
+        a = bench.alloc(1)
+        bench.settle()
+        self.assertIsNone(a.answer)
+        store.release()
+        bench.settle()
+        self.assertEqual(a.answer["type"], SUCCESS)
+
+    def test_one_commit_carries_many_R(self):
+        bench = Bench(self, FOUR)
+        before = bench.sched.writer.commits
+        allocs = [bench.alloc(i) for i in range(1, 9)]
+        bench.settle()
+        self.assertTrue(all(a.answer["type"] == SUCCESS for a in allocs))
+        self.assertEqual(bench.sched.writer.commits - before, 1)
+
+    def test_cancel_and_prioritize(self):
+        bench = self.bench
+        running = [bench.alloc(i) for i in range(1, 4)]
+        low, high, gone = bench.alloc(10), bench.alloc(11), bench.alloc(12)
+        bench.settle()
+        self.assertEqual(bench.ok("sched.cancel", {"id": 12}), {})
+        self.assertEqual(gone.answer, {"id": 12, "type": CANCEL})
+        self.assertEqual(gone.ended, [None])
+        self.assertEqual(bench.ok("sched.cancel", {"id": 99}), {})
+        bench.ok("sched.prioritize", {"jobs": [[11, 20]]})
+        bench.free(running[0])
+        self.assertIsNone(low.answer)
+        self.assertEqual(bench.summary(high), "rank0/core0")
+
+    def test_free_without_R_reads_it(self):
+        bench = self.bench
+        a = bench.alloc(1, jobspec(ntasks=2))
+        bench.settle()
+        bench.ok("sched.free", {"id": 1, "final": True})
+        self.assertEqual(bench.sched.policy.totals(), (3, 3))
+
+    def test_drained_ranks_are_skipped_until_undrained(self):
+        bench = self.bench
+        bench.ok("resource.drain", {"targets": "0"})
+        a = bench.alloc(1, jobspec(ntasks=2))
+        bench.settle()
+        self.assertIsNone(a.answer)  # waits: rank0 drained
+        bench.ok("resource.undrain", {"targets": "0"})
+        bench.settle()
+        self.assertEqual(bench.summary(a), "rank0/core[0-1]")
+
+    def test_abandoned_stream_frees_the_queue(self):
+        bench = self.bench
+        running = [bench.alloc(i) for i in range(1, 4)]
+        waiting = bench.alloc(4)
+        bench.settle()
+        waiting.stream.cancel()
+        self.assertEqual(len(bench.sched.queue), 0)
+        bench.free(running[0])
+        self.assertIsNone(waiting.answer)
+
+    def test_stop_answers_queued_allocs(self):
+        bench = self.bench
+        [bench.alloc(i) for i in range(1, 4)]
+        waiting = bench.alloc(4)
+        bench.settle()
+        bench.sched.stopService()
+        [failure] = waiting.ended
+        self.assertEqual((failure.value.errno, str(failure.value)),
+                         (errno.ENOSYS, "simple sched exiting"))
+
+
+class BadRequestTests(SynchronousTestCase):
+    def setUp(self):
+        self.bench = Bench(self, FIRST_FIT, limit=2)
+
+    def test_malformed(self):
+        for topic, payload, message in [
+                ("sched.cancel", {}, "id must be a non-negative integer"),
+                ("sched.free", {"id": 1, "R": {"x": 1}},
+                 "free: job 1: malformed R: 'execution'"),
+                ("sched.prioritize", {"jobs": [[1]]},
+                 "malformed sched.prioritize request"),
+                ("sched.expiration", {"id": 1, "expiration": -1},
+                 "expiration must be a number >= 0")]:
+            exc = self.bench.fail(topic, payload)
+            self.assertEqual(str(exc), message)
+
+    def test_alloc_errors_end_the_stream(self):
+        bench = self.bench
+        bad = bench.jm.alloc(1, "not a jobspec")
+        self.assertEqual(str(bad.ended[0].value), "jobspec must be an object")
+        bench.alloc(2), bench.alloc(3)
+        over = bench.alloc(4)
+        self.assertEqual(str(over.ended[0].value),
+                         "alloc received above max concurrency: 2")
+        self.assertEqual(bench.ok("sched.expiration",
+                                  {"id": 2, "expiration": 5.0}), {})
+
+
+class FeasibilityTests(SynchronousTestCase):
+    def test_check(self):
+        bench = Bench(self, FIRST_FIT)
+        self.assertEqual(bench.ok("feasibility.check",
+                                  {"jobspec": jobspec(ntasks=3)}), {})
+        exc = bench.fail("feasibility.check", {"jobspec": jobspec(cores=3)})
+        self.assertEqual((exc.errno, str(exc)),
+                         (errno.EOVERFLOW, "unsatisfiable request"))
+        spec = jobspec()
+        spec["attributes"]["system"]["constraints"] = {"properties": ["x"]}
+        exc = bench.fail("feasibility.check", {"jobspec": spec})
+        self.assertEqual(str(exc), "no resources satisfy provided constraints")
+        exc = bench.fail("feasibility.check", {"jobspec": {"version": 1}})
+        self.assertIsInstance(exc, FluxError)
+        self.assertEqual(exc.errno, errno.EINVAL)
+
+
+class QueueTests(SynchronousTestCase):
+    class Job:
+        def __init__(self, id, priority):
+            self.id, self.priority = id, priority
+
+    def test_order_and_lazy_removal(self):
+        queue = AllocQueue()
+        for jobid, prio in [(3, 16), (1, 16), (2, 20), (4, 0)]:
+            queue.push(self.Job(jobid, prio))
+        queue.reprioritize(4, 16)
+        queue.reprioritize(4, 16)  # same key twice: no comparison of jobs
+        self.assertIsNone(queue.remove(99))
+        queue.remove(1)
+        self.assertEqual([queue.pop().id for _ in range(3)], [2, 3, 4])
+        self.assertIsNone(queue.pop())
+
+    def test_sweeps_dead_entries(self):
+        queue = AllocQueue()
+        for i in range(1000):
+            queue.push(self.Job(i, 16))
+        for i in range(999):
+            queue.remove(i)
+        self.assertLess(len(queue._heap), 200)
+        self.assertEqual(queue.peek().id, 999)
+
