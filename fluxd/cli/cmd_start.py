@@ -177,7 +177,7 @@ class Instance:
 
     def prepare(self):
         """Write the certificate and config; return the per-rank argv."""
-        from fluxd.overlay.tls import keygen
+        from fluxd.security.keys import keygen
         import tomli_w
         confdir = os.path.join(self.dir, "conf.d")
         os.mkdir(confdir)

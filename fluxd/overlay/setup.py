@@ -32,7 +32,8 @@ def build_overlay(reactor, layout, config, setattrs, router, events, version,
 
     :raises fluxd.errors.InvalidArgument: for an unusable certificate.
     """
-    from fluxd.overlay.tls import client_options, load_cluster_cert, server_options
+    from fluxd.overlay.tls import client_options, server_options
+    from fluxd.security.keys import load_cluster_cert
     cert = load_cluster_cert(layout.cert_path)
     listen = parent = None
     if layout.children:

@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(r"""
     import json, os, socket, ssl, struct, subprocess, sys, tomllib
     from fluxd.message import frames
     from fluxd.message.types import Message
-    from fluxd.overlay.tls import keygen
+    from fluxd.security.keys import keygen
     d = os.environ["FLUXD_START_DIR"]
     flux = os.path.join(os.path.dirname(sys.executable), "flux")
     conf = tomllib.load(open(os.path.join(d, "conf.d", "zz-bootstrap.toml"), "rb"))

@@ -1,0 +1,9 @@
+"""Instance security: the overlay's cluster certificate and its names.
+
+- :mod:`fluxd.security.keys`: generating, writing and loading the cluster
+  certificate (``flux keygen``, ``bootstrap.curve_cert``).
+- :mod:`fluxd.security.names`: DNS names as flux checks them.
+
+Pure Python (``cryptography`` only): no Twisted, and nothing from
+:mod:`fluxd.overlay`, so ``flux keygen`` starts quickly.
+"""
