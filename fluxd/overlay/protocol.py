@@ -357,5 +357,6 @@ class OverlayProtocol(Protocol):
         return getattr(self.transport.getPeer(), "host", None)
 
     def connectionLost(self, reason):
-        self.closing = True
+        # ``closing`` still says whether this side closed it
         self.link.connection_lost(self, self._failure or reason)
+        self.closing = True

@@ -40,7 +40,7 @@ from fluxd.message import frames
 from fluxd.message.router import method
 from fluxd.message.types import (
     CONTROL, EVENT, FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM,
-    NODEID_ANY, REQUEST, RESPONSE, ROLE_LOCAL, ROLE_USER, Message)
+    NODEID_ANY, REQUEST, ROLE_LOCAL, ROLE_OWNER, ROLE_USER, Message)
 from fluxd.module import Module
 from fluxd.overlay import health
 from fluxd.overlay.gate import AdmissionGate
@@ -51,6 +51,14 @@ from fluxd.overlay.protocol import OverlayProtocol, WriteBatch
 from fluxd.overlay.routing import Forwarder
 
 TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
+
+
+def _own_request(topic, payload, nodeid):
+    """A NORESPONSE request from this broker itself (owner credentials,
+    as :meth:`fluxd.message.router.Router.call` gives its requests)."""
+    msg = Message.request(topic, payload, nodeid=nodeid, flags=FLAG_NORESPONSE)
+    msg.rolemask, msg.userid = ROLE_OWNER, 0
+    return msg
 
 
 class _Factory(protocol.Factory):
@@ -369,6 +377,10 @@ class OverlayService(Module):
         """A request or response from a peer."""
         if msg.type == REQUEST:
             msg.rolemask &= ~ROLE_LOCAL
+            if msg.flags & FLAG_UPSTREAM and msg.nodeid != self.rank:
+                # sent upstream from rank nodeid: on the way to the root,
+                # any broker with the service may answer (RFC 3)
+                msg.nodeid = NODEID_ANY
             self.router.deliver(msg, proto.send)
         else:
             self.forwarder.response(msg)
@@ -386,17 +398,15 @@ class OverlayService(Module):
         where = self.forwarder.cancel(sender, matchtag)
         if where is not None:
             link, tag = where
-            link.send(Message.request(
+            link.send(_own_request(
                 "overlay.cancel-remote", {"sender": sender, "matchtag": tag},
-                nodeid=link.peer_rank, flags=FLAG_NORESPONSE))
+                link.peer_rank))
 
     def forward_disconnect(self, sender):
         """Tell the brokers that serve ``sender``'s requests it went away."""
         for link in self.forwarder.disconnect(sender):
-            link.send(Message.request("overlay.disconnect-remote",
-                                      {"sender": sender},
-                                      nodeid=link.peer_rank,
-                                      flags=FLAG_NORESPONSE))
+            link.send(_own_request("overlay.disconnect-remote",
+                                   {"sender": sender}, link.peer_rank))
 
     # -- RPC ------------------------------------------------------------------
 
