@@ -249,9 +249,10 @@ class OverlayProtocol(Protocol):
             except SSL.Error:
                 self._tls_error(Failure())
                 return
-        # Reading may queue TLS output of its own (a key update's answer):
-        # it leaves with this connection's next write, which is at most a
-        # heartbeat period away, rather than costing a BIO read here.
+        # Between brokers, reading queues no TLS output of its own (no
+        # renegotiation, no key update requests); should a peer ever cause
+        # some, it leaves with this connection's next write rather than
+        # costing a BIO read after every message here.
         if chunks:
             messages, error = self._decoder.feed(
                 chunks[0] if len(chunks) == 1 else b"".join(chunks))

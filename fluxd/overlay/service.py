@@ -39,7 +39,7 @@ from fluxd.formats.idset import IDset
 from fluxd.message import frames
 from fluxd.message.router import method
 from fluxd.message.types import (
-    CONTROL, EVENT, FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM,
+    CONTROL, FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM,
     NODEID_ANY, REQUEST, ROLE_LOCAL, ROLE_OWNER, ROLE_USER, Message)
 from fluxd.module import Module
 from fluxd.overlay import health
