@@ -44,7 +44,7 @@ class ParentSide:
     def connection_made(self, proto):
         """Connected (TLS under way): say hello, give it ``hello_timeout``."""
         ov = self.overlay
-        ov._set_tcp_timeout(proto)
+        ov.set_tcp_timeout(proto)
         proto.peer_rank = ov.parent_rank
         proto.send(Message.request("overlay.hello", {
             "rank": ov.rank, "uuid": ov.uuid, "version": ov.version},
@@ -79,7 +79,7 @@ class ParentSide:
         elif msg.type == CONTROL:
             self._control(proto, msg)
         else:
-            ov._receive(proto, msg)
+            ov.receive(proto, msg)
 
     def _answered(self, proto, msg):
         ov = self.overlay
@@ -96,9 +96,8 @@ class ParentSide:
         ov.parent = proto
         self.log.info("overlay: connected to parent rank {rank}",
                       rank=ov.parent_rank)
-        ov._report_up()
-        if not ov._parent_ready.called:
-            ov._parent_ready.callback(None)
+        ov.report_up()
+        ov.parent_accepted()
 
     def _control(self, proto, msg):
         ov = self.overlay
@@ -149,7 +148,7 @@ class ChildSide:
     def connection_made(self, proto):
         """A new connection: the gate admits it to wait for its hello."""
         if self.overlay.gate.admit(proto):
-            self.overlay._set_tcp_timeout(proto)
+            self.overlay.set_tcp_timeout(proto)
 
     def message_received(self, proto, msg):
         """A message from a child (first: its hello)."""
@@ -163,7 +162,7 @@ class ChildSide:
         child.last_rx = ov.reactor.seconds()
         mtype = msg.type
         if mtype == REQUEST or mtype == RESPONSE:
-            ov._receive(proto, msg)
+            ov.receive(proto, msg)
         elif mtype == CONTROL:
             self._control(child, msg)
         else:
@@ -219,8 +218,8 @@ class ChildSide:
                          else health.PARTIAL, now)
         self.log.info("overlay: rank {rank} connected", rank=rank)
         proto.send(msg.response({"rank": ov.rank}))
-        ov._recompute()
-        ov._membership_changed()
+        ov.recompute()
+        ov.membership_changed()
 
     def _control(self, child, msg):
         ov = self.overlay
@@ -239,9 +238,9 @@ class ChildSide:
             changed = online != child.online or torpid != child.torpid_below
             child.online, child.torpid_below = online, torpid
             child.set_status(status, ov.reactor.seconds())
-            ov._recompute()
+            ov.recompute()
             if changed:
-                ov._membership_changed()
+                ov.membership_changed()
         elif msg.matchtag == CONTROL_DISCONNECT:
             child.proto.closing = True
             child.goodbye = True
@@ -284,6 +283,6 @@ class ChildSide:
             self.log.warn("overlay: lost connection to rank {rank}",
                           rank=child.rank)
         child.admin_error = None
-        ov._recompute()
-        ov._membership_changed()
-        ov._check_gone()
+        ov.recompute()
+        ov.membership_changed()
+        ov.check_gone()

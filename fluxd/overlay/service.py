@@ -199,6 +199,11 @@ class OverlayService(Module):
             if child.proto is not None:
                 child.proto.close()
 
+    def parent_accepted(self):
+        """The parent accepted our hello (the first time: JOIN is done)."""
+        if not self._parent_ready.called:
+            self._parent_ready.callback(None)
+
     def parent_ready(self):
         """A Deferred that fires once the parent accepted our hello."""
         d = defer.Deferred()
@@ -215,10 +220,11 @@ class OverlayService(Module):
             return defer.succeed(False)
         d = defer.Deferred()
         self._gone_waiters.append(d)
-        self._check_gone()
+        self.check_gone()
         return d
 
-    def _check_gone(self):
+    def check_gone(self):
+        """Fire :meth:`children_gone` waiters once no child is connected."""
         if self._gone_waiters and all(c.proto is None
                                       for c in self.children.values()):
             waiters, self._gone_waiters = self._gone_waiters, []
@@ -267,7 +273,8 @@ class OverlayService(Module):
         """Call ``callback()`` whenever the online or torpid sets change."""
         self._membership_watchers.append(callback)
 
-    def _membership_changed(self):
+    def membership_changed(self):
+        """Tell the watchers that the online or torpid sets changed."""
         for callback in list(self._membership_watchers):
             try:
                 callback()
@@ -278,21 +285,23 @@ class OverlayService(Module):
         """This broker's subtree status (``full``, ``partial``, ...)."""
         return self._status
 
-    def _recompute(self):
+    def recompute(self):
+        """Recompute this broker's status from its children's; report it."""
         now = self.reactor.seconds()
         status = health.combine(c.status for c in self.children.values())
         if status != self._status:
             self.log.info("overlay: status {old} -> {new}", old=self._status,
                           new=status)
             self._status, self._status_since = status, now
-        self._report_up()
+        self.report_up()
         if self.rank == 0 and self._quorum_waiters and \
                 len(self.online_ranks()) >= self.quorum:
             waiters, self._quorum_waiters = self._quorum_waiters, []
             for d in waiters:
                 d.callback(None)
 
-    def _report_up(self):
+    def report_up(self):
+        """Send this subtree's status and rank sets to the parent."""
         if self.parent is not None:
             self.parent.send(Message(
                 CONTROL, matchtag=CONTROL_STATUS,
@@ -323,16 +332,17 @@ class OverlayService(Module):
                 child.torpid = True
                 self.log.warn("overlay: rank {rank} is torpid ({s:.0f}s silent)",
                               rank=child.rank, s=silent)
-                self._report_up()
-                self._membership_changed()
+                self.report_up()
+                self.membership_changed()
             elif silent <= self.torpid_max and child.torpid:
                 child.torpid = False
                 self.log.info("overlay: rank {rank} is no longer torpid",
                               rank=child.rank)
-                self._report_up()
-                self._membership_changed()
+                self.report_up()
+                self.membership_changed()
 
-    def _set_tcp_timeout(self, proto):
+    def set_tcp_timeout(self, proto):
+        """Set ``tbon.tcp_user_timeout`` on a connection's socket."""
         get_handle = getattr(proto.transport, "getHandle", None)
         if self.tcp_user_timeout <= 0 or get_handle is None:
             return  # the OS default, or not a socket (in memory)
@@ -373,7 +383,7 @@ class OverlayService(Module):
         self.forwarder.forward(msg, reply, link, not noresponse,
                                bool(msg.flags & FLAG_STREAMING))
 
-    def _receive(self, proto, msg):
+    def receive(self, proto, msg):
         """A request or response from a peer."""
         if msg.type == REQUEST:
             msg.rolemask &= ~ROLE_LOCAL
