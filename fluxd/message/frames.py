@@ -13,8 +13,9 @@ its length (32 bits, big-endian, :func:`length_prefix`);
 
 Every message crossing the overlay goes through :func:`encode` and
 :func:`decode` once per hop, so both are written for speed (measured by
-``bench/startup.py``): no per-part function calls, no intermediate part
-list when decoding, and the stream decoder decodes in place.  Pure
+``bench/startup.py``): encoding builds one list of pieces, decoding
+reads the header first and then only the parts its flags announce, and
+the stream decoder decodes in place, without copying frames out.  Pure
 Python.
 """
 
@@ -22,8 +23,8 @@ import struct
 
 from fluxd.errors import ProtocolError
 from fluxd.message.types import (
-    CONTROL, EVENT, FLAG_PAYLOAD, FLAG_ROUTE, FLAG_TOPIC, REQUEST, RESPONSE,
-    Message)
+    CONTROL, EVENT, FLAG_PAYLOAD, FLAG_ROUTE, FLAG_TOPIC, NODEID_ANY, REQUEST,
+    RESPONSE, Message)
 
 MAGIC = 0x8E
 VERSION = 0x01
@@ -85,6 +86,21 @@ def length_prefix(data):
     return _U32.pack(len(data))
 
 
+def _part(data, pos, last):
+    """``(part, next position)`` of the part at ``data[pos]``."""
+    size = data[pos]
+    pos += 1
+    if size == 0xFF:
+        if pos + 4 > last:
+            raise ProtocolError("truncated message part length")
+        (size,) = _U32.unpack_from(data, pos)
+        pos += 4
+    nxt = pos + size
+    if nxt > last:
+        raise ProtocolError("truncated message part")
+    return data[pos:nxt], nxt
+
+
 def decode(data, start=0, end=None):
     """Decode bytes written by :func:`encode`.
 
@@ -93,7 +109,7 @@ def decode(data, start=0, end=None):
     """
     if end is None:
         end = len(data)
-    # the header is the last part; find where the parts before it end
+    # the header is the last part: read it first, it says what precedes it
     last = end - HEADER_SIZE - 1
     if last < start or data[last] != HEADER_SIZE:
         raise ProtocolError("message header missing or wrong size")
@@ -101,48 +117,45 @@ def decode(data, start=0, end=None):
         _HEADER.unpack_from(data, last + 1)
     if magic != MAGIC or version != VERSION or mtype not in _TYPES:
         raise ProtocolError("bad message header")
-    parts = []
     pos = start
-    while pos < last:
-        size = data[pos]
-        pos += 1
-        if size == 0xFF:
-            if pos + 4 > last:
-                raise ProtocolError("truncated message part length")
-            (size,) = _U32.unpack_from(data, pos)
-            pos += 4
-        nxt = pos + size
-        if nxt > last:
-            raise ProtocolError("truncated message part")
-        parts.append(data[pos:nxt])
-        pos = nxt
-    msg = Message(mtype, flags=flags & _NOT_ENCODED, userid=userid,
-                  rolemask=rolemask)
-    index = 0
+    route = []
+    topic = ""
+    payload = None
     try:
         if flags & FLAG_ROUTE:
-            delim = parts.index(b"")
-            msg.route = [p.decode("utf-8") for p in reversed(parts[:delim])]
-            index = delim + 1
+            while True:
+                if pos >= last:
+                    raise ProtocolError("malformed message parts")
+                hop, pos = _part(data, pos, last)
+                if not hop:
+                    break   # the delimiter
+                route.append(hop.decode("utf-8"))
+            route.reverse()
         if flags & FLAG_TOPIC:
-            msg.topic = parts[index].decode("utf-8")
-            index += 1
+            if pos >= last:
+                raise ProtocolError("malformed message parts")
+            raw, pos = _part(data, pos, last)
+            topic = raw.decode("utf-8")
         if flags & FLAG_PAYLOAD:
-            msg.payload = bytes(parts[index])
-            index += 1
-    except (ValueError, IndexError, UnicodeDecodeError):
+            if pos >= last:
+                raise ProtocolError("malformed message parts")
+            payload, pos = _part(data, pos, last)
+    except UnicodeDecodeError:
         raise ProtocolError("malformed message parts") from None
-    if index != len(parts):
+    if pos != last:
         raise ProtocolError("unexpected extra message parts")
+    flags &= _NOT_ENCODED
     if mtype == REQUEST:
-        msg.nodeid, msg.matchtag = aux1, aux2
-    elif mtype == RESPONSE:
-        msg.errnum, msg.matchtag = aux1, aux2
-    elif mtype == EVENT:
-        msg.seq = aux1
-    else:
-        msg.matchtag, msg.errnum = aux1, aux2
-    return msg
+        return Message(mtype, topic, payload, flags, userid, rolemask,
+                       aux1, aux2, 0, 0, route)
+    if mtype == RESPONSE:
+        return Message(mtype, topic, payload, flags, userid, rolemask,
+                       NODEID_ANY, aux2, aux1, 0, route)
+    if mtype == EVENT:
+        return Message(mtype, topic, payload, flags, userid, rolemask,
+                       NODEID_ANY, 0, 0, aux1, route)
+    return Message(mtype, topic, payload, flags, userid, rolemask,
+                   NODEID_ANY, aux1, aux2, 0, route)
 
 
 class StreamDecoder:
