@@ -178,7 +178,8 @@ class AdmissionGate:
             del self._by_source[source]
 
     def stop(self):
-        """Forget every waiting connection (their timers included)."""
+        """Close every waiting connection (the broker is stopping)."""
         for proto in list(self._pending):
             self.settle(proto)
+            proto.abort()
         self.log.stop()

@@ -138,12 +138,14 @@ class GateTests(SynchronousTestCase):
         self.clock.advance(20)
         self.assertIn("similar lines suppressed", self.rec.lines[-1])
 
-    def test_stop_forgets_everything(self):
+    def test_stop_closes_everything_waiting(self):
         gate = self.gate(timeout=10)
-        gate.admit(self.conn())
-        gate.admit(self.conn())
+        conns = [self.conn(), self.conn()]
+        for c in conns:
+            gate.admit(c)
         gate.stop()
         self.assertEqual((len(gate), self.clock.getDelayedCalls()), (0, []))
+        self.assertEqual([c.aborted for c in conns], [True, True])
 
 
 class RateLimitedLogTests(SynchronousTestCase):
