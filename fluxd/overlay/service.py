@@ -138,7 +138,7 @@ class OverlayService(Module):
         self.parent = None
         self.batch = WriteBatch(reactor)
         self.forwarder = Forwarder(rank)
-        self._hops = {}
+        self._next_hops = {}
         self._parent_service = None
         self.child_link = ChildSide(self)
         self.parent_link = ParentSide(self)
@@ -364,9 +364,9 @@ class OverlayService(Module):
         target = msg.nodeid
         if target >= self.size:
             return None, errno.EHOSTUNREACH, f"rank {target} is not in this instance"
-        hop = self._hops.get(target)
+        hop = self._next_hops.get(target)
         if hop is None:
-            hop = self._hops[target] = self.topology.next_hop(self.rank, target)
+            hop = self._next_hops[target] = self.topology.next_hop(self.rank, target)
         if hop == self.parent_rank:
             return self.parent, errno.EHOSTUNREACH, None
         child = self.children.get(hop)
