@@ -32,6 +32,8 @@ import uuid
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, protocol, task
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator, IOpenSSLServerConnectionCreator)
 from twisted.logger import Logger
 
 from fluxd.errors import InvalidArgument
@@ -106,9 +108,11 @@ class OverlayService(Module):
                  server_tls=None, client_tls=None, hello_timeout=10.0,
                  gate=None):
         super().__init__(rank)
-        if listen_endpoint is not None and server_tls is None:
+        if listen_endpoint is not None and \
+                not IOpenSSLServerConnectionCreator.providedBy(server_tls):
             raise InvalidArgument("overlay: a listening endpoint needs TLS")
-        if parent_endpoint is not None and client_tls is None:
+        if parent_endpoint is not None and \
+                not IOpenSSLClientConnectionCreator.providedBy(client_tls):
             raise InvalidArgument("overlay: a parent endpoint needs TLS")
         self.reactor = reactor
         self.size = size

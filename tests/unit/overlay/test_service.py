@@ -18,6 +18,7 @@ from fluxd.errors import FluxError
 from fluxd.message.types import (
     FLAG_STREAMING, REQUEST, RESPONSE, Message)
 from fluxd.overlay.service import OverlayService
+from fluxd.overlay.tls import client_options, server_options
 from fluxd.overlay.topology import Topology
 from fluxd.security.keys import generate_cluster_cert
 
@@ -426,7 +427,12 @@ class ConstructionTests(SynchronousTestCase):
         from twisted.internet.testing import MemoryReactorClock
         reactor = MemoryReactorClock()
         router = Router(rank=0, clock=reactor)
-        with self.assertRaises(InvalidArgument):
-            OverlayService(reactor, 0, 3, Topology("kary:2", 3), router,
-                           EventService(0, router), listen_endpoint=object())
-        self.assertTrue(CERT.name)
+        topology = Topology("kary:2", 3)
+        for kwargs in ({"listen_endpoint": object()},
+                       {"listen_endpoint": object(),
+                        "server_tls": client_options(CERT)},
+                       {"parent_endpoint": object(),
+                        "client_tls": server_options(CERT)}):
+            with self.assertRaises(InvalidArgument):
+                OverlayService(reactor, 0, 3, topology, router,
+                               EventService(0, router), **kwargs)
