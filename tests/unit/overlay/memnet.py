@@ -20,7 +20,6 @@ from fluxd.events import EventService
 from fluxd.message.router import Router, method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
-from fluxd.overlay.gate import AdmissionGate
 from fluxd.overlay.protocol import OverlayProtocol, WriteBatch
 from fluxd.overlay.service import OverlayService
 from fluxd.overlay.tls import client_options, server_options
@@ -230,7 +229,3 @@ class Intruder:
     def connection_lost(self, proto, reason):
         self.lost = reason
 
-
-def gate(net, **kwargs):
-    """An AdmissionGate on the net's clock."""
-    return AdmissionGate(net.reactor, **kwargs)
