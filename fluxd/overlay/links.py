@@ -14,6 +14,7 @@ import errno
 
 from twisted.logger import Logger
 
+from fluxd.errors import ProtocolError
 from fluxd.formats.idset import IDset
 from fluxd.message.types import CONTROL, EVENT, REQUEST, RESPONSE, Message
 from fluxd.overlay import health
@@ -182,7 +183,7 @@ class ChildSide:
             return
         try:
             body = msg.json()
-        except Exception:
+        except ProtocolError:
             self._refuse(proto, msg, "malformed hello")
             return
         rank, version = body.get("rank"), body.get("version")
