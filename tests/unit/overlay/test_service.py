@@ -102,6 +102,15 @@ class JoinTests(SynchronousTestCase):
         self.assertEqual(health_line(net)[1], {1: "offline", 2: "offline"})
         self.assertEqual(len(net.nodes[0].overlay.gate), 0)
 
+    def test_hello_that_is_not_json(self):
+        net = MemoryNet(3).start(ranks=[0])
+        intruder = Intruder(net)
+        intruder.proto.send(Message.request("overlay.hello", b"{rank: 1",
+                                            nodeid=0))
+        net.flush()
+        self.assertEqual(intruder.received[0].errstr, "malformed hello")
+        self.assertIsNotNone(intruder.lost)
+
     def test_first_message_must_be_hello(self):
         net = MemoryNet(3).start(ranks=[0])
         intruder = Intruder(net)
