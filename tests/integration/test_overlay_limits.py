@@ -8,7 +8,9 @@ child killed with SIGKILL and restarted with its argv all work, and rank
 0's log says what it closed (a burst of lines, not thousands).
 """
 
+import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -47,10 +49,12 @@ SCRIPT = textwrap.dedent(r"""
     env = dict(os.environ)
     env.pop("FLUX_URI", None)
     child = subprocess.Popen(b[1]["argv"], env=env, stdin=subprocess.DEVNULL)
-    print("REJOINED", *run("overlay", "status", "--summary", "-w", "full"))
-    print("GETATTR2", *run("getattr", "rank"))
-    child.send_signal(signal.SIGTERM)
-    child.wait()
+    try:
+        print("REJOINED", *run("overlay", "status", "--summary", "-w", "full"))
+        print("GETATTR2", *run("getattr", "rank"))
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.wait()
     limits = open(f"/proc/{b[0]['pid']}/limits").read()
     print("LIMIT", [l.split()[3:5] for l in limits.splitlines()
                     if l.startswith("Max open files")][0])
@@ -125,7 +129,7 @@ def test_idle_connections_do_not_hold_the_overlay(tmp_path):
         [flux_executable(), "start", "--test-size=4", sys.executable,
          str(script)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, preexec_fn=_hard_limit)
+        text=True, preexec_fn=_hard_limit, start_new_session=True)
     socks = []
     try:
         line = proc.stdout.readline()
@@ -136,8 +140,14 @@ def test_idle_connections_do_not_hold_the_overlay(tmp_path):
         out, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            # SIGINT to flux start and the script: flux start then stops
+            # its brokers, the script its restarted child
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         for s in socks:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
