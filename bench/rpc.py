@@ -17,7 +17,16 @@ with ``--serve-amp PATH``).  Then measures, in the same run:
 - round trips per second with 100 requests in flight;
 - wall time of ``flux getattr rank`` (median of repeated runs).
 
-Usage: ``.venv/bin/python bench/rpc.py [--seconds N] [--rounds N] [--runs N]``
+Overlay part (``--part overlay``): the overlay services of ranks 0, 1, 3,
+7 and 15 of a ``kary:2`` tree run in this one process, linked by real TLS
+over loopback TCP.  A sequential ``broker.ping`` from rank 0 to rank 15
+crosses four hops; every broker on the path runs here, so the CPU time
+per ping (minus a ping served on rank 0 itself) divided by four is what
+one hop costs in encoding, TLS, system calls and routing, both ways and
+on both ends, without the scheduling noise of ``bench/startup.py``.
+
+Usage: ``.venv/bin/python bench/rpc.py [--seconds N] [--rounds N] [--runs N]
+[--part all|broker|overlay] [--pings N] [--hop-pings N]``
 """
 
 import argparse
@@ -246,7 +255,106 @@ def measure(args, broker, amp_server, amp_path):
           " ms median")
 
 
+CHAIN = (0, 1, 3, 7, 15)
+
+
+async def _overlay_chain(reactor, pings, rounds):
+    """CPU and wall time per ping to rank 0 and to rank 15 (in process)."""
+    from twisted.internet import defer
+    from twisted.internet.endpoints import (
+        TCP4ClientEndpoint, TCP4ServerEndpoint)
+
+    from fluxd.attributes import Attributes
+    from fluxd.builtins import BrokerModule
+    from fluxd.events import EventService
+    from fluxd.message.router import Router
+    from fluxd.overlay.service import OverlayService
+    from fluxd.overlay.tls import client_options, server_options
+    from fluxd.overlay.topology import Topology
+    from fluxd.security.keys import generate_cluster_cert
+
+    cert = generate_cluster_cert("flux")
+    topology = Topology("kary:2", 16)
+    ports, overlays, routers = {}, {}, {}
+    for rank in CHAIN:
+        router = Router(rank=rank, clock=reactor)
+        events = EventService(rank, router)
+        parent = topology.parent(rank)
+        overlay = OverlayService(
+            reactor, rank, 16, topology, router, events,
+            listen_endpoint=(TCP4ServerEndpoint(reactor, 0,
+                                                interface="127.0.0.1")
+                             if rank != CHAIN[-1] else None),
+            parent_endpoint=(TCP4ClientEndpoint(reactor, "127.0.0.1",
+                                                ports[parent])
+                             if parent is not None else None),
+            quorum=1, server_tls=server_options(cert),
+            client_tls=client_options(cert))
+        router.attach_upstream(overlay)
+        events.add_forwarder(overlay.send_event_down)
+        await defer.maybeDeferred(overlay.startService)
+        if overlay._port is not None:
+            ports[rank] = overlay._port.getHost().port
+        attrs = Attributes()
+        attrs.set_initial("rank", rank)
+        attrs.set_initial("size", 16)
+        router.add_module(BrokerModule(attrs, rank))
+        router.add_module(overlay)
+        overlays[rank], routers[rank] = overlay, router
+    for rank in CHAIN[1:]:
+        await overlays[rank].parent_ready()
+    result = {0: [], CHAIN[-1]: []}
+    for _ in range(rounds):
+        for target in result:
+            cpu, wall = time.process_time(), time.perf_counter()
+            for seq in range(pings):
+                await routers[0].call("broker.ping", {"seq": seq},
+                                      cred=routers[0].instance_cred,
+                                      nodeid=target)
+            result[target].append(((time.process_time() - cpu) / pings,
+                                   (time.perf_counter() - wall) / pings))
+    for rank in reversed(CHAIN):
+        await defer.maybeDeferred(overlays[rank].stopService)
+    return result
+
+
+def overlay_chain(pings, rounds=5):
+    """Run :func:`_overlay_chain` in a process of its own (a reactor runs
+    once per process); returns ``{target: [(cpu, wall) per round]}``."""
+    import json
+    out = subprocess.run([sys.executable, os.path.abspath(__file__),
+                          "--overlay-child", str(pings), str(rounds)],
+                         check=True, capture_output=True, text=True).stdout
+    return {int(k): v for k, v in json.loads(out.splitlines()[-1]).items()}
+
+
+def _overlay_child(pings, rounds):
+    import json
+
+    from twisted.internet import defer, task
+
+    async def run(reactor):
+        print(json.dumps(await _overlay_chain(reactor, pings, rounds)),
+              flush=True)
+    task.react(lambda reactor: defer.Deferred.fromCoroutine(run(reactor)))
+
+
+def print_overlay(pings):
+    result = overlay_chain(pings)
+    local = min(cpu for cpu, _wall in result[0])
+    deep = min(cpu for cpu, _wall in result[CHAIN[-1]])
+    hops = len(CHAIN) - 1
+    print(f"in-process ping, rank 0 to itself:  {local * 1e6:8.1f} us CPU"
+          " (best of 5)")
+    print(f"in-process ping, rank 0 to rank {CHAIN[-1]}: {deep * 1e6:8.1f} us CPU,"
+          f" {min(w for _c, w in result[CHAIN[-1]]) * 1e6:.1f} us wall")
+    print(f"CPU per overlay hop (both ways):    {(deep - local) / hops * 1e6:8.1f} us")
+
+
 def main():
+    if sys.argv[1:2] == ["--overlay-child"]:
+        _overlay_child(int(sys.argv[2]), int(sys.argv[3]))
+        return
     if sys.argv[1:2] == ["--serve-amp"]:
         return serve_amp(sys.argv[2])
     if sys.argv[1:2] == ["--twisted-client"]:
@@ -257,7 +365,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pings", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--part", choices=("all", "broker", "overlay"),
+                        default="all")
+    parser.add_argument("--hop-pings", type=int, default=2000,
+                        help="pings per overlay measurement")
     args = parser.parse_args()
+    if args.part != "broker":
+        print_overlay(args.hop_pings)
+    if args.part == "overlay":
+        return
     with tempfile.TemporaryDirectory() as tmp:
         broker = BrokerProcess(tmp).start()
         amp_path = os.path.join(tmp, "amp.sock")

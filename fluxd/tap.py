@@ -11,8 +11,10 @@ exit status 1) rather than after twistd's usage text.
 
 import atexit
 import os
+import resource
 import sys
 
+from twisted.logger import Logger
 from twisted.python import usage
 
 from fluxd.errors import FluxError
@@ -90,6 +92,7 @@ def makeService(options):
     from twisted.logger import globalLogPublisher
 
     from fluxd.broker import build_broker
+    raise_open_file_limit()
     try:
         broker = build_broker(reactor, options["config"], options["attrs"],
                               initial_program=options["initial-program"],
@@ -162,3 +165,31 @@ def exit_with_code(broker, exit=os._exit, streams=None):
         except (OSError, ValueError, AttributeError):
             pass
     exit(code)
+
+
+_log = Logger()
+
+
+def raise_open_file_limit(getrlimit=resource.getrlimit,
+                          setrlimit=resource.setrlimit):
+    """Raise the soft open-file limit to the hard limit, as flux does.
+
+    A broker holds a descriptor per child, per local client and per
+    connection that has not said hello yet; the common soft limit of
+    1,024 is too low for a large instance while the hard limit allows
+    more.  A limit that cannot be raised is logged and kept.
+
+    :returns: the soft limit now in force.
+    """
+    soft, hard = getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft >= hard:
+        return soft
+    try:
+        setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (OSError, ValueError) as exc:
+        _log.warn("cannot raise the open file limit from {soft} to {hard}:"
+                  " {err}", soft=soft, hard=hard, err=exc)
+        return soft
+    _log.info("open file limit raised from {soft} to {hard}", soft=soft,
+              hard=hard)
+    return hard

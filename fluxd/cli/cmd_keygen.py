@@ -1,8 +1,8 @@
-# -*- test-case-name: tests.unit.overlay.test_cmd_keygen -*-
+# -*- test-case-name: tests.unit.security.test_cmd_keygen -*-
 """``flux keygen [--name=NAME] [--meta=K=V,...] [PATH]``: the cluster cert.
 
 Writes the certificate and key every broker of a system instance presents
-on the overlay (see :mod:`fluxd.overlay.tls`), mode 0600, to PATH.  As
+on the overlay (see :mod:`fluxd.security.keys`), mode 0600, to PATH.  As
 flux-core's ``flux-keygen``:
 
 - ``-n, --name`` sets the certificate name (default: this host's name);
@@ -53,7 +53,7 @@ def main(argv):
     :raises fluxd.errors.FluxError: for bad input or a file that cannot be
         written (printed by the dispatcher as one line).
     """
-    from fluxd.overlay.tls import keygen
+    from fluxd.security.keys import keygen
     args = _parser().parse_args(argv)
     meta = [item for arg in args.meta for item in arg.split(",") if item]
     if args.path is None:

@@ -224,7 +224,7 @@ class Instance:
         ``[bootstrap]`` comes from a file of its own (``--bootstrap``).
         """
         from fluxd.config import load_config
-        from fluxd.overlay.tls import keygen
+        from fluxd.security.keys import keygen
         import tomli_w
         config_path, user_attrs = self._broker_args()
         extra = []

@@ -46,7 +46,7 @@ from fluxd.exec._job import GUESTS_REFUSED, NO_SHELLS, TestJob
 from fluxd.formats import eventlog
 from fluxd.interfaces import IEvents, IKVS, IReconfigurable, IRouter, provide
 from fluxd.job.kvsbatch import KVSBatcher
-from fluxd.kvs import treeobj as T
+from fluxd.storage import treeobj as T
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module

@@ -21,7 +21,7 @@ flux-core's ``libfluxutil/conf_bootstrap.c``):
   say otherwise.  As in flux, schemes other than ``custom`` ignore
   ``parent`` keys (a named parent must still exist).
 - ``curve_cert`` (the key name is kept for compatibility: it names the
-  :mod:`fluxd.overlay.tls` cluster certificate) is required when the
+  :mod:`fluxd.security.keys` cluster certificate) is required when the
   instance has more than one broker.
 
 fluxd's overlay is TLS over TCP, so where flux-core (ZeroMQ) also accepts
@@ -49,10 +49,11 @@ from typing import NamedTuple
 from fluxd.config import ConfigError
 from fluxd.formats.hostlist import Hostlist, HostlistError
 from fluxd.overlay.topology import Topology, TopologyError
+from fluxd.security.names import validate_domain_name
 
 __all__ = [
     "BootstrapError", "BootstrapLayout", "TcpAddress", "bootstrap_layout",
-    "format_uri", "validate_uri", "validate_domain_name", "parse_tcp_uri",
+    "format_uri", "validate_uri", "parse_tcp_uri",
     "interface_ipv4",
 ]
 
@@ -183,29 +184,6 @@ def parse_tcp_uri(uri):
             or not 1 <= int(port_text) <= 65535:
         raise BootstrapError(f"{uri} has an invalid port '{port_text}'")
     return TcpAddress(host, int(port_text))
-
-
-def validate_domain_name(name):
-    """Check a host name as flux-core does (RFC 1035 labels).
-
-    Labels are 1-63 letters, digits and hyphens, not starting or ending
-    with a hyphen; the name is at most 253 characters.  flux skips empty
-    labels (``a..b``); fluxd refuses them.
-
-    :returns: None when valid, else the reason.
-    """
-    if not 1 <= len(name) <= 253:
-        return "domain must be 1-253 characters"
-    for label in name.split("."):
-        if not 1 <= len(label) <= 63:
-            return "domain label must be 1-63 characters"
-        if label[0] == "-" or label[-1] == "-":
-            return "domain label must not start or end with '-'"
-        for c in label:
-            if not (c.isascii() and c.isalnum()) and c != "-":
-                return (f"domain label contains invalid character '{c}'"
-                        f" (0x{ord(c):x})")
-    return None
 
 
 def interface_ipv4(name):

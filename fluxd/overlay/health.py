@@ -45,6 +45,10 @@ class ChildState:
         self.last_rx = now
         self.torpid = False
         self.uuid = None
+        #: the child said goodbye (or was disconnected): offline, not lost
+        self.goodbye = False
+        #: the error shown once it is gone (``administrative shutdown``)
+        self.admin_error = None
 
     def set_status(self, status, now, error=None):
         """Change status; returns True when it changed."""

@@ -1,21 +1,27 @@
-# -*- test-case-name: tests.integration.test_overlay -*-
+# -*- test-case-name: tests.unit.overlay.test_service -*-
 """The overlay: this broker's links to its TBON parent and children.
 
 Routing (RFC 3, spec/protocol.md section 3): a request this broker cannot
 serve travels to the parent (no rank, or the UPSTREAM flag) or along the
-tree towards its rank; the forwarding broker pushes its rank on the
-route and remembers where the answer goes, so responses retrace the
-path.  Events arrive from the parent and go on to every child.  When a
-link is lost every request in flight through it is answered
-EHOSTUNREACH.
+tree towards its rank (:mod:`fluxd.overlay.routing` remembers where each
+answer goes).  Events arrive from the parent and go on to every child.
 
 Health (spec/broker.md section 4.2): children report their subtree status
-and online/torpid rank sets in CONTROL messages; the parent combines them, marks a
-silent child torpid after ``tbon.torpid_max``, and a dropped connection
-``lost`` (a clean goodbye leaves it ``offline``).
+and online/torpid rank sets in CONTROL messages; the parent combines them,
+marks a silent child torpid after ``tbon.torpid_max`` (time this broker
+itself did not run, stopped or blocked, is not held against its
+children), and a dropped connection ``lost`` (a clean goodbye leaves it
+``offline``).
+
+Joining: a child connects, finishes the TLS handshake and sends a hello
+(``overlay.hello``: rank, uuid, version); the parent accepts it only from
+one of its children running the same version.  Until then a connection
+is held by the :class:`~fluxd.overlay.gate.AdmissionGate`, which bounds
+how long and how many such connections may wait.  A child that gets no
+answer to its hello within the same time drops the link and reconnects.
 
 Links are mutual TLS pinned to the cluster certificate; this module gets
-ready-made endpoints, so it never sees a certificate.
+ready-made TLS settings and TCP endpoints, so it never sees a certificate.
 """
 
 import errno
@@ -26,6 +32,8 @@ import uuid
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, protocol, task
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator, IOpenSSLServerConnectionCreator)
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -33,59 +41,41 @@ from fluxd.errors import InvalidArgument
 from fluxd.formats.idset import IDset
 from fluxd.interfaces import (
     IEvents, IOverlayLifecycle, IOverlayStatus, IRouter, IUpstream, provide)
+from fluxd.message import frames
 from fluxd.message.router import method
 from fluxd.message.types import (
-    CONTROL, EVENT, FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM,
-    NODEID_ANY, REQUEST, RESPONSE, ROLE_LOCAL, ROLE_USER, Message)
+    CONTROL, FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM,
+    NODEID_ANY, REQUEST, ROLE_LOCAL, ROLE_OWNER, ROLE_USER, Message)
 from fluxd.module import Module
 from fluxd.overlay import health
-from fluxd.overlay.protocol import OverlayProtocol
+from fluxd.overlay.gate import AdmissionGate
+from fluxd.overlay.links import (
+    CONTROL_DISCONNECT, CONTROL_HEARTBEAT, CONTROL_SHUTDOWN, CONTROL_STATUS,
+    ChildSide, ParentSide)
+from fluxd.overlay.protocol import OverlayProtocol, WriteBatch
+from fluxd.overlay.routing import Forwarder
 
-CONTROL_HEARTBEAT = 0
-CONTROL_STATUS = 1
-CONTROL_DISCONNECT = 2
-CONTROL_SHUTDOWN = 3
 TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
 
 
+def _own_request(topic, payload, nodeid):
+    """A NORESPONSE request from this broker itself (owner credentials,
+    as :meth:`fluxd.message.router.Router.call` gives its requests)."""
+    msg = Message.request(topic, payload, nodeid=nodeid, flags=FLAG_NORESPONSE)
+    msg.rolemask, msg.userid = ROLE_OWNER, 0
+    return msg
+
+
 class _Factory(protocol.Factory):
-    def __init__(self, link):
-        self.link = link
+    """Builds :class:`OverlayProtocol` connections for one side."""
+
+    def __init__(self, link, tls, is_client, batch):
+        self.link, self.tls, self.is_client, self.batch = \
+            link, tls, is_client, batch
 
     def buildProtocol(self, addr):
-        return OverlayProtocol(self.link)
-
-
-class _ParentLink:
-    """Callbacks of the connection to the parent (client side)."""
-
-    def __init__(self, overlay):
-        self.overlay = overlay
-
-    def connection_made(self, proto):
-        self.overlay._parent_connected(proto)
-
-    def message_received(self, proto, msg):
-        self.overlay._from_parent(proto, msg)
-
-    def connection_lost(self, proto, reason):
-        self.overlay._parent_lost(proto, reason)
-
-
-class _ChildLink:
-    """Callbacks of connections accepted from children (server side)."""
-
-    def __init__(self, overlay):
-        self.overlay = overlay
-
-    def connection_made(self, proto):
-        self.overlay._set_tcp_timeout(proto)
-
-    def message_received(self, proto, msg):
-        self.overlay._from_child(proto, msg)
-
-    def connection_lost(self, proto, reason):
-        self.overlay._child_lost(proto, reason)
+        return OverlayProtocol(self.link, self.tls, self.is_client,
+                               self.batch)
 
 
 @implementer(IUpstream, IOverlayStatus, IOverlayLifecycle)
@@ -97,12 +87,19 @@ class OverlayService(Module):
     :param topology: a :class:`fluxd.overlay.topology.Topology`.
     :param router: the broker's router (its ``upstream`` becomes ours).
     :param events: the broker's :class:`fluxd.events.EventService`.
-    :param listen_endpoint: IStreamServerEndpoint for children, or None
-        (a leaf needs none).
-    :param parent_endpoint: IStreamClientEndpoint of the parent, or None
-        on rank 0.
+    :param listen_endpoint: IStreamServerEndpoint (TCP) for children, or
+        None (a leaf needs none).
+    :param parent_endpoint: IStreamClientEndpoint (TCP) of the parent, or
+        None on rank 0.
     :param hostnames: host name of every rank, in rank order.
     :param quorum: brokers that must be online for quorum (rank 0).
+    :param server_tls: ``IOpenSSLServerConnectionCreator`` for children
+        (required with ``listen_endpoint``).
+    :param client_tls: ``IOpenSSLClientConnectionCreator`` for the parent
+        (required with ``parent_endpoint``).
+    :param hello_timeout: seconds a link may take for TLS and the hello.
+    :param gate: the :class:`AdmissionGate` of connections from would-be
+        children (default: one with ``hello_timeout`` and default limits).
     """
 
     name = "overlay"
@@ -111,8 +108,16 @@ class OverlayService(Module):
     def __init__(self, reactor, rank, size, topology, router, events,
                  listen_endpoint=None, parent_endpoint=None, hostnames=(),
                  quorum=None, torpid_min=5.0, torpid_max=30.0,
-                 tcp_user_timeout=20.0, version=""):
+                 tcp_user_timeout=20.0, version="",
+                 server_tls=None, client_tls=None, hello_timeout=10.0,
+                 gate=None):
         super().__init__(rank)
+        if listen_endpoint is not None and \
+                not IOpenSSLServerConnectionCreator.providedBy(server_tls):
+            raise InvalidArgument("overlay: a listening endpoint needs TLS")
+        if parent_endpoint is not None and \
+                not IOpenSSLClientConnectionCreator.providedBy(client_tls):
+            raise InvalidArgument("overlay: a parent endpoint needs TLS")
         self.reactor = reactor
         self.size = size
         self.topology = topology
@@ -120,6 +125,8 @@ class OverlayService(Module):
         self.events = provide(IEvents, events)
         self.listen_endpoint = listen_endpoint
         self.parent_endpoint = parent_endpoint
+        self.server_tls = server_tls
+        self.client_tls = client_tls
         self.hostnames = list(hostnames)
         self.quorum = size if quorum is None else quorum
         self.torpid_min = torpid_min
@@ -127,15 +134,22 @@ class OverlayService(Module):
         self.tcp_user_timeout = tcp_user_timeout
         self.version = version
         self._parent_lost_listeners = []
+        self.hello_timeout = hello_timeout
+        self.gate = gate if gate is not None else AdmissionGate(
+            reactor, timeout=hello_timeout)
         self.uuid = uuid.uuid4().hex
         now = reactor.seconds()
         self.children = {r: health.ChildState(r, now)
                          for r in topology.children(rank)}
         self.parent_rank = topology.parent(rank)
         self.parent = None
+        self.batch = WriteBatch(reactor)
+        self.forwarder = Forwarder(rank)
+        self._next_hops = {}
         self._parent_service = None
+        self.child_link = ChildSide(self)
+        self.parent_link = ParentSide(self)
         self._port = None
-        self._pending = {}
         self._status = health.FULL if not self.children else health.PARTIAL
         self._status_since = now
         self._parent_ready = defer.Deferred() if self.parent_rank is not None \
@@ -143,6 +157,7 @@ class OverlayService(Module):
         self._quorum_waiters = []
         self._membership_watchers = []
         self._gone_waiters = []
+        self._last_tick = None
         self._heartbeat = task.LoopingCall(self._tick)
         self._heartbeat.clock = reactor
 
@@ -152,11 +167,12 @@ class OverlayService(Module):
     def startService(self):
         super().startService()
         if self.listen_endpoint is not None and self.children:
-            self._port = yield self.listen_endpoint.listen(
-                _Factory(_ChildLink(self)))
+            self._port = yield self.listen_endpoint.listen(_Factory(
+                self.child_link, self.server_tls, False, self.batch))
         if self.parent_endpoint is not None:
             self._parent_service = ClientService(
-                self.parent_endpoint, _Factory(_ParentLink(self)),
+                self.parent_endpoint,
+                _Factory(self.parent_link, self.client_tls, True, self.batch),
                 # Twisted's default jitter adds up to a whole second to
                 # every retry; a child that starts before its parent
                 # listens should join within tens of milliseconds
@@ -165,6 +181,7 @@ class OverlayService(Module):
                     jitter=lambda: random.random() * 0.05),
                 clock=self.reactor)
             self._parent_service.startService()
+        self._last_tick = self.reactor.seconds()
         self._heartbeat.start(self.torpid_min, now=False)
 
     @defer.inlineCallbacks
@@ -172,16 +189,23 @@ class OverlayService(Module):
         super().stopService()
         if self._heartbeat.running:
             self._heartbeat.stop()
+        self.parent_link.stop()
         if self.parent is not None:
             self.parent.send(Message(CONTROL, matchtag=CONTROL_DISCONNECT))
+            self.batch.flush()
         if self._parent_service is not None:
             yield self._parent_service.stopService()
         if self._port is not None:
             yield self._port.stopListening()
+        self.gate.stop()
         for child in self.children.values():
             if child.proto is not None:
-                child.proto.closing = True
-                child.proto.transport.loseConnection()
+                child.proto.close()
+
+    def parent_accepted(self):
+        """The parent accepted our hello (the first time: JOIN is done)."""
+        if not self._parent_ready.called:
+            self._parent_ready.callback(None)
 
     def set_torpid(self, torpid_min, torpid_max):
         """New ``tbon.torpid_min``/``torpid_max`` (a config reload): the
@@ -192,6 +216,19 @@ class OverlayService(Module):
             if self._heartbeat.running:
                 self._heartbeat.stop()
                 self._heartbeat.start(torpid_min, now=False)
+
+    def add_parent_lost(self, callback):
+        """Call ``callback()`` when the parent shuts down or disconnects
+        this broker administratively (the broker then stops)."""
+        self._parent_lost_listeners.append(callback)
+
+    def tell_parent_lost(self):
+        """The parent shut down or disconnected us: tell the listeners."""
+        for callback in list(self._parent_lost_listeners):
+            try:
+                callback()
+            except Exception:
+                self.log.failure("overlay: parent-lost listener failed")
 
     def parent_ready(self):
         """A Deferred that fires once the parent accepted our hello."""
@@ -209,10 +246,11 @@ class OverlayService(Module):
             return defer.succeed(False)
         d = defer.Deferred()
         self._gone_waiters.append(d)
-        self._check_gone()
+        self.check_gone()
         return d
 
-    def _check_gone(self):
+    def check_gone(self):
+        """Fire :meth:`children_gone` waiters once no child is connected."""
         if self._gone_waiters and all(c.proto is None
                                       for c in self.children.values()):
             waiters, self._gone_waiters = self._gone_waiters, []
@@ -261,7 +299,8 @@ class OverlayService(Module):
         """Call ``callback()`` whenever the online or torpid sets change."""
         self._membership_watchers.append(callback)
 
-    def _membership_changed(self):
+    def membership_changed(self):
+        """Tell the watchers that the online or torpid sets changed."""
         for callback in list(self._membership_watchers):
             try:
                 callback()
@@ -269,23 +308,26 @@ class OverlayService(Module):
                 self.log.failure("overlay membership watcher failed")
 
     def status(self):
+        """This broker's subtree status (``full``, ``partial``, ...)."""
         return self._status
 
-    def _recompute(self):
+    def recompute(self):
+        """Recompute this broker's status from its children's; report it."""
         now = self.reactor.seconds()
         status = health.combine(c.status for c in self.children.values())
         if status != self._status:
             self.log.info("overlay: status {old} -> {new}", old=self._status,
                           new=status)
             self._status, self._status_since = status, now
-        self._report_up()
+        self.report_up()
         if self.rank == 0 and self._quorum_waiters and \
                 len(self.online_ranks()) >= self.quorum:
             waiters, self._quorum_waiters = self._quorum_waiters, []
             for d in waiters:
                 d.callback(None)
 
-    def _report_up(self):
+    def report_up(self):
+        """Send this subtree's status and rank sets to the parent."""
         if self.parent is not None:
             self.parent.send(Message(
                 CONTROL, matchtag=CONTROL_STATUS,
@@ -296,6 +338,14 @@ class OverlayService(Module):
 
     def _tick(self):
         now = self.reactor.seconds()
+        # A tick that comes late means this broker did not run for that
+        # long (SIGSTOP, a blocked reactor): its children's messages wait
+        # unread in the sockets, so that time is not held against them.
+        stalled = now - self._last_tick - self.torpid_min
+        self._last_tick = now
+        if stalled > 0:
+            for child in self.children.values():
+                child.last_rx = min(now, child.last_rx + stalled)
         if self.parent is not None:
             self.parent.send(Message(CONTROL, matchtag=CONTROL_HEARTBEAT))
         if self.torpid_max <= 0:
@@ -308,203 +358,25 @@ class OverlayService(Module):
                 child.torpid = True
                 self.log.warn("overlay: rank {rank} is torpid ({s:.0f}s silent)",
                               rank=child.rank, s=silent)
-                self._report_up()
-                self._membership_changed()
+                self.report_up()
+                self.membership_changed()
             elif silent <= self.torpid_max and child.torpid:
                 child.torpid = False
                 self.log.info("overlay: rank {rank} is no longer torpid",
                               rank=child.rank)
-                self._report_up()
-                self._membership_changed()
+                self.report_up()
+                self.membership_changed()
 
-    def _set_tcp_timeout(self, proto):
-        if self.tcp_user_timeout <= 0:
-            return
-        transport = proto.transport
-        while transport is not None and not hasattr(transport, "socket"):
-            transport = getattr(transport, "transport", None)  # unwrap TLS
+    def set_tcp_timeout(self, proto):
+        """Set ``tbon.tcp_user_timeout`` on a connection's socket."""
+        get_handle = getattr(proto.transport, "getHandle", None)
+        if self.tcp_user_timeout <= 0 or get_handle is None:
+            return  # the OS default, or not a socket (in memory)
         try:
-            transport.socket.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT,
-                                        int(self.tcp_user_timeout * 1000))
-        except (AttributeError, OSError) as exc:
+            get_handle().setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT,
+                                    int(self.tcp_user_timeout * 1000))
+        except OSError as exc:
             self.log.warn("overlay: cannot set TCP_USER_TIMEOUT: {err}", err=exc)
-
-    # -- parent side ----------------------------------------------------------
-
-    def _parent_connected(self, proto):
-        self._set_tcp_timeout(proto)
-        proto.peer_rank = self.parent_rank
-        hello = Message.request("overlay.hello", {
-            "rank": self.rank, "uuid": self.uuid, "version": self.version},
-            nodeid=self.parent_rank)
-        proto.send(hello)
-        proto.hello_pending = True
-
-    def _from_parent(self, proto, msg):
-        if getattr(proto, "hello_pending", False):
-            if msg.type != RESPONSE or msg.topic != "overlay.hello":
-                proto.drop("parent did not answer hello")
-                return
-            proto.hello_pending = False
-            if msg.errnum:
-                self.log.error("overlay: parent refused us: {err}",
-                               err=msg.errstr or errno.errorcode.get(msg.errnum))
-                proto.drop("refused by parent")
-                return
-            self.parent = proto
-            self.log.info("overlay: connected to parent rank {rank}",
-                          rank=self.parent_rank)
-            self._report_up()
-            if not self._parent_ready.called:
-                self._parent_ready.callback(None)
-            return
-        if msg.type == EVENT:
-            self.events.deliver(msg)
-        elif msg.type == CONTROL:
-            if msg.matchtag == CONTROL_DISCONNECT:
-                self.log.warn("overlay: parent disconnected us"
-                              " (administrative shutdown)")
-                proto.closing = True
-                self._tell_parent_lost()
-            elif msg.matchtag == CONTROL_SHUTDOWN:
-                self.log.info("overlay: parent is shutting down")
-                self._tell_parent_lost()
-        else:
-            self._receive(proto, msg)
-
-    def add_parent_lost(self, callback):
-        """Call ``callback()`` when the parent shuts down or disconnects
-        this broker administratively (the broker then stops)."""
-        self._parent_lost_listeners.append(callback)
-
-    def _tell_parent_lost(self):
-        for callback in list(self._parent_lost_listeners):
-            try:
-                callback()
-            except Exception:
-                self.log.failure("overlay: parent-lost listener failed")
-
-    def _parent_lost(self, proto, reason):
-        if proto is self.parent:
-            self.parent = None
-            self.log.warn("overlay: lost connection to parent rank {rank}",
-                          rank=self.parent_rank)
-        self._fail_pending(proto)
-
-    # -- child side -----------------------------------------------------------
-
-    def _from_child(self, proto, msg):
-        if proto.peer_rank is None:
-            self._hello(proto, msg)
-            return
-        child = self.children.get(proto.peer_rank)
-        if child is None or child.proto is not proto:
-            return
-        child.last_rx = self.reactor.seconds()
-        if msg.type == CONTROL:
-            self._control_from_child(child, msg)
-        elif msg.type in (REQUEST, RESPONSE):
-            self._receive(proto, msg)
-        else:
-            proto.drop("children may not send events")
-
-    def _hello(self, proto, msg):
-        def refuse(text):
-            self.log.warn("overlay: refused {peer}: {text}",
-                          peer=proto.describe(), text=text)
-            if msg.type == REQUEST:
-                proto.send(msg.response(errnum=errno.EPERM, errstr=text))
-            proto.closing = True
-            proto.transport.loseConnection()
-        if msg.type != REQUEST or msg.topic != "overlay.hello":
-            proto.drop("first message was not a hello")
-            return
-        try:
-            body = msg.json()
-        except Exception:
-            refuse("malformed hello")
-            return
-        rank, version = body.get("rank"), body.get("version")
-        if not isinstance(rank, int) or isinstance(rank, bool):
-            refuse("malformed hello")
-        elif rank not in self.children:
-            refuse(f"rank {rank} is not a child of rank {self.rank}")
-        elif version != self.version:
-            refuse(f"rank {rank} runs version {version}, we run {self.version}")
-        else:
-            child = self.children[rank]
-            if child.proto is not None:
-                old = child.proto
-                old.closing = True
-                old.transport.loseConnection()
-                self._fail_pending(old)
-            proto.peer_rank = rank
-            child.proto = proto
-            child.uuid = body.get("uuid")
-            now = self.reactor.seconds()
-            child.last_rx = now
-            child.online = IDset([rank])
-            child.torpid_below = IDset()
-            child.torpid = False
-            child.set_status(health.FULL if not self.topology.children(rank)
-                             else health.PARTIAL, now)
-            self.log.info("overlay: rank {rank} connected", rank=rank)
-            proto.send(msg.response({"rank": self.rank}))
-            self._recompute()
-            self._membership_changed()
-
-    def _control_from_child(self, child, msg):
-        if msg.matchtag == CONTROL_STATUS:
-            try:
-                body = msg.json()
-                status = body["status"]
-                online = IDset(body["online"])
-                torpid = IDset(body.get("torpid", ""))
-            except Exception:
-                child.proto.drop("malformed status message")
-                return
-            if status not in health.STATUSES:
-                child.proto.drop("unknown status")
-                return
-            changed = online != child.online or torpid != child.torpid_below
-            child.online, child.torpid_below = online, torpid
-            child.set_status(status, self.reactor.seconds())
-            self._recompute()
-            if changed:
-                self._membership_changed()
-        elif msg.matchtag == CONTROL_DISCONNECT:
-            child.proto.closing = True
-            child.goodbye = True
-
-    def _child_lost(self, proto, reason):
-        self._fail_pending(proto)
-        if proto.peer_rank is None and not proto.closing:
-            # gone before a hello: a failed TLS handshake (wrong or no
-            # certificate), or a client that is not a broker at all
-            self.log.warn("overlay: refused {peer}: {reason}",
-                          peer=proto.describe(),
-                          reason=reason.getErrorMessage())
-            return
-        child = self.children.get(proto.peer_rank)
-        if child is None or child.proto is not proto:
-            return
-        child.proto = None
-        child.online = IDset()
-        child.torpid_below = IDset()
-        now = self.reactor.seconds()
-        if getattr(child, "goodbye", False):
-            child.goodbye = False
-            child.set_status(health.OFFLINE, now, getattr(
-                child, "admin_error", None))
-            self.log.info("overlay: rank {rank} disconnected", rank=child.rank)
-        else:
-            child.set_status(health.LOST, now, "lost connection")
-            self.log.warn("overlay: lost connection to rank {rank}",
-                          rank=child.rank)
-        child.admin_error = None
-        self._recompute()
-        self._membership_changed()
-        self._check_gone()
 
     # -- routing --------------------------------------------------------------
 
@@ -518,7 +390,9 @@ class OverlayService(Module):
         target = msg.nodeid
         if target >= self.size:
             return None, errno.EHOSTUNREACH, f"rank {target} is not in this instance"
-        hop = self.topology.next_hop(self.rank, target)
+        hop = self._next_hops.get(target)
+        if hop is None:
+            hop = self._next_hops[target] = self.topology.next_hop(self.rank, target)
         if hop == self.parent_rank:
             return self.parent, errno.EHOSTUNREACH, None
         child = self.children.get(hop)
@@ -527,81 +401,65 @@ class OverlayService(Module):
     def forward(self, msg, reply):
         """Send a request this broker cannot serve along the tree."""
         link, errnum, text = self._next_hop(msg)
+        noresponse = msg.flags & FLAG_NORESPONSE
         if link is None:
-            if not msg.flags & FLAG_NORESPONSE:
+            if not noresponse:
                 reply(msg.response(errnum=errnum, errstr=text))
             return
-        out = msg.copy()
-        out.route.append(str(self.rank))
-        if not msg.flags & FLAG_NORESPONSE:
-            key = (tuple(out.route), out.matchtag)
-            self._pending[key] = (reply, link, bool(msg.flags & FLAG_STREAMING))
-        link.send(out)
+        self.forwarder.forward(msg, reply, link, not noresponse,
+                               bool(msg.flags & FLAG_STREAMING))
 
-    def _receive(self, proto, msg):
+    def receive(self, proto, msg):
+        """A request or response from a peer."""
         if msg.type == REQUEST:
             msg.rolemask &= ~ROLE_LOCAL
+            if msg.flags & FLAG_UPSTREAM and msg.nodeid != self.rank:
+                # sent upstream from rank nodeid: on the way to the root,
+                # any broker with the service may answer (RFC 3)
+                msg.nodeid = NODEID_ANY
             self.router.deliver(msg, proto.send)
-            return
-        key = (tuple(msg.route), msg.matchtag)
-        entry = self._pending.get(key)
-        if entry is None:
-            return  # a stale response (the requester went away)
-        reply, _link, streaming = entry
-        if not streaming or msg.errnum:
-            del self._pending[key]
-        msg.route.pop()
-        reply(msg)
-
-    def _fail_pending(self, proto):
-        for key, (reply, link, _s) in list(self._pending.items()):
-            if link is proto:
-                del self._pending[key]
-                route, matchtag = list(key[0]), key[1]
-                route.pop()
-                reply(Message(RESPONSE, "", None, 0x08, matchtag=matchtag,
-                              errnum=errno.EHOSTUNREACH, route=route))
+        else:
+            self.forwarder.response(msg)
 
     def send_event_down(self, msg):
+        data = None
         for child in self.children.values():
             if child.proto is not None:
-                child.proto.send(msg)
+                if data is None:
+                    data = frames.encode(msg)  # once for every child
+                child.proto.send_encoded(data)
 
     def forward_cancel(self, sender, matchtag):
         """Pass a client's cancel on to where its request went."""
-        for key, (_reply, link, _s) in list(self._pending.items()):
-            if key[0][0] == sender and key[1] == matchtag:
-                link.send(Message.request("overlay.cancel-remote",
-                                          {"sender": sender,
-                                           "matchtag": matchtag},
-                                          nodeid=link.peer_rank,
-                                          flags=FLAG_NORESPONSE))
+        where = self.forwarder.cancel(sender, matchtag)
+        if where is not None:
+            link, tag = where
+            link.send(_own_request(
+                "overlay.cancel-remote", {"sender": sender, "matchtag": tag},
+                link.peer_rank))
 
     def forward_disconnect(self, sender):
         """Tell the brokers that serve ``sender``'s requests it went away."""
-        links = {id(link): link for key, (_r, link, _s) in self._pending.items()
-                 if key[0][0] == sender}
-        for key in [k for k in self._pending if k[0][0] == sender]:
-            del self._pending[key]
-        for link in links.values():
-            link.send(Message.request("overlay.disconnect-remote",
-                                      {"sender": sender},
-                                      nodeid=link.peer_rank,
-                                      flags=FLAG_NORESPONSE))
+        for link in self.forwarder.disconnect(sender):
+            link.send(_own_request("overlay.disconnect-remote",
+                                   {"sender": sender}, link.peer_rank))
 
     # -- RPC ------------------------------------------------------------------
 
     @method("cancel-remote")
     def cancel_remote(self, request):
+        """A client's cancel, passed on by the broker that forwarded."""
         body = request.json()
         self.router.cancel(body.get("sender"), body.get("matchtag"))
 
     @method("disconnect-remote")
     def disconnect_remote(self, request):
+        """A client left, said the broker that forwarded its requests."""
         self.router.disconnect(request.json().get("sender"))
 
     @method("health", roles=ROLE_USER)
     def rpc_health(self, request):
+        """This broker's subtree health (spec/broker.md section 4.2)."""
         now = self.reactor.seconds()
         return {"rank": self.rank, "status": self._status,
                 "duration": now - self._status_since,
@@ -612,6 +470,7 @@ class OverlayService(Module):
 
     @method("topology", roles=ROLE_USER)
     def rpc_topology(self, request):
+        """The tree below a rank (``{rank, size, children}``)."""
         rank = request.json().get("rank", self.rank)
 
         def tree(r):
@@ -623,6 +482,7 @@ class OverlayService(Module):
 
     @method("disconnect-subtree")
     def rpc_disconnect(self, request):
+        """Disconnect a child (``flux overlay disconnect``)."""
         rank = request.json().get("rank")
         child = self.children.get(rank)
         if child is None:
@@ -632,5 +492,5 @@ class OverlayService(Module):
         child.admin_error = "administrative shutdown"
         child.goodbye = True
         child.proto.send(Message(CONTROL, matchtag=CONTROL_DISCONNECT))
-        child.proto.transport.loseConnection()
+        child.proto.close()
         return {}

@@ -1,17 +1,33 @@
-# -*- test-case-name: tests.integration.test_overlay -*-
+# -*- test-case-name: tests.unit.overlay.test_setup -*-
 """Build this broker's overlay from its configuration.
 
 :func:`plan` reads ``[bootstrap]`` (rank, size, hosts, topology); with
 more than one broker :func:`build_overlay` loads the cluster certificate
-and makes the TLS endpoints the :class:`OverlayService` uses.
+and makes the TCP endpoints and pinned TLS settings the
+:class:`OverlayService` uses (it does the TLS on its connections itself).
 """
 
+import resource
+
 from twisted.internet.endpoints import (
-    SSL4ServerEndpoint, TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS)
+    TCP4ClientEndpoint, TCP4ServerEndpoint, TCP6ClientEndpoint)
 
 from fluxd.config import parse_duration_key
+from fluxd.formats.fsd import parse_fsd
 from fluxd.overlay.bootstrap import bootstrap_layout
+from fluxd.overlay.gate import AdmissionGate
 from fluxd.overlay.service import OverlayService
+from fluxd.overlay.tls import client_options, server_options
+from fluxd.security.keys import load_cluster_cert
+
+#: seconds a connection may take to finish TLS and its hello
+HELLO_TIMEOUT = 10.0
+#: connections waiting for their hello, at most, from one address ...
+MAX_PENDING_PER_SOURCE = 64
+#: ... and overall (fewer when few file descriptors are allowed)
+MAX_PENDING = 256
+#: the listening socket's backlog (ZeroMQ's default, as flux has it)
+BACKLOG = 100
 
 
 def plan(config, hostname, setattrs):
@@ -21,9 +37,18 @@ def plan(config, hostname, setattrs):
 
 def _duration(config, setattrs, key):
     if f"tbon.{key}" in setattrs:
-        from fluxd.formats.fsd import parse_fsd
         return parse_fsd(setattrs[f"tbon.{key}"])
     return parse_duration_key(config, f"tbon.{key}")
+
+
+def pending_limits(nofile):
+    """``(max_pending, max_per_source)`` for a soft open-file limit.
+
+    Connections waiting for their hello may use at most a quarter of the
+    file descriptors, so that clients and children always find some.
+    """
+    overall = max(8, min(MAX_PENDING, nofile // 4))
+    return overall, min(MAX_PENDING_PER_SOURCE, overall)
 
 
 def build_overlay(reactor, layout, config, setattrs, router, events, version):
@@ -31,19 +56,20 @@ def build_overlay(reactor, layout, config, setattrs, router, events, version):
 
     :raises fluxd.errors.InvalidArgument: for an unusable certificate.
     """
-    from fluxd.overlay.tls import client_options, load_cluster_cert, server_options
     cert = load_cluster_cert(layout.cert_path)
     listen = parent = None
     if layout.children:
         address = layout.bind_address
-        listen = SSL4ServerEndpoint(reactor, address.port, server_options(cert),
+        # listenTCP picks IPv6 from an IPv6 interface address itself
+        listen = TCP4ServerEndpoint(reactor, address.port, backlog=BACKLOG,
                                     interface=address.host)
     if layout.parent is not None:
         address = layout.parent_address
-        tcp = (TCP6ClientEndpoint if ":" in address.host else TCP4ClientEndpoint)(
-            reactor, address.host, address.port,
-            timeout=_duration(config, setattrs, "connect_timeout") or 30)
-        parent = wrapClientTLS(client_options(cert), tcp)
+        tcp = (TCP6ClientEndpoint if ":" in address.host else TCP4ClientEndpoint)
+        parent = tcp(reactor, address.host, address.port,
+                     timeout=_duration(config, setattrs, "connect_timeout") or 30)
+    max_pending, per_source = pending_limits(
+        resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     quorum = setattrs.get("broker.quorum")
     return OverlayService(
         reactor, layout.rank, layout.size, layout.topology, router, events,
@@ -53,4 +79,9 @@ def build_overlay(reactor, layout, config, setattrs, router, events, version):
         torpid_min=_duration(config, setattrs, "torpid_min"),
         torpid_max=_duration(config, setattrs, "torpid_max"),
         tcp_user_timeout=_duration(config, setattrs, "tcp_user_timeout"),
-        version=version)
+        version=version,
+        server_tls=server_options(cert), client_tls=client_options(cert),
+        hello_timeout=HELLO_TIMEOUT,
+        gate=AdmissionGate(reactor, timeout=HELLO_TIMEOUT,
+                           max_pending=max_pending,
+                           max_per_source=per_source))

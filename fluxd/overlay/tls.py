@@ -1,582 +1,153 @@
 # -*- test-case-name: tests.unit.overlay.test_tls -*-
-"""The cluster certificate, and mutual TLS pinned to it.
+"""Mutual TLS pinned to the cluster certificate.
 
-Flux secures its overlay with one ZeroMQ CURVE certificate shared by every
-broker of a system instance (admin guide, "Configuring the Network
-Certificate"; ``spec/broker.md`` section 5, ``flux keygen``).  fluxd keeps
-that model over TLS (``DESIGN.md``, Overlay): ``flux keygen`` writes ONE
-self-signed certificate and its private key, every broker presents it, and
-a broker accepts a peer only if the peer presents that very certificate
-(compared byte for byte, DER) and proves it holds the key (the TLS
-handshake's signature).  No certificate authority is involved: the pin is
-the trust.  The connecting side also checks, with ``service_identity``,
-that the certificate carries the expected name.
+Every broker presents the one cluster certificate
+(:mod:`fluxd.security.keys`) and accepts a peer only if the peer presents
+that very certificate (compared byte for byte, DER) and proves it holds
+the key (the TLS handshake's signature).  No certificate authority is
+involved: the pin is the trust.  The connecting side also checks, with
+``service_identity``, that the certificate carries the expected name.
 
-The file (mode 0600, PEM) holds the certificate and the key, preceded by
-comment lines that record its metadata the way flux's CURVE certificate
-does (``name``, ``keygen.hostname``, ``keygen.time``, ``keygen.userid``,
-``keygen.fluxd-version`` and any ``--meta`` pairs)::
-
-    #   fluxd cluster certificate and **secret** key
-    #   DO NOT DISTRIBUTE beyond the brokers of this instance
-    #
-    #   metadata
-    #       name = "mgmt0"
-    #       keygen.hostname = "mgmt0"
-    ...
-    -----BEGIN CERTIFICATE-----
-    ...
-    -----BEGIN PRIVATE KEY-----
-
-The key is EC P-256; the name (``--name``, by default the host name, as
-flux's) is the subject common name and the only subjectAltName DNS
-entry.  The certificate never expires (notAfter 9999-12-31, RFC 5280's
-"no well-defined expiration"), as a CURVE key does not.
-
-Loading refuses, with one line, a file that is missing, unreadable, not a
-certificate and matching key, readable or writable by group or other, or
-not owned by the user running the broker.
-
-Twisted is imported only by :func:`server_options`, :func:`client_options`
-and the endpoint helpers, so ``flux keygen`` starts without it.
+:func:`server_options` and :func:`client_options` make Twisted's
+``IOpenSSLServerConnectionCreator`` / ``IOpenSSLClientConnectionCreator``
+providers: they work with Twisted's ``TLSMemoryBIOFactory`` and with the
+overlay's own TLS framing protocol (:mod:`fluxd.overlay.protocol`), which
+both report a refused peer through ``failVerification``.
 """
 
-import datetime
-import hashlib
 import hmac
-import json
-import os
-import re
-import shlex
-import socket
-import stat
-from dataclasses import dataclass, field
 
-from fluxd import __version__
-from fluxd.errors import (
-    InvalidArgument, NotFound, PermissionDenied, from_errno)
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
+from service_identity import CertificateError as NoIdentity
+from service_identity import VerificationError
+from service_identity.cryptography import verify_certificate_hostname
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator, IOpenSSLServerConnectionCreator)
+from twisted.internet.ssl import CertificateOptions
+from twisted.python.failure import Failure
+from zope.interface import implementer
 
-__all__ = [
-    "ClusterCert", "CertificateError", "PeerCertificateError",
-    "generate_cluster_cert", "keygen", "load_cluster_cert",
-    "parse_cluster_cert", "write_cluster_cert", "server_options",
-    "client_options", "listen_endpoint", "connect_endpoint",
-]
+from fluxd.errors import PermissionDenied
+from fluxd.security.keys import fingerprint
 
-#: A cluster certificate file is a few hundred bytes; refuse anything huge.
-MAX_FILE_SIZE = 1 << 20
-#: The subject common name is limited to 64 characters (RFC 5280).
-MAX_NAME_LENGTH = 64
-
-_NOT_AFTER = datetime.datetime(9999, 12, 31, 23, 59, 59,
-                               tzinfo=datetime.timezone.utc)
-_PEM_BLOCK = re.compile(
-    r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
-_META_LINE = re.compile(r'^#\s+([^\s="#]+) = (".*")\s*$')
-_META_KEY = re.compile(r'[^\s="#]+')
-_KEY_BLOCKS = ("PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY")
-
-_HEADER = """\
-#   fluxd cluster certificate and **secret** key
-#   DO NOT DISTRIBUTE beyond the brokers of this instance
-#
-#   metadata
-"""
-
-
-class CertificateError(InvalidArgument):
-    """invalid cluster certificate"""
+__all__ = ["PeerCertificateError", "PinnedServerTLS", "PinnedClientTLS",
+           "server_options", "client_options"]
 
 
 class PeerCertificateError(PermissionDenied):
     """peer certificate refused"""
 
 
-def _fingerprint(der):
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return "SHA256:" + ":".join(digest[i:i + 2]
-                                for i in range(0, len(digest), 2))
+class PeerCheck:
+    """The pin check of one TLS connection.
 
+    :meth:`verify` is OpenSSL's verify callback; :meth:`info` is an info
+    callback that checks the pin again once the handshake is done, in case
+    a handshake completes without calling the verify callback (no peer
+    certificate).  The first refusal is reported to the connection's TLS
+    protocol through ``failVerification(Failure)``.
 
-@dataclass(frozen=True)
-class ClusterCert:
-    """A cluster certificate and its key, as loaded or generated.
-
-    :ivar name: the DNS name in the certificate (service identity).
-    :ivar der: the certificate, DER encoded: what peers must present.
-    :ivar metadata: ``((key, value), ...)`` from the file's comments.
-    :ivar path: the file it was loaded from or written to, or None.
+    :param der: the pinned certificate, DER.
+    :param name: the DNS name the peer's certificate must carry, or None
+        (the listening side does not check names).
+    :param tls_protocol: the connection's TLS protocol.
     """
 
-    name: str
-    der: bytes = field(repr=False)
-    cert_pem: bytes = field(repr=False)
-    key_pem: bytes = field(repr=False)
-    metadata: tuple = ()
-    path: object = None
+    def __init__(self, der, name, tls_protocol):
+        self._der = der
+        self._fingerprint = fingerprint(der)
+        self._name = name
+        self._pending = [tls_protocol]
 
-    @property
-    def fingerprint(self):
-        """``SHA256:AB:CD:...`` of the certificate (for logs)."""
-        return _fingerprint(self.der)
+    def refuse(self, reason):
+        """Report ``reason`` once; returns False (refuse) for OpenSSL."""
+        if self._pending:
+            self._pending.pop().failVerification(
+                Failure(PeerCertificateError(reason)))
+        return False
 
-    def meta(self, key, default=None):
-        """One metadata value (e.g. ``keygen.time``), or ``default``."""
-        for k, v in self.metadata:
-            if k == key:
-                return v
-        return default
+    def verify(self, conn, x509, errnum, depth, preverify_ok):
+        """OpenSSL's verify callback: True accepts the peer certificate.
 
-    def to_pem(self):
-        """The file contents: metadata comments, certificate, key."""
-        lines = [_HEADER]
-        for key, value in self.metadata:
-            lines.append(f"#       {key} = "
-                         f"{json.dumps(value, ensure_ascii=False)}\n")
-        text = "".join(lines).encode("utf-8")
-        return text + self.cert_pem + self.key_pem
-
-    def _crypto(self):
-        """(cryptography certificate, private key)."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives import serialization
-        return (x509.load_der_x509_certificate(self.der),
-                serialization.load_pem_private_key(self.key_pem, None))
-
-
-# -- generating ------------------------------------------------------------
-
-
-def _check_name(name):
-    from fluxd.overlay.bootstrap import validate_domain_name
-    if not isinstance(name, str):
-        raise CertificateError("certificate name must be a string")
-    if len(name) > MAX_NAME_LENGTH:
-        raise CertificateError(f"invalid certificate name '{name}': at most "
-                               f"{MAX_NAME_LENGTH} characters")
-    reason = validate_domain_name(name)
-    if reason is not None:
-        raise CertificateError(f"invalid certificate name '{name}': {reason}")
-
-
-def generate_cluster_cert(name, metadata=(), *, now=None):
-    """Make a new self-signed cluster certificate and key in memory.
-
-    ``flux start --test-size`` uses this directly; :func:`keygen` adds the
-    keygen metadata and writes the file.
-
-    :param name: a DNS name for the subject CN and subjectAltName.
-    :param metadata: ``(key, value)`` pairs recorded in the file's
-        comments (a ``name`` pair is forced to ``name``).
-    :param now: an aware datetime for notBefore (default: now).
-    :returns: a :class:`ClusterCert` (``path`` None).
-    :raises CertificateError: when ``name`` is not a valid DNS name.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    _check_name(name)
-    if now is None:
-        now = datetime.datetime.now(datetime.timezone.utc)
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    public = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        # a day of slack for brokers whose clocks lag the keygen host's
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(_NOT_AFTER)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]),
-                       critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None),
-                       critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=False,
-            key_encipherment=False, data_encipherment=False,
-            key_agreement=False, key_cert_sign=False, crl_sign=False,
-            encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(
-            [ExtendedKeyUsageOID.SERVER_AUTH,
-             ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public),
-                       critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    meta = [("name", name)] + [(k, v) for k, v in metadata if k != "name"]
-    return ClusterCert(
-        name=name,
-        der=cert.public_bytes(serialization.Encoding.DER),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()),
-        metadata=tuple(meta))
-
-
-def _meta_pairs(meta):
-    if meta is None:
-        return []
-    items = meta.items() if isinstance(meta, dict) else meta
-    pairs = []
-    for item in items:
-        if isinstance(item, str):
-            key, _, value = item.partition("=")
-        else:
-            key, value = item
-        if not isinstance(key, str) or not _META_KEY.fullmatch(key):
-            raise InvalidArgument(f"invalid metadata key '{key}'")
-        pairs.append((key, str(value)))
-    return pairs
-
-
-def keygen(path=None, name=None, meta=(), *, hostname=None, now=None,
-           userid=None):
-    """Generate the cluster certificate as ``flux keygen`` does.
-
-    Metadata follows flux's rule that the first value set for a key wins:
-    ``name`` (``--name``) first, then the ``meta`` pairs in order, then
-    the defaults ``name`` = ``keygen.hostname`` = this host's name,
-    ``keygen.time`` (local ISO 8601), ``keygen.userid`` and
-    ``keygen.fluxd-version``.  So ``meta=[("name", "x")]`` also names the
-    certificate, and ``--name`` beats a ``name=`` in ``meta``.
-
-    :param path: where to write it (see :func:`write_cluster_cert`), or
-        None to only generate it.
-    :param name: the certificate name, or None for the final ``name``
-        metadata value (by default the host name).
-    :param meta: ``"KEY=VALUE"`` strings (``"KEY"`` alone means an empty
-        value, as in flux), ``(key, value)`` pairs, or a dict.
-    :param hostname: this host's name (default ``socket.gethostname()``).
-    :param now: a datetime for ``keygen.time`` and notBefore.
-    :param userid: for ``keygen.userid`` (default ``os.getuid()``).
-    :returns: the :class:`ClusterCert`.
-    :raises CertificateError: for an invalid name (a host name that is not
-        a valid DNS name needs ``--name``).
-    :raises InvalidArgument: for an invalid metadata key.
-    :raises FluxError: when the file cannot be written.
-    """
-    if hostname is None:
-        hostname = socket.gethostname()
-    if now is None:
-        now = datetime.datetime.now().astimezone()
-    if userid is None:
-        userid = os.getuid()
-    # flux's meta_set(): the first value given for a key is kept
-    values = {}
-    if name is not None:
-        values["name"] = name
-    for key, value in _meta_pairs(meta):
-        values.setdefault(key, value)
-    named = "name" in values
-    values.setdefault("name", hostname)
-    values.setdefault("keygen.hostname", hostname)
-    values.setdefault("keygen.time", now.strftime("%Y-%m-%dT%H:%M:%S"))
-    values.setdefault("keygen.userid", str(userid))
-    values.setdefault("keygen.fluxd-version", __version__)
-    cert_name = values.pop("name")
-    try:
-        _check_name(cert_name)
-    except CertificateError as exc:
-        if named:
-            raise
-        raise CertificateError(f"{exc}: give a name with --name") from None
-    cert = generate_cluster_cert(cert_name, list(values.items()),
-                                 now=now.astimezone(datetime.timezone.utc))
-    if path is not None:
-        write_cluster_cert(cert, path)
-        cert = ClusterCert(cert.name, cert.der, cert.cert_pem, cert.key_pem,
-                           cert.metadata, path)
-    return cert
-
-
-def write_cluster_cert(cert, path):
-    """Write ``cert`` to ``path``, readable by its owner only.
-
-    Like flux keygen, an existing file is overwritten in place (so its
-    owner stays the same, e.g. the ``flux`` user's file rewritten by
-    root).  Unlike flux, an existing regular file's mode is first reduced
-    to 0600, before any secret is written into it, so the broker will not
-    refuse it afterwards.
-
-    :raises PermissionDenied: when the mode cannot be set (another user's
-        file).
-    :raises FluxError: ``open PATH: <strerror>`` on other I/O errors.
-    """
-    data = cert.to_pem()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
-                     | os.O_NOCTTY, 0o600)
-    except OSError as exc:
-        raise from_errno(exc.errno, f"open {path}: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISREG(st.st_mode):
-            if stat.S_IMODE(st.st_mode) != 0o600:
+        OpenSSL's own verdict (a self-signed certificate it does not trust)
+        is deliberately ignored: the pin decides.
+        """
+        try:
+            peer = x509.to_cryptography()
+            der = peer.public_bytes(Encoding.DER)
+            if not hmac.compare_digest(der, self._der):
+                return self.refuse(f"peer certificate {fingerprint(der)} is "
+                                   "not the cluster certificate "
+                                   f"{self._fingerprint}")
+            if self._name is not None and depth == 0:
                 try:
-                    os.fchmod(fd, 0o600)
-                except OSError as exc:
-                    raise PermissionDenied(
-                        f"{path}: cannot make it private (chmod 600): "
-                        f"{exc.strerror}") from None
-            os.ftruncate(fd, 0)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except OSError as exc:
-        raise from_errno(exc.errno, f"write {path}: {exc.strerror}") \
-            from None
-    finally:
-        os.close(fd)
+                    verify_certificate_hostname(peer, self._name)
+                except (VerificationError, NoIdentity) as exc:
+                    return self.refuse(f"peer certificate does not match "
+                                       f"name '{self._name}': {exc}")
+            return True
+        except Exception as exc:  # never let an error escape into OpenSSL
+            return self.refuse(f"peer certificate check failed: {exc}")
 
-
-# -- loading ---------------------------------------------------------------
-
-
-def parse_cluster_cert(data, source="<memory>"):
-    """Parse the contents of a cluster certificate file.
-
-    :param data: bytes (as :meth:`ClusterCert.to_pem` writes them).
-    :param source: the file name used in error messages.
-    :returns: a :class:`ClusterCert` (``path`` None).
-    :raises CertificateError: ``SOURCE: <why>`` when the data is not one
-        certificate with its matching, unencrypted private key and a DNS
-        name.
-    """
-    from cryptography import x509
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import serialization
-
-    def bad(why):
-        return CertificateError(f"{source}: {why}")
-
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise bad("not a cluster certificate (not text)") from None
-    blocks = {}
-    for match in _PEM_BLOCK.finditer(text):
-        blocks.setdefault(match.group(1), []).append(match.group(0))
-    certs = blocks.pop("CERTIFICATE", [])
-    keys = [b for kind in _KEY_BLOCKS for b in blocks.pop(kind, [])]
-    if "ENCRYPTED PRIVATE KEY" in blocks:
-        raise bad("the private key is encrypted: make a new certificate "
-                  "with flux keygen")
-    if not certs:
-        raise bad("not a cluster certificate (no certificate; make one "
-                  "with flux keygen)")
-    if not keys:
-        raise bad("not a cluster certificate (no private key; make one "
-                  "with flux keygen)")
-    if len(certs) > 1 or len(keys) > 1:
-        raise bad("holds more than one certificate or key")
-    try:
-        cert = x509.load_pem_x509_certificate(certs[0].encode("ascii"))
-        key = serialization.load_pem_private_key(keys[0].encode("ascii"),
-                                                 None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise bad(f"invalid certificate or key: {reason}") from None
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    der = serialization.Encoding.DER
-    if key.public_key().public_bytes(der, spki) != \
-            cert.public_key().public_bytes(der, spki):
-        raise bad("the private key does not match the certificate")
-    try:
-        san = cert.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName).value
-        names = san.get_values_for_type(x509.DNSName)
-    except x509.ExtensionNotFound:
-        names = []
-    if not names:
-        raise bad("the certificate has no DNS name (subjectAltName): make "
-                  "one with flux keygen")
-    metadata = []
-    for line in text.split("-----BEGIN", 1)[0].splitlines():
-        match = _META_LINE.match(line)
-        if match:
-            try:
-                value = json.loads(match.group(2))
-            except ValueError:
-                continue
-            if isinstance(value, str):
-                metadata.append((match.group(1), value))
-    return ClusterCert(
-        name=names[0], der=cert.public_bytes(der),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=keys[0].encode("ascii") + b"\n", metadata=tuple(metadata))
-
-
-def _read_private(fd, path, euid):
-    """Check an open certificate file's type, mode and owner; read it."""
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        raise CertificateError(f"{path}: not a regular file")
-    mode = stat.S_IMODE(st.st_mode)
-    fix = f"chmod 600 {shlex.quote(path)}"
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        raise PermissionDenied(f"{path}: readable by group/other: {fix}")
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise PermissionDenied(f"{path}: writable by group/other: {fix}")
-    if euid is None:
-        euid = os.geteuid()
-    if st.st_uid != euid:
-        raise PermissionDenied(
-            f"{path}: owned by uid {st.st_uid}, not by the user running "
-            f"the broker (uid {euid})")
-    if st.st_size > MAX_FILE_SIZE:
-        raise CertificateError(f"{path}: too large for a cluster "
-                               "certificate")
-    chunks = []
-    size = 0
-    try:
-        while size <= MAX_FILE_SIZE:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise from_errno(exc.errno, f"{path}: {exc.strerror}") from None
-    if size > MAX_FILE_SIZE:
-        raise CertificateError(f"{path}: too large for a cluster "
-                               "certificate")
-    return b"".join(chunks)
-
-
-def load_cluster_cert(path, *, euid=None):
-    """Load the cluster certificate a broker will present.
-
-    :param path: ``bootstrap.curve_cert``.
-    :param euid: the uid that must own the file (default: the running
-        user's effective uid).
-    :returns: a :class:`ClusterCert` with ``path`` set.
-    :raises NotFound: ``PATH: No such file or directory``.
-    :raises PermissionDenied: when it cannot be read, is readable or
-        writable by group/other (``PATH: readable by group/other: chmod
-        600 PATH``), or is not owned by the running user.
-    :raises CertificateError: when it is not a regular file, too large,
-        or not a certificate with its key (see :func:`parse_cluster_cert`).
-    """
-    try:
-        # O_NONBLOCK: a FIFO must not hang the broker; checked below
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY
-                     | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise NotFound(f"{path}: No such file or directory") from None
-    except PermissionError:
-        raise PermissionDenied(f"{path}: Permission denied") from None
-    except OSError as exc:
-        raise from_errno(exc.errno, f"{path}: {exc.strerror}") from None
-    try:
-        data = _read_private(fd, path, euid)
-    finally:
-        os.close(fd)
-    cert = parse_cluster_cert(data, path)
-    return ClusterCert(cert.name, cert.der, cert.cert_pem, cert.key_pem,
-                       cert.metadata, path)
-
-
-# -- mutual TLS ------------------------------------------------------------
+    def info(self, conn, where, ret):
+        """OpenSSL's info callback: check the pin once handshaken."""
+        if not where & SSL.SSL_CB_HANDSHAKE_DONE:
+            return
+        try:
+            peer = conn.get_peer_certificate()
+        except Exception as exc:  # never let an error escape into OpenSSL
+            self.refuse(f"peer certificate check failed: {exc}")
+            return
+        if peer is None:
+            self.refuse("peer presented no certificate")
+        else:
+            self.verify(conn, peer, 0, 0, False)
 
 
 class _PinnedTLS:
     """Makes OpenSSL connections that present and demand one certificate.
 
-    Implements ``IOpenSSLServerConnectionCreator`` (listening side) or
-    ``IOpenSSLClientConnectionCreator`` (connecting side); see
-    :func:`server_options` and :func:`client_options`.
+    :param cert: the :class:`fluxd.security.keys.ClusterCert`.
+    :param name: the name the peer's certificate must carry, or None.
     """
 
     def __init__(self, cert, name=None):
-        from twisted.internet.ssl import CertificateOptions
-        crypto_cert, crypto_key = cert._crypto()
+        certificate, key = cert.to_cryptography()
         # Twisted's defaults for protocol versions and ciphers; verification
-        # is ours, set per connection below.  pyOpenSSL takes cryptography
-        # objects directly (its own X509/PKey wrappers are deprecated).
-        self._options = CertificateOptions(privateKey=crypto_key,
-                                           certificate=crypto_cert)
-        self._context = self._options.getContext()
+        # is ours, set per connection below.
+        self._context = CertificateOptions(
+            privateKey=key, certificate=certificate).getContext()
         self._der = cert.der
-        self._fingerprint = cert.fingerprint
-        self._name = name
+        self.name = name
 
     def _connection(self, tls_protocol):
-        from OpenSSL import SSL
         conn = SSL.Connection(self._context)
-        verify = self._verifier(tls_protocol)
+        check = PeerCheck(self._der, self.name, tls_protocol)
         conn.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT,
-                        verify)
-        conn.set_info_callback(self._recheck(verify))
+                        check.verify)
+        conn.set_info_callback(check.info)
         return conn
 
-    def _recheck(self, verify):
-        """An info callback that checks the pin again once handshaken.
 
-        The verify callback already decided; this guards against any
-        handshake that completes without calling it (no peer certificate).
-        """
-        from OpenSSL import SSL
+@implementer(IOpenSSLServerConnectionCreator)
+class PinnedServerTLS(_PinnedTLS):
+    """TLS settings of the listening side (see :func:`server_options`)."""
 
-        def info(conn, where, ret):
-            if not where & SSL.SSL_CB_HANDSHAKE_DONE:
-                return
-            try:
-                peer = conn.get_peer_certificate()
-            except Exception as exc:  # never let an error escape OpenSSL
-                verify.refuse(f"peer certificate check failed: {exc}")
-                return
-            if peer is None:
-                verify.refuse("peer presented no certificate")
-            else:
-                verify(conn, peer, 0, 0, False)
+    def serverConnectionForTLS(self, tlsProtocol):
+        """A new server-side ``OpenSSL.SSL.Connection`` for ``tlsProtocol``."""
+        return self._connection(tlsProtocol)
 
-        return info
 
-    def _verifier(self, tls_protocol):
-        """An OpenSSL verify callback bound to one connection."""
-        from service_identity import CertificateError as NoIdentity
-        from service_identity import VerificationError
-        from service_identity.cryptography import verify_certificate_hostname
-        from cryptography.hazmat.primitives.serialization import Encoding
-        from twisted.python.failure import Failure
+@implementer(IOpenSSLClientConnectionCreator)
+class PinnedClientTLS(_PinnedTLS):
+    """TLS settings of the connecting side (see :func:`client_options`)."""
 
-        pending = [tls_protocol]
-
-        def refuse(reason):
-            # report once; OpenSSL may call back again for the same peer
-            if pending:
-                pending.pop().failVerification(
-                    Failure(PeerCertificateError(reason)))
-            return False
-
-        def verify(conn, x509, errnum, depth, preverify_ok):
-            # OpenSSL's own verdict (a self-signed certificate it does not
-            # trust) is deliberately ignored: the pin decides.
-            try:
-                peer = x509.to_cryptography()
-                der = peer.public_bytes(Encoding.DER)
-                if not hmac.compare_digest(der, self._der):
-                    return refuse(f"peer certificate {_fingerprint(der)} is "
-                                  "not the cluster certificate "
-                                  f"{self._fingerprint}")
-                if self._name is not None and depth == 0:
-                    try:
-                        verify_certificate_hostname(peer, self._name)
-                    except (VerificationError, NoIdentity) as exc:
-                        return refuse(f"peer certificate does not match "
-                                      f"name '{self._name}': {exc}")
-                return True
-            except Exception as exc:  # never let an error escape OpenSSL
-                return refuse(f"peer certificate check failed: {exc}")
-
-        verify.refuse = refuse
-        return verify
+    def clientConnectionForTLS(self, tlsProtocol):
+        """A new client-side ``OpenSSL.SSL.Connection`` (SNI set)."""
+        conn = self._connection(tlsProtocol)
+        conn.set_tlsext_host_name(self.name.encode("ascii"))
+        return conn
 
 
 def server_options(cert):
@@ -586,20 +157,10 @@ def server_options(cert):
     refuses the handshake unless it is ``cert`` itself.  A refused peer's
     ``connectionLost`` reason is a :class:`PeerCertificateError`.
 
-    :param cert: the :class:`ClusterCert`.
-    :returns: an ``IOpenSSLServerConnectionCreator`` for
-        ``TLSMemoryBIOFactory(..., isClient=False, ...)``,
-        ``SSL4ServerEndpoint`` or ``listenSSL``.
+    :param cert: the :class:`fluxd.security.keys.ClusterCert`.
+    :returns: a :class:`PinnedServerTLS`.
     """
-    from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
-    from zope.interface import implementer
-
-    @implementer(IOpenSSLServerConnectionCreator)
-    class _Server(_PinnedTLS):
-        def serverConnectionForTLS(self, tlsProtocol):
-            return self._connection(tlsProtocol)
-
-    return _Server(cert)
+    return PinnedServerTLS(cert)
 
 
 def client_options(cert, name=None):
@@ -614,54 +175,8 @@ def client_options(cert, name=None):
     when the connection drops: wait for the parent's first message before
     treating the link as up.
 
-    :param cert: the :class:`ClusterCert`.
+    :param cert: the :class:`fluxd.security.keys.ClusterCert`.
     :param name: the name to expect (default: ``cert.name``).
-    :returns: an ``IOpenSSLClientConnectionCreator`` for
-        ``wrapClientTLS``, ``TLSMemoryBIOFactory(..., isClient=True,
-        ...)`` or ``connectSSL``.
+    :returns: a :class:`PinnedClientTLS`.
     """
-    from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
-    from zope.interface import implementer
-
-    @implementer(IOpenSSLClientConnectionCreator)
-    class _Client(_PinnedTLS):
-        def clientConnectionForTLS(self, tlsProtocol):
-            conn = self._connection(tlsProtocol)
-            conn.set_tlsext_host_name(self._name.encode("ascii"))
-            return conn
-
-    return _Client(cert, name if name is not None else cert.name)
-
-
-def listen_endpoint(reactor, address, cert, backlog=50):
-    """A TLS server endpoint for a broker's children.
-
-    :param reactor: an ``IReactorSSL``.
-    :param address: a ``(host, port)`` such as
-        :attr:`fluxd.overlay.bootstrap.BootstrapLayout.bind_address`.
-    :param cert: the :class:`ClusterCert`.
-    :returns: an ``IStreamServerEndpoint``.
-    """
-    from twisted.internet.endpoints import SSL4ServerEndpoint
-    host, port = address
-    return SSL4ServerEndpoint(reactor, port, server_options(cert),
-                              backlog=backlog, interface=host)
-
-
-def connect_endpoint(reactor, address, cert, timeout=30):
-    """A TLS client endpoint to a broker's parent.
-
-    :param reactor: the reactor.
-    :param address: a ``(host, port)`` such as
-        :attr:`fluxd.overlay.bootstrap.BootstrapLayout.parent_address`
-        (a host name is resolved when connecting).
-    :param cert: the :class:`ClusterCert`.
-    :param timeout: connect timeout in seconds (``tbon.connect_timeout``).
-    :returns: an ``IStreamClientEndpoint``.
-    """
-    from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-    host, port = address
-    return wrapClientTLS(client_options(cert),
-                         HostnameEndpoint(reactor, host, port,
-                                          timeout=timeout))
-
+    return PinnedClientTLS(cert, name if name is not None else cert.name)

@@ -37,7 +37,7 @@ from fluxd.errors import (
 from fluxd.formats import fluid
 from fluxd.interfaces import IKVS, IRouter, provide
 from fluxd.job.kvsbatch import KVSBatcher
-from fluxd.kvs import treeobj as T
+from fluxd.storage import treeobj as T
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module

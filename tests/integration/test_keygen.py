@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 from fluxd.errors import PermissionDenied
-from fluxd.overlay.tls import load_cluster_cert
+from fluxd.security.keys import load_cluster_cert
 from fluxd.testing.cli import run_flux_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -55,7 +55,7 @@ def test_broker_side_refusals_name_the_fix(tmp_path):
 LOAD_SCRIPT = """
 import sys
 from fluxd.errors import FluxError
-from fluxd.overlay.tls import load_cluster_cert
+from fluxd.security.keys import load_cluster_cert
 try:
     load_cluster_cert(sys.argv[1])
 except FluxError as exc:

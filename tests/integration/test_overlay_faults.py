@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(r"""
     import json, os, socket, ssl, struct, subprocess, sys, tomllib
     from fluxd.message import frames
     from fluxd.message.types import Message
-    from fluxd.overlay.tls import keygen
+    from fluxd.security.keys import keygen
     d = os.environ["FLUXD_START_DIR"]
     flux = os.path.join(os.path.dirname(sys.executable), "flux")
     conf = tomllib.load(open(os.path.join(d, "bootstrap.toml"), "rb"))
@@ -173,3 +173,43 @@ def test_bootstrap_in_test_instance_config_is_ignored(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "2\n"
     assert "warning: ignoring [bootstrap]" in proc.stderr
+
+
+def test_resumed_broker_does_not_call_its_children_torpid(tmp_path):
+    # rank 1 (child: rank 3) is stopped longer than torpid_max: rank 0
+    # rightly sees it torpid; once resumed, rank 1 must not report rank 3
+    # torpid for the time it was stopped itself
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(r"""
+        import json, os, signal, time
+        from fluxd.client.sync import Flux
+        d = os.environ["FLUXD_START_DIR"]
+        b = {x["rank"]: x for x in json.load(open(os.path.join(d, "brokers.json")))}
+        def torpid():
+            with Flux() as h:
+                return h.rpc("overlay.health")["torpid-ranks"]
+        def wait(pred):
+            delay = 0.05
+            while not pred():
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        for _ in range(3):
+            os.kill(b[1]["pid"], signal.SIGSTOP)
+            wait(lambda: torpid() == "1")
+            os.kill(b[1]["pid"], signal.SIGCONT)
+            # rank 0 hears rank 1 again from its first tick once resumed,
+            # the tick that checks rank 1's children before it is sent
+            wait(lambda: torpid() == "")
+        log1 = open(os.path.join(d, "rank-1", "broker.log")).read()
+        log0 = open(os.path.join(d, "rank-0", "broker.log")).read()
+        print("RANK0-SAW-1", log0.count("rank 1 is torpid"))
+        print("RANK1-SAW-3", log1.count("rank 3 is torpid"))
+    """))
+    proc = subprocess.run([flux_executable(), "start", "--test-size=4",
+                           "-o,-Stbon.topo=kary:2,-Stbon.torpid_min=0.1s,"
+                           "-Stbon.torpid_max=0.5s",
+                           sys.executable, str(script)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "RANK0-SAW-1 3\n" in proc.stdout, proc.stdout
+    assert "RANK1-SAW-3 0\n" in proc.stdout, proc.stdout

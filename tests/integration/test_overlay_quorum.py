@@ -9,7 +9,7 @@ import socket
 
 import tomli_w
 
-from fluxd.overlay.tls import keygen
+from fluxd.security.keys import keygen
 from fluxd.testing.broker import BrokerProcess
 
 

@@ -11,8 +11,8 @@ from fluxd.client.sync import Flux
 from fluxd.errors import FluxError
 from fluxd.formats import eventlog, fluid
 from fluxd.formats.jobspec import from_command
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.lookup import WAITCREATE, WATCH, WATCH_APPEND
+from fluxd.storage import treeobj as T
+from fluxd.storage.lookup import WAITCREATE, WATCH, WATCH_APPEND
 from fluxd.security.sign import wrap_none
 
 WAITABLE = 4

@@ -3,10 +3,13 @@ the broker's stderr log lines go."""
 
 import io
 import os
+import resource
 
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from fluxd.tap import Options, broker_stderr, exit_with_code
+from fluxd.tap import (
+    Options, broker_stderr, exit_with_code, raise_open_file_limit)
 
 
 class FakeBroker:
@@ -142,3 +145,39 @@ class BrokerStderrTests(SynchronousTestCase):
     def test_without_twistd_keeps_stderr(self):
         self.assertIs(broker_stderr(Options(), self.terminal, self.other),
                       self.other)
+
+
+class OpenFileLimitTests(SynchronousTestCase):
+    """The broker raises its soft open-file limit to the hard one."""
+
+    def limits(self, soft, hard, fail=None):
+        state = {"limits": (soft, hard), "set": []}
+
+        def getrlimit(which):
+            self.assertEqual(which, resource.RLIMIT_NOFILE)
+            return state["limits"]
+
+        def setrlimit(which, limits):
+            if fail is not None:
+                raise fail
+            state["set"].append(limits)
+            state["limits"] = limits
+        return state, getrlimit, setrlimit
+
+    def test_raised_to_hard(self):
+        state, get, set_ = self.limits(1024, 524288)
+        self.assertEqual(raise_open_file_limit(get, set_), 524288)
+        self.assertEqual(state["set"], [(524288, 524288)])
+
+    def test_already_at_hard_or_unlimited(self):
+        for soft, hard in ((4096, 4096), (1024, resource.RLIM_INFINITY)):
+            state, get, set_ = self.limits(soft, hard)
+            self.assertEqual(raise_open_file_limit(get, set_), soft)
+            self.assertEqual(state["set"], [])
+
+    def test_refused_is_logged_and_kept(self):
+        state, get, set_ = self.limits(256, 1024, fail=OSError(1, "EPERM"))
+        with capturedLogs() as events:
+            self.assertEqual(raise_open_file_limit(get, set_), 256)
+        self.assertIn("cannot raise the open file limit from 256 to 1024",
+                      formatEvent(events[-1]))

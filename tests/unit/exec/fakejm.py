@@ -13,8 +13,8 @@ from fluxd.config import Config
 from fluxd.exec.service import ExecService
 from fluxd.formats import eventlog, fluid
 from fluxd.formats.jobspec import from_command
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.txn import APPEND
+from fluxd.storage import treeobj as T
+from fluxd.storage.txn import APPEND
 from fluxd.message.router import Credential, method
 from fluxd.message.types import ROLE_OWNER
 from fluxd.module import Module

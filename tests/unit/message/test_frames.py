@@ -64,3 +64,42 @@ class FrameTests(SynchronousTestCase):
         msg = Message(REQUEST, topic, payload, 0x08, userid=5, rolemask=2,
                       nodeid=nodeid, matchtag=tag, route=route)
         self.assertEqual(frames.decode(frames.encode(msg)), msg)
+
+
+class StreamDecoderTests(SynchronousTestCase):
+    def frame(self, msg):
+        data = frames.encode(msg)
+        return frames.length_prefix(data) + data
+
+    def test_split_anywhere(self):
+        msgs = [Message.request(f"a.b{i}", {"i": i}, matchtag=i)
+                for i in range(5)]
+        stream = b"".join(self.frame(m) for m in msgs)
+        for step in (1, 3, 7, len(stream)):
+            decoder = frames.StreamDecoder(1 << 20)
+            got = []
+            for pos in range(0, len(stream), step):
+                out, error = decoder.feed(stream[pos:pos + step])
+                self.assertIsNone(error)
+                got += out
+            self.assertEqual(got, msgs)
+
+    def test_frame_too_large(self):
+        decoder = frames.StreamDecoder(100)
+        good = self.frame(Message.request("a.b"))
+        out, error = decoder.feed(good + (101).to_bytes(4, "big"))
+        self.assertEqual(len(out), 1)
+        self.assertEqual(str(error),
+                         "frame of 101 bytes exceeds the 100 byte limit")
+
+    def test_undecodable(self):
+        decoder = frames.StreamDecoder(100)
+        out, error = decoder.feed((3).to_bytes(4, "big") + b"abc")
+        self.assertEqual(out, [])
+        self.assertIsInstance(error, ProtocolError)
+        self.assertTrue(str(error).startswith("undecodable message: "))
+
+    def test_decode_in_place(self):
+        msg = Message.request("x.y", b"payload", nodeid=3)
+        data = b"junk" + frames.encode(msg) + b"more"
+        self.assertEqual(frames.decode(data, 4, len(data) - 4), msg)

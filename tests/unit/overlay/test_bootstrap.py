@@ -14,8 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from fluxd.config import ConfigError, config_from_object, load_config_text
 from fluxd.overlay.bootstrap import (
     BootstrapError, BootstrapLayout, TcpAddress, bootstrap_layout,
-    format_uri, interface_ipv4, parse_tcp_uri, validate_domain_name,
-    validate_uri)
+    format_uri, interface_ipv4, parse_tcp_uri, validate_uri)
 from fluxd.overlay.topology import Topology
 
 PREFIX = "Config file error [bootstrap]: "
@@ -63,28 +62,6 @@ class FormatUriTests(SynchronousTestCase):
             format_uri("tcp://x:%p", "h", None)
         self.assertIn("%p is used but default_port is not set",
                       str(cm.exception))
-
-
-class DomainTests(SynchronousTestCase):
-    """conf_bootstrap.c test_domain."""
-
-    def test_valid(self):
-        for name in ("foo", "foo42", "foo.bar", "foo-bar"):
-            self.assertIsNone(validate_domain_name(name), name)
-
-    def test_invalid(self):
-        for name, reason in (
-                ("-foo", "domain label must not start or end with '-'"),
-                ("foo-", "domain label must not start or end with '-'"),
-                ("fo:o", "domain label contains invalid character ':' (0x3a)"),
-                ("foo.-bar", "domain label must not start or end with '-'"),
-                ("foo.-bar.baz",
-                 "domain label must not start or end with '-'"),
-                ("", "domain must be 1-253 characters"),
-                ("a" * 64, "domain label must be 1-63 characters"),
-                ("a..b", "domain label must be 1-63 characters"),
-                ("a_b", "domain label contains invalid character '_' (0x5f)")):
-            self.assertEqual(validate_domain_name(name), reason, name)
 
 
 class UriTests(SynchronousTestCase):

@@ -17,7 +17,7 @@ from twisted.internet.task import Clock
 from fluxd.formats import fluid
 from fluxd.formats.jobspec import from_command
 from fluxd.formats.rv1 import from_config
-from fluxd.kvs import treeobj as T
+from fluxd.storage import treeobj as T
 from fluxd.message.router import method
 from fluxd.module import Module
 from fluxd.resource.service import ResourceService

@@ -8,7 +8,7 @@ import tempfile
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.cli.main import COMMANDS
-from fluxd.overlay.tls import load_cluster_cert
+from fluxd.security.keys import load_cluster_cert
 from fluxd.testing.cli import run_flux
 
 
