@@ -30,6 +30,8 @@ from fluxd.builtins import BrokerModule, ModuleService
 from fluxd.errors import InvalidArgument
 from fluxd.events import EventService
 from fluxd.formats.hostlist import Hostlist
+from fluxd.job.info import JobInfoService
+from fluxd.job.list import JobListService
 from fluxd.job.setup import build_job_modules
 from fluxd.kvs.wiring import build_kvs_modules
 from fluxd.local.connection import Policy
@@ -263,6 +265,8 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
         kvs = next(m for m in kvs_modules if m.name == "kvs")
         jobs = build_job_modules(reactor, router, kvs, events, config,
                                  safe_mode=admin.safe_mode)
+        # job-info and job-list read the job manager's table
+        jobs += [JobInfoService(router, jobs[0]), JobListService(jobs[0])]
     policy = Policy(owner,
                     allow_guest_user=bool(config.get("access.allow-guest-user", False)),
                     allow_root_owner=bool(config.get("access.allow-root-owner", False)))

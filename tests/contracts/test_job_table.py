@@ -102,3 +102,27 @@ class _FakeDriver:
 
 
 FakeJobTableContract = make_ijobtable_tests(_FakeDriver)
+
+
+class _ManagerDriver:
+    """The real job manager (with ingest, no scheduler) of the job
+    manager's unit tests."""
+
+    def __init__(self, test):
+        from tests.unit.job.fakes import Instance
+        self.instance = Instance(test)
+        self.table = self.instance.manager
+        self.kvs = self.instance.broker.kvs
+
+    def submit(self):
+        from twisted.internet import defer
+        jobid = self.instance.submit()[0]
+        return defer.succeed(self.table.get(jobid))
+
+    def advance(self, job):
+        from twisted.internet import defer
+        self.instance.settle()      # the manager validates on its own
+        return defer.succeed(None)
+
+
+JobManagerContract = make_ijobtable_tests(_ManagerDriver)
