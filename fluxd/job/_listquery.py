@@ -14,7 +14,9 @@ the ones it selects into JSON objects here.  Pure functions, no Twisted:
   ranks/hosts a job ran on;
 * :func:`list_jobs` -- the selected jobs in job-list's order: pending by
   priority (highest first) then submission, running by start time, then
-  inactive by the time they ended, most recent first;
+  inactive by the time they ended, most recent first (walking a
+  :class:`fluxd.job._listindex.JobIndex`, so that the inactive jobs past
+  the limit are never looked at);
 * :func:`job_stats` -- the ``job-list.job-stats`` counters;
 * :func:`history` -- one user's jobs, most recently submitted first, cut
   by a Python-style ``[start:stop:step]`` slice (``flux job last``).
@@ -23,7 +25,7 @@ Jobs still in NEW (not validated yet) and jobs that were never validated
 (``invalidate``) are not listed, as in flux.
 """
 
-import heapq
+from operator import attrgetter
 
 from fluxd.errors import InvalidArgument, ProtocolError
 from fluxd.job import jobs as J
@@ -65,53 +67,87 @@ def listed(job):
     return True
 
 
-def _ran(job):
-    return bool(job.t_run)
+_ABSENT = object()
 
 
-def _inactive(job):
-    return job.state == J.INACTIVE
+def _always(attr):
+    return attrgetter(attr)
 
 
-def _value(job, attr):
-    """``(present, value)`` of one attribute (flux's ``store_attr()``)."""
-    if attr in ("userid", "urgency", "state", "t_submit"):
-        return True, getattr(job, attr)
-    if attr == "priority":
-        return job.priority is not None, job.priority
-    if attr in ("t_depend", "t_priority", "t_sched", "t_run", "t_cleanup",
-                "t_inactive"):
-        value = getattr(job, attr)
-        return bool(value), value
-    if attr in ("name", "cwd", "queue", "project", "bank", "ntasks",
-                "ncores", "nnodes"):
-        value = getattr(job, attr)
-        return value is not None, value
-    if attr == "duration":
-        return job.duration >= 0, float(job.duration)
-    if attr in ("ranks", "nodelist"):
-        value = getattr(job, attr)
-        return _ran(job) and bool(value), value
-    if attr == "expiration":
-        return _ran(job) and job.expiration >= 0, float(job.expiration)
-    if attr == "success":
-        return _inactive(job), job.result == J.COMPLETED
-    if attr == "exception_occurred":
-        return _inactive(job), bool(job.exception_occurred)
-    if attr in ("exception_type", "exception_severity", "exception_note"):
-        value = getattr(job, attr)
-        return (_inactive(job) and bool(job.exception_occurred)
-                and value is not None), value
-    if attr == "result":
-        return _inactive(job), job.result
-    if attr == "annotations":
-        return bool(job.annotations), job.annotations
-    if attr == "waitstatus":
-        return job.waitstatus is not None, job.waitstatus
-    if attr == "dependencies":
-        deps = job.dependencies
-        return deps is not None, list(deps or ())
-    raise InvalidArgument(f"{attr} is not a valid attribute")
+def _unless_none(attr):
+    get = attrgetter(attr)
+
+    def value(job):
+        v = get(job)
+        return _ABSENT if v is None else v
+    return value
+
+
+def _stamp(attr):
+    get = attrgetter(attr)
+
+    def value(job):
+        return get(job) or _ABSENT
+    return value
+
+
+def _once_ran(attr, convert=None):
+    get = attrgetter(attr)
+
+    def value(job):
+        v = get(job)
+        if not job.t_run or v is None or v == "" or (convert and v < 0):
+            return _ABSENT
+        return convert(v) if convert else v
+    return value
+
+
+def _once_inactive(compute):
+    def value(job):
+        return compute(job) if job.state == J.INACTIVE else _ABSENT
+    return value
+
+
+def _exception(attr):
+    get = attrgetter(attr)
+
+    def value(job):
+        v = get(job)
+        if job.state != J.INACTIVE or not job.exception_occurred or v is None:
+            return _ABSENT
+        return v
+    return value
+
+
+def _dependencies(job):
+    deps = job.dependencies
+    return _ABSENT if deps is None else list(deps)
+
+
+#: attribute -> getter answering the value or _ABSENT (flux's
+#: ``store_attr()`` rules: no ``t_run`` before the job ran...)
+_GETTERS = {
+    "userid": _always("userid"), "urgency": _always("urgency"),
+    "state": _always("state"), "t_submit": _always("t_submit"),
+    "priority": _unless_none("priority"),
+    **{attr: _stamp(attr) for attr in ("t_depend", "t_priority", "t_sched",
+                                       "t_run", "t_cleanup", "t_inactive")},
+    **{attr: _unless_none(attr) for attr in (
+        "name", "cwd", "queue", "project", "bank", "ntasks", "ncores",
+        "nnodes", "waitstatus")},
+    "duration": lambda job: (float(job.duration) if job.duration >= 0
+                             else _ABSENT),
+    "ranks": _once_ran("ranks"), "nodelist": _once_ran("nodelist"),
+    "expiration": _once_ran("expiration", float),
+    "success": _once_inactive(lambda job: job.result == J.COMPLETED),
+    "exception_occurred": _once_inactive(
+        lambda job: bool(job.exception_occurred)),
+    "result": _once_inactive(attrgetter("result")),
+    **{attr: _exception(attr) for attr in (
+        "exception_type", "exception_severity", "exception_note")},
+    "annotations": lambda job: job.annotations or _ABSENT,
+    "dependencies": _dependencies,
+}
 
 
 def check_attrs(attrs):
@@ -146,8 +182,8 @@ def job_attrs(job, attrs):
     """
     out = {"id": job.id}
     for attr in attrs:
-        present, value = _value(job, attr)
-        if present:
+        value = _GETTERS[attr](job)
+        if value is not _ABSENT:
             out[attr] = value
     return out
 
@@ -239,6 +275,16 @@ class Query:
                 return False
         return True
 
+    def wants_active(self):
+        """Whether active jobs may match."""
+        return bool(self.states & J.ACTIVE or not (self.states
+                                                   or self.results))
+
+    def wants_inactive(self):
+        """Whether inactive jobs may match."""
+        return bool(self.states & J.INACTIVE or self.results
+                    or not self.states)
+
     def matches(self, job):
         """True when ``job`` is one the request selects."""
         if not listed(job):
@@ -270,40 +316,38 @@ def _pending_key(job):
     return (-priority, job.t_submit, job.id)
 
 
-def list_jobs(jobs, query):
-    """The jobs ``query`` selects, as job-list orders and limits them.
+def _running_key(job):
+    return (job.t_run, job.id)
 
-    :param jobs: an iterable of Job records (the job manager's table).
+
+def list_jobs(index, query):
+    """The jobs ``query`` selects, as job-list orders and limits them:
+    pending ones by priority, then running ones by start time, then the
+    inactive ones newest first, until ``max_entries``.
+
+    :param index: a :class:`fluxd.job._listindex.JobIndex`.
     :param query: a :class:`Query`.
     :returns: a list of JSON objects (:func:`job_attrs`).
     """
-    pending, running, inactive = [], [], []
-    for job in jobs:
-        if not query.matches(job):
-            continue
-        if job.state & J.PENDING:
-            pending.append(job)
-        elif job.state & J.RUNNING:
-            running.append(job)
-        else:
-            inactive.append(job)
     limit = query.max_entries
-    ordered = []
-    for group, key, reverse in (
-            (pending, _pending_key, False),
-            (running, lambda j: (j.t_run, j.id), True),
-            (inactive, lambda j: (j.t_inactive, j.id), True)):
-        if limit and len(ordered) >= limit:
-            break
-        want = limit - len(ordered) if limit else len(group)
-        if want < len(group):
-            # the first few of many (flux jobs' default limit is 1000)
-            pick = heapq.nlargest if reverse else heapq.nsmallest
-            group = pick(want, group, key=key)
-        else:
-            group.sort(key=key, reverse=reverse)
-        ordered.extend(group)
-    return [job_attrs(job, query.attrs) for job in ordered]
+    selected = []
+    if query.wants_active():
+        pending, running = [], []
+        for job in index.active():
+            if query.matches(job):
+                (pending if job.state & J.PENDING else running).append(job)
+        pending.sort(key=_pending_key)
+        running.sort(key=_running_key, reverse=True)
+        selected = (pending + running)[:limit or None]
+    if query.wants_inactive() and not (limit and len(selected) >= limit):
+        for job in index.inactive():
+            if job.t_inactive <= query.since:
+                break           # the rest became inactive earlier still
+            if query.matches(job):
+                selected.append(job)
+                if limit and len(selected) >= limit:
+                    break
+    return [job_attrs(job, query.attrs) for job in selected]
 
 
 _STATE_KEYS = ((J.DEPEND, "depend"), (J.PRIORITY, "priority"),

@@ -5,7 +5,8 @@ flux-core's job-list keeps its own copy of every job, rebuilt from the
 job manager's journal.  fluxd's reads the job manager's records directly
 through :class:`fluxd.interfaces.IJobTable`, so a listing is never behind
 the job manager and rank 0 holds each job once (its memory stays flat as
-inactive jobs pile up).  What a request selects and how it is shown is
+inactive jobs pile up); job-list itself keeps only the ids of the jobs in
+listing order (:class:`fluxd.job._listindex.JobIndex`).  What a request selects and how it is shown is
 :mod:`fluxd.job._listquery`'s job.
 
 Methods (RFC 43 payloads; guests may use them all and see every job,
@@ -34,6 +35,7 @@ from twisted.logger import Logger
 from fluxd.errors import FluxError, NotFound, ProtocolError
 from fluxd.interfaces import IJobTable, provide
 from fluxd.job import jobs as J
+from fluxd.job._listindex import JobIndex
 from fluxd.job._listquery import (
     ALL_ATTRS, EXTRA_ATTRS, Query, became_inactive, check_attrs,
     count_inactive, history, job_attrs, job_stats, list_jobs, listed)
@@ -57,6 +59,7 @@ class JobListService(Module):
     def __init__(self, table, rank=0):
         super().__init__(rank)
         self.table = provide(IJobTable, table)
+        self.index = JobIndex(self.table)
         self._inactive_seen = {}
         self._waiters = {}
         self._remove_observer = None
@@ -65,6 +68,7 @@ class JobListService(Module):
     def startService(self):
         super().startService()
         self._inactive_seen = count_inactive(self.table.jobs())
+        self.index.load()
         self._remove_observer = self.table.add_observer(self._observe)
 
     def stopService(self):
@@ -79,6 +83,7 @@ class JobListService(Module):
                                     errnum=errno.ENOSYS))
 
     def _observe(self, job, entry):
+        self.index.observe(job, entry)
         if became_inactive(job, entry):
             seen = self._inactive_seen
             seen[None] = seen.get(None, 0) + 1
@@ -102,7 +107,7 @@ class JobListService(Module):
         """``job-list.list``: the selected jobs, in job-list's order."""
         self.stats["list"] += 1
         query = Query(request.json())
-        return {"jobs": list_jobs(self.table.jobs(), query)}
+        return {"jobs": list_jobs(self.index, query)}
 
     @method("list-id", roles=ROLE_USER)
     async def rpc_list_id(self, request):

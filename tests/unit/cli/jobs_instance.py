@@ -42,7 +42,9 @@ class Instance:
                   if k in ("queue", "duration")}
         jobid = self.next_id << 24
         if t_submit is None:
-            t_submit = 1700000000.0 + self.next_id
+            # each job's events after the previous job's, as in a real
+            # instance (job-list orders inactive jobs as they ended)
+            t_submit = 1700000000.0 + 20 * self.next_id
         self.next_id += 1
         job = self.test.successResultOf(self.table.submit(
             jobid, userid, jobspec(cmd, **system), t_submit,

@@ -177,8 +177,8 @@ class SelectionTests(JobsTestCase):
         cases = {"pending": [self.sched, self.held],
                  "running": [self.run], "run": [self.run],
                  "depend": [], "cleanup": [],
-                 "inactive": [self.timeout, self.failed, self.done,
-                              self.canceled],
+                 "inactive": [self.timeout, self.canceled, self.failed,
+                              self.done],
                  "completed": [self.done], "failed": [self.failed],
                  "canceled": [self.canceled], "timeout": [self.timeout],
                  "pending,failed": [self.sched, self.held, self.failed],
@@ -214,7 +214,7 @@ class SelectionTests(JobsTestCase):
     def test_since(self):
         since = self.done.t_inactive
         self.assertEqual(self.ids("-f", "inactive", "--since", str(since)),
-                         [self.timeout.id, self.failed.id])
+                         [self.timeout.id, self.canceled.id, self.failed.id])
         # --since implies -a
         self.assertEqual(len(self.ids("--since=-1d")), 7)
         self.assertEqual(len(self.ids("--since", "2000-01-01")), 7)

@@ -9,6 +9,7 @@ from fluxd.errors import FluxError
 from fluxd.formats.jobspec import from_command
 from fluxd.job import _listquery as Q
 from fluxd.job import jobs as J
+from fluxd.job._listindex import JobIndex
 from fluxd.testing.jobs import FakeJobTable
 
 R2 = {"version": 1, "execution": {
@@ -52,6 +53,14 @@ def ids(answer):
     return [job["id"] for job in answer]
 
 
+def indexed(table):
+    """A JobIndex following ``table`` from now on, loaded."""
+    index = JobIndex(table)
+    index.load()
+    table.add_observer(index.observe)
+    return index
+
+
 class AttributeTests(SynchronousTestCase):
     def setUp(self):
         self.jobs = Jobs()
@@ -65,7 +74,7 @@ class AttributeTests(SynchronousTestCase):
         self.jobs.table.post(bad, "invalidate", None, 101.0)
         self.assertFalse(Q.listed(new))
         self.assertFalse(Q.listed(bad))
-        self.assertEqual(Q.list_jobs(self.jobs.table.jobs(), query()), [])
+        self.assertEqual(Q.list_jobs(indexed(self.jobs.table), query()), [])
 
     def test_depend(self):
         job = self.jobs.make(J.DEPEND)
@@ -146,6 +155,8 @@ class AttributeTests(SynchronousTestCase):
 class SelectionTests(SynchronousTestCase):
     def setUp(self):
         self.jobs = Jobs()
+        # half the jobs indexed at load, half as they are observed
+        self.index = JobIndex(self.jobs.table)
         make = self.jobs.make
         self.low = make(J.SCHED, t_submit=100.0, urgency=10)
         self.high = make(J.SCHED, t_submit=101.0, urgency=20)
@@ -153,21 +164,23 @@ class SelectionTests(SynchronousTestCase):
         self.dep = make(J.DEPEND, t_submit=103.0)
         self.run1 = make(J.RUN, t_submit=100.0, R=R2, queue="batch")
         self.run2 = make(J.RUN, t_submit=200.0, R=R2, queue="debug")
+        self.index.load()
+        self.jobs.table.add_observer(self.index.observe)
         self.done = make(J.INACTIVE, t_submit=100.0, status=0, R=R2,
                          queue="batch")
         self.fail = make(J.INACTIVE, t_submit=300.0, status=256,
                          cmd=("false",), R=R2, userid=2000)
-        self.cancel = make(J.INACTIVE, t_submit=50.0,
+        self.cancel = make(J.INACTIVE, t_submit=400.0,
                            exception=("cancel", ""))
 
     def listing(self, **body):
-        return ids(Q.list_jobs(self.jobs.table.jobs(), query(**body)))
+        return ids(Q.list_jobs(self.index, query(**body)))
 
     def test_order(self):
         self.assertEqual(self.listing(), [
             self.high.id, self.high2.id, self.low.id, self.dep.id,
             self.run2.id, self.run1.id,
-            self.fail.id, self.done.id, self.cancel.id])
+            self.cancel.id, self.fail.id, self.done.id])
 
     def test_max_entries(self):
         self.assertEqual(self.listing(max_entries=4),
@@ -181,7 +194,7 @@ class SelectionTests(SynchronousTestCase):
         self.assertEqual(self.listing(states=J.RUNNING),
                          [self.run2.id, self.run1.id])
         self.assertEqual(self.listing(results=J.FAILED | J.CANCELED),
-                         [self.fail.id, self.cancel.id])
+                         [self.cancel.id, self.fail.id])
         self.assertEqual(self.listing(states=J.DEPEND, results=J.COMPLETED),
                          [self.dep.id, self.done.id])
         self.assertEqual(len(self.listing(states=J.INACTIVE)), 3)
@@ -199,8 +212,10 @@ class SelectionTests(SynchronousTestCase):
     def test_since_is_strictly_after(self):
         since = self.done.t_inactive
         got = self.listing(states=J.INACTIVE, since=since)
-        self.assertEqual(got, [self.fail.id])
-        self.assertEqual(len(self.listing(since=since)), 7)
+        self.assertEqual(got, [self.cancel.id, self.fail.id])
+        self.assertEqual(len(self.listing(since=since)), 8)
+        self.assertEqual(self.listing(since=self.cancel.t_inactive,
+                                      states=J.INACTIVE), [])
 
     def test_ranks_and_hosts(self):
         self.assertEqual(self.listing(ranks="1", states=J.RUNNING),
@@ -276,3 +291,31 @@ class HistoryTests(SynchronousTestCase):
             with self.assertRaises(FluxError, msg=repr(text)) as ctx:
                 self.history(text)
             self.assertEqual(ctx.exception.errno, errno.EINVAL)
+
+
+class JobIndexTests(SynchronousTestCase):
+    def test_order_purges_and_compaction(self):
+        from fluxd.job import _listindex
+        jobs = Jobs()
+        old = [jobs.make(J.INACTIVE, t_submit=10.0 * i, status=0)
+               for i in range(3)]
+        index = indexed(jobs.table)
+        pending = jobs.make(J.SCHED, t_submit=100.0)
+        new = jobs.make(J.INACTIVE, t_submit=200.0, exception=("x", ""))
+        self.assertEqual([j.id for j in index.inactive()],
+                         [new.id] + [j.id for j in reversed(old)])
+        self.assertEqual([j.id for j in index.active()], [pending.id])
+        jobs.table.purge(old[1].id)
+        self.assertEqual([j.id for j in index.inactive()],
+                         [new.id, old[2].id, old[0].id])
+        self.assertEqual(len(index), 5)
+        self.patch(_listindex, "_COMPACT_EVERY", 2)
+        jobs.make(J.INACTIVE, t_submit=300.0, exception=("x", ""))
+        self.assertEqual(len(index), 5)     # old[1]'s id dropped
+
+    def test_submitted_job_not_yet_in_the_table(self):
+        jobs = Jobs()
+        index = indexed(jobs.table)
+        job = J.Job(99, 1000, 16, 1.0)
+        index.observe(job, {"name": "submit", "timestamp": 1.0})
+        self.assertEqual(list(index.active()), [])
