@@ -72,11 +72,17 @@ class Node:
     """Base of the schema nodes.
 
     :ivar doc: one line saying what the key is for.
-    :ivar restart: True when a change takes effect only at broker restart.
+    :ivar restart: True when a change takes effect only at broker restart
+        (a reload that changes it is refused).
+    :ivar later: the fluxd service, not written yet, that will read it
+        (None: read today, or never); see :func:`mark`.
+    :ivar inert: why it has no effect in fluxd (None: it has one).
     """
 
     doc = ""
     restart = False
+    later = None
+    inert = None
     default = UNSET
 
     def accepts(self, value):
@@ -422,30 +428,32 @@ SYSTEM = Table({
         "sdexec-debug": _bool(),
     }),
     "resource": Table({
-        "path": Key("string", doc="RFC 20 R file"),
+        "path": Key("string", doc="RFC 20 R file", restart=True),
         "config": ArrayOf(Table({
             "hosts": Key("string", check=chk.hostlist),
             "cores": Key("string", check=chk.idset),
             "gpus": Key("string", check=chk.idset),
             "properties": _strings(check=chk.property_name),
-        }, required=("hosts",))),
-        "scheduling": Key("string", doc="JSON file merged as R scheduling"),
-        "exclude": Key("string", check=chk.idset_or_hostlist),
-        "norestrict": _bool(),
-        "noverify": _bool(),
+        }, required=("hosts",)), restart=True),
+        "scheduling": Key("string", doc="JSON file merged as R scheduling",
+                          restart=True),
+        "exclude": Key("string", check=chk.idset_or_hostlist,
+                       doc="live: rank 0 follows a reload"),
+        "norestrict": _bool(restart=True),
+        "noverify": _bool(restart=True),
         "verify": Either(
             Key("boolean"),
             Table({name: Key("string", check=chk.verify_mode)
                    for name in ("default", "hostname", "core", "gpu")}),
-            default=chk.default_verify),
+            default=chk.default_verify, restart=True),
         "rediscover": _bool(),
         "no-update-watch": _bool(),
         "journal-max": Key("integer", 100000, check=chk.at_least(0)),
         "history": Key("fsd", "90d"),
         "reserve": Key("string", check=chk.reserve),
-    }, restart=True),
+    }),
     "kvs": Table({
-        "checkpoint-period": Key("fsd"),
+        "checkpoint-period": Key("fsd", restart=True),
         "gc-threshold": Key("integer", check=chk.at_least(1)),
     }),
     "ingest": Table({
@@ -541,9 +549,10 @@ SYSTEM = Table({
     }),
     "content-sqlite": Table({
         "journal_mode": Key("string", check=chk.one_of(
-            "DELETE", "TRUNCATE", "PERSIST", "MEMORY", "WAL", "OFF")),
+            "DELETE", "TRUNCATE", "PERSIST", "MEMORY", "WAL", "OFF"),
+            restart=True),
         "synchronous": Key("string", check=chk.one_of(
-            "EXTRA", "FULL", "NORMAL", "OFF")),
+            "EXTRA", "FULL", "NORMAL", "OFF"), restart=True),
         "preallocate": Key("integer", check=chk.at_least(0)),
     }),
 }, extra=Opaque(doc="site tables, passed through"),
@@ -584,3 +593,58 @@ IMP = Table({
 
 #: Schema name -> root node (``flux config get -c system|security|imp``).
 SCHEMAS = {"system": SYSTEM, "security": SECURITY, "imp": IMP}
+
+#: Top-level tables of other Flux projects that share the system config
+#: and that fluxd passes through without a word: flux-accounting's
+#: ``[accounting]`` (its priority plugin's factor weights).
+FOREIGN_TABLES = frozenset({"accounting"})
+
+
+def mark(root, dotted, *, later=None, inert=None):
+    """Record what fluxd does with a key: nothing yet (``later``: the
+    service that will read it) or nothing ever (``inert``: why)."""
+    node = root
+    for seg in dotted.split("."):
+        node = node.child(seg)
+    if later is not None:
+        node.later = later
+    if inert is not None:
+        node.inert = inert
+
+
+_EXEC = "the exec service (job shells and the IMP)"
+_JOBS = "the job pipeline (ingest, job manager)"
+_SCHED = "a scheduler"
+_LISTING = "job listing (flux jobs)"
+
+for _key, _what in (
+        ("exec", _EXEC), ("ingest", _JOBS), ("job-manager", _JOBS),
+        ("policy", _JOBS), ("queues", _JOBS), ("access.private-mode", _LISTING),
+        ("access.roles", _LISTING), ("resource.reserve", _SCHED),
+        ("sched-fluxion-qmanager", _SCHED), ("sched-fluxion-resource", _SCHED)):
+    mark(SYSTEM, _key, later=_what)
+for _key in ("sign",):
+    mark(SECURITY, _key, later=_EXEC)
+
+_NO_ZMQ = "fluxd's overlay is TLS over TCP, not ZeroMQ"
+for _key, _why in (
+        ("tbon.zmqdebug", _NO_ZMQ), ("tbon.zmq_io_threads", _NO_ZMQ),
+        ("tbon.child_rcvhwm", _NO_ZMQ),
+        ("tbon.interface-hint", "fluxd never boots through PMI, the only"
+         " time it is used"),
+        ("systemd", "fluxd does not run jobs in systemd units"),
+        ("resource.rediscover", "it only matters to an instance run as a"
+         " job of another"),
+        ("resource.no-update-watch", "it only matters to an instance run as"
+         " a job of another"),
+        ("resource.journal-max", "fluxd's resource journal keeps only the"
+         " events of the running broker"),
+        ("resource.history", "fluxd keeps every resource.eventlog entry"),
+        ("job-manager.journal-size-limit", "flux-core does not read it"
+         " either"),
+        ("fake-resources", "fluxd describes real or configured resources"
+         " only"),
+        ("pam", "it is read by the flux PAM module, not by the broker"),
+        ("content-sqlite.preallocate", "fluxd does not preallocate"
+         " content.sqlite")):
+    mark(SYSTEM, _key, inert=_why)

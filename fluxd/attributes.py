@@ -4,24 +4,22 @@
 Attributes are strings.  Some are fixed by the broker (``rank``,
 ``version``...), some are set once on the command line with
 ``-Sname=value`` and never change, and a few may be changed while the
-broker runs (the log levels and the shell settings, as in flux-core).
+broker runs (the log settings, the shell settings and
+``broker.exit-restart``, as in flux-core).  A new value is checked against
+the attribute's rule (:mod:`fluxd._attr_table`) when it is given, so
+``flux setattr log-stderr-level abc`` is refused with one line.
 """
 
 from zope.interface import implementer
 
+from fluxd._attr_table import RUNTIME_WRITABLE, check_value
 from fluxd.errors import InvalidArgument, NotFound, PermissionDenied
 from fluxd.interfaces import IAttributes
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
 
-#: attributes that ``flux setattr`` may change at runtime
-RUNTIME_WRITABLE = frozenset({
-    "log-ring-size", "log-forward-level", "log-critical-level",
-    "log-stderr-level", "log-stderr-mode", "log-level", "log-filename",
-    "log-syslog-enable", "log-syslog-level", "conf.shell_initrc",
-    "conf.shell_pluginpath",
-})
+__all__ = ["Attributes", "AttrService", "RUNTIME_WRITABLE"]
 
 
 @implementer(IAttributes)
@@ -47,10 +45,20 @@ class Attributes:
         return self._values.get(name, default)
 
     def set(self, name, value):
+        """Change a runtime-writable attribute.
+
+        :raises fluxd.errors.NotFound: for an unknown attribute.
+        :raises fluxd.errors.PermissionDenied: for one that cannot change
+            while the broker runs.
+        :raises fluxd.errors.InvalidArgument: for a value of the wrong kind.
+        """
         if name not in RUNTIME_WRITABLE:
             if name in self._values:
                 raise PermissionDenied(f"{name}: Operation not permitted")
             raise NotFound(f"{name}: No such file or directory")
+        why = check_value(name, str(value))
+        if why:
+            raise InvalidArgument(f"{name}: {why}")
         self._values[name] = str(value)
         for watcher in self._watchers:
             watcher(name, self._values[name])

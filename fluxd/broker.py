@@ -21,12 +21,16 @@ import uuid
 
 from twisted.application import service
 from twisted.internet import defer
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from fluxd import __version__
-from fluxd.admin.setup import build_admin
+from fluxd._attr_table import ALIASES, ATTRIBUTES, canonical, check_value
+from fluxd.admin.reconfigure import TbonTimings
+from fluxd.admin.setup import build_admin, check_directory, watch_overlay
 from fluxd.attributes import Attributes, AttrService
 from fluxd.builtins import BrokerModule, ModuleService
+from fluxd.config import config_notes, unknown_tables
+from fluxd.client.uri import local_uri_path  # re-exported: the one parser
 from fluxd.errors import InvalidArgument
 from fluxd.events import EventService
 from fluxd.formats.hostlist import Hostlist
@@ -35,6 +39,7 @@ from fluxd.job.list import JobListService
 from fluxd.job.setup import build_job_modules
 from fluxd.kvs.wiring import build_kvs_modules
 from fluxd.local.connection import Policy
+from fluxd.local.limits import connector_limits
 from fluxd.local.service import LocalConnectorService
 from fluxd.message.router import Router
 from fluxd.module import ModuleSet
@@ -42,58 +47,91 @@ from fluxd.overlay import setup as overlay_setup
 from fluxd.overlay.groups import GroupsService
 from fluxd.resource.service import build_resource
 
-#: attributes a user may set with -S at start (flux-broker-attributes(7))
-SETTABLE = frozenset({
-    "rundir", "rundir-cleanup", "statedir", "statedir-cleanup", "local-uri",
-    "hostlist", "hostname", "broker.critical-ranks", "broker.boot-method",
-    "broker.quorum", "broker.quorum-warn", "broker.shutdown-warn",
-    "broker.shutdown-timeout", "broker.cleanup-timeout",
-    "broker.unload-builtins-timeout", "broker.rc1_path", "broker.rc3_path",
-    "broker.rc2_none", "broker.rc2_pgrp", "broker.exit-restart",
-    "broker.exit-norestart", "broker.module-nopanic", "broker.sd-notify",
-    "broker.sd-stop-timeout", "broker.recovery-mode", "conf.shell_initrc",
-    "conf.shell_pluginpath", "config.path", "tbon.topo", "tbon.fanout",
-    "tbon.prefertcp", "tbon.interface-hint", "tbon.torpid_min",
-    "tbon.torpid_max", "tbon.tcp_user_timeout", "tbon.connect_timeout",
-    "tbon.zmqdebug", "tbon.zmq_io_threads", "tbon.child_rcvhwm",
-    "log-ring-size", "log-forward-level", "log-critical-level",
-    "log-stderr-level", "log-stderr-mode", "log-level", "log-filename",
-    "log-syslog-enable", "log-syslog-level", "content.backing-module",
-    "content.dump", "content.restore", "content.hash", "cron.directory",
-    "content.blob-size-limit",
-    "broker.manhole",
-})
+#: attributes a user may set with -S at start (flux-broker-attributes(7)),
+#: with the legacy names flux still takes
+SETTABLE = frozenset(ATTRIBUTES) | frozenset(ALIASES)
 
 LOG_DEFAULTS = {
     "log-ring-size": "1024", "log-forward-level": "3",
     "log-critical-level": "2", "log-stderr-level": "3",
     "log-stderr-mode": "leader", "log-level": "7",
+    "log-syslog-enable": "0", "log-syslog-level": "2",
 }
 
 
 def parse_setattr(items):
-    """Turn ``-S name=value`` strings into a dict, checking the names.
+    """Turn ``-S name=value`` strings into a dict, checking names and values.
 
-    :raises fluxd.errors.InvalidArgument: for a malformed item or an
-        attribute that cannot be set at start.
+    As flux-broker does, a bare ``-Sname`` sets the attribute with no value
+    (the flags ``broker.rc2_none``, ``broker.recovery-mode``...); legacy
+    names are translated (``broker.quorum-timeout`` is
+    ``broker.quorum-warn``, ``tbon.fanout=K`` is ``tbon.topo=kary:K``).
+
+    :raises fluxd.errors.InvalidArgument: for a malformed item, an attribute
+        that cannot be set at start, or a value of the wrong kind, naming
+        the attribute and the reason in one line.
     """
     result = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise InvalidArgument(f"--setattr {item}: expected NAME=VALUE")
+        if not name:
+            raise InvalidArgument(f"--setattr {item}: expected NAME[=VALUE]")
         if name not in SETTABLE:
             raise InvalidArgument(f"--setattr {name}: unknown attribute or not"
                                   " settable on the command line")
+        try:
+            name, value = canonical(name, value)
+        except ValueError as exc:
+            raise InvalidArgument(f"{name}: {exc}") from None
+        why = check_value(name, value)
+        if why:
+            raise InvalidArgument(f"{name}: {why}")
         result[name] = value
     return result
 
 
-def local_uri_path(uri):
-    """The socket path of a ``local://`` URI (InvalidArgument otherwise)."""
-    if not uri.startswith("local://") or len(uri) <= len("local://"):
-        raise InvalidArgument(f"local-uri {uri}: expected local:///PATH")
-    return uri[len("local://"):]
+def attribute_notes(setattrs):
+    """One ``(level, text)`` line per given attribute fluxd does not act on.
+
+    ``warned`` attributes get a warning saying why they have no effect,
+    ``later`` ones an info line naming the service that will read them.
+    """
+    notes = []
+    for name in setattrs:
+        spec = ATTRIBUTES[name]
+        if spec.status == "warned":
+            notes.append(("warn", f"{name}: has no effect in fluxd"
+                                  f" ({spec.why})"))
+        elif spec.status.startswith("later:"):
+            what = spec.status.split(":", 1)[1].strip()
+            notes.append(("info", f"{name}: not used until fluxd has {what}"))
+    return notes
+
+
+def quorum_size(value, size):
+    """The number of brokers ``broker.quorum`` asks for.
+
+    Takes flux-core's deprecated forms too: ``0`` means 1 and ``0-N`` all
+    N+1 brokers (N must be size-1).
+
+    :raises fluxd.errors.InvalidArgument: when it is not within 1..size.
+    """
+    if value is None:
+        return size
+    text = value.strip()
+    if text == "0":
+        return 1
+    if text.startswith("0-"):
+        count = int(text[2:]) + 1
+        if count != size:
+            raise InvalidArgument(f"broker.quorum: {value} is not the idset"
+                                  f" of all {size} ranks")
+        return size
+    count = int(text, 0)
+    if count > size:
+        raise InvalidArgument(f"broker.quorum: {count} is more than the"
+                              f" instance size {size}")
+    return count
 
 
 class BrokerService(service.MultiService):
@@ -107,6 +145,8 @@ class BrokerService(service.MultiService):
     ring, when given, is started before the first state and stopped after
     the last, so that every transition is in it.
 
+    :param notes: ``(level, text)`` lines logged once the log ring runs:
+        settings fluxd accepts without acting on them, unknown tables.
     :ivar started: fires when the broker reaches RUN (never when it stops
         before; :meth:`fluxd.lifecycle.Lifecycle.when_state` fails then).
     """
@@ -114,7 +154,7 @@ class BrokerService(service.MultiService):
     log = Logger()
 
     def __init__(self, reactor, attributes, router, modules, lifecycle,
-                 cleanup=(), logring=None):
+                 cleanup=(), logring=None, notes=()):
         super().__init__()
         self.reactor = reactor
         self.attributes = attributes
@@ -123,6 +163,7 @@ class BrokerService(service.MultiService):
         self.lifecycle = lifecycle
         self._cleanup = list(cleanup)
         self.logring = logring
+        self.notes = list(notes)
         self.lifecycle.add_listener(self._state_changed)
         self.started = None
         self._exit_waiters = []
@@ -142,6 +183,9 @@ class BrokerService(service.MultiService):
         if self.logring is not None:
             self.logring.startService()
             self.router.add_module(self.logring)
+        for level, text in self.notes:
+            self.log.emit(LogLevel.warn if level == "warn" else LogLevel.info,
+                          "{text}", text=text)
         self.reactor.callWhenRunning(self.lifecycle.start)
 
     def _state_changed(self, lifecycle, state, event):
@@ -196,8 +240,9 @@ def _join_lifecycle(lifecycle, overlay, rank):
     A follower leaves JOIN once its parent accepted it; rank 0 leaves
     QUORUM once ``broker.quorum`` brokers are online; every broker leaves
     SHUTDOWN once its children are gone, and tells them to shut down when
-    it gets there.  A parent's shutdown or an administrative disconnect
-    stops the broker the way a signal does.
+    it gets there.  (A parent's shutdown or an administrative disconnect
+    stops the broker the way a signal does:
+    :func:`fluxd.admin.setup.watch_overlay`.)
     """
     if rank > 0:
         lifecycle.add_gate("join", lambda: overlay.parent_ready().addCallback(
@@ -210,12 +255,11 @@ def _join_lifecycle(lifecycle, overlay, rank):
         if state == "shutdown":
             overlay.shutdown_children()
     lifecycle.add_listener(changed)
-    overlay.add_parent_lost(lambda: lifecycle.kill(signal.SIGTERM))
 
 
 def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
                  initial_program=None, install_signal=None, log_publisher=None,
-                 stderr=None):
+                 stderr=None, bootstrap=None):
     """Build one broker from its configuration.
 
     :param reactor: provides IReactorTime, IReactorUNIX, IReactorProcess.
@@ -228,35 +272,75 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
     :param log_publisher: the ``twisted.logger`` publisher the log ring
         observes (production: ``globalLogPublisher``; None: no ring input).
     :param stderr: stream for ``log-stderr-level`` output (None: none).
+    :param bootstrap: a ``[bootstrap]`` table used in place of the
+        config's (``flux start --test-size``), or None.
     :returns: a :class:`BrokerService`, not yet started.
-    :raises fluxd.errors.InvalidArgument: for unusable attribute values.
+    :raises fluxd.errors.InvalidArgument: for unusable attribute values;
+        the directories made for the broker are removed first.
     """
-    setattrs = dict(setattrs or {})
+    cleanup, made = [], []
+    try:
+        return _build(reactor, config, dict(setattrs or {}), owner, environ,
+                      initial_program, install_signal, log_publisher, stderr,
+                      bootstrap, cleanup, made)
+    except BaseException:
+        for path in cleanup + made:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def _boot_config(config, setattrs, bootstrap):
+    """The config the layout is planned from (``broker.boot-method``)."""
+    boot = config
+    if bootstrap is not None:
+        boot = config.without("bootstrap").with_value(
+            "bootstrap", bootstrap, source="--bootstrap")
+    method = setattrs.get("broker.boot-method")
+    if method == "single":
+        boot = boot.without("bootstrap")
+    elif method == "config" and not boot.is_set("bootstrap"):
+        raise InvalidArgument("broker.boot-method=config: the configuration"
+                              " has no [bootstrap] table")
+    elif method not in (None, "config"):
+        raise InvalidArgument(f"broker.boot-method={method}: fluxd boots from"
+                              " [bootstrap] (config) or alone (single), never"
+                              " through PMI")
+    return boot
+
+
+def _build(reactor, config, setattrs, owner, environ, initial_program,
+           install_signal, log_publisher, stderr, bootstrap, cleanup, made):
     environ = os.environ if environ is None else environ
     owner = os.getuid() if owner is None else owner
-    cleanup = []
     hostname = setattrs.get("hostname") or socket.gethostname()
-    layout = overlay_setup.plan(config, hostname, setattrs)
+    boot = _boot_config(config, setattrs, bootstrap)
+    layout = overlay_setup.plan(boot, hostname, setattrs)
     rank, size = layout.rank, layout.size
+    setattrs["broker.quorum"] = str(quorum_size(setattrs.get("broker.quorum"),
+                                                size))
     attrs, local_uri = _attributes(config, setattrs, layout, owner, hostname,
-                                   cleanup)
+                                   cleanup, made)
 
     router = Router(rank=rank, clock=reactor, owner=owner)
     events = EventService(rank, router)
     modules = ModuleSet(router)
+    children = layout.topology.children(rank)
     admin = build_admin(
         reactor, config, attrs, modules, rank=rank, size=size, owner=owner,
         environ=environ, local_uri=local_uri, hostname=hostname,
         cleanup=cleanup, initial_program=initial_program,
         install_signal=install_signal, log_publisher=log_publisher,
-        stderr=stderr)
+        stderr=stderr, router=router, events=events, children=children)
     overlay = None
     if size > 1:
         overlay = overlay_setup.build_overlay(
-            reactor, layout, config, setattrs, router, events, __version__)
+            reactor, layout, boot, setattrs, router, events, __version__)
         router.attach_upstream(overlay)
         events.add_forwarder(overlay.send_event_down)
         _join_lifecycle(admin.lifecycle, overlay, rank)
+        watch_overlay(admin, overlay, rank=rank, size=size, children=children,
+                      hostnames=layout.hosts)
+        admin.config.follow(TbonTimings(overlay, setattrs))
     kvs_modules = build_kvs_modules(reactor, rank, router, events, attrs,
                                     config, owner,
                                     statedir=setattrs.get("statedir"))
@@ -270,6 +354,7 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
     policy = Policy(owner,
                     allow_guest_user=bool(config.get("access.allow-guest-user", False)),
                     allow_root_owner=bool(config.get("access.allow-root-owner", False)))
+    admin.config.follow(policy)
     modules.declare([
         # the overlay first: it must carry requests once clients can
         # connect, and it stops last
@@ -282,18 +367,21 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
         # content, kvs, kvs-watch: ready before anything stores state
         *kvs_modules,
         # resources: after the KVS that keeps drains
-        build_resource(reactor, config, attrs, router, overlay),
+        build_resource(reactor, boot, attrs, router, overlay),
         # rank 0's job services: after the resources they schedule
         *jobs,
         # admin services answer before clients can connect
         *admin.modules,
         LocalConnectorService(reactor, local_uri_path(local_uri), router,
-                              policy, rank),
+                              policy, rank, limits=connector_limits(attrs)),
         # the manhole last
         *admin.late_modules,
     ])
+    notes = attribute_notes(setattrs)
+    notes += [("warn", line) for line in unknown_tables(config)]
+    notes += config_notes(config)
     broker = BrokerService(reactor, attrs, router, modules, admin.lifecycle,
-                           cleanup, logring=admin.logring)
+                           cleanup, logring=admin.logring, notes=notes)
     broker.environ = environ
     broker.admin = admin
     admin.namespace.update(
@@ -303,18 +391,25 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
     return broker
 
 
-def _attributes(config, setattrs, layout, owner, hostname, cleanup):
+def _attributes(config, setattrs, layout, owner, hostname, cleanup, made):
     """The attribute table of a new broker, and its ``local-uri``.
 
     Creates the rundir (appending it to ``cleanup`` when it is to be
-    removed at exit).
+    removed at exit, to ``made`` when it did not exist).
     """
     rank, size = layout.rank, layout.size
     rundir = setattrs.get("rundir")
     if rundir:
-        os.makedirs(rundir, mode=0o700, exist_ok=True)
+        created = not os.path.lexists(rundir)
+        try:
+            os.makedirs(rundir, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise InvalidArgument(f"rundir {rundir}: {exc.strerror}") from None
+        if created:
+            made.append(rundir)
         if setattrs.get("rundir-cleanup") == "1":
             cleanup.append(rundir)
+        check_directory(rundir, "rundir")
     else:
         rundir = tempfile.mkdtemp(prefix="fluxd-rundir-")
         os.chmod(rundir, 0o755)
@@ -330,6 +425,7 @@ def _attributes(config, setattrs, layout, owner, hostname, cleanup):
         "security.owner": owner, "instance-level": 0, "jobid": "-",
         "broker.pid": os.getpid(), "broker.starttime": f"{time.time():.6f}",
         "broker.uuid": str(uuid.uuid4()),
+        "tbon.topo": layout.topology.uri,
         "tbon.level": layout.topology.level(rank),
         "tbon.maxlevel": layout.topology.maxlevel,
         "tbon.descendants": layout.topology.descendants(rank),

@@ -15,7 +15,12 @@ directory is an error naming both files (flux silently lets the later file
 win), and the tables fluxd owns (see :mod:`fluxd._config_schema`, the key
 table of ``spec/config.md``) reject unknown keys and ill-typed values with a
 one-line :class:`ConfigError` naming the file and the dotted key.  Tables
-fluxd does not own (site tables, e.g. ``[accounting]``) are kept untouched.
+fluxd does not own are kept untouched; those of other Flux projects
+(flux-accounting's ``[accounting]``) quietly, any other one with a warning
+naming the nearest known table (:func:`unknown_tables`: ``[boostrap]``
+would otherwise start a size-1 instance without a word).
+:func:`config_notes` names the keys fluxd accepts without acting on them
+and :func:`restart_changes` those a reload may not change.
 
 Durations are RFC 23 Flux Standard Duration strings, core and GPU sets RFC
 22 idsets, host names RFC 29 hostlists; :meth:`Config.get_typed` gives
@@ -41,7 +46,8 @@ from fluxd.errors import InvalidArgument, NotFound
 __all__ = [
     "ConfigError", "Config", "load_config", "load_config_text",
     "config_from_object", "default_config", "parse_duration_key",
-    "known_keys", "TYPES",
+    "known_keys", "TYPES", "unknown_tables", "config_notes",
+    "restart_changes",
 ]
 
 #: The ``--type`` names of ``flux config get`` accepted by get_typed().
@@ -592,3 +598,8 @@ def parse_duration_key(config, dotted, default=_MISSING):
         return float(value)
     raise ConfigError(f"{where}: expected FSD string or number, got "
                       f"{type_name(value)}")
+
+
+# imported last: these helpers read Config objects through their methods
+from fluxd._config_notes import (  # noqa: E402
+    config_notes, restart_changes, unknown_tables)

@@ -35,7 +35,17 @@ when all of its gates have fired:
 - ``goodbye``: fires when ``flux shutdown`` clients are done.
 
 On a lone broker (size 1) there are no gates and every wait is over at
-once.  The modules are started and stopped through an injected
+once.
+
+Three waits have a time limit (flux-broker-attributes(7)); None means
+none:
+
+- ``shutdown_timeout`` (``broker.shutdown-timeout``): SHUTDOWN gives up
+  on children that have not disconnected and goes on to FINALIZE;
+- ``cleanup_timeout`` (``broker.cleanup-timeout``): when the broker is
+  stopping on a signal, CLEANUP's commands are aborted after it;
+- ``unload_timeout`` (``broker.unload-builtins-timeout``, 60s): modules
+  still stopping after it are left behind (``builtins-unload-fail``).  The modules are started and stopped through an injected
 :class:`fluxd.interfaces.IBuiltins` (LOAD-BUILTINS, UNLOAD-BUILTINS), the
 scripts (rc1, rc2, cleanup, rc3) through an injected ``runat`` object, see
 :class:`IRunat`; whoever must act on EXIT listens for it.
@@ -45,6 +55,7 @@ import signal
 
 from automat import MethodicalMachine, NoTransition
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
@@ -149,6 +160,27 @@ def format_duration(seconds):
     return format_fsd(seconds)
 
 
+def explain(failure):
+    """One line for an expected start-up failure, or None for a bug.
+
+    A :class:`fluxd.errors.FluxError` explains itself; a port or socket
+    that cannot be bound and an operating system error on a file are
+    named with the reason.  Anything else deserves its traceback.
+    """
+    exc = failure.value
+    if isinstance(exc, FluxError):
+        return str(exc)
+    if isinstance(exc, CannotListenError):
+        cause = exc.socketError
+        reason = getattr(cause, "strerror", None) or str(cause)
+        where = f"{exc.interface}:{exc.port}" if exc.interface else exc.port
+        return f"cannot listen on {where}: {reason}"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    return None
+
+
 @implementer(IBuiltins)
 class NoBuiltins:
     """No modules to start or stop (unit tests of the states)."""
@@ -176,6 +208,12 @@ class Lifecycle:
         ignored (``rc1-ignorefail``).
     :param builtins: the :class:`IBuiltins` started in LOAD-BUILTINS and
         stopped in UNLOAD-BUILTINS (default: none).
+    :param shutdown_timeout: seconds SHUTDOWN waits for children (None:
+        as long as it takes).
+    :param cleanup_timeout: seconds CLEANUP may run once a signal asked
+        the broker to stop (None: no limit).
+    :param unload_timeout: seconds UNLOAD-BUILTINS waits for the modules
+        to stop (None: no limit).
 
     :ivar exit_code: what the broker process should exit with.
     """
@@ -184,7 +222,8 @@ class Lifecycle:
     log = Logger()
 
     def __init__(self, clock, runat=None, rank=0, exit_norestart=0,
-                 recovery_mode=False, builtins=None):
+                 recovery_mode=False, builtins=None, shutdown_timeout=None,
+                 cleanup_timeout=None, unload_timeout=60.0):
         self._clock = clock
         self.runat = provide(IRunat, runat) if runat is not None else NoRunat()
         self.builtins = (provide(IBuiltins, builtins) if builtins is not None
@@ -192,6 +231,10 @@ class Lifecycle:
         self.rank = rank
         self.exit_norestart = exit_norestart
         self.recovery_mode = recovery_mode
+        self.shutdown_timeout = shutdown_timeout
+        self.cleanup_timeout = cleanup_timeout
+        self.unload_timeout = unload_timeout
+        self._timer = None
         self.exit_code = 0
         self._gates = {state: [] for state in GATED}
         self._state = "none"
@@ -368,6 +411,9 @@ class Lifecycle:
             self.log.debug("{event}: staying in {state}", event=self._event,
                            state=new)
             return
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
         now = self._clock.seconds()
         old, spent = self._state, now - self._since
         self._state, self._since = new, now
@@ -397,17 +443,33 @@ class Lifecycle:
                 else:
                     d.errback(NotFound(f"broker has surpassed {name} state"))
 
-    def _await(self, state, on_result, fail_event):
+    def _await(self, state, on_result, fail_event, timeout=None,
+               on_timeout=None):
         """Wait for ``state``'s gates; map the result to an event with
-        ``on_result``; a failure posts ``fail_event``."""
+        ``on_result``; a failure posts ``fail_event``.  With ``timeout``
+        (seconds), ``on_timeout()`` gives the event to post when the gates
+        have not fired by then (the wait is then abandoned)."""
         d = self._gate(state)
+        done = []
 
         def failed(failure):
-            self.log.failure("{state} failed", failure, state=self._state)
+            if failure.check(FluxError):
+                self.log.error("{state} failed: {why}", state=self._state,
+                               why=failure.value)
+            else:
+                self.log.failure("{state} failed", failure, state=self._state)
             return fail_event
+
+        def post(event):
+            if not done:
+                done.append(event)
+                self.post(event)
         d.addCallbacks(on_result, failed)
-        d.addCallback(self.post)
+        d.addCallback(post)
         d.addErrback(lambda f: self.log.failure("posting an event failed", f))
+        if timeout is not None:
+            self._timer = self._clock.callLater(
+                timeout, lambda: self._state == state and post(on_timeout()))
 
     def _phase(self, phase, none, success, fail, ignorefail=None):
         d = self.runat.run(phase)
@@ -442,11 +504,12 @@ class Lifecycle:
 
     def _action_load_builtins(self):
         def failed(failure):
-            if failure.check(FluxError):
+            why = explain(failure)
+            if why is not None:
                 # a refusal the module explained (a corrupt content
-                # store...): one line, no traceback
+                # store, a port in use...): one line, no traceback
                 self.log.error("loading built-in modules failed: {why}",
-                               why=failure.value)
+                               why=why)
             else:
                 self.log.failure("loading built-in modules failed", failure)
             self.exit_code = self.exit_code or 1
@@ -494,11 +557,29 @@ class Lifecycle:
     def _action_cleanup(self):
         self._phase("cleanup", "cleanup-none", "cleanup-success",
                     "cleanup-fail")
+        if "cleanup" in self._running and self.cleanup_timeout is not None \
+                and (self._stopping or "").startswith("signal"):
+            # flux-core#6388: a broker told to stop by a signal (systemd)
+            # must not wait for ever on cleanup commands
+            self._timer = self._clock.callLater(
+                self.cleanup_timeout, self._cleanup_overdue)
+
+    def _cleanup_overdue(self):
+        if self._state == "cleanup" and "cleanup" in self._running:
+            self.log.error("cleanup: still running after {limit}"
+                           " (broker.cleanup-timeout): aborting it",
+                           limit=format_duration(self.cleanup_timeout))
+            self.runat.abort("cleanup", signal.SIGTERM)
 
     def _action_shutdown(self):
+        def overdue():
+            self.log.error("shutdown: children still connected after {limit}"
+                           " (broker.shutdown-timeout): going on without"
+                           " them", limit=format_duration(self.shutdown_timeout))
+            return "children-complete"
         self._await("shutdown",
                     lambda had: "children-complete" if had else "children-none",
-                    "children-complete")
+                    "children-complete", self.shutdown_timeout, overdue)
 
     def _action_finalize(self):
         self._phase("rc3", "rc3-none", "rc3-success", "rc3-fail")
@@ -507,6 +588,8 @@ class Lifecycle:
         self._await("goodbye", lambda _: "goodbye", "goodbye")
 
     def _action_unload_builtins(self):
+        done = []
+
         def failed(failure):
             if failure.check(FluxError):
                 self.log.error("unloading built-in modules failed: {why}",
@@ -514,9 +597,24 @@ class Lifecycle:
             else:
                 self.log.failure("unloading built-in modules failed", failure)
             return "builtins-unload-fail"
+
+        def post(event):
+            if not done:
+                done.append(event)
+                self.post(event)
+
+        def overdue():
+            if self._state == "unload-builtins" and not done:
+                self.log.error("unloading built-in modules: not done after"
+                               " {limit} (broker.unload-builtins-timeout):"
+                               " going on",
+                               limit=format_duration(self.unload_timeout))
+                post("builtins-unload-fail")
         d = defer.maybeDeferred(self.builtins.unload)
         d.addCallbacks(lambda _: "builtins-done", failed)
-        d.addCallback(self.post)
+        d.addCallback(post)
+        if self.unload_timeout is not None:
+            self._timer = self._clock.callLater(self.unload_timeout, overdue)
 
     def _action_exit(self):
         """Nothing: the listeners were told (the broker exits then)."""

@@ -2,9 +2,11 @@
 """``twistd fluxd``: command-line options and ``makeService``.
 
 Options follow flux-broker(1): ``--config-path=DIR`` and repeated
-``-Sname=value`` / ``--setattr=name=value``.  The configuration is read
-and checked in :meth:`Options.postOptions`, so a bad file or key is
-reported on the terminal before twistd daemonizes.
+``-Sname=value`` / ``--setattr=name=value`` (or a bare ``-Sname``).  The
+attributes and the configuration are read and checked in
+:meth:`Options.postOptions`, so a bad file, key or value is reported on
+the terminal before twistd daemonizes, in one line (``fluxd: WHAT: WHY``,
+exit status 1) rather than after twistd's usage text.
 """
 
 import atexit
@@ -23,8 +25,12 @@ class Options(usage.Options):
     optParameters = [
         ["config-path", "c", None,
          "Read configuration from PATH: a directory of *.toml files, a TOML"
-         " file or a .json file (default: $FLUX_CONF_DIR, else embedded"
-         " defaults)"],
+         " file or a .json file (default: -Sconfig.path, $FLUX_CONF_DIR,"
+         " else embedded defaults)"],
+        ["bootstrap", None, None,
+         "Take the [bootstrap] table from this TOML FILE instead of the"
+         " configuration (flux start --test-size does, so that its brokers"
+         " read the user's --config-path itself)"],
     ]
     longdesc = ("Run one fluxd broker.  Attributes (rundir, statedir,"
                 " local-uri, hostname, log-stderr-level, ...) are set with"
@@ -52,12 +58,22 @@ class Options(usage.Options):
     def postOptions(self):
         from fluxd.broker import parse_setattr
         from fluxd.config import load_config
-        path = self["config-path"] or os.environ.get("FLUX_CONF_DIR")
         try:
+            self["attrs"] = attrs = parse_setattr(self["setattr"])
+            given = attrs.get("config.path")
+            if given and self["config-path"] and given != self["config-path"]:
+                raise FluxError("config.path: conflicts with --config-path")
+            path = self["config-path"] or given \
+                or os.environ.get("FLUX_CONF_DIR")
+            attrs.pop("config.path", None)
             self["config"] = load_config(path)
-            self["attrs"] = parse_setattr(self["setattr"])
+            self["bootstrap-table"] = None
+            if self["bootstrap"]:
+                self["bootstrap-table"] = _bootstrap_table(self["bootstrap"])
         except FluxError as exc:
-            raise usage.UsageError(str(exc)) from None
+            # one line, not twistd's usage text: nothing is wrong with the
+            # options themselves
+            raise SystemExit(f"fluxd: {exc}") from None
 
 
 def makeService(options):
@@ -79,11 +95,51 @@ def makeService(options):
                               initial_program=options["initial-program"],
                               install_signal=signal.signal,
                               log_publisher=globalLogPublisher,
-                              stderr=sys.__stderr__)
+                              stderr=broker_stderr(options),
+                              bootstrap=options.get("bootstrap-table"))
     except FluxError as exc:
         raise SystemExit(f"fluxd: {exc}") from None
     atexit.register(exit_with_code, broker)
     return broker
+
+
+def _bootstrap_table(path):
+    """The ``[bootstrap]`` table of a ``--bootstrap`` file, checked."""
+    from fluxd.config import config_from_object, read_config_tables
+    data, _origins = read_config_tables(path)
+    table = data.get("bootstrap")
+    if not isinstance(table, dict):
+        raise FluxError(f"{path}: no [bootstrap] table")
+    config_from_object({"bootstrap": table}, source=path)
+    return table
+
+
+def broker_stderr(options, stdout=None, stderr=None):
+    """The stream for the broker's own stderr log lines (log-stderr-level).
+
+    ``twistd -n`` without ``--logfile``, ``--logger`` or ``--syslog`` prints
+    every log event on stdout itself.  When stderr is that same terminal,
+    the broker's copy would show each line twice: then the broker writes
+    none (twistd's lines carry everything).  With a log file or a custom
+    observer (the systemd unit's ``--logger``), or stdout and stderr apart,
+    stderr gets the broker's lines as flux-broker writes them.
+
+    :param options: the parsed :class:`Options` (``options.parent`` is
+        twistd's own, once twistd has parsed the command line).
+    :returns: ``stderr`` (default: ``sys.__stderr__``), or None.
+    """
+    stdout = sys.__stdout__ if stdout is None else stdout
+    stderr = sys.__stderr__ if stderr is None else stderr
+    twistd = getattr(options, "parent", None)
+    if twistd is None or not twistd.get("nodaemon") or twistd.get("logger") \
+            or twistd.get("syslog") or twistd.get("logfile") not in (None, "", "-"):
+        return stderr
+    try:
+        same = stderr.isatty() and os.path.samestat(
+            os.fstat(stdout.fileno()), os.fstat(stderr.fileno()))
+    except (OSError, ValueError, AttributeError):
+        same = False
+    return None if same else stderr
 
 
 def exit_with_code(broker, exit=os._exit, streams=None):

@@ -134,6 +134,13 @@ class Runat:
         else:
             self.add_program(phase, [path])
 
+    def push(self, phase, argv):
+        """Put a command at the front of ``phase`` (flux-core's
+        ``runat_push``: cleanup commands pushed by rc1 run last-in,
+        first-out)."""
+        step = _Step("program", list(argv), shlex.join(argv))
+        self._phases.setdefault(phase, []).insert(0, step)
+
     def add_step(self, phase, func):
         """Add an in-process step: ``func()`` returns an exit code or a
         Deferred firing with one."""

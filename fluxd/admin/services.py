@@ -13,6 +13,9 @@
   most ``loglevel`` until the broker reaches GOODBYE (``flux shutdown``).
 - ``admin.startlog`` (owner) -> ``{"events": [...]}``;
   ``admin.queue-status`` -> :meth:`fluxd.admin.startlog.SafeMode.status`.
+- ``runat.push`` (owner) ``{"name": "cleanup", "commands": [CMD...]}``
+  adds shell commands to the CLEANUP phase, each in front of those
+  pushed before (``flux admin cleanup-push``, which rc1 scripts use).
 """
 
 import errno
@@ -53,8 +56,23 @@ class StartlogKeeper:
         #: extra context of the ``finish`` event (``dump`` after --gc)
         self.finish_context = {}
 
+    def detect(self):
+        """At build time, before any service starts: enter safe mode when
+        the previous run did not stop cleanly, so that the job services
+        never schedule in the window before rc1."""
+        try:
+            crashed = previous_run_crashed(self.startlog.read())
+        except OSError:
+            return      # begin() reports the unreadable startlog
+        if crashed:
+            self.safe_mode.enter()
+            if self._attributes is not None:
+                # broker-owned, read-only for users: set outside attr.set
+                self._attributes.set_initial("broker.safe-mode", "1")
+
     def begin(self):
-        """rc1 step: detect a crashed previous run, post ``start``.
+        """rc1 step: post ``start``; say so when the previous run crashed
+        (safe mode was entered by :meth:`detect`).
 
         :returns: 0, or 1 when the startlog cannot be written.
         """
@@ -69,15 +87,19 @@ class StartlogKeeper:
             return 1
         self.started = True
         if crashed:
-            self.safe_mode.enter()
-            if self._attributes is not None:
-                # broker-owned, read-only for users: set outside attr.set
-                self._attributes.set_initial("broker.safe-mode", "1")
+            if not self.safe_mode.active:
+                self.detect_late()
             self.log.warn("{text}", text=CRASH_WARNING)
             self.log.warn("safe mode: job submission is disabled and"
                           " scheduling is stopped: {reason}"
                           " (see flux startlog)", reason=self.safe_mode.reason)
         return 0
+
+    def detect_late(self):
+        """Enter safe mode from rc1 (when :meth:`detect` was not called)."""
+        self.safe_mode.enter()
+        if self._attributes is not None:
+            self._attributes.set_initial("broker.safe-mode", "1")
 
     def finish(self):
         """rc3 step: post ``finish`` (a clean stop).  :returns: 0 or 1."""
@@ -262,6 +284,40 @@ class ShutdownService(Module):
                 done.callback(None)
         request.on_cancel(cancelled)
         return done
+
+
+class RunatService(Module):
+    """The ``runat`` service: commands for the CLEANUP phase.
+
+    :param runat: the broker's :class:`fluxd.admin.runat.Runat`.
+    :param lifecycle: the broker's Lifecycle (pushing is refused once
+        CLEANUP has begun).
+    """
+
+    name = "runat"
+
+    def __init__(self, runat, lifecycle, rank=0):
+        super().__init__(rank)
+        self._runat = runat
+        self.lifecycle = provide(ILifecycle, lifecycle)
+
+    @method("push")
+    def rpc_push(self, request):
+        """Push shell commands onto the cleanup list."""
+        body = request.json()
+        name, commands = body.get("name"), body.get("commands")
+        if name != "cleanup":
+            raise InvalidArgument("runat.push: only the cleanup list takes"
+                                  " commands")
+        if not isinstance(commands, list) or not commands or not all(
+                isinstance(c, str) and c.strip() for c in commands):
+            raise InvalidArgument("runat.push: commands must be a non-empty"
+                                  " list of command lines")
+        if STATE_NUMBER[self.lifecycle.state] >= STATE_NUMBER["cleanup"]:
+            raise InvalidArgument("runat.push: cleanup has begun")
+        for command in commands:
+            self._runat.push("cleanup", ["/bin/sh", "-c", command])
+        return None
 
 
 class AdminService(Module):

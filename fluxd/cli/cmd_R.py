@@ -25,7 +25,7 @@ import sys
 from fluxd.errors import InvalidArgument
 from fluxd.formats.hostlist import Hostlist, HostlistError
 from fluxd.formats.idset import IDset
-from fluxd.formats.rv1 import RError, Rv1, parse_config_dir
+from fluxd.formats.rv1 import RError, Rv1, from_config
 
 PROG = "flux-R"
 
@@ -123,7 +123,7 @@ def _set_properties(rset, specs):
     for spec in specs:
         name, sep, ranks = spec.partition(":")
         wanted[name] = ranks if sep else None
-    result = rset.copy()
+    result = rset.clone()  # flux-core assigns properties in place
     try:
         for name, ranks in wanted.items():
             result.set_property(name, ranks)
@@ -159,7 +159,13 @@ def _cmd_encode(args):
     gpu_ids = _idset_option(gpus, f"Failed to decode gpus='{gpus}' as idset")
     rset = Rv1()
     for rank, host in zip(ranks, hosts):
-        rset.add_rank(rank, host, cores=core_ids, gpus=gpu_ids)
+        if hwloc:
+            # flux-core builds each rank's set from hwloc, then appends a
+            # copy of it (which decides the order children print in)
+            rset.append(Rv1().add_rank(rank, host, cores=core_ids,
+                                       gpus=gpu_ids))
+        else:
+            rset.add_rank(rank, host, cores=core_ids, gpus=gpu_ids)
     if args.property:
         rset = _set_properties(rset, args.property)
     return _put(rset)
@@ -243,8 +249,60 @@ def _cmd_set_property(args):
     return _put(_set_properties(_union_all(), args.specs))
 
 
+def _read_r_file(rpath, where):
+    """The R in the file ``resource.path`` names (relative to the current
+    directory)."""
+    if not isinstance(rpath, str):
+        raise RError(f"{where}: resource.path must be a string")
+    try:
+        with open(rpath, "rb") as fp:
+            data = fp.read()
+    except OSError as exc:
+        raise RError(f"{where}: resource.path: {rpath}:"
+                     f" {exc.strerror}") from None
+    try:
+        return Rv1.decode(data)
+    except RError as exc:
+        raise RError(f"{where}: resource.path: {rpath}: {exc}") from None
+
+
+def parse_config(path):
+    """The configured resource set, as ``flux R parse-config PATH``.
+
+    The configuration is read as the broker reads it (``PATH/*.toml``
+    merged, or one TOML or JSON file; no key checks: only ``[resource]``
+    matters here).  ``resource.config`` wins; without it
+    ``resource.path`` names an R file.
+
+    :returns: a new :class:`Rv1`.
+    :raises NotFound: when ``path`` does not exist.
+    :raises RError: for a parse error (``FILE:LINE: message``), a key
+        defined in two files, a bad ``[[resource.config]]`` entry (naming
+        the file and ``resource.config[N]``), a bad R file, or when neither
+        key is set.
+    """
+    from fluxd.config import ConfigError, read_config_tables
+    try:
+        table, origins = read_config_tables(path)
+    except ConfigError as exc:
+        raise RError(str(exc)) from None
+    origin = {".".join(key): file for key, file in origins.items()}
+    resource = table.get("resource")
+    if resource is not None and not isinstance(resource, dict):
+        raise RError(f"{origin.get('resource', path)}: resource must be a"
+                     " table")
+    resource = resource or {}
+    if "config" in resource:
+        return from_config(resource["config"],
+                           source=origin["resource.config"])
+    if "path" in resource:
+        return _read_r_file(resource["path"], origin["resource.path"])
+    raise RError(f"{path}: neither resource.config nor resource.path is"
+                 " configured")
+
+
 def _cmd_parse_config(args):
-    return _put(parse_config_dir(args.path))
+    return _put(parse_config(args.path))
 
 
 def _build_parser():

@@ -168,8 +168,10 @@ def cmd_put(kvs, args):
                 value.encode("utf-8", "surrogateescape")
             ops.append(_op(key, T.create_val(data), flags))
         else:
+            # the string's bytes, no NUL: flux_kvs_txn_put() since flux-core
+            # 0.11, so that appended chunks read back as one string
             ops.append(_op(key, T.create_val(
-                value.encode("utf-8", "surrogateescape") + b"\0"), flags))
+                value.encode("utf-8", "surrogateescape")), flags))
     cflags = (NO_MERGE if args.no_merge else 0) | (SYNC if args.sync else 0)
     _commit_output(args, kvs.commit(ops, cflags))
     return 0

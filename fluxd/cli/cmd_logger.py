@@ -2,12 +2,10 @@
 """``flux logger [--severity LEVEL] [--appname NAME] MESSAGE...``.
 
 Logs one message to the broker's log (``log.append``): the words of
-MESSAGE joined by spaces, or standard input when there are none.  The
-default severity is ``notice`` and the default application name
-``logger``, as in flux-core.
+MESSAGE joined by spaces; as flux-core's, the command refuses to run
+without one.  The default severity is ``notice`` and the default
+application name ``logger``, as in flux-core.
 """
-
-import sys
 
 from fluxd.cli._oneline import OneLineParser
 from fluxd.client.sync import Flux
@@ -22,7 +20,7 @@ def main(argv):
         usage="flux-logger [--severity LEVEL] [--appname NAME] message ...")
     parser.add_argument("-s", "--severity", default="notice")
     parser.add_argument("-n", "--appname", default="logger")
-    parser.add_argument("message", nargs="*")
+    parser.add_argument("message", nargs="+")
     args = parser.parse_args(argv)
     try:
         severity = stdlog.severity_from_name(args.severity)
@@ -32,7 +30,7 @@ def main(argv):
     if not args.appname or " " in args.appname:
         raise InvalidArgument(f"invalid appname '{args.appname}':"
                               " one word is expected")
-    text = " ".join(args.message) if args.message else sys.stdin.read()
+    text = " ".join(args.message)
     with Flux() as h:
         record = stdlog.encode(severity, args.appname, h.rank, text)
         h.rpc_raw("log.append", record)

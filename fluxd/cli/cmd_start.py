@@ -1,17 +1,22 @@
-# -*- test-case-name: tests.integration.test_start -*-
+# -*- test-case-name: tests.unit.cli.test_cmd_start -*-
 """``flux start``: run a local Flux instance, run a command in it, stop it.
 
 With no ``--test-size`` one broker of this host runs; with
 ``--test-size=N``, N brokers run on this host and join over loopback TLS
 with a certificate made for the run.  Each broker is a real
-``twistd -n fluxd`` process configured with a generated ``[bootstrap]``
-table (fake host names from ``--test-hosts``, or ``HOST-0``...).  CMD
-(default: an interactive shell) runs with FLUX_URI set to rank 0; when it
-exits the instance is stopped and ``flux start`` exits with CMD's status.
+``twistd -n fluxd`` process given a generated ``[bootstrap]`` table
+(``--bootstrap``; fake host names from ``--test-hosts``, or
+``HOST-0``...) and the user's ``--config-path`` as it is (a ``flux
+config reload`` reads the files again).  CMD (default: an interactive
+shell) runs with FLUX_URI set to rank 0; when it exits the instance is
+stopped and ``flux start`` exits with CMD's status.
 
-The instance directory (certificate, config, per-rank rundirs and logs,
-``brokers.json`` with each broker's pid and argv) is removed at exit;
-CMD sees its path in ``FLUXD_START_DIR``.
+Broker options go after ``-o``, comma-separated as flux-core splits them:
+``-o,-Sname=value,-Sflag,--config-path=DIR``.
+
+The instance directory (certificate, bootstrap table, per-rank rundirs
+and logs, ``brokers.json`` with each broker's pid and argv) is removed at
+exit; CMD sees its path in ``FLUXD_START_DIR``.
 """
 
 import argparse
@@ -24,50 +29,82 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 
+from fluxd.cli._oneline import OneLineParser
 from fluxd.errors import InvalidArgument, NotConnected, TimedOut
 
 #: how long to wait for the instance to come up before giving up
 START_TIMEOUT = 60.0
 
 
-def _free_ports(n):
-    """``n`` distinct free TCP ports on the loopback interface."""
-    socks, ports = [], []
+def reserve_ports(n):
+    """Reserve ``n`` distinct TCP ports on the loopback interface.
+
+    Choosing a free port, closing it and letting a broker bind it later is
+    a race: meanwhile another program's ``bind(0)`` or an outgoing
+    connection's source port may take it, and the instance never forms.
+    So each port stays bound (not listening) for the instance's lifetime:
+    bound without ``SO_REUSEADDR``, so that the kernel gives this port to
+    no other socket, then marked ``SO_REUSEADDR``, so that the broker's
+    own listening socket (Twisted sets the option) may bind it too, also
+    when a broker restarts.
+
+    :returns: the list of bound sockets; close them when the instance
+        stops.
+    """
+    socks = []
     try:
         for _ in range(n):
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
             socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
+            s.bind(("127.0.0.1", 0))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    except OSError:
         for s in socks:
             s.close()
-    return ports
+        raise
+    return socks
 
 
-def _copy_config(src, dst, warn):
-    """Copy a config file/dir into ``dst``, dropping any [bootstrap] table."""
-    import tomli_w
-    if os.path.isdir(src):
-        names = sorted(f for f in os.listdir(src) if f.endswith(".toml"))
-        files = [os.path.join(src, f) for f in names]
-    elif os.path.isfile(src):
-        files = [src]
-    else:
-        raise InvalidArgument(f"{src}: No such file or directory")
-    for path in files:
-        with open(path, "rb") as f:
-            try:
-                table = tomllib.load(f)
-            except tomllib.TOMLDecodeError as exc:
-                raise InvalidArgument(f"{path}: {exc}") from None
-        if "bootstrap" in table:
-            warn(f"ignoring [bootstrap] in {path}: a test instance makes its own")
-            del table["bootstrap"]
-        with open(os.path.join(dst, os.path.basename(path)), "wb") as f:
-            tomli_w.dump(table, f)
+def split_broker_opts(opts):
+    """The broker arguments of ``-o OPTS`` options, split at commas as
+    flux-core's flux-start does (``-o,-Sa=1,-Sb`` is ``-Sa=1 -Sb``).
+
+    :returns: ``(config_path, setattr_items)``; ``config_path`` is None
+        when no ``--config-path``/``-c`` was given.
+    :raises fluxd.errors.InvalidArgument: for an option ``twistd fluxd``
+        does not have.
+    """
+    words = [word for opt in opts for word in opt.split(",") if word]
+    config_path, items = None, []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        takes = {"-S": "setattr", "--setattr": "setattr",
+                 "-c": "config-path", "--config-path": "config-path"}
+        if word in takes:
+            if i + 1 == len(words):
+                raise InvalidArgument(f"-o: broker option {word} needs a"
+                                      " value")
+            kind, value = takes[word], words[i + 1]
+            i += 2
+        elif word.startswith("--setattr="):
+            kind, value = "setattr", word[len("--setattr="):]
+            i += 1
+        elif word.startswith("--config-path="):
+            kind, value = "config-path", word[len("--config-path="):]
+            i += 1
+        elif word.startswith("-S") or word.startswith("-c"):
+            kind = "setattr" if word[1] == "S" else "config-path"
+            value = word[2:]
+            i += 1
+        else:
+            raise InvalidArgument(f"-o: unsupported broker option {word}")
+        if kind == "setattr":
+            items.append(value)
+        else:
+            config_path = value
+    return config_path, items
 
 
 def _hostnames(args, size):
@@ -92,18 +129,20 @@ class ForkedBroker:
     work and its memory pages (copy-on-write).
     """
 
-    def __init__(self, argv, env):
+    def __init__(self, argv, env, close=()):
         self.args = argv
         self.returncode = None
         pid = os.fork()
         if pid == 0:
-            self._child(argv, env)
+            self._child(argv, env, close)
         self.pid = pid
 
     @staticmethod
-    def _child(argv, env):
+    def _child(argv, env, close):
         code = 1
         try:
+            for sock in close:  # the parent's, not the broker's
+                sock.close()
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)
             os.setsid()
@@ -170,31 +209,48 @@ class Instance:
         self.size = args.test_size or 1
         self.dir = tempfile.mkdtemp(prefix="flux-start-")
         self.procs = []
+        self.reserved = []  # sockets holding the brokers' ports until stop
         self.hosts = _hostnames(args, self.size)
 
     def warn(self, text):
         sys.stderr.write(f"flux-start: warning: {text}\n")
 
     def prepare(self):
-        """Write the certificate and config; return the per-rank argv."""
+        """Write the certificate and bootstrap table; return the per-rank
+        argv.
+
+        The brokers read the user's config path itself (so that ``flux
+        config reload`` sees the files as they are now); a test instance's
+        ``[bootstrap]`` comes from a file of its own (``--bootstrap``).
+        """
+        from fluxd.config import load_config
         from fluxd.overlay.tls import keygen
         import tomli_w
-        confdir = os.path.join(self.dir, "conf.d")
-        os.mkdir(confdir)
-        if self.args.config_path:
-            _copy_config(self.args.config_path, confdir, self.warn)
+        config_path, user_attrs = self._broker_args()
+        extra = []
+        if config_path:
+            config_path = os.path.abspath(config_path)
+            config = load_config(config_path)
+            extra.append(f"--config-path={config_path}")
+            if config.is_set("bootstrap"):
+                self.warn(f"ignoring [bootstrap] in {config_path}: a test"
+                          " instance makes its own")
+                if self.size == 1:
+                    user_attrs.setdefault("broker.boot-method", "single")
         if self.size > 1:
             cert = os.path.join(self.dir, "cluster.pem")
             keygen(cert, name="flux")
-            ports = _free_ports(self.size)
+            self.reserved = reserve_ports(self.size)
+            ports = [s.getsockname()[1] for s in self.reserved]
             hosts = [{"host": h, "bind": f"tcp://127.0.0.1:{p}",
                       "connect": f"tcp://127.0.0.1:{p}"}
                      for h, p in zip(self.hosts, ports)]
-            with open(os.path.join(confdir, "zz-bootstrap.toml"), "wb") as f:
+            bootstrap = os.path.join(self.dir, "bootstrap.toml")
+            with open(bootstrap, "wb") as f:
                 tomli_w.dump({"bootstrap": {"curve_cert": cert,
                                             "hosts": hosts}}, f)
+            extra.append(f"--bootstrap={bootstrap}")
         twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
-        user_attrs = self._user_attrs()
         argvs = []
         for rank in range(self.size):
             rundir = os.path.join(self.dir, f"rank-{rank}")
@@ -205,29 +261,28 @@ class Instance:
                 attrs["tbon.topo"] = "kary:32"
             attrs.update(user_attrs)
             argv = [twistd, "-n", "--pidfile=",
-                    f"--logfile={rundir}/broker.log", "fluxd",
-                    f"--config-path={confdir}"]
-            argv += [f"-S{k}={v}" for k, v in attrs.items()]
+                    f"--logfile={rundir}/broker.log", "fluxd", *extra]
+            argv += [f"-S{k}" if v is None else f"-S{k}={v}"
+                     for k, v in attrs.items()]
             argvs.append(argv)
         return argvs
 
-    def _user_attrs(self):
+    def _broker_args(self):
+        """The config path and ``{name: value or None}`` attributes from
+        ``-c``, ``-S`` and ``-o``; a bare ``-Sname`` has the value None."""
+        config_path, items = split_broker_opts(self.args.broker_opts)
+        if config_path and self.args.config_path and \
+                os.path.abspath(config_path) != \
+                os.path.abspath(self.args.config_path):
+            raise InvalidArgument(f"-o,--config-path={config_path} conflicts"
+                                  f" with --config-path={self.args.config_path}")
         attrs = {}
-        items = list(self.args.setattr)
-        for opt in self.args.broker_opts:
-            for word in opt.split(","):
-                if word.startswith("-S"):
-                    items.append(word[2:])
-                elif word.startswith("--setattr="):
-                    items.append(word[len("--setattr="):])
-                elif word:
-                    raise InvalidArgument(f"-o {opt}: unsupported broker option {word}")
-        for item in items:
+        for item in list(self.args.setattr) + items:
             name, sep, value = item.partition("=")
-            if not sep or not name:
-                raise InvalidArgument(f"-S {item}: expected NAME=VALUE")
-            attrs[name] = value
-        return attrs
+            if not name:
+                raise InvalidArgument(f"-S {item}: expected NAME[=VALUE]")
+            attrs[name] = value if sep else None
+        return config_path or self.args.config_path, attrs
 
     def start(self, argvs):
         env = dict(os.environ)
@@ -236,7 +291,7 @@ class Instance:
         sys.stdout.flush()
         sys.stderr.flush()
         for argv in argvs:
-            self.procs.append(ForkedBroker(argv, env))
+            self.procs.append(ForkedBroker(argv, env, close=self.reserved))
         with open(os.path.join(self.dir, "brokers.json"), "w") as f:
             json.dump([{"rank": r, "pid": p.pid, "argv": a}
                        for r, (p, a) in enumerate(zip(self.procs, argvs))], f)
@@ -244,6 +299,12 @@ class Instance:
     @property
     def uri(self):
         return f"local://{self.dir}/rank-0/local"
+
+    def release_ports(self):
+        """Let go of the reserved ports (the brokers hold their own)."""
+        for sock in self.reserved:
+            sock.close()
+        self.reserved = []
 
     def wait_ready(self):
         """Wait until rank 0 is in RUN, i.e. ``broker.quorum`` is online.
@@ -294,6 +355,7 @@ class Instance:
 
     def stop(self):
         """Stop every broker (children first), then remove the directory."""
+        self.release_ports()
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -307,17 +369,18 @@ class Instance:
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="flux-start")
+    parser = OneLineParser(prog="flux-start")
     parser.add_argument("-o", "--broker-opts", action="append", default=[],
                         metavar="OPTS", help="comma-separated broker options")
     parser.add_argument("-S", "--setattr", action="append", default=[],
                         metavar="ATTR=VAL", help="set broker attribute")
-    parser.add_argument("-s", "--test-size", type=int, default=0, metavar="N")
+    parser.add_argument("-s", "--test-size", type=int, default=None,
+                        metavar="N")
     parser.add_argument("--test-hosts", metavar="HOSTLIST")
     parser.add_argument("-c", "--config-path", metavar="PATH")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    if args.test_size < 0:
+    if args.test_size is not None and args.test_size < 1:
         raise InvalidArgument("--test-size must be >= 1")
     inst = Instance(args)
     try:

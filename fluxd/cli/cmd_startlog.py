@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.cli.test_cmd_startlog -*-
+# -*- test-case-name: tests.integration.test_lifecycle_startlog -*-
 """``flux startlog [--check] [--quiet] [-v]``: instance starts and stops.
 
 One line per run (spec/broker.md section 5)::

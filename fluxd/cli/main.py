@@ -2,17 +2,19 @@
 """Entry point of the ``flux`` command.
 
 ``flux CMD ARGS...`` imports only the module that implements CMD (see
-:data:`COMMANDS`), so a format command such as ``flux hostlist`` starts in
-little more than the interpreter's own start-up: nothing here imports
-Twisted.  Every subcommand runs under :func:`run_command`, the one place
-that turns exceptions into a one-line message and an exit code.
+:data:`COMMANDS`), so a command such as ``flux getattr`` or ``flux
+hostlist`` starts in little more than the interpreter's own start-up:
+this module imports nothing beyond ``os`` and ``sys`` (already loaded by
+the interpreter), and no command module imports Twisted
+(tests/unit/test_fences.py checks both).  Every subcommand runs under
+:func:`run_command`, the one place that turns exceptions into a one-line
+message and an exit code.
 
 A subcommand module provides ``main(argv) -> int`` (or the function named
 after a ``:`` in :data:`COMMANDS`) where ``argv`` are the arguments after
 the subcommand name.
 """
 
-import importlib
 import os
 import sys
 
@@ -38,6 +40,7 @@ COMMANDS = {
     "dmesg": ("fluxd.cli.cmd_dmesg", "Print or control the broker log ring buffer"),
     "logger": ("fluxd.cli.cmd_logger", "Create a Flux log entry"),
     "config": ("fluxd.cli.cmd_config", "Manage/query Flux configuration"),
+    "admin": ("fluxd.cli.cmd_admin", "Flux instance administration"),
     "kvs": ("fluxd.cli.cmd_kvs", "Flux key-value store utility"),
     "content": ("fluxd.cli.cmd_content", "Access content store"),
     "dump": ("fluxd.cli.cmd_dump", "Dump KVS snapshot to a portable archive format"),
@@ -127,9 +130,18 @@ def dispatch(argv):
     if entry is None:
         sys.stderr.write(f"flux: '{name}' is not a flux command. See 'flux help'.\n")
         return 1
-    modname, _, funcname = entry[0].partition(":")
-    func = getattr(importlib.import_module(modname), funcname or "main")
-    return run_command(f"flux-{name}", func, rest)
+    return run_command(f"flux-{name}", _loader(entry[0]), rest)
+
+
+def _loader(target):
+    """A callable that imports ``module[:function]`` (default ``main``)
+    and runs it, so that an import failure is reported like any error."""
+    modname, _, funcname = target.partition(":")
+
+    def run(argv):
+        __import__(modname)
+        return getattr(sys.modules[modname], funcname or "main")(argv)
+    return run
 
 
 def main(argv=None):

@@ -11,29 +11,21 @@ Typical use::
         rank = h.rpc("attr.get", {"name": "rank"})["value"]
 """
 
-import json
+import _socket
 import os
-import socket
 
-from fluxd.client import wire
-from fluxd.errors import NotConnected, ProtocolError, TimedOut, from_errno
-from fluxd.message.types import FLAG_STREAMING, NODEID_ANY, encode_payload
+from fluxd.client import jsonc, wire
+from fluxd.client.uri import SYSTEM_URI, socket_path
+from fluxd.errors import (
+    FluxError, InvalidArgument, NotConnected, ProtocolError, TimedOut, from_errno)
 
-#: the system instance's socket, used when FLUX_URI is unset (as flux does)
-SYSTEM_URI = "local:///run/flux/local"
+# RFC 3 values, as fluxd.message.types has them (imported by the broker
+# side only: it loads json at start-up; tests/unit/client checks they agree)
+FLAG_STREAMING = 0x40
+NODEID_ANY = 0xFFFFFFFF
+
 ENODATA = 61
-
-
-def uri_to_path(uri):
-    """Map a ``local://PATH`` URI (or a bare path) to the socket path.
-
-    :raises fluxd.errors.NotConnected: for another URI scheme.
-    """
-    if uri.startswith("local://"):
-        return uri[len("local://"):]
-    if uri.startswith("/"):
-        return uri
-    raise NotConnected(f"Unable to connect to Flux: unsupported URI {uri}")
+_RECV_SIZE = 65536
 
 
 class Flux:
@@ -52,8 +44,8 @@ class Flux:
     def __init__(self, uri=None, userid=None, rolemask=None):
         uri = uri or os.environ.get("FLUX_URI") or SYSTEM_URI
         self.uri = uri
-        path = uri_to_path(uri)
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = socket_path(uri)
+        self._sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             self._sock.connect(path)
         except FileNotFoundError:
@@ -65,6 +57,7 @@ class Flux:
             raise NotConnected(f"Unable to connect to Flux: {path}:"
                                f" {exc.strerror}") from None
         self._decoder = wire.BoxDecoder()
+        self._timeout = self._sock.gettimeout()
         self._queue = []
         self._answers = {}
         self._stream = {}
@@ -72,13 +65,17 @@ class Flux:
         self._next_tag = 1
         self._cred = (userid, rolemask)
         hello = self._read_until(lambda box: box.get(wire.COMMAND) == b"hello")
-        errnum = wire.get_int(hello, "errnum", 0)
+        try:
+            errnum, errstr, _ = wire.decode_result(hello)
+            self.userid = wire.get_int(hello, "userid", -1)
+            self.rolemask = wire.get_int(hello, "rolemask", 0)
+            self.rank = wire.get_int(hello, "rank", 0)
+        except wire.WireError as exc:
+            self.close()
+            raise ProtocolError(f"broker sent a bad box: {exc}") from None
         if errnum:
             self.close()
-            raise from_errno(errnum, wire.get_str(hello, "errstr"))
-        self.userid = wire.get_int(hello, "userid", -1)
-        self.rolemask = wire.get_int(hello, "rolemask", 0)
-        self.rank = wire.get_int(hello, "rank", 0)
+            raise from_errno(errnum, errstr)
 
     def __enter__(self):
         return self
@@ -96,9 +93,14 @@ class Flux:
 
     def _read_box(self, timeout=None):
         while not self._queue:
-            self._sock.settimeout(timeout)
+            if timeout != self._timeout:
+                # each settimeout() is a system call: only on a change
+                self._sock.settimeout(timeout)
+                self._timeout = timeout
             try:
-                data = self._sock.recv(1 << 20)
+                # not more: CPython allocates the whole size for each
+                # recv, and past 128 KiB that is an mmap and a munmap
+                data = self._sock.recv(_RECV_SIZE)
             except TimeoutError:
                 raise TimedOut("Connection timed out") from None
             if not data:
@@ -121,8 +123,7 @@ class Flux:
         if wire.ANSWER in box or wire.ERROR in box:
             self._answers[box.get(wire.ANSWER) or box.get(wire.ERROR)] = box
         elif box.get(wire.COMMAND) == b"response":
-            tag = wire.get_int(box, "matchtag")
-            self._stream.setdefault(tag, []).append(box)
+            self._stream.setdefault(_matchtag(box), []).append(box)
 
     def send(self, topic, payload=None, nodeid=NODEID_ANY, flags=0):
         """Send a request without waiting; returns a token for :meth:`wait`."""
@@ -130,17 +131,14 @@ class Flux:
         self._next_ask += 1
         tag = self._next_tag
         self._next_tag += 1
-        box = {wire.COMMAND: b"request", wire.ASK: ask}
-        wire.put_str(box, "topic", topic)
-        wire.put_int(box, "nodeid", nodeid)
-        wire.put_int(box, "flags", flags)
-        wire.put_int(box, "matchtag", tag)
-        wire.put_big(box, "payload", encode_payload(payload))
         userid, rolemask = self._cred
-        if userid is not None:
-            wire.put_int(box, "userid", userid)
-            wire.put_int(box, "rolemask", rolemask or 0)
-        self._sock.sendall(wire.encode_box(box))
+        try:
+            data = wire.encode_request(ask, topic, nodeid, flags, tag,
+                                       encode_payload(payload), userid,
+                                       rolemask)
+        except wire.WireError as exc:
+            raise InvalidArgument(f"{topic[:64]}: {exc}") from None
+        self._sock.sendall(data)
         return ask, tag
 
     def _answer(self, ask, timeout=None):
@@ -156,10 +154,13 @@ class Flux:
 
     @staticmethod
     def _result(box):
-        errnum = wire.get_int(box, "errnum", 0)
+        try:
+            errnum, errstr, payload = wire.decode_result(box)
+        except wire.WireError as exc:
+            raise ProtocolError(f"broker sent a bad box: {exc}") from None
         if errnum:
-            raise from_errno(errnum, wire.get_str(box, "errstr"))
-        return wire.get_big(box, "payload")
+            raise from_errno(errnum, errstr)
+        return payload
 
     def wait(self, token, timeout=None):
         """Wait for the answer of :meth:`send`; returns the raw payload.
@@ -199,21 +200,27 @@ class Flux:
                 break
             box = self._read_box()
             if box.get(wire.COMMAND) == b"response" and \
-                    wire.get_int(box, "matchtag") == tag:
+                    _matchtag(box) == tag:
                 yield decode_json(self._result(box))
             else:
                 self._file(box)
         self._stream.pop(tag, None)
-        final = self._answer(ask)
-        if wire.get_int(final, "errnum", 0) == ENODATA:
-            return
-        self._result(final)
+        try:
+            self._result(self._answer(ask))
+        except FluxError as exc:
+            if exc.errno != ENODATA:
+                raise
 
     def cancel(self, token):
         """Cancel a streaming request started with :meth:`send`."""
-        box = {wire.COMMAND: b"cancel"}
-        wire.put_int(box, "matchtag", token[1])
-        self._sock.sendall(wire.encode_box(box))
+        self._sock.sendall(wire.encode_cancel(token[1]))
+
+
+def _matchtag(box):
+    try:
+        return wire.get_int(box, "matchtag")
+    except wire.WireError as exc:
+        raise ProtocolError(f"broker sent a bad box: {exc}") from None
 
 
 def decode_json(raw):
@@ -224,6 +231,16 @@ def decode_json(raw):
     if not raw:
         return {}
     try:
-        return json.loads(raw.rstrip(b"\0"))
+        return jsonc.loads(raw.rstrip(b"\0"))
     except ValueError:
         raise ProtocolError("response payload is not JSON") from None
+
+
+def encode_payload(payload):
+    """Turn a payload argument into bytes: None, bytes, str or JSON value
+    (as :func:`fluxd.message.types.encode_payload`, without ``json``)."""
+    if payload is None or isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    return jsonc.dumps(payload).encode("utf-8")

@@ -17,7 +17,8 @@ from twisted.internet import defer
 from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
 from twisted.protocols import amp
 
-from fluxd.client.sync import SYSTEM_URI, decode_json, uri_to_path
+from fluxd.client.sync import decode_json
+from fluxd.client.uri import SYSTEM_URI, socket_path
 from fluxd.errors import NotConnected, from_errno
 from fluxd.local import commands
 from fluxd.message.types import FLAG_STREAMING, NODEID_ANY, encode_payload
@@ -154,7 +155,7 @@ async def connect(reactor, uri=None):
     """
     import os
     uri = uri or os.environ.get("FLUX_URI") or SYSTEM_URI
-    path = uri_to_path(uri)
+    path = socket_path(uri)
     endpoint = UNIXClientEndpoint(reactor, path)
     try:
         protocol = await connectProtocol(endpoint, ClientProtocol())

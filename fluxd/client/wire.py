@@ -26,11 +26,15 @@ Commands (name: arguments -> answer):
     connection is refused (EPERM for a guest), and the broker then closes.
 """
 
-import struct
-
 MAX_KEY = 0xFF
 MAX_VALUE = 0xFFFF
-_U16 = struct.Struct(">H")
+
+
+def _u16(n):
+    # int.to_bytes rather than struct: the flux command's start-up cost
+    # counts every module it imports
+    return n.to_bytes(2, "big")
+
 
 COMMAND = b"_command"
 ASK = b"_ask"
@@ -44,6 +48,10 @@ class WireError(ValueError):
     """A box that breaks the AMP framing rules."""
 
 
+class BoxTooLarge(WireError):
+    """A box longer than the decoder's bound."""
+
+
 def encode_box(box):
     """Encode one box (a mapping of bytes to bytes) to its wire form.
 
@@ -55,7 +63,7 @@ def encode_box(box):
             raise WireError(f"bad AMP key length {len(key)}")
         if len(value) > MAX_VALUE:
             raise WireError(f"AMP value for {key!r} too long ({len(value)})")
-        out += [_U16.pack(len(key)), key, _U16.pack(len(value)), value]
+        out += [_u16(len(key)), key, _u16(len(value)), value]
     out.append(b"\0\0")
     return b"".join(out)
 
@@ -63,52 +71,83 @@ def encode_box(box):
 class BoxDecoder:
     """Incremental decoder: feed bytes, collect complete boxes.
 
-    :param max_box: the largest box accepted (bytes); beyond it the stream
-        is treated as hostile and :class:`WireError` is raised.
+    Each key/value pair is parsed once, when its last byte arrives, so a
+    box that trickles in a byte at a time costs linear time; the bytes of
+    a pair still incomplete are kept as a list of the pieces received.
+
+    :param max_box: the largest box accepted, in wire bytes (None: no
+        bound); a box that will not fit raises :class:`BoxTooLarge` as
+        soon as its length passes the bound, before the rest arrives.
     """
 
     def __init__(self, max_box=64 * 1024 * 1024):
-        self._buf = bytearray()
-        self._max_box = max_box
+        self.max_box = max_box
+        self._box = {}
+        self._held = 0      # wire bytes of the complete pairs in _box
+        self._parts = []    # pieces of an incomplete pair (or terminator)
+        self._parts_len = 0
+        self._need = 2      # bytes that pair needs before it is parsed again
+
+    @property
+    def pending(self):
+        """Bytes held for the box not yet complete (0 between boxes)."""
+        return self._held + self._parts_len
 
     def feed(self, data):
         """Add bytes; return the list of boxes now complete.
 
-        :raises WireError: on a malformed key length or an oversized box.
+        :raises WireError: on a malformed key length.
+        :raises BoxTooLarge: when the current box passes ``max_box``.
         """
-        self._buf += data
-        boxes = []
-        while True:
-            box, used = self._parse_one()
-            if box is None:
-                if len(self._buf) > self._max_box:
-                    raise WireError("AMP box too large")
-                return boxes
-            del self._buf[:used]
-            boxes.append(box)
+        if self._parts:
+            self._parts.append(data)
+            self._parts_len += len(data)
+            if self._parts_len < self._need:
+                return []
+            data = b"".join(self._parts)
+            self._parts = []
+            self._parts_len = 0
+        elif type(data) is not bytes:
+            data = bytes(data)
+        return self._parse(data)
 
-    def _parse_one(self):
-        buf, pos, box = self._buf, 0, {}
-        n = len(buf)
+    def _parse(self, data):
+        n = len(data)
+        box, held, limit = self._box, self._held, self.max_box
+        boxes = []
+        pos = 0
         while True:
             if pos + 2 > n:
-                return None, 0
-            (klen,) = _U16.unpack_from(buf, pos)
-            pos += 2
+                need = 2
+                break
+            klen = data[pos] << 8 | data[pos + 1]
             if klen == 0:
-                return box, pos
+                pos += 2
+                boxes.append(box)
+                box, held = {}, 0
+                continue
             if klen > MAX_KEY:
                 raise WireError(f"bad AMP key length {klen}")
-            if pos + klen + 2 > n:
-                return None, 0
-            key = bytes(buf[pos:pos + klen])
-            pos += klen
-            (vlen,) = _U16.unpack_from(buf, pos)
-            pos += 2
-            if pos + vlen > n:
-                return None, 0
-            box[key] = bytes(buf[pos:pos + vlen])
-            pos += vlen
+            at = pos + 2 + klen
+            if at + 2 > n:
+                need = klen + 4
+                break
+            end = at + 2 + (data[at] << 8 | data[at + 1])
+            size = end - pos
+            if limit is not None and held + size + 2 > limit:
+                raise BoxTooLarge(f"AMP box longer than {limit} bytes")
+            if end > n:
+                need = size
+                break
+            box[data[pos + 2:at]] = data[at + 2:end]
+            held += size
+            pos = end
+        self._box, self._held, self._need = box, held, need
+        if pos < n:
+            rest = data[pos:]
+            self._parts = [rest]
+            self._parts_len = len(rest)
+        return boxes
 
 
 def put_big(box, name, value):
@@ -127,7 +166,10 @@ def get_big(box, name):
     first = box.get(key)
     if first is None:
         return None
-    parts, i = [first], 1
+    part = box.get(key + b".1")
+    if part is None:
+        return first
+    parts, i = [first, part], 2
     while True:
         part = box.get(key + b".%d" % i)
         if part is None:
@@ -174,37 +216,181 @@ def get_str(box, name, default=None):
         raise WireError(f"{name} is not UTF-8") from None
 
 
-#: what a client may send: command -> (required ints, optional ints, strings)
-CLIENT_COMMANDS = {
-    b"request": (("nodeid", "flags", "matchtag"), ("userid", "rolemask"),
-                 ("topic",)),
-    b"cancel": (("matchtag",), (), ()),
-}
+# -- the local connector's commands --------------------------------------
+#
+# Encoders write a command's box straight to bytes (the hot path of every
+# RPC, on both sides); decoders read one from a box of BoxDecoder.  The
+# AMP Command classes of fluxd.local.commands declare the same layout.
+
+def _key(name):
+    return _u16(len(name)) + name
 
 
-def check_client_box(box):
-    """Say what is wrong with a box a client sent, or None if it is sound.
+def _pair(name, value):
+    return _key(name) + _u16(len(value)) + value
 
-    The broker checks every box before AMP parses it, so a malformed one
-    is refused with one log line instead of a traceback.
+
+_CMD_REQUEST = _pair(COMMAND, b"request")
+_CMD_CANCEL = _pair(COMMAND, b"cancel")
+_CMD_RESPONSE = _pair(COMMAND, b"response")
+_CMD_HELLO = _pair(COMMAND, b"hello")
+_END = b"\0\0"
+_K = {name: _key(name) for name in (
+    ASK, ANSWER, b"topic", b"nodeid", b"flags", b"matchtag", b"userid",
+    b"rolemask", b"errnum", b"errstr", b"rank", b"payload")}
+
+
+def _put(out, name, value):
+    if len(value) > MAX_VALUE:
+        raise WireError(f"AMP value for {name!r} too long ({len(value)})")
+    out += (_K[name], _u16(len(value)), value)
+
+
+def _put_text(out, name, text):
+    """An optional ``Unicode`` value, cut at 64 KiB on a character boundary."""
+    if text is not None:
+        raw = text.encode("utf-8")
+        if len(raw) > MAX_VALUE:
+            raw = raw[:MAX_VALUE].decode("utf-8", "ignore").encode("utf-8")
+        out += (_K[name], _u16(len(raw)), raw)
+
+
+def _put_payload(out, value):
+    if value is None:
+        return
+    size = len(value)
+    out += (_K[b"payload"], _u16(min(size, MAX_VALUE)), value[:MAX_VALUE])
+    for i, start in enumerate(range(MAX_VALUE, size, MAX_VALUE), 1):
+        chunk = value[start:start + MAX_VALUE]
+        out += (_key(b"payload.%d" % i), _u16(len(chunk)), chunk)
+
+
+def encode_request(ask, topic, nodeid, flags, matchtag, payload=None,
+                   userid=None, rolemask=None):
+    """The ``request`` box, as bytes.
+
+    :param ask: the AMP question tag (bytes), or None when no answer is
+        wanted.
+    :param payload: bytes or None.
+    :raises WireError: for a topic longer than an AMP value.
     """
-    name = box.get(COMMAND)
-    if name is None:
-        return "box without a command" if ANSWER not in box and \
-            ERROR not in box else "answer to a question never asked"
-    spec = CLIENT_COMMANDS.get(name)
-    if spec is None:
-        return f"unknown command {name[:32]!r}"
-    required, optional, strings = spec
+    out = [_CMD_REQUEST]
+    if ask is not None:
+        _put(out, ASK, ask)
+    _put(out, b"topic", topic.encode("utf-8"))
+    _put(out, b"nodeid", b"%d" % nodeid)
+    _put(out, b"flags", b"%d" % flags)
+    _put(out, b"matchtag", b"%d" % matchtag)
+    _put_payload(out, payload)
+    if userid is not None:
+        _put(out, b"userid", b"%d" % userid)
+        _put(out, b"rolemask", b"%d" % (rolemask or 0))
+    out.append(_END)
+    return b"".join(out)
+
+
+def encode_cancel(matchtag):
+    """The ``cancel`` box (no answer)."""
+    out = [_CMD_CANCEL]
+    _put(out, b"matchtag", b"%d" % matchtag)
+    out.append(_END)
+    return b"".join(out)
+
+
+def encode_answer(ask, errnum, errstr=None, payload=None):
+    """The answer to the ``request`` box that carried ``ask``."""
+    out = []
+    _put(out, ANSWER, ask)
+    _put(out, b"errnum", b"%d" % errnum)
+    _put_text(out, b"errstr", errstr)
+    _put_payload(out, payload)
+    out.append(_END)
+    return b"".join(out)
+
+
+def encode_response(matchtag, errnum, errstr=None, payload=None):
+    """A ``response`` box: one response of a streaming request."""
+    out = [_CMD_RESPONSE]
+    _put(out, b"matchtag", b"%d" % matchtag)
+    _put(out, b"errnum", b"%d" % errnum)
+    _put_text(out, b"errstr", errstr)
+    _put_payload(out, payload)
+    out.append(_END)
+    return b"".join(out)
+
+
+def encode_hello(errnum, errstr, userid, rolemask, rank):
+    """The ``hello`` box, first on every connection."""
+    out = [_CMD_HELLO]
+    _put(out, b"errnum", b"%d" % errnum)
+    _put_text(out, b"errstr", errstr)
+    _put(out, b"userid", b"%d" % userid)
+    _put(out, b"rolemask", b"%d" % rolemask)
+    _put(out, b"rank", b"%d" % rank)
+    out.append(_END)
+    return b"".join(out)
+
+
+def request_size(payload_size):
+    """The largest ``request`` box carrying ``payload_size`` payload bytes
+    (the payload's chunk keys and every other argument at its largest)."""
+    chunks = max(1, -(-payload_size // MAX_VALUE))
+    return payload_size + chunks * (4 + len(b"payload.%d" % chunks)) + \
+        _REQUEST_FIELDS
+
+
+#: the bytes of a request box besides its payload, at most: the command,
+#: a 64 KiB topic, the integers and the end marker
+_REQUEST_FIELDS = 2 * 1024 + MAX_VALUE
+
+
+def _int(box, name, command):
+    raw = box.get(name)
+    if raw is None:
+        raise WireError(f"{command}: missing {name.decode()}")
     try:
-        for key in required:
-            get_int(box, key)
-        for key in optional:
-            if key.encode("ascii") in box:
-                get_int(box, key)
-        for key in strings:
-            if get_str(box, key) is None:
-                return f"{name.decode()}: missing {key}"
-    except WireError as exc:
-        return f"{name.decode()}: {exc}"
-    return None
+        return int(raw)
+    except ValueError:
+        raise WireError(f"{command}: {name.decode()} is not an integer") from None
+
+
+def decode_request(box):
+    """Read a ``request`` box.
+
+    :returns: ``(topic, nodeid, flags, matchtag, payload, userid,
+        rolemask)``; ``userid`` and ``rolemask`` are None when absent.
+    :raises WireError: for a missing or malformed argument.
+    """
+    raw = box.get(b"topic")
+    if raw is None:
+        raise WireError("request: missing topic")
+    try:
+        topic = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WireError("request: topic is not UTF-8") from None
+    userid = rolemask = None
+    if b"userid" in box:
+        userid = _int(box, b"userid", "request")
+    if b"rolemask" in box:
+        rolemask = _int(box, b"rolemask", "request")
+    return (topic, _int(box, b"nodeid", "request"),
+            _int(box, b"flags", "request"), _int(box, b"matchtag", "request"),
+            get_big(box, "payload"), userid, rolemask)
+
+
+def decode_cancel(box):
+    """Read a ``cancel`` box: its matchtag.
+
+    :raises WireError: when the matchtag is missing or malformed.
+    """
+    return _int(box, b"matchtag", "cancel")
+
+
+def decode_result(box):
+    """Read an answer or a ``response`` box: ``(errnum, errstr, payload)``.
+
+    :raises WireError: for a malformed errnum or errstr.
+    """
+    raw = box.get(b"errnum")
+    errnum = 0 if raw is None else _int(box, b"errnum", "answer")
+    return errnum, get_str(box, "errstr"), get_big(box, "payload")

@@ -22,10 +22,10 @@ are assigned as flux-core's ``rlist_from_config()`` assigns them: in the
 order hosts first appear, entry by entry, host by host within an entry's
 hostlist.  Every host must end up with at least one resource.
 
-:func:`parse_config_dir` reads a configuration directory (``PATH/*.toml``,
-merged as the broker merges them) or one file, as ``flux R parse-config``
-does, and also honours ``resource.path`` (an R file) when there is no
-``resource.config``.
+This module works on the table alone: reading configuration files (and
+an R file named by ``resource.path``) is the caller's business, e.g.
+``flux R parse-config`` or the broker's resource service.
+:func:`fluxd.formats.rv1.from_config` wraps the nodes built here.
 """
 
 import json
@@ -34,7 +34,7 @@ from fluxd.formats._rnode import Node, RError, _jtype, check_property_name
 from fluxd.formats.hostlist import Hostlist, HostlistError
 from fluxd.formats.idset import IDset
 
-__all__ = ["from_config", "parse_config_dir", "load_config"]
+__all__ = ["config_nodes"]
 
 _ENTRY_KEYS = ("hosts", "cores", "gpus", "properties")
 
@@ -93,24 +93,23 @@ def _check_entry(entry, label):
     return hostlist, children, _entry_properties(entry, label)
 
 
-def from_config(entries, source=""):
-    """Build a resource set from ``resource.config`` entries.
+def config_nodes(entries, source=""):
+    """Build the nodes of a resource set from ``resource.config`` entries.
 
     :param entries: the ``resource.config`` array: a list of dicts with keys
         ``hosts``, ``cores``, ``gpus``, ``properties``.
     :param source: where the entries came from (a file name); when given,
         errors start with ``SOURCE: resource.config[N]:`` instead of
         flux-core's ``config[N]:``.
-    :returns: a new :class:`~fluxd.formats.rv1.Rv1` with hostnames and
-        properties; ranks 0..n-1 follow the order hosts first appear.
+    :returns: a dict rank -> :class:`~fluxd.formats._rnode.Node` with
+        hostnames and properties; ranks 0..n-1 follow the order hosts first
+        appear.
     :raises RError: naming the entry and the problem, e.g.
         ``config[1]: invalid hostlist 'foo[p]'``, ``config[0]: invalid idset
         cores='0-'``, ``config[1]: core 1 of host foo2 is already
         configured``, ``resource.config: foo11 assigned no resources``,
         ``no hosts configured``.
     """
-    from fluxd.formats.rv1 import Rv1  # rv1 re-exports this module
-
     prefix = f"{source}: " if source else ""
     array = "resource.config" if source else "config"
     if not isinstance(entries, list):
@@ -140,71 +139,4 @@ def from_config(entries, source=""):
     if empty:
         raise RError(f"{prefix}resource.config: {Hostlist(empty).encode()}"
                      " assigned no resources")
-    result = Rv1()
-    result._nodes = nodes
-    return result
-
-
-def load_config(path):
-    """Load a broker configuration as the broker reads it (no key checks:
-    ``flux R parse-config`` looks only at ``[resource]``).
-
-    :param path: a directory (every ``*.toml`` in it, merged as one table)
-        or a single file (TOML, or JSON when it ends in ``.json``).
-    :returns: ``(table, origin)``: the merged table and a dict mapping each
-        dotted key path to the file that set it.
-    :raises NotFound: when ``path`` does not exist.
-    :raises RError: for a parse error (``FILE:LINE: message``) or
-        a key defined in two files.
-    """
-    from fluxd.config import ConfigError, read_config_tables
-    try:
-        table, origins = read_config_tables(path)
-    except ConfigError as exc:
-        raise RError(str(exc)) from None
-    return table, {".".join(key): file for key, file in origins.items()}
-
-
-def _from_path(rpath, where):
-    from fluxd.formats.rv1 import Rv1
-
-    if not isinstance(rpath, str):
-        raise RError(f"{where}: resource.path must be a string")
-    try:
-        with open(rpath, "rb") as fp:
-            data = fp.read()
-    except OSError as exc:
-        raise RError(f"{where}: resource.path: {rpath}:"
-                     f" {exc.strerror}") from None
-    try:
-        return Rv1.decode(data)
-    except RError as exc:
-        raise RError(f"{where}: resource.path: {rpath}: {exc}") from None
-
-
-def parse_config_dir(path):
-    """Build the configured resource set, as ``flux R parse-config PATH``.
-
-    ``resource.config`` wins; without it ``resource.path`` names an R file
-    to read (relative paths are relative to the current directory).
-
-    :param path: configuration directory (``PATH/*.toml``) or file.
-    :returns: a new :class:`~fluxd.formats.rv1.Rv1`.
-    :raises NotFound: when ``path`` does not exist.
-    :raises RError: for a parse error, a bad ``[[resource.config]]`` entry
-        (naming the file and ``resource.config[N]``), a bad R file, or when
-        neither key is set.
-    """
-    table, origin = load_config(path)
-    resource = table.get("resource")
-    if resource is not None and not isinstance(resource, dict):
-        raise RError(f"{origin.get('resource', path)}: resource must be a"
-                     " table")
-    resource = resource or {}
-    if "config" in resource:
-        return from_config(resource["config"],
-                           source=origin["resource.config"])
-    if "path" in resource:
-        return _from_path(resource["path"], origin["resource.path"])
-    raise RError(f"{path}: neither resource.config nor resource.path is"
-                 " configured")
+    return nodes

@@ -25,7 +25,7 @@ Decoding follows flux-core where the RFC is silent:
 import json
 
 from fluxd.formats._rnode import (
-    Node, RError, _jtype, check_property_name, child_order, parse_ids,
+    Node, RError, _jtype, check_property_name, parse_ids,
 )
 from fluxd.formats.hostlist import Hostlist, HostlistError
 from fluxd.formats.idset import IDset
@@ -137,7 +137,8 @@ def _decode_r_lite(r_lite):
             if overlap:
                 raise RError(f"{where}: rank {rank} resources"
                              f" {Node(None, overlap).short()} appear twice")
-            node.add(parsed)
+            # flux-core builds the entry's node, then adds it in its order
+            node.add(Node(None, parsed).ordered_children())
         if len(nodes) > MAX_RANKS:
             raise RError(f"R_lite holds more than the supported {MAX_RANKS}"
                          " ranks")
@@ -239,7 +240,7 @@ def encode_r(nodes, starttime, expiration, nslots, scheduling):
         r_lite.append({
             "rank": ranks.encode(),
             "children": {name: node.children[name].encode()
-                         for name in child_order(node.children)},
+                         for name in node.order()},
         })
     execution = {"R_lite": r_lite}
     if nslots:

@@ -14,6 +14,7 @@ and the set algebra share: :class:`RError`, property-name checks and the
 """
 
 from fluxd.errors import InvalidArgument
+from fluxd.formats._rorder import ChildTable
 from fluxd.formats.idset import IDset, IdsetError
 
 __all__ = [
@@ -133,26 +134,56 @@ def children_short(children):
 class Node:
     """The resources of one broker rank.
 
+    Besides the children themselves a node remembers, in a
+    :class:`~fluxd.formats._rorder.ChildTable`, the order flux-core would
+    print them in (:meth:`order`): a new node has ``core`` first in its
+    table, as flux-core's ``rnode_new()``, and a :meth:`copy` reorders them
+    as flux-core's copies do.
+
     :param hostname: the node's hostname, or None when R has no nodelist.
     :param children: mapping resource type -> :class:`IDset` (copied; empty
-        sets are dropped).
+        sets are dropped), added in the mapping's order.
     :param properties: iterable of property names.
     """
 
-    __slots__ = ("hostname", "children", "properties")
+    __slots__ = ("hostname", "children", "properties", "_table")
     __hash__ = None
 
     def __init__(self, hostname=None, children=None, properties=()):
         self.hostname = hostname
         self.children = {}
-        for name, ids in (children or {}).items():
-            if ids:
-                self.children[name] = IDset(ids)
+        self._table = ChildTable()
+        self._table.add("core")
+        self.add(children or {})
         self.properties = set(properties)
 
     def copy(self):
-        """:returns: an independent copy."""
-        return Node(self.hostname, self.children, self.properties)
+        """A copy as flux-core's ``rnode_copy()`` makes it (the children
+        re-inserted into a new table, which changes their printed order).
+
+        :returns: an independent copy.
+        """
+        result = self.clone()
+        result._table = self._table.dup()
+        return result
+
+    def clone(self):
+        """:returns: an independent copy that prints its children in the
+            same order (for a change flux-core makes in place)."""
+        result = Node(self.hostname, None, self.properties)
+        result.children = {name: IDset(ids)
+                           for name, ids in self.children.items()}
+        result._table = self._table.clone()
+        return result
+
+    def order(self):
+        """:returns: the names of the non-empty children, in the order
+            flux-core prints them."""
+        return [name for name in self._table if name in self.children]
+
+    def ordered_children(self):
+        """:returns: the children as a dict in :meth:`order`."""
+        return {name: self.children[name] for name in self.order()}
 
     def is_empty(self):
         """:returns: True when the node holds no resource at all."""
@@ -187,6 +218,7 @@ class Node:
         for name, ids in children.items():
             if not ids:
                 continue
+            self._table.add(name)
             mine = self.children.get(name)
             if mine is None:
                 self.children[name] = IDset(ids)
@@ -204,6 +236,8 @@ class Node:
                 mine.difference_update(ids)
                 if not mine:
                     del self.children[name]
+                    if name != "core":  # flux-core keeps an empty core
+                        self._table.discard(name)
 
     def key(self):
         """A hashable summary of the children, for grouping equal nodes.

@@ -24,6 +24,7 @@ unchanged and shared, never copied: treat it as immutable.
 import json
 
 from fluxd.formats import _rjson
+from fluxd.formats._rconfig import config_nodes
 from fluxd.formats._rnode import (
     Node, RError, check_property_name, check_property_query, parse_ids,
 )
@@ -31,8 +32,7 @@ from fluxd.formats._rverify import VERIFY_MODES, verify_node
 from fluxd.formats.hostlist import Hostlist, HostlistError
 from fluxd.formats.idset import IDset
 
-__all__ = ["RError", "Rv1", "from_config", "parse_config_dir",
-           "VERIFY_MODES"]
+__all__ = ["RError", "Rv1", "from_config", "VERIFY_MODES"]
 
 # remap() renumbers resource ids from 0, except GPUs: their ids are device
 # indexes (CUDA_VISIBLE_DEVICES), which must survive renumbering.
@@ -148,8 +148,21 @@ class Rv1:
         return self
 
     def copy(self):
-        """:returns: an independent copy (``scheduling`` is shared)."""
+        """A copy as flux-core's ``rlist_copy()`` makes it (each node's
+        children then print in the order of a flux-core copy, see
+        :mod:`fluxd.formats._rorder`).
+
+        :returns: an independent copy (``scheduling`` is shared).
+        """
         nodes = {rank: node.copy() for rank, node in self._nodes.items()}
+        return self._make(nodes, self, nslots=self.nslots,
+                          scheduling=self.scheduling)
+
+    def clone(self):
+        """:returns: an independent copy that prints exactly as this set
+            (for a change flux-core makes in place; ``scheduling`` is
+            shared)."""
+        nodes = {rank: node.clone() for rank, node in self._nodes.items()}
         return self._make(nodes, self, nslots=self.nslots,
                           scheduling=self.scheduling)
 
@@ -246,8 +259,26 @@ class Rv1:
 
         :returns: a new :class:`Rv1`.
         """
+        # The copies follow rlist_union() (the difference, then other
+        # appended to it), which sets the order children print in.
         result = self.copy()
-        result._merge(other)
+        for rank, theirs in other._nodes.items():
+            mine = result._nodes.get(rank)
+            if mine is None:
+                result._nodes[rank] = theirs.copy()
+                continue
+            rest = mine.copy()
+            rest.subtract(theirs.children)
+            if rest.is_empty():
+                node = theirs.copy()
+            else:
+                node = rest
+                node.add(theirs.copy().ordered_children())
+            node.hostname = mine.hostname or theirs.hostname
+            node.properties = mine.properties | theirs.properties
+            result._nodes[rank] = node
+        if result.scheduling is None:
+            result.scheduling = other.scheduling
         result.nslots = None
         return result
 
@@ -259,7 +290,7 @@ class Rv1:
                 continue
             if mine.hostname is None:
                 mine.hostname = theirs.hostname
-            mine.add(theirs.children)
+            mine.add(theirs.copy().ordered_children())
             mine.properties |= theirs.properties
         if self.scheduling is None:
             self.scheduling = other.scheduling
@@ -295,9 +326,10 @@ class Rv1:
         """
         nodes = {}
         for rank, node in self._nodes.items():
-            node = node.copy()
+            node = node.copy()  # rlist_diff() copies the whole set...
             theirs = other._nodes.get(rank)
             if theirs is not None:
+                node = node.copy()  # ...and rnode_diff() copies again
                 node.subtract(theirs.children)
             if not node.is_empty():
                 nodes[rank] = node
@@ -324,7 +356,10 @@ class Rv1:
             common = mine.overlap(theirs.children)
             if common:
                 hostname = mine.hostname or theirs.hostname
-                nodes[rank] = Node(hostname, common,
+                # rnode_intersect(): a new node, types in mine's order
+                ordered = {name: common[name] for name in mine.order()
+                           if name in common}
+                nodes[rank] = Node(hostname, ordered,
                                    mine.properties & theirs.properties)
         return self._make(nodes, self,
                           scheduling=self.scheduling if nodes else None)
@@ -351,7 +386,7 @@ class Rv1:
         :raises RError: for a bad idset string.
         """
         unwanted = _as_ids(ranks)
-        nodes = {rank: node.copy() for rank, node in self._nodes.items()
+        nodes = {rank: node.clone() for rank, node in self._nodes.items()
                  if rank not in unwanted}
         return self._make(nodes, self, scheduling=self.scheduling)
 
@@ -366,7 +401,7 @@ class Rv1:
         """
         nodes = {}
         for new, old in enumerate(sorted(self._nodes)):
-            node = self._nodes[old].copy()
+            node = self._nodes[old].clone()
             for name, ids in node.children.items():
                 if name not in _NOREMAP:
                     node.children[name] = IDset(f"0-{len(ids) - 1}"
@@ -409,7 +444,7 @@ class Rv1:
             candidates = by_host.get(host)
             if not candidates:
                 raise RError(f"Host {host} not found in resources")
-            nodes[new] = self._nodes[candidates.pop()].copy()
+            nodes[new] = self._nodes[candidates.pop()].clone()
         return self._make(nodes, self, nslots=self.nslots,
                           scheduling=self.scheduling)
 
@@ -497,6 +532,20 @@ class Rv1:
         return verify_node(self._nodes, actual._nodes, modes)
 
 
-# The [[resource.config]] builder lives in its own module; re-exported here
-# because it is part of this module's public API.
-from fluxd.formats._rconfig import from_config, parse_config_dir  # noqa: E402
+
+def from_config(entries, source=""):
+    """Build a resource set from ``resource.config`` entries (the table of
+    ``[[resource.config]]``, already read from the configuration).
+
+    :param entries: list of dicts with keys ``hosts``, ``cores``, ``gpus``,
+        ``properties`` (see :mod:`fluxd.formats._rconfig`).
+    :param source: the file the entries came from, for error messages
+        (``SOURCE: resource.config[N]: ...``); "" for flux-core's
+        ``config[N]: ...``.
+    :returns: a new :class:`Rv1`; ranks 0..n-1 follow the order hosts first
+        appear.
+    :raises RError: naming the entry and the problem.
+    """
+    result = Rv1()
+    result._nodes = config_nodes(entries, source)
+    return result

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.job.test_restart -*-
+# -*- test-case-name: tests.integration.test_jobs_restart -*-
 """Rebuild the job manager's jobs from the KVS at start.
 
 Every ``job.XXXX.XXXX.XXXX.XXXX`` directory holds a job; its eventlog is

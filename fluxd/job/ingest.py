@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.job.test_ingest -*-
+# -*- test-case-name: tests.unit.job.test_manager -*-
 """The ``job-ingest`` service: the front door of job submission (rank 0).
 
 ``job-ingest.submit`` takes one job (``{J, urgency, flags}``) or, in

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.job.test_kvsbatch -*-
+# -*- test-case-name: tests.unit.job.test_manager -*-
 """Group commit of the job services' KVS writes.
 
 Every job event is an append to ``job.<id>.eventlog``; a thousand jobs a

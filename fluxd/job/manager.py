@@ -59,8 +59,15 @@ def job_key(jobid):
 
 
 def _line(entry):
-    return (json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
-            + "\n").encode("utf-8")
+    """One eventlog line, as ``json.dumps`` would write it (compact, keys
+    in order), assembled by hand: most events have no context."""
+    context = entry.get("context")
+    head = f'{{"timestamp":{entry["timestamp"]!r},"name":"{entry["name"]}"'
+    if context is None:
+        return (head + "}\n").encode("utf-8")
+    return (head + ',"context":' + json.dumps(
+        context, separators=(",", ":"), ensure_ascii=False) + "}\n"
+            ).encode("utf-8")
 
 
 def _authorize(request, job, what):
@@ -114,6 +121,8 @@ class JobManagerService(Module):
         super().startService()
         from fluxd.job._restart import restart
         d = defer.Deferred.fromCoroutine(restart(self))
+        # what the restart posted is durable before clients can connect
+        d.addCallback(lambda _: self.batcher.flush())
         d.addCallback(lambda _: self._start_purge_timer())
         return d
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.integration.test_jobs -*-
+# -*- test-case-name: tests.integration.test_jobs_restart -*-
 """Build the job services of rank 0, for :mod:`fluxd.broker`.
 
 In start order: the job manager (it rebuilds its jobs from the KVS before

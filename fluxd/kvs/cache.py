@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.kvs.test_cache -*-
+# -*- test-case-name: tests.unit.kvs.test_content_service -*-
 """A least-recently-used cache bounded by the total size of its entries.
 
 The content service keeps raw blobs in one, the KVS keeps decoded

@@ -1,9 +1,11 @@
 # -*- test-case-name: tests.unit.local.test_commands -*-
 """AMP commands of the local connector (box layout: :mod:`fluxd.client.wire`).
 
-These ``Command`` classes are the Twisted view of the wire layout that
-the stdlib client writes by hand; ``tests/unit/local/test_commands.py``
-holds the two to the same bytes.
+These ``Command`` classes declare the wire layout for AMP peers (the
+Twisted client, :mod:`fluxd.client.tx`).  The broker and the stdlib
+client read and write the same boxes with the codec's direct encoders
+and decoders, which cost a fraction of AMP's generic dispatch on every
+RPC; ``tests/unit/local/test_commands.py`` holds both to the same bytes.
 """
 
 from twisted.protocols import amp

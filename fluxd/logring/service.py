@@ -13,7 +13,11 @@ RFC 5424 record (:mod:`fluxd.logring.stdlog`) and then, as flux-core's
   ``log-stderr-level``: without a timestamp in ``log-stderr-mode=local``
   (what the systemd journal wants, ``broker.info[0]: ...``), with one in
   ``leader`` mode;
-- goes to ``log-filename`` (rank 0) when at most ``log-forward-level``.
+- goes to ``log-filename`` (rank 0) when at most ``log-forward-level``;
+  on other ranks it is sent up to rank 0 (``forward``), which writes it to
+  the file and, in ``leader`` mode, to its stderr;
+- goes to syslog (``/dev/log``, facility user, tag ``flux``) when
+  ``log-syslog-enable`` is 1 and it is at most ``log-syslog-level``.
 
 Twisted levels map to syslog severities: critical 2, error 3, warn 4,
 info 6, debug 7.  Twisted's own routine info messages are left out.  A ``log.append`` record (``flux logger``) keeps its own
@@ -31,6 +35,7 @@ from zope.interface import implementer
 from fluxd.errors import InvalidArgument
 from fluxd.interfaces import IModule
 from fluxd.logring import stdlog
+from fluxd.logring.syslog import SyslogSender
 from fluxd.message.router import method
 from fluxd.module import Module
 
@@ -43,8 +48,10 @@ SEVERITY_OF_LEVEL = {
 #: the attributes this service follows, with their defaults
 LEVEL_ATTRS = {
     "log-level": 7, "log-stderr-level": 3, "log-critical-level": 2,
-    "log-forward-level": 3,
+    "log-forward-level": 3, "log-syslog-level": 2,
 }
+_OTHER_ATTRS = ("log-ring-size", "log-stderr-mode", "log-filename",
+                "log-syslog-enable")
 
 # Marks an event that carries an already-built record (log.append), so the
 # observer does not build a second one from the Twisted event.
@@ -116,15 +123,17 @@ class LogRingService(Module):
     :param stderr: a text stream for stderr output, or None for none.
     :param procid: the PROCID field (the broker's pid), or None.
     :param forward: ``forward(record)`` for records at most
-        ``log-forward-level`` on ranks other than 0 (the overlay sends them
-        to the parent); None drops them.
+        ``log-forward-level`` on ranks other than 0 (sent to rank 0's
+        ``log.append``); None drops them.
+    :param syslog: a :class:`fluxd.logring.syslog.SyslogSender` (default:
+        one for ``/dev/log``).
     """
 
     name = "log"
     log = Logger()
 
     def __init__(self, clock, attributes, rank=0, publisher=None, stderr=None,
-                 procid=None, forward=None):
+                 procid=None, forward=None, syslog=None):
         super().__init__(rank)
         self._clock = clock
         self._attributes = attributes
@@ -132,6 +141,11 @@ class LogRingService(Module):
         self._stderr = stderr
         self._procid = procid
         self.forward = forward
+        self.syslog = syslog if syslog is not None else SyslogSender(
+            pid=procid)
+        if self.syslog.on_error is None:
+            self.syslog.on_error = self._syslog_failed
+        self.syslog_enabled = False
         self.levels = dict(LEVEL_ATTRS)
         self.stderr_mode = "leader"
         self._ring = collections.deque(maxlen=1024)
@@ -139,8 +153,7 @@ class LogRingService(Module):
         self._file = None
         self._filename = None
         self._observing = False
-        for name in list(LEVEL_ATTRS) + ["log-ring-size", "log-stderr-mode",
-                                         "log-filename"]:
+        for name in list(LEVEL_ATTRS) + list(_OTHER_ATTRS):
             value = attributes.get_default(name)
             if value is not None:
                 try:
@@ -172,6 +185,10 @@ class LogRingService(Module):
             self.stderr_mode = value
         elif name == "log-filename":
             self._open_file(value)
+        elif name == "log-syslog-enable":
+            if value not in ("0", "1"):
+                raise InvalidArgument(f"invalid value '{value}' (0 or 1)")
+            self.syslog_enabled = value == "1"
 
     def _open_file(self, path):
         if self.rank != 0 or not path:
@@ -184,9 +201,14 @@ class LogRingService(Module):
             self._file.close()
         self._file, self._filename = handle, path
 
+    def _syslog_failed(self, text):
+        # not through the log: it would come back here
+        if self._stderr is not None:
+            self._stderr.write(f"log: {text} (records are dropped)\n")
+            self._stderr.flush()
+
     def _attribute_changed(self, name, value):
-        if name not in LEVEL_ATTRS and name not in (
-                "log-ring-size", "log-stderr-mode", "log-filename"):
+        if name not in LEVEL_ATTRS and name not in _OTHER_ATTRS:
             return
         try:
             self._apply(name, value)
@@ -213,6 +235,7 @@ class LogRingService(Module):
         if self._file is not None:
             self._file.close()
             self._file = None
+        self.syslog.close()
         return defer.succeed(None)
 
     def __call__(self, event):
@@ -251,14 +274,32 @@ class LogRingService(Module):
             written = True
         if severity <= self.levels["log-forward-level"]:
             if self.rank == 0:
-                if self._file is not None:
-                    self._file.write(stdlog.leader_line(decoded) + "\n")
-                    self._file.flush()
+                self._write_file(decoded)
             elif self.forward is not None:
                 self.forward(record)
         if not written and wanted and self.stderr_mode == "leader" \
                 and self.rank == 0:
             self._write_stderr(decoded, failure, timestamp=True)
+        if self.syslog_enabled and severity <= self.levels["log-syslog-level"]:
+            self.syslog.send(decoded)
+
+    def _write_file(self, decoded):
+        if self._file is not None:
+            self._file.write(stdlog.leader_line(decoded) + "\n")
+            self._file.flush()
+
+    def _forwarded(self, record):
+        """A record a follower sent up (``log-forward-level``): into the
+        ring, the log file and, in leader mode, this broker's stderr."""
+        decoded = stdlog.decode(record)
+        if decoded.severity <= self.levels["log-level"]:
+            self._ring.append(record)
+            for callback, _done in list(self._followers):
+                callback(record)
+        self._write_file(decoded)
+        if self.stderr_mode == "leader" and \
+                decoded.severity <= self.levels["log-stderr-level"]:
+            self._write_stderr(decoded, None, timestamp=True)
 
     def _write_stderr(self, decoded, failure, timestamp):
         if self._stderr is None:
@@ -306,8 +347,8 @@ class LogRingService(Module):
         decoded = stdlog.decode(record)
         rank = decoded.rank
         if rank is not None and rank != self.rank:
-            # a record forwarded from below: not ours to print, ring only
-            self._ring.append(record)
+            # a record forwarded from below
+            self._forwarded(record)
             return
         if not self._observing:
             self._dispatch(record)

@@ -397,7 +397,10 @@ class Router:
             response.
         """
         cred = Credential(*cred)
-        message = self._request(topic, payload, cred, nodeid)
+        # a matchtag of its own: the overlay tells answers apart by route
+        # and matchtag, and every in-process call has the same route
+        message = self._request(topic, payload, cred, nodeid,
+                                matchtag=next(self._matchtags))
         d = defer.Deferred()
 
         def reply(response):

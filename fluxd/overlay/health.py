@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.overlay.test_health -*-
+# -*- test-case-name: tests.integration.test_overlay_faults -*-
 """Subtree health of the TBON (spec/broker.md section 4.2), pure.
 
 Each broker's status is computed from its children's: a leaf is

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.overlay.test_protocol -*-
+# -*- test-case-name: tests.integration.test_overlay_faults -*-
 """The overlay wire: RFC 3 messages in 32-bit length-prefixed frames.
 
 The protocol only frames and decodes; it hands each message to its

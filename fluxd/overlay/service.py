@@ -183,6 +183,16 @@ class OverlayService(Module):
                 child.proto.closing = True
                 child.proto.transport.loseConnection()
 
+    def set_torpid(self, torpid_min, torpid_max):
+        """New ``tbon.torpid_min``/``torpid_max`` (a config reload): the
+        keepalive period and the torpid limit change at once."""
+        self.torpid_max = torpid_max
+        if torpid_min != self.torpid_min:
+            self.torpid_min = torpid_min
+            if self._heartbeat.running:
+                self._heartbeat.stop()
+                self._heartbeat.start(torpid_min, now=False)
+
     def parent_ready(self):
         """A Deferred that fires once the parent accepted our hello."""
         d = defer.Deferred()

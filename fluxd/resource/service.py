@@ -30,6 +30,7 @@ Methods: ``status`` and ``sched-status`` (the system and scheduler views
 from twisted.internet import defer, task
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from fluxd.errors import (
     FluxError, HostUnreachable, InvalidArgument, NoSuchService, NotFound,
@@ -37,7 +38,8 @@ from fluxd.errors import (
 from fluxd.formats.hostlist import Hostlist
 from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError, Rv1
-from fluxd.interfaces import IOverlayStatus, IRouter, provide
+from fluxd.interfaces import (
+    IOverlayStatus, IReconfigurable, IRouter, provide)
 from fluxd.kvs import treeobj as T
 from fluxd.kvs.namespaces import PRIMARY
 from fluxd.message.router import method
@@ -62,6 +64,7 @@ def _optional_str(body, key):
     return value
 
 
+@implementer(IReconfigurable)
 class ResourceService(Module):
     """The resource service of one broker.
 
@@ -188,6 +191,31 @@ class ResourceService(Module):
             except (NoSuchService, HostUnreachable):
                 await task.deferLater(self.reactor, delay, lambda: None)
                 delay = min(delay * 2, _RETRY_MAX)
+
+    # -- configuration --------------------------------------------------------
+
+    async def reconfigure(self, config):
+        """``flux config reload``: rank 0 follows ``resource.exclude``
+        (nodes newly excluded lose their drain, as at start); the other
+        ``[resource]`` keys take a restart (the config service refuses
+        their change)."""
+        if self.rank != 0:
+            return
+        names = hostnames_of(self.rset) if self.rset is not None \
+            else dict(enumerate(self.hostlist))
+        exclude = exclude_ranks(config.get("resource.exclude", None), names,
+                                self.size)
+        if exclude == self.exclude:
+            return
+        self.log.info("resource: exclude {old} -> {new}",
+                      old=self.exclude.encode() or "(none)",
+                      new=exclude.encode() or "(none)")
+        self.exclude = exclude
+        stale = self.drain.drained() & exclude
+        if stale:
+            self.drain.undrain(stale)
+            await self.reslog.post("undrain", {
+                "idset": stale.encode(), "nodelist": self._nodelist(stale)})
 
     # -- inventory ------------------------------------------------------------
 

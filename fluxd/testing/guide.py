@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.integration.test_demo -*-
 """Configuration fragments taken from the Flux Administrator's Guide.
 
 The demo and the tests use the guide's own examples; they live here once.

@@ -5,9 +5,15 @@ The socket file is created with ``mode`` from the first moment (the umask
 is narrowed around ``bind``), a stale file left by a broker that died is
 replaced, live connections are tracked so that stopping the module hangs
 them up, and the file is removed on stop.
+
+Connections are tracked in a weak set, not by wrapping each protocol's
+``connectionLost``: a wrapper closing over its protocol is a reference
+cycle, and it kept every closed connection alive until the cycle
+collector's next full pass.
 """
 
 import os
+import weakref
 
 from twisted.internet import defer, protocol
 from twisted.internet.endpoints import UNIXServerEndpoint
@@ -41,16 +47,11 @@ class UnixSocketModule(Module):
         self._reactor = reactor
         self.path = path
         self._port = None
-        self.connections = set()
+        #: the protocols of the connections not yet freed
+        self.connections = weakref.WeakSet()
 
     def _build(self):
         proto = self.make_protocol()
-        original_lost = proto.connectionLost
-
-        def lost(reason):
-            self.connections.discard(proto)
-            original_lost(reason)
-        proto.connectionLost = lost
         self.connections.add(proto)
         return proto
 

@@ -35,6 +35,14 @@ def test_getattr_unknown(broker):
     assert r.err == "flux-getattr: nosuchattr: No such file or directory\n"
 
 
+def test_getattr_tbon_topo_default(broker_factory):
+    """Unset, tbon.topo reports the topology in use: flux's default
+    kary:32 without [bootstrap], or the one given with -S."""
+    assert broker_factory().flux("getattr", "tbon.topo").out == "kary:32\n"
+    other = broker_factory(attrs={"tbon.topo": "binomial"}, name="c")
+    assert other.flux("getattr", "tbon.topo").out == "binomial\n"
+
+
 def test_setattr(broker):
     assert broker.flux("setattr", "log-stderr-level", "6").rc == 0
     assert broker.flux("getattr", "log-stderr-level").out == "6\n"

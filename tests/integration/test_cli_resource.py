@@ -4,10 +4,9 @@
 import os
 
 from fluxd.testing.cli import run_flux_process
+from tests import VECTORS as ALL_VECTORS
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-VECTORS = os.path.join(REPO, "..", "shared", "vectors", "flux-resource")
+VECTORS = os.path.join(ALL_VECTORS, "flux-resource")
 
 
 def read(*path):

@@ -55,8 +55,8 @@ def test_put_get(uri):
     assert ok("put", "t1.a=hello", "t1.b=world") == ""
     assert ok("get", "t1.a", "t1.b") == "hello\nworld\n"
     assert ok("get", "-l", "t1.a") == "t1.a=hello\n"
-    assert ok("get", "-t", "t1.a") == '{"data":"aGVsbG8A","type":"val","ver":1}\n'
-    assert ok("get", "-r", "t1.a") == "hello\x00"
+    assert ok("get", "-t", "t1.a") == '{"data":"aGVsbG8=","type":"val","ver":1}\n'
+    assert ok("get", "-r", "t1.a") == "hello"
     ok("put", "-r", "t1.raw=-", stdin="from stdin")
     assert ok("get", "-r", "t1.raw") == "from stdin"
     ok("put", "-t", 't1.tree={"data":"eA==","type":"val","ver":1}')
@@ -79,14 +79,26 @@ def test_one_commit_for_many_pairs():
 
 
 def test_append():
+    """flux-core's t1000 append cases: get returns the concatenation."""
+    ok("put", "--append", "t3.new=abc")
+    assert ok("get", "t3.new") == "abc\n"
     ok("put", "t3.log=abc")
-    ok("put", "-A", "t3.log=def")
-    # each put stored "...\0": get prints the value up to the first NUL
-    assert ok("get", "t3.log") == "abc\n"
-    assert ok("get", "-r", "t3.log") == "abc\x00def\x00"
+    ok("put", "--append", "t3.log=def")
+    ok("put", "-A", "t3.log=ghi")
+    assert ok("get", "t3.log") == "abcdefghi\n"
+    assert ok("get", "-r", "t3.log") == "abcdefghi"
+    assert json.loads(ok("get", "-t", "t3.log"))["type"] == "valref"
     ok("put", "-r", "-A", "t3.rlog=x")
     ok("put", "-r", "-A", "t3.rlog=y")
     assert ok("get", "-r", "t3.rlog") == "xy"
+    ok("put", "-r", "t3.lines=-", stdin="abc\n")
+    ok("put", "-r", "-A", "t3.lines=-", stdin="def\n")
+    assert ok("get", "-r", "t3.lines") == "abc\ndef\n"
+    ok("put", "t3.empty=")
+    assert ok("get", "-r", "t3.empty") == ""
+    ok("put", "-A", "t3.empty=abc")
+    ok("put", "-A", "t3.empty=")
+    assert ok("get", "t3.empty") == "abc\n"
 
 
 def test_dir_and_ls():
@@ -199,7 +211,7 @@ def test_guest_namespace(uri):
     ok("put", "-N", "job-guest", "k=guest value")
     with Flux(uri, userid=4343, rolemask=ROLE_USER) as h:
         got = h.rpc("kvs.lookup", {"key": "k", "namespace": "job-guest"})
-        assert got["val"]["data"] == "Z3Vlc3QgdmFsdWUA"
+        assert got["val"]["data"] == "Z3Vlc3QgdmFsdWU="
         try:
             h.rpc("kvs.lookup", {"key": "t1.a", "namespace": "primary"})
         except Exception as exc:

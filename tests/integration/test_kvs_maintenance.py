@@ -151,7 +151,7 @@ def test_dump_restored_into_a_new_instance(brokers, tmp_path):
     assert (r.rc, r.err) == (0, "flux-shutdown: shutdown will dump KVS (this"
                                 " may take some time)\n")
     assert second.wait() == 0
-    assert archive_members(str(final))["copy2/big"] == b"x" * 3000 + b"\0"
+    assert archive_members(str(final))["copy2/big"] == b"x" * 3000
     assert not (tmp_path / "s2" / "dump").exists()
 
     # offline: into a stopped broker's statedir, then started
@@ -368,7 +368,7 @@ def test_full_statedir(small_fs, tmp_path):
             got = lookups(h, [f"early.k{i}" for i in range(20)]
                           + ["resumed", "big", "lost", "small"])
         assert got == {**{f"early.k{i}": b"value %d" % i for i in range(20)},
-                       "resumed": b"yes\0", "big": None, "lost": None,
+                       "resumed": b"yes", "big": None, "lost": None,
                        "small": None}
         assert broker.flux("kvs", "put", "after=1").rc == 0
     finally:

@@ -8,7 +8,7 @@ import socket
 
 from twisted.python.reflect import namedAny
 
-from fluxd.broker import SETTABLE
+from fluxd.broker import SETTABLE, attribute_notes, parse_setattr
 from tests.integration.lifecycle_helpers import REPO, make_broker  # noqa: F401
 
 
@@ -59,14 +59,21 @@ def test_unit_file():
     (logger,) = [a.split("=", 1)[1] for a in argv if a.startswith("--logger=")]
     assert namedAny(logger)()({"log_format": "dropped"}) is None
     fluxd_at = argv.index("fluxd")
-    attrs = dict(a[2:].split("=", 1) for a in argv[fluxd_at + 1:] if a.startswith("-S"))
+    attrs = dict(a[2:].partition("=")[::2] for a in argv[fluxd_at + 1:]
+                 if a.startswith("-S"))
+    # every attribute is one fluxd acts on (none that only warns)
     assert set(attrs) <= SETTABLE
+    assert not attribute_notes(attrs)
+    parse_setattr([a[2:] for a in argv[fluxd_at + 1:] if a.startswith("-S")])
     assert attrs["log-stderr-level"] == "6"
     assert attrs["log-stderr-mode"] == "local"
     assert attrs["broker.exit-norestart"] == "42"
     assert attrs["broker.sd-notify"] == "1"
-    assert attrs["broker.rc2_none"] == "1"
-    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert attrs["broker.rc2_none"] == ""
+    assert attrs["broker.shutdown-timeout"] == "5m"
+    reload = shlex.split(service["ExecReload"])
+    assert os.path.basename(reload[0]) == "flux"
+    assert reload[1:] == ["config", "reload", "--follower-noop"]
     assert service["RestartPreventExitStatus"] == "42"
     assert service["SuccessExitStatus"] == "42"
     assert any(a.startswith("--config-path=") for a in argv)

@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(r"""
     from fluxd.overlay.tls import keygen
     d = os.environ["FLUXD_START_DIR"]
     flux = os.path.join(os.path.dirname(sys.executable), "flux")
-    conf = tomllib.load(open(os.path.join(d, "conf.d", "zz-bootstrap.toml"), "rb"))
+    conf = tomllib.load(open(os.path.join(d, "bootstrap.toml"), "rb"))
     cert = conf["bootstrap"]["curve_cert"]
     host, port = conf["bootstrap"]["hosts"][0]["connect"][len("tcp://"):].split(":")
     port = int(port)

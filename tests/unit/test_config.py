@@ -1,14 +1,14 @@
 """Tests for :mod:`fluxd.config` (the TOML configuration loader/schema).
 
-The admin-guide examples are read in place from the shared spec digest
-(``spec/config.md`` section 15) and the seed admin guide, so the test
-proves the text the spec quotes loads as written.
+The admin-guide examples are read from ``tests/vectors/admin-guide``
+(copied as written from the Flux Administrator's Guide and from the
+spec's section 15 system example), so the tests prove that the text the
+guide gives loads as written.
 """
 
 import json
 import math
 import os
-import re
 import shutil
 import tempfile
 
@@ -20,39 +20,16 @@ from fluxd.config import (
     TYPES, Config, ConfigError, config_from_object, default_config,
     known_keys, load_config, load_config_text, parse_duration_key)
 from fluxd.errors import InvalidArgument, NotFound
+from tests import VECTORS
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
-CONFIG_MD = os.path.join(SHARED, "spec", "config.md")
-ADMIN_GUIDE = os.path.join(SHARED, "seed", "flux-admin-guide.rst")
-
-
-def spec_system_example():
-    """The TOML block of config.md section 15, as the spec quotes it."""
-    with open(CONFIG_MD) as f:
-        text = f.read()
-    section = text[text.index("## 15. Admin-guide system example"):]
-    return re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+GUIDE = os.path.join(VECTORS, "admin-guide")
 
 
-def guide_toml_block(after):
-    """The first ``code-block:: toml`` after the line containing ``after``.
-
-    The block is the run of lines indented deeper than the directive.
-    """
-    with open(ADMIN_GUIDE) as f:
-        lines = f.read()[0:].splitlines()
-    start = next(i for i, line in enumerate(lines) if after in line)
-    head = next(i for i in range(start, len(lines))
-                if lines[i].strip() == ".. code-block:: toml")
-    depth = len(lines[head]) - len(lines[head].lstrip())
-    body = []
-    for line in lines[head + 1:]:
-        if line.strip() and len(line) - len(line.lstrip()) <= depth:
-            break
-        body.append(line)
-    indent = min(len(line) - len(line.lstrip()) for line in body
-                 if line.strip())
-    return "\n".join(line[indent:] for line in body) + "\n"
+def guide_example(name):
+    """One TOML example of the admin guide, as tests/vectors/admin-guide
+    keeps it (its README names the section each file comes from)."""
+    with open(os.path.join(GUIDE, name)) as f:
+        return f.read()
 
 
 class TempDirMixin:
@@ -87,8 +64,9 @@ class AdminGuideTests(TempDirMixin, SynchronousTestCase):
     """The admin guide's examples load cleanly."""
 
     def test_spec_system_example(self):
-        """config.md section 15 loads; values come back as written."""
-        config = self.load(spec_system_example())
+        """The system example (all tables together) loads; values come
+        back as written."""
+        config = self.load(guide_example("system-example.toml"))
         self.assertEqual(config.get("tbon.tcp_user_timeout"), "2m")
         self.assertEqual(
             config.get_typed("tbon.tcp_user_timeout", "fsd-integer"), 120)
@@ -104,8 +82,7 @@ class AdminGuideTests(TempDirMixin, SynchronousTestCase):
 
     def test_guide_system_toml(self):
         """The guide's /etc/flux/system/conf.d/system.toml loads."""
-        text = guide_toml_block("Example file installed path: "
-                                "``/etc/flux/system/conf.d/system.toml``")
+        text = guide_example("system.toml")
         config = self.load(text)
         self.assertEqual(len(config.get("resource.config")), 2)
         self.assertEqual(config.get("resource.config")[1]["properties"],
@@ -117,7 +94,7 @@ class AdminGuideTests(TempDirMixin, SynchronousTestCase):
         """The system example split one file per table merges to the same
         config, with each key attributed to its own file."""
         import tomli_w
-        whole = self.load(spec_system_example())
+        whole = self.load(guide_example("system-example.toml"))
         path = self.write({f"{table}.toml": tomli_w.dumps({table: value})
                            for table, value in whole.as_dict().items()})
         split = load_config(path)
@@ -127,10 +104,8 @@ class AdminGuideTests(TempDirMixin, SynchronousTestCase):
 
     def test_guide_queues_and_limits(self):
         """The "Adding Queues" and "Policy Limits" examples load."""
-        self.load(guide_toml_block("Here is an example that puts these "
-                                   "concepts together"))
-        config = self.load(guide_toml_block("an example which implements "
-                                            "duration and job size limits"))
+        self.load(guide_example("queues.toml"))
+        config = self.load(guide_example("limits.toml"))
         self.assertEqual(
             config.get("queues.batch.policy.limits.job-size.max.ncores"),
             128)
@@ -138,11 +113,9 @@ class AdminGuideTests(TempDirMixin, SynchronousTestCase):
     def test_guide_perilog(self):
         """The prolog/epilog steps 2-4 of the guide, one file each."""
         path = self.write({
-            "2.toml": guide_toml_block("2. Configure the Flux system "
-                                       "instance to load the job-manager"),
-            "3.toml": guide_toml_block("3. Configure the Flux system "
-                                       "instance ``[job-manager.prolog]``"),
-            "4.toml": guide_toml_block("4. (optional) If log messages"),
+            "2.toml": guide_example("perilog-2.toml"),
+            "3.toml": guide_example("perilog-3.toml"),
+            "4.toml": guide_example("perilog-4.toml"),
         })
         config = load_config(path)
         self.assertEqual(config.get("job-manager.plugins"),
@@ -154,13 +127,13 @@ class AdminGuideTests(TempDirMixin, SynchronousTestCase):
 
     def test_guide_security_and_imp(self):
         """The flux-security and IMP examples load with their schemas."""
-        sign = self.load(guide_toml_block("security/conf.d/security.toml"),
+        sign = self.load(guide_example("security.toml"),
                          schema="security")
         self.assertEqual(sign.get("sign.max-ttl"), 1209600)
-        imp = self.load(guide_toml_block("imp/conf.d/imp.toml"),
+        imp = self.load(guide_example("imp.toml"),
                         schema="imp")
         self.assertEqual(imp.get("exec.allowed-users"), ["flux"])
-        run = self.load(guide_toml_block("1. Configure the IMP"),
+        run = self.load(guide_example("imp-run.toml"),
                         schema="imp")
         self.assertEqual(run.get("run.epilog.path"), "/etc/flux/system/epilog")
 
@@ -1065,7 +1038,7 @@ class VectorTests(SynchronousTestCase):
     """Queue configs stored with flux-core's flux-resource test inputs."""
 
     def test_fluke_queue_configs_validate(self):
-        base = os.path.join(SHARED, "vectors", "flux-resource")
+        base = os.path.join(VECTORS, "flux-resource")
         for folder in ("list", "status"):
             path = os.path.join(base, folder, "fluke.config")
             with open(path) as f:

@@ -1,5 +1,7 @@
-"""rc scripts as child processes, driven through a fake process reactor."""
+"""rc scripts as child processes, driven through a fake process reactor;
+cleanup commands pushed with runat.push."""
 
+import errno
 import os
 import signal
 
@@ -10,8 +12,9 @@ from twisted.python.failure import Failure
 from zope.interface.verify import verifyObject
 
 from fluxd.admin.runat import Runat, exit_code_of, list_scripts
-from fluxd.lifecycle import IRunat
-from tests.unit.admin.helpers import TestCase
+from fluxd.admin.services import RunatService
+from fluxd.lifecycle import IRunat, Lifecycle
+from tests.unit.admin.helpers import GUEST, Call, TestCase, router_with
 
 
 class FakeProcess:
@@ -180,3 +183,37 @@ class RunatTests(TestCase):
         self.assertEqual(exit_code_of(Failure(error.ProcessTerminated(exitCode=7))), 7)
         self.assertEqual(exit_code_of(Failure(error.ProcessTerminated(signal=9))), 137)
         self.assertEqual(exit_code_of(Failure(RuntimeError())), 1)
+
+
+class RunatServiceTests(TestCase):
+    """``runat.push`` (flux admin cleanup-push) fills the CLEANUP phase."""
+
+    def setUp(self):
+        self.reactor = FakeReactor()
+        self.runat = Runat(self.reactor, {}, "local:///run/x")
+        self.lifecycle = Lifecycle(self.reactor, self.runat)
+        self.router = router_with(RunatService(self.runat, self.lifecycle))
+
+    def test_pushed_commands_run_last_pushed_first(self):
+        for command in ("echo first", "echo second"):
+            call = Call(self.router, "runat.push",
+                        {"name": "cleanup", "commands": [command]})
+            self.assertEqual(call.final, (0, None))
+        d = self.runat.run("cleanup")
+        self.assertEqual(self.reactor.processes[0].argv,
+                         ["/bin/sh", "-c", "echo second"])
+        self.reactor.processes[0].exit(0)
+        self.assertEqual(self.reactor.processes[1].argv,
+                         ["/bin/sh", "-c", "echo first"])
+        self.reactor.processes[1].exit(3)
+        self.assertEqual(self.successResultOf(d), 3)
+
+    def test_refusals(self):
+        for payload, rolemask, errnum in (
+                ({"name": "rc1", "commands": ["x"]}, None, errno.EINVAL),
+                ({"name": "cleanup", "commands": []}, None, errno.EINVAL),
+                ({"name": "cleanup", "commands": ["x"]}, GUEST, errno.EPERM)):
+            kw = {"rolemask": rolemask} if rolemask else {}
+            call = Call(self.router, "runat.push", payload, **kw)
+            self.assertEqual(call.final[0], errnum)
+        self.assertFalse(self.runat.is_defined("cleanup"))

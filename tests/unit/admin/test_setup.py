@@ -81,7 +81,8 @@ class BuildTests(TestCase):
     def test_modules(self):
         parts, attrs = self.build()
         self.assertEqual([m.name for m in parts.modules],
-                         ["state-machine", "config", "shutdown", "admin"])
+                         ["state-machine", "config", "shutdown", "admin",
+                          "runat"])
         self.assertEqual(parts.late_modules, [])
         self.assertEqual(attrs.get("broker.safe-mode"), "0")
         self.assertIsNotNone(parts.startlog)

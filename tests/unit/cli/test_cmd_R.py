@@ -449,6 +449,48 @@ properties = ["login"]
                       self.fails("parse-config", conf))
 
 
+class ChildOrderTests(FluxR, SynchronousTestCase):
+    """Children print in flux-core's order: its node table's iteration
+    order (fluxd.formats._rorder), gpu before core on a new node, core
+    first on a copied one."""
+
+    def children(self, R):
+        return [list(entry["children"])
+                for entry in json.loads(R)["execution"]["R_lite"]]
+
+    def test_encode_with_gpus(self):
+        R = self.encode("-r", "0-1", "-c", "0-3", "-g", "0-1")
+        self.assertIn('"children": {"gpu": "0-1", "core": "0-3"}', R)
+        self.assertEqual(self.children(self.encode("-g", "0")), [["gpu"]])
+
+    def test_decode_keeps_a_new_node_order(self):
+        """One R decoded and printed: no copy, gpu first whatever the
+        input order."""
+        for text in ('{"core": "0-1", "gpu": "0"}', '{"gpu": "0", "core": "0-1"}'):
+            R = ('{"version": 1, "execution": {"R_lite": [{"rank": "0",'
+                 f' "children": {text}}}], "starttime": 0, "expiration": 0}}}}')
+            self.assertEqual(self.children(self.ok("decode", stdin=R)),
+                             [["gpu", "core"]])
+
+    def test_copies_reverse(self):
+        """append copies each node (core first); diff copies twice a rank
+        both sets hold (gpu first again)."""
+        R = self.encode("-r", "0-1", "-c", "0-3", "-g", "0")
+        self.assertEqual(self.children(self.ok("append", stdin=R)),
+                         [["core", "gpu"]])
+        one = self.encode("-r", "0", "-c", "0")
+        self.assertEqual(self.children(self.ok("diff", stdin=R + one)),
+                         [["gpu", "core"], ["core", "gpu"]])
+
+    def test_in_place_changes_keep_order(self):
+        R = self.encode("-r", "3", "-c", "0-3", "-g", "0")
+        for argv in (["remap"], ["set-property", "x"], ["decode", "-x", "5"]):
+            self.assertEqual(self.children(self.ok(*argv, stdin=R)),
+                             [["gpu", "core"]], argv)
+        self.assertEqual(self.children(self.ok("decode", "-i", "3", stdin=R)),
+                         [["core", "gpu"]])
+
+
 class AdminGuideTests(FluxR, SynchronousTestCase):
     """``flux R parse-config DIR | flux R decode --short`` on the
     Administrator's Guide example."""
@@ -461,8 +503,8 @@ class AdminGuideTests(FluxR, SynchronousTestCase):
         R = self.ok("parse-config", conf)
         self.assertEqual(R, (
             '{"version": 1, "execution": {"R_lite": [{"rank": "0-14",'
-            ' "children": {"core": "0-7", "gpu": "0"}}, {"rank": "15",'
-            ' "children": {"core": "0-63", "gpu": "0-1"}}], "starttime": 0.0,'
+            ' "children": {"gpu": "0", "core": "0-7"}}, {"rank": "15",'
+            ' "children": {"gpu": "0-1", "core": "0-63"}}], "starttime": 0.0,'
             ' "expiration": 0.0, "nodelist": ["test[1-16]"], "properties":'
             ' {"fatnode": "15"}}}\n'))
         self.assertEqual(self.ok("decode", "--short", stdin=R),

@@ -119,3 +119,57 @@ class CommandTests(TestCase):
         self.assertEqual(r.err.count("\n"), 1)
         r = run_flux(["config", "get", "--nope"])
         self.assertEqual((r.rc, r.err.count("\n")), (1, 1))
+
+
+class SetValueTests(TestCase):
+    """``flux config set`` builds values as flux-core's create_json()."""
+
+    def test_types(self):
+        from fluxd.cli.cmd_config import parse_set_value
+        self.assertIs(parse_set_value("false", "boolean"), False)
+        self.assertIs(parse_set_value("0", "boolean"), False)
+        self.assertIs(parse_set_value("", "boolean"), False)
+        self.assertIs(parse_set_value("yes", "boolean"), True)
+        self.assertEqual(parse_set_value("0x10", "integer"), 16)
+        self.assertEqual(parse_set_value("2.5", "real"), 2.5)
+        self.assertEqual(parse_set_value('{"a": 1}', "object"), {"a": 1})
+        self.assertEqual(parse_set_value("[1]", "array"), [1])
+        self.assertEqual(parse_set_value("2m", "fsd"), "2m")
+        self.assertEqual(parse_set_value('"quoted"', "string"), "quoted")
+        self.assertEqual(parse_set_value("plain", "string"), "plain")
+
+    def test_errors(self):
+        from fluxd.cli.cmd_config import parse_set_value
+        for text, kind, message in (
+                ("x", "integer", "Error parsing integer value"),
+                ("x", "real", "Error parsing real value"),
+                ("[1]", "object", "Error parsing json object"),
+                ("soon", "fsd", "Error parsing Flux Standard Duration"),
+                ('"open', "string", "Error parsing string")):
+            with self.assertRaises(InvalidArgument) as caught:
+                parse_set_value(text, kind)
+            self.assertEqual(str(caught.exception), message)
+
+    def test_set_type_checks_before_contacting_a_broker(self):
+        r = run_flux(["config", "set", "-t", "fsd-integer", "a.b", "1"])
+        self.assertEqual((r.rc, r.err), (1, "flux-config: Invalid type for"
+                                            " the set subcommand: fsd-integer\n"))
+        r = run_flux(["config", "set", "-t", "blob", "a.b", "1"])
+        self.assertEqual((r.rc, r.err), (1, "flux-config: Unknown type: blob\n"))
+
+    def test_load_bad_toml_from_stdin(self):
+        r = run_flux(["config", "load"], stdin="[access\n")
+        self.assertEqual(r.rc, 1)
+        self.assertTrue(r.err.startswith("flux-config: TOML parse error: "))
+        self.assertEqual(r.err.count("\n"), 1)
+
+
+class PingOptionTests(TestCase):
+    def test_refused_before_contacting_a_broker(self):
+        for argv, message in (
+                (["-i", "-1", "0"], "interval must be >= 0"),
+                (["-c", "-1", "0"], "count must be >= 0"),
+                (["-p", "-5", "0"], "pad must be >= 0"),
+                (["-b", "0"], "--batch should only be used with --count")):
+            r = run_flux(["ping", *argv])
+            self.assertEqual((r.rc, r.err), (1, f"flux-ping: {message}\n"))

@@ -11,6 +11,13 @@ class LoggerTests(SynchronousTestCase):
         self.assertEqual((r.rc, r.err), (1, "flux-logger: invalid severity: Use"
                                             " emerg|alert|crit|err|warning|notice|info|debug\n"))
 
+    def test_message_required(self):
+        r = run_flux(["logger"], stdin="from stdin\n")
+        self.assertEqual((r.rc, r.err), (1, "flux-logger: the following"
+                                            " arguments are required: message\n"))
+        r = run_flux(["logger", "-s", "err"])
+        self.assertEqual(r.rc, 1)
+
     def test_bad_appname(self):
         r = run_flux(["logger", "-n", "two words", "hi"])
         self.assertEqual(r.rc, 1)

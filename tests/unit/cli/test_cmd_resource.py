@@ -24,10 +24,11 @@ from fluxd.cli._resource_source import LiveSource, load_queue_config
 from fluxd.cli.cmd_resource import ResourceCommand
 from fluxd.errors import AlreadyExists, InvalidArgument, NoSuchService
 from fluxd.testing.cli import run_flux
+from tests import VECTORS as ALL_VECTORS
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
-VECTORS = os.path.join(REPO, "..", "shared", "vectors", "flux-resource")
+VECTORS = os.path.join(ALL_VECTORS, "flux-resource")
 STATUS_FORMAT = "{state:>10} {nnodes:>6} {ranks:<15} {nodelist}"
 LIST_FORMAT = "{state:>10} {properties:<10} {nnodes:>6} {ncores:>8} {ngpus:>8}"
 STATUS_NAMES = ["drain", "example", "exclude", "fluke", "offline", "simple",

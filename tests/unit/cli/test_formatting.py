@@ -23,11 +23,9 @@ from fluxd.cli.formatting import (
     AltField, Deduplicator, FormatConfig, FormatSpec, Formatter,
 )
 from fluxd.errors import InvalidArgument
+from tests import VECTORS as ALL_VECTORS
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-JOBS_VECTORS = os.path.join(REPO, "..", "shared", "vectors", "flux-jobs",
-                            "tests")
+JOBS_VECTORS = os.path.join(ALL_VECTORS, "flux-jobs", "tests")
 
 HEADINGS = {"name": "NAME", "n": "N", "t": "TIME", "d": "DURATION",
             "queue": "QUEUE", "props": "PROPERTIES", "x.y": "XY",

@@ -5,6 +5,7 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from fluxd.cli import main as main_module
 from fluxd.cli.main import COMMANDS, run_command
 from fluxd.errors import FluxError, InvalidArgument, NotFound
 from fluxd.testing.cli import run_flux
@@ -33,6 +34,18 @@ class DispatchTests(SynchronousTestCase):
         self.assertEqual((r.rc, r.out), (1, ""))
         self.assertEqual(r.err.count("\n"), 1)
         self.assertIn("'frobnicate' is not a flux command", r.err)
+
+    def test_broken_command_module_is_one_line(self):
+        """A command whose module fails to import is an error like any
+        other: one line, exit 1, no traceback."""
+        self.patch(main_module, "COMMANDS",
+                   dict(COMMANDS, broken=("fluxd.cli.no_such_module", "x")))
+        r = run_flux(["broken"])
+        self.assertEqual((r.rc, r.out), (1, ""))
+        self.assertEqual(r.err, "flux-broken: internal error:"
+                         " ModuleNotFoundError: No module named"
+                         " 'fluxd.cli.no_such_module' (set FLUX_CLI_DEBUG=1"
+                         " for a traceback)\n")
 
     def test_unknown_option(self):
         r = run_flux(["--bogus"])

@@ -1,7 +1,7 @@
 """Tests for :mod:`fluxd.formats.jobspec`: flux-core's jobspec vectors.
 
 Every file of flux-core's ``t/jobspec/{valid,invalid,valid_v1,invalid_v1}``
-(read in place from the shared vectors directory) gets its own test with
+(read from tests/vectors/jobspec) gets its own test with
 the verdict of each validator and, for the invalid ones, the message each
 validator gives.  Also :func:`load` and :func:`dumps`.
 """
@@ -15,10 +15,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from fluxd.errors import InvalidArgument
 from fluxd.formats import jobspec
 from fluxd.formats.jobspec import JobspecError, load
+from tests import VECTORS as ALL_VECTORS
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__)))))
-VECTORS = os.path.join(REPO_ROOT, "..", "shared", "vectors", "jobspec")
+VECTORS = os.path.join(ALL_VECTORS, "jobspec")
 
 
 def vector_files(kind):
@@ -234,7 +233,7 @@ def _message(func, *args, **kwargs):
 
 
 class VectorInventoryTests(SynchronousTestCase):
-    """The shared vectors are all there and all have an expected verdict."""
+    """The jobspec vectors are all there and all have an expected verdict."""
 
     def test_counts(self):
         self.assertEqual(len(vector_files("valid")), 26)

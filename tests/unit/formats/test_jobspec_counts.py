@@ -16,10 +16,9 @@ from fluxd.formats.jobspec import (
     JobspecError, build_from_argv, counts, from_command, from_nodes_and_cores,
     load,
 )
+from tests import VECTORS as ALL_VECTORS
 
-VECTORS = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))), "..", "shared", "vectors", "jobspec")
+VECTORS = os.path.join(ALL_VECTORS, "jobspec")
 
 
 def vector(kind, name):

@@ -2,7 +2,7 @@
 
 Vectors: the R examples of spec/formats.md section 7 and RFC 20
 (``data/spec_20/example1.json``), the ``*.R`` files of
-``shared/vectors/flux-resource/list``, flux-core's
+``tests/vectors/flux-resource/list``, flux-core's
 ``src/common/librlist/test/rlist.c`` and ``t/python/t0022-resource-set.py``.
 """
 
@@ -19,9 +19,9 @@ from fluxd.formats import _rjson
 from fluxd.formats.hostlist import Hostlist
 from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError, Rv1
+from tests import VECTORS as ALL_VECTORS
 
-VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..",
-                       "shared", "vectors", "flux-resource", "list")
+VECTORS = os.path.join(ALL_VECTORS, "flux-resource", "list")
 
 SPEC_EXAMPLE = {
     "version": 1,
@@ -110,7 +110,7 @@ class SpecExampleTests(SynchronousTestCase):
         r = Rv1.decode(RFC20_EXAMPLE1)
         self.assertEqual(r.dumps(), (
             '{"version": 1, "execution": {"R_lite": [{"rank": "19-22",'
-            ' "children": {"core": "0-47", "gpu": "0-7"}}], "nslots": 32,'
+            ' "children": {"gpu": "0-7", "core": "0-47"}}], "nslots": 32,'
             ' "starttime": 1676560542.0, "expiration": 1676562342.0,'
             ' "nodelist": ["node[186-189]"]}}'))
         self.assertEqual(Rv1.decode(r.dumps()), r)
@@ -134,7 +134,7 @@ class SpecExampleTests(SynchronousTestCase):
 
 
 class VectorTests(SynchronousTestCase):
-    """shared/vectors/flux-resource/list/*.R round-trip byte for byte."""
+    """tests/vectors/flux-resource/list/*.R round-trip byte for byte."""
 
     def test_vectors_exist(self):
         self.assertGreaterEqual(len(glob.glob(os.path.join(VECTORS, "*.R"))),

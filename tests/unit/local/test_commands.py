@@ -132,3 +132,110 @@ class ContractTests(SynchronousTestCase):
         self.assertEqual(answer[wire.ERROR], b"9")
 
 
+
+
+class Recorder(amp.AMP):
+    """Every command of the local connector, recording its arguments."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    @commands.Request.responder
+    def request(self, **kw):
+        self.seen.append(("request", kw))
+        return {"errnum": 0, "errstr": None, "payload": None}
+
+    @commands.Cancel.responder
+    def cancel(self, **kw):
+        self.seen.append(("cancel", kw))
+        return {}
+
+    @commands.Response.responder
+    def response(self, **kw):
+        self.seen.append(("response", kw))
+        return {}
+
+    @commands.Hello.responder
+    def hello(self, **kw):
+        self.seen.append(("hello", kw))
+        return {}
+
+
+class EncoderContractTests(SynchronousTestCase):
+    """The codec's direct encoders and decoders (the broker's hot path and
+    the stdlib client's) against the AMP Command declarations."""
+
+    def received(self, data):
+        proto = Recorder()
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        proto.dataReceived(data)
+        return proto.seen, transport.value()
+
+    def test_request(self):
+        big = bytes(range(256)) * 1000
+        seen, answer = self.received(wire.encode_request(
+            b"a1", "kvs.lookup", 0xFFFFFFFF, 0x40, 9, big, 55, 2))
+        self.assertEqual(seen, [("request", {
+            "topic": "kvs.lookup", "nodeid": 0xFFFFFFFF, "flags": 0x40,
+            "matchtag": 9, "payload": big, "userid": 55, "rolemask": 2})])
+        [box] = wire.BoxDecoder().feed(answer)
+        self.assertEqual(box[wire.ANSWER], b"a1")
+        seen, _ = self.received(wire.encode_request(b"2", "ƒ.x", 0, 0, 1))
+        self.assertEqual(seen[0][1], {"topic": "ƒ.x", "nodeid": 0, "flags": 0,
+                                      "matchtag": 1, "payload": None,
+                                      "userid": None, "rolemask": None})
+
+    def test_cancel_response_hello(self):
+        seen, _ = self.received(
+            wire.encode_cancel(4)
+            + wire.encode_response(4, 0, None, b"x" * 70000)
+            + wire.encode_response(5, 2, "gone")
+            + wire.encode_hello(1, "guest access is not allowed", 7, 0, 3))
+        self.assertEqual(seen, [
+            ("cancel", {"matchtag": 4}),
+            ("response", {"matchtag": 4, "errnum": 0, "errstr": None,
+                          "payload": b"x" * 70000}),
+            ("response", {"matchtag": 5, "errnum": 2, "errstr": "gone",
+                          "payload": None}),
+            ("hello", {"errnum": 1, "errstr": "guest access is not allowed",
+                       "userid": 7, "rolemask": 0, "rank": 3})])
+
+    def test_answer_read_by_amp_caller(self):
+        proto = amp.AMP()
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        d = proto.callRemote(commands.Request, topic="a.b", nodeid=0, flags=0,
+                             matchtag=1, payload=None)
+        [box] = wire.BoxDecoder().feed(transport.value())
+        self.assertEqual(wire.decode_request(box),
+                         ("a.b", 0, 0, 1, None, None, None))
+        long_text = "é" * 40000  # 80000 bytes: cut on a character boundary
+        proto.dataReceived(wire.encode_answer(box[wire.ASK], 2, long_text,
+                                              b"y" * 100000))
+        result = self.successResultOf(d)
+        self.assertEqual(result["errnum"], 2)
+        self.assertEqual(result["errstr"], "é" * (wire.MAX_VALUE // 2))
+        self.assertEqual(result["payload"], b"y" * 100000)
+
+    def test_decoders_refuse_malformed_boxes(self):
+        base = {wire.COMMAND: b"request", b"topic": b"a", b"nodeid": b"0",
+                b"flags": b"0", b"matchtag": b"1"}
+        for change, text in [({b"topic": None}, "request: missing topic"),
+                             ({b"topic": b"\xff"}, "request: topic is not UTF-8"),
+                             ({b"flags": b"x"}, "request: flags is not an integer"),
+                             ({b"userid": b"?"}, "request: userid is not an integer")]:
+            box = dict(base)
+            for key, value in change.items():
+                if value is None:
+                    del box[key]
+                else:
+                    box[key] = value
+            with self.assertRaises(wire.WireError) as info:
+                wire.decode_request(box)
+            self.assertEqual(str(info.exception), text)
+        with self.assertRaises(wire.WireError):
+            wire.decode_cancel({wire.COMMAND: b"cancel"})
+        with self.assertRaises(wire.WireError):
+            wire.decode_result({b"errnum": b"e"})

@@ -5,7 +5,7 @@ import io
 
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
-from twisted.logger import LogPublisher, Logger, capturedLogs, formatEvent
+from twisted.logger import LogPublisher, Logger
 
 from fluxd.attributes import Attributes
 from fluxd.errors import InvalidArgument
@@ -146,14 +146,15 @@ class ObserverTests(TestCase):
         log.error("up")
         self.assertEqual([stdlog.decode(r).message for r in sent], ["up"])
 
-    def test_bad_runtime_attribute_is_ignored(self):
+    def test_bad_runtime_attribute_is_refused_and_changes_nothing(self):
         ring, log, _, table, _ = make()
-        with capturedLogs() as events:
+        with self.assertRaises(InvalidArgument) as caught:
             table.set("log-level", "loud")
+        self.assertEqual(str(caught.exception),
+                         "log-level: invalid log level 'loud' (expected -1"
+                         " to 7)")
         log.debug("still recorded")
         self.assertIn("still recorded", messages(ring))
-        self.assertIn("ignoring log-level=loud: invalid log level 'loud'",
-                      [formatEvent(e) for e in events])
 
     def test_bad_initial_attribute_refused(self):
         with self.assertRaises(InvalidArgument) as caught:

@@ -20,11 +20,9 @@ from fluxd.resource.status import (
     LIST_HEADINGS, InvalidState, ListLine, SchedResourceList, list_lines,
     sched_R,
 )
+from tests import VECTORS as ALL_VECTORS
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-VECTORS = os.path.join(REPO, "..", "shared", "vectors", "flux-resource",
-                       "list")
+VECTORS = os.path.join(ALL_VECTORS, "flux-resource", "list")
 FORMAT = "{state:>10} {properties:<10} {nnodes:>6} {ncores:>8} {ngpus:>8}"
 INFO = "{nnodes} Nodes, {ncores} Cores, {ngpus} GPUs"
 NAMES = ["fluke", "fluxion", "missing", "normal-input", "normal-new",

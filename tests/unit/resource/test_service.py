@@ -456,3 +456,40 @@ class BuildTests(SynchronousTestCase):
                 build_resource(Clock(), Config({"resource": resource}),
                                self.attrs(), None, discover=self.discover)
             self.assertEqual(str(cm.exception), message)
+
+
+class ReloadExcludeTests(SynchronousTestCase):
+    """``flux config reload`` changes rank 0's excluded ranks."""
+
+    def test_exclude_follows_the_config(self):
+        from fluxd.config import config_from_object
+        node = Node(self, overlay=FakeOverlayStatus("0-3"))
+        self.successResultOf(node.start())
+        node.ok("resource.drain", {"targets": "2", "reason": "fan"})
+        self.successResultOf(node.svc.reconfigure(config_from_object(
+            {"resource": {"exclude": "test[3-4]"}})))
+        status = node.ok("resource.status")
+        self.assertEqual((status["exclude"], status["drain"]), ("2-3", {}))
+        exc = node.fail("resource.drain", {"targets": "3"})
+        self.assertEqual(str(exc), "rank 3 excluded")
+        self.assertEqual(node.kept_events(), ["drain", "undrain"])
+        # back to nothing excluded: rank 3 may be drained again
+        self.successResultOf(node.svc.reconfigure(config_from_object({})))
+        self.assertEqual(node.ok("resource.status")["exclude"], "")
+        node.ok("resource.drain", {"targets": "3"})
+
+    def test_bad_exclude_refused_and_nothing_changes(self):
+        from fluxd.config import config_from_object
+        node = Node(self, exclude="1", overlay=FakeOverlayStatus("0-3"))
+        self.successResultOf(node.start())
+        failure = self.failureResultOf(node.svc.reconfigure(
+            config_from_object({"resource": {"exclude": "7"}})))
+        self.assertEqual(str(failure.value), "exclude set 7 is out of range")
+        self.assertEqual(node.ok("resource.status")["exclude"], "1")
+
+    def test_followers_ignore_it(self):
+        from fluxd.config import config_from_object
+        node = Node(self, rank=1, overlay=FakeOverlayStatus("0-3"))
+        self.successResultOf(node.svc.reconfigure(config_from_object(
+            {"resource": {"exclude": "1"}})))
+        self.assertEqual(node.svc.exclude, IDset())

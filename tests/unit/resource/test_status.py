@@ -20,11 +20,9 @@ from fluxd.resource.status import (
     DEFAULT_STATUS_STATES, STATUS_HEADINGS, STATUS_STATES, InvalidState,
     ResourceStatus, StatusLine, check_states, queue_ranks, status_lines,
 )
+from tests import VECTORS as ALL_VECTORS
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-VECTORS = os.path.join(REPO, "..", "shared", "vectors", "flux-resource",
-                       "status")
+VECTORS = os.path.join(ALL_VECTORS, "flux-resource", "status")
 FORMAT = "{state:>10} {nnodes:>6} {ranks:<15} {nodelist}"
 
 

@@ -1,0 +1,108 @@
+"""Unknown tables, keys fluxd does not act on, keys that need a restart."""
+
+import os
+
+from fluxd.config import (
+    config_from_object, config_notes, load_config, restart_changes,
+    unknown_tables)
+from tests.unit.admin.helpers import TestCase
+
+
+class UnknownTableTests(TestCase):
+    def test_typos_named_with_the_nearest_table(self):
+        config = config_from_object({"boostrap": {"hosts": []}, "exce": {},
+                                     "tbon": {}}, source="a.toml")
+        self.assertEqual(unknown_tables(config), [
+            "a.toml: [boostrap]: unknown table, ignored (did you mean"
+            " [bootstrap]?)",
+            "a.toml: [exce]: unknown table, ignored (did you mean [exec]?)"])
+
+    def test_known_and_foreign_tables_are_quiet(self):
+        config = config_from_object({
+            "accounting": {"factor-weights": {"fairshare": 1}},
+            "sched-fluxion-qmanager": {"queue-policy": "easy"},
+            "bootstrap": {}})
+        self.assertEqual(unknown_tables(config), [])
+
+    def test_far_names_get_no_suggestion(self):
+        config = config_from_object({"zzzzz": {}})
+        self.assertEqual(unknown_tables(config),
+                         ["[zzzzz]: unknown table, ignored"])
+
+    def test_file_is_named(self):
+        path = self.mktemp()
+        os.mkdir(path)
+        with open(os.path.join(path, "b.toml"), "w") as f:
+            f.write("[boostrap]\ncurve_cert = 'x'\n")
+        config = load_config(path)
+        self.assertEqual(unknown_tables(config), [
+            f"{path}/b.toml: [boostrap]: unknown table, ignored (did you"
+            " mean [bootstrap]?)"])
+
+
+class NotesTests(TestCase):
+    def test_inert_and_later_keys(self):
+        config = config_from_object({
+            "systemd": {"enable": True},
+            "exec": {"imp": "/usr/libexec/flux/flux-imp"},
+            "tbon": {"zmqdebug": 1, "torpid_max": "40s"},
+            "resource": {"reserve": "0", "exclude": "0"},
+            "job-manager": {"journal-size-limit": 5},
+            "access": {"allow-guest-user": True}})
+        self.assertEqual(config_notes(config), [
+            ("warn", "[systemd]: has no effect in fluxd (fluxd does not run"
+                     " jobs in systemd units)"),
+            ("info", "[exec]: not used until fluxd has the exec service (job"
+                     " shells and the IMP)"),
+            ("warn", "tbon.zmqdebug: has no effect in fluxd (fluxd's overlay"
+                     " is TLS over TCP, not ZeroMQ)"),
+            ("info", "resource.reserve: not used until fluxd has a"
+                     " scheduler"),
+            ("info", "[job-manager]: not used until fluxd has the job"
+                     " pipeline (ingest, job manager)"),
+            ("warn", "job-manager.journal-size-limit: has no effect in fluxd"
+                     " (flux-core does not read it either)")])
+
+    def test_implemented_keys_are_quiet(self):
+        config = config_from_object({
+            "access": {"allow-guest-user": True},
+            "heartbeat": {"period": "5s"}, "kvs": {"gc-threshold": 10},
+            "resource": {"exclude": "0", "noverify": True}})
+        self.assertEqual(config_notes(config), [])
+
+
+class RestartTests(TestCase):
+    def setUp(self):
+        self.old = config_from_object({"tbon": {"torpid_max": "30s"},
+                                       "resource": {"exclude": "1"}})
+
+    def test_live_keys(self):
+        for key, value in (("tbon.torpid_max", "1m"),
+                           ("access.allow-guest-user", True),
+                           ("resource.exclude", "2"),
+                           ("heartbeat.period", "5s")):
+            self.assertEqual(restart_changes(self.old,
+                                             self.old.with_value(key, value)),
+                             [], key)
+
+    def test_restart_keys(self):
+        for key, value in (("tbon.tcp_user_timeout", "2m"),
+                           ("tbon.connect_timeout", "1m"),
+                           ("tbon.topo", "kary:2"),
+                           ("resource.noverify", True),
+                           ("resource.path", "/x.json"),
+                           ("kvs.checkpoint-period", "30m"),
+                           ("content-sqlite.synchronous", "OFF")):
+            self.assertEqual(restart_changes(self.old,
+                                             self.old.with_value(key, value)),
+                             [key])
+
+    def test_default_written_out_is_no_change(self):
+        new = self.old.with_value("tbon.tcp_user_timeout", "20s")
+        self.assertEqual(restart_changes(self.old, new), [])
+
+    def test_table_named_once(self):
+        new = self.old.with_value("bootstrap", {"hosts": [{"host": "a"}]})
+        # a [bootstrap] table also turns the default topology to custom
+        self.assertEqual(restart_changes(self.old, new),
+                         ["bootstrap", "tbon.topo"])
