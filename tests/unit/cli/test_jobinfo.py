@@ -8,15 +8,14 @@ import signal
 
 from twisted.trial.unittest import SynchronousTestCase
 
-import tests
 from fluxd.cli._jobinfo import (
     HEADINGS, JobInfo, fields_to_attrs, headings_for)
 from fluxd.cli.formatting import Formatter
 from fluxd.job import jobs as J
 from fluxd.testing.cli import run_flux
+from tests import VECTORS as ALL_VECTORS
 
-VECTORS = os.path.join(os.path.dirname(tests.__file__), "vectors",
-                       "flux-jobs", "tests")
+VECTORS = os.path.join(ALL_VECTORS, "flux-jobs", "tests")
 NOW = 1000.0
 
 
