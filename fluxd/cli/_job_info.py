@@ -228,7 +228,7 @@ class JobInfoCommands:
                                            "flags": flags})
         return answer[key]
 
-    # -- eventlog, wait-event ---------------------------------------------------
+    # -- eventlog, wait-event -----------------------------------------------
 
     def _formatter(self, args):
         from fluxd.formats.eventlog import TIME_FORMATS, EventlogFormatter

@@ -28,7 +28,6 @@ import errno
 import json
 
 from twisted.internet import defer
-from twisted.logger import Logger
 
 from fluxd.errors import (
     FluxError, InvalidArgument, NotFound, PermissionDenied, ProtocolError)
@@ -120,7 +119,6 @@ class JobInfoService(Module):
     """
 
     name = "job-info"
-    log = Logger()
 
     def __init__(self, router, table, rank=0):
         super().__init__(rank)
@@ -222,7 +220,7 @@ class JobInfoService(Module):
             answer[key] = value
         return answer
 
-    # -- eventlog-watch ----------------------------------------------------------
+    # -- eventlog-watch -----------------------------------------------
 
     @method("eventlog-watch", roles=ROLE_USER, streaming=True)
     def rpc_eventlog_watch(self, request):
@@ -258,8 +256,6 @@ class _Watch:
     :ivar offset: bytes of the log consumed so far (sent, or held in
         :attr:`partial` until its newline arrives).
     """
-
-    log = Logger()
 
     def __init__(self, service, request, jobid, path, waitcreate):
         self.service = service

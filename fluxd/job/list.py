@@ -6,8 +6,8 @@ job manager's journal.  fluxd's reads the job manager's records directly
 through :class:`fluxd.interfaces.IJobTable`, so a listing is never behind
 the job manager and rank 0 holds each job once (its memory stays flat as
 inactive jobs pile up); job-list itself keeps only the ids of the jobs in
-listing order (:class:`fluxd.job._listindex.JobIndex`).  What a request selects and how it is shown is
-:mod:`fluxd.job._listquery`'s job.
+listing order (:class:`fluxd.job._listindex.JobIndex`).  What a request
+selects and how it is shown is :mod:`fluxd.job._listquery`'s job.
 
 Methods (RFC 43 payloads; guests may use them all and see every job,
 until private mode):
@@ -30,7 +30,6 @@ until private mode):
 import errno
 
 from twisted.internet import defer
-from twisted.logger import Logger
 
 from fluxd.errors import FluxError, NotFound, ProtocolError
 from fluxd.interfaces import IJobTable, provide
@@ -54,7 +53,6 @@ class JobListService(Module):
     """
 
     name = "job-list"
-    log = Logger()
 
     def __init__(self, table, rank=0):
         super().__init__(rank)
