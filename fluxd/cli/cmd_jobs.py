@@ -290,7 +290,7 @@ class JobsCommand:
             if args.stats_only:
                 return 0 if stats["active"] else 1
         if args.json:
-            records, truncated = self._fetch(args, jobids, ["all"])
+            records, _ = self._fetch(args, jobids, ["all"])
             if jobids and not records:
                 return 1
             jobs = [JobInfo(r, now=self.now).to_dict() for r in records]
@@ -320,13 +320,18 @@ class JobsCommand:
             self.stdout.write(text)
             return None
         fmt = config.get_format_string(args.format)
+        import string
         from fluxd.cli._jobinfo import headings_for
         from fluxd.cli.formatting import Formatter
+        # annotations.X, sched.X and user.X get headings as they are used,
+        # in the format or as sort keys
+        keys = args.sort.split(",")
+        if fmt.startswith("sort:"):
+            keys += fmt.split(None, 1)[0][len("sort:"):].split(",")
         try:
-            import string
             fields = [f for _, f, _, _ in string.Formatter().parse(fmt) if f]
-            sort_keys = [k.lstrip("-") for k in args.sort.split(",") if k]
-            formatter = Formatter(fmt, headings_for(fields + sort_keys))
+            formatter = Formatter(fmt, headings_for(
+                fields + [k.lstrip("-") for k in keys if k]))
         except (InvalidArgument, ValueError) as exc:
             raise InvalidArgument(f"Error in user format: {exc}") from None
         if args.sort:

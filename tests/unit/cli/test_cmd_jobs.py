@@ -342,3 +342,16 @@ class DispatchTests(SynchronousTestCase):
                                          " error: line 1:"))
         r = run_flux(["jobs", "--from-stdin"], stdin="")
         self.assertEqual((r.rc, r.out.split()[0]), (0, "JOBID"))
+
+
+class AnnotationSortTests(JobsTestCase):
+    def test_sort_by_an_annotation(self):
+        self.sched.annotations = {"sched": {"t_estimate": 5.0}}
+        self.held.annotations = {"sched": {"t_estimate": 1.0}}
+        rc, out, err = self.flux_jobs("-f", "sched", "-no",
+                                      "sort:sched.t_estimate {id}")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(out.split(), [str(self.held.id), str(self.sched.id)])
+        rc, out, err = self.flux_jobs("-f", "sched", "-no", "{id}",
+                                      "--sort=-annotations.sched.t_estimate")
+        self.assertEqual(out.split(), [str(self.sched.id), str(self.held.id)])
