@@ -3,7 +3,8 @@ brokers.
 
 Jobs are submitted with the stdlib client through ``job-ingest.submit``
 (a J signed with the ``none`` mechanism) and canceled with
-``job-manager.raise``; without a scheduler the others stay pending.  A
+``job-manager.raise``; the queue is stopped first, so the others stay
+pending (jobs that run are in ``test_jobs_results.py``).  A
 watcher (``flux job eventlog -F``) is started before the cancel and must
 end by itself once the job is inactive; nothing sleeps.
 """
@@ -43,6 +44,12 @@ def submit(h, *commands, userid=None):
     return [job["id"] for job in answer["jobs"]]
 
 
+def stop_queue(h):
+    """Keep submitted jobs pending: no allocation while stopped."""
+    h.rpc("job-manager.queue-start", {"all": True, "start": False,
+                                      "reason": "listing tests"})
+
+
 def cancel(h, jobid, note="by test"):
     h.rpc("job-manager.raise", {"id": jobid, "severity": 0,
                                 "type": "cancel", "note": note})
@@ -50,6 +57,7 @@ def cancel(h, jobid, note="by test"):
 
 def test_one_broker(broker):
     with Flux(broker.uri) as h:
+        stop_queue(h)
         sleeper, host, other = submit(h, ["sleep", "60"], ["hostname"],
                                       ["true"])
     f58 = fluid.encode(host, "f58")
@@ -133,6 +141,8 @@ def flux(rank, *args):
                        env=dict(os.environ, FLUX_URI=uri(rank)))
     return p.returncode, p.stdout, p.stderr
 
+with Flux(uri(0)) as h:
+    h.rpc("job-manager.queue-start", {"all": True, "start": False})
 with Flux(uri(3)) as h:
     jobs = [{"J": wrap_none(json.dumps(from_command(c)).encode(),
                             os.getuid()), "urgency": u, "flags": 0}
@@ -209,6 +219,7 @@ def test_real_guest(make_broker, shared_dir):
                          ).start()
     with temporary_user() as user:
         with Flux(broker.uri) as h:
+            stop_queue(h)
             mine, = submit(h, ["hostname"])
         # the owner may act as another user: a job that user owns
         with Flux(broker.uri, userid=user.pw_uid, rolemask=ROLE_OWNER) as h:
