@@ -144,6 +144,22 @@ class _Alarm:
             signal.signal(signal.SIGALRM, self._old)
 
 
+def _color_args(argv):
+    """``-L[WHEN]`` and ``--color[=WHEN]`` as flux's optparse reads them
+    (the value only when attached), rewritten as ``--color=WHEN``."""
+    out = []
+    for arg in argv:
+        if arg == "--":
+            out.extend(argv[len(out):])
+            break
+        if arg in ("-L", "--color"):
+            arg = "--color=always"
+        elif arg.startswith("-L"):
+            arg = "--color=" + arg[2:]
+        out.append(arg)
+    return out
+
+
 def _formatter_options(p):
     p.add_argument("-f", "--format", default="text", metavar="FORMAT",
                    help="Specify output format: text, json")
@@ -151,11 +167,10 @@ def _formatter_options(p):
                    help="Specify time format: raw, iso, offset")
     p.add_argument("-H", "--human", action="store_true",
                    help="Display human-readable output")
-    p.add_argument("-L", "--color", nargs="?", const="always",
-                   default="auto", metavar="WHEN",
-                   help="Colorize output when supported; WHEN can be"
-                   " 'always' (default if omitted), 'never', or 'auto'"
-                   " (default)")
+    p.add_argument("--color", default="auto", metavar="WHEN",
+                   help="-L[WHEN], --color[=WHEN]: colorize output when"
+                   " supported; WHEN can be 'always' (default if omitted),"
+                   " 'never', or 'auto' (default)")
     p.add_argument("-p", "--path", default="eventlog", metavar="PATH",
                    help="Specify alternate eventlog name or path suffix"
                    " (e.g. \"exec\", \"output\", or \"guest.exec.eventlog\")")
@@ -260,7 +275,7 @@ class JobInfoCommands:
         p.add_argument("-F", "--follow", action="store_true",
                        help="Follow events until the job is inactive")
         p.add_argument("id")
-        args = p.parse_args(argv)
+        args = p.parse_args(_color_args(argv))
         jobid = parse_jobid(args.id)
         path = PATHS.get(args.path, args.path)
         evf = self._formatter(args)
@@ -302,7 +317,7 @@ class JobInfoCommands:
                        help="If path does not exist, wait for its creation")
         p.add_argument("id")
         p.add_argument("event")
-        args = p.parse_args(argv)
+        args = p.parse_args(_color_args(argv))
         jobid = parse_jobid(args.id)
         path = PATHS.get(args.path, args.path)
         if args.count <= 0:

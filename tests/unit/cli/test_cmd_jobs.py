@@ -355,3 +355,14 @@ class AnnotationSortTests(JobsTestCase):
         rc, out, err = self.flux_jobs("-f", "sched", "-no", "{id}",
                                       "--sort=-annotations.sched.t_estimate")
         self.assertEqual(out.split(), [str(self.sched.id), str(self.held.id)])
+
+
+class LeanImportTests(SynchronousTestCase):
+    def test_flux_jobs_loads_the_formatter_only_to_print_rows(self):
+        from tests.unit.test_fences import loaded_after_import
+        loaded = loaded_after_import(
+            ["fluxd.cli.cmd_jobs", "fluxd.cli._job_info"],
+            "m for m in sys.modules if m.startswith(('twisted',"
+            " 'fluxd.cli.formatting', 'fluxd.client', 'fluxd.kvs',"
+            " 'fluxd.message.router'))")
+        self.assertEqual(loaded, [])

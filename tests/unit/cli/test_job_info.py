@@ -100,11 +100,22 @@ class EventlogTests(JobCommandTestCase):
         rc, out, _ = self.flux_job("eventlog", "-T", "offset", self.f58)
         self.assertEqual(out.splitlines()[1].split()[0], "1.000000")
 
+    def test_color_option_takes_only_an_attached_value(self):
+        rc, out, _ = self.flux_job("eventlog", "-L", self.f58)
+        self.assertEqual(rc, 0)
+        self.assertIn("\033[", out)
+        rc, out, _ = self.flux_job("eventlog", "-Lnever", self.f58)
+        self.assertNotIn("\033[", out)
+        rc, out, _ = self.flux_job("eventlog", "--color", self.f58)
+        self.assertIn("\033[", out)
+        rc, out, _ = self.flux_job("eventlog", "--color=never", self.f58)
+        self.assertNotIn("\033[", out)
+
     def test_bad_options(self):
         for argv, message in ((("-f", "xml"), "invalid format type 'xml'"),
                               (("-T", "when"),
                                "invalid time-format type 'when'"),
-                              (("-L", "maybe"),
+                              (("-Lmaybe",),
                                "invalid value: --color=maybe")):
             rc, _, err = self.flux_job("eventlog", *argv, self.f58)
             self.assertEqual((rc, err), (1, f"flux-job: {message}\n"))
