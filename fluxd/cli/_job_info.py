@@ -200,6 +200,7 @@ class JobInfoCommands:
         return self._connect()
 
     def log(self, message):
+        """Print ``flux-job: message`` on stderr."""
         self.stderr.write(f"{PROG}: {message}\n")
 
     # -- info -----------------------------------------------------------------

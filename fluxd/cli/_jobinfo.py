@@ -225,28 +225,34 @@ class JobInfo:
 
     @property
     def state(self):
+        """The state name (``SCHED``...)."""
         return J.STATE_NAMES.get(self.state_id, "")
 
     @property
     def state_single(self):
+        """The state's letter (``S``...)."""
         return J.STATE_SINGLE.get(self.state_id, "")
 
     @property
     def state_emoji(self):
+        """The state as an emoji (its letter where that cannot print)."""
         single = self.state_single
         emoji = _STATE_EMOJI.get(single, single)
         return emoji if _can_print(emoji) else single
 
     @property
     def result(self):
+        """The result name once inactive (``COMPLETED``...), else ""."""
         return J.RESULT_NAMES.get(self.result_id, "")
 
     @property
     def result_abbrev(self):
+        """The result's abbreviation (``CD``, ``F``, ``CA``, ``TO``)."""
         return J.RESULT_ABBREV.get(self.result_id, "")
 
     @property
     def result_emoji(self):
+        """The result as an emoji (ASCII where that cannot print)."""
         emoji, ascii_ = _RESULT_EMOJI.get(self.result_abbrev, ("", ""))
         return emoji if _can_print(emoji) else ascii_
 
@@ -255,24 +261,29 @@ class JobInfo:
 
     @property
     def status(self):
+        """The state while active, the result once inactive."""
         return self.state if self._active() else self.result
 
     @property
     def status_abbrev(self):
+        """The abbreviated status (``S``, ``R``, ``CD``...)."""
         return self.state_single if self._active() else self.result_abbrev
 
     @property
     def status_emoji(self):
+        """The status as an emoji."""
         return self.state_emoji if self._active() else self.result_emoji
 
     @property
     def username(self):
+        """The user's name (the userid for an unknown user)."""
         return username(self.userid)
 
     # -- times ---------------------------------------------------------------
 
     @property
     def runtime(self):
+        """Seconds from RUN to CLEANUP (to now while running)."""
         if self.t_cleanup > 0 and self.t_run > 0:
             return self.t_cleanup - self.t_run
         if self.t_run > 0:
@@ -281,6 +292,7 @@ class JobInfo:
 
     @property
     def t_remaining(self):
+        """Seconds left before expiration of a running job."""
         try:
             if self.status != "RUN":
                 return 0.0
@@ -300,6 +312,8 @@ class JobInfo:
 
     @property
     def returncode(self):
+        """The exit code; -signal; -128 canceled or 1 failed before
+        running; "" while active."""
         status = self.waitstatus
         if not isinstance(status, int) or isinstance(status, bool):
             if self.result_id == J.CANCELED:
@@ -315,6 +329,7 @@ class JobInfo:
 
     @property
     def contextual_info(self):
+        """What the INFO column shows for the job's state."""
         state = self.state
         if state == "PRIORITY":
             return "priority-wait"
@@ -335,6 +350,7 @@ class JobInfo:
 
     @property
     def inactive_reason(self):
+        """Why an inactive job ended (``Exit 1``, ``Timeout``...)."""
         if self.state != "INACTIVE":
             return ""
         result = self.result
@@ -367,6 +383,7 @@ class JobInfo:
 
     @property
     def uri(self):
+        """The job's instance URI (``user.uri`` annotation) or ""."""
         value = self.user.uri
         return value if isinstance(value, str) else ""
 

@@ -260,6 +260,7 @@ class JobsCommand:
         return self._handle
 
     def warn(self, message):
+        """Print ``flux-jobs: WARNING: message``."""
         self.stderr.write(f"{PROG}: WARNING: {message}\n")
 
     def run(self, argv):
