@@ -35,6 +35,8 @@ from fluxd.errors import InvalidArgument
 from fluxd.events import EventService
 from fluxd.exec.service import ExecService
 from fluxd.formats.hostlist import Hostlist
+from fluxd.job.info import JobInfoService
+from fluxd.job.list import JobListService
 from fluxd.job.setup import build_job_modules
 from fluxd.kvs.wiring import build_kvs_modules
 from fluxd.local.connection import Policy
@@ -349,9 +351,12 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         kvs = next(m for m in kvs_modules if m.name == "kvs")
         jobs = build_job_modules(reactor, router, kvs, events, config,
                                  safe_mode=admin.safe_mode)
+        manager = jobs[0]
         sched = SchedulerService(reactor, router, kvs)
         jobs += [sched, FeasibilityService(sched),
                  ExecService(reactor, router, kvs, events, config)]
+        # job-info and job-list read the job manager's table
+        jobs += [JobInfoService(router, manager), JobListService(manager)]
     policy = Policy(owner,
                     allow_guest_user=bool(config.get("access.allow-guest-user", False)),
                     allow_root_owner=bool(config.get("access.allow-root-owner", False)))

@@ -81,6 +81,16 @@ def cmd_id(argv):
 #: subcommand -> (function or "module:function", usage, one-line summary)
 SUBCOMMANDS = {
     "id": (cmd_id, "[OPTIONS] [id ...]", "Convert jobid(s) to another form"),
+    "info": ("fluxd.cli._job_info:cmd_info", "id key",
+             "Display info for a job"),
+    "eventlog": ("fluxd.cli._job_info:cmd_eventlog", "[-f text|json] id",
+                 "Display eventlog for a job"),
+    "wait-event": ("fluxd.cli._job_info:cmd_wait_event", "id event",
+                   "Wait for an event"),
+    "status": ("fluxd.cli._job_info:cmd_status", "[OPTIONS] id [id...]",
+               "Wait for job(s) to complete and exit with largest exit code"),
+    "last": ("fluxd.cli._job_info:cmd_last", "[N|SLICE]",
+             "Print the most recently submitted jobid"),
 }
 
 

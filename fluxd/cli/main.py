@@ -24,6 +24,7 @@ from fluxd import __version__
 COMMANDS = {
     "hostlist": ("fluxd.cli.cmd_hostlist", "Manipulate lists of hosts"),
     "job": ("fluxd.cli.cmd_job", "Job housekeeping utility"),
+    "jobs": ("fluxd.cli.cmd_jobs", "List jobs submitted to Flux"),
     "getattr": ("fluxd.cli.cmd_attr:getattr_main", "Get broker attribute"),
     "setattr": ("fluxd.cli.cmd_attr:setattr_main", "Set broker attribute"),
     "lsattr": ("fluxd.cli.cmd_attr:lsattr_main", "List broker attributes"),
