@@ -81,6 +81,22 @@ def cmd_id(argv):
 #: subcommand -> (function or "module:function", usage, one-line summary)
 SUBCOMMANDS = {
     "id": (cmd_id, "[OPTIONS] [id ...]", "Convert jobid(s) to another form"),
+    "urgency": ("fluxd.cli._job_control:cmd_urgency", "[OPTIONS] id urgency",
+                "Set job urgency (0-31, HOLD, EXPEDITE, DEFAULT)"),
+    "raise": ("fluxd.cli._job_control:cmd_raise",
+              "[OPTIONS] ids... [--] [message...]",
+              "Raise exception for job(s)"),
+    "raiseall": ("fluxd.cli._job_control:cmd_raiseall",
+                 "[OPTIONS] type [message...]",
+                 "Raise an exception on multiple jobs."),
+    "kill": ("fluxd.cli._job_control:cmd_kill", "[OPTIONS] ids...",
+             "Send signal to running job"),
+    "killall": ("fluxd.cli._job_control:cmd_killall", "[OPTIONS]",
+                "Send signal to multiple running jobs"),
+    "purge": ("fluxd.cli._job_control:cmd_purge", "[OPTIONS] [id...]",
+              "Purge old inactive jobs"),
+    "wait": ("fluxd.cli._job_control:cmd_wait", "[OPTIONS] [id]",
+             "Wait for job(s) to complete."),
 }
 
 
