@@ -144,7 +144,7 @@ def parse_flags(values):
 
 def encode_job(jobspec, userid):
     """The J of a jobspec: its JSON signed with the ``none`` mechanism."""
-    from fluxd.formats.jobspec import dumps
+    from fluxd.formats._jobspec_json import dumps
     from fluxd.security.sign import wrap_none
     return wrap_none(dumps(jobspec).encode("utf-8"), userid)
 

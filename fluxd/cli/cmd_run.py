@@ -40,7 +40,7 @@ class RunCommand:
 
     def build_parser(self):
         """:returns: the argument parser."""
-        from fluxd.formats.jobspec import add_arguments
+        from fluxd.formats._jobspec_cli import add_arguments
         parser = self.env.parser(
             prog=self.prog,
             usage=f"{self.prog} [OPTIONS...] COMMAND [ARGS...]",
@@ -67,7 +67,8 @@ class RunCommand:
         from fluxd.cli._attach import Attach
         from fluxd.cli._follow import EventFollower
         from fluxd.formats.fluid import encode
-        from fluxd.formats.jobspec import dumps, jobspec_from_args
+        from fluxd.formats._jobspec_cli import jobspec_from_args
+        from fluxd.formats._jobspec_json import dumps
         jobspec, urgency, _ = jobspec_from_args(
             args, environ=self.env.environ, cwd=self.env.cwd,
             getrlimit=self.env.getrlimit)

@@ -96,7 +96,7 @@ class SubmitBulkCommand:
 
     def build_parser(self):
         """:returns: the argument parser."""
-        from fluxd.formats.jobspec import add_arguments
+        from fluxd.formats._jobspec_cli import add_arguments
         parser = self.env.parser(
             prog=self.prog, usage=f"{self.prog} [OPTIONS...] COMMAND"
             " [ARGS...]", description=self.description)
@@ -147,7 +147,7 @@ class SubmitBulkCommand:
 
     def jobspec(self, args):
         """The jobspec and urgency of one job."""
-        from fluxd.formats.jobspec import jobspec_from_args
+        from fluxd.formats._jobspec_cli import jobspec_from_args
         jobspec, urgency, _ = jobspec_from_args(
             args, environ=self.env.environ, cwd=self.env.cwd,
             getrlimit=self.env.getrlimit)
@@ -188,7 +188,7 @@ class SubmitBulkCommand:
                     jobspec["attributes"]["system"]["environment"][
                         "FLUX_JOB_CC"] = str(cc)
             if args.dry_run:
-                from fluxd.formats.jobspec import dumps
+                from fluxd.formats._jobspec_json import dumps
                 self.env.stdout.write(dumps(jobspec) + "\n")
                 raise _DryRun()
             stdout, stderr = self._streams(xargs)

@@ -289,3 +289,19 @@ class HelperTests(SynchronousTestCase):
         self.assertEqual(args.setattr, ["a=5"])
         self.assertEqual(args.job_name, "{{name}}")
         self.assertEqual(args.modified, {"cc", "setattr", "job_name"})
+
+
+class ImportTests(SynchronousTestCase):
+    def test_commands_import_no_twisted(self):
+        import subprocess
+        import sys
+        code = ("import sys; import fluxd.cli.cmd_submit, fluxd.cli.cmd_run,"
+                " fluxd.cli.cmd_bulksubmit, fluxd.cli.cmd_cancel,"
+                " fluxd.cli.cmd_queue, fluxd.cli._job_control,"
+                " fluxd.cli._attach, fluxd.cli._watch, fluxd.cli._follow,"
+                " fluxd.cli._progress, fluxd.formats.constraint,"
+                " fluxd.formats._jobspec_options, fluxd.security.sign;"
+                " print([m for m in sys.modules if m.startswith('twisted')])")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                             text=True, check=True).stdout
+        self.assertEqual(out.strip(), "[]")
