@@ -30,6 +30,7 @@ from fluxd.builtins import BrokerModule, ModuleService
 from fluxd.errors import InvalidArgument
 from fluxd.events import EventService
 from fluxd.formats.hostlist import Hostlist
+from fluxd.job.setup import build_job_modules
 from fluxd.kvs.wiring import build_kvs_modules
 from fluxd.local.connection import Policy
 from fluxd.local.service import LocalConnectorService
@@ -254,6 +255,14 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
         router.attach_upstream(overlay)
         events.add_forwarder(overlay.send_event_down)
         _join_lifecycle(admin.lifecycle, overlay, rank)
+    kvs_modules = build_kvs_modules(reactor, rank, router, events, attrs,
+                                    config, owner,
+                                    statedir=setattrs.get("statedir"))
+    jobs = []
+    if rank == 0:
+        kvs = next(m for m in kvs_modules if m.name == "kvs")
+        jobs = build_job_modules(reactor, router, kvs, events, config,
+                                 safe_mode=admin.safe_mode)
     policy = Policy(owner,
                     allow_guest_user=bool(config.get("access.allow-guest-user", False)),
                     allow_root_owner=bool(config.get("access.allow-root-owner", False)))
@@ -267,10 +276,11 @@ def build_broker(reactor, config, setattrs=None, owner=None, environ=None,
         events,
         GroupsService(rank, overlay, router),
         # content, kvs, kvs-watch: ready before anything stores state
-        *build_kvs_modules(reactor, rank, router, events, attrs, config, owner,
-                           statedir=setattrs.get("statedir")),
+        *kvs_modules,
         # resources: after the KVS that keeps drains
         build_resource(reactor, config, attrs, router, overlay),
+        # rank 0's job services: after the resources they schedule
+        *jobs,
         # admin services answer before clients can connect
         *admin.modules,
         LocalConnectorService(reactor, local_uri_path(local_uri), router,

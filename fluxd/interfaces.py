@@ -289,3 +289,16 @@ class IJobTable(Interface):
     def add_observer(callback):
         """Call ``callback(job, entry)`` after each event of any job is
         durable (``entry`` is the eventlog dict); returns a remover."""
+
+
+class IJobSubmit(Interface):
+    """The job manager as job-ingest hands it new jobs."""
+
+    max_jobid = Attribute("The highest job id ever issued in this instance")
+
+    def check_submit():
+        """Raise a FluxError when submission is disabled."""
+
+    def submit(prepared):
+        """Store new jobs (dicts from ingest); a Deferred firing once their
+        J, jobspec and ``submit`` event are durable."""

@@ -53,8 +53,23 @@ class StartlogKeeper:
         #: extra context of the ``finish`` event (``dump`` after --gc)
         self.finish_context = {}
 
+    def detect(self):
+        """At build time, before any service starts: enter safe mode when
+        the previous run did not stop cleanly, so that the job services
+        never schedule in the window before rc1."""
+        try:
+            crashed = previous_run_crashed(self.startlog.read())
+        except OSError:
+            return      # begin() reports the unreadable startlog
+        if crashed:
+            self.safe_mode.enter()
+            if self._attributes is not None:
+                # broker-owned, read-only for users: set outside attr.set
+                self._attributes.set_initial("broker.safe-mode", "1")
+
     def begin(self):
-        """rc1 step: detect a crashed previous run, post ``start``.
+        """rc1 step: post ``start``; say so when the previous run crashed
+        (safe mode was entered by :meth:`detect`).
 
         :returns: 0, or 1 when the startlog cannot be written.
         """
@@ -69,15 +84,19 @@ class StartlogKeeper:
             return 1
         self.started = True
         if crashed:
-            self.safe_mode.enter()
-            if self._attributes is not None:
-                # broker-owned, read-only for users: set outside attr.set
-                self._attributes.set_initial("broker.safe-mode", "1")
+            if not self.safe_mode.active:
+                self.detect_late()
             self.log.warn("{text}", text=CRASH_WARNING)
             self.log.warn("safe mode: job submission is disabled and"
                           " scheduling is stopped: {reason}"
                           " (see flux startlog)", reason=self.safe_mode.reason)
         return 0
+
+    def detect_late(self):
+        """Enter safe mode from rc1 (when :meth:`detect` was not called)."""
+        self.safe_mode.enter()
+        if self._attributes is not None:
+            self._attributes.set_initial("broker.safe-mode", "1")
 
     def finish(self):
         """rc3 step: post ``finish`` (a clean stop).  :returns: 0 or 1."""

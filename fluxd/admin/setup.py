@@ -163,6 +163,7 @@ def build_admin(reactor, config, attrs, modules, *, rank, size, owner,
     if rank == 0:
         keeper = parts.startlog = StartlogKeeper(reactor, parts.statedir,
                                                  parts.safe_mode, attrs)
+        keeper.detect()
         runat.add_step("rc1", keeper.begin)
     for phase in ("rc1", "rc3"):
         name = f"broker.{phase}_path"

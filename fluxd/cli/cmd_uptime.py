@@ -107,10 +107,15 @@ def main(argv):
             duration = now - float(start)
             drained = _drained(h)
             offline = _offline(h, size)
-            queues = _optional(h, "admin.queue-status")
-            if queues is not None:
-                submit_disabled = not queues["submit"]["enabled"]
-                sched_stopped = not queues["sched"]["started"]
+            queue = _optional(h, "job-manager.queue-status", {})
+            if queue is not None:
+                submit_disabled = not queue["enable"]
+                sched_stopped = not queue["start"]
+            else:
+                safe = _optional(h, "admin.queue-status")
+                if safe is not None:
+                    submit_disabled = not safe["submit"]["enabled"]
+                    sched_stopped = not safe["sched"]["started"]
     for line in format_uptime(now, state, duration,
                               owner_name(int(values["security.owner"])),
                               int(values["instance-level"]), size, drained,

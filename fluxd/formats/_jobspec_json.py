@@ -164,6 +164,13 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
 def _yaml_message(exc):
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     mark = getattr(exc, "problem_mark", None)
@@ -237,7 +244,8 @@ def load(text):
             f"jobspec must be str or bytes, not {type(text).__name__}")
     json_error = None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(text, parse_constant=_reject_constant,
+                         parse_float=_finite_float)
     except RecursionError:
         raise JobspecError("invalid jobspec: nested too deeply") from None
     except ValueError as exc:
@@ -257,7 +265,10 @@ def load(text):
             raise JobspecError("invalid jobspec: nested too deeply") from None
     if not isinstance(obj, dict):
         raise JobspecError(f"jobspec must be a mapping, got {jtype(obj)}")
-    _check_json(obj)
+    if json_error is not None:
+        # JSON text can only hold JSON values (string keys, finite numbers:
+        # checked while parsing); YAML can hold anything
+        _check_json(obj)
     return obj
 
 

@@ -41,10 +41,20 @@ ROLE_ADMIN = 8
 ROLE_ALL = 0xFFFFFFFF
 
 
+_FIELDS = ("type", "topic", "payload", "flags", "userid", "rolemask",
+           "nodeid", "matchtag", "errnum", "seq", "route")
+
+
 class Message:
     """One Flux message.
 
     ``payload`` is raw bytes (JSON text for almost every service) or None.
+    A message built inside the broker from a JSON value keeps the value
+    and encodes it only when ``payload`` is read (to cross a socket):
+    in-process requests and responses, such as the job manager's alloc
+    and start requests carrying a whole jobspec, cost no JSON round trip.
+    Payloads are immutable once sent: :meth:`json` hands out a shallow
+    copy, and nested values must not be changed by whoever receives them.
     ``aux1``/``aux2`` of the RFC 3 header are exposed under their meaning
     for the message type: ``nodeid``/``errnum``/``seq`` and ``matchtag``.
     ``route`` lists hop identities, original sender first.
@@ -53,15 +63,16 @@ class Message:
     ``inspect``, a noticeable part of a ``flux`` command's start-up.)
     """
 
-    __slots__ = ("type", "topic", "payload", "flags", "userid", "rolemask",
-                 "nodeid", "matchtag", "errnum", "seq", "route")
+    __slots__ = ("type", "topic", "_payload", "_obj", "flags", "userid",
+                 "rolemask", "nodeid", "matchtag", "errnum", "seq", "route")
 
     def __init__(self, type, topic="", payload=None, flags=0,
                  userid=USERID_UNKNOWN, rolemask=ROLE_NONE, nodeid=NODEID_ANY,
                  matchtag=MATCHTAG_NONE, errnum=0, seq=0, route=None):
         self.type = type
         self.topic = topic
-        self.payload = payload
+        self._payload = payload
+        self._obj = None
         self.flags = flags
         self.userid = userid
         self.rolemask = rolemask
@@ -71,8 +82,29 @@ class Message:
         self.seq = seq
         self.route = [] if route is None else route
 
+    @property
+    def payload(self):
+        """The payload bytes (encoded now from a JSON value if need be)."""
+        if self._payload is None and self._obj is not None:
+            self._payload = json.dumps(self._obj, separators=(",", ":")
+                                       ).encode("utf-8")
+        return self._payload
+
+    @payload.setter
+    def payload(self, value):
+        self._payload = value
+        self._obj = None
+
+    @classmethod
+    def with_json(cls, type, topic, value, **fields):
+        """A message whose payload is the JSON object ``value``, kept
+        decoded until someone needs the bytes."""
+        message = cls(type, topic, None, **fields)
+        message._obj = value
+        return message
+
     def _fields(self):
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in _FIELDS)
 
     def __eq__(self, other):
         if not isinstance(other, Message):
@@ -81,13 +113,17 @@ class Message:
 
     def __repr__(self):
         inner = ", ".join(f"{name}={getattr(self, name)!r}"
-                          for name in self.__slots__)
+                          for name in _FIELDS)
         return f"Message({inner})"
 
     @classmethod
     def request(cls, topic, payload=None, nodeid=NODEID_ANY, flags=0,
                 matchtag=MATCHTAG_NONE):
         """Build a request; ``payload`` may be bytes, str or a JSON value."""
+        if isinstance(payload, dict):
+            return cls.with_json(REQUEST, topic, payload,
+                                 flags=flags | FLAG_ROUTE, nodeid=nodeid,
+                                 matchtag=matchtag)
         return cls(REQUEST, topic, encode_payload(payload), flags | FLAG_ROUTE,
                    nodeid=nodeid, matchtag=matchtag)
 
@@ -96,11 +132,17 @@ class Message:
 
         An error response carries ``errstr`` as its payload, as flux does.
         """
+        flags = FLAG_ROUTE | (self.flags & FLAG_STREAMING)
+        if not errnum and isinstance(payload, dict):
+            return Message.with_json(RESPONSE, self.topic, payload,
+                                     flags=flags, userid=self.userid,
+                                     rolemask=self.rolemask,
+                                     matchtag=self.matchtag,
+                                     route=list(self.route))
         if errnum:
             body = errstr.encode("utf-8") if errstr else None
         else:
             body = encode_payload(payload)
-        flags = FLAG_ROUTE | (self.flags & FLAG_STREAMING)
         return Message(RESPONSE, self.topic, body, flags,
                        userid=self.userid, rolemask=self.rolemask,
                        matchtag=self.matchtag, errnum=errnum,
@@ -122,16 +164,19 @@ class Message:
         :raises fluxd.errors.ProtocolError: when the payload is not a JSON
             object.
         """
+        if self._obj is not None:
+            return dict(self._obj)
         from fluxd.errors import ProtocolError
-        if not self.payload:
+        if not self._payload:
             return {}
         try:
-            value = json.loads(self.payload.rstrip(b"\0"))
+            value = json.loads(self._payload.rstrip(b"\0"))
         except (ValueError, UnicodeDecodeError):
             raise ProtocolError("message payload is not valid JSON") from None
         if not isinstance(value, dict):
             raise ProtocolError("message payload is not a JSON object")
-        return value
+        self._obj = value
+        return dict(value)
 
     @property
     def errstr(self):
@@ -143,9 +188,14 @@ class Message:
     def copy(self, **changes):
         """A shallow copy with some fields replaced (route list copied)."""
         changes.setdefault("route", list(self.route))
-        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields = {name: getattr(self, name) for name in _FIELDS
+                  if name != "payload"}
+        fields["payload"] = self._payload
         fields.update(changes)
-        return Message(**fields)
+        message = Message(**fields)
+        if "payload" not in changes:
+            message._obj = self._obj
+        return message
 
 
 def encode_payload(payload):

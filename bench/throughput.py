@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Job throughput, after flux-core's t/throughput.py.
+
+For each broker count and job count: start an instance (``flux start
+--test-size=S``), submit N test-execution jobs (``true`` with
+``system.exec.test.run_duration``, default ``0.001s`` as flux-core's
+script sets it) in batches of ``--batch`` jobs per request, wait until
+every one is inactive, and print:
+
+- submit rate: jobs acknowledged (durable, ids returned) per second;
+- end-to-end rate: N / (time of the last ``clean`` - time of the first
+  submit);
+- rank 0's RSS (VmRSS and VmHWM, MiB) once every job is inactive, with
+  every inactive job retained (no purge).
+
+Usage: ``bench/throughput.py [-N 1000,16000] [-s 1,4] [--duration 0.001s]``.
+Run inside an instance (``--inner``), it measures that instance only.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from fluxd.client.sync import Flux  # noqa: E402
+from fluxd.formats.jobspec import from_command  # noqa: E402
+from fluxd.security.sign import wrap_none  # noqa: E402
+
+
+def rss_mib(pid):
+    """``(VmRSS, VmHWM)`` of a process in MiB."""
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) / 1024
+    return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
+
+
+def inner(count, batch, duration, uri=None):
+    """Measure in the instance at ``uri`` (default FLUX_URI)."""
+    jobspec = from_command(["true"])
+    jobspec["attributes"]["system"].setdefault("exec", {})["test"] = {
+        "run_duration": duration}
+    jobspec["attributes"]["system"]["environment"] = {}
+    signed = wrap_none(json.dumps(jobspec).encode(), os.getuid())
+    entry = {"J": signed, "urgency": 16, "flags": 0}
+    done = threading.Event()
+    state = {"cleaned": 0, "last": None}
+
+    def follow():
+        with Flux(uri) as h:
+            for batch_ in h.stream("job-manager.events-journal", {}):
+                for event in batch_["events"]:
+                    if event["entry"]["name"] == "clean":
+                        state["cleaned"] += 1
+                        state["last"] = event["entry"]["timestamp"]
+                if state["cleaned"] >= count:
+                    done.set()
+                    return
+    watcher = threading.Thread(target=follow, daemon=True)
+    watcher.start()
+    with Flux(uri) as h:
+        pid = int(h.rpc("attr.get", {"name": "broker.pid"})["value"])
+        time.sleep(0.2)     # let the journal stream register
+        start = time.time()
+        tokens = []
+        for first in range(0, count, batch):
+            n = min(batch, count - first)
+            tokens.append(h.send("job-ingest.submit",
+                                 {"jobs": [entry] * n}))
+            if len(tokens) >= 4:
+                h.wait(tokens.pop(0))
+        for token in tokens:
+            h.wait(token)
+        submitted = time.time()
+    done.wait()
+    end = max(state["last"] or time.time(), submitted)
+    rss, hwm = rss_mib(pid)
+    return {"jobs": count, "submit_rate": count / (submitted - start),
+            "rate": count / (end - start), "rss": rss, "hwm": hwm}
+
+
+def outer(args):
+    flux = os.path.join(os.path.dirname(sys.executable), "flux")
+    print(f"{'brokers':>7} {'jobs':>6} {'submit/s':>9} {'jobs/s':>8}"
+          f" {'rank0 RSS MiB':>14} {'HWM MiB':>8}")
+    for size in args.sizes:
+        for count in args.counts:
+            proc = subprocess.run(
+                [flux, "start", f"--test-size={size}", sys.executable,
+                 os.path.abspath(__file__), "--inner", "-N", str(count),
+                 "--batch", str(args.batch), "--duration", args.duration],
+                capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"size {size} N {count} failed:\n{proc.stderr[-2000:]}")
+                continue
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"{size:>7} {count:>6} {r['submit_rate']:>9.0f}"
+                  f" {r['rate']:>8.0f} {r['rss']:>14.1f} {r['hwm']:>8.1f}",
+                  flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-N", "--counts", default="1000,16000")
+    parser.add_argument("-s", "--sizes", default="1,4")
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--duration", default="0.001s")
+    parser.add_argument("--inner", action="store_true")
+    args = parser.parse_args()
+    args.counts = [int(n) for n in args.counts.split(",")]
+    args.sizes = [int(n) for n in args.sizes.split(",")]
+    if args.inner:
+        print(json.dumps(inner(args.counts[0], args.batch, args.duration)))
+    else:
+        outer(args)
+
+
+if __name__ == "__main__":
+    main()

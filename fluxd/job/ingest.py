@@ -1,0 +1,166 @@
+# -*- test-case-name: tests.unit.job.test_ingest -*-
+"""The ``job-ingest`` service: the front door of job submission (rank 0).
+
+``job-ingest.submit`` takes one job (``{J, urgency, flags}``) or, in
+fluxd, a batch (``{jobs: [...]}``, each job answered on its own).  For
+each job it checks the caller (the J's signer must be the caller; the
+``none`` mechanism and the ``waitable``/``novalidate`` flags are the
+owner's alone; guests may not ask for an urgency above 16), decodes and
+validates the jobspec in-process with flux's Python validator rules
+(``--require-version=1``), gives it a FLUID, and hands the batch to the
+job manager, which writes ``J``, ``jobspec`` (without the environment)
+and the ``submit`` event of every job in one KVS commit.  Each submitter
+gets its id only once that commit is durable.
+
+The FLUID generator resumes after the highest id the job manager knows
+(including purged jobs, through its checkpoint), so an id is never
+issued twice, even across a crash.
+"""
+
+import json
+import time
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from fluxd.errors import FluxError, InvalidArgument, PermissionDenied
+from fluxd.formats import fluid
+from fluxd.formats.jobspec import JobspecError, load, validate
+from fluxd.interfaces import IJobSubmit, provide
+from fluxd.job import jobs as J
+from fluxd.message.router import method
+from fluxd.message.types import ROLE_USER
+from fluxd.module import Module
+from fluxd.security.sign import unwrap
+
+__all__ = ["IngestService"]
+
+_KNOWN_FLAGS = J.FLAG_DEBUG | J.FLAG_WAITABLE | J.FLAG_NOVALIDATE
+#: jobs one request may carry
+MAX_BATCH = 10000
+
+
+def redact(jobspec):
+    """A copy of ``jobspec`` without ``attributes.system.environment``
+    (only J keeps the environment, as in flux)."""
+    attributes = jobspec.get("attributes")
+    if not isinstance(attributes, dict):
+        return jobspec
+    system = attributes.get("system")
+    if not isinstance(system, dict) or "environment" not in system:
+        return jobspec
+    system = {k: v for k, v in system.items() if k != "environment"}
+    return dict(jobspec, attributes=dict(attributes, system=system))
+
+
+class IngestService(Module):
+    """``job-ingest`` on rank 0.
+
+    :param manager: the job manager, an :class:`IJobSubmit`.
+    :param wallclock: seconds since the epoch (submit timestamps).
+    :param monotonic: a monotonic clock in seconds (the FLUID timestamp).
+    :param generator_id: the FLUID generator id (rank 0: 0).
+    """
+
+    name = "job-ingest"
+    log = Logger()
+
+    def __init__(self, manager, wallclock=time.time,
+                 monotonic=time.monotonic, generator_id=0):
+        super().__init__(0)
+        self._manager = provide(IJobSubmit, manager)
+        self._wallclock = wallclock
+        self._monotonic = monotonic
+        self._generator_id = generator_id
+        self._fluids = None
+        self.stats = {"requests": 0, "jobs": 0, "rejected": 0}
+
+    def startService(self):
+        super().startService()
+        last = self._manager.max_jobid
+        start = fluid.timestamp(last) + 1 if last else 0
+        self._fluids = fluid.FluidGenerator(self._generator_id, start,
+                                            clock=self._monotonic)
+
+    # -- checks ----------------------------------------------------------------
+
+    def _prepare(self, entry, cred):
+        if not isinstance(entry, dict):
+            raise FluxError("job request must be an object", errnum=22)
+        signed, urgency = entry.get("J"), entry.get("urgency", 16)
+        flags = entry.get("flags", 0)
+        if not isinstance(urgency, int) or isinstance(urgency, bool) \
+                or not 0 <= urgency <= 31:
+            raise InvalidArgument("urgency range is [0:31]")
+        if not isinstance(flags, int) or isinstance(flags, bool) \
+                or flags & ~_KNOWN_FLAGS:
+            raise InvalidArgument("invalid submit flags")
+        owner = cred.is_owner
+        if not owner and urgency > J.URGENCY_GUEST_MAX:
+            raise PermissionDenied("only the instance owner can submit with"
+                                   " urgency >16")
+        if not owner and flags & J.FLAG_WAITABLE:
+            raise PermissionDenied("only the instance owner can submit with"
+                                   " flags=waitable")
+        if not owner and flags & J.FLAG_NOVALIDATE:
+            raise PermissionDenied("only the instance owner can submit with"
+                                   " flags=novalidate")
+        payload, signer, mechanism = unwrap(signed)
+        if signer != cred.userid:
+            raise PermissionDenied(f"signer={signer} != requestor={cred.userid}")
+        if mechanism == "none" and not owner:
+            raise PermissionDenied("only instance owner can use sign-type=none")
+        try:
+            jobspec = load(payload)
+        except JobspecError as exc:
+            raise InvalidArgument(f"jobspec: {exc}") from None
+        if not isinstance(jobspec, dict):
+            raise InvalidArgument("jobspec must be an object")
+        if not flags & J.FLAG_NOVALIDATE:
+            validate(jobspec, version=1)
+        redacted = redact(jobspec)
+        return {"userid": cred.userid, "urgency": urgency, "flags": flags,
+                "J": signed, "jobspec": redacted,
+                "jobspec_text": json.dumps(redacted, separators=(",", ":"),
+                                           ensure_ascii=False).encode()}
+
+    # -- RPC ---------------------------------------------------------------------
+
+    @method("submit", roles=ROLE_USER)
+    async def rpc_submit(self, request):
+        """``{J, urgency, flags}`` -> ``{id}``; ``{jobs: [...]}`` ->
+        ``{jobs: [{id} | {errnum, errstr}]}``."""
+        body = request.json()
+        batch = "jobs" in body
+        entries = body["jobs"] if batch else [body]
+        if not isinstance(entries, list) or not entries:
+            raise InvalidArgument("jobs must be a non-empty list")
+        if len(entries) > MAX_BATCH:
+            raise InvalidArgument(f"at most {MAX_BATCH} jobs per request")
+        self.stats["requests"] += 1
+        self._manager.check_submit()
+        answers = [None] * len(entries)
+        prepared = []
+        now = self._wallclock()
+        for i, entry in enumerate(entries):
+            try:
+                p = self._prepare(entry, request.cred)
+            except FluxError as exc:
+                answers[i] = {"errnum": exc.errno, "errstr": str(exc)}
+                self.stats["rejected"] += 1
+                continue
+            p["id"] = self._fluids.next()
+            p["t_submit"] = now
+            prepared.append((i, p))
+        if prepared:
+            await defer.maybeDeferred(self._manager.submit,
+                                      [p for _, p in prepared])
+            self.stats["jobs"] += len(prepared)
+            for i, p in prepared:
+                answers[i] = {"id": p["id"]}
+        if batch:
+            return {"jobs": answers}
+        answer = answers[0]
+        if "errnum" in answer:
+            raise FluxError(answer["errstr"], errnum=answer["errnum"])
+        return answer

@@ -1,0 +1,776 @@
+# -*- test-case-name: tests.unit.job.test_manager -*-
+"""The job manager: every job's RFC 21 state, kept in the KVS.
+
+Each job is a :class:`fluxd.job.jobs.Job` record, changed only by posting
+an event (:meth:`JobManagerService.post`): the event is applied to the
+record (:func:`fluxd.job.jobs.apply`), appended to ``job.<id>.eventlog``
+through the shared :class:`~fluxd.job.kvsbatch.KVSBatcher` (many jobs'
+events in one commit), and the job's new state acted on at once:
+
+- DEPEND: ``depend`` (dependencies are jobtap plugins: a later issue);
+- PRIORITY: ``priority`` from the urgency (flux's ``priority-default``:
+  the urgency itself, 0 for a held job, the maximum for an expedited one);
+- SCHED: an alloc request to the scheduler (RFC 27, :mod:`._schedlink`);
+- RUN: a start request to the exec service (RFC 32, :mod:`._execlink`);
+- CLEANUP: withdraw the alloc or wait for the shells, ``free`` the
+  resources, ``clean``;
+- INACTIVE: answer ``job-manager.wait``, count for purging.
+
+Clients are answered, and observers (job-list readers, the events
+journal, ``flux job wait``) told, only once the events are durable.  At
+start every job is rebuilt from its eventlog (:mod:`._restart`).
+"""
+
+import errno
+import json
+from collections import deque
+
+from twisted.internet import defer, task
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from fluxd.config import parse_duration_key
+from fluxd.errors import FluxError, InvalidArgument, NotFound, PermissionDenied
+from fluxd.formats import fluid
+from fluxd.formats.idset import IDset
+from fluxd.interfaces import (
+    IEvents, IJobSubmit, IJobTable, IKVS, IRouter, provide)
+from fluxd.job import jobs as J
+from fluxd.job._execlink import ExecLink
+from fluxd.job._queue import QueueState
+from fluxd.job._schedlink import SchedLink
+from fluxd.job.kvsbatch import KVSBatcher
+from fluxd.message.router import Credential, method
+from fluxd.message.types import ROLE_OWNER, ROLE_USER
+from fluxd.module import Module
+
+__all__ = ["JobManagerService", "job_key", "CHECKPOINT_KEY"]
+
+CHECKPOINT_KEY = "checkpoint.job-manager"
+#: jobs unlinked per KVS commit when purging (flux-core's batch size)
+PURGE_BATCH = 100
+_PURGE_PERIOD = 5.0
+
+
+def job_key(jobid):
+    """``job.XXXX.XXXX.XXXX.XXXX``: the job's KVS directory."""
+    return (f"job.{(jobid >> 48) & 0xFFFF:04x}.{(jobid >> 32) & 0xFFFF:04x}."
+            f"{(jobid >> 16) & 0xFFFF:04x}.{jobid & 0xFFFF:04x}")
+
+
+def _line(entry):
+    """One eventlog line, as ``json.dumps`` would write it (compact, keys
+    in order), assembled by hand: most events have no context."""
+    context = entry.get("context")
+    head = f'{{"timestamp":{entry["timestamp"]!r},"name":"{entry["name"]}"'
+    if context is None:
+        return (head + "}\n").encode("utf-8")
+    return (head + ',"context":' + json.dumps(
+        context, separators=(",", ":"), ensure_ascii=False) + "}\n"
+            ).encode("utf-8")
+
+
+def _authorize(request, job, what):
+    if not request.is_owner and request.userid != job.userid:
+        raise PermissionDenied(f"guests can only {what} their own jobs")
+
+
+@implementer(IJobTable, IJobSubmit)
+class JobManagerService(Module):
+    """The ``job-manager`` service (rank 0).
+
+    :param clock: IReactorTime (event timestamps, purge timer).
+    :param router: the broker's router (scheduler and exec requests).
+    :param kvs: the broker's KVS (eventlogs, checkpoint).
+    :param events: the broker's events (``job-exception``, kills, purges).
+    :param config: the broker's :class:`fluxd.config.Config`.
+    :param safe_mode: the :class:`fluxd.admin.startlog.SafeMode`, or None.
+    """
+
+    name = "job-manager"
+    log = Logger()
+
+    def __init__(self, clock, router, kvs, events, config, safe_mode=None):
+        super().__init__(0)
+        self._clock = clock
+        self.router = provide(IRouter, router)
+        self.kvs = provide(IKVS, kvs)
+        self.events = provide(IEvents, events)
+        self._config = config
+        self._safe_mode = safe_mode
+        self.batcher = KVSBatcher(clock, kvs, router.instance_cred,
+                                  on_durable=self._durable)
+        self.sched = SchedLink(router, self)
+        self.exec = ExecLink(router, self)
+        self.queue = QueueState(safe_mode)
+        self._jobs = {}
+        self._inactive = deque()
+        self._observers = []
+        self._journals = []
+        self._waiters = {}
+        self._any_waiters = []
+        self._unwaited = deque()
+        self.max_jobid = 0
+        self._purge_timer = None
+        self._read_limits(config)
+        self.stats = {"submitted": 0, "events": 0}
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def startService(self):
+        super().startService()
+        from fluxd.job._restart import restart
+        d = defer.Deferred.fromCoroutine(restart(self))
+        # what the restart posted is durable before clients can connect
+        d.addCallback(lambda _: self.batcher.flush())
+        d.addCallback(lambda _: self._start_purge_timer())
+        return d
+
+    def stopService(self):
+        super().stopService()
+        if self._purge_timer is not None and self._purge_timer.running:
+            self._purge_timer.stop()
+        self.write_checkpoint()
+        return self.batcher.flush()
+
+    def _read_limits(self, config):
+        self.age_limit = None
+        if config.is_set("job-manager.inactive-age-limit"):
+            self.age_limit = parse_duration_key(
+                config, "job-manager.inactive-age-limit")
+        self.num_limit = config.get("job-manager.inactive-num-limit", None)
+
+    def _start_purge_timer(self):
+        if self.age_limit is None and self.num_limit is None:
+            return
+        self._purge_timer = task.LoopingCall(self._purge_by_policy)
+        self._purge_timer.clock = self._clock
+        self._purge_timer.start(_PURGE_PERIOD, now=True)
+
+    def write_checkpoint(self):
+        """Queue ``checkpoint.job-manager`` (max job id, queue state)."""
+        self.batcher.put_value(CHECKPOINT_KEY, json.dumps(
+            {"version": 1, "max_jobid": self.max_jobid,
+             "queues": self.queue.checkpoint()}).encode())
+
+    # -- IJobTable ---------------------------------------------------------
+
+    def get(self, jobid):
+        return self._jobs.get(jobid)
+
+    def jobs(self):
+        return self._jobs.values()
+
+    def add_observer(self, callback):
+        self._observers.append(callback)
+
+        def remove():
+            if callback in self._observers:
+                self._observers.remove(callback)
+        return remove
+
+    def _durable(self, notes):
+        for callback in list(self._observers):
+            for job, entry in notes:
+                try:
+                    callback(job, entry)
+                except Exception:
+                    self.log.failure("job observer failed")
+        if self._journals:
+            batch = {"events": [{"id": job.id, "entry": entry}
+                                for job, entry in notes]}
+            for request in list(self._journals):
+                request.respond(batch)
+        for job, entry in notes:
+            if job.state == J.INACTIVE and entry["name"] in ("clean",
+                                                             "invalidate"):
+                self._became_inactive(job)
+
+    # -- submission (called by job-ingest) ----------------------------------
+
+    def check_submit(self):
+        """Refuse submissions while the queue is disabled.
+
+        :raises fluxd.errors.FluxError: flux's wording, EINVAL.
+        """
+        if not self.queue.enable:
+            raise InvalidArgument(
+                f"job submission is disabled: {self.queue.disable_reason}")
+
+    def submit(self, prepared):
+        """Store new jobs and start them once they are durable.
+
+        :param prepared: dicts with ``id userid urgency flags t_submit J
+            jobspec`` (the redacted jobspec dict) and ``jobspec_text``.
+        :returns: a Deferred firing once J, jobspec and the ``submit``
+            event of every job are durable; the jobs then proceed.
+        """
+        self.check_submit()
+        new = []
+        for p in prepared:
+            job = J.Job(p["id"], p["userid"], p["urgency"], p["t_submit"],
+                        p["flags"], jobspec=p["jobspec"])
+            key = job_key(job.id)
+            self.batcher.put_value(f"{key}.J", p["J"].encode())
+            self.batcher.put_value(f"{key}.jobspec", p["jobspec_text"])
+            entry = {"timestamp": p["t_submit"], "name": "submit",
+                     "context": {"urgency": job.urgency, "userid": job.userid,
+                                 "flags": job.flags, "version": 1}}
+            J.apply(job, entry)
+            self.batcher.append(f"{key}.eventlog", _line(entry),
+                                note=(job, entry))
+            self.max_jobid = max(self.max_jobid, job.id)
+            new.append(job)
+        d = self.batcher.flush()
+        d.addCallback(self._admit, new)
+        return d
+
+    def _admit(self, _, new):
+        for job in new:
+            self._jobs[job.id] = job
+            self.stats["submitted"] += 1
+            if job.waitable:
+                self._unwaited.append(job.id)
+            self.post(job, "validate")
+
+    # -- events ---------------------------------------------------------------
+
+    def post(self, job, name, context=None):
+        """Post event ``name`` to ``job``: apply it, log it, act on it."""
+        entry = {"timestamp": self._clock.seconds(), "name": name}
+        if context is not None:
+            entry["context"] = context
+        try:
+            new = J.apply(job, entry)
+        except InvalidArgument as exc:
+            self.log.error("job {id}: event {name} refused: {why}",
+                           id=job.id, name=name, why=exc)
+            return
+        self.stats["events"] += 1
+        self.batcher.append(f"{job_key(job.id)}.eventlog", _line(entry),
+                            note=(job, entry))
+        if new is not None:
+            self._act(job, new)
+
+    def _act(self, job, state):
+        if state == J.DEPEND:
+            self.post(job, "depend")
+        elif state == J.PRIORITY:
+            self.post(job, "priority", {"priority": self.priority_of(job)})
+        elif state == J.SCHED:
+            self.sched.enqueue(job)
+        elif state == J.RUN:
+            self.exec.start(job)
+        elif state == J.CLEANUP:
+            self._cleanup(job)
+        elif state == J.INACTIVE:
+            self._inactive.append(job)
+
+    @staticmethod
+    def priority_of(job):
+        """flux's ``priority-default``: the urgency, with HOLD at the
+        minimum and EXPEDITE at the maximum priority."""
+        if job.urgency == J.URGENCY_HOLD:
+            return J.PRIORITY_MIN
+        if job.urgency == J.URGENCY_EXPEDITE:
+            return J.PRIORITY_MAX
+        return job.urgency
+
+    def raise_exception(self, job, type, severity, note="", userid=None):
+        """Post an ``exception`` and tell the exec service (``job-exception``
+        event)."""
+        context = {"type": type, "severity": severity}
+        if userid is not None:
+            context["userid"] = userid
+        context["note"] = note or ""
+        self.post(job, "exception", context)
+        self.events.publish("job-exception",
+                            {"id": job.id, "type": type, "severity": severity},
+                            cred=Credential(job.userid, ROLE_OWNER),
+                            private=True)
+
+    def annotate(self, job, annotations):
+        """Merge scheduler annotations (null deletes), RFC 27."""
+        if not isinstance(annotations, dict):
+            return
+        current = job.annotations or {}
+        _merge(current, annotations)
+        job.annotations = current or None
+
+    # -- scheduler and exec outcomes ----------------------------------------------
+
+    def alloc_success(self, job, R, annotations):
+        """The scheduler allocated ``job`` (R already in the KVS)."""
+        if R is None:
+            self._fetch_R(job, annotations)
+            return
+        job.R = R
+        _summarize_R(job, R)
+        if annotations:
+            self.annotate(job, annotations)
+        if job.state == J.SCHED:
+            if job.flags & J.FLAG_DEBUG:
+                self.post(job, "debug.alloc-success")
+            self.post(job, "alloc", {"annotations": annotations}
+                      if annotations else None)
+        else:
+            # canceled while the alloc was in flight: give them back
+            job.has_resources = True
+            self._cleanup(job)
+
+    def _fetch_R(self, job, annotations):
+        d = self.kvs.lookup("primary", f"{job_key(job.id)}.R",
+                            cred=self.router.instance_cred)
+
+        def got(obj):
+            from fluxd.kvs import treeobj as T
+            self.alloc_success(job, json.loads(T.decode_val(obj)),
+                               annotations)
+
+        def failed(failure):
+            self.log.error("job {id}: alloc success but R unreadable: {why}",
+                           id=job.id, why=failure.getErrorMessage())
+            self.raise_exception(job, "alloc", 0, "R could not be read")
+        d.addCallbacks(got, failed)
+
+    def alloc_canceled(self, job):
+        """An alloc request was withdrawn."""
+        if job.state == J.CLEANUP:
+            self._cleanup(job)
+        elif job.state == J.SCHED:
+            self.sched.enqueue(job)
+
+    def exec_done(self, job):
+        """The exec service released every rank of ``job``."""
+        if job.state == J.RUN:
+            self.raise_exception(job, "exec", 0,
+                                 "exec service ended without finish")
+        elif job.state == J.CLEANUP:
+            self._cleanup(job)
+
+    def _cleanup(self, job):
+        if job.state != J.CLEANUP:
+            return
+        if job.alloc_pending:
+            self.sched.cancel(job)
+            return
+        if self.exec.is_running(job):
+            return
+        if job.has_resources:
+            if job.flags & J.FLAG_DEBUG:
+                self.post(job, "debug.free-request")
+            self.sched.free(job, job.R)
+            self.post(job, "free")
+        self.post(job, "clean")
+
+    # -- inactive jobs -------------------------------------------------------------
+
+    def _became_inactive(self, job):
+        if job.waitable:
+            waiters = self._waiters.pop(job.id, [])
+            if not waiters and self._any_waiters:
+                waiters = [self._any_waiters.pop(0)]
+            if waiters:
+                job.waited = True
+                for d in waiters:
+                    d.callback(self._wait_answer(job))
+
+    @staticmethod
+    def _wait_answer(job):
+        answer = {"id": job.id, "success": job.result == J.COMPLETED,
+                  "errstr": ""}
+        if job.result != J.COMPLETED:
+            if job.exception_occurred and job.exception_severity == 0:
+                answer["errstr"] = (f"Fatal exception type={job.exception_type}"
+                                    f" {job.exception_note}").rstrip()
+            elif job.waitstatus:
+                answer["errstr"] = _status_text(job.waitstatus)
+        return answer
+
+    def purge(self, age_limit=None, num_limit=None, jobids=None, force=True):
+        """Purge inactive jobs: those older than ``age_limit`` seconds and
+        the oldest beyond ``num_limit``, or exactly ``jobids``.
+
+        :returns: ``(count, remaining)``; with ``force`` False nothing is
+            removed and count is what would be.
+        """
+        now = self._clock.seconds()
+        if jobids is not None:
+            chosen = []
+            for jobid in jobids:
+                job = self._jobs.get(jobid)
+                if job is None:
+                    raise NotFound(f"{fluid.encode(jobid, 'f58')}: unknown"
+                                   " job id")
+                if job.state != J.INACTIVE:
+                    raise InvalidArgument(f"{fluid.encode(jobid, 'f58')}:"
+                                          " job is not inactive")
+                chosen.append(job)
+        else:
+            ordered = sorted(self._inactive, key=lambda j: j.t_inactive)
+            chosen = []
+            excess = len(ordered) - num_limit if num_limit is not None else 0
+            for i, job in enumerate(ordered):
+                if i < excess or (age_limit is not None
+                                  and now - job.t_inactive > age_limit):
+                    chosen.append(job)
+        remaining = len(self._inactive) - (len(chosen) if force else 0)
+        if force and chosen:
+            self._unlink(chosen)
+        return len(chosen), remaining
+
+    def _unlink(self, chosen):
+        gone = {job.id for job in chosen}
+        self._inactive = deque(j for j in self._inactive if j.id not in gone)
+        self.write_checkpoint()
+        for start in range(0, len(chosen), PURGE_BATCH):
+            batch = chosen[start:start + PURGE_BATCH]
+            for job in batch:
+                self._jobs.pop(job.id, None)
+                self.batcher.unlink(job_key(job.id))
+            self.events.publish("job-purge-inactive",
+                                {"jobs": [job.id for job in batch]},
+                                cred=self.router.instance_cred)
+
+    def _purge_by_policy(self):
+        count, _ = self.purge(self.age_limit, self.num_limit)
+        if count:
+            self.log.debug("purged {n} inactive jobs", n=count)
+
+    # -- RPC: job control -------------------------------------------------------
+
+    def _job(self, body, active=False):
+        jobid = body.get("id")
+        if not isinstance(jobid, int) or isinstance(jobid, bool):
+            raise FluxError("job id must be an integer", errnum=errno.EPROTO)
+        job = self._jobs.get(jobid)
+        if job is None:
+            raise NotFound("unknown job id")
+        return job
+
+    @method("urgency", roles=ROLE_USER)
+    async def rpc_urgency(self, request):
+        """``{id, urgency}`` -> ``{old_urgency}`` (RFC 30)."""
+        body = request.json()
+        urgency = body.get("urgency")
+        if not isinstance(urgency, int) or isinstance(urgency, bool) \
+                or not 0 <= urgency <= 31:
+            raise InvalidArgument("urgency value is out of range")
+        job = self._job(body)
+        if job.state == J.INACTIVE:
+            raise InvalidArgument("job is inactive")
+        _authorize(request, job, "reprioritize")
+        if not request.is_owner and urgency > max(J.URGENCY_DEFAULT,
+                                                  job.urgency):
+            raise PermissionDenied("guests can only adjust urgency <= default")
+        if job.has_resources:
+            raise InvalidArgument("urgency cannot be changed once resources"
+                                  " are allocated")
+        old = job.urgency
+        self.post(job, "urgency", {"userid": request.userid,
+                                   "urgency": urgency})
+        if job.state == J.SCHED:
+            self.sched.enqueue(job)
+        await self.batcher.flush()
+        return {"old_urgency": old}
+
+    @method("raise", roles=ROLE_USER)
+    async def rpc_raise(self, request):
+        """``{id, severity, type, note}``: raise an exception."""
+        body = request.json()
+        severity, kind = body.get("severity", 0), body.get("type")
+        note = body.get("note") or ""
+        _check_exception(severity, kind, note)
+        job = self._job(body)
+        _authorize(request, job, "raise exceptions on")
+        if job.state == J.INACTIVE:
+            raise InvalidArgument("job is inactive")
+        self.raise_exception(job, kind, severity, note, userid=request.userid)
+        await self.batcher.flush()
+        return None
+
+    def _select(self, request, body, what="raise exceptions on"):
+        userid = body.get("userid", request.userid)
+        states = body.get("states", J.ACTIVE) or J.ACTIVE
+        if not isinstance(userid, int) or not isinstance(states, int):
+            raise FluxError("userid and states must be integers",
+                            errnum=errno.EPROTO)
+        if not request.is_owner and userid != request.userid:
+            raise PermissionDenied(f"guests can only {what} their own jobs")
+        return [job for job in self._jobs.values()
+                if job.state & states and job.state != J.INACTIVE
+                and (userid == 0xFFFFFFFF or job.userid == userid)]
+
+    @method("raiseall", roles=ROLE_USER)
+    async def rpc_raiseall(self, request):
+        """``{dry_run, userid, states, severity, type, note}`` ->
+        ``{count, errors}``."""
+        body = request.json()
+        severity, kind = body.get("severity", 0), body.get("type")
+        note = body.get("note") or ""
+        _check_exception(severity, kind, note)
+        chosen = self._select(request, body)
+        if not body.get("dry_run"):
+            for job in chosen:
+                self.raise_exception(job, kind, severity, note,
+                                     userid=request.userid)
+            await self.batcher.flush()
+        return {"count": len(chosen), "errors": 0}
+
+    @method("kill", roles=ROLE_USER)
+    def rpc_kill(self, request):
+        """``{id, signum}``: signal a running job's tasks."""
+        body = request.json()
+        signum = body.get("signum")
+        _check_signal(signum)
+        job = self._job(body)
+        _authorize(request, job, "kill")
+        if job.state != J.RUN:
+            raise InvalidArgument("job is not running")
+        self._kill(job, signum)
+        return None
+
+    def _kill(self, job, signum):
+        self.events.publish(f"shell-{job.id}.kill", {"signum": signum},
+                            cred=Credential(job.userid, ROLE_OWNER))
+
+    @method("killall", roles=ROLE_USER)
+    def rpc_killall(self, request):
+        """``{dry_run, userid, signum}`` -> ``{count, errors}``."""
+        body = request.json()
+        signum = body.get("signum")
+        _check_signal(signum)
+        chosen = self._select(request, dict(body, states=J.RUN), "kill")
+        if not body.get("dry_run"):
+            for job in chosen:
+                self._kill(job, signum)
+        return {"count": len(chosen), "errors": 0}
+
+    @method("purge")
+    async def rpc_purge(self, request):
+        """``{age_limit?, num_limit?, force, jobs?}`` -> ``{count,
+        remaining}``."""
+        body = request.json()
+        age, num, ids = body.get("age_limit"), body.get("num_limit"), \
+            body.get("jobs")
+        if age is not None and (not isinstance(age, (int, float))
+                                or isinstance(age, bool) or age < 0):
+            raise InvalidArgument("age limit must be >= 0")
+        if num is not None and (not isinstance(num, int)
+                                or isinstance(num, bool) or num < 0):
+            raise InvalidArgument("num limit must be >= 0")
+        if ids is not None and not (isinstance(ids, list) and all(
+                isinstance(i, int) for i in ids)):
+            raise InvalidArgument("jobs must be a list of job ids")
+        count, remaining = self.purge(age, num, ids,
+                                      force=bool(body.get("force")))
+        await self.batcher.flush()
+        return {"count": count, "remaining": remaining}
+
+    @method("getinfo", roles=ROLE_USER)
+    def rpc_getinfo(self, request):
+        """``{max_jobid}``."""
+        return {"max_jobid": self.max_jobid}
+
+    @method("wait", roles=ROLE_USER)
+    def rpc_wait(self, request):
+        """``{id}``: wait for a waitable job (or any) to become inactive."""
+        body = request.json()
+        jobid = body.get("id")
+        if jobid == J.ANY_JOB:
+            return self._wait_any(request)
+        job = self._job(body)
+        _authorize(request, job, "wait for")
+        if not job.waitable:
+            raise InvalidArgument(f"job {fluid.encode(job.id, 'f58')} is not"
+                                  " waitable")
+        if job.waited:
+            raise NotFound(f"job {fluid.encode(job.id, 'f58')} was already"
+                           " waited for")
+        if job.state == J.INACTIVE:
+            job.waited = True
+            return self._wait_answer(job)
+        done = defer.Deferred()
+        self._waiters.setdefault(job.id, []).append(done)
+        return done
+
+    def _wait_any(self, request):
+        # forget reaped or purged jobs at the front, then look for one
+        while self._unwaited and (self._jobs.get(self._unwaited[0]) is None
+                                  or self._jobs[self._unwaited[0]].waited):
+            self._unwaited.popleft()
+        mine = [job for job in map(self._jobs.get, self._unwaited)
+                if job is not None and not job.waited
+                and (request.is_owner or job.userid == request.userid)]
+        for job in mine:
+            if job.state == J.INACTIVE:
+                job.waited = True
+                return self._wait_answer(job)
+        if not mine:
+            raise FluxError("there are no waitable jobs", errnum=errno.ECHILD)
+        done = defer.Deferred()
+        self._any_waiters.append(done)
+        return done
+
+    # -- RPC: queue -------------------------------------------------------------
+
+    def _queue_name(self, body):
+        name = body.get("name")
+        if name is not None:
+            raise InvalidArgument("queues are not configured")
+        return name
+
+    @method("queue-status", roles=ROLE_USER)
+    def rpc_queue_status(self, request):
+        """The anonymous queue's flags, with fluxd's alloc counts."""
+        self._queue_name(request.json())
+        answer = self.queue.status()
+        if self.queue.start and not self.sched.online:
+            answer.update(start=False, stop_reason="Scheduler is offline")
+        answer.update(alloc_queued=self.sched.pending_count(),
+                      alloc_pending=len(self.sched.outstanding),
+                      running=sum(1 for j in self._jobs.values()
+                                  if j.state & J.RUNNING),
+                      scheduler=self.sched.online)
+        return answer
+
+    @method("queue-list", roles=ROLE_USER)
+    def rpc_queue_list(self, request):
+        """``{queues: []}``: no named queues."""
+        return {"queues": []}
+
+    @method("queue-enable")
+    async def rpc_queue_enable(self, request):
+        """``{name?, all, enable, reason?, nocheckpoint?}``."""
+        body = request.json()
+        self._queue_name(body)
+        self.queue.set_enable(bool(body.get("enable")), body.get("reason"))
+        if not body.get("nocheckpoint"):
+            self.write_checkpoint()
+            await self.batcher.flush()
+        return None
+
+    @method("queue-start")
+    async def rpc_queue_start(self, request):
+        """``{name?, all, start, reason?, nocheckpoint?}``."""
+        body = request.json()
+        self._queue_name(body)
+        start = bool(body.get("start"))
+        self.queue.set_start(start, body.get("reason"))
+        if start:
+            self.sched.pump()
+        else:
+            self.sched.cancel_all()
+        if not body.get("nocheckpoint"):
+            self.write_checkpoint()
+            await self.batcher.flush()
+        return None
+
+    # -- RPC: scheduler and exec --------------------------------------------------
+
+    @method("sched-hello", streaming=True)
+    def rpc_sched_hello(self, request):
+        """RFC 27 hello: one response per job holding resources."""
+        self.sched.hello()
+        for job in list(self._jobs.values()):
+            if job.has_resources:
+                request.respond({"id": job.id, "priority": job.priority,
+                                 "userid": job.userid,
+                                 "t_submit": job.t_submit})
+        return None
+
+    @method("sched-ready")
+    def rpc_sched_ready(self, request):
+        """RFC 27 ready ``{mode, limit?}`` -> ``{count}``."""
+        body = request.json()
+        mode, limit = body.get("mode"), body.get("limit")
+        if mode not in ("limited", "unlimited"):
+            raise InvalidArgument("mode must be limited or unlimited")
+        if mode == "limited" and not (isinstance(limit, int)
+                                      and 0 < limit < 2**31):
+            raise InvalidArgument("limit must be 1..2147483647")
+        count = sum(1 for j in self._jobs.values() if j.state == J.SCHED)
+        self.sched.set_ready(mode, limit)
+        return {"count": count}
+
+    @method("exec-hello")
+    def rpc_exec_hello(self, request):
+        """RFC 32 hello ``{service}``."""
+        service = request.json().get("service")
+        if not isinstance(service, str) or not service:
+            raise InvalidArgument("service must be a non-empty string")
+        self.exec.hello(service)
+        return None
+
+    @method("resource-status", roles=ROLE_USER)
+    def rpc_resource_status(self, request):
+        """``{allocated}``: the union of R held by jobs, or null."""
+        from fluxd.formats.rv1 import Rv1
+        union = None
+        for job in self._jobs.values():
+            if job.has_resources and job.R:
+                R = Rv1.decode(json.dumps(job.R))
+                union = R if union is None else union.union(R)
+        return {"allocated": union.encode() if union is not None else None}
+
+    @method("events-journal", streaming=True)
+    def rpc_events_journal(self, request):
+        """Stream every job event once durable, in batches."""
+        self._journals.append(request)
+        done = defer.Deferred()
+
+        def cancelled():
+            if request in self._journals:
+                self._journals.remove(request)
+            done.callback(None)
+        request.on_cancel(cancelled)
+        return done
+
+
+def _merge(current, update):
+    for key, value in update.items():
+        if value is None:
+            current.pop(key, None)
+        elif isinstance(value, dict) and isinstance(current.get(key), dict):
+            _merge(current[key], value)
+            if not current[key]:
+                del current[key]
+        else:
+            current[key] = value
+
+
+def _summarize_R(job, R):
+    execution = R.get("execution") or {}
+    lite = execution.get("R_lite") or []
+    ranks = [entry.get("rank", "") for entry in lite]
+    if len(ranks) == 1:
+        job.ranks = ranks[0]
+    else:
+        job.ranks = IDset(",".join(r for r in ranks if r)).encode()
+    job.nnodes = len(IDset(job.ranks)) if job.ranks else 0
+    nodelist = execution.get("nodelist") or []
+    job.nodelist = ",".join(nodelist)
+    job.expiration = float(execution.get("expiration") or 0.0)
+
+
+def _check_exception(severity, kind, note):
+    if not isinstance(severity, int) or isinstance(severity, bool) \
+            or not 0 <= severity <= 7:
+        raise FluxError("invalid exception severity", errnum=errno.EPROTO)
+    if not isinstance(kind, str) or not kind or any(
+            c.isspace() or c == "=" for c in kind):
+        raise FluxError("invalid exception type", errnum=errno.EPROTO)
+    if not isinstance(note, str):
+        raise FluxError("invalid exception note", errnum=errno.EPROTO)
+
+
+def _check_signal(signum):
+    if not isinstance(signum, int) or isinstance(signum, bool) \
+            or not 0 < signum < 65:
+        raise InvalidArgument("invalid signal number")
+
+
+def _status_text(status):
+    if status & 0x7F:
+        return f"task(s) killed by signal {status & 0x7F}"
+    return f"task(s) exited with exit code {(status >> 8) & 0xFF}"

@@ -1,0 +1,27 @@
+# -*- test-case-name: tests.integration.test_jobs -*-
+"""Build the job services of rank 0, for :mod:`fluxd.broker`.
+
+In start order: the job manager (it rebuilds its jobs from the KVS before
+anything can submit or schedule), then job-ingest.  The job manager takes
+over the broker's safe mode: after an unclean stop submission is disabled
+and scheduling stopped until the owner re-enables them.
+"""
+
+from fluxd.job.ingest import IngestService
+from fluxd.job.manager import JobManagerService
+
+__all__ = ["build_job_modules"]
+
+
+def build_job_modules(reactor, router, kvs, events, config, safe_mode=None):
+    """The job services, in start order (rank 0 only).
+
+    :param kvs: the broker's :class:`~fluxd.interfaces.IKVS`.
+    :param events: the broker's :class:`~fluxd.interfaces.IEvents`.
+    :param safe_mode: the broker's :class:`fluxd.admin.startlog.SafeMode`.
+    :returns: a list of modules.
+    """
+    manager = JobManagerService(reactor, router, kvs, events, config,
+                                safe_mode=safe_mode)
+    ingest = IngestService(manager, wallclock=reactor.seconds)
+    return [manager, ingest]
