@@ -369,7 +369,7 @@ def cmd_purge(argv, connect=None):
         from fluxd.formats.fsd import parse_fsd
         payload = {"force": args.force}
         if args.ids:
-            payload["ids"] = [parse_jobid(text) for text in args.ids]
+            payload["jobs"] = [parse_jobid(text) for text in args.ids]
         if args.age_limit is not None:
             try:
                 payload["age_limit"] = parse_fsd(args.age_limit)

@@ -288,8 +288,8 @@ class FakeJobBroker:
 
     def do_job_manager_purge(self, payload):
         inactive = [j for j in self.jobs.values() if j.inactive]
-        if "ids" in payload:
-            targets = [j for j in inactive if j.id in payload["ids"]]
+        if "jobs" in payload:
+            targets = [j for j in inactive if j.id in payload["jobs"]]
         else:
             limit = payload.get("num_limit")
             targets = inactive[:max(len(inactive) - limit, 0)] \
