@@ -72,6 +72,8 @@ def test_refused_submissions(broker):
 
 
 def test_urgency_cancel_and_purge_messages(broker):
+    # no job may start while its urgency changes (a scheduler may run)
+    assert broker.flux("queue", "stop", "--quiet").rc == 0
     ids = ids_of(broker.flux("submit", "--cc=0-2", "--urgency=hold",
                              "--flags=waitable", "true").out)
     result = broker.flux("job", "urgency", "-v", ids[0], "EXPEDITE")
