@@ -86,7 +86,10 @@ class Attach:
         self.signals = []
         self.status_msg = None
         self.status_shown = False
-        self.started = clock()
+        self.t_attach = clock()
+        self.running = False      # the job started: its exec log ends
+        self.exec_done = False    # with "done"; wait for it at the end
+        self.ending = False
         if statusline is None:
             statusline = (not show_events and all(
                 env.isatty(s) for s in (env.stdin, env.stdout, env.stderr)))
@@ -108,7 +111,9 @@ class Attach:
                               " not your job")
                 else:
                     self._msg(f"flux_job_event_watch_get: {error}")
-            self._detach()
+                self._detach()
+            else:
+                self._end()
             return
         name, context = entry["name"], entry.get("context") or {}
         ts = entry["timestamp"]
@@ -125,6 +130,8 @@ class Attach:
         elif name == "submit":
             self.exec = self.follower.watch(self.jobid, "guest.exec.eventlog",
                                             self._exec_event, WAITCREATE)
+        elif name == "start":
+            self.running = True
         elif name == "finish":
             self.exit_code, message = waitstatus_to_exitcode(
                 context.get("status", 0))
@@ -134,7 +141,10 @@ class Attach:
             self._print_entry("job", entry)
         self._notify(name, context)
         if name == self.wait_event:
-            self._detach()
+            if name == "clean":
+                self._end()
+            else:
+                self._detach()
 
     def _print_entry(self, prefix, entry):
         context = context_string(entry.get("context"))
@@ -146,6 +156,7 @@ class Attach:
         if entry is None:
             return
         name = entry["name"]
+        self.running = True
         if name == "shell.init" or (name == "complete"
                                     and self.output is None):
             self._watch_output()
@@ -156,6 +167,10 @@ class Attach:
                     f"{entry['timestamp'] - self.t0:.3f}s: {rendered[1]}")
         elif self.show_exec:
             self._print_entry("exec", entry)
+        if name == "done":
+            self.exec_done = True
+            if self.ending:
+                self._detach()
 
     def _watch_output(self):
         if self.output is None:
@@ -174,6 +189,17 @@ class Attach:
             stream, text = rendered
             (self.env.stdout if stream == "stdout"
              else self.env.stderr).write(text)
+
+    def _end(self):
+        """The job is over: stop following it once its exec eventlog,
+        which other services write in their own time, has its last
+        event too."""
+        self.ending = True
+        if self.running and not self.exec_done and self.exec is not None:
+            self.follower.stop(self.main)
+            self.main = None
+            return
+        self._detach()
 
     def _detach(self):
         for token in (self.main, self.exec, self.output):
@@ -199,7 +225,7 @@ class Attach:
             self.status_shown = False
 
     def _draw_status(self):
-        dt = int(self.clock() - self.started)
+        dt = int(self.clock() - self.t_attach)
         if not self.statusline or dt < 2 or not self.status_msg:
             return
         width = 80 - 10 - len(self.label) - 10

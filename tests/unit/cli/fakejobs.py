@@ -27,7 +27,9 @@ ENODATA = 61
 
 def run_ok(status=0):
     """Events of a job that runs and exits with wait status ``status``."""
-    return [("alloc", {}), ("start", {}), ("finish", {"status": status}),
+    return [("alloc", {}), ("exec.init", {}), ("exec.starting", {}),
+            ("start", {}), ("exec.complete", {"status": status}),
+            ("exec.done", {}), ("finish", {"status": status}),
             ("release", {"ranks": "all", "final": True}), ("free", {}),
             ("clean", {})]
 

@@ -70,21 +70,24 @@ class RunTests(SynchronousTestCase):
         self.assertEqual(lines[0], f"jobid: {label}")
         self.assertEqual(lines[1], '0.000s: job.submit {"urgency":16,'
                          f'"userid":{OWNER},"flags":0,"version":1}}')
-        self.assertEqual(lines[-1], "9.000s: job.clean")
+        self.assertEqual(lines[-1], "13.000s: job.clean")
         [(jobspec, _, _)] = submitted(broker)
         self.assertEqual(jobspec["attributes"]["system"]["exec"],
                          {"test": {}})
 
     def test_exec_events_and_wait_event(self):
         def script(jobspec):
+            # the exec log may end after the main log: it is awaited
             return [("alloc", {}), ("exec.init", {}), ("start", {}),
                     ("exec.starting", {}), ("finish", {"status": 0}),
-                    ("exec.complete", {"status": 0}), ("clean", {})]
+                    ("exec.complete", {"status": 0}), ("clean", {}),
+                    ("exec.done", {})]
         broker = FakeJobBroker(script=script)
         rc, out, err = run(["-vvv", "true"], broker)
         self.assertEqual(rc, 0)
         self.assertIn('0.000s: exec.init', err.replace("5.000s", "0.000s"))
         self.assertIn("exec.complete {\"status\":0}", err)
+        self.assertEqual(err.splitlines()[-1], "11.000s: exec.done")
         broker = FakeJobBroker()
         rc, out, err = run(["--wait-event=start", "true"], broker)
         self.assertEqual((rc, err), (1, ""))   # never saw finish

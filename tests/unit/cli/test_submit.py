@@ -238,8 +238,8 @@ class WaitTests(SynchronousTestCase):
         self.assertEqual(lines[0], f"{label}: 0.000s: submit"
                          f' {{"urgency":16,"userid":{OWNER},"flags":0,'
                          '"version":1}')
-        self.assertIn(f"{label}: 6.000s: failed: status=256", lines)
-        self.assertEqual(lines[-1], f"{label}: 9.000s: clean ")
+        self.assertIn(f"{label}: 10.000s: failed: status=256", lines)
+        self.assertEqual(lines[-1], f"{label}: 13.000s: clean ")
 
     def test_progress_with_wait(self):
         rc, out, err = run(["--progress", "--wait", "--cc=1-2", "true"],
