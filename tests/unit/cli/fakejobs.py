@@ -16,6 +16,7 @@ import json
 import os
 
 from fluxd.errors import FluxError, from_errno
+from fluxd.formats.fluid import encode
 from fluxd.security.sign import unwrap
 
 #: the instance owner is whoever runs the tests (commands default to getuid)
@@ -23,6 +24,10 @@ OWNER = os.getuid()
 GUEST = OWNER + 1000
 ANY_USER = 0xFFFFFFFF
 ENODATA = 61
+
+
+def f58(jobid):
+    return encode(jobid, "f58")
 
 
 def run_ok(status=0):
@@ -228,6 +233,8 @@ class FakeJobBroker:
         job = self.jobs.get(jobid)
         if job is None:
             raise from_errno(errno.ENOENT, "unknown job id")
+        if what is None:
+            return job
         if job.userid != self.userid and not self.owner:
             raise from_errno(errno.EPERM, f"guests can only {what} their"
                              " own jobs")
@@ -247,16 +254,18 @@ class FakeJobBroker:
         return {}
 
     def do_job_manager_urgency(self, payload):
-        job = self._job(payload["id"], "set urgency of")
         urgency = payload["urgency"]
         if not 0 <= urgency <= 31:
-            raise from_errno(errno.EINVAL, "urgency range is [0:31]")
-        if urgency > 16 and not self.owner:
-            raise from_errno(errno.EPERM, "guests can only adjust urgency"
-                             " 0-16")
+            raise from_errno(errno.EINVAL, "urgency value is out of range")
+        job = self._job(payload["id"], "reprioritize")
+        if job.inactive:
+            raise from_errno(errno.EINVAL, "job is inactive")
+        if not self.owner and urgency > max(16, job.urgency):
+            raise from_errno(errno.EPERM, "guests can only adjust urgency <="
+                             " default")
         old, job.urgency = job.urgency, urgency
-        self.post(job, "urgency", {"urgency": urgency,
-                                   "userid": self.userid})
+        self.post(job, "urgency", {"userid": self.userid,
+                                   "urgency": urgency})
         return {"old_urgency": old}
 
     def do_job_manager_kill(self, payload):
@@ -265,11 +274,11 @@ class FakeJobBroker:
             raise from_errno(errno.EINVAL, "job is not running")
         return {}
 
-    def _matching(self, payload):
+    def _matching(self, payload, what="raise exceptions on"):
         userid = payload["userid"]
         if userid != self.userid and not self.owner:
-            raise from_errno(errno.EPERM, "guests can only operate on"
-                             " their own jobs")
+            raise from_errno(errno.EPERM, f"guests can only {what} their own"
+                             " jobs")
         bits = {"SCHED": 8, "RUN": 16, "INACTIVE": 64}
         states = payload.get("states", 62)
         return [job for job in self.jobs.values()
@@ -284,41 +293,64 @@ class FakeJobBroker:
         return {"count": len(jobs), "errors": 0}
 
     def do_job_manager_killall(self, payload):
-        jobs = [job for job in self._matching(payload)
-                if job.state == "RUN"]
+        jobs = [job for job in self._matching(dict(payload, states=16),
+                                              "kill")]
         return {"count": len(jobs), "errors": 0}
 
     def do_job_manager_purge(self, payload):
+        self._owner_only()
         inactive = [j for j in self.jobs.values() if j.inactive]
         if "jobs" in payload:
-            targets = [j for j in inactive if j.id in payload["jobs"]]
+            targets = []
+            for jobid in payload["jobs"]:
+                job = self.jobs.get(jobid)
+                if job is None:
+                    raise from_errno(errno.ENOENT, f"{f58(jobid)}: unknown"
+                                     " job id")
+                if not job.inactive:
+                    raise from_errno(errno.EINVAL, f"{f58(jobid)}: job is"
+                                     " not inactive")
+                targets.append(job)
         else:
             limit = payload.get("num_limit")
             targets = inactive[:max(len(inactive) - limit, 0)] \
-                if limit is not None else inactive
+                if limit is not None else []
         if payload.get("force"):
             for job in targets:
                 del self.jobs[job.id]
-        remaining = sum(1 for j in self.jobs.values() if j.inactive)
+        remaining = len(inactive) - (len(targets) if payload.get("force")
+                                     else 0)
         return {"count": len(targets), "remaining": remaining}
 
     def do_job_manager_wait(self, payload):
-        waitable = [j for j in self.jobs.values() if j.flags & 4
-                    and (payload["id"] in (j.id, 0xFFFFFFFFFFFFFFFF))]
-        if not waitable:
-            if payload["id"] in self.jobs:
-                raise from_errno(errno.EINVAL, "job not waitable")
-            raise from_errno(errno.ECHILD, "there are no more waitable jobs")
+        if payload["id"] == 0xFFFFFFFFFFFFFFFF:
+            waitable = [j for j in self.jobs.values() if j.flags & 4]
+            if not waitable:
+                raise from_errno(errno.ECHILD, "there are no waitable jobs")
+        else:
+            job = self._job(payload["id"], "wait for")
+            if not job.flags & 4:
+                raise from_errno(errno.EINVAL, f"job {f58(job.id)} is not"
+                                 " waitable")
+            waitable = [job]
         job = waitable[0]
         while not job.inactive:
-            self._advance()
+            if not self._advance():
+                raise AssertionError("the wait would last forever")
         job.flags &= ~4
         status = next((e["context"]["status"] for e in job.eventlog
                        if e["name"] == "finish"), None)
         if status == 0:
             return {"id": job.id, "success": True, "errstr": ""}
-        errstr = (f"task(s) exited with exit code {status >> 8}"
-                  if status is not None else "job failed")
+        fatal = [e["context"] for e in job.eventlog if e["name"] ==
+                 "exception" and e["context"]["severity"] == 0]
+        if fatal:
+            errstr = (f"Fatal exception type={fatal[0]['type']}"
+                      f" {fatal[0]['note']}").rstrip()
+        elif status & 0x7F:
+            errstr = f"task(s) killed by signal {status & 0x7F}"
+        else:
+            errstr = f"task(s) exited with exit code {status >> 8}"
         return {"id": job.id, "success": False, "errstr": errstr}
 
     def _owner_only(self):
@@ -329,10 +361,13 @@ class FakeJobBroker:
     def do_job_manager_queue_list(self, payload):
         return {"queues": []}
 
+    @staticmethod
+    def _no_queues(payload):
+        if payload.get("name") is not None:
+            raise from_errno(errno.EINVAL, "queues are not configured")
+
     def do_job_manager_queue_status(self, payload):
-        if payload.get("name"):
-            raise from_errno(errno.EINVAL, f"{payload['name']}: no such"
-                             " queue")
+        self._no_queues(payload)
         running = sum(1 for j in self.jobs.values() if j.state == "RUN")
         pending = sum(1 for j in self.jobs.values() if j.state == "SCHED")
         return dict(self.queue, alloc_queued=pending, alloc_pending=0,
@@ -340,19 +375,21 @@ class FakeJobBroker:
 
     def do_job_manager_queue_enable(self, payload):
         self._owner_only()
+        self._no_queues(payload)
         self.queue["enable"] = payload["enable"]
         if payload["enable"]:
             self.queue.pop("disable_reason", None)
         else:
-            self.queue["disable_reason"] = payload.get("reason", "")
+            self.queue["disable_reason"] = (payload.get("reason")
+                                            or "disabled by administrator")
         return {}
 
     def do_job_manager_queue_start(self, payload):
         self._owner_only()
+        self._no_queues(payload)
         self.queue["start"] = payload["start"]
-        if payload["start"]:
-            self.queue.pop("stop_reason", None)
-        elif payload.get("reason"):
+        self.queue.pop("stop_reason", None)
+        if not payload["start"] and payload.get("reason"):
             self.queue["stop_reason"] = payload["reason"]
         return {}
 

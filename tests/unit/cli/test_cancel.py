@@ -122,5 +122,5 @@ class CancelAllTests(SynchronousTestCase):
         broker = FakeJobBroker(userid=GUEST, owner=False)
         rc, out, err = cancel(["--user=all"], broker)
         self.assertEqual(rc, 1)
-        self.assertEqual(err, "flux-cancel: ERROR: guests can only operate"
-                         " on their own jobs\n")
+        self.assertEqual(err, "flux-cancel: ERROR: guests can only raise"
+                         " exceptions on their own jobs\n")
