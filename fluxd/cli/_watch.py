@@ -76,7 +76,8 @@ class SubmitProgress(ProgressBar):
 
 class _Job:
     __slots__ = ("id", "label", "status", "events", "stdout", "stderr",
-                 "wait", "main", "exec", "done")
+                 "wait", "main", "exec", "output", "done", "exec_done",
+                 "ending")
 
     def __init__(self, jobid, label, stdout, stderr, wait):
         self.id, self.label = jobid, label
@@ -84,8 +85,9 @@ class _Job:
         self.events = set()
         self.stdout, self.stderr = stdout, stderr
         self.wait = wait
-        self.main = self.exec = None
+        self.main = self.exec = self.output = None
         self.done = False
+        self.exec_done = self.ending = False
 
 
 class JobWatcher:
@@ -133,13 +135,23 @@ class JobWatcher:
             self.progress.move(job.status, status)
         job.status = status
 
+    def _end(self, job):
+        # with --watch the exec log (and the output it announces) may
+        # still be arriving after the job's clean: follow it to "done"
+        if self.watch and job.exec is not None and not job.exec_done:
+            job.ending = True
+            self.follower.stop(job.main)
+            job.main = None
+            return
+        self._finish(job)
+
     def _finish(self, job):
         if job.done:
             return
         job.done = True
         if self.progress is not None:
             self.progress.update(advance=1, jps=self.progress.jobs_per_sec())
-        for token in (job.main, job.exec):
+        for token in (job.main, job.exec, job.output):
             if token is not None:
                 self.follower.stop(token)
 
@@ -152,7 +164,9 @@ class JobWatcher:
             if error is not None:
                 job.stderr.write(f"{job.label}: {error}\n")
                 self.exitcode = max(self.exitcode, 1)
-            self._finish(job)
+                self._finish(job)
+            else:
+                self._end(job)
             return
         name, context = entry["name"], entry.get("context") or {}
         job.events.add(name)
@@ -182,7 +196,10 @@ class JobWatcher:
                 self._log(job, entry["timestamp"],
                           f"{job.status}: status={status}")
         if name == job.wait:
-            self._finish(job)
+            if name == "clean":
+                self._end(job)
+            else:
+                self._finish(job)
 
     def _exec_event(self, job, entry):
         if entry is None:
@@ -191,9 +208,13 @@ class JobWatcher:
         if self.log_events:
             self._log(job, entry["timestamp"],
                       f"exec.{name} {context_string(entry.get('context'))}")
-        if self.watch and name == "shell.init":
-            self.follower.watch(job.id, "guest.output",
-                                lambda e, err: self._output(job, e))
+        if self.watch and name == "shell.init" and job.output is None:
+            job.output = self.follower.watch(
+                job.id, "guest.output", lambda e, err: self._output(job, e))
+        if name == "done":
+            job.exec_done = True
+            if job.ending:
+                self._finish(job)
         if job.wait == f"exec.{name}":
             self._finish(job)
 

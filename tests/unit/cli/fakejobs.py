@@ -31,9 +31,27 @@ def f58(jobid):
 
 
 def run_ok(status=0):
-    """Events of a job that runs and exits with wait status ``status``."""
+    """Events of a job that runs and exits with wait status ``status``
+    (``exec.NAME``: exec eventlog, ``output.NAME``: guest.output)."""
     return [("alloc", {}), ("exec.init", {}), ("exec.starting", {}),
             ("start", {}), ("exec.complete", {"status": status}),
+            ("exec.done", {}), ("finish", {"status": status}),
+            ("release", {"ranks": "all", "final": True}), ("free", {}),
+            ("clean", {})]
+
+
+def run_with_output(lines, status=0):
+    """A job whose shell writes ``lines`` (stream, rank, text)."""
+    output = [("output.header", {"version": 1})]
+    output += [("output.data", {"stream": stream, "rank": rank,
+                                "data": text})
+               for stream, rank, text in lines]
+    output += [("output.data", {"stream": "stdout", "rank": "0",
+                                "eof": True})]
+    return [("alloc", {}), ("exec.init", {}), ("exec.starting", {}),
+            ("start", {}), output[0], ("exec.shell.init",
+                                       {"leader-rank": 0, "service": "x"}),
+            *output[1:], ("exec.complete", {"status": status}),
             ("exec.done", {}), ("finish", {"status": status}),
             ("release", {"ranks": "all", "final": True}), ("free", {}),
             ("clean", {})]
@@ -51,6 +69,7 @@ class Job:
         self.urgency, self.flags, self.jobspec = urgency, flags, jobspec
         self.eventlog = []
         self.exec_eventlog = []
+        self.output = None        # guest.output, once the "shell" writes
         self.pending = list(script)
         self.state = "SCHED"
 
@@ -123,7 +142,7 @@ class FakeJobBroker:
             self._queue.append((token, None, from_errno(
                 errno.EPERM, "Operation not permitted")))
             return token
-        if path == "guest.output":
+        if path == "guest.output" and job.output is None:
             self._queue.append((token, None, from_errno(
                 errno.ENOENT, "No such file or directory")))
             return token
@@ -162,12 +181,15 @@ class FakeJobBroker:
 
     @staticmethod
     def _log(job, path):
+        if path == "guest.output":
+            if job.output is None:
+                job.output = []
+            return job.output
         return job.eventlog if path == "eventlog" else job.exec_eventlog
 
-    def post(self, job, name, context=None, exec_log=False):
+    def post(self, job, name, context=None, path="eventlog"):
         entry = {"timestamp": float(next(self._time)), "name": name,
                  "context": context or {}}
-        path = "guest.exec.eventlog" if exec_log else "eventlog"
         self._log(job, path).append(entry)
         for token, (watched, watched_path) in list(self._streams.items()):
             if watched is job and watched_path == path:
@@ -185,9 +207,13 @@ class FakeJobBroker:
         for job in sorted(self.jobs.values(), key=lambda j: j.id):
             if job.pending and job.urgency != 0 and self.queue["start"]:
                 name, context = job.pending.pop(0)
-                exec_log = name.startswith("exec.")
-                self.post(job, name[5:] if exec_log else name, context,
-                          exec_log)
+                prefix, _, rest = name.partition(".")
+                path = {"exec": "guest.exec.eventlog",
+                        "output": "guest.output"}.get(prefix)
+                if path is None:
+                    self.post(job, name, context)
+                else:
+                    self.post(job, rest, context, path)
                 return True
         return False
 

@@ -11,7 +11,7 @@ from fluxd.cli._follow import EventFollower, render_output
 from fluxd.cli.cmd_run import RunCommand
 
 from tests.unit.cli.fakejobs import (
-    OWNER, FakeJobBroker, fails_before_start, run_ok)
+    OWNER, FakeJobBroker, fails_before_start, run_ok, run_with_output)
 from tests.unit.cli.test_submit import f58, make_env, submitted
 
 
@@ -93,6 +93,17 @@ class RunTests(SynchronousTestCase):
         self.assertEqual((rc, err), (1, ""))   # never saw finish
         [job] = broker.jobs.values()
         self.assertFalse(job.inactive)
+
+    def test_output(self):
+        lines = [("stdout", "0", "hello\nworld\n"), ("stderr", "1", "oops\n")]
+        broker = FakeJobBroker(script=lambda js: run_with_output(lines))
+        self.assertEqual(run(["-n2", "true"], broker),
+                         (0, "hello\nworld\n", "oops\n"))
+        broker = FakeJobBroker(script=lambda js: run_with_output(lines, 256))
+        self.assertEqual(run(["-l", "-n2", "true"], broker),
+                         (1, "0: hello\n0: world\n",
+                          "1: oops\nflux-job: task(s) exited with exit code"
+                          " 1\n"))
 
     def test_dry_run(self):
         rc, out, err = run(["--dry-run", "-N1", "hostname"])

@@ -16,7 +16,7 @@ from fluxd.formats.fluid import encode
 from fluxd.security.sign import unwrap
 
 from tests.unit.cli.fakejobs import (
-    OWNER, FakeJobBroker, fails_before_start, run_ok)
+    OWNER, FakeJobBroker, fails_before_start, run_ok, run_with_output)
 from tests.unit.formats.test_jobspec_cli import fake_getrlimit
 
 ENV = {"HOME": "/home/u", "PATH": "/bin", "FLUX_F58_FORCE_ASCII": "1"}
@@ -240,6 +240,21 @@ class WaitTests(SynchronousTestCase):
                          '"version":1}')
         self.assertIn(f"{label}: 10.000s: failed: status=256", lines)
         self.assertEqual(lines[-1], f"{label}: 13.000s: clean ")
+
+    def test_watch_prints_output(self):
+        lines = [("stdout", "0", "hi\n"), ("stderr", "0", "err\n")]
+        broker = FakeJobBroker(script=lambda js: run_with_output(lines))
+        rc, out, err = run(["--watch", "--cc=1-2", "true"], broker)
+        labels = [f58(i) for i in sorted(broker.jobs)]
+        self.assertEqual(rc, 0)
+        self.assertEqual(out, "".join(f"{x}\n" for x in labels)
+                         + "hi\nhi\n")
+        self.assertEqual(err, "err\nerr\n")
+        broker = FakeJobBroker(script=lambda js: run_with_output(lines))
+        rc, out, err = run(["--watch", "-l", "--quiet", "true"], broker)
+        label = f58(min(broker.jobs))
+        self.assertEqual((rc, out, err), (0, f"{label}: hi\n",
+                                          f"{label}: err\n"))
 
     def test_progress_with_wait(self):
         rc, out, err = run(["--progress", "--wait", "--cc=1-2", "true"],
