@@ -23,6 +23,7 @@ import argparse
 import errno
 import os
 import signal
+import sys
 
 from fluxd.cli._jobid import parse_jobid, try_jobid
 from fluxd.errors import FluxError, InvalidArgument
@@ -34,7 +35,7 @@ PROG = "flux-job"
 ANY_USER = 0xFFFFFFFF
 ANY_JOB = 0xFFFFFFFFFFFFFFFF
 URGENCY_NAMES = {"hold": 0, "default": 16, "expedite": 31}
-INACTIVE = 64
+INACTIVE, ACTIVE_MASK = 64, 62
 
 
 class _Usage(Exception):
@@ -45,7 +46,6 @@ class _Parser(argparse.ArgumentParser):
     """flux-job's option parser: usage errors exit 1 as optparse does."""
 
     def print_short_usage(self):
-        import sys
         sys.stderr.write(f"Usage: {self.usage}\n")
 
     def error(self, message):
@@ -82,7 +82,6 @@ def _run(parser, argv, body, connect=None):
 
 
 def _say(message):
-    import sys
     sys.stderr.write(f"{PROG}: {message}\n")
 
 
@@ -202,7 +201,6 @@ def cmd_urgency(argv, connect=None):
         old = old.get("old_urgency")
         if args.verbose:
             shown = {0: "job held", 31: "job expedited"}.get(old, old)
-            import sys
             sys.stderr.write(f"old urgency: {shown}\n")
         return 0
     return _run(parser, argv, body, connect)
@@ -287,8 +285,6 @@ def cmd_raiseall(argv, connect=None):
         return 0
     return _run(parser, argv, body, connect)
 
-
-ACTIVE_MASK = 62
 
 
 def _rpc(handle, what, topic, payload):
@@ -379,7 +375,6 @@ def cmd_purge(argv, connect=None):
         if args.num_limit is not None:
             payload["num_limit"] = _unsigned(args.num_limit, "num-limit")
         reply = _rpc(handle(), "purge", "job-manager.purge", payload)
-        import sys
         if args.force:
             sys.stdout.write(f"purged {reply['count']} inactive jobs,"
                              f" {reply['remaining']} remaining\n")
@@ -394,7 +389,6 @@ def cmd_purge(argv, connect=None):
 
 def cmd_wait(argv, connect=None):
     """``flux job wait [-a] [-v] [ID]``."""
-    import sys
     from fluxd.formats.fluid import encode
     parser = _parser("wait", "[OPTIONS] [id]",
                      "Wait for job(s) to complete.")

@@ -167,7 +167,6 @@ class Submitter:
         self.batch_jobs = batch_jobs
         self.batch_bytes = batch_bytes
         self.window = window
-        self.requests = 0
 
     def submit(self, jobs):
         """Submit ``jobs`` (objects with ``J``, ``urgency``, ``flags``).
@@ -202,7 +201,6 @@ class Submitter:
         return {"J": job.J, "urgency": job.urgency, "flags": job.flags}
 
     def _single(self, job):
-        self.requests += 1
         try:
             reply = self.h.rpc("job-ingest.submit", self._entry(job))
         except FluxError as exc:
@@ -212,7 +210,6 @@ class Submitter:
         return reply["id"]
 
     def _send(self, batch):
-        self.requests += 1
         token = self.h.send("job-ingest.submit",
                             {"jobs": [self._entry(job) for job in batch]})
         return token, batch

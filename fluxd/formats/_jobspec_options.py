@@ -18,7 +18,9 @@ import stat
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
-from fluxd.formats._jobspec_build import set_attribute, set_shell_option
+from fluxd.formats._jobspec_build import (
+    _apply_keyvals, duration_seconds, set_attribute, set_shell_option,
+)
 from fluxd.formats._jobspec_json import JobspecError
 
 __all__ = [
@@ -326,8 +328,6 @@ def apply_options(jobspec, args, *, duration=None, getrlimit=None):
     :param duration: the time limit in seconds (None: unset).
     :raises JobspecError: for any bad option, with flux-core's message.
     """
-    from fluxd.formats._jobspec_build import (
-        _apply_keyvals, duration_seconds)
     from fluxd.formats.constraint import parse_constraint
     rlimits = filtered_rlimits(getattr(args, "rlimit", None), getrlimit)
     if rlimits:
