@@ -90,7 +90,6 @@ class SubmitBulkCommand:
         self.env = env or CommandEnv()
         self.exitcode = 0
         self._logfiles = {}
-        self.submitter = None
         self.watcher = None
         self.progress = None
 
@@ -238,8 +237,8 @@ class SubmitBulkCommand:
                 for _ in jobs:
                     pass
                 return
-            self.submitter = Submitter(self.env.handle())
-            for job, result in self.submitter.submit(jobs):
+            submitter = Submitter(self.env.handle())
+            for job, result in submitter.submit(jobs):
                 self.submitted(args, job, result, encode)
         except _DryRun:
             return
