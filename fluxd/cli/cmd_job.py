@@ -91,6 +91,22 @@ SUBCOMMANDS = {
                "Wait for job(s) to complete and exit with largest exit code"),
     "last": ("fluxd.cli._job_info:cmd_last", "[N|SLICE]",
              "Print the most recently submitted jobid"),
+    "urgency": ("fluxd.cli._job_control:cmd_urgency", "[OPTIONS] id urgency",
+                "Set job urgency (0-31, HOLD, EXPEDITE, DEFAULT)"),
+    "raise": ("fluxd.cli._job_control:cmd_raise",
+              "[OPTIONS] ids... [--] [message...]",
+              "Raise exception for job(s)"),
+    "raiseall": ("fluxd.cli._job_control:cmd_raiseall",
+                 "[OPTIONS] type [message...]",
+                 "Raise an exception on multiple jobs."),
+    "kill": ("fluxd.cli._job_control:cmd_kill", "[OPTIONS] ids...",
+             "Send signal to running job"),
+    "killall": ("fluxd.cli._job_control:cmd_killall", "[OPTIONS]",
+                "Send signal to multiple running jobs"),
+    "purge": ("fluxd.cli._job_control:cmd_purge", "[OPTIONS] [id...]",
+              "Purge old inactive jobs"),
+    "wait": ("fluxd.cli._job_control:cmd_wait", "[OPTIONS] [id]",
+             "Wait for job(s) to complete."),
 }
 
 

@@ -48,6 +48,12 @@ COMMANDS = {
     "restore": ("fluxd.cli.cmd_restore",
                 "Restore KVS snapshot from a portable archive format"),
     "resource": ("fluxd.cli.cmd_resource", "Manipulate and query resources"),
+    "submit": ("fluxd.cli.cmd_submit", "submit a job to a Flux instance"),
+    "run": ("fluxd.cli.cmd_run", "run a Flux job interactively"),
+    "bulksubmit": ("fluxd.cli.cmd_bulksubmit",
+                   "submit jobs in bulk to a Flux instance"),
+    "cancel": ("fluxd.cli.cmd_cancel", "cancel one or more jobs"),
+    "queue": ("fluxd.cli.cmd_queue", "manage the job queue"),
 }
 
 USAGE = "Usage: flux [OPTIONS] COMMAND ARGS"

@@ -12,7 +12,9 @@ Typical use::
 """
 
 import _socket
+import errno
 import os
+import time
 
 from fluxd.client import jsonc, wire
 from fluxd.client.uri import SYSTEM_URI, socket_path
@@ -214,6 +216,68 @@ class Flux:
     def cancel(self, token):
         """Cancel a streaming request started with :meth:`send`."""
         self._sock.sendall(wire.encode_cancel(token[1]))
+
+    def start_stream(self, topic, payload=None, nodeid=NODEID_ANY):
+        """Start a streaming request whose responses :meth:`next_response`
+        returns, so that one client can follow many streams at once.
+
+        :returns: the request's token.
+        """
+        return self.send(topic, payload, nodeid, FLAG_STREAMING)
+
+    def next_response(self, tokens, timeout=None):
+        """The next response to any of the streaming requests ``tokens``.
+
+        Responses of one stream come back in order, and a stream's end
+        after its last response.
+
+        :param tokens: tokens from :meth:`start_stream`.
+        :param timeout: seconds to wait (None: forever).
+        :returns: ``(token, payload, None)`` for a response (payload decoded
+            from JSON); ``(token, None, None)`` when that stream ended
+            normally (ENODATA, or ECANCELED after :meth:`cancel`);
+            ``(token, None, error)`` when it ended with an error (a
+            :class:`fluxd.errors.FluxError`); None when ``timeout`` passed
+            first.
+        """
+        by_tag = {token[1]: token for token in tokens}
+        by_ask = {token[0]: token for token in tokens}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for tag, token in by_tag.items():
+                pending = self._stream.get(tag)
+                if pending:
+                    return self._stream_item(token, pending.pop(0))
+            for ask, token in by_ask.items():
+                if ask in self._answers:
+                    return self._stream_end(token, self._answers.pop(ask))
+            remaining = None
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+            try:
+                box = self._read_box(remaining)
+            except TimedOut:
+                return None
+            self._file(box)
+
+    @staticmethod
+    def _stream_item(token, box):
+        try:
+            return token, decode_json(Flux._result(box)), None
+        except FluxError as exc:
+            return token, None, exc
+
+    def _stream_end(self, token, box):
+        self._stream.pop(token[1], None)
+        if wire.ERROR in box:
+            return token, None, ProtocolError(wire.get_str(
+                box, "_error_description", "request failed"))
+        errnum = wire.get_int(box, "errnum", 0)
+        if errnum in (0, ENODATA, errno.ECANCELED):
+            return token, None, None
+        return token, None, from_errno(errnum, wire.get_str(box, "errstr"))
 
 
 def _matchtag(box):

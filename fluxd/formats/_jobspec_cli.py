@@ -1,6 +1,10 @@
 # -*- test-case-name: tests.unit.formats.test_jobspec_cli -*-
 """``flux submit``-style options to V1 jobspec (flux-core ``flux.cli.base``).
 
+The options that only add jobspec fields (limits, signals, files, I/O,
+dependencies, constraints...) are applied by
+:func:`fluxd.formats._jobspec_options.apply_options`.
+
 :func:`build_from_argv` parses the resource and attribute options of
 ``flux submit``/``flux run`` and builds the jobspec; :func:`add_arguments`
 and :func:`jobspec_from_args` let a command add its own options around
@@ -30,6 +34,7 @@ from string import Template
 from fluxd.formats._jobspec_build import (
     from_command, from_nodes_and_cores, set_shell_option,
 )
+from fluxd.formats._jobspec_options import apply_options
 from fluxd.formats._jobspec_json import JobspecError
 
 __all__ = [
@@ -129,6 +134,16 @@ class _PrefixAction(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
+class _BeginTimeAction(argparse.Action):
+    """``--begin-time`` adds a ``begin-time:`` URI to the dependencies."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from fluxd.formats._jobspec_options import begin_time_uri
+        items = getattr(namespace, "dependency", None) or []
+        items.append(begin_time_uri(values))
+        setattr(namespace, "dependency", items)
+
+
 # -- options -----------------------------------------------------------------
 
 def add_arguments(parser):
@@ -157,6 +172,33 @@ def add_arguments(parser):
     add("--env-file", action=_PrefixAction, dest="env", prefix="^",
         metavar="FILE", help="Read environment rules from FILE")
     add("--cwd", metavar="DIRECTORY", help="Set job working directory")
+    add("--add-file", action="append", metavar="[NAME=]PATH",
+        help="Add a file at PATH (or NAME=CONTENT) to jobspec")
+    add("--dependency", action="append", metavar="URI",
+        help="Set an RFC 26 dependency URI for this job")
+    add("--requires", action="append", metavar="CONSTRAINT",
+        help="Specify job constraints in RFC 35 syntax")
+    add("--begin-time", action=_BeginTimeAction, metavar="+FSD|TIME",
+        help="Set minimum start time as offset in FSD (e.g. +1h) or an "
+             "absolute TIME (e.g. 3pm) for job")
+    add("--rlimit", action="append", metavar="RULE",
+        help="Control how soft resource limits are propagated to the job")
+    add("--input", metavar="FILENAME",
+        help="Redirect job stdin from FILENAME, bypassing KVS")
+    add("--output", metavar="FILENAME",
+        help="Redirect job stdout to FILENAME, bypassing KVS")
+    add("--error", metavar="FILENAME",
+        help="Redirect job stderr to FILENAME, bypassing KVS")
+    add("-u", "--unbuffered", action="store_true",
+        help="Disable buffering of input and output")
+    add("-l", "--label-io", action="store_true",
+        help="Add rank labels to stdout, stderr lines")
+    add("--signal", metavar="[SIG][@TIME]",
+        help="Schedule delivery of signal SIG at a defined TIME before job "
+             "expiration (default SIGUSR1@60)")
+    add("--taskmap", metavar="URI",
+        help="Select the scheme for mapping task ids to nodes as a URI "
+             "(block, cyclic, cyclic:N, manual:TASKMAP)")
     add("-N", "--nodes", metavar="N", help="Number of nodes to allocate")
     add("-x", "--exclusive", action="store_true",
         help="With -N, allocate nodes exclusively")
@@ -261,7 +303,7 @@ def _resources(args, opts):
         gpus_per_task=opts["gpus_per_task"], exclusive=exclusive)
 
 
-def jobspec_from_args(args, *, environ=None, cwd=None):
+def jobspec_from_args(args, *, environ=None, cwd=None, getrlimit=None):
     """Build jobspec from options parsed by a parser set up with
     :func:`add_arguments`.
 
@@ -269,6 +311,7 @@ def jobspec_from_args(args, *, environ=None, cwd=None):
     :param environ: the caller's environment (default ``os.environ``).
     :param cwd: the working directory when ``--cwd`` is absent (default
         ``os.getcwd()``).
+    :param getrlimit: ``resource.getrlimit`` (tests inject their own).
     :returns: ``(jobspec, urgency, command)``.
     :raises JobspecError: for any bad option, with flux-core's message.
     """
@@ -280,32 +323,29 @@ def jobspec_from_args(args, *, environ=None, cwd=None):
     urgency = parse_urgency(args.urgency)
     factory, resources = _resources(args, _int_options(args))
     environment, expand = filter_environment(args.env, environ)
-    duration = 0
+    duration = None
     if args.time_limit is not None:
         duration = _time_limit(args.time_limit)
-    setattr_items = []
-    if args.bank is not None:
-        setattr_items.append(("system.bank", args.bank))
-    setattr_items.extend(args.setattr or [])
-    jobspec = factory(
-        command, **resources, duration=duration, queue=args.queue,
-        environment=environment,
-        cwd=args.cwd if args.cwd is not None else cwd,
-        job_name=args.job_name, setopt=args.setopt or [],
-        setattr=setattr_items)
+    jobspec = factory(command, **resources, environment=environment,
+                      cwd=args.cwd if args.cwd is not None else cwd)
+    apply_options(jobspec, args, duration=duration, getrlimit=getrlimit)
     if expand:
         set_shell_option(jobspec, "env-expand", expand)
     return jobspec, urgency, command
 
 
-def build_from_argv(argv, *, prog="flux-submit", environ=None, cwd=None):
+def build_from_argv(argv, *, prog="flux-submit", environ=None, cwd=None,
+                    getrlimit=None):
     """Build V1 jobspec from ``flux submit``-style arguments.
 
     Understands ``-n -N -c -g -x``, ``--cores --tasks-per-node
     --tasks-per-core --gpus-per-node``, ``-t`` (bare number = minutes),
     ``-q/--queue``, ``-B/--bank``, ``--urgency``, ``--job-name``,
     ``--env/--env-remove/--env-file``, ``--cwd``, ``-S/--setattr``,
-    ``-o/--setopt``, followed by the command.
+    ``-o/--setopt``, ``--add-file``, ``--dependency``, ``--requires``,
+    ``--begin-time``, ``--rlimit``, ``--input``, ``--output``,
+    ``--error``, ``-u``, ``-l``, ``--signal``, ``--taskmap`` (see
+    :mod:`._jobspec_options`), followed by the command.
 
     :param argv: the arguments, e.g. ``["-N2", "-n4", "hostname"]``.
     :param prog: the program name used in usage errors.
@@ -316,4 +356,5 @@ def build_from_argv(argv, *, prog="flux-submit", environ=None, cwd=None):
     """
     parser = add_arguments(_Parser(prog=prog, add_help=False))
     args = parser.parse_args(list(argv))
-    return jobspec_from_args(args, environ=environ, cwd=cwd)
+    return jobspec_from_args(args, environ=environ, cwd=cwd,
+                             getrlimit=getrlimit)

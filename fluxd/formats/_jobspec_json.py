@@ -17,11 +17,10 @@ them and they must not import each other in a circle:
 import json
 import math
 
-import yaml
-
 from fluxd.errors import InvalidArgument
 
-__all__ = ["JobspecError", "load", "jtype", "JanssonError", "unpack"]
+__all__ = ["JobspecError", "load", "dumps", "jtype", "JanssonError",
+           "unpack"]
 
 
 class JobspecError(InvalidArgument):
@@ -133,20 +132,32 @@ def unpack(value, fields, strict=False):
     return result
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader minus implicit timestamps.
+_LOADER = []
+
+
+def _loader():
+    """PyYAML's safe loader minus implicit timestamps, built on first use
+    (so that building jobspec, as ``flux submit`` does, never imports
+    PyYAML).
 
     YAML 1.1 turns ``2024-01-01`` into a ``datetime.date``, which cannot be
     represented in JSON; jobspec values such as environment variables must
     stay strings.
     """
+    if not _LOADER:
+        import yaml
 
+        class Loader(yaml.SafeLoader):
+            pass
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers
-            if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+        Loader.yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in resolvers
+                    if tag != "tag:yaml.org,2002:timestamp"]
+            for first, resolvers in
+            yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+        _LOADER.append(Loader)
+    return _LOADER[0]
 
 
 def _reject_constant(name):
@@ -239,8 +250,9 @@ def load(text):
         raise JobspecError("invalid jobspec: nested too deeply") from None
     except ValueError as exc:
         json_error = exc
+        import yaml
         try:
-            obj = yaml.load(text, Loader=_Loader)  # noqa: S506 - safe loader
+            obj = yaml.load(text, Loader=_loader())  # noqa: S506 - safe loader
         except yaml.YAMLError as yexc:
             # Text that starts like a JSON object was meant as JSON: its
             # JSON error is the more useful one.
@@ -258,3 +270,18 @@ def load(text):
         # checked while parsing); YAML can hold anything
         _check_json(obj)
     return obj
+
+
+def dumps(jobspec):
+    """Encode jobspec as JSON, as ``Jobspec.dumps()`` (and so
+    ``flux submit --dry-run``) does.
+
+    :param jobspec: the jobspec dict.
+    :returns: the JSON text (non-ASCII characters kept as they are).
+    :raises JobspecError: when a value cannot be represented in JSON.
+    """
+    try:
+        return json.dumps(jobspec, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise JobspecError(f"jobspec cannot be encoded as JSON: {exc}") \
+            from None

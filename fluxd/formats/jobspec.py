@@ -32,8 +32,6 @@ Every error is a :class:`JobspecError` (an
 :class:`~fluxd.errors.InvalidArgument`) with a one-line message.
 """
 
-import json
-
 from fluxd.formats._jobspec_build import (
     duration_seconds, from_command, from_nodes_and_cores, parse_keyval,
     set_attribute, set_shell_option,
@@ -43,7 +41,7 @@ from fluxd.formats._jobspec_cli import (
     parse_urgency,
 )
 from fluxd.formats._jobspec_counts import JobspecCounts, counts
-from fluxd.formats._jobspec_json import JobspecError, load
+from fluxd.formats._jobspec_json import JobspecError, dumps, load
 from fluxd.formats._jobspec_validate import validate, validate_v1_strict
 from fluxd.formats._rfc45 import COUNT_MAX, Count, CountError
 
@@ -55,18 +53,3 @@ __all__ = [
     "parse_urgency", "parse_keyval", "set_attribute", "set_shell_option",
     "duration_seconds",
 ]
-
-
-def dumps(jobspec):
-    """Encode jobspec as JSON, as ``Jobspec.dumps()`` (and so
-    ``flux submit --dry-run``) does.
-
-    :param jobspec: the jobspec dict.
-    :returns: the JSON text (non-ASCII characters kept as they are).
-    :raises JobspecError: when a value cannot be represented in JSON.
-    """
-    try:
-        return json.dumps(jobspec, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise JobspecError(f"jobspec cannot be encoded as JSON: {exc}") \
-            from None

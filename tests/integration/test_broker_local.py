@@ -137,3 +137,44 @@ def test_bad_config_reported_before_start(tmp_path):
     assert proc.returncode != 0
     assert "access.toml" in out and "allow-guest-user" in out
     assert "Traceback" not in out
+
+
+def test_many_streams_on_one_connection(broker):
+    """next_response() follows several streams at once: responses in
+    order per stream, a normal end after cancel, an error end, and a
+    timeout when nothing comes."""
+    from fluxd.kvs import treeobj as T
+    from fluxd.kvs.lookup import WAITCREATE, WATCH
+    ns = "primary"
+
+    def put(key, text):
+        h.rpc("kvs.commit", {"namespace": ns, "flags": 0, "ops": [{
+            "key": key, "flags": 0, "dirent": T.create_val(text.encode())}]})
+
+    with Flux(broker.uri) as h:
+        put("s.a", "a0")
+        first = h.start_stream("kvs-watch.lookup", {
+            "key": "s.a", "flags": WATCH, "namespace": ns})
+        second = h.start_stream("kvs-watch.lookup", {
+            "key": "s.b", "flags": WATCH | WAITCREATE, "namespace": ns})
+        missing = h.start_stream("kvs-watch.lookup", {
+            "key": "s.none", "flags": WATCH, "namespace": ns})
+        tokens = [first, second, missing]
+        seen = {}
+        token, payload, error = h.next_response(tokens, timeout=30)
+        while token is not missing:
+            seen.setdefault(token, []).append(payload)
+            token, payload, error = h.next_response(tokens, timeout=30)
+        assert payload is None and error.errno == 2     # ENOENT ends it
+        tokens.remove(missing)
+        put("s.b", "b0")
+        put("s.a", "a1")
+        while len(seen.get(second, [])) < 1 or len(seen[first]) < 2:
+            token, payload, error = h.next_response(tokens, timeout=30)
+            assert error is None and payload is not None
+            seen.setdefault(token, []).append(payload)
+        values = [T.decode_val(p["val"]).decode() for p in seen[first]]
+        assert values == ["a0", "a1"]
+        assert h.next_response(tokens, timeout=0.2) is None
+        h.cancel(first)
+        assert h.next_response(tokens, timeout=30) == (first, None, None)

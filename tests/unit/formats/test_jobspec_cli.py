@@ -23,9 +23,20 @@ def temp_path(case):
     return os.path.join(directory.name, "file")
 
 
+def fake_getrlimit(resource_id):
+    """Every soft limit is 1024 (hard 4096), whatever this host says."""
+    return (1024, 4096)
+
+
+#: the rlimit shell option every job gets from fake_getrlimit
+RLIMITS = {name: 1024 for name in ("cpu", "fsize", "data", "stack", "core",
+                                   "rss", "nproc", "nofile", "as")}
+
+
 def build(*argv, environ=None):
     return build_from_argv(list(argv), environ=dict(ENV) if environ is None
-                           else environ, cwd="/work")
+                           else environ, cwd="/work",
+                           getrlimit=fake_getrlimit)
 
 
 def system(jobspec):
@@ -44,8 +55,9 @@ class ResourceOptionTests(SynchronousTestCase):
             {"type": "slot", "count": 1, "with": [{"type": "core",
                                                    "count": 1}],
              "label": "task"}])
-        self.assertEqual(system(jobspec), {"duration": 0, "environment": ENV,
-                                           "cwd": "/work"})
+        self.assertEqual(system(jobspec), {
+            "duration": 0, "environment": ENV, "cwd": "/work",
+            "shell": {"options": {"rlimit": RLIMITS}}})
         validate(jobspec, version=1)
 
     def test_double_dash(self):
@@ -154,7 +166,7 @@ class OtherOptionTests(SynchronousTestCase):
         self.assertEqual(system(jobspec)["cwd"], "/elsewhere")
         self.assertEqual(system(jobspec)["foo"], [1])
         self.assertEqual(system(jobspec)["shell"]["options"],
-                         {"verbose": 2, "pty": 1})
+                         {"rlimit": RLIMITS, "verbose": 2, "pty": 1})
         self.assertEqual(jobspec["attributes"]["user"], {"x": 1})
         validate(jobspec, version=1)
 
