@@ -34,8 +34,8 @@ from fluxd.errors import (
 from fluxd.formats import fluid
 from fluxd.interfaces import IJobTable, IRouter, provide
 from fluxd.job import jobs as J
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.lookup import WAITCREATE, WATCH, WATCH_APPEND
+from fluxd.storage import treeobj as T
+from fluxd.storage.lookup import WAITCREATE, WATCH, WATCH_APPEND
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module

@@ -19,8 +19,8 @@ from zope.interface import implementer
 from fluxd.formats import fluid
 from fluxd.interfaces import IJobTable
 from fluxd.job import jobs as J
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.txn import APPEND
+from fluxd.storage import treeobj as T
+from fluxd.storage.txn import APPEND
 
 __all__ = ["FakeJobTable", "RouterHandle", "job_kvs_key", "summarize_R"]
 

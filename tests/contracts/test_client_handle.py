@@ -13,7 +13,7 @@ import errno
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import FluxError, NotFound
-from fluxd.kvs import treeobj as T
+from fluxd.storage import treeobj as T
 from fluxd.testing.jobs import RouterHandle
 from fluxd.testing.kvs import KVSBroker
 

@@ -80,7 +80,7 @@ def make_ijobtable_tests(factory):
 
 
 def _text(obj):
-    from fluxd.kvs import treeobj as T
+    from fluxd.storage import treeobj as T
     return T.decode_val(obj).decode()
 
 

@@ -143,8 +143,8 @@ def test_many_streams_on_one_connection(broker):
     """next_response() follows several streams at once: responses in
     order per stream, a normal end after cancel, an error end, and a
     timeout when nothing comes."""
-    from fluxd.kvs import treeobj as T
-    from fluxd.kvs.lookup import WAITCREATE, WATCH
+    from fluxd.storage import treeobj as T
+    from fluxd.storage.lookup import WAITCREATE, WATCH
     ns = "primary"
 
     def put(key, text):

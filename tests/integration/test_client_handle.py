@@ -5,7 +5,7 @@ import shutil
 import tempfile
 
 from fluxd.client.sync import Flux
-from fluxd.kvs import treeobj as T
+from fluxd.storage import treeobj as T
 from fluxd.testing.broker import BrokerProcess
 from tests.contracts.test_client_handle import make_handle_tests
 

@@ -12,8 +12,8 @@ from fluxd.errors import FluxError, TimedOut
 from fluxd.formats import fluid
 from fluxd.testing.cli import run_flux
 from fluxd.testing.jobs import job_kvs_key
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.txn import APPEND
+from fluxd.storage import treeobj as T
+from fluxd.storage.txn import APPEND
 from tests.unit.cli.jobs_instance import OWNER, R2, Instance, J
 
 GUEST = 4242

@@ -10,8 +10,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from fluxd.errors import FluxError
 from fluxd.job import jobs as J
 from fluxd.job.info import CURRENT, JSON_DECODE, JobInfoService, apply_updates
-from fluxd.kvs import treeobj as T
-from fluxd.kvs.txn import APPEND
+from fluxd.storage import treeobj as T
+from fluxd.storage.txn import APPEND
 from fluxd.message.router import Credential
 from fluxd.message.types import ROLE_OWNER, ROLE_USER
 from fluxd.security.sign import wrap_none
