@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import tomli_w
 
-from fluxd.overlay.tls import keygen
+from fluxd.security.keys import keygen
 from fluxd.testing.broker import BrokerProcess, twistd_executable
 
 
