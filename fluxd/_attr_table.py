@@ -23,6 +23,8 @@ This module is pure (no Twisted): the CLI may use it.
 
 import re
 
+from fluxd.errors import InvalidArgument
+
 __all__ = ["AttrSpec", "ATTRIBUTES", "ALIASES", "RUNTIME_WRITABLE",
            "check_value", "canonical"]
 
@@ -303,3 +305,38 @@ def check_value(name, value):
     :raises KeyError: when ``name`` is not a settable attribute.
     """
     return _CHECKS[ATTRIBUTES[name].kind](value)
+
+
+#: names ``-S`` may set at start (aliases included)
+SETTABLE = frozenset(ATTRIBUTES) | frozenset(ALIASES)
+
+
+def parse_setattr(items):
+    """Turn ``-S name=value`` strings into a dict, checking names and values.
+
+    As flux-broker does, a bare ``-Sname`` sets the attribute with no value
+    (the flags ``broker.rc2_none``, ``broker.recovery-mode``...); legacy
+    names are translated (``broker.quorum-timeout`` is
+    ``broker.quorum-warn``, ``tbon.fanout=K`` is ``tbon.topo=kary:K``).
+
+    :raises fluxd.errors.InvalidArgument: for a malformed item, an attribute
+        that cannot be set at start, or a value of the wrong kind, naming
+        the attribute and the reason in one line.
+    """
+    result = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not name:
+            raise InvalidArgument(f"--setattr {item}: expected NAME[=VALUE]")
+        if name not in SETTABLE:
+            raise InvalidArgument(f"--setattr {name}: unknown attribute or not"
+                                  " settable on the command line")
+        try:
+            name, value = canonical(name, value)
+        except ValueError as exc:
+            raise InvalidArgument(f"{name}: {exc}") from None
+        why = check_value(name, value)
+        if why:
+            raise InvalidArgument(f"{name}: {why}")
+        result[name] = value
+    return result

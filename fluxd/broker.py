@@ -24,7 +24,8 @@ from twisted.internet import defer
 from twisted.logger import Logger, LogLevel
 
 from fluxd import __version__
-from fluxd._attr_table import ALIASES, ATTRIBUTES, canonical, check_value
+from fluxd._attr_table import (  # parse_setattr, SETTABLE re-exported
+    ATTRIBUTES, SETTABLE, parse_setattr)
 from fluxd.admin.reconfigure import TbonTimings
 from fluxd.admin.setup import build_admin, check_directory, watch_overlay
 from fluxd.attributes import Attributes, AttrService
@@ -49,47 +50,12 @@ from fluxd.overlay.groups import GroupsService
 from fluxd.resource.service import build_resource
 from fluxd.sched.service import FeasibilityService, SchedulerService
 
-#: attributes a user may set with -S at start (flux-broker-attributes(7)),
-#: with the legacy names flux still takes
-SETTABLE = frozenset(ATTRIBUTES) | frozenset(ALIASES)
-
 LOG_DEFAULTS = {
     "log-ring-size": "1024", "log-forward-level": "3",
     "log-critical-level": "2", "log-stderr-level": "3",
     "log-stderr-mode": "leader", "log-level": "7",
     "log-syslog-enable": "0", "log-syslog-level": "2",
 }
-
-
-def parse_setattr(items):
-    """Turn ``-S name=value`` strings into a dict, checking names and values.
-
-    As flux-broker does, a bare ``-Sname`` sets the attribute with no value
-    (the flags ``broker.rc2_none``, ``broker.recovery-mode``...); legacy
-    names are translated (``broker.quorum-timeout`` is
-    ``broker.quorum-warn``, ``tbon.fanout=K`` is ``tbon.topo=kary:K``).
-
-    :raises fluxd.errors.InvalidArgument: for a malformed item, an attribute
-        that cannot be set at start, or a value of the wrong kind, naming
-        the attribute and the reason in one line.
-    """
-    result = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not name:
-            raise InvalidArgument(f"--setattr {item}: expected NAME[=VALUE]")
-        if name not in SETTABLE:
-            raise InvalidArgument(f"--setattr {name}: unknown attribute or not"
-                                  " settable on the command line")
-        try:
-            name, value = canonical(name, value)
-        except ValueError as exc:
-            raise InvalidArgument(f"{name}: {exc}") from None
-        why = check_value(name, value)
-        if why:
-            raise InvalidArgument(f"{name}: {why}")
-        result[name] = value
-    return result
 
 
 def attribute_notes(setattrs):

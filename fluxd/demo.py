@@ -22,6 +22,9 @@ SIZE = 4
 
 GUIDE_CONFIG = RESOURCE_CONFIG
 
+#: the attribute that makes a job a test job, and how long it runs
+TEST = "--setattr=system.exec.test.run_duration"
+
 
 def run(line, env):
     """Run one shell line with ``flux`` on PATH; print it and its output."""
@@ -46,6 +49,19 @@ def inside(confdir):
         "flux module list",
         "flux resource list",
         "flux resource status",
+        # jobs, executed in test mode (flux-core's testexec) until job
+        # shells arrive: each lasts run_duration
+        f"flux submit --cc=1-6 --wait {TEST}=0.2s -n1 true",
+        f"flux run -N2 --job-name=two-nodes {TEST}=0.1s true",
+        f"id=$(flux submit --job-name=fails {TEST}=0.1s"
+        " --setattr=system.exec.test.wait_status=256 true)"
+        " && flux job wait-event $id clean",
+        f"id=$(flux submit --job-name=too-long -t 0.2s {TEST}=1h true)"
+        " && flux job wait-event $id clean",
+        f"id=$(flux submit -N1 --job-name=running {TEST}=1h true)"
+        " && flux job wait-event $id start >/dev/null && flux resource list"
+        " && flux jobs && flux cancel $id && flux job wait-event $id clean",
+        "flux jobs -a",
         "flux hostlist -e -d' ' 'test[1-4],fat[01-02]'",
         "flux job id --to=f58 6731191091817518",
         f"flux R parse-config {shlex.quote(confdir)} | flux R decode --short",

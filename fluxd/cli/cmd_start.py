@@ -276,11 +276,11 @@ class Instance:
                 os.path.abspath(self.args.config_path):
             raise InvalidArgument(f"-o,--config-path={config_path} conflicts"
                                   f" with --config-path={self.args.config_path}")
+        from fluxd._attr_table import parse_setattr
         attrs = {}
         for item in list(self.args.setattr) + items:
+            parse_setattr([item])  # refused here in one line, not by a broker
             name, sep, value = item.partition("=")
-            if not name:
-                raise InvalidArgument(f"-S {item}: expected NAME[=VALUE]")
             attrs[name] = value if sep else None
         return config_path or self.args.config_path, attrs
 
@@ -342,8 +342,10 @@ class Instance:
     def _check_alive(self):
         for rank, proc in enumerate(self.procs):
             if proc.poll() is not None:
+                tail = self.log_tail(rank)
                 raise NotConnected(f"broker rank {rank} exited with"
-                                   f" {proc.returncode}:\n" + self.log_tail(rank))
+                                   f" {proc.returncode}"
+                                   + (f":\n{tail}" if tail else ""))
 
     def log_tail(self, rank, lines=20):
         path = os.path.join(self.dir, f"rank-{rank}", "broker.log")

@@ -47,14 +47,15 @@ def test_run_results(broker):
                          "--setattr=system.exec.test.wait_status=768", "true")
     assert (result.rc, result.out, result.err) == (
         3, "", "flux-job: task(s) exited with exit code 3\n")
-    # TIMEOUT: the time limit ends the test job
+    # TIMEOUT: the time limit ends the test job with SIGALRM (128 + 14),
+    # as flux-core's job-exec does on a timeout exception
     result = broker.flux("run", "-t", "0.1s",
                          "--setattr=system.exec.test.run_duration=30s", "true")
     lines = result.err.splitlines()
-    assert result.rc == 143, result
+    assert result.rc == 142, result
     assert re.fullmatch(r"\d+\.\d{3}s: job\.exception ƒ\w+ type=timeout"
                         r" severity=0 resource allocation expired", lines[0])
-    assert lines[1:] == ["flux-job: job shell Terminated"]
+    assert lines[1:] == ["flux-job: job shell Alarm clock"]
     # FAILED: an exception while running
     result = broker.flux("run", "--setattr=system.exec.test.mock_exception"
                          "=run", "true")
@@ -164,5 +165,5 @@ def test_four_brokers(tmp_path):
     assert many[2] == 0 and len(many[3].split()) == 20
     assert failed[2:] == [1, "", "flux-job: task(s) exited with exit code"
                           " 1\n"]
-    assert timeout[2] == 143
+    assert timeout[2] == 142
     assert "type=timeout severity=0 resource allocation expired" in timeout[4]

@@ -23,4 +23,13 @@ def test_demo_runs():
                      rf" +free +4 +{cores} +\d+ \S+\n", out), out
     assert re.search(r"\$ flux resource status\n +STATE UP NNODES NODELIST\n"
                      r" +avail +✔ +4 \S+\n", out), out
+    # real jobs through ingest, job manager, scheduler and test execution
+    jobs = out.split("$ flux jobs -a\n", 1)[1].split("$ ", 1)[0]
+    rows = [line.split() for line in jobs.splitlines()[1:]]
+    assert jobs.splitlines()[0].split() == [
+        "JOBID", "USER", "NAME", "ST", "NTASKS", "NNODES", "TIME", "INFO"]
+    assert [(r[2], r[3]) for r in rows] == [
+        ("running", "CA"), ("too-long", "TO"), ("fails", "F"),
+        ("two-nodes", "CD")] + [("true", "CD")] * 6, jobs
+    assert re.search(r" allocated +1 +\d+ +\d+ \S+\n", out), out
     assert "Traceback" not in out

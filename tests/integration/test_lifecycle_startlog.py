@@ -52,11 +52,17 @@ def test_clean_stop_then_crash_then_safe_mode(make_broker, tmp_path):
     rc, verbose = startlog(broker, "-v")
     assert verbose[0] == f"{__version__:>25}  {lines[0]}"
 
-    # a clean stop after the crash ends safe mode for the next run
+    # a clean stop after the crash ends safe mode for the next run; the
+    # queue stays as safe mode left it (kept in the job manager's
+    # checkpoint) until the owner enables and starts it
     assert broker.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
     broker.start()
-    assert broker.flux("uptime").out.count("\n") == 1
     assert broker.flux("getattr", "broker.safe-mode").out == "0\n"
+    r = broker.flux("uptime")
+    assert r.out.splitlines()[1] == "  submit disabled,  scheduler stopped"
+    assert broker.flux("queue", "enable").rc == 0
+    assert broker.flux("queue", "start").rc == 0
+    assert broker.flux("uptime").out.count("\n") == 1
     rc, lines = startlog(broker, "--check")
     assert rc == 0 and len(lines) == 4 and CRASHED.match(lines[1])
 

@@ -232,6 +232,6 @@ def test_bad_limit_refused_before_start(tmp_path):
                           timeout=60)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "connector-local.guest-buffer-limit 'lots': expected a positive" \
-        " number of bytes" in out
+    assert "fluxd: connector-local.guest-buffer-limit: invalid value 'lots'" \
+        " (expected a positive integer)\n" in out
     assert "Traceback" not in out

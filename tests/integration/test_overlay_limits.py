@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent(r"""
     import json, os, signal, subprocess, sys, tomllib
     d = os.environ["FLUXD_START_DIR"]
     flux = os.path.join(os.path.dirname(sys.executable), "flux")
-    conf = tomllib.load(open(os.path.join(d, "conf.d", "zz-bootstrap.toml"), "rb"))
+    conf = tomllib.load(open(os.path.join(d, "bootstrap.toml"), "rb"))
     print("ADDRESS", conf["bootstrap"]["hosts"][0]["connect"][len("tcp://"):],
           flush=True)
     sys.stdin.readline()          # the test has its connections open

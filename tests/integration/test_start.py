@@ -71,7 +71,7 @@ def test_the_broker_listens_on_a_reserved_port():
 INSIDE = textwrap.dedent("""
     import json, os, socket, subprocess, sys, tomllib
     top = os.environ["FLUXD_START_DIR"]
-    with open(os.path.join(top, "conf.d", "zz-bootstrap.toml"), "rb") as f:
+    with open(os.path.join(top, "bootstrap.toml"), "rb") as f:
         hosts = tomllib.load(f)["bootstrap"]["hosts"]
     ports = [int(h["bind"].rsplit(":", 1)[1]) for h in hosts]
     # every port stays reserved while the instance runs (leaves do not
@@ -118,11 +118,14 @@ def test_instance_holds_ports_and_cleans_up(tmp_path):
 
 def test_bad_options_are_one_line():
     for argv, message in (
-            (["-o,-Sx=1,bogus", "true"], "-o ,-Sx=1,bogus: unsupported broker"
-             " option bogus"),
+            (["-o,-Sx=1,bogus", "true"], "-o: unsupported broker option"
+             " bogus"),
             (["-o"], "argument -o/--broker-opts: expected one argument"),
             (["--test-size=-1", "true"], "--test-size must be >= 1"),
-            (["-Sx", "true"], "-S x: expected NAME=VALUE")):
+            (["-Sx", "true"], "--setattr x: unknown attribute or not settable"
+             " on the command line"),
+            (["-o,-Slog-stderr-level=loud", "true"], "log-stderr-level:"
+             " invalid log level 'loud' (expected -1 to 7)")):
         proc = subprocess.run([flux_executable(), "start", *argv],
                               capture_output=True, text=True, timeout=60)
         assert (proc.returncode, proc.stderr) == (1, f"flux-start: {message}\n")
