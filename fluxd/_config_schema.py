@@ -617,8 +617,21 @@ _JOBS = "the job pipeline (ingest, job manager)"
 _SCHED = "a scheduler"
 _LISTING = "job listing (flux jobs)"
 
+#: ``exec.testexec``, ``job-manager.inactive-age-limit`` and
+#: ``inactive-num-limit`` are read (test execution, purge); the rest of
+#: those tables waits for the issues that bring their services
+_LATER_EXEC = ("imp", "service", "service-override", "method", "job-shell",
+               "kill-timeout", "max-kill-count", "max-kill-timeout",
+               "term-signal", "kill-signal", "barrier-timeout",
+               "shell-exit-timeout", "max-start-delay-percent",
+               "sdexec-constrain-resources", "sdexec-properties",
+               "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")
+_LATER_JM = ("stop-queues-on-restart", "plugins", "housekeeping", "prolog",
+             "epilog", "perilog")
 for _key, _what in (
-        ("exec", _EXEC), ("ingest", _JOBS), ("job-manager", _JOBS),
+        *((f"exec.{k}", _EXEC) for k in _LATER_EXEC),
+        *((f"job-manager.{k}", _JOBS) for k in _LATER_JM),
+        ("ingest", _JOBS),
         ("policy", _JOBS), ("queues", _JOBS), ("access.private-mode", _LISTING),
         ("access.roles", _LISTING), ("resource.reserve", _SCHED),
         ("sched-fluxion-qmanager", _SCHED), ("sched-fluxion-resource", _SCHED)):

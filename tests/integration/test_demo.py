@@ -5,7 +5,10 @@ import re
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_demo_runs():
     proc = subprocess.run([sys.executable, "-m", "fluxd.demo"],
                           capture_output=True, text=True, timeout=120)

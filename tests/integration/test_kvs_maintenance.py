@@ -336,6 +336,7 @@ def fill(directory, name="filler"):
     return path
 
 
+@pytest.mark.slow
 def test_full_statedir(small_fs, tmp_path):
     state = small_fs
     broker = BrokerProcess(tmp_path / "full", attrs={"statedir": str(state)})

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from fluxd.testing.cli import flux_executable
 
 SCRIPT = textwrap.dedent("""
@@ -61,6 +63,7 @@ print("VERSIONS", *(flux(r, "kvs", "version").strip() for r in range(3)))
 """)
 
 
+@pytest.mark.slow
 def test_three_brokers(tmp_path):
     path = tmp_path / "script.py"
     path.write_text(SCRIPT)

@@ -138,6 +138,7 @@ def _stream_until_killed(broker, first, kill_after, window=32):
     return acked, n
 
 
+@pytest.mark.slow
 def test_kill9_loses_no_acknowledged_commit(tmp_path):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)

@@ -5,6 +5,8 @@ it undrained is not."""
 
 import json
 
+import pytest
+
 from tests.integration.resource_helpers import (
     SYSTEM_TOML, flux_start, sections, write_config)
 
@@ -27,6 +29,7 @@ show("again", "resource", "drain", "test3", "still", "failing")
 '''
 
 
+@pytest.mark.slow
 def test_drain_survives_restart(tmp_path):
     conf = write_config(tmp_path / "conf.d", system=SYSTEM_TOML)
     statedir = tmp_path / "state"

@@ -47,21 +47,23 @@ class NotesTests(TestCase):
             "exec": {"imp": "/usr/libexec/flux/flux-imp"},
             "tbon": {"zmqdebug": 1, "torpid_max": "40s"},
             "resource": {"reserve": "0", "exclude": "0"},
-            "job-manager": {"journal-size-limit": 5},
+            "job-manager": {"journal-size-limit": 5,
+                            "inactive-num-limit": 10,
+                            "prolog": {"command": ["true"]}},
             "access": {"allow-guest-user": True}})
         self.assertEqual(config_notes(config), [
             ("warn", "[systemd]: has no effect in fluxd (fluxd does not run"
                      " jobs in systemd units)"),
-            ("info", "[exec]: not used until fluxd has the exec service (job"
-                     " shells and the IMP)"),
+            ("info", "exec.imp: not used until fluxd has the exec service"
+                     " (job shells and the IMP)"),
             ("warn", "tbon.zmqdebug: has no effect in fluxd (fluxd's overlay"
                      " is TLS over TCP, not ZeroMQ)"),
             ("info", "resource.reserve: not used until fluxd has a"
                      " scheduler"),
-            ("info", "[job-manager]: not used until fluxd has the job"
-                     " pipeline (ingest, job manager)"),
             ("warn", "job-manager.journal-size-limit: has no effect in fluxd"
-                     " (flux-core does not read it either)")])
+                     " (flux-core does not read it either)"),
+            ("info", "[job-manager.prolog]: not used until fluxd has the job"
+                     " pipeline (ingest, job manager)")])
 
     def test_implemented_keys_are_quiet(self):
         config = config_from_object({
