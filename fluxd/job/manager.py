@@ -30,13 +30,16 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from fluxd.config import parse_duration_key
-from fluxd.errors import FluxError, InvalidArgument, NotFound, PermissionDenied
+from fluxd.errors import (
+    FluxError, InvalidArgument, NotFound, PermissionDenied, ProtocolError)
 from fluxd.formats import fluid
 from fluxd.formats.idset import IDset
 from fluxd.interfaces import (
     IEvents, IFinalizeStep, IJobSubmit, IJobTable, IKVS, IRouter, provide)
 from fluxd.job import jobs as J
+from fluxd.job._drain import DrainWaiters
 from fluxd.job._execlink import ExecLink
+from fluxd.job._journal import Journal
 from fluxd.job._queue import QueueState
 from fluxd.job._schedlink import SchedLink
 from fluxd.job.kvsbatch import KVSBatcher
@@ -109,6 +112,7 @@ class JobManagerService(Module):
         self._inactive = deque()
         self._observers = []
         self._journals = []
+        self._drains = DrainWaiters(self)
         self._waiters = {}
         self._any_waiters = []
         self._unwaited = deque()
@@ -144,6 +148,7 @@ class JobManagerService(Module):
         super().stopService()
         if self._purge_timer is not None and self._purge_timer.running:
             self._purge_timer.stop()
+        self._drains.stop()
         self.write_checkpoint()
         return self._flush_for("stop")
 
@@ -205,22 +210,28 @@ class JobManagerService(Module):
                 self._observers.remove(callback)
         return remove
 
+    def active_count(self):
+        """How many jobs are not INACTIVE."""
+        return len(self._jobs) - len(self._inactive)
+
     def _durable(self, notes):
+        # notes: (job, entry, place of the entry in the job's eventlog)
         for callback in list(self._observers):
-            for job, entry in notes:
+            for job, entry, _ in notes:
                 try:
                     callback(job, entry)
                 except Exception:
                     self.log.failure("job observer failed")
         if self._journals:
             batch = {"events": [{"id": job.id, "entry": entry}
-                                for job, entry in notes]}
-            for request in list(self._journals):
-                request.respond(batch)
-        for job, entry in notes:
+                                for job, entry, _ in notes]}
+            for journal in list(self._journals):
+                journal.deliver(batch, notes)
+        for job, entry, _ in notes:
             if job.state == J.INACTIVE and entry["name"] in ("clean",
                                                              "invalidate"):
                 self._became_inactive(job)
+        self._drains.check()
 
     # -- submission (called by job-ingest) ----------------------------------
 
@@ -254,7 +265,7 @@ class JobManagerService(Module):
                                  "flags": job.flags, "version": 1}}
             J.apply(job, entry)
             self.batcher.append(f"{key}.eventlog", _line(entry),
-                                note=(job, entry))
+                                note=(job, entry, job.eventlog_seq))
             self.max_jobid = max(self.max_jobid, job.id)
             new.append(job)
         d = self.batcher.flush()
@@ -284,7 +295,7 @@ class JobManagerService(Module):
             return
         self.stats["events"] += 1
         self.batcher.append(f"{job_key(job.id)}.eventlog", _line(entry),
-                            note=(job, entry))
+                            note=(job, entry, job.eventlog_seq))
         if new is not None:
             self._act(job, new)
 
@@ -326,12 +337,22 @@ class JobManagerService(Module):
                             private=True)
 
     def annotate(self, job, annotations):
-        """Merge scheduler annotations (null deletes), RFC 27."""
+        """Merge scheduler annotations (RFC 27): objects merge
+        recursively, a null deletes its key (new or not), an object left
+        empty goes, and no annotations at all is None.  The merged value
+        is a new object: the one an ``alloc`` event carries never
+        changes."""
         if not isinstance(annotations, dict):
             return
-        current = job.annotations or {}
-        _merge(current, annotations)
-        job.annotations = current or None
+        job.annotations = _merged(job.annotations, annotations) or None
+
+    def clear_annotations(self, job, key=None):
+        """Forget ``job``'s annotations, or only those under ``key`` (an
+        alloc denied or withdrawn, as flux-core)."""
+        if key is None or not job.annotations:
+            job.annotations = None
+        else:
+            job.annotations = _merged(job.annotations, {key: None}) or None
 
     # -- scheduler and exec outcomes ----------------------------------------------
 
@@ -347,8 +368,9 @@ class JobManagerService(Module):
         if job.state == J.SCHED:
             if job.flags & J.FLAG_DEBUG:
                 self.post(job, "debug.alloc-success")
-            self.post(job, "alloc", {"annotations": annotations}
-                      if annotations else None)
+            # the merged annotations, as flux-core's alloc event
+            self.post(job, "alloc", {"annotations": job.annotations}
+                      if job.annotations else None)
         else:
             # canceled while the alloc was in flight: give them back
             job.has_resources = True
@@ -370,11 +392,15 @@ class JobManagerService(Module):
         d.addCallbacks(got, failed)
 
     def alloc_canceled(self, job):
-        """An alloc request was withdrawn."""
-        if job.state == J.CLEANUP:
-            self._cleanup(job)
-        elif job.state == J.SCHED:
+        """An alloc request was withdrawn (or lost with its scheduler)."""
+        if job.state == J.SCHED:
+            self.clear_annotations(job, "sched")
             self.sched.enqueue(job)
+        else:
+            self.clear_annotations(job)
+            if job.state == J.CLEANUP:
+                self._cleanup(job)
+        self._drains.check()
 
     def exec_done(self, job):
         """The exec service released every rank of ``job``."""
@@ -475,12 +501,14 @@ class JobManagerService(Module):
 
     # -- RPC: job control -------------------------------------------------------
 
-    def _job(self, body, active=False):
+    def _job(self, body, wait=False):
         jobid = body.get("id")
         if not isinstance(jobid, int) or isinstance(jobid, bool):
             raise FluxError("job id must be an integer", errnum=errno.EPROTO)
         job = self._jobs.get(jobid)
         if job is None:
+            if wait:
+                raise FluxError(_NOT_WAITABLE, errnum=errno.ECHILD)
             raise NotFound("unknown job id")
         return job
 
@@ -610,24 +638,29 @@ class JobManagerService(Module):
 
     @method("wait", roles=ROLE_USER)
     def rpc_wait(self, request):
-        """``{id}``: wait for a waitable job (or any) to become inactive."""
+        """``{id}``: wait for a waitable job (or any) to become inactive.
+
+        Errors are ECHILD with flux-core's wording (``flux job wait``
+        exits 2 on them)."""
         body = request.json()
         jobid = body.get("id")
         if jobid == J.ANY_JOB:
             return self._wait_any(request)
-        job = self._job(body)
+        job = self._job(body, wait=True)
         _authorize(request, job, "wait for")
-        if not job.waitable:
-            raise InvalidArgument(f"job {fluid.encode(job.id, 'f58')} is not"
-                                  " waitable")
-        if job.waited:
-            raise NotFound(f"job {fluid.encode(job.id, 'f58')} was already"
-                           " waited for")
+        if job.state != J.INACTIVE and not job.waitable:
+            raise FluxError("job was not submitted with FLUX_JOB_WAITABLE",
+                            errnum=errno.ECHILD)
+        if not job.waitable or job.waited:
+            raise FluxError(_NOT_WAITABLE, errnum=errno.ECHILD)
         if job.state == J.INACTIVE:
             job.waited = True
             return self._wait_answer(job)
+        if self._waiters.get(job.id):
+            raise FluxError("job id already has a waiter",
+                            errnum=errno.ECHILD)
         done = defer.Deferred()
-        self._waiters.setdefault(job.id, []).append(done)
+        self._waiters[job.id] = [done]
         return done
 
     def _wait_any(self, request):
@@ -643,7 +676,8 @@ class JobManagerService(Module):
                 job.waited = True
                 return self._wait_answer(job)
         if not mine:
-            raise FluxError("there are no waitable jobs", errnum=errno.ECHILD)
+            raise FluxError("there are no more waitable jobs",
+                            errnum=errno.ECHILD)
         done = defer.Deferred()
         self._any_waiters.append(done)
         return done
@@ -702,6 +736,21 @@ class JobManagerService(Module):
             await self.batcher.flush()
         return None
 
+    @method("drain")
+    def rpc_drain(self, request):
+        """``{}`` -> ``{}`` once no job is active (``flux queue drain``)."""
+        done = defer.Deferred()
+        self._drains.add(request, False, done)
+        return done
+
+    @method("idle")
+    def rpc_idle(self, request):
+        """``{}`` -> ``{pending}`` once no job is running and no alloc
+        request is outstanding (``flux queue idle``)."""
+        done = defer.Deferred()
+        self._drains.add(request, True, done)
+        return done
+
     # -- RPC: scheduler and exec --------------------------------------------------
 
     @method("sched-hello", streaming=True)
@@ -751,28 +800,45 @@ class JobManagerService(Module):
 
     @method("events-journal", streaming=True)
     def rpc_events_journal(self, request):
-        """Stream every job event once durable, in batches."""
-        self._journals.append(request)
-        done = defer.Deferred()
+        """``{full?}``: the eventlog of every active job (every job with
+        ``full``), ``{id: ANY, events: []}``, then every job event once
+        durable, in batches (:mod:`fluxd.job._journal`)."""
+        full = request.json().get("full", False)
+        if not isinstance(full, bool):
+            raise ProtocolError("full must be a boolean")
+        journal = Journal(self, request)
+        self._journals.append(journal)
+        request.on_cancel(lambda: self.drop_journal(journal))
+        journal.start(full)
+        return journal.done
 
-        def cancelled():
-            if request in self._journals:
-                self._journals.remove(request)
-            done.callback(None)
-        request.on_cancel(cancelled)
-        return done
+    def drop_journal(self, journal):
+        """End a journal listener's stream."""
+        if journal in self._journals:
+            self._journals.remove(journal)
+        if not journal.done.called:
+            journal.done.callback(None)
 
 
-def _merge(current, update):
+_NOT_WAITABLE = "invalid job id, or job may be inactive and not waitable"
+
+
+def _merged(current, update):
+    """``current`` (a dict or None) updated by ``update`` as flux-core
+    merges annotations, as a new dict (``current`` is left alone)."""
+    result = dict(current) if isinstance(current, dict) else {}
     for key, value in update.items():
         if value is None:
-            current.pop(key, None)
-        elif isinstance(value, dict) and isinstance(current.get(key), dict):
-            _merge(current[key], value)
-            if not current[key]:
-                del current[key]
+            result.pop(key, None)
+        elif isinstance(value, dict):
+            inner = _merged(result.get(key), value)
+            if inner:
+                result[key] = inner
+            else:
+                result.pop(key, None)
         else:
-            current[key] = value
+            result[key] = value
+    return result
 
 
 def _summarize_R(job, R):

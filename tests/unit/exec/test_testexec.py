@@ -47,6 +47,16 @@ class RunTests(SynchronousTestCase):
         self.assertEqual(bench.exec.jobs, {})
         self.assertEqual(len(bench.exec.deadlines), 0)
 
+    def test_zero_run_duration_ends_at_once(self):
+        # even with no time limit (duration 0 would run until canceled)
+        for text in ("0", "0s", "0.0m"):
+            bench = Bench(self)
+            s = bench.start(1, jobspec(run_duration=text))
+            bench.advance(0.001)
+            self.assertEqual(s.kinds(), ["start", "finish", "release"], text)
+            self.assertEqual(s.data("finish"), [{"status": 0}])
+            self.assertEqual(len(bench.exec.deadlines), 0)
+
     def test_run_duration_defaults_to_the_duration(self):
         s = self.bench.start(1, jobspec(duration=5, wait_status=256))
         self.bench.advance(5)
