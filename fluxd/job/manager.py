@@ -121,6 +121,12 @@ class JobManagerService(Module):
         self._read_limits(config)
         self.stats = {"submitted": 0, "events": 0}
 
+    @method("stats-get", roles=ROLE_USER)
+    def flux_stats_get(self, request):
+        """Counters, with ``commits``: the KVS transactions that carried
+        job data (eventlogs, J, jobspec, the checkpoint, purges)."""
+        return dict(self.stats, commits=self.batcher.commits)
+
     # -- lifecycle ---------------------------------------------------------
 
     def startService(self):
