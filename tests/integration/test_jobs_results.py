@@ -215,3 +215,55 @@ def test_four_brokers(tmp_path):
     assert sorted(jobs[3].splitlines()) == [
         "fails F 1", "gone CA ", "late TO 1", "ok CD 4"]
     assert idle[3] == "0 jobs\n"
+
+
+def test_refused_jobs_leave_no_trace(broker):
+    """Each bad submission is refused with flux's message; nothing reaches
+    the KVS; the broker goes on."""
+    import base64
+    import os
+    from fluxd.errors import FluxError
+    from fluxd.formats.jobspec import from_command
+    from fluxd.security.sign import wrap_none
+
+    good = from_command(["true"], environment={}, cwd="/")
+    signed = wrap_none(json.dumps(good).encode(), os.getuid())
+    header, payload, sig = signed.split(".")
+    no_tasks = dict(good)
+    del no_tasks["tasks"]
+    cases = [
+        ({"J": "x.y"}, "three parts"),
+        ({"J": f"{header}.%%%.{sig}"}, "payload is not valid base64"),
+        ({"J": ".".join([header, base64.b64encode(b"{not json").decode(),
+                         sig])}, "invalid jobspec JSON"),
+        ({"J": wrap_none(json.dumps(no_tasks).encode(), os.getuid())},
+         "tasks"),
+        ({"J": wrap_none(json.dumps(good).encode(), os.getuid() + 1)},
+         f"signer={os.getuid() + 1} != requestor={os.getuid()}"),
+        ({"J": signed, "urgency": 32}, "urgency range is [0:31]"),
+        ({"J": signed, "flags": 64}, "invalid submit flags"),
+    ]
+    with Flux(broker.uri) as h:
+        before = h.rpc("job-manager.stats-get", {})
+        max_jobid = h.rpc("job-manager.getinfo", {})["max_jobid"]
+        for extra, text in cases:
+            request = dict({"urgency": 16, "flags": 0}, **extra)
+            try:
+                h.rpc("job-ingest.submit", request)
+            except FluxError as exc:
+                assert text in str(exc), (extra, str(exc))
+                assert "\n" not in str(exc) and str(exc)
+            else:
+                raise AssertionError(f"{extra} was accepted")
+        # in a batch request, the bad job gets its own error
+        answer = h.rpc("job-ingest.submit", {"jobs": [
+            {"J": "x.y", "urgency": 16, "flags": 0}]})
+        assert "three parts" in answer["jobs"][0]["errstr"]
+        after = h.rpc("job-manager.stats-get", {})
+        assert after["commits"] == before["commits"]
+        assert after["submitted"] == before["submitted"]
+        assert h.rpc("job-manager.getinfo", {})["max_jobid"] == max_jobid
+    assert broker.flux("jobs", "-a", "-n").out == ""
+    assert broker.proc.poll() is None
+    jobid = submit(broker, TEST + "0", "--flags=waitable", "true")
+    assert broker.flux("job", "wait", jobid).rc == 0
