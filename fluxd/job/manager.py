@@ -18,7 +18,10 @@ events in one commit), and the job's new state acted on at once:
 
 Clients are answered, and observers (job-list readers, the events
 journal, ``flux job wait``) told, only once the events are durable.  At
-start every job is rebuilt from its eventlog (:mod:`._restart`).
+start every job is rebuilt from its eventlog (:mod:`._restart`).  The
+queue's requests (with drain and idle) are in :mod:`._queue` and
+:mod:`._drain`, waiting in :mod:`._wait`, the events journal in
+:mod:`._journal`.
 """
 
 import errno
@@ -40,8 +43,9 @@ from fluxd.job import jobs as J
 from fluxd.job._drain import DrainWaiters
 from fluxd.job._execlink import ExecLink
 from fluxd.job._journal import Journal
-from fluxd.job._queue import QueueState
+from fluxd.job._queue import QueueMethods, QueueState
 from fluxd.job._schedlink import SchedLink
+from fluxd.job._wait import NOT_WAITABLE, WaitMethods
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.message.router import Credential, method
 from fluxd.message.types import ROLE_OWNER, ROLE_USER
@@ -81,7 +85,7 @@ def _authorize(request, job, what):
 
 
 @implementer(IJobTable, IJobSubmit, IFinalizeStep)
-class JobManagerService(Module):
+class JobManagerService(QueueMethods, WaitMethods, Module):
     """The ``job-manager`` service (rank 0).
 
     :param clock: IReactorTime (event timestamps, purge timer).
@@ -433,28 +437,6 @@ class JobManagerService(Module):
 
     # -- inactive jobs -------------------------------------------------------------
 
-    def _became_inactive(self, job):
-        if job.waitable:
-            waiters = self._waiters.pop(job.id, [])
-            if not waiters and self._any_waiters:
-                waiters = [self._any_waiters.pop(0)]
-            if waiters:
-                job.waited = True
-                for d in waiters:
-                    d.callback(self._wait_answer(job))
-
-    @staticmethod
-    def _wait_answer(job):
-        answer = {"id": job.id, "success": job.result == J.COMPLETED,
-                  "errstr": ""}
-        if job.result != J.COMPLETED:
-            if job.exception_occurred and job.exception_severity == 0:
-                answer["errstr"] = (f"Fatal exception type={job.exception_type}"
-                                    f" {job.exception_note}").rstrip()
-            elif job.waitstatus:
-                answer["errstr"] = _status_text(job.waitstatus)
-        return answer
-
     def purge(self, age_limit=None, num_limit=None, jobids=None, force=True):
         """Purge inactive jobs: those older than ``age_limit`` seconds and
         the oldest beyond ``num_limit``, or exactly ``jobids``.
@@ -514,7 +496,7 @@ class JobManagerService(Module):
         job = self._jobs.get(jobid)
         if job is None:
             if wait:
-                raise FluxError(_NOT_WAITABLE, errnum=errno.ECHILD)
+                raise FluxError(NOT_WAITABLE, errnum=errno.ECHILD)
             raise NotFound("unknown job id")
         return job
 
@@ -642,121 +624,6 @@ class JobManagerService(Module):
         """``{max_jobid}``."""
         return {"max_jobid": self.max_jobid}
 
-    @method("wait", roles=ROLE_USER)
-    def rpc_wait(self, request):
-        """``{id}``: wait for a waitable job (or any) to become inactive.
-
-        Errors are ECHILD with flux-core's wording (``flux job wait``
-        exits 2 on them)."""
-        body = request.json()
-        jobid = body.get("id")
-        if jobid == J.ANY_JOB:
-            return self._wait_any(request)
-        job = self._job(body, wait=True)
-        _authorize(request, job, "wait for")
-        if job.state != J.INACTIVE and not job.waitable:
-            raise FluxError("job was not submitted with FLUX_JOB_WAITABLE",
-                            errnum=errno.ECHILD)
-        if not job.waitable or job.waited:
-            raise FluxError(_NOT_WAITABLE, errnum=errno.ECHILD)
-        if job.state == J.INACTIVE:
-            job.waited = True
-            return self._wait_answer(job)
-        if self._waiters.get(job.id):
-            raise FluxError("job id already has a waiter",
-                            errnum=errno.ECHILD)
-        done = defer.Deferred()
-        self._waiters[job.id] = [done]
-        return done
-
-    def _wait_any(self, request):
-        # forget reaped or purged jobs at the front, then look for one
-        while self._unwaited and (self._jobs.get(self._unwaited[0]) is None
-                                  or self._jobs[self._unwaited[0]].waited):
-            self._unwaited.popleft()
-        mine = [job for job in map(self._jobs.get, self._unwaited)
-                if job is not None and not job.waited
-                and (request.is_owner or job.userid == request.userid)]
-        for job in mine:
-            if job.state == J.INACTIVE:
-                job.waited = True
-                return self._wait_answer(job)
-        if not mine:
-            raise FluxError("there are no more waitable jobs",
-                            errnum=errno.ECHILD)
-        done = defer.Deferred()
-        self._any_waiters.append(done)
-        return done
-
-    # -- RPC: queue -------------------------------------------------------------
-
-    def _queue_name(self, body):
-        name = body.get("name")
-        if name is not None:
-            raise InvalidArgument("queues are not configured")
-        return name
-
-    @method("queue-status", roles=ROLE_USER)
-    def rpc_queue_status(self, request):
-        """The anonymous queue's flags, with fluxd's alloc counts."""
-        self._queue_name(request.json())
-        answer = self.queue.status()
-        if self.queue.start and not self.sched.online:
-            answer.update(start=False, stop_reason="Scheduler is offline")
-        answer.update(alloc_queued=self.sched.pending_count(),
-                      alloc_pending=len(self.sched.outstanding),
-                      running=sum(1 for j in self._jobs.values()
-                                  if j.state & J.RUNNING),
-                      scheduler=self.sched.online)
-        return answer
-
-    @method("queue-list", roles=ROLE_USER)
-    def rpc_queue_list(self, request):
-        """``{queues: []}``: no named queues."""
-        return {"queues": []}
-
-    @method("queue-enable")
-    async def rpc_queue_enable(self, request):
-        """``{name?, all, enable, reason?, nocheckpoint?}``."""
-        body = request.json()
-        self._queue_name(body)
-        self.queue.set_enable(bool(body.get("enable")), body.get("reason"))
-        if not body.get("nocheckpoint"):
-            self.write_checkpoint()
-            await self.batcher.flush()
-        return None
-
-    @method("queue-start")
-    async def rpc_queue_start(self, request):
-        """``{name?, all, start, reason?, nocheckpoint?}``."""
-        body = request.json()
-        self._queue_name(body)
-        start = bool(body.get("start"))
-        self.queue.set_start(start, body.get("reason"))
-        if start:
-            self.sched.pump()
-        else:
-            self.sched.cancel_all()
-        if not body.get("nocheckpoint"):
-            self.write_checkpoint()
-            await self.batcher.flush()
-        return None
-
-    @method("drain")
-    def rpc_drain(self, request):
-        """``{}`` -> ``{}`` once no job is active (``flux queue drain``)."""
-        done = defer.Deferred()
-        self._drains.add(request, False, done)
-        return done
-
-    @method("idle")
-    def rpc_idle(self, request):
-        """``{}`` -> ``{pending}`` once no job is running and no alloc
-        request is outstanding (``flux queue idle``)."""
-        done = defer.Deferred()
-        self._drains.add(request, True, done)
-        return done
-
     # -- RPC: scheduler and exec --------------------------------------------------
 
     @method("sched-hello", streaming=True)
@@ -826,9 +693,6 @@ class JobManagerService(Module):
             journal.done.callback(None)
 
 
-_NOT_WAITABLE = "invalid job id, or job may be inactive and not waitable"
-
-
 def _merged(current, update):
     """``current`` (a dict or None) updated by ``update`` as flux-core
     merges annotations, as a new dict (``current`` is left alone)."""
@@ -876,9 +740,3 @@ def _check_signal(signum):
     if not isinstance(signum, int) or isinstance(signum, bool) \
             or not 0 < signum < 65:
         raise InvalidArgument("invalid signal number")
-
-
-def _status_text(status):
-    if status & 0x7F:
-        return f"task(s) killed by signal {status & 0x7F}"
-    return f"task(s) exited with exit code {(status >> 8) & 0xFF}"
