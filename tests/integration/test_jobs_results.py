@@ -1,7 +1,8 @@
 """Jobs that run under test execution on real brokers: ``flux jobs`` rows
 for each result, ``flux queue drain|idle``, ``flux job wait`` refusals, a
-zero ``run_duration``, the events journal's backlog, and the KVS
-transactions that 1,000 jobs cost from ``flux submit --cc`` to INACTIVE.
+zero ``run_duration``, the events journal's backlog, refused
+submissions that leave no trace, and the KVS transactions that 1,000 jobs
+cost from ``flux submit --cc`` to INACTIVE.
 """
 
 import json
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 import threading
+
+import pytest
 
 from fluxd.client.sync import Flux
 from fluxd.formats.fluid import decode
@@ -134,6 +137,7 @@ def test_journal_full_backlog(broker):
         "submit", "validate", "depend", "priority"]
 
 
+@pytest.mark.slow
 def test_kvs_transactions_of_1000_jobs(broker):
     """Batching, counted: 1,000 jobs through to INACTIVE."""
     with Flux(broker.uri) as h:
@@ -200,6 +204,7 @@ flux(2, "queue", "idle")
 """
 
 
+@pytest.mark.slow
 def test_four_brokers(tmp_path):
     path = tmp_path / "script.py"
     path.write_text(textwrap.dedent(FOUR))
