@@ -5,9 +5,11 @@ A job runs in test mode, without job shells, when its jobspec has the
 object ``attributes.system.exec.test`` (possibly empty), e.g. from
 ``flux submit --setattr=exec.test.run_duration=1s``.  Its keys:
 
-- ``run_duration`` (FSD string): how long the job "runs"; default the
-  job's duration (``attributes.system.duration``), 0 meaning until it is
-  canceled or killed;
+- ``run_duration`` (FSD string, or a number of seconds as ``--setattr``
+  makes of ``0``): how long the job "runs"; zero ends it at once, as a
+  job without any duration.  Without it, the job's duration
+  (``attributes.system.duration``), where 0 (no time limit) means until
+  it is canceled or killed;
 - ``wait_status`` (int): the status of the ``finish`` event;
 - ``mock_exception`` (``init`` or ``run``): fail at that point;
 - ``override`` (int/bool): start, and finish an unlimited job, only when
@@ -36,7 +38,8 @@ class ExecTestConf:
     """One job's test execution settings.
 
     :ivar run_duration: seconds; 0 runs until killed; negative when the
-        jobspec gave no duration (then it ends almost at once).
+        jobspec gave no duration or ``run_duration`` is zero (then it
+        ends almost at once).
     """
 
     __slots__ = ("run_duration", "wait_status", "mock_exception", "override",
@@ -79,13 +82,22 @@ def read_conf(jobspec):
         conf.run_duration = float(duration)
     if "run_duration" in test:
         value = test["run_duration"]
-        if not isinstance(value, str):
-            raise ExecTestError("run_duration must be an FSD string,"
-                                f" not {value!r}")
-        try:
-            conf.run_duration = parse_fsd(value)
-        except FSDError as exc:
-            raise ExecTestError(f"run_duration: {exc}") from None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and value >= 0:
+            # --setattr=exec.test.run_duration=0 gives a number (seconds)
+            conf.run_duration = float(value)
+        elif not isinstance(value, str):
+            raise ExecTestError("run_duration must be an FSD string or"
+                                f" seconds >= 0, not {value!r}")
+        else:
+            try:
+                conf.run_duration = parse_fsd(value)
+            except FSDError as exc:
+                raise ExecTestError(f"run_duration: {exc}") from None
+        if conf.run_duration == 0:
+            # asked for no run time: done at once (flux-core's testexec
+            # would run it forever, which no one asks for with a zero)
+            conf.run_duration = NO_DURATION
     status = test.get("wait_status", 0)
     if not isinstance(status, int) or isinstance(status, bool) or status < 0:
         raise ExecTestError("wait_status must be an integer >= 0")

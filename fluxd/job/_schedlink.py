@@ -122,6 +122,7 @@ class SchedLink:
             self._manager.alloc_success(job, body.get("R"),
                                         body.get("annotations"))
         elif kind == DENY:
+            self._manager.clear_annotations(job)
             self._manager.raise_exception(job, "alloc", 0,
                                           body.get("note") or "alloc denied")
         elif kind == CANCEL:
@@ -140,10 +141,7 @@ class SchedLink:
             self.log.warn("sched.alloc for job {id} failed: {why}",
                           id=job.id, why=failure.getErrorMessage())
         self.offline()
-        if job.state == SCHED:
-            self.enqueue(job)
-        else:
-            self._manager.alloc_canceled(job)
+        self._manager.alloc_canceled(job)
 
     # -- requests to the scheduler -----------------------------------------------
 
@@ -203,5 +201,5 @@ class SchedLink:
             job = self._manager.get(jobid)
             if job is not None:
                 job.alloc_pending = False
-                if job.state == SCHED:
-                    self.enqueue(job)
+                # back in the queue, or (canceled meanwhile) cleaned up
+                self._manager.alloc_canceled(job)

@@ -224,10 +224,9 @@ def apply(job, entry):
     ctx = entry.get("context") or {}
     ts = entry["timestamp"]
     state = job.state
-    job.eventlog_seq += 1
     new = None
     if name == "submit":
-        if job.eventlog_seq != 1:
+        if job.eventlog_seq != 0:
             raise InvalidArgument("submit must be the first event")
         job.urgency = ctx.get("urgency", job.urgency)
         job.userid = ctx.get("userid", job.userid)
@@ -297,6 +296,8 @@ def apply(job, entry):
     elif name == "resource-update":
         if "expiration" in ctx:
             job.expiration = ctx["expiration"]
+    # counted once accepted: the entry's place in job.<id>.eventlog
+    job.eventlog_seq += 1
     if new is not None and new != state:
         set_state(job, new, ts)
         return new

@@ -18,7 +18,10 @@ events in one commit), and the job's new state acted on at once:
 
 Clients are answered, and observers (job-list readers, the events
 journal, ``flux job wait``) told, only once the events are durable.  At
-start every job is rebuilt from its eventlog (:mod:`._restart`).
+start every job is rebuilt from its eventlog (:mod:`._restart`).  The
+queue's requests (with drain and idle) are in :mod:`._queue` and
+:mod:`._drain`, waiting in :mod:`._wait`, the events journal in
+:mod:`._journal`.
 """
 
 import errno
@@ -30,15 +33,19 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from fluxd.config import parse_duration_key
-from fluxd.errors import FluxError, InvalidArgument, NotFound, PermissionDenied
+from fluxd.errors import (
+    FluxError, InvalidArgument, NotFound, PermissionDenied, ProtocolError)
 from fluxd.formats import fluid
 from fluxd.formats.idset import IDset
 from fluxd.interfaces import (
     IEvents, IFinalizeStep, IJobSubmit, IJobTable, IKVS, IRouter, provide)
 from fluxd.job import jobs as J
+from fluxd.job._drain import DrainWaiters
 from fluxd.job._execlink import ExecLink
-from fluxd.job._queue import QueueState
+from fluxd.job._journal import Journal
+from fluxd.job._queue import QueueMethods, QueueState
 from fluxd.job._schedlink import SchedLink
+from fluxd.job._wait import NOT_WAITABLE, WaitMethods
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.message.router import Credential, method
 from fluxd.message.types import ROLE_OWNER, ROLE_USER
@@ -78,7 +85,7 @@ def _authorize(request, job, what):
 
 
 @implementer(IJobTable, IJobSubmit, IFinalizeStep)
-class JobManagerService(Module):
+class JobManagerService(QueueMethods, WaitMethods, Module):
     """The ``job-manager`` service (rank 0).
 
     :param clock: IReactorTime (event timestamps, purge timer).
@@ -109,6 +116,7 @@ class JobManagerService(Module):
         self._inactive = deque()
         self._observers = []
         self._journals = []
+        self._drains = DrainWaiters(self)
         self._waiters = {}
         self._any_waiters = []
         self._unwaited = deque()
@@ -116,6 +124,12 @@ class JobManagerService(Module):
         self._purge_timer = None
         self._read_limits(config)
         self.stats = {"submitted": 0, "events": 0}
+
+    @method("stats-get", roles=ROLE_USER)
+    def flux_stats_get(self, request):
+        """Counters, with ``commits``: the KVS transactions that carried
+        job data (eventlogs, J, jobspec, the checkpoint, purges)."""
+        return dict(self.stats, commits=self.batcher.commits)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -144,6 +158,7 @@ class JobManagerService(Module):
         super().stopService()
         if self._purge_timer is not None and self._purge_timer.running:
             self._purge_timer.stop()
+        self._drains.stop()
         self.write_checkpoint()
         return self._flush_for("stop")
 
@@ -205,22 +220,28 @@ class JobManagerService(Module):
                 self._observers.remove(callback)
         return remove
 
+    def active_count(self):
+        """How many jobs are not INACTIVE."""
+        return len(self._jobs) - len(self._inactive)
+
     def _durable(self, notes):
+        # notes: (job, entry, place of the entry in the job's eventlog)
         for callback in list(self._observers):
-            for job, entry in notes:
+            for job, entry, _ in notes:
                 try:
                     callback(job, entry)
                 except Exception:
                     self.log.failure("job observer failed")
         if self._journals:
             batch = {"events": [{"id": job.id, "entry": entry}
-                                for job, entry in notes]}
-            for request in list(self._journals):
-                request.respond(batch)
-        for job, entry in notes:
+                                for job, entry, _ in notes]}
+            for journal in list(self._journals):
+                journal.deliver(batch, notes)
+        for job, entry, _ in notes:
             if job.state == J.INACTIVE and entry["name"] in ("clean",
                                                              "invalidate"):
                 self._became_inactive(job)
+        self._drains.check()
 
     # -- submission (called by job-ingest) ----------------------------------
 
@@ -254,7 +275,7 @@ class JobManagerService(Module):
                                  "flags": job.flags, "version": 1}}
             J.apply(job, entry)
             self.batcher.append(f"{key}.eventlog", _line(entry),
-                                note=(job, entry))
+                                note=(job, entry, job.eventlog_seq))
             self.max_jobid = max(self.max_jobid, job.id)
             new.append(job)
         d = self.batcher.flush()
@@ -284,7 +305,7 @@ class JobManagerService(Module):
             return
         self.stats["events"] += 1
         self.batcher.append(f"{job_key(job.id)}.eventlog", _line(entry),
-                            note=(job, entry))
+                            note=(job, entry, job.eventlog_seq))
         if new is not None:
             self._act(job, new)
 
@@ -326,12 +347,22 @@ class JobManagerService(Module):
                             private=True)
 
     def annotate(self, job, annotations):
-        """Merge scheduler annotations (null deletes), RFC 27."""
+        """Merge scheduler annotations (RFC 27): objects merge
+        recursively, a null deletes its key (new or not), an object left
+        empty goes, and no annotations at all is None.  The merged value
+        is a new object: the one an ``alloc`` event carries never
+        changes."""
         if not isinstance(annotations, dict):
             return
-        current = job.annotations or {}
-        _merge(current, annotations)
-        job.annotations = current or None
+        job.annotations = _merged(job.annotations, annotations) or None
+
+    def clear_annotations(self, job, key=None):
+        """Forget ``job``'s annotations, or only those under ``key`` (an
+        alloc denied or withdrawn, as flux-core)."""
+        if key is None or not job.annotations:
+            job.annotations = None
+        else:
+            job.annotations = _merged(job.annotations, {key: None}) or None
 
     # -- scheduler and exec outcomes ----------------------------------------------
 
@@ -347,8 +378,9 @@ class JobManagerService(Module):
         if job.state == J.SCHED:
             if job.flags & J.FLAG_DEBUG:
                 self.post(job, "debug.alloc-success")
-            self.post(job, "alloc", {"annotations": annotations}
-                      if annotations else None)
+            # the merged annotations, as flux-core's alloc event
+            self.post(job, "alloc", {"annotations": job.annotations}
+                      if job.annotations else None)
         else:
             # canceled while the alloc was in flight: give them back
             job.has_resources = True
@@ -370,11 +402,15 @@ class JobManagerService(Module):
         d.addCallbacks(got, failed)
 
     def alloc_canceled(self, job):
-        """An alloc request was withdrawn."""
-        if job.state == J.CLEANUP:
-            self._cleanup(job)
-        elif job.state == J.SCHED:
+        """An alloc request was withdrawn (or lost with its scheduler)."""
+        if job.state == J.SCHED:
+            self.clear_annotations(job, "sched")
             self.sched.enqueue(job)
+        else:
+            self.clear_annotations(job)
+            if job.state == J.CLEANUP:
+                self._cleanup(job)
+        self._drains.check()
 
     def exec_done(self, job):
         """The exec service released every rank of ``job``."""
@@ -400,28 +436,6 @@ class JobManagerService(Module):
         self.post(job, "clean")
 
     # -- inactive jobs -------------------------------------------------------------
-
-    def _became_inactive(self, job):
-        if job.waitable:
-            waiters = self._waiters.pop(job.id, [])
-            if not waiters and self._any_waiters:
-                waiters = [self._any_waiters.pop(0)]
-            if waiters:
-                job.waited = True
-                for d in waiters:
-                    d.callback(self._wait_answer(job))
-
-    @staticmethod
-    def _wait_answer(job):
-        answer = {"id": job.id, "success": job.result == J.COMPLETED,
-                  "errstr": ""}
-        if job.result != J.COMPLETED:
-            if job.exception_occurred and job.exception_severity == 0:
-                answer["errstr"] = (f"Fatal exception type={job.exception_type}"
-                                    f" {job.exception_note}").rstrip()
-            elif job.waitstatus:
-                answer["errstr"] = _status_text(job.waitstatus)
-        return answer
 
     def purge(self, age_limit=None, num_limit=None, jobids=None, force=True):
         """Purge inactive jobs: those older than ``age_limit`` seconds and
@@ -475,12 +489,14 @@ class JobManagerService(Module):
 
     # -- RPC: job control -------------------------------------------------------
 
-    def _job(self, body, active=False):
+    def _job(self, body, wait=False):
         jobid = body.get("id")
         if not isinstance(jobid, int) or isinstance(jobid, bool):
             raise FluxError("job id must be an integer", errnum=errno.EPROTO)
         job = self._jobs.get(jobid)
         if job is None:
+            if wait:
+                raise FluxError(NOT_WAITABLE, errnum=errno.ECHILD)
             raise NotFound("unknown job id")
         return job
 
@@ -608,100 +624,6 @@ class JobManagerService(Module):
         """``{max_jobid}``."""
         return {"max_jobid": self.max_jobid}
 
-    @method("wait", roles=ROLE_USER)
-    def rpc_wait(self, request):
-        """``{id}``: wait for a waitable job (or any) to become inactive."""
-        body = request.json()
-        jobid = body.get("id")
-        if jobid == J.ANY_JOB:
-            return self._wait_any(request)
-        job = self._job(body)
-        _authorize(request, job, "wait for")
-        if not job.waitable:
-            raise InvalidArgument(f"job {fluid.encode(job.id, 'f58')} is not"
-                                  " waitable")
-        if job.waited:
-            raise NotFound(f"job {fluid.encode(job.id, 'f58')} was already"
-                           " waited for")
-        if job.state == J.INACTIVE:
-            job.waited = True
-            return self._wait_answer(job)
-        done = defer.Deferred()
-        self._waiters.setdefault(job.id, []).append(done)
-        return done
-
-    def _wait_any(self, request):
-        # forget reaped or purged jobs at the front, then look for one
-        while self._unwaited and (self._jobs.get(self._unwaited[0]) is None
-                                  or self._jobs[self._unwaited[0]].waited):
-            self._unwaited.popleft()
-        mine = [job for job in map(self._jobs.get, self._unwaited)
-                if job is not None and not job.waited
-                and (request.is_owner or job.userid == request.userid)]
-        for job in mine:
-            if job.state == J.INACTIVE:
-                job.waited = True
-                return self._wait_answer(job)
-        if not mine:
-            raise FluxError("there are no waitable jobs", errnum=errno.ECHILD)
-        done = defer.Deferred()
-        self._any_waiters.append(done)
-        return done
-
-    # -- RPC: queue -------------------------------------------------------------
-
-    def _queue_name(self, body):
-        name = body.get("name")
-        if name is not None:
-            raise InvalidArgument("queues are not configured")
-        return name
-
-    @method("queue-status", roles=ROLE_USER)
-    def rpc_queue_status(self, request):
-        """The anonymous queue's flags, with fluxd's alloc counts."""
-        self._queue_name(request.json())
-        answer = self.queue.status()
-        if self.queue.start and not self.sched.online:
-            answer.update(start=False, stop_reason="Scheduler is offline")
-        answer.update(alloc_queued=self.sched.pending_count(),
-                      alloc_pending=len(self.sched.outstanding),
-                      running=sum(1 for j in self._jobs.values()
-                                  if j.state & J.RUNNING),
-                      scheduler=self.sched.online)
-        return answer
-
-    @method("queue-list", roles=ROLE_USER)
-    def rpc_queue_list(self, request):
-        """``{queues: []}``: no named queues."""
-        return {"queues": []}
-
-    @method("queue-enable")
-    async def rpc_queue_enable(self, request):
-        """``{name?, all, enable, reason?, nocheckpoint?}``."""
-        body = request.json()
-        self._queue_name(body)
-        self.queue.set_enable(bool(body.get("enable")), body.get("reason"))
-        if not body.get("nocheckpoint"):
-            self.write_checkpoint()
-            await self.batcher.flush()
-        return None
-
-    @method("queue-start")
-    async def rpc_queue_start(self, request):
-        """``{name?, all, start, reason?, nocheckpoint?}``."""
-        body = request.json()
-        self._queue_name(body)
-        start = bool(body.get("start"))
-        self.queue.set_start(start, body.get("reason"))
-        if start:
-            self.sched.pump()
-        else:
-            self.sched.cancel_all()
-        if not body.get("nocheckpoint"):
-            self.write_checkpoint()
-            await self.batcher.flush()
-        return None
-
     # -- RPC: scheduler and exec --------------------------------------------------
 
     @method("sched-hello", streaming=True)
@@ -751,28 +673,42 @@ class JobManagerService(Module):
 
     @method("events-journal", streaming=True)
     def rpc_events_journal(self, request):
-        """Stream every job event once durable, in batches."""
-        self._journals.append(request)
-        done = defer.Deferred()
+        """``{full?}``: the eventlog of every active job (every job with
+        ``full``), ``{id: ANY, events: []}``, then every job event once
+        durable, in batches (:mod:`fluxd.job._journal`)."""
+        full = request.json().get("full", False)
+        if not isinstance(full, bool):
+            raise ProtocolError("full must be a boolean")
+        journal = Journal(self, request)
+        self._journals.append(journal)
+        request.on_cancel(lambda: self.drop_journal(journal))
+        journal.start(full)
+        return journal.done
 
-        def cancelled():
-            if request in self._journals:
-                self._journals.remove(request)
-            done.callback(None)
-        request.on_cancel(cancelled)
-        return done
+    def drop_journal(self, journal):
+        """End a journal listener's stream."""
+        if journal in self._journals:
+            self._journals.remove(journal)
+        if not journal.done.called:
+            journal.done.callback(None)
 
 
-def _merge(current, update):
+def _merged(current, update):
+    """``current`` (a dict or None) updated by ``update`` as flux-core
+    merges annotations, as a new dict (``current`` is left alone)."""
+    result = dict(current) if isinstance(current, dict) else {}
     for key, value in update.items():
         if value is None:
-            current.pop(key, None)
-        elif isinstance(value, dict) and isinstance(current.get(key), dict):
-            _merge(current[key], value)
-            if not current[key]:
-                del current[key]
+            result.pop(key, None)
+        elif isinstance(value, dict):
+            inner = _merged(result.get(key), value)
+            if inner:
+                result[key] = inner
+            else:
+                result.pop(key, None)
         else:
-            current[key] = value
+            result[key] = value
+    return result
 
 
 def _summarize_R(job, R):
@@ -804,9 +740,3 @@ def _check_signal(signum):
     if not isinstance(signum, int) or isinstance(signum, bool) \
             or not 0 < signum < 65:
         raise InvalidArgument("invalid signal number")
-
-
-def _status_text(status):
-    if status & 0x7F:
-        return f"task(s) killed by signal {status & 0x7F}"
-    return f"task(s) exited with exit code {(status >> 8) & 0xFF}"

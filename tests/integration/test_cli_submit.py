@@ -108,8 +108,8 @@ def test_urgency_cancel_and_purge_messages(broker):
         [f"{ids[0]}: Fatal exception type=cancel not needed"]
         + [f"{jobid}: Fatal exception type=cancel" for jobid in ids[1:]])
     result = broker.flux("job", "wait")
-    assert (result.rc, result.err) == (2, "flux-job: there are no waitable"
-                                       " jobs\n")
+    assert (result.rc, result.err) == (2, "flux-job: there are no more"
+                                       " waitable jobs\n")
 
     assert broker.flux("job", "purge").out == \
         "use --force to purge 0 of 3 inactive jobs\n"

@@ -115,7 +115,7 @@ def test_raiseall_wait_purge(handle):
         {"id": ids[2], "success": False,
          "errstr": "Fatal exception type=cancel"}]
     assert refused(handle.rpc, "job-manager.wait", {"id": ANY_JOB}) == (
-        10, "there are no waitable jobs")
+        10, "there are no more waitable jobs")
     assert handle.rpc("job-manager.purge", {"force": False}) == \
         {"count": 0, "remaining": 3}
     assert handle.rpc("job-manager.purge", {"force": True, "num_limit": 1}) \
@@ -125,7 +125,9 @@ def test_raiseall_wait_purge(handle):
         2, f"{encode(ids[0], 'f58')}: unknown job id")
     [held] = submit(handle, flags=0)
     assert refused(handle.rpc, "job-manager.wait", {"id": held}) == (
-        22, f"job {encode(held, 'f58')} is not waitable")
+        10, "job was not submitted with FLUX_JOB_WAITABLE")
+    assert refused(handle.rpc, "job-manager.wait", {"id": ids[0]}) == (
+        10, "invalid job id, or job may be inactive and not waitable")
     assert refused(handle.rpc, "job-manager.purge",
                    {"force": True, "jobs": [held]}) == (
         22, f"{encode(held, 'f58')}: job is not inactive")

@@ -352,12 +352,18 @@ class FakeJobBroker:
         if payload["id"] == 0xFFFFFFFFFFFFFFFF:
             waitable = [j for j in self.jobs.values() if j.flags & 4]
             if not waitable:
-                raise from_errno(errno.ECHILD, "there are no waitable jobs")
+                raise from_errno(errno.ECHILD, "there are no more waitable"
+                                 " jobs")
         else:
-            job = self._job(payload["id"], "wait for")
-            if not job.flags & 4:
-                raise from_errno(errno.EINVAL, f"job {f58(job.id)} is not"
-                                 " waitable")
+            job = self.jobs.get(payload["id"])
+            if job is not None:
+                self._job(job.id, "wait for")
+            if job is not None and not job.inactive and not job.flags & 4:
+                raise from_errno(errno.ECHILD, "job was not submitted with"
+                                 " FLUX_JOB_WAITABLE")
+            if job is None or not job.flags & 4:
+                raise from_errno(errno.ECHILD, "invalid job id, or job may be"
+                                 " inactive and not waitable")
             waitable = [job]
         job = waitable[0]
         while not job.inactive:

@@ -178,7 +178,11 @@ class PurgeWaitTests(SynchronousTestCase):
         self.assertEqual(err, f"{f58(ids[1])}: task(s) exited with exit code"
                          f" 1\n{f58(ids[2])}: job completed successfully\n")
         self.assertEqual(job("wait", [], broker),
-                         (2, "", "flux-job: there are no waitable jobs\n"))
+                         (2, "", "flux-job: there are no more waitable"
+                          " jobs\n"))
+        self.assertEqual(job("wait", [f58(ids[0])], broker),
+                         (2, "", "flux-job: invalid job id, or job may be"
+                          " inactive and not waitable\n"))
         self.assertEqual(job("wait", ["-a", f58(ids[0])], broker),
                          (1, "", "flux-job: jobid not supported with"
                           " --all\n"))

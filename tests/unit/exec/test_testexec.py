@@ -47,6 +47,23 @@ class RunTests(SynchronousTestCase):
         self.assertEqual(bench.exec.jobs, {})
         self.assertEqual(len(bench.exec.deadlines), 0)
 
+    def test_zero_run_duration_ends_at_once(self):
+        # even with no time limit (duration 0 would run until canceled)
+        for text in ("0", "0s", "0.0m", 0, 0.0):
+            bench = Bench(self)
+            s = bench.start(1, jobspec(run_duration=text))
+            bench.advance(0.001)
+            self.assertEqual(s.kinds(), ["start", "finish", "release"], text)
+            self.assertEqual(s.data("finish"), [{"status": 0}])
+            self.assertEqual(len(bench.exec.deadlines), 0)
+
+    def test_run_duration_in_seconds(self):
+        s = self.bench.start(1, jobspec(run_duration=1.5))
+        self.bench.advance(1.4)
+        self.assertEqual(s.kinds(), ["start"])
+        self.bench.advance(0.1)
+        self.assertEqual(s.kinds(), ["start", "finish", "release"])
+
     def test_run_duration_defaults_to_the_duration(self):
         s = self.bench.start(1, jobspec(duration=5, wait_status=256))
         self.bench.advance(5)
@@ -135,8 +152,10 @@ class RunTests(SynchronousTestCase):
 
     def test_invalid_test_settings(self):
         for test, note in [
-                ({"run_duration": 0.01}, "run_duration must be an FSD"
-                 " string, not 0.01"),
+                ({"run_duration": -1}, "run_duration must be an FSD"
+                 " string or seconds >= 0, not -1"),
+                ({"run_duration": True}, "run_duration must be an FSD"
+                 " string or seconds >= 0, not True"),
                 ({"run_duration": "1x"}, "run_duration: invalid Flux"
                  " standard duration '1x': bad unit 'x'"),
                 ({"mock_exception": "exit"},
