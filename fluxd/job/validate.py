@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.job.test_validate -*-
+# -*- test-case-name: tests.unit.job.test_pipeline -*-
 """job-ingest's second stage: validator plugins (flux-core ``flux
 job-validator``; spec/jobs.md section 2).
 
