@@ -13,7 +13,8 @@ every one is inactive, and print:
 - rank 0's RSS (VmRSS and VmHWM, MiB) once every job is inactive, with
   every inactive job retained (no purge).
 
-Usage: ``bench/throughput.py [-N 1000,16000] [-s 1,4] [--duration 0.001s]``.
+Usage: ``bench/throughput.py [-N 1000,16000] [-s 1,4] [--duration 0.001s]
+[--config-path DIR]``.
 Run inside an instance (``--inner``), it measures that instance only.
 """
 
@@ -95,7 +96,9 @@ def outer(args):
     for size in args.sizes:
         for count in args.counts:
             proc = subprocess.run(
-                [flux, "start", f"--test-size={size}", sys.executable,
+                [flux, "start", f"--test-size={size}",
+                 *([f"--config-path={args.config_path}"]
+                   if args.config_path else []), sys.executable,
                  os.path.abspath(__file__), "--inner", "-N", str(count),
                  "--batch", str(args.batch), "--duration", args.duration],
                 capture_output=True, text=True)
@@ -115,6 +118,9 @@ def main():
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--duration", default="0.001s")
     parser.add_argument("--inner", action="store_true")
+    parser.add_argument("--config-path",
+                        help="config directory for the instance (e.g. the"
+                        " guide's queues and policy limits)")
     args = parser.parse_args()
     args.counts = [int(n) for n in args.counts.split(",")]
     args.sizes = [int(n) for n in args.sizes.split(",")]

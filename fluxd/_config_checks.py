@@ -436,6 +436,16 @@ def default_queue_exists(root, path, ctx):
                  f"{queue} that is not in [queues] table")
 
 
+def ingest_pipeline(root, path, ctx):
+    """The ingest pipeline must build from ``[ingest]``, ``[policy]`` and
+    ``[queues]``: plugins found, ``args`` parsed, limits valid."""
+    from fluxd.job.pipeline import check_config
+    problem = check_config(root)
+    if problem is not None:
+        where, message = problem
+        ctx.fail(path + where, message)
+
+
 # --- fluxion ---------------------------------------------------------------
 
 _QUEUE_POLICIES = ("fcfs", "easy", "hybrid", "conservative")

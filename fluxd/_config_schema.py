@@ -556,7 +556,8 @@ SYSTEM = Table({
         "preallocate": Key("integer", check=chk.at_least(0)),
     }),
 }, extra=Opaque(doc="site tables, passed through"),
-    checks=(chk.default_queue_exists, chk.sdexec_needs_systemd))
+    checks=(chk.default_queue_exists, chk.sdexec_needs_systemd,
+            chk.ingest_pipeline))
 
 # --- flux-security signing: /etc/flux/security/conf.d (section 13) -------
 
@@ -631,8 +632,11 @@ _LATER_JM = ("stop-queues-on-restart", "plugins", "housekeeping", "prolog",
 for _key, _what in (
         *((f"exec.{k}", _EXEC) for k in _LATER_EXEC),
         *((f"job-manager.{k}", _JOBS) for k in _LATER_JM),
-        ("ingest", _JOBS),
-        ("policy", _JOBS), ("queues", _JOBS), ("access.private-mode", _LISTING),
+        ("ingest.batch-count", _JOBS), ("ingest.buffer-size", _JOBS),
+        ("policy.access", _JOBS), ("policy.scheduler", _JOBS),
+        ("queues.NAME.policy.access", _JOBS),
+        ("queues.NAME.policy.scheduler", _JOBS),
+        ("access.private-mode", _LISTING),
         ("access.roles", _LISTING), ("resource.reserve", _SCHED),
         ("sched-fluxion-qmanager", _SCHED), ("sched-fluxion-resource", _SCHED)):
     mark(SYSTEM, _key, later=_what)

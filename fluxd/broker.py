@@ -315,10 +315,12 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
     jobs = []
     if rank == 0:
         kvs = next(m for m in kvs_modules if m.name == "kvs")
-        jobs = build_job_modules(reactor, router, kvs, events, config,
-                                 safe_mode=admin.safe_mode)
-        manager = jobs[0]
         sched = SchedulerService(reactor, router, kvs)
+        jobs = build_job_modules(
+            reactor, router, kvs, events, config, safe_mode=admin.safe_mode,
+            expiration=lambda: (sched.policy.expiration
+                                if sched.policy is not None else 0.0))
+        manager = jobs[0]
         jobs += [sched, FeasibilityService(sched),
                  ExecService(reactor, router, kvs, events, config)]
         # job-info and job-list read the job manager's table

@@ -22,12 +22,14 @@ import time
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from fluxd.errors import FluxError, InvalidArgument, PermissionDenied
 from fluxd.formats import fluid
-from fluxd.formats.jobspec import JobspecError, load, validate
-from fluxd.interfaces import IJobSubmit, provide
+from fluxd.formats.jobspec import JobspecError, load
+from fluxd.interfaces import IJobSubmit, IReconfigurable, provide
 from fluxd.job import jobs as J
+from fluxd.job.pipeline import IngestPipeline
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
@@ -53,6 +55,7 @@ def redact(jobspec):
     return dict(jobspec, attributes=dict(attributes, system=system))
 
 
+@implementer(IReconfigurable)
 class IngestService(Module):
     """``job-ingest`` on rank 0.
 
@@ -60,16 +63,24 @@ class IngestService(Module):
     :param wallclock: seconds since the epoch (submit timestamps).
     :param monotonic: a monotonic clock in seconds (the FLUID timestamp).
     :param generator_id: the FLUID generator id (rank 0: 0).
+    :param config: the broker's :class:`fluxd.config.Config` (the
+        ``[ingest]``, ``[policy]`` and ``[queues]`` pipeline,
+        :mod:`fluxd.job.pipeline`); None: flux's defaults.
+    :param router: the broker's router (``feasibility`` calls it).
+    :param expiration: returns the instance's expiration (0: none).
     """
 
     name = "job-ingest"
     log = Logger()
 
     def __init__(self, manager, wallclock=time.time,
-                 monotonic=time.monotonic, generator_id=0):
+                 monotonic=time.monotonic, generator_id=0, config=None,
+                 router=None, expiration=None):
         super().__init__(0)
+        self._router, self._expiration = router, expiration
         self._manager = provide(IJobSubmit, manager)
         self._wallclock = wallclock
+        self.reconfigure(config)
         self._monotonic = monotonic
         self._generator_id = generator_id
         self._fluids = None
@@ -81,6 +92,15 @@ class IngestService(Module):
         start = fluid.timestamp(last) + 1 if last else 0
         self._fluids = fluid.FluidGenerator(self._generator_id, start,
                                             clock=self._monotonic)
+
+    def reconfigure(self, config):
+        """Rebuild the pipeline from ``config`` (refused whole on error).
+
+        :raises InvalidArgument: one line naming the problem.
+        """
+        table = config.as_dict() if config is not None else {}
+        self._pipeline = IngestPipeline(table, self._router, self._wallclock,
+                                        self._expiration)
 
     # -- checks ----------------------------------------------------------------
 
@@ -116,13 +136,35 @@ class IngestService(Module):
             raise InvalidArgument(f"jobspec: {exc}") from None
         if not isinstance(jobspec, dict):
             raise InvalidArgument("jobspec must be an object")
-        if not flags & J.FLAG_NOVALIDATE:
-            validate(jobspec, version=1)
+        waiting = self._pipeline.run(jobspec, cred.userid, urgency, flags,
+                                     cred)
         redacted = redact(jobspec)
-        return {"userid": cred.userid, "urgency": urgency, "flags": flags,
-                "J": signed, "jobspec": redacted,
-                "jobspec_text": json.dumps(redacted, separators=(",", ":"),
-                                           ensure_ascii=False).encode()}
+        prepared = {"userid": cred.userid, "urgency": urgency, "flags": flags,
+                    "J": signed, "jobspec": redacted,
+                    "jobspec_text": json.dumps(redacted, separators=(",", ":"),
+                                               ensure_ascii=False).encode()}
+        if waiting is not None:
+            prepared["waiting"] = waiting
+        return prepared
+
+    async def _settle(self, prepared, answers):
+        """Await the validators that called out; drop refused jobs."""
+        # started together: one feasibility RPC per job, all in flight
+        for _, p in prepared:
+            if "waiting" in p:
+                p["waiting"] = defer.ensureDeferred(p["waiting"])
+        kept = []
+        for i, p in prepared:
+            waiting = p.pop("waiting", None)
+            try:
+                if waiting is not None:
+                    await waiting
+            except FluxError as exc:
+                answers[i] = {"errnum": exc.errno, "errstr": str(exc)}
+                self.stats["rejected"] += 1
+                continue
+            kept.append((i, p))
+        return kept
 
     # -- RPC ---------------------------------------------------------------------
 
@@ -149,9 +191,12 @@ class IngestService(Module):
                 answers[i] = {"errnum": exc.errno, "errstr": str(exc)}
                 self.stats["rejected"] += 1
                 continue
+            prepared.append((i, p))
+        if any("waiting" in p for _, p in prepared):
+            prepared = await self._settle(prepared, answers)
+        for i, p in prepared:
             p["id"] = self._fluids.next()
             p["t_submit"] = now
-            prepared.append((i, p))
         if prepared:
             await defer.maybeDeferred(self._manager.submit,
                                       [p for _, p in prepared])

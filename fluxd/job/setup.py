@@ -13,15 +13,19 @@ from fluxd.job.manager import JobManagerService
 __all__ = ["build_job_modules"]
 
 
-def build_job_modules(reactor, router, kvs, events, config, safe_mode=None):
+def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
+                      expiration=None):
     """The job services, in start order (rank 0 only).
 
     :param kvs: the broker's :class:`~fluxd.interfaces.IKVS`.
     :param events: the broker's :class:`~fluxd.interfaces.IEvents`.
     :param safe_mode: the broker's :class:`fluxd.admin.startlog.SafeMode`.
+    :param expiration: returns the instance's expiration (0: none), for
+        ingest's ``validate-duration`` check.
     :returns: a list of modules.
     """
     manager = JobManagerService(reactor, router, kvs, events, config,
                                 safe_mode=safe_mode)
-    ingest = IngestService(manager, wallclock=reactor.seconds)
+    ingest = IngestService(manager, wallclock=reactor.seconds, config=config,
+                           router=router, expiration=expiration)
     return [manager, ingest]
