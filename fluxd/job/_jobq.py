@@ -21,7 +21,8 @@ whole or refuses it (a queue that still has jobs cannot be removed).
 
 from fluxd.errors import InvalidArgument
 
-__all__ = ["Jobq", "QueueSet", "DEFAULT_DISABLE_REASON", "RESTART_REASON"]
+__all__ = ["Jobq", "QueueSet", "DEFAULT_DISABLE_REASON", "RESTART_REASON",
+           "with_queue_requires"]
 
 DEFAULT_DISABLE_REASON = "disabled by administrator"
 RESTART_REASON = "Automatically stopped due to restart"
@@ -95,6 +96,32 @@ class Jobq:
             reason = entry.get("stop_reason")
             self.set_start(entry["start"], reason if isinstance(reason, str)
                            else None)
+
+
+def with_queue_requires(jobspec, requires):
+    """The jobspec the scheduler is asked to allocate: ``jobspec`` with its
+    queue's ``requires`` properties in ``attributes.system.constraints``,
+    so that a queue's jobs run only on its nodes (RFC 33).  A jobspec
+    whose constraints already require them (flux's ``constraints``
+    frobnicator adds them at ingest) is returned as it is; otherwise a
+    copy ANDs them in.  The stored jobspec is never changed.
+    """
+    if not requires or not isinstance(jobspec, dict):
+        return jobspec
+    system = (jobspec.get("attributes") or {}).get("system") or {}
+    current = system.get("constraints")
+    if isinstance(current, dict):
+        have = current.get("properties")
+        if isinstance(have, list) and set(requires) <= set(have):
+            return jobspec
+        terms = [c for c in (current.get("and") or []) if isinstance(c, dict)]
+        if any(set(requires) <= set(c.get("properties") or ()) for c in terms):
+            return jobspec
+    wanted = {"properties": list(requires)}
+    constraints = {"and": [current, wanted]} if current else wanted
+    attributes = dict(jobspec.get("attributes") or {})
+    attributes["system"] = dict(system, constraints=constraints)
+    return dict(jobspec, attributes=attributes)
 
 
 def _queue_table(config):
@@ -199,6 +226,11 @@ class QueueSet:
         if self.named:
             raise InvalidArgument("a named queue is required")
         return self.anon
+
+    def requires_of(self, job):
+        """The ``requires`` list of ``job``'s queue, or None."""
+        q = self.named.get(job.queue) if job.queue else None
+        return q.requires if q is not None else None
 
     def started(self, job):
         """Whether ``job``'s queue is started (an unknown queue is not)."""

@@ -25,6 +25,7 @@ import heapq
 from twisted.logger import Logger
 
 from fluxd.errors import FluxError
+from fluxd.job._jobq import with_queue_requires
 from fluxd.job.jobs import SCHED
 
 __all__ = ["SchedLink", "SUCCESS", "ANNOTATE", "DENY", "CANCEL"]
@@ -114,7 +115,8 @@ class SchedLink:
         job.alloc_pending = True
         payload = {"id": job.id, "priority": job.priority,
                    "userid": job.userid, "t_submit": job.t_submit,
-                   "jobspec": job.jobspec}
+                   "jobspec": with_queue_requires(
+                       job.jobspec, self._manager.queues.requires_of(job))}
         stream = self._router.stream(
             "sched.alloc", payload, cred=self._router.instance_cred,
             on_response=lambda body, job=job: self._alloc_response(job, body))

@@ -8,7 +8,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from fluxd.config import Config
 from fluxd.errors import InvalidArgument
 from fluxd.job import jobs as J
-from fluxd.job._jobq import QueueSet, RESTART_REASON
+from fluxd.job._jobq import QueueSet, RESTART_REASON, with_queue_requires
 from tests.unit.job.fakes import GUEST, Instance
 
 GUIDE = {
@@ -185,3 +185,27 @@ class NoDefaultTests(SynchronousTestCase):
             {"J": i.J(), "urgency": 16, "flags": 0}]})
         self.assertEqual(answer["jobs"][0]["errstr"],
                          "a named queue is required")
+
+
+class QueueRequiresTests(SynchronousTestCase):
+    def test_requires_reach_the_scheduler(self):
+        i = Instance(self, config=Config(GUIDE))
+        i.hello()
+        i.ok("job-manager.queue-start", {"start": True, "all": True})
+        i.ok("job-ingest.submit", {"J": i.J(queue="batch"), "urgency": 16,
+                                   "flags": 0})
+        [(_, _, body)] = i.sched.allocs.values()
+        system = body["jobspec"]["attributes"]["system"]
+        self.assertEqual(system["constraints"], {"properties": ["batch"]})
+
+    def test_existing_constraints_kept(self):
+        spec = {"attributes": {"system": {
+            "constraints": {"hostlist": ["test1"]}}}}
+        out = with_queue_requires(spec, ["debug"])
+        self.assertEqual(out["attributes"]["system"]["constraints"],
+                         {"and": [{"hostlist": ["test1"]},
+                                  {"properties": ["debug"]}]})
+        self.assertNotIn("and", spec["attributes"]["system"]["constraints"])
+        done = {"attributes": {"system": {
+            "constraints": {"properties": ["debug", "x"]}}}}
+        self.assertIs(with_queue_requires(done, ["debug"]), done)
