@@ -25,6 +25,34 @@ from fluxd.message.types import ROLE_USER
 __all__ = ["QueueMethods"]
 
 SCHEDULER_OFFLINE = "Scheduler is offline"
+#: seconds ``queue-start`` waits for the scheduler to answer the
+#: withdrawn allocs before it answers anyway
+_WITHDRAW_WAIT = 10.0
+
+
+def _settled(deferreds, clock, timeout):
+    """A Deferred firing once every one of ``deferreds`` has fired (their
+    results untouched), or after ``timeout`` seconds."""
+    done = defer.Deferred()
+    left = [len(deferreds)]
+
+    def finish():
+        if not done.called:
+            if timer.active():
+                timer.cancel()
+            done.callback(None)
+
+    def one(result):
+        left[0] -= 1
+        if left[0] == 0:
+            finish()
+        return result
+    timer = clock.callLater(timeout, finish)
+    if not deferreds:
+        finish()
+    for d in deferreds:
+        d.addBoth(one)
+    return done
 
 
 def _flag(body, key):
@@ -103,12 +131,14 @@ class QueueMethods:
         chosen = self.queues.select(body.get("name"), bool(body.get("all")))
         self.queues.set_start(chosen, start, reason,
                               bool(body.get("nocheckpoint")))
+        withdrawn = []
         if start:
             self.sched.queues_started()
         else:
-            self.sched.queues_stopped({q.name for q in chosen})
+            withdrawn = self.sched.queues_stopped({q.name for q in chosen})
         self.write_checkpoint()
         await self.batcher.flush()
+        await _settled(withdrawn, self._clock, _WITHDRAW_WAIT)
         return None
 
     def check_job(self, prepared):

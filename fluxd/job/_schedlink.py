@@ -171,14 +171,20 @@ class SchedLink:
     def queues_stopped(self, names):
         """Queues ``names`` (None: the anonymous queue) were stopped: park
         their queued jobs and withdraw their outstanding allocs (each is
-        answered with CANCEL and parked then)."""
+        answered with CANCEL and parked then).
+
+        :returns: the ``done`` Deferreds of the withdrawn alloc streams.
+        """
         for _, _, job in list(self._heap):
             if job.id in self._queued_key and job.queue in names:
                 self._park(job)
-        for jobid in list(self.outstanding):
+        withdrawn = []
+        for jobid, stream in list(self.outstanding.items()):
             job = self._manager.get(jobid)
             if job is not None and job.queue in names:
                 self.cancel(job)
+                withdrawn.append(stream.done)
+        return withdrawn
 
     def queues_started(self):
         """Some queue was started: queue its parked jobs again."""
