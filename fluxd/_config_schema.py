@@ -626,13 +626,15 @@ _LATER_EXEC = ("imp", "service", "service-override", "method", "job-shell",
                "shell-exit-timeout", "max-start-delay-percent",
                "sdexec-constrain-resources", "sdexec-properties",
                "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")
-_LATER_JM = ("stop-queues-on-restart", "plugins", "housekeeping", "prolog",
-             "epilog", "perilog")
+_LATER_JM = ("plugins", "housekeeping", "prolog", "epilog", "perilog")
 for _key, _what in (
         *((f"exec.{k}", _EXEC) for k in _LATER_EXEC),
         *((f"job-manager.{k}", _JOBS) for k in _LATER_JM),
         ("ingest", _JOBS),
-        ("policy", _JOBS), ("queues", _JOBS), ("access.private-mode", _LISTING),
+        *((k, _JOBS) for k in ("policy.limits", "queues.*.parent",
+                               "queues.*.policy", "policy.jobspec."
+                               "defaults.system.duration")),
+        ("access.private-mode", _LISTING),
         ("access.roles", _LISTING), ("resource.reserve", _SCHED),
         ("sched-fluxion-qmanager", _SCHED), ("sched-fluxion-resource", _SCHED)):
     mark(SYSTEM, _key, later=_what)

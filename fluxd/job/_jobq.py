@@ -179,7 +179,8 @@ class QueueSet:
         table = _queue_table(config)
         busy = {job.queue for job in jobs}
         if table:
-            gone = sorted(q for q in self.named if q not in table and q in busy)
+            gone = sorted(q for q in self.named
+                          if q not in table and q in busy)
         else:
             gone = sorted(q for q in self.named if q in busy)
         if gone:
@@ -197,7 +198,7 @@ class QueueSet:
         self.check_reconfigure(config, jobs)
         self._adopt(config)
 
-    # -- lookups ----------------------------------------------------------------
+    # -- lookups --------------------------------------------------------------
 
     @property
     def have_named(self):
@@ -239,7 +240,7 @@ class QueueSet:
         q = self.named.get(job.queue) if job.queue else None
         return q is not None and q.start
 
-    # -- submission ---------------------------------------------------------------
+    # -- submission -----------------------------------------------------------
 
     def apply_default_queue(self, jobspec):
         """Set ``attributes.system.queue`` of a job that names none to
@@ -271,7 +272,7 @@ class QueueSet:
             raise InvalidArgument(f"job submission{where} is disabled:"
                                   f" {q.disable_reason}")
 
-    # -- control ------------------------------------------------------------------
+    # -- control --------------------------------------------------------------
 
     def select(self, name, all_queues):
         """The queues a ``queue-enable``/``queue-start`` request names.
@@ -301,7 +302,7 @@ class QueueSet:
         if start and self._safe_mode is not None:
             self._safe_mode.start_scheduling()
 
-    # -- checkpoint ---------------------------------------------------------------
+    # -- checkpoint -----------------------------------------------------------
 
     def checkpoint(self):
         """What ``checkpoint.job-manager`` keeps: ``{name: entry}`` (the

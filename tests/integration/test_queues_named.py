@@ -84,6 +84,8 @@ def test_named_queues_start_stopped_and_are_controlled_one_by_one(broker):
               " {started.ascii}") == "batch enabled stopped y n\n"
     assert refused(broker, "queue", "list", "-q", "express") == (
         "flux-queue: ERROR: express: no such queue\n")
+    # flux uptime has no single queue to report on, and still works
+    assert " run " in ok(broker, "uptime"), ok(broker, "uptime")
 
 
 def _ncores(broker):

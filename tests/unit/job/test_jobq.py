@@ -8,7 +8,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from fluxd.config import Config
 from fluxd.errors import InvalidArgument
 from fluxd.job import jobs as J
-from fluxd.job._jobq import QueueSet, RESTART_REASON, with_queue_requires
+from fluxd.job._jobq import (
+    QueueSet, RESTART_REASON, with_queue_requires)
 from tests.unit.job.fakes import GUEST, Instance
 
 GUIDE = {
