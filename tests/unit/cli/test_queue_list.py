@@ -68,7 +68,7 @@ class QueueListTests(SynchronousTestCase):
             "{queue} {submission} {scheduling} {limits.max.ngpus}"
             " {resources.all.ncores} {started.ascii}", self.rows(
                 only=["debug"])),
-            "QUEUE SUBMIT SCHED MAXGPUS NCORES ST\n"
+            "QUEUE SUBMIT SCHED MAXGPUS CORES ST\n"
             "debug enabled started inf 16 y\n")
 
     def test_anonymous_queue_drops_the_name_columns(self):
