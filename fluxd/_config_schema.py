@@ -614,7 +614,8 @@ def mark(root, dotted, *, later=None, inert=None):
 
 
 _EXEC = "the exec service (job shells and the IMP)"
-_JOBS = "the job pipeline (ingest, job manager)"
+_JOBTAP = "jobtap plugins and prolog/epilog in the job manager"
+_POLICY = "per-queue access and scheduler policy"
 _SCHED = "a scheduler"
 _LISTING = "job listing (flux jobs)"
 
@@ -627,15 +628,13 @@ _LATER_EXEC = ("imp", "service", "service-override", "method", "job-shell",
                "shell-exit-timeout", "max-start-delay-percent",
                "sdexec-constrain-resources", "sdexec-properties",
                "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")
-_LATER_JM = ("stop-queues-on-restart", "plugins", "housekeeping", "prolog",
-             "epilog", "perilog")
+_LATER_JM = ("plugins", "housekeeping", "prolog", "epilog", "perilog")
 for _key, _what in (
         *((f"exec.{k}", _EXEC) for k in _LATER_EXEC),
-        *((f"job-manager.{k}", _JOBS) for k in _LATER_JM),
-        ("ingest.batch-count", _JOBS), ("ingest.buffer-size", _JOBS),
-        ("policy.access", _JOBS), ("policy.scheduler", _JOBS),
-        ("queues.NAME.policy.access", _JOBS),
-        ("queues.NAME.policy.scheduler", _JOBS),
+        *((f"job-manager.{k}", _JOBTAP) for k in _LATER_JM),
+        ("policy.access", _POLICY), ("policy.scheduler", _POLICY),
+        ("queues.NAME.policy.access", _POLICY),
+        ("queues.NAME.policy.scheduler", _POLICY),
         ("access.private-mode", _LISTING),
         ("access.roles", _LISTING), ("resource.reserve", _SCHED),
         ("sched-fluxion-qmanager", _SCHED), ("sched-fluxion-resource", _SCHED)):
@@ -659,6 +658,10 @@ for _key, _why in (
         ("resource.history", "fluxd keeps every resource.eventlog entry"),
         ("job-manager.journal-size-limit", "flux-core does not read it"
          " either"),
+        ("ingest.batch-count", "job-ingest commits every job that arrives"
+         " together in one transaction, whatever their number"),
+        ("ingest.buffer-size", "job-ingest has no worker buffer: it"
+         " validates in process"),
         ("fake-resources", "fluxd describes real or configured resources"
          " only"),
         ("pam", "it is read by the flux PAM module, not by the broker"),

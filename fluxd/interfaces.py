@@ -299,6 +299,10 @@ class IJobSubmit(Interface):
     def check_submit():
         """Raise a FluxError when submission is disabled."""
 
+    def check_job(prepared):
+        """Raise a FluxError when one new job's queue refuses it (unknown,
+        missing, or disabled); may give the job its default queue."""
+
     def submit(prepared):
         """Store new jobs (dicts from ingest); a Deferred firing once their
         J, jobspec and ``submit`` event are durable."""

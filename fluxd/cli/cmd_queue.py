@@ -2,7 +2,8 @@
 """``flux queue``: control job submission and scheduling (spec/cli.md
 section 2; the guide's "Managing the Flux queue").
 
-``status [-v] [QUEUE]`` prints ``Job submission is enabled`` /
+``list [-q QUEUE,...] [-n] [-o FORMAT]`` prints a table of the queues
+(:mod:`fluxd.cli._queue_list`).  ``status [-v] [QUEUE]`` prints ``Job submission is enabled`` /
 ``...disabled: REASON`` and ``Scheduling is started`` / ``...stopped[:
 REASON]`` (prefixed ``QUEUE: `` for named queues); ``-v`` adds the counts
 of queued and pending alloc requests and running jobs.  ``enable``,
@@ -28,6 +29,15 @@ class _Exit(Exception):
     """An error already reported."""
 
 
+class _SetUpdate(argparse.Action):
+    """``-q a,b -q c``: the union of comma-separated values."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = list(getattr(namespace, self.dest) or [])
+        current += [v for v in values.split(",") if v and v not in current]
+        setattr(namespace, self.dest, current)
+
+
 class QueueCommand:
     """``flux queue`` with its environment injectable."""
 
@@ -40,6 +50,18 @@ class QueueCommand:
         sub = parser.add_subparsers(title="subcommands", dest="subcommand",
                                     metavar="COMMAND")
         sub.required = True
+        p = sub.add_parser("list", help="List queues",
+                           description="List queue status, defaults, and"
+                           " limits")
+        p.add_argument("-q", "--queue", action=_SetUpdate, default=[],
+                       metavar="QUEUE,...",
+                       help="Include only specified queues in output")
+        p.add_argument("-o", "--format", default="default",
+                       help="Specify output format using Python's string"
+                       " format syntax or a defined format by name (use"
+                       " 'help' to get a list of names)")
+        p.add_argument("-n", "--no-header", action="store_true",
+                       help="Suppress header output")
         helps = {"status": "Get queue status",
                  "enable": "Enable job submission",
                  "disable": "Disable job submission",
@@ -147,11 +169,11 @@ class QueueCommand:
                 printer(name, status)
 
     def _alloc_counts(self):
-        status = self._status_one()
-        self._print(f"{status.get('alloc_queued', 0)} alloc requests queued")
-        self._print(f"{status.get('alloc_pending', 0)} alloc requests"
+        query = self._rpc("alloc-query", "job-manager.alloc-query")
+        self._print(f"{query['queue_length']} alloc requests queued")
+        self._print(f"{query['alloc_pending']} alloc requests"
                     " pending to scheduler")
-        self._print(f"{status.get('running', 0)} running jobs")
+        self._print(f"{query['running']} running jobs")
 
     def _check_all(self, args):
         if not args.queue and not args.all:
@@ -161,6 +183,29 @@ class QueueCommand:
                                       " queues or use --all.")
 
     # -- subcommands ------------------------------------------------------------
+
+    def do_list(self, args):
+        """``flux queue list``."""
+        from fluxd.cli._format_config import FormatConfig
+        from fluxd.cli._queue_list import FORMATS, HEADINGS, queue_infos
+        from fluxd.cli.formatting import Formatter
+        from fluxd.resource._schedlist import SchedResourceList
+        config = FormatConfig("flux-queue", {"list": FORMATS}, "list",
+                              environ=self.env.environ).load()
+        text = config.describe(args.format)
+        if text is not None:
+            self.env.stdout.write(text)
+            return
+        formatter = Formatter(config.get_format_string(args.format),
+                              headings=HEADINGS)
+        names = self._rpc("list", "job-manager.queue-list")["queues"]
+        conf = self._rpc("list", "config.get") or {}
+        sched = SchedResourceList(self._rpc("list",
+                                            "resource.sched-status"))
+        rows = queue_infos(names, conf, self._status_one, sched,
+                           only=args.queue)
+        formatter.print_items(rows, no_header=args.no_header,
+                              out=self.env.stdout)
 
     def do_status(self, args):
         """``flux queue status``."""

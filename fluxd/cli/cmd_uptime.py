@@ -20,7 +20,7 @@ import time
 
 from fluxd.cli._oneline import OneLineParser
 from fluxd.client.sync import Flux
-from fluxd.errors import NoSuchService
+from fluxd.errors import InvalidArgument, NoSuchService
 from fluxd.formats.fsd import format_fsd
 from fluxd.formats.idset import IDset
 
@@ -107,7 +107,11 @@ def main(argv):
             duration = now - float(start)
             drained = _drained(h)
             offline = _offline(h, size)
-            queue = _optional(h, "job-manager.queue-status", {})
+            try:
+                queue = _optional(h, "job-manager.queue-status", {})
+            except InvalidArgument:
+                # named queues: no single queue to report on
+                queue = {"enable": True, "start": True}
             if queue is not None:
                 submit_disabled = not queue["enable"]
                 sched_stopped = not queue["start"]

@@ -1,18 +1,19 @@
 # -*- test-case-name: tests.unit.job.test_manager -*-
-"""The job queue's enable (submission) and start (scheduling) flags.
+"""The job manager's queue requests (RFC 33; the queues themselves are
+in :mod:`fluxd.job._jobq`).
 
-Without ``[queues]`` an instance has one anonymous queue (RFC 33).  It
-starts enabled and started, unless the broker came up in safe mode after
-a crash: then submission is disabled and scheduling stopped with the
-safe-mode reason until the owner runs ``flux queue enable`` and ``flux
-queue start``.  The flags and their reasons are kept in
-``checkpoint.job-manager`` so that an administrator's ``flux queue stop``
-survives a restart (``--nocheckpoint`` skips that).
-
-:class:`QueueMethods` holds the job manager's queue requests:
-``queue-status``, ``queue-list``, ``queue-enable``, ``queue-start``, and
-``drain`` and ``idle`` (:mod:`fluxd.job._drain`).
+``queue-list`` names the named queues, ``queue-status`` gives one queue's
+flags (flux-core's fields, with fluxd's alloc counts), ``alloc-query``
+the counts that ``flux queue status -v`` prints, ``queue-enable`` and
+``queue-start`` (instance owner only) change the flags of one queue or
+of all of them, ``drain`` and ``idle`` wait (:mod:`fluxd.job._drain`).
+Stopping a queue withdraws its outstanding alloc requests; starting one
+sends its jobs' requests again.  The job manager also follows config
+reloads here (:meth:`QueueMethods.reconfigure`): a reload that removes a
+queue that still has jobs is refused, naming the queue.
 """
+
+import json
 
 from twisted.internet import defer
 
@@ -21,124 +22,149 @@ from fluxd.job import jobs as J
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 
-__all__ = ["QueueState", "QueueMethods", "DEFAULT_DISABLE_REASON"]
+__all__ = ["QueueMethods"]
 
-DEFAULT_DISABLE_REASON = "disabled by administrator"
-DEFAULT_STOP_REASON = "stopped by administrator"
+SCHEDULER_OFFLINE = "Scheduler is offline"
+#: seconds ``queue-start`` waits for the scheduler to answer the
+#: withdrawn allocs before it answers anyway
+_WITHDRAW_WAIT = 10.0
 
 
-class QueueState:
-    """Enable/start flags of the anonymous queue.
+def _settled(deferreds, clock, timeout):
+    """A Deferred firing once every one of ``deferreds`` has fired (their
+    results untouched), or after ``timeout`` seconds."""
+    done = defer.Deferred()
+    left = [len(deferreds)]
 
-    :param safe_mode: the broker's :class:`fluxd.admin.startlog.SafeMode`
-        (kept in step, for ``flux uptime``), or None.
-    :param saved: the ``queues`` object of ``checkpoint.job-manager``.
-    """
+    def finish():
+        if not done.called:
+            if timer.active():
+                timer.cancel()
+            done.callback(None)
 
-    def __init__(self, safe_mode=None, saved=None):
-        self._safe_mode = safe_mode
-        self.enable, self.disable_reason = True, None
-        self.start, self.stop_reason = True, None
-        saved = (saved or {}).get("") or {}
-        if saved.get("enable") is False:
-            self.enable = False
-            self.disable_reason = saved.get("disable_reason")
-        if saved.get("start") is False:
-            self.start = False
-            self.stop_reason = saved.get("stop_reason")
-        if safe_mode is not None and safe_mode.active:
-            self.enable, self.disable_reason = False, safe_mode.reason
-            self.start, self.stop_reason = False, safe_mode.reason
+    def one(result):
+        left[0] -= 1
+        if left[0] == 0:
+            finish()
+        return result
+    timer = clock.callLater(timeout, finish)
+    if not deferreds:
+        finish()
+    for d in deferreds:
+        d.addBoth(one)
+    return done
 
-    def set_enable(self, enable, reason=None):
-        """Enable or disable submission."""
-        self.enable = enable
-        self.disable_reason = None if enable else (reason or
-                                                   DEFAULT_DISABLE_REASON)
-        if self._safe_mode is not None and enable:
-            self._safe_mode.enable_submit()
 
-    def set_start(self, start, reason=None):
-        """Start or stop scheduling."""
-        self.start = start
-        self.stop_reason = None if start else reason
-        if self._safe_mode is not None and start:
-            self._safe_mode.start_scheduling()
+def _flag(body, key):
+    value = body.get(key)
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{key} must be a boolean")
+    return value
 
-    def status(self):
-        """The ``job-manager.queue-status`` fields of flux-core."""
-        answer = {"enable": self.enable, "start": self.start}
-        if not self.enable:
-            answer["disable_reason"] = self.disable_reason
-        if not self.start and self.stop_reason is not None:
-            answer["stop_reason"] = self.stop_reason
-        return answer
 
-    def checkpoint(self):
-        """What ``checkpoint.job-manager`` keeps (the anonymous queue's key
-        is the empty string)."""
-        return {"": {"enable": self.enable,
-                     "disable_reason": self.disable_reason,
-                     "start": self.start, "stop_reason": self.stop_reason}}
+def _reason(body):
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidArgument("reason must be a string")
+    return reason
 
 
 class QueueMethods:
     """The queue's requests, mixed into
-    :class:`fluxd.job.manager.JobManagerService` (which has ``queue``,
+    :class:`fluxd.job.manager.JobManagerService` (which has ``queues``,
     ``sched``, ``_jobs``, ``_drains``, ``batcher`` and
     ``write_checkpoint``)."""
 
-    def _queue_name(self, body):
-        name = body.get("name")
-        if name is not None:
-            raise InvalidArgument("queues are not configured")
-        return name
+    def _counts(self):
+        return {"alloc_queued": self.sched.pending_count(),
+                "alloc_pending": len(self.sched.outstanding),
+                "running": sum(1 for j in self._jobs.values()
+                               if j.state & J.RUNNING)}
 
     @method("queue-status", roles=ROLE_USER)
     def rpc_queue_status(self, request):
-        """The anonymous queue's flags, with fluxd's alloc counts."""
-        self._queue_name(request.json())
-        answer = self.queue.status()
-        if self.queue.start and not self.sched.online:
-            answer.update(start=False, stop_reason="Scheduler is offline")
-        answer.update(alloc_queued=self.sched.pending_count(),
-                      alloc_pending=len(self.sched.outstanding),
-                      running=sum(1 for j in self._jobs.values()
-                                  if j.state & J.RUNNING),
-                      scheduler=self.sched.online)
+        """``{name?}`` -> one queue's flags; a stopped scheduler shows as
+        ``Scheduler is offline``."""
+        name = request.json().get("name")
+        if name is not None and not isinstance(name, str):
+            raise InvalidArgument("name must be a string")
+        answer = self.queues.lookup(name).status()
+        if not self.sched.online:
+            answer.update(start=False, stop_reason=SCHEDULER_OFFLINE)
+            answer["blocked"] = "scheduler"
+        answer.update(self._counts(), scheduler=self.sched.online)
         return answer
+
+    @method("alloc-query", roles=ROLE_USER)
+    def rpc_alloc_query(self, request):
+        """``{queue_length, alloc_pending, running}`` (``flux queue status
+        -v``)."""
+        counts = self._counts()
+        return {"queue_length": counts["alloc_queued"],
+                "alloc_pending": counts["alloc_pending"],
+                "running": counts["running"]}
 
     @method("queue-list", roles=ROLE_USER)
     def rpc_queue_list(self, request):
-        """``{queues: []}``: no named queues."""
-        return {"queues": []}
+        """``{queues: [NAME...]}`` (empty with the anonymous queue)."""
+        return {"queues": self.queues.names()}
 
     @method("queue-enable")
     async def rpc_queue_enable(self, request):
         """``{name?, all, enable, reason?, nocheckpoint?}``."""
         body = request.json()
-        self._queue_name(body)
-        self.queue.set_enable(bool(body.get("enable")), body.get("reason"))
-        if not body.get("nocheckpoint"):
-            self.write_checkpoint()
-            await self.batcher.flush()
+        enable = _flag(body, "enable")
+        reason = _reason(body)
+        chosen = self.queues.select(body.get("name"), bool(body.get("all")))
+        self.queues.set_enable(chosen, enable, reason,
+                               bool(body.get("nocheckpoint")))
+        self.write_checkpoint()
+        await self.batcher.flush()
         return None
 
     @method("queue-start")
     async def rpc_queue_start(self, request):
         """``{name?, all, start, reason?, nocheckpoint?}``."""
         body = request.json()
-        self._queue_name(body)
-        start = bool(body.get("start"))
-        self.queue.set_start(start, body.get("reason"))
+        start = _flag(body, "start")
+        reason = _reason(body)
+        chosen = self.queues.select(body.get("name"), bool(body.get("all")))
+        self.queues.set_start(chosen, start, reason,
+                              bool(body.get("nocheckpoint")))
+        withdrawn = []
         if start:
-            self.sched.pump()
+            self.sched.queues_started()
         else:
-            self.sched.cancel_all()
-        if not body.get("nocheckpoint"):
-            self.write_checkpoint()
-            await self.batcher.flush()
+            withdrawn = self.sched.queues_stopped({q.name for q in chosen})
+        self.write_checkpoint()
+        await self.batcher.flush()
+        await _settled(withdrawn, self._clock, _WITHDRAW_WAIT)
         return None
+
+    def check_job(self, prepared):
+        """The queue check of one new job (:class:`IJobSubmit`): give a
+        job without a queue the configured default queue
+        (``policy.jobspec.defaults.system.queue``), then refuse an unknown
+        or disabled queue, or a missing one, with flux-core's message.
+
+        :param prepared: job-ingest's dict (``jobspec`` and
+            ``jobspec_text`` are updated when the default is applied).
+        """
+        if self.queues.apply_default_queue(prepared["jobspec"]):
+            prepared["jobspec_text"] = json.dumps(
+                prepared["jobspec"], separators=(",", ":"),
+                ensure_ascii=False).encode()
+        self.queues.check_submit(prepared["jobspec"])
+
+    def reconfigure(self, config):
+        """A reloaded config (:class:`fluxd.interfaces.IReconfigurable`):
+        the queues it defines, or a refusal naming a queue that it removes
+        while that queue still has jobs."""
+        active = [j for j in self._jobs.values() if j.state != J.INACTIVE]
+        self.queues.reconfigure(config, active)
+        self._config = config
+        self.sched.queues_started()
+        self.write_checkpoint()
 
     @method("drain")
     def rpc_drain(self, request):

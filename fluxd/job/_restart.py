@@ -18,7 +18,6 @@ from twisted.logger import Logger
 from fluxd.errors import FluxError, NotFound
 from fluxd.formats import eventlog
 from fluxd.job import jobs as J
-from fluxd.job._queue import QueueState
 from fluxd.storage import treeobj as T
 from fluxd.storage.lookup import READDIR
 
@@ -97,7 +96,8 @@ async def restart(manager):
     except ValueError:
         log.warn("{key} is not JSON: ignored", key=CHECKPOINT_KEY)
     manager.max_jobid = max(manager.max_jobid, saved.get("max_jobid", 0))
-    manager.queue = QueueState(manager._safe_mode, saved.get("queues"))
+    manager.queues.restore(saved.get("queues"), bool(manager._config.get(
+        "job-manager.stop-queues-on-restart", False)))
     resumed = []
     for jobid in await _job_dirs(kvs, cred):
         key = job_key(jobid)

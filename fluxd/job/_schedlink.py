@@ -14,7 +14,9 @@ returns a job's resources.
 
 The pending queue is a heap with lazy deletion: a job's entry is stale
 once it left SCHED, got an alloc out, or changed priority (its
-``queue_key`` then differs).
+``queue_key`` then differs).  A job whose RFC 33 queue is stopped is
+parked aside (not counted as queued) until its queue starts again;
+stopping a queue also withdraws its outstanding allocs (``sched.cancel``).
 """
 
 import errno
@@ -23,6 +25,7 @@ import heapq
 from twisted.logger import Logger
 
 from fluxd.errors import FluxError
+from fluxd.job._jobq import with_queue_requires
 from fluxd.job.jobs import SCHED
 
 __all__ = ["SchedLink", "SUCCESS", "ANNOTATE", "DENY", "CANCEL"]
@@ -53,6 +56,7 @@ class SchedLink:
         self._heap = []
         self._queued_key = {}
         self._held = set()
+        self._parked = {}
 
     @property
     def online(self):
@@ -70,6 +74,10 @@ class SchedLink:
                 self._prioritize([job])
             return
         self._held.discard(job.id)
+        if not self._manager.queues.started(job):
+            self._park(job)
+            return
+        self._parked.pop(job.id, None)
         key = _key(job)
         if self._queued_key.get(job.id) == key:
             return
@@ -84,7 +92,7 @@ class SchedLink:
 
     def pump(self):
         """Send alloc requests while the scheduler and queue allow."""
-        if not self.ready or not self._manager.queue.start:
+        if not self.ready:
             return
         while self._heap and (self.limit is None
                               or len(self.outstanding) < self.limit):
@@ -93,6 +101,9 @@ class SchedLink:
                     or job.id in self.outstanding:
                 continue
             del self._queued_key[job.id]
+            if not self._manager.queues.started(job):
+                self._park(job)
+                continue
             if not job.priority:
                 # held (priority 0): never allocated; queued again when
                 # its priority changes
@@ -104,7 +115,8 @@ class SchedLink:
         job.alloc_pending = True
         payload = {"id": job.id, "priority": job.priority,
                    "userid": job.userid, "t_submit": job.t_submit,
-                   "jobspec": job.jobspec}
+                   "jobspec": with_queue_requires(
+                       job.jobspec, self._manager.queues.requires_of(job))}
         stream = self._router.stream(
             "sched.alloc", payload, cred=self._router.instance_cred,
             on_response=lambda body, job=job: self._alloc_response(job, body))
@@ -152,12 +164,36 @@ class SchedLink:
                               cred=self._router.instance_cred).addErrback(
                 lambda f: None)
 
-    def cancel_all(self):
-        """Withdraw every outstanding alloc (the queue was stopped)."""
-        for stream_id in list(self.outstanding):
-            self._router.call("sched.cancel", {"id": stream_id},
-                              cred=self._router.instance_cred).addErrback(
-                lambda f: None)
+    def _park(self, job):
+        self._queued_key.pop(job.id, None)
+        self._parked[job.id] = job
+
+    def queues_stopped(self, names):
+        """Queues ``names`` (None: the anonymous queue) were stopped: park
+        their queued jobs and withdraw their outstanding allocs (each is
+        answered with CANCEL and parked then).
+
+        :returns: the ``done`` Deferreds of the withdrawn alloc streams.
+        """
+        for _, _, job in list(self._heap):
+            if job.id in self._queued_key and job.queue in names:
+                self._park(job)
+        withdrawn = []
+        for jobid, stream in list(self.outstanding.items()):
+            job = self._manager.get(jobid)
+            if job is not None and job.queue in names:
+                self.cancel(job)
+                withdrawn.append(stream.done)
+        return withdrawn
+
+    def queues_started(self):
+        """Some queue was started: queue its parked jobs again."""
+        for job in list(self._parked.values()):
+            if self._manager.queues.started(job):
+                del self._parked[job.id]
+                if job.state == SCHED and job.id not in self.outstanding:
+                    self.enqueue(job)
+        self.pump()
 
     def _prioritize(self, jobs):
         self._router.call("sched.prioritize",

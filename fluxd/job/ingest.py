@@ -187,6 +187,7 @@ class IngestService(Module):
         for i, entry in enumerate(entries):
             try:
                 p = self._prepare(entry, request.cred)
+                self._manager.check_job(p)
             except FluxError as exc:
                 answers[i] = {"errnum": exc.errno, "errstr": str(exc)}
                 self.stats["rejected"] += 1

@@ -38,12 +38,14 @@ from fluxd.errors import (
 from fluxd.formats import fluid
 from fluxd.formats.idset import IDset
 from fluxd.interfaces import (
-    IEvents, IFinalizeStep, IJobSubmit, IJobTable, IKVS, IRouter, provide)
+    IEvents, IFinalizeStep, IJobSubmit, IJobTable, IKVS, IReconfigurable,
+    IRouter, provide)
 from fluxd.job import jobs as J
 from fluxd.job._drain import DrainWaiters
 from fluxd.job._execlink import ExecLink
 from fluxd.job._journal import Journal
-from fluxd.job._queue import QueueMethods, QueueState
+from fluxd.job._jobq import QueueSet
+from fluxd.job._queue import QueueMethods
 from fluxd.job._schedlink import SchedLink
 from fluxd.job._wait import NOT_WAITABLE, WaitMethods
 from fluxd.job.kvsbatch import KVSBatcher
@@ -84,7 +86,7 @@ def _authorize(request, job, what):
         raise PermissionDenied(f"guests can only {what} their own jobs")
 
 
-@implementer(IJobTable, IJobSubmit, IFinalizeStep)
+@implementer(IJobTable, IJobSubmit, IFinalizeStep, IReconfigurable)
 class JobManagerService(QueueMethods, WaitMethods, Module):
     """The ``job-manager`` service (rank 0).
 
@@ -111,7 +113,7 @@ class JobManagerService(QueueMethods, WaitMethods, Module):
                                   on_durable=self._durable)
         self.sched = SchedLink(router, self)
         self.exec = ExecLink(router, self)
-        self.queue = QueueState(safe_mode)
+        self.queues = QueueSet(config, safe_mode)
         self._jobs = {}
         self._inactive = deque()
         self._observers = []
@@ -202,7 +204,7 @@ class JobManagerService(QueueMethods, WaitMethods, Module):
         """Queue ``checkpoint.job-manager`` (max job id, queue state)."""
         self.batcher.put_value(CHECKPOINT_KEY, json.dumps(
             {"version": 1, "max_jobid": self.max_jobid,
-             "queues": self.queue.checkpoint()}).encode())
+             "queues": self.queues.checkpoint()}).encode())
 
     # -- IJobTable ---------------------------------------------------------
 
@@ -246,13 +248,15 @@ class JobManagerService(QueueMethods, WaitMethods, Module):
     # -- submission (called by job-ingest) ----------------------------------
 
     def check_submit(self):
-        """Refuse submissions while the queue is disabled.
+        """Refuse submissions while the anonymous queue is disabled (named
+        queues are checked per job: :meth:`check_job`).
 
         :raises fluxd.errors.FluxError: flux's wording, EINVAL.
         """
-        if not self.queue.enable:
+        anon = self.queues.anon
+        if not self.queues.have_named and not anon.enable:
             raise InvalidArgument(
-                f"job submission is disabled: {self.queue.disable_reason}")
+                f"job submission is disabled: {anon.disable_reason}")
 
     def submit(self, prepared):
         """Store new jobs and start them once they are durable.

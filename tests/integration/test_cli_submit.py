@@ -150,11 +150,11 @@ def test_queue_commands(broker):
                          "0 running jobs"]
     assert broker.flux("queue", "start").out == f"{started}\n"
     result = broker.flux("queue", "status", "batch")
-    assert (result.rc, result.err) == (1, "flux-queue: ERROR: status: queues"
-                                       " are not configured\n")
+    assert (result.rc, result.err) == (1, "flux-queue: ERROR: status: 'batch'"
+                                       " is not a valid queue\n")
     result = broker.flux("queue", "stop", "batch")
-    assert (result.rc, result.err) == (1, "flux-queue: ERROR: start: queues"
-                                       " are not configured\n")
+    assert (result.rc, result.err) == (1, "flux-queue: ERROR: start: 'batch'"
+                                       " is not a valid queue\n")
 
 
 GUEST_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}

@@ -153,4 +153,4 @@ def test_queue(handle):
     handle.rpc("job-manager.queue-start", {"start": False, "all": False})
     assert "stop_reason" not in handle.rpc("job-manager.queue-status", {})
     assert refused(handle.rpc, "job-manager.queue-status",
-                   {"name": "batch"}) == (22, "queues are not configured")
+                   {"name": "batch"}) == (22, "'batch' is not a valid queue")

@@ -62,8 +62,8 @@ class NotesTests(TestCase):
                      " scheduler"),
             ("warn", "job-manager.journal-size-limit: has no effect in fluxd"
                      " (flux-core does not read it either)"),
-            ("info", "[job-manager.prolog]: not used until fluxd has the job"
-                     " pipeline (ingest, job manager)")])
+            ("info", "[job-manager.prolog]: not used until fluxd has jobtap"
+                     " plugins and prolog/epilog in the job manager")])
 
     def test_implemented_keys_are_quiet(self):
         config = config_from_object({

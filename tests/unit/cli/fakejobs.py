@@ -396,7 +396,8 @@ class FakeJobBroker:
     @staticmethod
     def _no_queues(payload):
         if payload.get("name") is not None:
-            raise from_errno(errno.EINVAL, "queues are not configured")
+            raise from_errno(errno.EINVAL,
+                             f"'{payload['name']}' is not a valid queue")
 
     def do_job_manager_queue_status(self, payload):
         self._no_queues(payload)
@@ -404,6 +405,12 @@ class FakeJobBroker:
         pending = sum(1 for j in self.jobs.values() if j.state == "SCHED")
         return dict(self.queue, alloc_queued=pending, alloc_pending=0,
                     running=running)
+
+    def do_job_manager_alloc_query(self, payload):
+        status = self.do_job_manager_queue_status({})
+        return {"queue_length": status["alloc_queued"],
+                "alloc_pending": status["alloc_pending"],
+                "running": status["running"]}
 
     def do_job_manager_queue_enable(self, payload):
         self._owner_only()

@@ -63,8 +63,8 @@ class QueueTests(SynchronousTestCase):
     def test_named_queue_when_none_exist(self):
         broker = FakeJobBroker()
         self.assertEqual(queue(["status", "batch"], broker),
-                         (1, "", "flux-queue: ERROR: status: queues are not"
-                          " configured\n"))
+                         (1, "", "flux-queue: ERROR: status: 'batch' is not"
+                          " a valid queue\n"))
         self.assertEqual(queue(["status", "-q", "a", "b"], broker),
                          (1, "", "flux-queue: ERROR: Conflicting queues"
                           " specified as --queue=a and b\n"))
