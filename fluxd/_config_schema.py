@@ -617,7 +617,7 @@ _EXEC = "the exec service (job shells and the IMP)"
 _JOBTAP = "jobtap plugins and prolog/epilog in the job manager"
 _POLICY = "per-queue access and scheduler policy"
 _SCHED = "a scheduler"
-_LISTING = "job listing (flux jobs)"
+_LISTING = "the admin role (multi-user instance)"
 
 #: ``exec.testexec``, ``job-manager.inactive-age-limit`` and
 #: ``inactive-num-limit`` are read (test execution, purge); the rest of
@@ -635,7 +635,6 @@ for _key, _what in (
         ("policy.access", _POLICY), ("policy.scheduler", _POLICY),
         ("queues.NAME.policy.access", _POLICY),
         ("queues.NAME.policy.scheduler", _POLICY),
-        ("access.private-mode", _LISTING),
         ("access.roles", _LISTING), ("resource.reserve", _SCHED),
         ("sched-fluxion-qmanager", _SCHED), ("sched-fluxion-resource", _SCHED)):
     mark(SYSTEM, _key, later=_what)

@@ -324,7 +324,9 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         jobs += [sched, FeasibilityService(sched),
                  ExecService(reactor, router, kvs, events, config)]
         # job-info and job-list read the job manager's table
-        jobs += [JobInfoService(router, manager), JobListService(manager)]
+        jobs += [JobInfoService(router, manager), JobListService(
+            manager, private_mode=bool(config.get("access.private-mode",
+                                                  False)))]
     policy = Policy(owner,
                     allow_guest_user=bool(config.get("access.allow-guest-user", False)),
                     allow_root_owner=bool(config.get("access.allow-root-owner", False)))

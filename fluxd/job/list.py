@@ -10,7 +10,9 @@ listing order (:class:`fluxd.job._listindex.JobIndex`).  What a request
 selects and how it is shown is :mod:`fluxd.job._listquery`'s job.
 
 Methods (RFC 43 payloads; guests may use them all and see every job,
-until private mode):
+unless ``access.private-mode`` is true: then a guest lists only its own
+jobs, gets EPERM for another user's job by id and for the job
+statistics, which count everyone's):
 
 * ``job-list.list {max_entries, attrs, userid, states, results, since,
   name?, queue?, ids?, ranks?, hosts?}`` -> ``{"jobs": [...]}``;
@@ -31,12 +33,14 @@ import errno
 
 from twisted.internet import defer
 
-from fluxd.errors import FluxError, NotFound, ProtocolError
-from fluxd.interfaces import IJobTable, provide
+from zope.interface import implementer
+
+from fluxd.errors import FluxError, NotFound, PermissionDenied, ProtocolError
+from fluxd.interfaces import IJobTable, IReconfigurable, provide
 from fluxd.job import jobs as J
 from fluxd.job._listindex import JobIndex
 from fluxd.job._listquery import (
-    ALL_ATTRS, EXTRA_ATTRS, Query, became_inactive, check_attrs,
+    ALL_ATTRS, EXTRA_ATTRS, USERID_ANY, Query, became_inactive, check_attrs,
     count_inactive, history, job_attrs, job_stats, list_jobs, listed)
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
@@ -45,6 +49,7 @@ from fluxd.module import Module
 __all__ = ["JobListService"]
 
 
+@implementer(IReconfigurable)
 class JobListService(Module):
     """Job listings read from the job manager's table.
 
@@ -54,9 +59,10 @@ class JobListService(Module):
 
     name = "job-list"
 
-    def __init__(self, table, rank=0):
+    def __init__(self, table, rank=0, private_mode=False):
         super().__init__(rank)
         self.table = provide(IJobTable, table)
+        self.private_mode = private_mode
         self.index = JobIndex(self.table)
         self._inactive_seen = {}
         self._waiters = {}
@@ -98,6 +104,14 @@ class JobListService(Module):
             for _, d in ready:
                 d.callback(job)
 
+    def reconfigure(self, config):
+        """Follow ``access.private-mode``."""
+        self.private_mode = bool(config.get("access.private-mode", False))
+
+    def _private(self, request):
+        """Whether this request may see only its own jobs."""
+        return self.private_mode and not request.is_owner
+
     # -- methods -----------------------------------------------------------
 
     @method("list", roles=ROLE_USER)
@@ -105,6 +119,10 @@ class JobListService(Module):
         """``job-list.list``: the selected jobs, in job-list's order."""
         self.stats["list"] += 1
         query = Query(request.json())
+        if self._private(request):
+            if query.userid not in (USERID_ANY, request.userid):
+                return {"jobs": []}
+            query.userid = request.userid
         return {"jobs": list_jobs(self.index, query)}
 
     @method("list-id", roles=ROLE_USER)
@@ -130,6 +148,9 @@ class JobListService(Module):
             job = await d
         if not listed(job):
             raise NotFound("unknown job id")
+        if self._private(request) and job.userid != request.userid:
+            raise PermissionDenied("access is restricted to job/instance"
+                                   " owner")
         return {"job": job_attrs(job, attrs)}
 
     def _forget(self, jobid, entry):
@@ -153,6 +174,9 @@ class JobListService(Module):
     @method("job-stats", roles=ROLE_USER)
     def rpc_job_stats(self, request):
         """``job-list.job-stats``: counts per state and result."""
+        if self._private(request):
+            raise PermissionDenied("job statistics are not available to"
+                                   " guests in private mode")
         return job_stats(self.table.jobs(), self._inactive_seen)
 
 

@@ -239,4 +239,14 @@ def test_real_guest(make_broker, shared_dir):
         r = guest("job", "eventlog", str(mine))
         assert (r.returncode, r.stderr) == (
             1, "flux-job: access is restricted to job/instance owner\n")
+        # private mode, turned on by a reload: the guest sees its own only
+        with open(config, "wb") as f:
+            tomli_w.dump({"access": {"allow-guest-user": True,
+                                     "private-mode": True}}, f)
+        assert broker.flux("config", "reload").rc == 0
+        r = guest("jobs", "-A", "-no", "{id} {userid}")
+        assert (r.returncode, r.stdout.split()) == (
+            0, [str(theirs), str(user.pw_uid)])
+        r = guest("jobs", "-no", "{id}", str(mine))
+        assert r.returncode != 0 and str(mine) not in r.stdout
     assert broker.flux("jobs", "-no", "{id}").out == f"{mine}\n"

@@ -43,6 +43,33 @@ class JobListServiceTests(SynchronousTestCase):
                                              "state": J.SCHED,
                                              "userid": 3000})
 
+    def test_private_mode_guest_sees_only_its_own_jobs(self):
+        from fluxd.config import config_from_object
+        own = self.jobs.make(J.SCHED, userid=GUEST.userid)
+        self.service.reconfigure(config_from_object(
+            {"access": {"private-mode": True}}))
+        answer = self.successResultOf(self.call("job-list.list", LIST_ALL,
+                                                GUEST))
+        self.assertEqual([j["id"] for j in answer["jobs"]], [own.id])
+        # asking for another user's jobs lists nothing
+        answer = self.successResultOf(self.call(
+            "job-list.list", dict(LIST_ALL, userid=1000), GUEST))
+        self.assertEqual(answer, {"jobs": []})
+        f = self.failureResultOf(self.call(
+            "job-list.list-id", {"id": self.mine.id, "attrs": []}, GUEST))
+        self.assertEqual(f.value.errno, errno.EPERM)
+        self.successResultOf(self.call(
+            "job-list.list-id", {"id": own.id, "attrs": []}, GUEST))
+        f = self.failureResultOf(self.call("job-list.job-stats", {}, GUEST))
+        self.assertEqual(f.value.errno, errno.EPERM)
+        # the owner still sees everything; a reload turns it off again
+        answer = self.successResultOf(self.call("job-list.list", LIST_ALL))
+        self.assertEqual(len(answer["jobs"]), 3)
+        self.service.reconfigure(config_from_object({}))
+        answer = self.successResultOf(self.call("job-list.list", LIST_ALL,
+                                                GUEST))
+        self.assertEqual(len(answer["jobs"]), 3)
+
     def test_bad_list_payload_is_an_error_not_a_crash(self):
         f = self.failureResultOf(self.call("job-list.list",
                                            dict(LIST_ALL, max_entries=-1)))
