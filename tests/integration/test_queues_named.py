@@ -96,7 +96,7 @@ def _ncores(broker):
 def test_submission_needs_a_valid_enabled_queue(broker):
     ok(broker, "queue", "disable", "debug", "-m", "closed")
     assert refused(broker, "submit", "-q", "express", "true").endswith(
-        "'express' is not a valid queue\n")
+        "[Errno 22] Invalid queue 'express' specified\n")
     # no queue named: the default queue, which is disabled
     assert refused(broker, "submit", "true").endswith(
         "job submission to debug is disabled: closed\n")
