@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -94,11 +95,8 @@ def outer(args):
           f" {'rank0 RSS MiB':>14} {'HWM MiB':>8}")
     for size in args.sizes:
         for count in args.counts:
-            proc = subprocess.run(
-                [flux, "start", f"--test-size={size}", sys.executable,
-                 os.path.abspath(__file__), "--inner", "-N", str(count),
-                 "--batch", str(args.batch), "--duration", args.duration],
-                capture_output=True, text=True)
+            with tempfile.TemporaryDirectory(prefix="fluxd-throughput-") as tmp:
+                proc = run_one(flux, size, count, args, tmp)
             if proc.returncode != 0:
                 print(f"size {size} N {count} failed:\n{proc.stderr[-2000:]}")
                 continue
@@ -108,12 +106,26 @@ def outer(args):
                   flush=True)
 
 
+def run_one(flux, size, count, args, tmp):
+    """One instance: the KVS in ``content.sqlite`` under ``tmp`` (every
+    acknowledged job and event durable, as in production), or in memory
+    with ``--memory``."""
+    store = [] if args.memory else [f"-Sstatedir={tmp}/state"]
+    return subprocess.run(
+        [flux, "start", f"--test-size={size}", *store, sys.executable,
+         os.path.abspath(__file__), "--inner", "-N", str(count),
+         "--batch", str(args.batch), "--duration", args.duration],
+        capture_output=True, text=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-N", "--counts", default="1000,16000")
     parser.add_argument("-s", "--sizes", default="1,4")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--duration", default="0.001s")
+    parser.add_argument("--memory", action="store_true",
+                        help="keep the KVS in memory (no content.sqlite)")
     parser.add_argument("--inner", action="store_true")
     args = parser.parse_args()
     args.counts = [int(n) for n in args.counts.split(",")]

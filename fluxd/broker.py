@@ -352,9 +352,13 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         jobs = build_job_modules(reactor, router, kvs, events, config,
                                  safe_mode=admin.safe_mode)
         manager = jobs[0]
-        sched = SchedulerService(reactor, router, kvs)
+        # one ordered stream of KVS writes for the job manager, the
+        # scheduler and exec: R and the exec eventlog need not be
+        # durable before the job manager hears of them
+        sched = SchedulerService(reactor, router, kvs, writer=manager.batcher)
         jobs += [sched, FeasibilityService(sched),
-                 ExecService(reactor, router, kvs, events, config)]
+                 ExecService(reactor, router, kvs, events, config,
+                             writer=manager.batcher)]
         # job-info and job-list read the job manager's table
         jobs += [JobInfoService(router, manager), JobListService(manager)]
     policy = Policy(owner,

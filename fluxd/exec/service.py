@@ -31,7 +31,12 @@ Killing a test job "ends" it with the signal as wait status, as
 testexec's kill does.  Every eventlog write goes through one
 :class:`~fluxd.job.kvsbatch.KVSBatcher` (many jobs per commit) and every
 timer through one :class:`~fluxd.exec._deadlines.Deadlines`; a job's
-record is dropped at its release.
+record is dropped at its release.  What waits for ``init`` and ``done``
+waits until they are durable, or, when the service shares the job
+manager's batcher (as in the broker), only until the next reactor turn:
+that batcher commits in order, each commit atomic, so whatever the job
+manager writes on hearing of them (``start``, ``release``) is never
+durable before them.
 """
 
 import signal
@@ -73,12 +78,15 @@ class ExecService(Module):
     :param config: the broker's :class:`fluxd.config.Config`
         (``exec.term-signal``, ``exec.max-start-delay-percent``,
         ``exec.testexec.allow-guests``).
+    :param writer: the job manager's
+        :class:`~fluxd.job.kvsbatch.KVSBatcher` to write the exec eventlogs
+        through, or None for a batcher of its own.
     """
 
     name = "job-exec"
     log = Logger()
 
-    def __init__(self, reactor, router, kvs, events, config):
+    def __init__(self, reactor, router, kvs, events, config, writer=None):
         super().__init__(0)
         self.reactor = reactor
         self.router = provide(IRouter, router)
@@ -86,8 +94,11 @@ class ExecService(Module):
         self.events = provide(IEvents, events)
         self.owner = router.instance_cred.userid
         self.jobs = {}
-        self.writer = KVSBatcher(reactor, kvs, router.instance_cred,
-                                 on_durable=self._durable)
+        self._shared = writer is not None
+        self.writer = writer if self._shared else KVSBatcher(
+            reactor, kvs, router.instance_cred, on_durable=self._durable)
+        self._soon = []
+        self._soon_call = None
         self.deadlines = Deadlines(reactor, self._deadline)
         self._sub = None
         self._hello = None
@@ -127,6 +138,8 @@ class ExecService(Module):
         super().stopService()
         if self._hello is not None and self._hello.active():
             self._hello.cancel()
+        if self._soon_call is not None and self._soon_call.active():
+            self._soon_call.cancel()
         if self._sub is not None:
             self._sub.cancel()
         self.deadlines.stop()
@@ -137,9 +150,20 @@ class ExecService(Module):
     def post(self, job, name, context=None, then=None):
         """Append to the job's exec eventlog; ``then(job)`` once durable."""
         line = eventlog.encode_entry(name, context, self.reactor.seconds())
+        note = None if then is None else (then, job)
         self.writer.append(job.key + ".guest.exec.eventlog",
                            line.encode("utf-8"),
-                           note=None if then is None else (then, job))
+                           note=None if self._shared else note)
+        if self._shared and note is not None:
+            # ordered before anything queued after it: go on next turn
+            self._soon.append(note)
+            if self._soon_call is None:
+                self._soon_call = self.reactor.callLater(0, self._go_on)
+
+    def _go_on(self):
+        self._soon_call = None
+        notes, self._soon = self._soon, []
+        self._durable(notes)
 
     def _durable(self, notes):
         for then, job in notes:

@@ -41,8 +41,10 @@ __all__ = ["ContentService", "DEFAULT_BLOB_LIMIT",
 
 #: flux-core's default blob size limit (1 GiB; RFC 10 says 1 MiB)
 DEFAULT_BLOB_LIMIT = 1024 * 1024 * 1024
-#: default budget of the clean-blob cache
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+#: default budget of the clean-blob cache: blobs just written or read
+#: (the KVS keeps the directories it works on decoded; the rest is one
+#: read away in the store)
+DEFAULT_CACHE_BYTES = 4 * 1024 * 1024
 
 
 class ContentService(Module):

@@ -17,7 +17,12 @@ holding resources is marked allocated, from its ``job.<id>.R``) and ready
   duration, through one :class:`~fluxd.job.kvsbatch.KVSBatcher` (the R of
   every job allocated in one pass, or while a commit is in flight, go out
   as one commit); the success response (annotation
-  ``sched.resource_summary``, and R itself) is sent once R is durable;
+  ``sched.resource_summary``, and R itself) is sent once R is durable,
+  or, when the scheduler shares the job manager's batcher (as in the
+  broker), once R is queued: the batcher commits in order, each commit
+  atomic, so the ``alloc`` event the job manager posts on success is
+  never durable without R, and a job's resources are not held through
+  a disk write;
 - ``sched.free``, ``sched.cancel``, ``sched.prioritize``,
   ``sched.expiration`` and ``sched.resource-status`` as sched-simple;
 - ``feasibility.check`` (:class:`FeasibilityService`).
@@ -85,13 +90,17 @@ class SchedulerService(Module):
         or None for ``unlimited``.
     :param make_policy: ``make_policy(nodes, expiration)`` -> an
         :class:`~fluxd.sched.policy.ISchedPolicy` (default first fit).
+    :param writer: the job manager's
+        :class:`~fluxd.job.kvsbatch.KVSBatcher` to write R through (success
+        answered once R is queued), or None for a batcher of its own
+        (success answered once R is durable).
     """
 
     name = "sched"
     log = Logger()
 
     def __init__(self, reactor, router, kvs, limit=DEFAULT_LIMIT,
-                 make_policy=FirstFit):
+                 make_policy=FirstFit, writer=None):
         super().__init__(0)
         self.reactor = reactor
         self.router = provide(IRouter, router)
@@ -100,8 +109,9 @@ class SchedulerService(Module):
         self._make_policy = make_policy
         self.policy = None
         self.queue = AllocQueue()
-        self.writer = KVSBatcher(reactor, kvs, router.instance_cred,
-                                 on_durable=self._durable)
+        self._shared = writer is not None
+        self.writer = writer if self._shared else KVSBatcher(
+            reactor, kvs, router.instance_cred, on_durable=self._durable)
         self.ready = False
         self._resources = defer.Deferred()
         self._acquire = None
@@ -236,12 +246,13 @@ class SchedulerService(Module):
             return
         now = self.reactor.seconds()
         queue, policy = self.queue, self.policy
+        allocated = []
         while queue:
             job = queue.peek()
             try:
                 alloc = policy.alloc(job.req)
             except NoSpace:
-                return
+                break
             except Unsatisfiable:
                 queue.pop()
                 self._deny(job, "unsatisfiable request")
@@ -257,7 +268,13 @@ class SchedulerService(Module):
             job.alloc = (R, summary(alloc.shares), alloc.shares)
             self.writer.put_value(
                 fluid.encode(job.id, "kvs") + ".R",
-                json.dumps(R, separators=(",", ":")).encode(), note=job)
+                json.dumps(R, separators=(",", ":")).encode(),
+                note=None if self._shared else job)
+            allocated.append(job)
+        if self._shared and allocated:
+            # R precedes, in the shared ordered stream, whatever the job
+            # manager writes on hearing of it
+            self._durable(allocated)
 
     def _durable(self, jobs):
         for job in jobs:
