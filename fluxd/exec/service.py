@@ -33,10 +33,9 @@ testexec's kill does.  Every eventlog write goes through one
 timer through one :class:`~fluxd.exec._deadlines.Deadlines`; a job's
 record is dropped at its release.  What waits for ``init`` and ``done``
 waits until they are durable, or, when the service shares the job
-manager's batcher (as in the broker), only until the next reactor turn:
-that batcher commits in order, each commit atomic, so whatever the job
-manager writes on hearing of them (``start``, ``release``) is never
-durable before them.
+manager's batcher (as in the broker), not at all: that batcher commits
+in order, each commit atomic, so whatever the job manager writes on
+hearing of them (``start``, ``release``) is never durable before them.
 """
 
 import signal
@@ -97,8 +96,6 @@ class ExecService(Module):
         self._shared = writer is not None
         self.writer = writer if self._shared else KVSBatcher(
             reactor, kvs, router.instance_cred, on_durable=self._durable)
-        self._soon = []
-        self._soon_call = None
         self.deadlines = Deadlines(reactor, self._deadline)
         self._sub = None
         self._hello = None
@@ -138,8 +135,6 @@ class ExecService(Module):
         super().stopService()
         if self._hello is not None and self._hello.active():
             self._hello.cancel()
-        if self._soon_call is not None and self._soon_call.active():
-            self._soon_call.cancel()
         if self._sub is not None:
             self._sub.cancel()
         self.deadlines.stop()
@@ -155,15 +150,8 @@ class ExecService(Module):
                            line.encode("utf-8"),
                            note=None if self._shared else note)
         if self._shared and note is not None:
-            # ordered before anything queued after it: go on next turn
-            self._soon.append(note)
-            if self._soon_call is None:
-                self._soon_call = self.reactor.callLater(0, self._go_on)
-
-    def _go_on(self):
-        self._soon_call = None
-        notes, self._soon = self._soon, []
-        self._durable(notes)
+            # ordered before anything queued after it: go on at once
+            self._durable([note])
 
     def _durable(self, notes):
         for then, job in notes:

@@ -23,6 +23,7 @@ start every job is rebuilt from its eventlog (:mod:`._restart`).
 
 import errno
 import json
+import sys
 from collections import deque
 
 from twisted.internet import defer, task
@@ -395,8 +396,10 @@ class JobManagerService(Module):
         if job.has_resources:
             if job.flags & J.FLAG_DEBUG:
                 self.post(job, "debug.free-request")
-            self.sched.free(job, job.R)
+            # the free event first: the scheduler may hand the resources
+            # to another job at once, whose alloc must come after it
             self.post(job, "free")
+            self.sched.free(job, job.R)
         self.post(job, "clean")
 
     # -- inactive jobs -------------------------------------------------------------
@@ -785,7 +788,9 @@ def _summarize_R(job, R):
         job.ranks = IDset(",".join(r for r in ranks if r)).encode()
     job.nnodes = len(IDset(job.ranks)) if job.ranks else 0
     nodelist = execution.get("nodelist") or []
-    job.nodelist = ",".join(nodelist)
+    # shared between the records of jobs that ran on the same nodes
+    job.ranks, job.nodelist = sys.intern(job.ranks), sys.intern(
+        ",".join(nodelist))
     job.expiration = float(execution.get("expiration") or 0.0)
 
 

@@ -57,7 +57,7 @@ OWNER_CRED = Credential(0, ROLE_OWNER)
 #: commits applied together at most (bounds one batch's latency)
 MAX_BATCH = 4096
 #: default budget of the decoded-directory cache (bytes of memory)
-DEFAULT_CACHE_BYTES = 8 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 1 * 1024 * 1024
 #: memory of a decoded directory per byte of its JSON (measured: a
 #: directory of 500 dirrefs, 45 kB of JSON, takes 250 kB as dicts)
 DECODED_PER_BYTE = 6
@@ -106,7 +106,7 @@ class KVSService(Module):
         self.checkpoint_period = checkpoint_period
         self._leader = rank == 0
         self._ns = {}
-        self._objects = LRUCache(cache_bytes)
+        self._objects = LRUCache(cache_bytes, overhead=256)
         self._listeners = []
         self._fetching = {}
         self._early = {}

@@ -22,7 +22,8 @@ holding resources is marked allocated, from its ``job.<id>.R``) and ready
   broker), once R is queued: the batcher commits in order, each commit
   atomic, so the ``alloc`` event the job manager posts on success is
   never durable without R, and a job's resources are not held through
-  a disk write;
+  a disk write (a free then schedules at once, the job manager having
+  queued its ``free`` event before asking);
 - ``sched.free``, ``sched.cancel``, ``sched.prioritize``,
   ``sched.expiration`` and ``sched.resource-status`` as sched-simple;
 - ``feasibility.check`` (:class:`FeasibilityService`).
@@ -33,6 +34,7 @@ module only speaks the protocol.
 
 import errno
 import json
+import sys
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -265,7 +267,8 @@ class SchedulerService(Module):
             duration = job.req.duration
             expiration = now + duration if duration > 0 else policy.expiration
             R = build_R(alloc.shares, alloc.nslots, now, expiration)
-            job.alloc = (R, summary(alloc.shares), alloc.shares)
+            # the summary string is shared by every job with the same one
+            job.alloc = (R, sys.intern(summary(alloc.shares)), alloc.shares)
             self.writer.put_value(
                 fluid.encode(job.id, "kvs") + ".R",
                 json.dumps(R, separators=(",", ":")).encode(),
@@ -381,7 +384,14 @@ class SchedulerService(Module):
             self.log.error("sched: free: job {id}: R was not allocated",
                            id=jobid)
         self.stats["frees"] += 1
-        self._kick()
+        if self._shared and self.queue:
+            # the job manager queued its free event first: the next job's
+            # alloc may follow it in the same ordered stream right away
+            if self._turn is not None and self._turn.active():
+                self._turn.cancel()
+            self._schedule()
+        else:
+            self._kick()
         return {}
 
     @method("expiration")
