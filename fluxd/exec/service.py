@@ -138,7 +138,8 @@ class ExecService(Module):
         if self._sub is not None:
             self._sub.cancel()
         self.deadlines.stop()
-        return self.writer.flush()
+        # a shared writer is the job manager's to flush (bounded in time)
+        return None if self._shared else self.writer.flush()
 
     # -- writing the exec eventlog ---------------------------------------------
 

@@ -198,6 +198,9 @@ class JobManagerService(Module):
     def jobs(self):
         return self._jobs.values()
 
+    def durable(self):
+        return self.batcher.flush()
+
     def add_observer(self, callback):
         self._observers.append(callback)
 
@@ -628,10 +631,14 @@ class JobManagerService(Module):
                            " waited for")
         if job.state == J.INACTIVE:
             job.waited = True
-            return self._wait_answer(job)
+            return self._durable_answer(job)
         done = defer.Deferred()
         self._waiters.setdefault(job.id, []).append(done)
         return done
+
+    def _durable_answer(self, job):
+        # inactive in memory: answered once its last events are durable
+        return self.durable().addCallback(lambda _: self._wait_answer(job))
 
     def _wait_any(self, request):
         # forget reaped or purged jobs at the front, then look for one
@@ -644,7 +651,7 @@ class JobManagerService(Module):
         for job in mine:
             if job.state == J.INACTIVE:
                 job.waited = True
-                return self._wait_answer(job)
+                return self._durable_answer(job)
         if not mine:
             raise FluxError("there are no waitable jobs", errnum=errno.ECHILD)
         done = defer.Deferred()

@@ -178,7 +178,8 @@ class SchedulerService(Module):
             job = self.queue.pop()
             job.request.fail(NoSuchService.errno, "simple sched exiting")
             job.done.callback(None)
-        return self.writer.flush()
+        # a shared writer is the job manager's to flush (bounded in time)
+        return None if self._shared else self.writer.flush()
 
     # -- resources -------------------------------------------------------------
 
