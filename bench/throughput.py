@@ -23,14 +23,14 @@ targets: 1,000 jobs/s on 1 broker, 16,000 jobs at 90% of the 1,000-job
 rate, submit above 5,000/s, rank 0 under 80 MB with every job kept)::
 
     brokers   jobs  submit/s   jobs/s  rank0 RSS MiB  HWM MiB
-          1   1000      3569      668           50.9     50.9
-          1  16000      2767      384           81.0     81.0
-          4   1000      4867      624           62.2     62.2
-          4  16000       650      559          131.3    135.5
+          1   1000      4192      586           52.7     53.2
+          1  16000      2611      502           81.5     81.5
+          4   1000      4199     1232           64.0     64.0
+          4  16000      1231      727          132.3    140.7
 
-    (before: 1 broker 121 and 96 jobs/s, 310 MiB after 16,000 jobs;
-    4 brokers 295 and 210 jobs/s.  The 16,000-job figures vary with the
-    machine's load: 548-606 jobs/s and 80-88 MiB on a quieter machine.)
+    (before: 1 broker 2,710/2,242 submit/s, 121/96 jobs/s, 118/310 MiB;
+    4 brokers 295/210 jobs/s, 98/336 MiB.  Figures move with the load of
+    the shared machine: 1 broker, 16,000 jobs ran at 384-606 jobs/s.)
 """
 
 import argparse
