@@ -315,14 +315,18 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
     jobs = []
     if rank == 0:
         kvs = next(m for m in kvs_modules if m.name == "kvs")
-        sched = SchedulerService(reactor, router, kvs)
         jobs = build_job_modules(
             reactor, router, kvs, events, config, safe_mode=admin.safe_mode,
             expiration=lambda: (sched.policy.expiration
                                 if sched.policy is not None else 0.0))
         manager = jobs[0]
+        # one ordered stream of KVS writes for the job manager, the
+        # scheduler and exec: R and the exec eventlog need not be
+        # durable before the job manager hears of them
+        sched = SchedulerService(reactor, router, kvs, writer=manager.batcher)
         jobs += [sched, FeasibilityService(sched),
-                 ExecService(reactor, router, kvs, events, config)]
+                 ExecService(reactor, router, kvs, events, config,
+                             writer=manager.batcher)]
         # job-info and job-list read the job manager's table
         jobs += [JobInfoService(router, manager), JobListService(
             manager, private_mode=bool(config.get("access.private-mode",

@@ -290,6 +290,11 @@ class IJobTable(Interface):
         """Call ``callback(job, entry)`` after each event of any job is
         durable (``entry`` is the eventlog dict); returns a remover."""
 
+    def durable():
+        """A Deferred firing once every event applied to the records so
+        far is durable (records run ahead of the disk: what is read from
+        the KVS about a job seen inactive must wait for this)."""
+
 
 class IJobSubmit(Interface):
     """The job manager as job-ingest hands it new jobs."""

@@ -31,7 +31,11 @@ Killing a test job "ends" it with the signal as wait status, as
 testexec's kill does.  Every eventlog write goes through one
 :class:`~fluxd.job.kvsbatch.KVSBatcher` (many jobs per commit) and every
 timer through one :class:`~fluxd.exec._deadlines.Deadlines`; a job's
-record is dropped at its release.
+record is dropped at its release.  What waits for ``init`` and ``done``
+waits until they are durable, or, when the service shares the job
+manager's batcher (as in the broker), not at all: that batcher commits
+in order, each commit atomic, so whatever the job manager writes on
+hearing of them (``start``, ``release``) is never durable before them.
 """
 
 import signal
@@ -73,12 +77,15 @@ class ExecService(Module):
     :param config: the broker's :class:`fluxd.config.Config`
         (``exec.term-signal``, ``exec.max-start-delay-percent``,
         ``exec.testexec.allow-guests``).
+    :param writer: the job manager's
+        :class:`~fluxd.job.kvsbatch.KVSBatcher` to write the exec eventlogs
+        through, or None for a batcher of its own.
     """
 
     name = "job-exec"
     log = Logger()
 
-    def __init__(self, reactor, router, kvs, events, config):
+    def __init__(self, reactor, router, kvs, events, config, writer=None):
         super().__init__(0)
         self.reactor = reactor
         self.router = provide(IRouter, router)
@@ -86,8 +93,9 @@ class ExecService(Module):
         self.events = provide(IEvents, events)
         self.owner = router.instance_cred.userid
         self.jobs = {}
-        self.writer = KVSBatcher(reactor, kvs, router.instance_cred,
-                                 on_durable=self._durable)
+        self._shared = writer is not None
+        self.writer = writer if self._shared else KVSBatcher(
+            reactor, kvs, router.instance_cred, on_durable=self._durable)
         self.deadlines = Deadlines(reactor, self._deadline)
         self._sub = None
         self._hello = None
@@ -130,16 +138,21 @@ class ExecService(Module):
         if self._sub is not None:
             self._sub.cancel()
         self.deadlines.stop()
-        return self.writer.flush()
+        # a shared writer is the job manager's to flush (bounded in time)
+        return None if self._shared else self.writer.flush()
 
     # -- writing the exec eventlog ---------------------------------------------
 
     def post(self, job, name, context=None, then=None):
         """Append to the job's exec eventlog; ``then(job)`` once durable."""
         line = eventlog.encode_entry(name, context, self.reactor.seconds())
+        note = None if then is None else (then, job)
         self.writer.append(job.key + ".guest.exec.eventlog",
                            line.encode("utf-8"),
-                           note=None if then is None else (then, job))
+                           note=None if self._shared else note)
+        if self._shared and note is not None:
+            # ordered before anything queued after it: go on at once
+            self._durable([note])
 
     def _durable(self, notes):
         for then, job in notes:

@@ -16,6 +16,9 @@ from fluxd.errors import FluxError
 
 __all__ = ["ExecLink"]
 
+#: the entry of a job whose start request is being sent
+_STARTING = object()
+
 
 class ExecLink:
     """Start requests for one job manager.
@@ -48,10 +51,14 @@ class ExecLink:
             return
         payload = {"id": job.id, "userid": job.userid, "jobspec": job.jobspec,
                    "R": job.R, "reattach": reattach}
+        # running from now on: an in-process exec service may answer
+        # (even the final release) before the stream is handed back
+        self.running[job.id] = _STARTING
         stream = self._router.stream(
             f"{self.service}.start", payload, cred=self._router.instance_cred,
             on_response=lambda body, job=job: self._response(job, body))
-        self.running[job.id] = stream
+        if self.running.get(job.id) is _STARTING:
+            self.running[job.id] = stream
         stream.done.addCallbacks(self._ended, self._failed,
                                  callbackArgs=(job,), errbackArgs=(job,))
 

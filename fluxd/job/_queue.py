@@ -116,10 +116,11 @@ class QueueMethods:
         enable = _flag(body, "enable")
         reason = _reason(body)
         chosen = self.queues.select(body.get("name"), bool(body.get("all")))
-        self.queues.set_enable(chosen, enable, reason,
-                               bool(body.get("nocheckpoint")))
-        self.write_checkpoint()
-        await self.batcher.flush()
+        nocheckpoint = bool(body.get("nocheckpoint"))
+        self.queues.set_enable(chosen, enable, reason, nocheckpoint)
+        if not nocheckpoint:
+            self.write_checkpoint()
+            await self.batcher.flush()
         return None
 
     @method("queue-start")
@@ -129,15 +130,17 @@ class QueueMethods:
         start = _flag(body, "start")
         reason = _reason(body)
         chosen = self.queues.select(body.get("name"), bool(body.get("all")))
-        self.queues.set_start(chosen, start, reason,
-                              bool(body.get("nocheckpoint")))
+        nocheckpoint = bool(body.get("nocheckpoint"))
+        self.queues.set_start(chosen, start, reason, nocheckpoint)
         withdrawn = []
         if start:
             self.sched.queues_started()
         else:
             withdrawn = self.sched.queues_stopped({q.name for q in chosen})
-        self.write_checkpoint()
-        await self.batcher.flush()
+        if not nocheckpoint:
+            # the checkpoint keeps what was last said without --nocheckpoint
+            self.write_checkpoint()
+            await self.batcher.flush()
         await _settled(withdrawn, self._clock, _WITHDRAW_WAIT)
         return None
 

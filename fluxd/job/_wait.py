@@ -54,6 +54,11 @@ class WaitMethods:
                 answer["errstr"] = _status_text(job.waitstatus)
         return answer
 
+    def _durable_answer(self, job):
+        # the records run ahead of the disk: an inactive job is answered
+        # once its last events are durable
+        return self.durable().addCallback(lambda _: self._wait_answer(job))
+
     @method("wait", roles=ROLE_USER)
     def rpc_wait(self, request):
         """``{id}``: wait for a waitable job (or any) to become inactive.
@@ -74,7 +79,7 @@ class WaitMethods:
             raise FluxError(NOT_WAITABLE, errnum=errno.ECHILD)
         if job.state == J.INACTIVE:
             job.waited = True
-            return self._wait_answer(job)
+            return self._durable_answer(job)
         if self._waiters.get(job.id):
             raise FluxError("job id already has a waiter",
                             errnum=errno.ECHILD)
@@ -93,7 +98,7 @@ class WaitMethods:
         for job in mine:
             if job.state == J.INACTIVE:
                 job.waited = True
-                return self._wait_answer(job)
+                return self._durable_answer(job)
         if not mine:
             raise FluxError("there are no more waitable jobs",
                             errnum=errno.ECHILD)

@@ -235,7 +235,8 @@ class JobInfoService(Module):
         watch = _Watch(self, request, jobid, path,
                        bool(flags & WATCH_WAITCREATE))
         if job.state == J.INACTIVE:
-            watch.job_inactive()
+            # its last events may not be in the KVS yet
+            self.table.durable().addCallback(lambda _: watch.job_inactive())
         else:
             self._watches.setdefault(jobid, set()).add(watch)
             watch.start()

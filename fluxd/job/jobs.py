@@ -71,8 +71,8 @@ class Job:
         "ncores", "nnodes", "duration", "expiration", "ranks", "nodelist",
         "result", "waitstatus", "exception_occurred", "exception_severity",
         "exception_type", "exception_note", "annotations", "dependencies",
-        "jobspec", "R", "has_resources", "start_sent", "alloc_pending",
-        "free_pending", "end_event", "waited", "eventlog_seq", "_ext")
+        "jobspec", "R", "has_resources", "alloc_pending", "waited",
+        "eventlog_seq", "_ext")
 
     def __init__(self, jobid, userid, urgency, t_submit, flags=0,
                  jobspec=None):
@@ -101,10 +101,7 @@ class Job:
         self.jobspec = None
         self.R = None
         self.has_resources = False
-        self.start_sent = False
         self.alloc_pending = False
-        self.free_pending = False
-        self.end_event = None
         self.waited = False
         self.eventlog_seq = 0
         self._ext = None
@@ -159,7 +156,8 @@ class Job:
         self.bank = _intern(system.get("bank"))
         duration = system.get("duration", 0)
         self.duration = float(duration) if isinstance(
-            duration, (int, float)) and not isinstance(duration, bool) else 0.0
+            duration, (int, float)) and not isinstance(duration, bool) \
+            and duration else 0.0
         self.ntasks, self.ncores, nnodes = _sizes(jobspec)
         if nnodes:
             self.nnodes = nnodes
@@ -277,13 +275,9 @@ def apply(job, entry):
             job.exception_severity = severity
             job.exception_type = ctx.get("type")
             job.exception_note = ctx.get("note", "")
-        if severity == 0 and job.end_event is None:
-            job.end_event = entry
     elif name == "finish":
         _require(state, RUN | CLEANUP, name)
         job.waitstatus = ctx.get("status")
-        if job.end_event is None:
-            job.end_event = entry
         if state == RUN:
             new = CLEANUP
     elif name == "free":

@@ -12,6 +12,11 @@ joined into one (one blob for the lines of several events).
 Whoever must not answer before its writes are durable waits for
 :meth:`KVSBatcher.flush`; whoever must act once a batch is durable passes
 a ``note`` with the operation and receives it through ``on_durable``.
+Under load, :attr:`KVSBatcher.interval` spaces commits out (the job
+manager's batch timer in flux, 10 ms): each commit re-encodes the large
+``job.*`` directories on its keys' paths, so a few bigger commits cost
+far less than many small ones, for a few milliseconds more before an
+acknowledgement.
 A commit that fails (the KVS turned read-only on a full disk) is retried
 with a growing delay, its operations kept in order: the job services
 cannot take back events they already acted on.
@@ -38,6 +43,9 @@ class KVSBatcher:
     :param on_durable: ``on_durable(notes)`` with the notes of each batch
         once it is durable, in order.
     :param namespace: the namespace written (``primary``).
+    :ivar interval: seconds from the start of one commit to the start of
+        the next at the soonest (0: as soon as the previous one is
+        durable).
     """
 
     log = Logger()
@@ -55,6 +63,8 @@ class KVSBatcher:
         self._turn = None
         self._inflight = False
         self._retry = _RETRY_FIRST
+        self._last_start = None
+        self.interval = 0.0
         self.commits = 0
         self.ops_committed = 0
 
@@ -111,10 +121,14 @@ class KVSBatcher:
     def _schedule(self, delay=0):
         if self._turn is None and not self._inflight and (
                 self._ops or self._waiters):
+            if self.interval and self._last_start is not None:
+                delay = max(delay, self._last_start + self.interval
+                            - self._clock.seconds())
             self._turn = self._clock.callLater(delay, self._commit)
 
     def _commit(self):
         self._turn = None
+        self._last_start = self._clock.seconds()
         ops, self._ops, self._append_at = self._ops, [], {}
         notes, self._notes = self._notes, []
         waiters, self._waiters = self._waiters, []

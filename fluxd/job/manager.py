@@ -26,6 +26,7 @@ queue's requests (with drain and idle) are in :mod:`._queue` and
 
 import errno
 import json
+import sys
 from collections import deque
 
 from twisted.internet import defer, task
@@ -213,6 +214,9 @@ class JobManagerService(QueueMethods, WaitMethods, Module):
 
     def jobs(self):
         return self._jobs.values()
+
+    def durable(self):
+        return self.batcher.flush()
 
     def add_observer(self, callback):
         self._observers.append(callback)
@@ -435,8 +439,10 @@ class JobManagerService(QueueMethods, WaitMethods, Module):
         if job.has_resources:
             if job.flags & J.FLAG_DEBUG:
                 self.post(job, "debug.free-request")
-            self.sched.free(job, job.R)
+            # the free event first: the scheduler may hand the resources
+            # to another job at once, whose alloc must come after it
             self.post(job, "free")
+            self.sched.free(job, job.R)
         self.post(job, "clean")
 
     # -- inactive jobs -------------------------------------------------------------
@@ -725,7 +731,9 @@ def _summarize_R(job, R):
         job.ranks = IDset(",".join(r for r in ranks if r)).encode()
     job.nnodes = len(IDset(job.ranks)) if job.ranks else 0
     nodelist = execution.get("nodelist") or []
-    job.nodelist = ",".join(nodelist)
+    # shared between the records of jobs that ran on the same nodes
+    job.ranks, job.nodelist = sys.intern(job.ranks), sys.intern(
+        ",".join(nodelist))
     job.expiration = float(execution.get("expiration") or 0.0)
 
 

@@ -10,7 +10,10 @@ and scheduling stopped until the owner re-enables them.
 from fluxd.job.ingest import IngestService
 from fluxd.job.manager import JobManagerService
 
-__all__ = ["build_job_modules"]
+__all__ = ["build_job_modules", "BATCH_INTERVAL"]
+
+#: the job manager's KVS batcher: commits 10 ms apart at the soonest
+BATCH_INTERVAL = 0.01
 
 
 def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
@@ -26,6 +29,7 @@ def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
     """
     manager = JobManagerService(reactor, router, kvs, events, config,
                                 safe_mode=safe_mode)
+    manager.batcher.interval = BATCH_INTERVAL
     ingest = IngestService(manager, wallclock=reactor.seconds, config=config,
                            router=router, expiration=expiration)
     return [manager, ingest]

@@ -17,10 +17,14 @@ class LRUCache:
 
     :param max_bytes: the budget; an entry larger than the budget is not
         kept at all.
+    :param overhead: bytes charged per entry on top of its size (the
+        key, the entry and the cache's own links: for small blobs they
+        cost more than the data).
     """
 
-    def __init__(self, max_bytes):
+    def __init__(self, max_bytes, overhead=0):
         self.max_bytes = max_bytes
+        self.overhead = overhead
         self.size = 0
         self._entries = OrderedDict()
 
@@ -40,6 +44,7 @@ class LRUCache:
 
     def put(self, key, value, size):
         """Add or replace an entry, then evict down to the budget."""
+        size += self.overhead
         old = self._entries.pop(key, None)
         if old is not None:
             self.size -= old[1]

@@ -41,8 +41,13 @@ __all__ = ["ContentService", "DEFAULT_BLOB_LIMIT",
 
 #: flux-core's default blob size limit (1 GiB; RFC 10 says 1 MiB)
 DEFAULT_BLOB_LIMIT = 1024 * 1024 * 1024
-#: default budget of the clean-blob cache
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+#: default budget of the clean-blob cache: blobs just written or read
+#: (the KVS keeps the directories it works on decoded; the rest is one
+#: read away in the store)
+DEFAULT_CACHE_BYTES = 1 * 1024 * 1024
+#: memory of a cached blob beyond its bytes (object header, blobref key,
+#: cache links): an eventlog line's blob is ~100 bytes of data in ~350
+ENTRY_OVERHEAD = 256
 
 
 class ContentService(Module):
@@ -75,7 +80,7 @@ class ContentService(Module):
         self.store = IContentStore(store) if store is not None else None
         self.hash_name = _blobref.check_hash_name(hash_name)
         self.blob_limit = blob_limit
-        self._cache = LRUCache(cache_bytes)
+        self._cache = LRUCache(cache_bytes, overhead=ENTRY_OVERHEAD)
         self._dirty = {}            # blobref -> [data, writers]
         self._loading = {}          # blobref -> [Deferred] waiting for it
         self._inflight = 0          # follower stores not yet answered

@@ -17,7 +17,13 @@ holding resources is marked allocated, from its ``job.<id>.R``) and ready
   duration, through one :class:`~fluxd.job.kvsbatch.KVSBatcher` (the R of
   every job allocated in one pass, or while a commit is in flight, go out
   as one commit); the success response (annotation
-  ``sched.resource_summary``, and R itself) is sent once R is durable;
+  ``sched.resource_summary``, and R itself) is sent once R is durable,
+  or, when the scheduler shares the job manager's batcher (as in the
+  broker), once R is queued: the batcher commits in order, each commit
+  atomic, so the ``alloc`` event the job manager posts on success is
+  never durable without R, and a job's resources are not held through
+  a disk write (a free then schedules at once, the job manager having
+  queued its ``free`` event before asking);
 - ``sched.free``, ``sched.cancel``, ``sched.prioritize``,
   ``sched.expiration`` and ``sched.resource-status`` as sched-simple;
 - ``feasibility.check`` (:class:`FeasibilityService`).
@@ -28,6 +34,7 @@ module only speaks the protocol.
 
 import errno
 import json
+import sys
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -85,13 +92,17 @@ class SchedulerService(Module):
         or None for ``unlimited``.
     :param make_policy: ``make_policy(nodes, expiration)`` -> an
         :class:`~fluxd.sched.policy.ISchedPolicy` (default first fit).
+    :param writer: the job manager's
+        :class:`~fluxd.job.kvsbatch.KVSBatcher` to write R through (success
+        answered once R is queued), or None for a batcher of its own
+        (success answered once R is durable).
     """
 
     name = "sched"
     log = Logger()
 
     def __init__(self, reactor, router, kvs, limit=DEFAULT_LIMIT,
-                 make_policy=FirstFit):
+                 make_policy=FirstFit, writer=None):
         super().__init__(0)
         self.reactor = reactor
         self.router = provide(IRouter, router)
@@ -100,8 +111,9 @@ class SchedulerService(Module):
         self._make_policy = make_policy
         self.policy = None
         self.queue = AllocQueue()
-        self.writer = KVSBatcher(reactor, kvs, router.instance_cred,
-                                 on_durable=self._durable)
+        self._shared = writer is not None
+        self.writer = writer if self._shared else KVSBatcher(
+            reactor, kvs, router.instance_cred, on_durable=self._durable)
         self.ready = False
         self._resources = defer.Deferred()
         self._acquire = None
@@ -166,7 +178,8 @@ class SchedulerService(Module):
             job = self.queue.pop()
             job.request.fail(NoSuchService.errno, "simple sched exiting")
             job.done.callback(None)
-        return self.writer.flush()
+        # a shared writer is the job manager's to flush (bounded in time)
+        return None if self._shared else self.writer.flush()
 
     # -- resources -------------------------------------------------------------
 
@@ -236,12 +249,13 @@ class SchedulerService(Module):
             return
         now = self.reactor.seconds()
         queue, policy = self.queue, self.policy
+        allocated = []
         while queue:
             job = queue.peek()
             try:
                 alloc = policy.alloc(job.req)
             except NoSpace:
-                return
+                break
             except Unsatisfiable:
                 queue.pop()
                 self._deny(job, "unsatisfiable request")
@@ -254,10 +268,17 @@ class SchedulerService(Module):
             duration = job.req.duration
             expiration = now + duration if duration > 0 else policy.expiration
             R = build_R(alloc.shares, alloc.nslots, now, expiration)
-            job.alloc = (R, summary(alloc.shares), alloc.shares)
+            # the summary string is shared by every job with the same one
+            job.alloc = (R, sys.intern(summary(alloc.shares)), alloc.shares)
             self.writer.put_value(
                 fluid.encode(job.id, "kvs") + ".R",
-                json.dumps(R, separators=(",", ":")).encode(), note=job)
+                json.dumps(R, separators=(",", ":")).encode(),
+                note=None if self._shared else job)
+            allocated.append(job)
+        if self._shared and allocated:
+            # R precedes, in the shared ordered stream, whatever the job
+            # manager writes on hearing of it
+            self._durable(allocated)
 
     def _durable(self, jobs):
         for job in jobs:
@@ -364,7 +385,14 @@ class SchedulerService(Module):
             self.log.error("sched: free: job {id}: R was not allocated",
                            id=jobid)
         self.stats["frees"] += 1
-        self._kick()
+        if self._shared and self.queue:
+            # the job manager queued its free event first: the next job's
+            # alloc may follow it in the same ordered stream right away
+            if self._turn is not None and self._turn.active():
+                self._turn.cancel()
+            self._schedule()
+        else:
+            self._kick()
         return {}
 
     @method("expiration")

@@ -54,6 +54,8 @@ SCHEMA_VERSION = "1"
 RAW, ZLIB = 0, 1
 #: blobs at least this long are stored zlib-compressed when that helps
 COMPRESS_MIN = 256
+#: sqlite's page cache of one connection, KiB
+PAGE_CACHE_KIB = 512
 
 
 def root_record(rootref, sequence, owner, flags=0, timestamp=None):
@@ -103,6 +105,9 @@ def connect(path, synchronous="FULL", journal_mode="WAL"):
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         conn.execute(f"PRAGMA journal_mode = {journal_mode}")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
+        # sqlite's page cache, per connection (default 2 MiB): the
+        # broker's own caches sit in front of it
+        conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
     except BaseException:
         conn.close()
         raise

@@ -163,17 +163,57 @@ class Transaction:
         """Apply ``ops`` (checked :class:`Op`) to the dir ``root``.
 
         ``root`` is not modified.  May raise ``MissingRef``: load the blob
-        and call again (with a fresh :class:`Transaction`).
+        and call :meth:`resume` (or call again with a fresh
+        :class:`Transaction`).
 
         :returns: the new root ``dir`` (sharing untouched entries).
         :raises FluxError: when an operation cannot be applied.
         """
         self._owned = set()
         self.blobs = {}
-        new_root = self._own(root)
-        for op in ops:
-            self._link(new_root, op, op.parts, 0)
-        return new_root
+        self.root = self._own(root)
+        self._ops = ops
+        self._next = 0
+        return self.resume()
+
+    def resume(self):
+        """Go on after a ``MissingRef`` once the blob can be had: the
+        operations before the one that stopped stay applied (an operation
+        stopped on the way down has only made private copies of the
+        directories above, equal to the originals).
+
+        :returns: the new root ``dir``.
+        """
+        ops, root = self._ops, self.root
+        while self._next < len(ops):
+            op = ops[self._next]
+            self._link(root, op, op.parts, 0)
+            self._next += 1
+        return root
+
+    def missing(self, have):
+        """The blobrefs the remaining operations would stop on next:
+        walking each remaining key as far as ``have(ref)`` allows (a
+        look-ahead, so that a caller loads them together)."""
+        refs = set()
+        for op in self._ops[self._next:]:
+            current = self.root
+            for name in op.parts[:-1]:
+                entry = current["data"].get(name)
+                kind = entry["type"] if entry is not None else None
+                if kind == T.DIR:
+                    current = entry
+                    continue
+                if kind == T.DIRREF:
+                    ref = entry["data"][0]
+                    obj = have(ref)
+                    if obj is None:
+                        refs.add(ref)
+                    elif obj.get("type") == T.DIR:
+                        current = obj
+                        continue
+                break
+        return refs
 
     def _own(self, dirobj):
         # A private shallow copy that this transaction may change in place.

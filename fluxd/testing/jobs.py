@@ -57,6 +57,7 @@ class FakeJobTable:
         self._kvs = kvs
         self._jobs = {}
         self._observers = []
+        self._writes = []
 
     # -- IJobTable ---------------------------------------------------------
 
@@ -73,6 +74,14 @@ class FakeJobTable:
             if callback in self._observers:
                 self._observers.remove(callback)
         return remove
+
+    def durable(self):
+        pending = [d for d in self._writes if not d.called]
+        self._writes = pending
+        if not pending:
+            return defer.succeed(None)
+        return defer.DeferredList(pending, consumeErrors=True).addCallback(
+            lambda _: None)
 
     # -- driving jobs ---------------------------------------------------------
 
@@ -161,7 +170,9 @@ class FakeJobTable:
         """Commit ``ops`` (a Deferred; fires at once without a KVS)."""
         if self._kvs is None:
             return defer.succeed(None)
-        return self._kvs.commit("primary", ops)
+        d = self._kvs.commit("primary", ops)
+        self._writes.append(d)
+        return d
 
     def _tell(self, job, entry):
         for callback in list(self._observers):

@@ -76,6 +76,12 @@ def make_ijobtable_tests(factory):
             self.successResultOf(self.driver.advance(job2))
             self.assertEqual(len(seen), count)
 
+        def test_durable_fires_once_what_records_show_is_durable(self):
+            job = self.successResultOf(self.driver.submit())
+            self.successResultOf(self.driver.advance(job))
+            self.successResultOf(self.table.durable())
+            self.assertEqual(len(self.eventlog(job)), job.eventlog_seq)
+
     return Tests
 
 

@@ -1,13 +1,16 @@
 """The job manager with a scheduler and exec service driven by the test."""
 
 import errno
+import json
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.admin.startlog import SafeMode
 from fluxd.config import Config
+from fluxd.formats.jobspec import from_command
 from fluxd.job import jobs as J
-from tests.unit.job.fakes import GUEST, OWNER, Instance
+from fluxd.security.sign import wrap_none
+from tests.unit.job.fakes import GUEST, OWNER, OWNER_UID, Instance
 
 PRE = ["submit", "validate", "depend", "priority"]
 
@@ -186,6 +189,25 @@ class BatchTests(SynchronousTestCase):
         commits = i.manager.batcher.commits - before
         self.assertLessEqual(commits, 10, commits)
 
+    def test_commits_keep_their_interval(self):
+        i = Instance(self)
+        batcher = i.manager.batcher
+        batcher.interval = 0.01
+        batcher.put_value("a", b"1")
+        first = batcher.flush()
+        i.settle()
+        self.successResultOf(first)
+        before = batcher.commits
+        batcher.put_value("b", b"2")
+        batcher.put_value("c", b"3")
+        second = batcher.flush()
+        i.settle()
+        self.assertNoResult(second)     # 10 ms after the last one began
+        i.clock.advance(0.01)
+        i.settle()
+        self.successResultOf(second)
+        self.assertEqual(batcher.commits - before, 1)
+
 
 class SafeModeTests(SynchronousTestCase):
     def test_safe_mode_disables_until_enabled(self):
@@ -258,6 +280,30 @@ class BadInputTests(SynchronousTestCase):
                          GUEST)
             self.assertEqual((err.errno, str(err)), (errno.EPERM, text))
         self.assertEqual(list(i.manager.jobs()), [])
+
+    def test_copies_of_one_J_are_each_checked(self):
+        i = self.i
+        shared = i.J()
+        # the same J again: decoded once, its signer checked every time
+        answer = i.ok("job-ingest.submit", {"jobs": [
+            {"J": shared, "urgency": 16, "flags": J.FLAG_NOVALIDATE},
+            {"J": shared, "urgency": 16, "flags": 0},
+            {"J": shared, "urgency": 16, "flags": 0}]})
+        self.assertEqual([sorted(a) for a in answer["jobs"]], [["id"]] * 3)
+        err = i.fail("job-ingest.submit", {"J": shared, "urgency": 16,
+                                           "flags": 0}, GUEST)
+        self.assertEqual(str(err), f"signer={OWNER_UID} !="
+                         f" requestor={GUEST.userid}")
+        # an invalid J accepted with novalidate is still refused without
+        bad = json.loads(json.dumps(from_command(["true"])))
+        del bad["tasks"]
+        J_bad = wrap_none(json.dumps(bad).encode(), OWNER_UID)
+        i.ok("job-ingest.submit", {"J": J_bad, "urgency": 16,
+                                   "flags": J.FLAG_NOVALIDATE})
+        err = i.fail("job-ingest.submit", {"J": J_bad, "urgency": 16,
+                                           "flags": 0})
+        self.assertEqual(err.errno, errno.EINVAL)
+        self.assertEqual(len(list(i.manager.jobs())), 4)
 
     def test_invalid_jobspec_written_nowhere(self):
         bad = self.i.J()

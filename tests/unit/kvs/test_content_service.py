@@ -135,6 +135,14 @@ class CacheTests(SynchronousTestCase):
         self.assertEqual(cache.clear(), 2)
         self.assertEqual(cache.get("a", "gone"), "gone")
 
+    def test_entries_are_charged_their_overhead(self):
+        cache = LRUCache(1000, overhead=256)
+        for i in range(10):
+            cache.put(i, b"x", 1)
+        # ten one-byte blobs cost more than the budget with their overhead
+        self.assertEqual((len(cache), cache.size), (3, 3 * 257))
+        self.assertEqual(sorted(cache._entries), [7, 8, 9])
+
     def test_concurrent_loads_share_one_store_load(self):
         store = CountingStore()
         router = Router(0)

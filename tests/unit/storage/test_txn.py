@@ -58,6 +58,10 @@ def put(key, value, flags=0):
     return {"key": key, "flags": flags, "dirent": T.create_val(value)}
 
 
+def append(key, value):
+    return put(key, value, APPEND)
+
+
 def unlink(key):
     return {"key": key, "flags": 0, "dirent": None}
 
@@ -184,6 +188,34 @@ class ApplyTests(SynchronousTestCase):
         self.b.hidden.clear()
         r2 = self.b.commit(r, [put("a.c", b"2")])
         self.assertEqual(self.b.value(r2, "a.b"), b"1")
+
+    def test_resume_after_missing_refs_names_them_together(self):
+        r = self.b.commit(self.root, [put("a.x", b"1"), put("b.x", b"1"),
+                                      put("c", b"1")])
+        data = self.b.get(r)["data"]
+        a, b = data["a"]["data"][0], data["b"]["data"][0]
+        self.b.hidden.update((a, b))
+        txn = Transaction(self.b.get, self.b.hash, "primary")
+        ops = check_ops([put("c", b"2"), put("a.y", b"2"),
+                         append("c", b"3"), put("b.y", b"2")])
+        with self.assertRaises(MissingRef) as cm:
+            txn.apply(self.b.get(r), ops)
+        self.assertEqual(cm.exception.ref, a)
+        # the look-ahead names b too: both can be loaded at once
+        self.assertEqual(txn.missing(self.visible), {a, b})
+        self.b.hidden.clear()
+        new = txn.resume()
+        ref, blobs, objects = unroll(new, self.b.hash)
+        self.b.raw.update(txn.blobs)
+        self.b.raw.update(blobs)
+        self.b.objects.update(objects)
+        # every operation applied once, in order
+        self.assertEqual([self.b.value(ref, k) for k in
+                          ("a.x", "a.y", "b.x", "b.y", "c")],
+                         [b"1", b"2", b"1", b"2", b"23"])
+
+    def visible(self, ref):
+        return None if ref in self.b.hidden else self.b.objects.get(ref)
 
     def test_same_content_same_ref(self):
         r1 = self.b.commit(self.root, [put("a", b"1"), put("b", b"2")])
