@@ -286,6 +286,8 @@ def apply(job, entry):
             job.end_event = entry
         if state == RUN:
             new = CLEANUP
+    elif name == "start":
+        job.start_sent = True
     elif name == "free":
         job.has_resources = False
     elif name == "clean":
