@@ -64,7 +64,7 @@ def test_chain_of_1000_afterok_jobs_runs_in_order(broker):
         assert result.rc == 0, result
         done = time.monotonic()
         answer = h.rpc("job-list.list", {
-            "max_entries": 0, "states": 64, "results": 0, "userid": -1,
+            "max_entries": 0, "states": 64, "results": 0, "userid": 0xFFFFFFFF,
             "attrs": ["t_run", "t_inactive", "result"]})
     print(f"\n1000-job afterok chain: submitted in {submitted - began:.1f}s,"
           f" all ran in {done - began:.1f}s")
