@@ -628,7 +628,7 @@ _LATER_EXEC = ("imp", "service", "service-override", "method", "job-shell",
                "shell-exit-timeout", "max-start-delay-percent",
                "sdexec-constrain-resources", "sdexec-properties",
                "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")
-_LATER_JM = ("plugins", "housekeeping", "prolog", "epilog", "perilog")
+_LATER_JM = ("housekeeping", "prolog", "epilog", "perilog")
 for _key, _what in (
         *((f"exec.{k}", _EXEC) for k in _LATER_EXEC),
         *((f"job-manager.{k}", _JOBTAP) for k in _LATER_JM),

@@ -69,7 +69,9 @@ class NotesTests(TestCase):
         config = config_from_object({
             "access": {"allow-guest-user": True},
             "heartbeat": {"period": "5s"}, "kvs": {"gc-threshold": 10},
-            "resource": {"exclude": "0", "noverify": True}})
+            "resource": {"exclude": "0", "noverify": True},
+            "job-manager": {"plugins": [{"load": "site.py",
+                                         "conf": {"a": 1}}]}})
         self.assertEqual(config_notes(config), [])
 
 
