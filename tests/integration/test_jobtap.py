@@ -198,3 +198,24 @@ def test_config_plugins_and_submit_hold(broker_factory, tmp_path):
     assert broker.flux("job", "urgency", held, "default").rc == 0
     assert broker.flux("job", "wait-event", "-t", "60", held,
                        "clean").rc == 0
+
+
+def test_dependencies_survive_a_restart(broker_factory, tmp_path):
+    broker = broker_factory(attrs={"statedir": str(tmp_path / "state")})
+    target = submit(broker, "--urgency=hold", TEST, "true")
+    done = submit(broker, TEST, "true")
+    assert broker.flux("job", "wait-event", "-t", "60", done, "clean").rc == 0
+    waiting = submit(broker, TEST, f"--dependency=afterok:{target}", "true")
+    assert rows(broker, "{state}", waiting) == ["DEPEND"]
+    broker.stop()
+    broker.start()
+    # still waiting after the restart, released when the target completes
+    assert rows(broker, "{state} {contextual_info}", waiting) == [
+        f"DEPEND depends:after-success={target}"]
+    assert broker.flux("job", "urgency", target, "default").rc == 0
+    assert broker.flux("job", "wait-event", "-t", "60", waiting,
+                       "clean").rc == 0
+    assert rows(broker, "{result}", waiting) == ["COMPLETED"]
+    assert refused(broker, "submit", f"--dependency=afternotok:{done}",
+                   "true") == (f"[Errno 22] dependency: afternotok: job"
+                               f" {done} succeeded\n")
