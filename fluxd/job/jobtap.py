@@ -30,6 +30,7 @@ from twisted.logger import Logger
 
 from fluxd.errors import InvalidArgument, NotFound
 from fluxd.job import jobs as J
+from fluxd.job._jobtapapi import JobtapError, Plugin, job_args
 
 __all__ = ["JobtapError", "JobtapHost", "Plugin", "BUILTINS", "DEFAULTS"]
 
@@ -45,143 +46,6 @@ _STATE_TOPICS = {state: "job.state." + name.lower()
                  for state, name in J.STATE_NAMES.items()}
 #: topics where an error rejects the job rather than raising an exception
 _REJECTING = ("job.create", "job.validate", "job.dependency.")
-
-
-class JobtapError(Exception):
-    """Raised by a callback to reject a job (or refuse an operation) with
-    a one-line message."""
-
-
-class Plugin:
-    """The handle a plugin receives: its name, its ``conf`` and the jobtap
-    API of the job manager.
-
-    :param host: the :class:`JobtapHost`.
-    :param name: the plugin's name.
-    :param conf: its configuration (a dict).
-    :param path: the file it came from (None for a builtin).
-    """
-
-    def __init__(self, host, name, conf=None, path=None):
-        self.host = host
-        self.name = name
-        self.conf = conf or {}
-        self.path = path
-        self.handlers = []
-        self.query = None
-        self.log = Logger(namespace=f"jobtap.{name}")
-
-    def register(self, topic, callback):
-        """Call ``callback(p, topic, args)`` for ``topic`` (may be a glob;
-        ``plugin.query`` answers ``flux jobtap query``)."""
-        if topic == "plugin.query":
-            self.query = callback
-        else:
-            self.handlers.append((topic, callback))
-
-    @property
-    def clock(self):
-        """The job manager's IReactorTime."""
-        return self.host.manager._clock
-
-    def job(self, jobid):
-        """The job record ``jobid``; :class:`JobtapError` when unknown."""
-        job = self.host.manager.get(jobid)
-        if job is None:
-            raise JobtapError("job not found")
-        return job
-
-    def job_lookup(self, jobid):
-        """The callback arguments of job ``jobid``, or None if unknown."""
-        job = self.host.manager.get(jobid)
-        return None if job is None else job_args(job)
-
-    def job_event_posted(self, jobid, name):
-        """True if ``alloc`` or ``start`` was posted to job ``jobid``."""
-        job = self.job(jobid)
-        if name == "alloc":
-            return job.t_run > 0
-        if name == "start":
-            return bool(job.start_sent)
-        raise JobtapError(f"event {name} is not tracked")
-
-    def job_dependency_add(self, jobid, description):
-        """Post ``dependency-add`` (once per description) to a NEW or
-        DEPEND job."""
-        job = self.job(jobid)
-        if description in (job.dependencies or ()):
-            return
-        if not job.state & (J.NEW | J.DEPEND):
-            raise JobtapError("job is not in NEW or DEPEND state")
-        self.host.manager.post(job, "dependency-add",
-                               {"description": description})
-
-    def job_dependency_remove(self, jobid, description):
-        """Post ``dependency-remove``; the last one moves a DEPEND job on
-        (``depend``)."""
-        job = self.job(jobid)
-        if description not in (job.dependencies or ()):
-            raise JobtapError(f"dependency {description} not found")
-        manager = self.host.manager
-        manager.post(job, "dependency-remove", {"description": description})
-        if job.state == J.DEPEND and not job.dependencies:
-            manager.post(job, "depend")
-
-    def raise_exception(self, jobid, type, severity, note):
-        """Raise an exception on job ``jobid``."""
-        job = self.job(jobid)
-        if job.state == J.INACTIVE:
-            raise JobtapError("job is inactive")
-        self.host.manager.raise_exception(job, type, severity, note)
-
-    def post_event(self, jobid, name, context=None):
-        """Post event ``name`` to job ``jobid``."""
-        self.host.manager.post(self.job(jobid), name, context)
-
-    def set_urgency(self, jobid, urgency):
-        """Change a job's urgency (an ``urgency`` event)."""
-        job = self.job(jobid)
-        self.host.manager.post(job, "urgency", {
-            "userid": self.host.manager.router.instance_cred.userid,
-            "urgency": urgency})
-
-    def job_subscribe(self, jobid):
-        """Have ``job.event.NAME`` callbacks for job ``jobid``."""
-        self.job(jobid)
-        self.host.subscribed.setdefault(jobid, set()).add(self)
-
-    def job_unsubscribe(self, jobid):
-        """Stop ``job.event.NAME`` callbacks for job ``jobid``."""
-        subs = self.host.subscribed.get(jobid)
-        if subs is not None:
-            subs.discard(self)
-            if not subs:
-                del self.host.subscribed[jobid]
-
-    def aux(self, jobid, key, default=None):
-        """Data this plugin keeps with job ``jobid`` (None if unknown)."""
-        job = self.host.manager.get(jobid)
-        if job is None or job._ext is None:
-            return default
-        return job._ext.get((self.name, key), default)
-
-    def set_aux(self, jobid, key, value):
-        """Keep ``value`` with job ``jobid`` (None deletes)."""
-        ext = self.job(jobid).ext()
-        if value is None:
-            ext.pop((self.name, key), None)
-        else:
-            ext[(self.name, key)] = value
-
-
-def job_args(job, **extra):
-    """The arguments of a callback about ``job``."""
-    args = {"id": job.id, "userid": job.userid, "urgency": job.urgency,
-            "priority": job.priority, "state": job.state,
-            "t_submit": job.t_submit, "jobspec": job.jobspec, "R": job.R,
-            "end_event": job.end_event, "result": job.result}
-    args.update(extra)
-    return args
 
 
 class JobtapHost:
@@ -402,22 +266,25 @@ class JobtapHost:
             self.subscribed.pop(job.id, None)
 
     def priority(self, job):
-        """The priority of ``job`` entering PRIORITY: the minimum when
-        held, the maximum when expedited (plugins bypassed), else the
-        last one a ``job.state.priority`` (or ``job.priority.get``)
-        callback returned; None when none did (the job waits)."""
+        """The priority of ``job`` entering PRIORITY.  ``job.state.priority``
+        callbacks run first; then a held job gets the minimum and an
+        expedited one the maximum (plugins' answers ignored), others the
+        last priority a callback returned (``job.priority.get`` asked when
+        none did).
+
+        :returns: the priority, or None (none given, or the job failed).
+        """
+        outputs = self.call("job.state.priority", job)
+        if job.state != J.PRIORITY:
+            return None
         if job.urgency == J.URGENCY_HOLD:
             return J.PRIORITY_MIN
         if job.urgency == J.URGENCY_EXPEDITE:
             return J.PRIORITY_MAX
-        found = None
-        for topic in ("job.state.priority", "job.priority.get"):
-            for out in self.call(topic, job):
-                if "priority" in out:
-                    found = out["priority"]
-            if found is not None or job.state != J.PRIORITY:
-                break
+        found = _last_priority(outputs)
         if found is None:
+            found = _last_priority(self.call("job.priority.get", job))
+        if found is None or job.state != J.PRIORITY:
             return None
         if not isinstance(found, int) or isinstance(found, bool) \
                 or not J.PRIORITY_MIN <= found <= J.PRIORITY_MAX:
@@ -425,6 +292,14 @@ class JobtapHost:
                                          f"invalid priority {found!r}")
             return None
         return found
+
+
+def _last_priority(outputs):
+    found = None
+    for out in outputs:
+        if "priority" in out:
+            found = out["priority"]
+    return found
 
 
 def _import_file(path):

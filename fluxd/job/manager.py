@@ -47,10 +47,10 @@ from fluxd.job._drain import DrainWaiters
 from fluxd.job._execlink import ExecLink
 from fluxd.job._journal import Journal
 from fluxd.job._jobq import QueueSet
+from fluxd.job._jobtaprpc import JobtapMethods
 from fluxd.job._queue import QueueMethods
 from fluxd.job._schedlink import SchedLink
 from fluxd.job._wait import NOT_WAITABLE, WaitMethods
-from fluxd.job._jobtaprpc import JobtapMethods
 from fluxd.job.jobtap import JobtapHost
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.message.router import Credential, method

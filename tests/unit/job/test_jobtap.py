@@ -81,6 +81,14 @@ class HostTests(SynchronousTestCase):
         self.assertEqual((answer["seen"], answer["conf"], answer["path"]),
                          (5, {"a": 1}, path))
 
+    def test_held_job_still_calls_state_priority(self):
+        path = self.files.write("rec.py", RECORDER)
+        i = self.instance([{"load": path}])
+        [jobid] = i.submit(urgency=0)
+        plugin = i.manager.jobtap.plugins["rec"]
+        self.assertIn(("job.state.priority", jobid), plugin.seen)
+        self.assertEqual(i.manager.get(jobid).priority, 0)
+
     def test_validate_rejects_with_plugin_message(self):
         path = self.files.write("rec.py", RECORDER)
         i = self.instance([{"load": path}])
