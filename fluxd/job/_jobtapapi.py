@@ -131,11 +131,12 @@ class Plugin:
 
     def set_aux(self, jobid, key, value):
         """Keep ``value`` with job ``jobid`` (None deletes)."""
-        ext = self.job(jobid).ext()
+        job = self.job(jobid)
         if value is None:
-            ext.pop((self.name, key), None)
+            if job._ext:
+                job._ext.pop((self.name, key), None)
         else:
-            ext[(self.name, key)] = value
+            job.ext()[(self.name, key)] = value
 
 
 def job_args(job, **extra):
