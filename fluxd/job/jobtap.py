@@ -6,8 +6,8 @@ A plugin is a Python module with ``plugin_init(p)``; ``p`` is its
 (``p.register("job.state.inactive", fn)``; ``*`` globs allowed) and acts on
 jobs (dependencies, exceptions, events, subscriptions, per-job data).
 A callback is called as ``fn(p, topic, args)``: ``args`` is a dict of the
-job's ``id userid urgency priority state prev_state t_submit jobspec R
-end_event`` and the topic's own keys (``dependency``, ``entry``...); it
+job's ``id userid urgency priority state t_submit jobspec R end_event
+result`` and the topic's own keys (``dependency``, ``entry``...); it
 returns None or a dict of outputs (``priority``...).
 
 To reject a job in ``job.create``, ``job.validate`` or
@@ -39,7 +39,7 @@ BUILTINS = {".priority-default": "priority_default",
             ".dependency-after": "dependency_after",
             ".begin-time": "begin_time",
             ".submit-hold": "submit_hold"}
-#: builtins loaded at start (as flux-core; submit-hold on request only)
+#: builtins loaded at start (submit-hold only when asked for)
 DEFAULTS = (".priority-default", ".dependency-after", ".begin-time")
 
 _STATE_TOPICS = {state: "job.state." + name.lower()
@@ -126,7 +126,7 @@ class JobtapHost:
                 try:
                     self.remove(item["remove"])
                 except NotFound:
-                    pass  # as flux-core: removing nothing is not an error
+                    pass  # a directive removing nothing is no error
             if item.get("load"):
                 self.load(item["load"], item.get("conf"))
 
