@@ -129,8 +129,6 @@ def test_depends_shown_and_bad_dependencies(broker):
 PLUGIN = """
     from fluxd.job.jobtap import JobtapError
     def validate(p, topic, args):
-        limit = p.conf.get("maxtasks", 4)
-        tasks = args["jobspec"]["tasks"][0]["count"].get("per_slot", 1)
         if p.conf.get("deny"):
             raise JobtapError("denied by site policy")
     def plugin_init(p):
