@@ -484,7 +484,8 @@ SYSTEM = Table({
             "load": Key("string"),
             "conf": Key("table"),
             "remove": Key("string"),
-        }, checks=(chk.plugin_directive,))),
+        }, checks=(chk.plugin_directive,)), restart=True,
+            doc="loaded at start; flux jobtap changes them at run time"),
         "housekeeping": Table({
             "command": _strings(chk.housekeeping_command),
             "release-after": Key("fsd"),

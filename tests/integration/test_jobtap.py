@@ -196,6 +196,12 @@ def test_config_plugins_and_submit_hold(broker_factory, tmp_path):
     assert broker.flux("job", "urgency", held, "default").rc == 0
     assert broker.flux("job", "wait-event", "-t", "60", held,
                        "clean").rc == 0
+    # plugins are loaded at start: a reload that changes them is refused
+    (conf / "jm.toml").write_text("[job-manager]\nplugins = []\n")
+    err = refused(broker, "config", "reload")
+    assert "job-manager.plugins: a change takes effect only when the" \
+        " instance restarts" in err, err
+    assert broker.flux("jobtap", "list").out == "site_policy\n"
 
 
 def test_dependencies_survive_a_restart(broker_factory, tmp_path):

@@ -96,7 +96,8 @@ class RestartTests(TestCase):
                            ("resource.noverify", True),
                            ("resource.path", "/x.json"),
                            ("kvs.checkpoint-period", "30m"),
-                           ("content-sqlite.synchronous", "OFF")):
+                           ("content-sqlite.synchronous", "OFF"),
+                           ("job-manager.plugins", [{"load": "site.py"}])):
             self.assertEqual(restart_changes(self.old,
                                              self.old.with_value(key, value)),
                              [key])
