@@ -120,7 +120,9 @@ def test_depends_shown_and_bad_dependencies(broker):
                                " id f1234: job not found\n")
     assert refused(broker, "submit", "--dependency=nosuch:1", "true") == (
         '[Errno 22] dependency scheme "nosuch" not supported\n')
-    assert broker.flux("cancel", running, waiting, later).rc == 0
+    # the dependents first: canceling the target first would release them
+    assert broker.flux("cancel", waiting, later).rc == 0
+    assert broker.flux("cancel", running).rc == 0
     assert broker.flux("queue", "drain", "--timeout=60s").rc == 0
     assert rows(broker, "{result} {exception.type}", waiting) == [
         "CANCELED cancel"]
