@@ -484,7 +484,8 @@ SYSTEM = Table({
             "load": Key("string"),
             "conf": Key("table"),
             "remove": Key("string"),
-        }, checks=(chk.plugin_directive,))),
+        }, checks=(chk.plugin_directive,)), restart=True,
+            doc="loaded at start; flux jobtap changes them at run time"),
         "housekeeping": Table({
             "command": _strings(chk.housekeeping_command),
             "release-after": Key("fsd"),
@@ -628,7 +629,7 @@ _LATER_EXEC = ("imp", "service", "service-override", "method", "job-shell",
                "shell-exit-timeout", "max-start-delay-percent",
                "sdexec-constrain-resources", "sdexec-properties",
                "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")
-_LATER_JM = ("plugins", "housekeeping", "prolog", "epilog", "perilog")
+_LATER_JM = ("housekeeping", "prolog", "epilog", "perilog")
 for _key, _what in (
         *((f"exec.{k}", _EXEC) for k in _LATER_EXEC),
         *((f"job-manager.{k}", _JOBTAP) for k in _LATER_JM),

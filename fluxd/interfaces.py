@@ -310,7 +310,8 @@ class IJobSubmit(Interface):
 
     def submit(prepared):
         """Store new jobs (dicts from ingest); a Deferred firing once their
-        J, jobspec and ``submit`` event are durable."""
+        J, jobspec and ``submit`` event are durable, with ``{id: message}``
+        of those a jobtap plugin rejected (or None)."""
 
 
 class IFinalizeStep(Interface):

@@ -54,6 +54,7 @@ COMMANDS = {
                    "submit jobs in bulk to a Flux instance"),
     "cancel": ("fluxd.cli.cmd_cancel", "cancel one or more jobs"),
     "queue": ("fluxd.cli.cmd_queue", "manage the job queue"),
+    "jobtap": ("fluxd.cli.cmd_jobtap", "List, remove, and load job-manager plugins"),
     "job-validator": ("fluxd.cli.cmd_job_plugins:validator_main",
                       "List job-ingest's validator plugins"),
     "job-frobnicator": ("fluxd.cli.cmd_job_plugins:frobnicator_main",

@@ -128,9 +128,11 @@ def _resume(manager, job, entries):
     if state == J.NEW:
         manager.post(job, "validate")
     elif state == J.DEPEND:
-        manager.post(job, "depend")
+        manager.jobtap.restart_depend(job)
+        if job.state == J.DEPEND:
+            manager._act(job, J.DEPEND)
     elif state == J.PRIORITY:
-        manager.post(job, "priority", {"priority": manager.priority_of(job)})
+        manager._act(job, J.PRIORITY)
     elif state == J.SCHED:
         manager.post(job, "flux-restart")
     elif state == J.RUN:

@@ -24,6 +24,7 @@ The FLUID generator resumes after the highest id the job manager knows
 issued twice, even across a crash.
 """
 
+import errno
 import json
 import time
 
@@ -223,11 +224,15 @@ class IngestService(Module):
             p["id"] = self._fluids.next()
             p["t_submit"] = now
         if prepared:
-            await defer.maybeDeferred(self._manager.submit,
-                                      [p for _, p in prepared])
+            rejected = await defer.maybeDeferred(
+                self._manager.submit, [p for _, p in prepared]) or {}
             self.stats["jobs"] += len(prepared)
             for i, p in prepared:
                 answers[i] = {"id": p["id"]}
+                if p["id"] in rejected:  # by a jobtap plugin
+                    answers[i] = {"errnum": errno.EINVAL,
+                                  "errstr": rejected[p["id"]]}
+                    self.stats["rejected"] += 1
         if batch:
             return {"jobs": answers}
         answer = answers[0]

@@ -280,6 +280,8 @@ def apply(job, entry):
         job.waitstatus = ctx.get("status")
         if state == RUN:
             new = CLEANUP
+    elif name == "start":
+        job.start_sent = True
     elif name == "free":
         job.has_resources = False
     elif name == "clean":

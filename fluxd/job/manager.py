@@ -7,9 +7,11 @@ record (:func:`fluxd.job.jobs.apply`), appended to ``job.<id>.eventlog``
 through the shared :class:`~fluxd.job.kvsbatch.KVSBatcher` (many jobs'
 events in one commit), and the job's new state acted on at once:
 
-- DEPEND: ``depend`` (dependencies are jobtap plugins: a later issue);
-- PRIORITY: ``priority`` from the urgency (flux's ``priority-default``:
-  the urgency itself, 0 for a held job, the maximum for an expedited one);
+- DEPEND: ``depend`` once no dependency is left (jobtap plugins add and
+  remove them, :mod:`.jobtap`);
+- PRIORITY: ``priority`` from the jobtap priority plugin (builtin
+  ``.priority-default``: the urgency; 0 when held, the maximum when
+  expedited);
 - SCHED: an alloc request to the scheduler (RFC 27, :mod:`._schedlink`);
 - RUN: a start request to the exec service (RFC 32, :mod:`._execlink`);
 - CLEANUP: withdraw the alloc or wait for the shells, ``free`` the
@@ -46,9 +48,11 @@ from fluxd.job._drain import DrainWaiters
 from fluxd.job._execlink import ExecLink
 from fluxd.job._journal import Journal
 from fluxd.job._jobq import QueueSet
+from fluxd.job._jobtaprpc import JobtapMethods
 from fluxd.job._queue import QueueMethods
 from fluxd.job._schedlink import SchedLink
 from fluxd.job._wait import NOT_WAITABLE, WaitMethods
+from fluxd.job.jobtap import JobtapHost
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.message.router import Credential, method
 from fluxd.message.types import ROLE_OWNER, ROLE_USER
@@ -88,7 +92,7 @@ def _authorize(request, job, what):
 
 
 @implementer(IJobTable, IJobSubmit, IFinalizeStep, IReconfigurable)
-class JobManagerService(QueueMethods, WaitMethods, Module):
+class JobManagerService(QueueMethods, WaitMethods, JobtapMethods, Module):
     """The ``job-manager`` service (rank 0).
 
     :param clock: IReactorTime (event timestamps, purge timer).
@@ -115,6 +119,7 @@ class JobManagerService(QueueMethods, WaitMethods, Module):
         self.sched = SchedLink(router, self)
         self.exec = ExecLink(router, self)
         self.queues = QueueSet(config, safe_mode)
+        self.jobtap = JobtapHost(self)
         self._jobs = {}
         self._inactive = deque()
         self._observers = []
@@ -138,6 +143,7 @@ class JobManagerService(QueueMethods, WaitMethods, Module):
 
     def startService(self):
         super().startService()
+        self.jobtap.configure_from(self._config)
         from fluxd.job._restart import restart
         d = defer.Deferred.fromCoroutine(restart(self))
         # what the restart posted is durable before clients can connect
@@ -268,7 +274,8 @@ class JobManagerService(QueueMethods, WaitMethods, Module):
         :param prepared: dicts with ``id userid urgency flags t_submit J
             jobspec`` (the redacted jobspec dict) and ``jobspec_text``.
         :returns: a Deferred firing once J, jobspec and the ``submit``
-            event of every job are durable; the jobs then proceed.
+            event of every job are durable, with ``{id: message}`` of the
+            jobs jobtap plugins rejected; the others then proceed.
         """
         self.check_submit()
         new = []
@@ -291,12 +298,20 @@ class JobManagerService(QueueMethods, WaitMethods, Module):
         return d
 
     def _admit(self, _, new):
+        rejected = {}
         for job in new:
             self._jobs[job.id] = job
             self.stats["submitted"] += 1
             if job.waitable:
                 self._unwaited.append(job.id)
-            self.post(job, "validate")
+            # jobtap job.create/validate/dependency.*/new may reject it
+            error = self.jobtap.admit(job)
+            if error is None:
+                self.post(job, "validate")
+            else:
+                rejected[job.id] = error
+                self.post(job, "invalidate")
+        return rejected
 
     # -- events ---------------------------------------------------------------
 
@@ -314,14 +329,23 @@ class JobManagerService(QueueMethods, WaitMethods, Module):
         self.stats["events"] += 1
         self.batcher.append(f"{job_key(job.id)}.eventlog", _line(entry),
                             note=(job, entry, job.eventlog_seq))
+        if job.id in self.jobtap.subscribed:
+            self.jobtap.on_event(job, name, entry)
         if new is not None:
             self._act(job, new)
 
     def _act(self, job, state):
+        if state == J.PRIORITY:
+            priority = self.jobtap.priority(job)
+            if priority is not None and job.state == J.PRIORITY:
+                self.post(job, "priority", {"priority": priority})
+            return
+        self.jobtap.on_state(job, state)
+        if job.state != state:
+            return  # a plugin raised a fatal exception
         if state == J.DEPEND:
-            self.post(job, "depend")
-        elif state == J.PRIORITY:
-            self.post(job, "priority", {"priority": self.priority_of(job)})
+            if not job.dependencies:
+                self.post(job, "depend")
         elif state == J.SCHED:
             self.sched.enqueue(job)
         elif state == J.RUN:
@@ -330,16 +354,6 @@ class JobManagerService(QueueMethods, WaitMethods, Module):
             self._cleanup(job)
         elif state == J.INACTIVE:
             self._inactive.append(job)
-
-    @staticmethod
-    def priority_of(job):
-        """flux's ``priority-default``: the urgency, with HOLD at the
-        minimum and EXPEDITE at the maximum priority."""
-        if job.urgency == J.URGENCY_HOLD:
-            return J.PRIORITY_MIN
-        if job.urgency == J.URGENCY_EXPEDITE:
-            return J.PRIORITY_MAX
-        return job.urgency
 
     def raise_exception(self, job, type, severity, note="", userid=None):
         """Post an ``exception`` and tell the exec service (``job-exception``

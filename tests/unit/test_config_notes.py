@@ -69,7 +69,9 @@ class NotesTests(TestCase):
         config = config_from_object({
             "access": {"allow-guest-user": True},
             "heartbeat": {"period": "5s"}, "kvs": {"gc-threshold": 10},
-            "resource": {"exclude": "0", "noverify": True}})
+            "resource": {"exclude": "0", "noverify": True},
+            "job-manager": {"plugins": [{"load": "site.py",
+                                         "conf": {"a": 1}}]}})
         self.assertEqual(config_notes(config), [])
 
 
@@ -94,7 +96,8 @@ class RestartTests(TestCase):
                            ("resource.noverify", True),
                            ("resource.path", "/x.json"),
                            ("kvs.checkpoint-period", "30m"),
-                           ("content-sqlite.synchronous", "OFF")):
+                           ("content-sqlite.synchronous", "OFF"),
+                           ("job-manager.plugins", [{"load": "site.py"}])):
             self.assertEqual(restart_changes(self.old,
                                              self.old.with_value(key, value)),
                              [key])

@@ -1,0 +1,320 @@
+# -*- test-case-name: tests.unit.job.test_jobtap -*-
+"""Jobtap plugins: the job manager's callbacks by topic (flux-jobtap-plugins(7)).
+
+A plugin is a Python module with ``plugin_init(p)``; ``p`` is its
+:class:`Plugin` handle, through which it registers callbacks by topic
+(``p.register("job.state.inactive", fn)``; ``*`` globs allowed) and acts on
+jobs (dependencies, exceptions, events, subscriptions, per-job data).
+A callback is called as ``fn(p, topic, args)``: ``args`` is a dict of the
+job's ``id userid urgency priority state t_submit jobspec R end_event
+result`` and the topic's own keys (``dependency``, ``entry``...); it
+returns None or a dict of outputs (``priority``...).
+
+To reject a job in ``job.create``, ``job.validate`` or
+``job.dependency.SCHEME`` a callback raises :class:`JobtapError` (its text
+is the client's error).  Any other exception is a plugin bug: it is logged,
+and the job gets a fatal ``jobtap`` exception (or is rejected, before it is
+validated); the broker goes on.
+
+The builtins (:mod:`fluxd.job.plugins`) use the same interface; their names
+start with ``.``.  Only topics with subscribers are dispatched, and the
+job's arguments are built only then.
+"""
+
+import fnmatch
+import importlib
+import importlib.util
+import os
+
+from twisted.logger import Logger
+
+from fluxd.errors import InvalidArgument, NotFound
+from fluxd.job import jobs as J
+from fluxd.job._jobtapapi import JobtapError, Plugin, job_args
+
+__all__ = ["JobtapError", "JobtapHost", "Plugin", "BUILTINS", "DEFAULTS"]
+
+#: built-in plugins: name -> module under fluxd.job.plugins
+BUILTINS = {".priority-default": "priority_default",
+            ".dependency-after": "dependency_after",
+            ".begin-time": "begin_time",
+            ".submit-hold": "submit_hold"}
+#: builtins loaded at start (submit-hold only when asked for)
+DEFAULTS = (".priority-default", ".dependency-after", ".begin-time")
+
+_STATE_TOPICS = {state: "job.state." + name.lower()
+                 for state, name in J.STATE_NAMES.items()}
+#: topics where an error rejects the job rather than raising an exception
+_REJECTING = ("job.create", "job.validate", "job.dependency.")
+
+
+class JobtapHost:
+    """The plugins of one job manager and their dispatch.
+
+    :param manager: the :class:`~fluxd.job.manager.JobManagerService`.
+    """
+
+    log = Logger()
+
+    def __init__(self, manager):
+        self.manager = manager
+        self.plugins = {}
+        self.subscribed = {}
+        self._cache = {}
+        for name in DEFAULTS:
+            self.load(name)
+
+    # -- loading -----------------------------------------------------------
+
+    def load(self, spec, conf=None):
+        """Load a builtin (by name, with or without the dot) or a Python
+        file; a plugin of the same name is replaced.
+
+        :returns: the :class:`Plugin`.
+        :raises fluxd.errors.InvalidArgument: flux's message when it
+            cannot be found or its ``plugin_init`` fails.
+        """
+        builtin = spec if spec in BUILTINS else "." + spec
+        if builtin in BUILTINS:
+            module = importlib.import_module(
+                "fluxd.job.plugins." + BUILTINS[builtin])
+            plugin = Plugin(self, builtin, conf)
+        else:
+            module = _import_file(spec)
+            plugin = Plugin(self, os.path.basename(spec)[:-3], conf,
+                            os.path.abspath(spec))
+        init = getattr(module, "plugin_init", None)
+        if init is None:
+            raise InvalidArgument(f"{spec}: no plugin_init")
+        try:
+            init(plugin)
+        except Exception as exc:  # site code: refuse the plugin, go on
+            raise InvalidArgument(f"{spec}: plugin_init failed: "
+                                  f"{_why(exc)}") from None
+        self.plugins.pop(plugin.name, None)
+        self.plugins[plugin.name] = plugin
+        self._cache.clear()
+        return plugin
+
+    def remove(self, pattern):
+        """Remove plugins matching ``pattern`` (a name or glob; ``all``
+        is every plugin not starting with ``.``).
+
+        :raises fluxd.errors.NotFound: ``NAME not found``.
+        """
+        if pattern == "all":
+            names = [n for n in self.plugins if not n.startswith(".")]
+        else:
+            names = [n for n in self.plugins if fnmatch.fnmatchcase(
+                n, pattern) and (pattern.startswith(".")
+                                 or not n.startswith("."))]
+            if not names:
+                raise NotFound(f"{pattern} not found")
+        for name in names:
+            plugin = self.plugins.pop(name)
+            for jobid in [j for j, s in self.subscribed.items()
+                          if plugin in s]:
+                plugin.job_unsubscribe(jobid)
+        self._cache.clear()
+        return names
+
+    def configure(self, directives):
+        """Apply ``[job-manager] plugins``: each ``{load, conf}`` or
+        ``{remove}`` in order."""
+        for item in directives or ():
+            if item.get("remove"):
+                try:
+                    self.remove(item["remove"])
+                except NotFound:
+                    pass  # a directive removing nothing is no error
+            if item.get("load"):
+                self.load(item["load"], item.get("conf"))
+
+    def configure_from(self, config):
+        """``[job-manager] plugins`` at start.  A directive that fails is
+        logged with its one-line reason and skipped: the broker goes on.
+        """
+        for item in config.get("job-manager.plugins", None) or ():
+            try:
+                self.configure([item])
+            except (InvalidArgument, NotFound) as exc:
+                self.log.error("job-manager: jobtap: {why}", why=exc)
+
+    def query(self, name):
+        """``flux jobtap query NAME``: ``{name, path, ...}``."""
+        plugin = self.plugins.get(name)
+        if plugin is None:
+            raise NotFound(f"{name} not found")
+        answer = {"name": name, "path": plugin.path or "builtin"}
+        if plugin.query is not None:
+            answer.update(plugin.query(plugin, "plugin.query", {}) or {})
+        return answer
+
+    # -- dispatch ----------------------------------------------------------
+
+    def handlers(self, topic):
+        """``[(plugin, callback)]`` registered for ``topic``."""
+        found = self._cache.get(topic)
+        if found is None:
+            found = [(plugin, fn) for plugin in self.plugins.values()
+                     for pattern, fn in plugin.handlers
+                     if pattern == topic or ("*" in pattern and
+                                             fnmatch.fnmatchcase(topic,
+                                                                 pattern))]
+            self._cache[topic] = found
+        return found
+
+    def call(self, topic, job, **extra):
+        """Call ``topic``'s callbacks about ``job``.
+
+        :returns: the list of outputs (dicts) they returned.
+        :raises JobtapError: from a rejecting topic (``job.create``,
+            ``job.validate``, ``job.dependency.*``); in other topics an
+            error is logged and raises a fatal ``jobtap`` exception.
+        """
+        found = self.handlers(topic)
+        if not found:
+            return []
+        args = job_args(job, **extra)
+        outputs = []
+        for plugin, fn in found:
+            try:
+                out = fn(plugin, topic, args)
+            except JobtapError as exc:
+                if topic.startswith(_REJECTING):
+                    raise
+                self._failed(plugin, topic, job, str(exc))
+                break
+            except Exception as exc:  # a plugin bug must not stop the broker
+                self.log.failure("jobtap: {p}: {t}: callback failed",
+                                 p=plugin.name, t=topic)
+                if topic.startswith(_REJECTING):
+                    raise JobtapError(f"{plugin.name}: {topic}: "
+                                      f"{_why(exc)}") from None
+                self._failed(plugin, topic, job, _why(exc))
+                break
+            if out:
+                outputs.append(out)
+        return outputs
+
+    def _failed(self, plugin, topic, job, why):
+        if job.state not in (J.NEW, J.INACTIVE):
+            self.manager.raise_exception(job, "jobtap", 0,
+                                         f"{plugin.name}: {topic}: {why}")
+
+    def admit(self, job):
+        """A new, durable job: ``job.create``, ``job.validate``, each
+        dependency's ``job.dependency.SCHEME``, ``job.new``.
+
+        :returns: None, or the message rejecting the job.
+        """
+        try:
+            self.call("job.create", job)
+            self.call("job.validate", job)
+            system = (job.jobspec or {}).get("attributes", {}).get(
+                "system", {})
+            self.check_dependencies(job, system.get("dependencies") or ())
+        except JobtapError as exc:
+            return str(exc) or "rejected by job-manager plugin"
+        self.call("job.new", job)
+        return None
+
+    def check_dependencies(self, job, dependencies, restart=False):
+        """``job.dependency.SCHEME`` of each dependency.
+
+        :raises JobtapError: an unknown scheme or a rejection.
+        """
+        for dep in dependencies:
+            scheme = dep.get("scheme") if isinstance(dep, dict) else None
+            topic = f"job.dependency.{scheme}"
+            if not self.handlers(topic):
+                raise JobtapError(f'dependency scheme "{scheme}" not'
+                                  ' supported')
+            self.call(topic, job, dependency=dep, restart=restart)
+
+    def restart_depend(self, job):
+        """A job found in DEPEND at restart: its dependencies are checked
+        again (plugins keep no state across a restart); one that fails
+        now raises a fatal ``dependency`` exception."""
+        system = (job.jobspec or {}).get("attributes", {}).get("system", {})
+        try:
+            self.check_dependencies(
+                job, system.get("dependencies") or (), restart=True)
+        except JobtapError as exc:
+            self.manager.raise_exception(job, "dependency", 0, str(exc))
+
+    def on_state(self, job, state):
+        """``job.state.STATE`` after ``job`` entered ``state``."""
+        topic = _STATE_TOPICS[state]
+        if self.handlers(topic):
+            self.call(topic, job)
+
+    def on_event(self, job, name, entry):
+        """``job.event.NAME`` for plugins subscribed to ``job``."""
+        for plugin in list(self.subscribed.get(job.id, ())):
+            topic = "job.event." + name
+            for pattern, fn in plugin.handlers:
+                if pattern == topic or ("*" in pattern and
+                                        fnmatch.fnmatchcase(topic, pattern)):
+                    try:
+                        fn(plugin, topic, job_args(job, entry=entry))
+                    except Exception as exc:  # plugin bug: job fails
+                        self.log.failure("jobtap: {p}: {t}: callback"
+                                         " failed", p=plugin.name, t=topic)
+                        self._failed(plugin, topic, job, _why(exc))
+        if job.state == J.INACTIVE:
+            self.subscribed.pop(job.id, None)
+
+    def priority(self, job):
+        """The priority of ``job`` entering PRIORITY.  ``job.state.priority``
+        callbacks run first; then a held job gets the minimum and an
+        expedited one the maximum (plugins' answers ignored), others the
+        last priority a callback returned (``job.priority.get`` asked when
+        none did).
+
+        :returns: the priority, or None (none given, or the job failed).
+        """
+        outputs = self.call("job.state.priority", job)
+        if job.state != J.PRIORITY:
+            return None
+        if job.urgency == J.URGENCY_HOLD:
+            return J.PRIORITY_MIN
+        if job.urgency == J.URGENCY_EXPEDITE:
+            return J.PRIORITY_MAX
+        found = _last_priority(outputs)
+        if found is None:
+            found = _last_priority(self.call("job.priority.get", job))
+        if found is None or job.state != J.PRIORITY:
+            return None
+        if not isinstance(found, int) or isinstance(found, bool) \
+                or not J.PRIORITY_MIN <= found <= J.PRIORITY_MAX:
+            self.manager.raise_exception(job, "jobtap", 0,
+                                         f"invalid priority {found!r}")
+            return None
+        return found
+
+
+def _last_priority(outputs):
+    found = None
+    for out in outputs:
+        if "priority" in out:
+            found = out["priority"]
+    return found
+
+
+def _import_file(path):
+    if not path.endswith(".py") or not os.path.isfile(path):
+        raise InvalidArgument(f"{path}: No such file or directory")
+    name = "fluxd_jobtap_" + os.path.basename(path)[:-3].replace("-", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # site code that does not import
+        raise InvalidArgument(f"{path}: {_why(exc)}") from None
+    return module
+
+
+def _why(exc):
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
