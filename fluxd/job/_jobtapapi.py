@@ -144,6 +144,18 @@ def job_args(job, **extra):
     args = {"id": job.id, "userid": job.userid, "urgency": job.urgency,
             "priority": job.priority, "state": job.state,
             "t_submit": job.t_submit, "jobspec": job.jobspec, "R": job.R,
-            "end_event": job.end_event, "result": job.result}
+            "end_event": end_event(job), "result": job.result}
     args.update(extra)
     return args
+
+
+def end_event(job):
+    """The event that ended ``job`` (a fatal exception, else its finish),
+    as flux-core's jobtap arguments carry it; None while it runs on."""
+    if job.exception_occurred and job.exception_severity == 0:
+        return {"name": "exception", "context": {
+            "type": job.exception_type, "severity": 0,
+            "note": job.exception_note or ""}}
+    if job.waitstatus is not None:
+        return {"name": "finish", "context": {"status": job.waitstatus}}
+    return None

@@ -72,7 +72,7 @@ class Job:
         "result", "waitstatus", "exception_occurred", "exception_severity",
         "exception_type", "exception_note", "annotations", "dependencies",
         "jobspec", "R", "has_resources", "alloc_pending", "waited",
-        "eventlog_seq", "_ext")
+        "start_sent", "eventlog_seq", "_ext")
 
     def __init__(self, jobid, userid, urgency, t_submit, flags=0,
                  jobspec=None):
@@ -103,6 +103,7 @@ class Job:
         self.has_resources = False
         self.alloc_pending = False
         self.waited = False
+        self.start_sent = False     # a ``start`` event was posted
         self.eventlog_seq = 0
         self._ext = None
         if jobspec is not None:
