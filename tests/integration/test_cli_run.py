@@ -9,15 +9,12 @@ of the issue; until those modules are in the tree the tests are skipped.
 import base64
 import json
 import re
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from fluxd.client.sync import Flux
 from fluxd.formats.fluid import decode
-from fluxd.testing.cli import flux_executable
+from tests.integration.four import run_on_four
 
 pytest.importorskip("fluxd.exec.service",
                     reason="needs job-exec (test execution) of issue 16")
@@ -137,14 +134,6 @@ def test_held_and_expedited_order(broker):
 
 
 FOUR = """
-import json, os, subprocess, sys
-FLUX = os.path.join(os.path.dirname(sys.executable), "flux")
-root = os.environ["FLUXD_START_DIR"]
-def flux(rank, *args):
-    env = dict(os.environ, FLUX_URI=f"local://{root}/rank-{rank}/local")
-    p = subprocess.run([FLUX, *args], capture_output=True, text=True,
-                       env=env)
-    print(json.dumps([rank, list(args), p.returncode, p.stdout, p.stderr]))
 QUICK = "--setattr=system.exec.test.run_duration=0.01s"
 flux(3, "run", "-N4", QUICK, "true")
 flux(2, "submit", "--cc=1-20", "--wait", QUICK, "true")
@@ -155,13 +144,7 @@ flux(3, "run", "-t", "0.1s", "--setattr=system.exec.test.run_duration=30s",
 
 
 def test_four_brokers(tmp_path):
-    path = tmp_path / "script.py"
-    path.write_text(textwrap.dedent(FOUR))
-    proc = subprocess.run([flux_executable(), "start", "--test-size=4",
-                           sys.executable, str(path)], capture_output=True,
-                          text=True, timeout=180, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    runs = [json.loads(line) for line in proc.stdout.splitlines()]
+    runs = run_on_four(tmp_path, FOUR)
     whole, many, failed, timeout = runs
     assert whole[2:] == [0, "", ""]
     assert many[2] == 0 and len(many[3].split()) == 20

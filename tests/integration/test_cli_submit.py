@@ -9,14 +9,12 @@ real second user (root only), as tests/integration/test_guest_access.py.
 import os
 import re
 import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from fluxd.client.sync import Flux
 from fluxd.formats.fluid import decode
-from fluxd.testing.cli import flux_executable
+from tests.integration.four import run_on_four
 from fluxd.testing.users import temporary_user
 
 from tests.integration.test_guest_access import SYSTEM_PYTHON, shared_dir, start
@@ -205,14 +203,6 @@ def test_guest_refusals(broker_factory, shared_dir):
 
 
 FOUR = """
-import json, os, subprocess, sys
-FLUX = os.path.join(os.path.dirname(sys.executable), "flux")
-root = os.environ["FLUXD_START_DIR"]
-def flux(rank, *args):
-    env = dict(os.environ, FLUX_URI=f"local://{root}/rank-{rank}/local")
-    p = subprocess.run([FLUX, *args], capture_output=True, text=True,
-                       env=env)
-    print(json.dumps([rank, list(args), p.returncode, p.stdout, p.stderr]))
 flux(3, "submit", "--cc=1-50", "--urgency=hold", "--flags=waitable", "true")
 flux(2, "cancel", "--user=all", "--dry-run")
 flux(1, "queue", "status")
@@ -223,14 +213,7 @@ flux(1, "job", "purge", "-f", "--num-limit=10")
 
 
 def test_four_brokers(tmp_path):
-    path = tmp_path / "script.py"
-    path.write_text(textwrap.dedent(FOUR))
-    proc = subprocess.run([flux_executable(), "start", "--test-size=4",
-                           sys.executable, str(path)], capture_output=True,
-                          text=True, timeout=180, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    import json
-    runs = [json.loads(line) for line in proc.stdout.splitlines()]
+    runs = run_on_four(tmp_path, FOUR)
     submit, dry, status, cancel, wait, purge = runs
     assert submit[2] == 0 and len(ids_of(submit[3])) == 50
     assert all(decode(jobid) > 0 for jobid in submit[3].split())

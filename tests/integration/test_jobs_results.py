@@ -7,16 +7,13 @@ cost from ``flux submit --cc`` to INACTIVE.
 
 import json
 import re
-import subprocess
-import sys
-import textwrap
 import threading
 
 import pytest
 
 from fluxd.client.sync import Flux
 from fluxd.formats.fluid import decode
-from fluxd.testing.cli import flux_executable
+from tests.integration.four import run_on_four
 
 TEST = "--setattr=system.exec.test.run_duration="
 F58 = re.compile(r"^ƒ[1-9A-HJ-NP-Za-km-z]+$")
@@ -182,14 +179,6 @@ def test_kvs_transactions_of_1000_jobs(broker):
 
 
 FOUR = """
-import json, os, subprocess, sys
-FLUX = os.path.join(os.path.dirname(sys.executable), "flux")
-root = os.environ["FLUXD_START_DIR"]
-def flux(rank, *args):
-    env = dict(os.environ, FLUX_URI=f"local://{root}/rank-{rank}/local")
-    p = subprocess.run([FLUX, *args], capture_output=True, text=True,
-                       env=env)
-    print(json.dumps([rank, list(args), p.returncode, p.stdout, p.stderr]))
 T = "--setattr=system.exec.test."
 flux(3, "submit", "--job-name=ok", "-N4", T + "run_duration=0", "true")
 flux(2, "submit", "--job-name=fails", T + "run_duration=0.01s",
@@ -206,13 +195,7 @@ flux(2, "queue", "idle")
 
 @pytest.mark.slow
 def test_four_brokers(tmp_path):
-    path = tmp_path / "script.py"
-    path.write_text(textwrap.dedent(FOUR))
-    proc = subprocess.run([flux_executable(), "start", "--test-size=4",
-                           sys.executable, str(path)], capture_output=True,
-                          text=True, timeout=180, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    runs = [json.loads(line) for line in proc.stdout.splitlines()]
+    runs = run_on_four(tmp_path, FOUR)
     assert all(run[2] == 0 for run in runs), runs
     cancel, drain, jobs, idle = runs[4:]
     assert cancel[4] == "flux-cancel: Canceled 1 job (0 errors)\n"
