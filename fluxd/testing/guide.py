@@ -18,3 +18,20 @@ cores = "0-63"
 gpus = "0-1"
 properties = ["fatnode"]
 """
+
+#: the "Adding Queues" example's ``[policy]`` and ``[queues]`` tables:
+#: debug and batch queues selected by the node properties of the same
+#: names, with their default and duration limits
+QUEUES_POLICY = """\
+[policy]
+jobspec.defaults.system.duration = "1m"
+jobspec.defaults.system.queue = "debug"
+
+[queues.debug]
+requires = ["debug"]
+policy.limits.duration = "30m"
+
+[queues.batch]
+requires = ["batch"]
+policy.limits.duration = "4h"
+"""

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from fluxd.testing.cli import flux_executable
-from fluxd.testing.guide import RESOURCE_CONFIG
+from fluxd.testing.guide import QUEUES_POLICY, RESOURCE_CONFIG
 
 #: the guide's system.toml ("Configuring the Flux System Instance"), with
 #: ``noverify`` set: this host has neither 64 cores nor GPUs
@@ -81,18 +81,7 @@ properties = ["debug"]
 hosts = "test[5-16]"
 properties = ["batch"]
 
-[policy]
-jobspec.defaults.system.duration = "1m"
-jobspec.defaults.system.queue = "debug"
-
-[queues.debug]
-requires = ["debug"]
-policy.limits.duration = "30m"
-
-[queues.batch]
-requires = ["batch"]
-policy.limits.duration = "4h"
-"""
+""" + QUEUES_POLICY
 
 PRELUDE = '''\
 import json, os, signal, subprocess, sys
@@ -163,3 +152,11 @@ def sections(out):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(out)
         found[m.group(1)] = (int(m.group(2)), out[m.end() + 1:end])
     return found
+
+
+def out(steps, label, rc=0):
+    """The output of the step ``label`` of :func:`sections`, checking its
+    exit code."""
+    got_rc, text = steps[label]
+    assert got_rc == rc, (label, text)
+    return text

@@ -6,8 +6,9 @@ and stopping a queue withdraws its pending alloc requests."""
 
 import pytest
 
+from fluxd.testing.guide import QUEUES_POLICY
 from tests.integration.resource_helpers import (
-    flux_start, sections, write_config)
+    flux_start, out, sections, write_config)
 
 pytestmark = pytest.mark.slow
 
@@ -29,18 +30,7 @@ properties = ["debug"]
 hosts = "test[3-4]"
 properties = ["batch"]
 
-[policy]
-jobspec.defaults.system.duration = "1m"
-jobspec.defaults.system.queue = "debug"
-
-[queues.debug]
-requires = ["debug"]
-policy.limits.duration = "30m"
-
-[queues.batch]
-requires = ["batch"]
-policy.limits.duration = "4h"
-"""
+""" + QUEUES_POLICY
 
 TEST = "--setattr=system.exec.test.run_duration="
 
@@ -71,6 +61,7 @@ show("drain", "queue", "drain", "--timeout=60s")
 show("done", "jobs", "-a", "-no", "{{queue}} {{status}}", "--sort=queue,status")
 '''
 
+
 @pytest.fixture(scope="module")
 def steps(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("guidequeues")
@@ -80,10 +71,6 @@ def steps(tmp_path_factory):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return sections(proc.stdout)
 
-def out(steps, label, rc=0):
-    got_rc, text = steps[label]
-    assert got_rc == rc, (label, text)
-    return text
 
 def test_queues_start_stopped(steps):
     # the guide shows "Scheduling is enabled": flux-core 0.88 prints each
@@ -100,6 +87,7 @@ def test_queues_start_stopped(steps):
         "batch: Scheduling is started\n"
         "debug: Scheduling is started\n")
 
+
 def test_status_verbose_as_the_guide(steps):
     # the guide's "free requests pending" line is not printed by 0.88
     assert out(steps, "status-v") == (
@@ -111,14 +99,17 @@ def test_status_verbose_as_the_guide(steps):
         "0 alloc requests pending to scheduler\n"
         "0 running jobs\n")
 
+
 def test_list(steps):
     assert out(steps, "list") == (
         "QUEUE    EN ST TDEFAULT   TLIMIT     NNODES     NCORES      NGPUS\n"
         "batch     ✔  ✔       1m       4h        0-2       0-16        0-0\n"
         "debug*    ✔  ✔       1m      30m        0-2       0-16        0-0\n")
 
+
 def test_each_queue_runs_on_its_nodes(steps):
     assert out(steps, "ranks") == "batch test[3-4]\ndebug test[1-2]\n"
+
 
 def test_stop_withdraws_and_disable_refuses(steps):
     assert out(steps, "before-stop").splitlines()[-3:] == [
@@ -143,6 +134,7 @@ def test_stop_withdraws_and_disable_refuses(steps):
         "batch: Scheduling is stopped\n"
         "debug: Job submission is disabled: maintenance\n"
         "debug: Scheduling is started\n")
+
 
 def test_idle_then_drain(steps):
     # the stopped queue's job is still pending: idle counts it

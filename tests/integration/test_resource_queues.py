@@ -8,7 +8,7 @@ import pytest
 
 from fluxd.testing.cli import flux_executable
 from tests.integration.resource_helpers import (
-    QUEUES_TOML, SYSTEM_TOML, flux_start, sections, write_config)
+    QUEUES_TOML, SYSTEM_TOML, flux_start, out, sections, write_config)
 
 SCRIPT = '''
 show("list", "resource", "list")
@@ -31,12 +31,6 @@ def steps(tmp_path_factory):
     proc = flux_start(tmp, SCRIPT, f"--config-path={conf}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return sections(proc.stdout)
-
-
-def out(steps, label, rc=0):
-    got_rc, text = steps[label]
-    assert got_rc == rc, (label, text)
-    return text
 
 
 def test_list_by_queue(steps):

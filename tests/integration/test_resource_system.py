@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.integration.resource_helpers import (
-    SYSTEM_TOML, flux_start, sections, write_config)
+    SYSTEM_TOML, flux_start, out, sections, write_config)
 
 SCRIPT = '''
 show("list", "resource", "list")
@@ -57,12 +57,6 @@ def steps(tmp_path_factory):
     # the guide's [bootstrap] is replaced by the test instance's own
     assert "ignoring [bootstrap]" in proc.stderr
     return sections(proc.stdout)
-
-
-def out(steps, label, rc=0):
-    got_rc, text = steps[label]
-    assert got_rc == rc, (label, text)
-    return text
 
 
 def test_list_status_info(steps):
