@@ -20,11 +20,11 @@ Data comes from ``job-info.lookup``, ``job-info.eventlog-watch`` and
 
 import json
 import os
-import signal
 import sys
 
+from fluxd.cli._alarm import Alarm
 from fluxd.cli._oneline import OneLineParser
-from fluxd.errors import FluxError, InvalidArgument, NotFound, TimedOut
+from fluxd.errors import FluxError, InvalidArgument, NotFound
 
 __all__ = ["JobInfoCommands", "cmd_info", "cmd_eventlog", "cmd_wait_event",
            "cmd_status", "cmd_last", "event_matches", "job_result",
@@ -121,27 +121,6 @@ def _exit_code(status):
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
-
-
-class _Alarm:
-    """Raise :class:`TimedOut` with ``message`` after ``seconds`` (None:
-    never) while a blocking read waits."""
-
-    def __init__(self, seconds, message):
-        self.seconds, self.message, self._old = seconds, message, None
-
-    def __enter__(self):
-        if self.seconds is not None and self.seconds >= 0:
-            def expire(signum, frame):
-                raise TimedOut(self.message)
-            self._old = signal.signal(signal.SIGALRM, expire)
-            signal.setitimer(signal.ITIMER_REAL, max(self.seconds, 1e-6))
-        return self
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._old)
 
 
 def _color_args(argv):
@@ -336,7 +315,7 @@ class JobInfoCommands:
                                       " key=value")
         from fluxd.formats.eventlog import decode_entry
         matched = 0
-        with self.handle() as h, _Alarm(
+        with self.handle() as h, Alarm(
                 timeout, f"wait-event timeout on event '{args.event}'"):
             try:
                 for response in h.stream(

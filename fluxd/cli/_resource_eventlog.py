@@ -17,9 +17,9 @@ offset or human times, or compact JSON with ``-f json``.
 
 import json
 import math
-import signal
 
-from fluxd.errors import FluxError, InvalidArgument, TimedOut
+from fluxd.cli._alarm import Alarm
+from fluxd.errors import FluxError, InvalidArgument
 from fluxd.formats.eventlog import EventlogFormatter
 from fluxd.formats.hostlist import Hostlist
 from fluxd.formats.idset import IDset
@@ -140,28 +140,6 @@ def resolve_include(targets, hostlist):
     return ids
 
 
-class _Alarm:
-    """``-t FSD``: SIGALRM ends a blocking wait with :class:`TimedOut`."""
-
-    def __init__(self, seconds, message):
-        self.seconds = seconds
-        self.message = message
-        self._old = None
-
-    def __enter__(self):
-        if self.seconds is not None:
-            def expire(signum, frame):
-                raise TimedOut(self.message)
-            self._old = signal.signal(signal.SIGALRM, expire)
-            signal.setitimer(signal.ITIMER_REAL, max(self.seconds, 1e-6))
-        return self
-
-    def __exit__(self, *exc):
-        if self.seconds is not None:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._old)
-
-
 def run_eventlog(args, source, stdout):
     """Print the journal as ``args`` asks.
 
@@ -192,7 +170,7 @@ def run_eventlog(args, source, stdout):
         include = resolve_include(args.include, source.hostlist())
     message = f"timeout waiting for {args.wait} event" if args.wait \
         else "timeout"
-    with _Alarm(timeout, message):
+    with Alarm(timeout, message):
         for response in source.journal():
             events = (response or {}).get("events") or []
             if not events and not (args.follow or args.wait):
