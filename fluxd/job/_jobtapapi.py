@@ -33,6 +33,8 @@ class Plugin:
         self.path = path
         self.handlers = []
         self.query = None
+        #: what the plugin keeps between callbacks (its parsed config...)
+        self.data = {}
         self.log = Logger(namespace=f"jobtap.{name}")
 
     def register(self, topic, callback):
@@ -47,6 +49,10 @@ class Plugin:
     def clock(self):
         """The job manager's IReactorTime."""
         return self.host.manager._clock
+
+    def expiration(self):
+        """The instance's own expiration (epoch seconds; 0: none)."""
+        return self.host.manager.instance_expiration()
 
     def job(self, jobid):
         """The job record ``jobid``; :class:`JobtapError` when unknown."""

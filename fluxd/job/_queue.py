@@ -164,6 +164,9 @@ class QueueMethods:
         the queues it defines, or a refusal naming a queue that it removes
         while that queue still has jobs."""
         active = [j for j in self._jobs.values() if j.state != J.INACTIVE]
+        self.queues.check_reconfigure(config, active)
+        # jobtap plugins' conf.update may refuse it (a bad limit)
+        self.jobtap.conf_update(config.as_dict())
         self.queues.reconfigure(config, active)
         self._config = config
         self.sched.queues_started()

@@ -75,7 +75,6 @@ class IngestService(Module):
         ``[ingest]``, ``[policy]`` and ``[queues]`` pipeline,
         :mod:`fluxd.job.pipeline`); None: flux's defaults.
     :param router: the broker's router (``feasibility`` calls it).
-    :param expiration: returns the instance's expiration (0: none).
     """
 
     name = "job-ingest"
@@ -83,9 +82,9 @@ class IngestService(Module):
 
     def __init__(self, manager, wallclock=time.time,
                  monotonic=time.monotonic, generator_id=0, config=None,
-                 router=None, expiration=None):
+                 router=None):
         super().__init__(0)
-        self._router, self._expiration = router, expiration
+        self._router = router
         self._manager = provide(IJobSubmit, manager)
         self._wallclock = wallclock
         self.reconfigure(config)
@@ -111,8 +110,7 @@ class IngestService(Module):
         :raises InvalidArgument: one line naming the problem.
         """
         table = config.as_dict() if config is not None else {}
-        self._pipeline = IngestPipeline(table, self._router, self._wallclock,
-                                        self._expiration)
+        self._pipeline = IngestPipeline(table, self._router)
 
     # -- checks ----------------------------------------------------------------
 

@@ -36,11 +36,16 @@ __all__ = ["JobtapError", "JobtapHost", "Plugin", "BUILTINS", "DEFAULTS"]
 
 #: built-in plugins: name -> module under fluxd.job.plugins
 BUILTINS = {".priority-default": "priority_default",
+            ".limit-job-size": "limit_job_size",
+            ".limit-duration": "limit_duration",
             ".dependency-after": "dependency_after",
             ".begin-time": "begin_time",
+            ".validate-duration": "validate_duration",
             ".submit-hold": "submit_hold"}
-#: builtins loaded at start (submit-hold only when asked for)
-DEFAULTS = (".priority-default", ".dependency-after", ".begin-time")
+#: builtins loaded at start, in flux-core's order (submit-hold only when
+#: asked for)
+DEFAULTS = (".priority-default", ".limit-job-size", ".limit-duration",
+            ".dependency-after", ".begin-time", ".validate-duration")
 
 _STATE_TOPICS = {state: "job.state." + name.lower()
                  for state, name in J.STATE_NAMES.items()}
@@ -56,11 +61,13 @@ class JobtapHost:
 
     log = Logger()
 
-    def __init__(self, manager):
+    def __init__(self, manager, conf=None):
         self.manager = manager
         self.plugins = {}
         self.subscribed = {}
         self._cache = {}
+        #: the instance config (a dict) ``conf.update`` callbacks get
+        self.conf = conf or {}
         for name in DEFAULTS:
             self.load(name)
 
@@ -91,6 +98,9 @@ class JobtapHost:
         except Exception as exc:  # site code: refuse the plugin, go on
             raise InvalidArgument(f"{spec}: plugin_init failed: "
                                   f"{_why(exc)}") from None
+        error = self._conf_update(plugin, self.conf)
+        if error is not None:
+            raise InvalidArgument(f"{spec}: {error}")
         self.plugins.pop(plugin.name, None)
         self.plugins[plugin.name] = plugin
         self._cache.clear()
@@ -139,6 +149,39 @@ class JobtapHost:
                 self.configure([item])
             except (InvalidArgument, NotFound) as exc:
                 self.log.error("job-manager: jobtap: {why}", why=exc)
+
+    def conf_update(self, conf):
+        """A reloaded config: every plugin's ``conf.update``, all or
+        nothing (a refusal gives the others the old config back).
+
+        :param conf: the new config as a dict.
+        :raises fluxd.errors.InvalidArgument: the first refusal.
+        """
+        done = []
+        for plugin in list(self.plugins.values()):
+            error = self._conf_update(plugin, conf)
+            if error is not None:
+                for earlier in done:
+                    self._conf_update(earlier, self.conf)
+                raise InvalidArgument(error)
+            done.append(plugin)
+        self.conf = conf
+
+    def _conf_update(self, plugin, conf):
+        """``plugin``'s ``conf.update`` callbacks: None, or why it
+        refuses ``conf``."""
+        for pattern, fn in plugin.handlers:
+            if pattern != "conf.update":
+                continue
+            try:
+                fn(plugin, "conf.update", {"conf": conf})
+            except JobtapError as exc:
+                return str(exc) or f"{plugin.name}: config rejected"
+            except Exception as exc:  # a plugin bug refuses the config
+                self.log.failure("jobtap: {p}: conf.update failed",
+                                 p=plugin.name)
+                return f"{plugin.name}: conf.update: {_why(exc)}"
+        return None
 
     def query(self, name):
         """``flux jobtap query NAME``: ``{name, path, ...}``."""

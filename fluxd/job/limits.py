@@ -22,6 +22,11 @@ as a job of another), a duration longer than the time left is refused
 with ``job duration (2h) exceeds remaining instance lifetime (1.5h)``.
 An instance without expiration (0) accepts every duration.
 
+The checks run in the job manager's ``job.validate`` jobtap topic, from
+the builtins ``.limit-duration``, ``.limit-job-size`` and
+``.validate-duration`` (:mod:`fluxd.job.plugins`), each holding the part
+of :class:`PolicyLimits` it checks.
+
 Pure Python (no Twisted); the config is read once per (re)configure.
 """
 
@@ -69,10 +74,12 @@ class PolicyLimits:
     """The limits of the general policy and of every queue.
 
     :param config: the instance config as a dict.
+    :param kinds: what to check: ``duration``, ``size`` or both.
     :raises ValueError: a one-line message naming a bad value.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, kinds=("duration", "size")):
+        self._kinds = kinds
         general = {}
         _layer(_limits_table(config.get("policy")), general)
         queues = config.get("queues", {}) or {}
@@ -94,11 +101,13 @@ class PolicyLimits:
         self._general = self._effective(general)
         self._queues = {n: self._effective(q) for n, q in self._queues.items()}
 
-    @staticmethod
-    def _effective(limits):
+    def _effective(self, limits):
         """Drop unlimited markers: what is left must be checked."""
         out = {}
         for key, value in limits.items():
+            if ("duration" if key == "duration" else "size") \
+                    not in self._kinds:
+                continue
             if key == "duration":
                 if value > 0:
                     out[key] = value

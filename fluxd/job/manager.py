@@ -101,12 +101,15 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods, Module):
     :param events: the broker's events (``job-exception``, kills, purges).
     :param config: the broker's :class:`fluxd.config.Config`.
     :param safe_mode: the :class:`fluxd.admin.startlog.SafeMode`, or None.
+    :param expiration: returns the instance's own expiration (epoch
+        seconds, 0: none; ``.validate-duration``); None: it has none.
     """
 
     name = "job-manager"
     log = Logger()
 
-    def __init__(self, clock, router, kvs, events, config, safe_mode=None):
+    def __init__(self, clock, router, kvs, events, config, safe_mode=None,
+                 expiration=None):
         super().__init__(0)
         self._clock = clock
         self.router = provide(IRouter, router)
@@ -119,7 +122,8 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods, Module):
         self.sched = SchedLink(router, self)
         self.exec = ExecLink(router, self)
         self.queues = QueueSet(config, safe_mode)
-        self.jobtap = JobtapHost(self)
+        self._expiration = expiration
+        self.jobtap = JobtapHost(self, config.as_dict())
         self._jobs = {}
         self._inactive = deque()
         self._observers = []
@@ -192,6 +196,10 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods, Module):
         timer = self._clock.callLater(_FINALIZE_WAIT, timed_out)
         self.batcher.flush().addBoth(finish)
         return done
+
+    def instance_expiration(self):
+        """The instance's own expiration (epoch seconds; 0: none)."""
+        return self._expiration() if self._expiration is not None else 0.0
 
     def _read_limits(self, config):
         self.age_limit = None

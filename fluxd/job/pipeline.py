@@ -11,8 +11,11 @@ For each job, in flux-core's order:
 2. the validators (``[ingest.validator]``; skipped with ``disable`` or
    the owner's ``novalidate`` flag): every one runs, their messages are
    joined with ``", "``;
-3. the policy limits and ``validate-duration`` (job-manager plugins in
-   flux-core, which run after ingest's validators).
+then the job manager's ``job.validate`` jobtap plugins check the policy
+limits and the instance's lifetime (``.limit-job-size``,
+``.limit-duration``, ``.validate-duration``); their config is checked
+here too (:func:`check_config`), so that a bad limit refuses the config
+before the job manager sees it.
 
 A refusal raises :class:`~fluxd.errors.FluxError` with flux's message;
 nothing of the job is kept.  Validators that ask another service
@@ -49,13 +52,11 @@ class IngestPipeline:
     :param config: the instance config as a dict.
     :param router: what ``feasibility`` calls through (``call(topic,
         payload, cred=...)``); None where no validator calls out.
-    :param wallclock: seconds since the epoch (``validate-duration``).
-    :param expiration: returns the instance's expiration (0: none).
     :raises PluginArgumentError: a bad plugin list, argument or value, in
         one line.
     """
 
-    def __init__(self, config, router=None, wallclock=None, expiration=None):
+    def __init__(self, config, router=None):
         ingest = config.get("ingest", {}) or {}
         ftable = ingest.get("frobnicator", {}) or {}
         vtable = ingest.get("validator", {}) or {}
@@ -78,11 +79,9 @@ class IngestPipeline:
                 self._configure(plugin.configure, args,
                                 config if builtin else None)
         try:
-            self.limits = limits.PolicyLimits(config)
+            limits.PolicyLimits(config)     # checked by the job manager
         except ValueError as exc:
             raise PluginArgumentError(str(exc)) from None
-        self._wallclock = wallclock
-        self._expiration = expiration
 
     @staticmethod
     def _configure(configure, args, config):
@@ -97,7 +96,7 @@ class IngestPipeline:
     # -- per job ----------------------------------------------------------------
 
     def run(self, jobspec, userid, urgency, flags, cred=None):
-        """Frobnicate ``jobspec`` in place, validate it, check the limits.
+        """Frobnicate ``jobspec`` in place and validate it.
 
         :returns: None when done, or an awaitable (some validator asks
             another service) that completes the checks.
@@ -122,19 +121,17 @@ class IngestPipeline:
                 else:
                     results.append(result)
             if waiting:
-                return self._finish(jobspec, results, waiting)
+                return self._finish(results, waiting)
             self._verdict(results)
-        self._check_limits(jobspec)
         return None
 
-    async def _finish(self, jobspec, results, waiting):
+    async def _finish(self, results, waiting):
         for result in waiting:
             try:
                 results.append(await result)
             except validate.ERRORS as exc:
                 results.append((errno.EINVAL, str(exc)))
         self._verdict(results)
-        self._check_limits(jobspec)
 
     @staticmethod
     def _verdict(results):
@@ -148,17 +145,6 @@ class IngestPipeline:
                 messages.append(result[1])
         if errnum:
             raise FluxError(", ".join(messages), errnum=errnum)
-
-    def _check_limits(self, jobspec):
-        try:
-            message = self.limits.check(jobspec)
-        except validate.ERRORS as exc:
-            message = str(exc)
-        if message is None and self._expiration is not None:
-            message = limits.check_lifetime(jobspec, self._expiration(),
-                                            self._wallclock())
-        if message is not None:
-            raise FluxError(message, errnum=errno.EINVAL)
 
 
 def check_config(root):

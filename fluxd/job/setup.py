@@ -24,12 +24,12 @@ def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
     :param events: the broker's :class:`~fluxd.interfaces.IEvents`.
     :param safe_mode: the broker's :class:`fluxd.admin.startlog.SafeMode`.
     :param expiration: returns the instance's expiration (0: none), for
-        ingest's ``validate-duration`` check.
+        the job manager's ``.validate-duration`` plugin.
     :returns: a list of modules.
     """
     manager = JobManagerService(reactor, router, kvs, events, config,
-                                safe_mode=safe_mode)
+                                safe_mode=safe_mode, expiration=expiration)
     manager.batcher.interval = BATCH_INTERVAL
     ingest = IngestService(manager, wallclock=reactor.seconds, config=config,
-                           router=router, expiration=expiration)
+                           router=router)
     return [manager, ingest]

@@ -112,7 +112,7 @@ class Instance:
     """A job manager, ingest and the fakes on one in-memory KVS."""
 
     def __init__(self, test, broker=None, config=None, safe_mode=None,
-                 sched=True, exec_=True):
+                 sched=True, exec_=True, ingest_config=True):
         self.test = test
         self.clock = Clock()
         self.clock.advance(1000)
@@ -120,15 +120,17 @@ class Instance:
         if broker is None:
             test.successResultOf(self.broker.start())
         self.router = self.broker.router
+        config = config or Config({})
         self.manager = JobManagerService(self.clock, self.router,
                                          self.broker.kvs, self.broker.events,
-                                         config or Config({}),
-                                         safe_mode=safe_mode)
+                                         config, safe_mode=safe_mode)
         # FLUIDs: a monotonic clock that moves 1 ms per reading, so that a
         # test's thousands of ids never wait for the fake clock to advance
         ticks = iter(range(10 ** 12))
         self.ingest = IngestService(self.manager, wallclock=self.clock.seconds,
-                                    monotonic=lambda: next(ticks) / 1000.0)
+                                    monotonic=lambda: next(ticks) / 1000.0,
+                                    config=config if ingest_config
+                                    else None)
         self.sched = FakeSched() if sched else None
         self.exec = FakeExec() if exec_ else None
         modules = [self.manager, self.ingest]

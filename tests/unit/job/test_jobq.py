@@ -110,6 +110,8 @@ class ManagerQueueTests(SynchronousTestCase):
         self.assertIn(jobid, self.i.sched.allocs)
 
     def test_unknown_and_disabled_queues_refused(self):
+        # the job manager's own check (ingest's validators refuse first)
+        self.i = Instance(self, config=Config(GUIDE), ingest_config=False)
         self.assertEqual(self.submit_one(queue="express"),
                          {"errnum": errno.EINVAL,
                           "errstr": "'express' is not a valid queue"})
@@ -118,7 +120,7 @@ class ManagerQueueTests(SynchronousTestCase):
                                                "reason": "closed"})
         self.assertEqual(self.submit_one(queue="batch")["errstr"],
                          "job submission to batch is disabled: closed")
-        self.assertIn("id", self.submit_one(queue="debug"))
+        self.assertIn("id", self.submit_one(queue="debug", duration=60))
 
     def test_stopping_a_queue_withdraws_only_its_allocs(self):
         self.i.ok("job-manager.queue-start", {"start": True, "all": True})
@@ -181,7 +183,7 @@ class ManagerQueueTests(SynchronousTestCase):
 
 class NoDefaultTests(SynchronousTestCase):
     def test_job_without_queue_refused(self):
-        i = Instance(self, config=Config(NO_DEFAULT))
+        i = Instance(self, config=Config(NO_DEFAULT), ingest_config=False)
         answer = i.ok("job-ingest.submit", {"jobs": [
             {"J": i.J(), "urgency": 16, "flags": 0}]})
         self.assertEqual(answer["jobs"][0]["errstr"],

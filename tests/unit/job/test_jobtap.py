@@ -66,7 +66,8 @@ class HostTests(SynchronousTestCase):
         i = self.instance()
         answer = i.ok("job-manager.jobtap", {"query_only": True})
         self.assertEqual(answer["plugins"], [
-            ".priority-default", ".dependency-after", ".begin-time"])
+            ".priority-default", ".limit-job-size", ".limit-duration",
+            ".dependency-after", ".begin-time", ".validate-duration"])
 
     def test_callbacks_by_topic_in_order(self):
         path = self.files.write("rec.py", RECORDER)

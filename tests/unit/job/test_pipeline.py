@@ -141,11 +141,9 @@ def test_feasibility_uses_the_callers_credential():
     waiting = feasibility(router).run(js, 1000, 16, 0, cred="CRED")
     assert settle(waiting) is None
     assert router.calls == [("feasibility.check", js, "CRED")]
-    # limits are checked after the validators that call out
+    # the limits are the job manager's (job.validate), not checked here
     waiting = feasibility(router).run(job(duration=7200), 1000, 16, 0)
-    failure = settle(waiting)
-    assert str(failure.value) == \
-        "requested duration (2h) exceeds policy limit of 1h"
+    assert settle(waiting) is None
 
 
 def test_feasibility_refusal_and_enosys():
@@ -157,25 +155,16 @@ def test_feasibility_refusal_and_enosys():
         job(duration=60), 1, 16, 0)) is None
 
 
-def test_frobnicate_then_limit():
+def test_frobnicate_defaults_limits_left_to_the_job_manager():
     p = IngestPipeline({
         "policy": {"jobspec": {"defaults": {"system": {"duration": "2h"}}},
                    "limits": {"duration": "1h"}}})
-    assert refusal(p, job()) == (
-        errno.EINVAL, "requested duration (2h) exceeds policy limit of 1h")
+    js = job()
+    assert run(p, js) is None
+    assert js["attributes"]["system"]["duration"] == 7200
     p = IngestPipeline({"ingest": {"frobnicator": {"disable": True}},
                         "policy": {"jobspec": {"defaults": {"system": {
                             "duration": "2h"}}}}})
     js = job()
     assert run(p, js) is None
     assert js["attributes"]["system"]["duration"] == 0
-
-
-def test_lifetime_needs_an_expiration():
-    js = job(duration=7200)
-    p = IngestPipeline({}, wallclock=lambda: 1000.0,
-                       expiration=lambda: 1000.0 + 5400)
-    assert refusal(p, js)[1] == ("job duration (2h) exceeds remaining"
-                                 " instance lifetime (1.5h)")
-    p = IngestPipeline({}, wallclock=lambda: 1000.0, expiration=lambda: 0.0)
-    assert run(p, js) is None
