@@ -15,7 +15,8 @@
 * ``last [N|SLICE]`` -- the caller's most recently submitted job ids.
 
 Data comes from ``job-info.lookup``, ``job-info.eventlog-watch`` and
-``job-list.history``; errors are flux-job's one-line messages.
+``job-manager.history.get`` (the ``.history`` jobtap plugin); errors
+are flux-job's one-line messages.
 """
 
 import json
@@ -418,7 +419,8 @@ class JobInfoCommands:
                 raise InvalidArgument(f"invalid argument '{text}': expected"
                                       " N or [SLICE]") from None
         with self.handle() as h:
-            jobs = h.rpc("job-list.history", {"slice": text})["jobs"]
+            # the job manager's .history plugin, as flux-core's
+            jobs = h.rpc("job-manager.history.get", {"slice": text})["jobs"]
         if not jobs:
             raise FluxError("job history is empty")
         from fluxd.formats import fluid

@@ -44,6 +44,15 @@ class Plugin:
             self.query = callback
         else:
             self.handlers.append((topic, callback))
+        self.host.forget()
+
+    def service_register(self, method, callback):
+        """Answer ``job-manager.NAME.METHOD`` (NAME: the plugin's name
+        without its dot) with ``callback(p, request)``; only the methods
+        the job manager declares (:mod:`fluxd.job._jobtaprpc`) reach it.
+        """
+        self.host.services[f"{self.name.lstrip('.')}.{method}"] = \
+            (self, callback)
 
     @property
     def clock(self):

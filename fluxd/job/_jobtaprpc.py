@@ -5,10 +5,16 @@
 then loads, and answers ``{plugins: [names]}`` (every plugin, builtins
 included); ``job-manager.jobtap-query`` ``{name}`` answers the plugin's
 ``plugin.query`` output with its ``name`` and ``path``.
+
+Services of builtin plugins (:meth:`~fluxd.job.jobtap.Plugin.
+service_register`), answered only while the plugin is loaded (else
+ENOSYS): ``job-manager.post-event.post`` (owner) and
+``job-manager.history.get`` (users).
 """
 
 from fluxd.errors import InvalidArgument
 from fluxd.message.router import method
+from fluxd.message.types import ROLE_USER
 
 __all__ = ["JobtapMethods"]
 
@@ -43,3 +49,15 @@ class JobtapMethods:
         if not isinstance(name, str) or not name:
             raise InvalidArgument("name must be a non-empty string")
         return self.jobtap.query(name)
+
+    @method("post-event.post")
+    def rpc_post_event(self, request):
+        """``.post-event``: ``{id, name, context?}`` (instance owner)."""
+        plugin, callback = self.jobtap.service("post-event.post")
+        return callback(plugin, request)
+
+    @method("history.get", roles=ROLE_USER)
+    def rpc_history_get(self, request):
+        """``.history``: ``{slice}`` -> ``{jobs}`` (``flux job last``)."""
+        plugin, callback = self.jobtap.service("history.get")
+        return callback(plugin, request)

@@ -116,6 +116,8 @@ async def restart(manager):
             manager._unwaited.append(jobid)
     manager._inactive = type(manager._inactive)(
         sorted(manager._inactive, key=lambda j: j.t_inactive))
+    for job in manager._inactive:
+        manager.jobtap.on_inactive_add(job)
     for job, entries in sorted(resumed, key=lambda je: je[0].id):
         _resume(manager, job, entries)
     if manager._jobs:

@@ -21,6 +21,7 @@ start with ``.``.  Only topics with subscribers are dispatched, and the
 job's arguments are built only then.
 """
 
+import errno
 import fnmatch
 import importlib
 import importlib.util
@@ -28,7 +29,7 @@ import os
 
 from twisted.logger import Logger
 
-from fluxd.errors import InvalidArgument, NotFound
+from fluxd.errors import FluxError, InvalidArgument, NotFound
 from fluxd.job import jobs as J
 from fluxd.job._jobtapapi import JobtapError, Plugin, job_args
 
@@ -39,13 +40,17 @@ BUILTINS = {".priority-default": "priority_default",
             ".limit-job-size": "limit_job_size",
             ".limit-duration": "limit_duration",
             ".dependency-after": "dependency_after",
+            ".dependency-singleton": "dependency_singleton",
             ".begin-time": "begin_time",
             ".validate-duration": "validate_duration",
+            ".history": "history",
+            ".post-event": "post_event",
             ".submit-hold": "submit_hold"}
 #: builtins loaded at start, in flux-core's order (submit-hold only when
 #: asked for)
 DEFAULTS = (".priority-default", ".limit-job-size", ".limit-duration",
-            ".dependency-after", ".begin-time", ".validate-duration")
+            ".dependency-after", ".dependency-singleton", ".begin-time",
+            ".validate-duration", ".history", ".post-event")
 
 _STATE_TOPICS = {state: "job.state." + name.lower()
                  for state, name in J.STATE_NAMES.items()}
@@ -66,6 +71,8 @@ class JobtapHost:
         self.plugins = {}
         self.subscribed = {}
         self._cache = {}
+        #: ``NAME.METHOD`` -> (plugin, callback) (:meth:`Plugin.service_register`)
+        self.services = {}
         #: the instance config (a dict) ``conf.update`` callbacks get
         self.conf = conf or {}
         for name in DEFAULTS:
@@ -125,8 +132,27 @@ class JobtapHost:
             for jobid in [j for j, s in self.subscribed.items()
                           if plugin in s]:
                 plugin.job_unsubscribe(jobid)
+            for key in [k for k, (p, _) in self.services.items()
+                        if p is plugin]:
+                del self.services[key]
         self._cache.clear()
         return names
+
+    def forget(self):
+        """Drop the handlers cache (a plugin registered a callback)."""
+        self._cache.clear()
+
+    def service(self, name):
+        """``(plugin, callback)`` answering ``NAME.METHOD``.
+
+        :raises fluxd.errors.FluxError: ENOSYS when no plugin loaded
+            registered it.
+        """
+        found = self.services.get(name)
+        if found is None:
+            raise FluxError(f"job-manager.{name}: no such service"
+                            " (plugin not loaded)", errnum=errno.ENOSYS)
+        return found
 
     def configure(self, directives):
         """Apply ``[job-manager] plugins``: each ``{load, conf}`` or
@@ -291,6 +317,19 @@ class JobtapHost:
         topic = _STATE_TOPICS[state]
         if self.handlers(topic):
             self.call(topic, job)
+
+    def on_inactive_add(self, job):
+        """``job.inactive-add``: ``job`` joined the inactive jobs."""
+        if self.handlers("job.inactive-add"):
+            self.call("job.inactive-add", job)
+
+    def on_purge(self, job):
+        """``job.inactive-remove`` then ``job.destroy``: ``job`` was
+        purged."""
+        for topic in ("job.inactive-remove", "job.destroy"):
+            if self.handlers(topic):
+                self.call(topic, job)
+        self.subscribed.pop(job.id, None)
 
     def on_event(self, job, name, entry):
         """``job.event.NAME`` for plugins subscribed to ``job``."""

@@ -362,6 +362,7 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods, Module):
             self._cleanup(job)
         elif state == J.INACTIVE:
             self._inactive.append(job)
+            self.jobtap.on_inactive_add(job)
 
     def raise_exception(self, job, type, severity, note="", userid=None):
         """Post an ``exception`` and tell the exec service (``job-exception``
@@ -510,6 +511,7 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods, Module):
             for job in batch:
                 self._jobs.pop(job.id, None)
                 self.batcher.unlink(job_key(job.id))
+                self.jobtap.on_purge(job)
             self.events.publish("job-purge-inactive",
                                 {"jobs": [job.id for job in batch]},
                                 cred=self.router.instance_cred)

@@ -145,7 +145,8 @@ def test_flux_jobtap_commands(broker, tmp_path):
     assert broker.flux("jobtap", "list").out == ""
     assert broker.flux("jobtap", "list", "-a").out == (
         ".priority-default\n.limit-job-size\n.limit-duration\n"
-        ".dependency-after\n.begin-time\n.validate-duration\n")
+        ".dependency-after\n.dependency-singleton\n.begin-time\n"
+        ".validate-duration\n.history\n.post-event\n")
     result = broker.flux("jobtap", "load", str(path), "deny=true",
                          "name=x")
     assert (result.rc, result.out, result.err) == (0, "", ""), result
@@ -190,7 +191,8 @@ def test_config_plugins_and_submit_hold(broker_factory, tmp_path):
     broker = broker_factory(config_path=str(conf))
     assert broker.flux("jobtap", "list", "-a").out == (
         ".priority-default\n.limit-job-size\n.limit-duration\n"
-        ".dependency-after\n.begin-time\n.validate-duration\nsite_policy\n"
+        ".dependency-after\n.dependency-singleton\n.begin-time\n"
+        ".validate-duration\n.history\n.post-event\nsite_policy\n"
         ".submit-hold\n")
     query = json.loads(broker.flux("jobtap", "query", "site_policy").out)
     assert query["conf"] == {"maxtasks": 2}

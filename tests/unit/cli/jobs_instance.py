@@ -5,6 +5,10 @@ reached through :class:`fluxd.testing.jobs.RouterHandle`."""
 from fluxd.job import jobs as J
 from fluxd.job.info import JobInfoService
 from fluxd.job.list import JobListService
+from fluxd.job.plugins import history
+from fluxd.message.router import method
+from fluxd.message.types import ROLE_USER
+from fluxd.module import Module
 from fluxd.testing.jobs import FakeJobTable, RouterHandle
 from fluxd.testing.kvs import KVSBroker
 from tests.unit.job.test_listquery import R2, jobspec
@@ -13,6 +17,26 @@ OWNER = 1000
 NOW = 1700000100.0
 
 __all__ = ["Instance", "OWNER", "NOW", "R2", "J"]
+
+
+class HistoryService(Module):
+    """``job-manager.history.get`` answered by the ``.history`` plugin's
+    callback over the fake table (``flux job last``)."""
+
+    name = "job-manager"
+
+    def __init__(self, table):
+        super().__init__(0)
+        self.manager = table
+
+    @method("history.get", roles=ROLE_USER)
+    def rpc_history_get(self, request):
+        """The plugin's answer."""
+        return history._get(self, request)
+
+    @property
+    def host(self):
+        return self
 
 
 class Instance:
@@ -28,7 +52,8 @@ class Instance:
         test.addCleanup(self.broker.stop)
         self.table = FakeJobTable(self.broker.kvs)
         for service in (JobListService(self.table),
-                        JobInfoService(self.broker.router, self.table)):
+                        JobInfoService(self.broker.router, self.table),
+                        HistoryService(self.table)):
             service.startService()
             self.broker.router.add_module(service)
             test.addCleanup(service.stopService)

@@ -67,7 +67,8 @@ class HostTests(SynchronousTestCase):
         answer = i.ok("job-manager.jobtap", {"query_only": True})
         self.assertEqual(answer["plugins"], [
             ".priority-default", ".limit-job-size", ".limit-duration",
-            ".dependency-after", ".begin-time", ".validate-duration"])
+            ".dependency-after", ".dependency-singleton", ".begin-time",
+            ".validate-duration", ".history", ".post-event"])
 
     def test_callbacks_by_topic_in_order(self):
         path = self.files.write("rec.py", RECORDER)
