@@ -55,6 +55,7 @@ COMMANDS = {
     "cancel": ("fluxd.cli.cmd_cancel", "cancel one or more jobs"),
     "queue": ("fluxd.cli.cmd_queue", "manage the job queue"),
     "jobtap": ("fluxd.cli.cmd_jobtap", "List, remove, and load job-manager plugins"),
+    "update": ("fluxd.cli.cmd_update", "Update active Flux jobs"),
     "job-validator": ("fluxd.cli.cmd_job_plugins:validator_main",
                       "List job-ingest's validator plugins"),
     "job-frobnicator": ("fluxd.cli.cmd_job_plugins:frobnicator_main",

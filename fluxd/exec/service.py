@@ -233,6 +233,30 @@ class ExecService(Module):
                 return entry["timestamp"]
         return None
 
+    @method("expiration")
+    def rpc_expiration(self, request):
+        """``job-exec.expiration {id, expiration}`` (the job manager, after
+        the owner changed a running job's duration): its time limit moves
+        (0: none)."""
+        body = request.json()
+        jobid, expiration = body.get("id"), body.get("expiration")
+        if not isinstance(jobid, int) or isinstance(expiration, bool) \
+                or not isinstance(expiration, (int, float)) \
+                or expiration < 0:
+            raise ProtocolError("job-exec.expiration: expected {id,"
+                                " expiration >= 0}")
+        job = self.jobs.get(jobid)
+        if job is None:
+            raise NotFound("Job not found")
+        job.expiration = float(expiration)
+        self.deadlines.cancel(job.expiry)
+        job.expiry = None
+        if expiration and job.running and not job.finalizing:
+            job.expiry = self.at(job, max(0.0, expiration
+                                          - self.reactor.seconds()),
+                                 "expiry")
+        return {}
+
     @method("override", roles=ROLE_USER)
     def rpc_override(self, request):
         """``job-exec.override {jobid, event: start|finish, status?}``: the

@@ -79,8 +79,13 @@ async def _load_job(kvs, jobid, key, cred):
             _summarize_R(job, R)
             if job.has_resources:
                 job.R = R
+    # the updates replayed above found no jobspec or R loaded yet
+    for entry in entries:
+        if entry["name"] in ("jobspec-update", "resource-update"):
+            J.apply_update(job, entry["name"], entry.get("context") or {})
     if job.state == J.INACTIVE:
         job.jobspec = None
+        job.R = None
     return job, entries
 
 

@@ -13,6 +13,7 @@ memory must stay flat as they pile up.  job-list reads these records
 directly (``fluxd.interfaces.IJobTable``).
 """
 
+import copy
 import os
 
 from fluxd.errors import InvalidArgument
@@ -256,6 +257,8 @@ def apply(job, entry):
         if state == SCHED:
             new = PRIORITY
     elif name in ("jobspec-update", "flux-restart"):
+        if name == "jobspec-update":
+            apply_update(job, name, ctx)
         if state == SCHED:
             new = PRIORITY
     elif name == "alloc":
@@ -289,16 +292,55 @@ def apply(job, entry):
         new = _require(state, CLEANUP, name) and INACTIVE
     elif name == "set-flags":
         for flag in ctx.get("flags", []):
+            if flag == "immutable":
+                job.ext()["immutable"] = True
             job.flags |= FLAG_NAMES.get(flag, 0)
     elif name == "resource-update":
-        if "expiration" in ctx:
-            job.expiration = ctx["expiration"]
+        apply_update(job, name, ctx)
     # counted once accepted: the entry's place in job.<id>.eventlog
     job.eventlog_seq += 1
     if new is not None and new != state:
         set_state(job, new, ts)
         return new
     return None
+
+
+def apply_update(job, name, ctx):
+    """The data of a ``jobspec-update`` (each dotted key of ``ctx`` set in
+    a copy of the jobspec: copies of one J share theirs) or a
+    ``resource-update`` (R's ``execution.expiration``).  A job whose
+    jobspec or R is not loaded yet (a restart replays its eventlog first)
+    gets them applied again once they are (:mod:`fluxd.job._restart`).
+    """
+    if name == "jobspec-update":
+        if job.jobspec is None:
+            return
+        jobspec = copy.deepcopy(job.jobspec)
+        for key, value in ctx.items():
+            set_path(jobspec, key, value)
+        job.set_jobspec(jobspec)
+    elif name == "resource-update" and "expiration" in ctx:
+        job.expiration = ctx["expiration"]
+        if job.R is not None:
+            execution = dict(job.R.get("execution") or {},
+                             expiration=ctx["expiration"])
+            job.R = dict(job.R, execution=execution)
+
+
+def set_path(obj, dotted, value):
+    """``obj[a][b][c] = value`` for ``dotted == "a.b.c"`` (missing or
+    non-object intermediates become objects)."""
+    *parents, last = dotted.split(".")
+    for part in parents:
+        if not isinstance(obj.get(part), dict):
+            obj[part] = {}
+        obj = obj[part]
+    obj[last] = value
+
+
+def immutable(job):
+    """True once the instance owner updated ``job`` past validation."""
+    return bool(job._ext and job._ext.get("immutable"))
 
 
 def _require(state, allowed, name):

@@ -43,19 +43,24 @@ BUILTINS = {".priority-default": "priority_default",
             ".dependency-singleton": "dependency_singleton",
             ".begin-time": "begin_time",
             ".validate-duration": "validate_duration",
+            ".update-duration": "update_duration",
             ".history": "history",
             ".post-event": "post_event",
+            ".update-queue": "update_queue",
             ".submit-hold": "submit_hold"}
 #: builtins loaded at start, in flux-core's order (submit-hold only when
 #: asked for)
 DEFAULTS = (".priority-default", ".limit-job-size", ".limit-duration",
             ".dependency-after", ".dependency-singleton", ".begin-time",
-            ".validate-duration", ".history", ".post-event")
+            ".validate-duration", ".update-duration", ".history",
+            ".post-event", ".update-queue")
 
 _STATE_TOPICS = {state: "job.state." + name.lower()
                  for state, name in J.STATE_NAMES.items()}
-#: topics where an error rejects the job rather than raising an exception
-_REJECTING = ("job.create", "job.validate", "job.dependency.")
+#: topics where an error rejects the job (or the update) rather than
+#: raising an exception
+_REJECTING = ("job.create", "job.validate", "job.dependency.",
+              "job.update.")
 
 
 class JobtapHost:

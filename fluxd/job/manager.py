@@ -51,6 +51,7 @@ from fluxd.job._jobq import QueueSet
 from fluxd.job._jobtaprpc import JobtapMethods
 from fluxd.job._queue import QueueMethods
 from fluxd.job._schedlink import SchedLink
+from fluxd.job._update import UpdateMethods
 from fluxd.job._wait import NOT_WAITABLE, WaitMethods
 from fluxd.job.jobtap import JobtapHost
 from fluxd.job.kvsbatch import KVSBatcher
@@ -92,7 +93,8 @@ def _authorize(request, job, what):
 
 
 @implementer(IJobTable, IJobSubmit, IFinalizeStep, IReconfigurable)
-class JobManagerService(QueueMethods, WaitMethods, JobtapMethods, Module):
+class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
+                        UpdateMethods, Module):
     """The ``job-manager`` service (rank 0).
 
     :param clock: IReactorTime (event timestamps, purge timer).

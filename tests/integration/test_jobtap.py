@@ -146,7 +146,8 @@ def test_flux_jobtap_commands(broker, tmp_path):
     assert broker.flux("jobtap", "list", "-a").out == (
         ".priority-default\n.limit-job-size\n.limit-duration\n"
         ".dependency-after\n.dependency-singleton\n.begin-time\n"
-        ".validate-duration\n.history\n.post-event\n")
+        ".validate-duration\n.update-duration\n.history\n.post-event\n"
+        ".update-queue\n")
     result = broker.flux("jobtap", "load", str(path), "deny=true",
                          "name=x")
     assert (result.rc, result.out, result.err) == (0, "", ""), result
@@ -192,7 +193,8 @@ def test_config_plugins_and_submit_hold(broker_factory, tmp_path):
     assert broker.flux("jobtap", "list", "-a").out == (
         ".priority-default\n.limit-job-size\n.limit-duration\n"
         ".dependency-after\n.dependency-singleton\n.begin-time\n"
-        ".validate-duration\n.history\n.post-event\nsite_policy\n"
+        ".validate-duration\n.update-duration\n.history\n.post-event\n"
+        ".update-queue\nsite_policy\n"
         ".submit-hold\n")
     query = json.loads(broker.flux("jobtap", "query", "site_policy").out)
     assert query["conf"] == {"maxtasks": 2}

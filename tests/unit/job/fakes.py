@@ -14,6 +14,7 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from fluxd.config import Config
+from fluxd.errors import InvalidArgument
 from fluxd.formats.jobspec import from_command
 from fluxd.job.ingest import IngestService
 from fluxd.job.manager import JobManagerService
@@ -39,6 +40,8 @@ class FakeSched(Module):
         self.frees = []
         self.cancels = []
         self.prioritized = []
+        self.expirations = []
+        self.refuse_expiration = False
 
     @method("alloc", streaming=True)
     def alloc(self, request):
@@ -75,6 +78,13 @@ class FakeSched(Module):
     def prioritize(self, request):
         self.prioritized.append(request.json()["jobs"])
 
+    @method("expiration")
+    def expiration(self, request):
+        self.expirations.append(request.json())
+        if self.refuse_expiration:
+            raise InvalidArgument("no")
+        return {}
+
 
 class FakeExec(Module):
     """``job-exec``: starts answered by the test."""
@@ -84,6 +94,12 @@ class FakeExec(Module):
     def __init__(self):
         super().__init__(0)
         self.starts = {}
+        self.expirations = []
+
+    @method("expiration")
+    def expiration(self, request):
+        self.expirations.append(request.json())
+        return {}
 
     @method("start", streaming=True)
     def start(self, request):

@@ -68,7 +68,8 @@ class HostTests(SynchronousTestCase):
         self.assertEqual(answer["plugins"], [
             ".priority-default", ".limit-job-size", ".limit-duration",
             ".dependency-after", ".dependency-singleton", ".begin-time",
-            ".validate-duration", ".history", ".post-event"])
+            ".validate-duration", ".update-duration", ".history",
+            ".post-event", ".update-queue"])
 
     def test_callbacks_by_topic_in_order(self):
         path = self.files.write("rec.py", RECORDER)
