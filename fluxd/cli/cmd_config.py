@@ -43,7 +43,9 @@ SCHEMAS = ("system", "security", "imp")
 
 def builtins():
     """The values of ``flux config builtin``."""
+    from fluxd.job.plugins import PLUGINPATH
     return {
+        "jobtap_pluginpath": PLUGINPATH,
         "confdir": CONFDIR,
         "system_confdir": os.path.join(CONFDIR, "system", "conf.d"),
         "security_confdir": os.path.join(CONFDIR, "security", "conf.d"),

@@ -32,6 +32,7 @@ from twisted.logger import Logger
 from fluxd.errors import FluxError, InvalidArgument, NotFound
 from fluxd.job import jobs as J
 from fluxd.job._jobtapapi import JobtapError, Plugin, job_args
+from fluxd.job.plugins import PLUGINPATH
 
 __all__ = ["JobtapError", "JobtapHost", "Plugin", "BUILTINS", "DEFAULTS"]
 
@@ -71,8 +72,10 @@ class JobtapHost:
 
     log = Logger()
 
-    def __init__(self, manager, conf=None):
+    def __init__(self, manager, conf=None, searchpath=None):
         self.manager = manager
+        #: directories where a plugin named without a path is found
+        self.searchpath = PLUGINPATH if searchpath is None else searchpath
         self.plugins = {}
         self.subscribed = {}
         self._cache = {}
@@ -87,7 +90,8 @@ class JobtapHost:
 
     def load(self, spec, conf=None):
         """Load a builtin (by name, with or without the dot) or a Python
-        file; a plugin of the same name is replaced.
+        file (a bare name is looked for on :attr:`searchpath`); a plugin
+        of the same name is replaced.
 
         :returns: the :class:`Plugin`.
         :raises fluxd.errors.InvalidArgument: flux's message when it
@@ -99,9 +103,10 @@ class JobtapHost:
                 "fluxd.job.plugins." + BUILTINS[builtin])
             plugin = Plugin(self, builtin, conf)
         else:
-            module = _import_file(spec)
-            plugin = Plugin(self, os.path.basename(spec)[:-3], conf,
-                            os.path.abspath(spec))
+            path = self.find(spec)
+            module = _import_file(path)
+            plugin = Plugin(self, os.path.basename(path)[:-3], conf,
+                            os.path.abspath(path))
         init = getattr(module, "plugin_init", None)
         if init is None:
             raise InvalidArgument(f"{spec}: no plugin_init")
@@ -117,6 +122,20 @@ class JobtapHost:
         self.plugins[plugin.name] = plugin
         self._cache.clear()
         return plugin
+
+    def find(self, spec):
+        """The file of plugin ``spec``: a path as given, a bare name
+        (``site.py``, or ``site``) from the first directory of
+        :attr:`searchpath` holding it."""
+        if os.sep in spec:
+            return spec
+        names = [spec] if spec.endswith(".py") else [spec + ".py", spec]
+        for directory in self.searchpath.split(":"):
+            for name in names:
+                candidate = os.path.join(directory, name)
+                if directory and os.path.isfile(candidate):
+                    return candidate
+        return spec
 
     def remove(self, pattern):
         """Remove plugins matching ``pattern`` (a name or glob; ``all``

@@ -154,3 +154,27 @@ class TopicTests(SynchronousTestCase):
             i.manager.reconfigure(Config({"job-manager": {
                 "inactive-num-limit": 7}}))
         self.assertEqual(str(caught.exception), "refused by recorder")
+
+
+class SearchPathTests(SynchronousTestCase):
+    def test_bare_names_found_on_the_search_path(self):
+        import os
+        first, second = self.mktemp(), self.mktemp()
+        for directory, marker in ((first, "one"), (second, "two")):
+            os.makedirs(directory)
+            with open(os.path.join(directory, "site.py"), "w") as f:
+                f.write(f"MARK = {marker!r}\n"
+                        "def plugin_init(p):\n    p.data['mark'] = MARK\n")
+        with open(os.path.join(second, "other.py"), "w") as f:
+            f.write("def plugin_init(p):\n    pass\n")
+        i = Instance(self)
+        host = i.manager.jobtap
+        host.searchpath = f"{first}:{second}"
+        self.assertEqual(host.load("site.py").data["mark"], "one")
+        self.assertEqual(host.load("site").path,
+                         os.path.abspath(os.path.join(first, "site.py")))
+        self.assertEqual(host.load("other").name, "other")
+        with self.assertRaises(InvalidArgument) as caught:
+            host.load("missing.py")
+        self.assertEqual(str(caught.exception),
+                         "missing.py: No such file or directory")
