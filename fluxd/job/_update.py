@@ -64,7 +64,7 @@ class UpdateMethods:
             raise InvalidArgument("job is inactive")
         if not request.is_owner and request.userid != job.userid:
             raise PermissionDenied("guests may only update their own jobs")
-        if J.immutable(job) and not request.is_owner:
+        if J.has_flag(job, "immutable") and not request.is_owner:
             raise PermissionDenied("job is immutable due to previous"
                                    " instance owner update")
         updates = dict(updates)

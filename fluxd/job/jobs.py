@@ -292,9 +292,11 @@ def apply(job, entry):
         new = _require(state, CLEANUP, name) and INACTIVE
     elif name == "set-flags":
         for flag in ctx.get("flags", []):
-            if flag == "immutable":
-                job.ext()["immutable"] = True
-            job.flags |= FLAG_NAMES.get(flag, 0)
+            if flag in FLAG_NAMES:
+                job.flags |= FLAG_NAMES[flag]
+            elif isinstance(flag, str):
+                # the job manager's own marks (immutable, alloc-bypass)
+                job.ext()[flag] = True
     elif name == "resource-update":
         apply_update(job, name, ctx)
     # counted once accepted: the entry's place in job.<id>.eventlog
@@ -338,9 +340,11 @@ def set_path(obj, dotted, value):
     obj[last] = value
 
 
-def immutable(job):
-    """True once the instance owner updated ``job`` past validation."""
-    return bool(job._ext and job._ext.get("immutable"))
+def has_flag(job, name):
+    """True once ``set-flags`` gave ``job`` the mark ``name``
+    (``immutable``: the owner updated it past validation;
+    ``alloc-bypass``: its R did not come from the scheduler)."""
+    return bool(job._ext and job._ext.get(name))
 
 
 def _require(state, allowed, name):

@@ -49,6 +49,9 @@ BUILTINS = {".priority-default": "priority_default",
             ".post-event": "post_event",
             ".update-queue": "update_queue",
             ".submit-hold": "submit_hold"}
+#: plugins flux-core ships as ``NAME.so``, loaded on request (by
+#: ``NAME`` or ``NAME.so``) under their own names
+LOADABLE = {"alloc-bypass": "alloc_bypass", "alloc-check": "alloc_check"}
 #: builtins loaded at start, in flux-core's order (submit-hold only when
 #: asked for)
 DEFAULTS = (".priority-default", ".limit-job-size", ".limit-duration",
@@ -98,10 +101,15 @@ class JobtapHost:
             cannot be found or its ``plugin_init`` fails.
         """
         builtin = spec if spec in BUILTINS else "." + spec
+        shipped = spec[:-3] if spec.endswith(".so") else spec
         if builtin in BUILTINS:
             module = importlib.import_module(
                 "fluxd.job.plugins." + BUILTINS[builtin])
             plugin = Plugin(self, builtin, conf)
+        elif shipped in LOADABLE:
+            module = importlib.import_module(
+                "fluxd.job.plugins." + LOADABLE[shipped])
+            plugin = Plugin(self, shipped, conf)
         else:
             path = self.find(spec)
             module = _import_file(path)

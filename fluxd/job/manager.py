@@ -462,12 +462,16 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         if self.exec.is_running(job):
             return
         if job.has_resources:
-            if job.flags & J.FLAG_DEBUG:
-                self.post(job, "debug.free-request")
-            # the free event first: the scheduler may hand the resources
-            # to another job at once, whose alloc must come after it
-            self.post(job, "free")
-            self.sched.free(job, job.R)
+            if J.has_flag(job, "alloc-bypass"):
+                self.post(job, "free")     # the scheduler never had them
+            else:
+                if job.flags & J.FLAG_DEBUG:
+                    self.post(job, "debug.free-request")
+                # the free event first: the scheduler may hand the
+                # resources to another job at once, whose alloc must come
+                # after it
+                self.post(job, "free")
+                self.sched.free(job, job.R)
         self.post(job, "clean")
 
     # -- inactive jobs -------------------------------------------------------------
@@ -667,7 +671,7 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         """RFC 27 hello: one response per job holding resources."""
         self.sched.hello()
         for job in list(self._jobs.values()):
-            if job.has_resources:
+            if job.has_resources and not J.has_flag(job, "alloc-bypass"):
                 request.respond({"id": job.id, "priority": job.priority,
                                  "userid": job.userid,
                                  "t_submit": job.t_submit})
