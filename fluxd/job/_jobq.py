@@ -35,9 +35,11 @@ class Jobq:
     :param requires: the ``requires`` property list, or None.
     """
 
-    def __init__(self, name=None, requires=None):
+    def __init__(self, name=None, requires=None, parent=None):
         self.name = name
         self.requires = list(requires) if requires else None
+        #: the parent queue's name of a virtual queue (RFC 33), or None
+        self.parent = parent
         self.enable, self.disable_reason = True, None
         self.start = name is None
         self.stop_reason = None
@@ -159,12 +161,14 @@ class QueueSet:
         for name in sorted(table):
             entry = table[name] if isinstance(table[name], dict) else {}
             old = self.named.get(name)
+            parent = entry.get("parent")
             if old is not None:
                 old.requires = list(entry["requires"]) \
                     if entry.get("requires") else None
+                old.parent = parent
                 named[name] = old
             else:
-                named[name] = Jobq(name, entry.get("requires"))
+                named[name] = Jobq(name, entry.get("requires"), parent)
         if not named and self.named:
             self.anon = Jobq()
         self.named = named
@@ -228,17 +232,47 @@ class QueueSet:
             raise InvalidArgument("a named queue is required")
         return self.anon
 
+    def parent_of(self, q):
+        """The parent :class:`Jobq` of a virtual queue, or None."""
+        return self.named.get(q.parent) if q.parent else None
+
     def requires_of(self, job):
-        """The ``requires`` list of ``job``'s queue, or None."""
+        """The effective ``requires`` list of ``job``'s queue (a virtual
+        queue's are its parent's), or None."""
         q = self.named.get(job.queue) if job.queue else None
-        return q.requires if q is not None else None
+        if q is None:
+            return None
+        parent = self.parent_of(q)
+        return q.requires or (parent.requires if parent is not None
+                              else None)
 
     def started(self, job):
-        """Whether ``job``'s queue is started (an unknown queue is not)."""
+        """Whether ``job``'s queue is started (an unknown queue is not; a
+        virtual queue only while its parent is started too)."""
         if not self.named:
             return self.anon.start
         q = self.named.get(job.queue) if job.queue else None
-        return q is not None and q.start
+        if q is None or not q.start:
+            return False
+        parent = self.parent_of(q)
+        return parent is None or parent.start
+
+    def covered(self, names):
+        """``names`` of stopped queues and of their virtual queues (whose
+        jobs are scheduled as part of their parent's)."""
+        return set(names) | {q.name for q in self.named.values()
+                             if q.parent in names}
+
+    def status(self, q):
+        """``queue-status`` of ``q``: its flags, with ``parent`` and
+        ``blocked: parent`` for a virtual queue whose parent is stopped."""
+        answer = q.status()
+        parent = self.parent_of(q)
+        if parent is not None:
+            answer["parent"] = parent.name
+            if q.start and not parent.start:
+                answer["blocked"] = "parent"
+        return answer
 
     # -- submission -----------------------------------------------------------
 
@@ -267,10 +301,14 @@ class QueueSet:
         if name is not None and not isinstance(name, str):
             raise InvalidArgument("attributes.system.queue must be a string")
         q = self.lookup(name)
-        if not q.enable:
+        parent = self.parent_of(q)
+        # a virtual queue takes no job while its parent takes none
+        closed = q if not q.enable else parent if parent is not None \
+            and not parent.enable else None
+        if closed is not None:
             where = f" to {name}" if name else ""
             raise InvalidArgument(f"job submission{where} is disabled:"
-                                  f" {q.disable_reason}")
+                                  f" {closed.disable_reason}")
 
     # -- control --------------------------------------------------------------
 

@@ -88,7 +88,7 @@ class QueueMethods:
         name = request.json().get("name")
         if name is not None and not isinstance(name, str):
             raise InvalidArgument("name must be a string")
-        answer = self.queues.lookup(name).status()
+        answer = self.queues.status(self.queues.lookup(name))
         if not self.sched.online:
             answer.update(start=False, stop_reason=SCHEDULER_OFFLINE)
             answer["blocked"] = "scheduler"
@@ -136,7 +136,8 @@ class QueueMethods:
         if start:
             self.sched.queues_started()
         else:
-            withdrawn = self.sched.queues_stopped({q.name for q in chosen})
+            withdrawn = self.sched.queues_stopped(
+                self.queues.covered({q.name for q in chosen}))
         if not nocheckpoint:
             # the checkpoint keeps what was last said without --nocheckpoint
             self.write_checkpoint()

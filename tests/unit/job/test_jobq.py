@@ -212,3 +212,51 @@ class QueueRequiresTests(SynchronousTestCase):
         done = {"attributes": {"system": {
             "constraints": {"properties": ["debug", "x"]}}}}
         self.assertIs(with_queue_requires(done, ["debug"]), done)
+
+
+VIRTUAL = {"queues": {"batch": {"requires": ["batch"]},
+                      "short": {"parent": "batch"}},
+           "policy": {"jobspec": {"defaults": {"system": {
+               "queue": "batch"}}}}}
+
+
+class VirtualQueueTests(SynchronousTestCase):
+    def setUp(self):
+        self.i = Instance(self, config=Config(VIRTUAL))
+        self.i.hello()
+
+    def start(self, name, start=True):
+        self.i.ok("job-manager.queue-start", {"name": name, "start": start,
+                                              "all": False})
+
+    def submit(self, queue):
+        answer = self.i.ok("job-ingest.submit", {"jobs": [
+            {"J": self.i.J(queue=queue, duration=60), "urgency": 16,
+             "flags": 0}]})
+        return answer["jobs"][0]
+
+    def test_blocked_while_the_parent_is_stopped(self):
+        self.start("short")
+        status = self.i.ok("job-manager.queue-status", {"name": "short"})
+        self.assertEqual((status["start"], status["parent"],
+                          status["blocked"]), (True, "batch", "parent"))
+        jobid = self.submit("short")["id"]
+        self.assertNotIn(jobid, self.i.sched.allocs)
+        self.start("batch")
+        self.assertIn(jobid, self.i.sched.allocs)
+        # the parent's requires reach the scheduler for the virtual queue
+        body = self.i.sched.allocs[jobid][2]
+        self.assertEqual(body["jobspec"]["attributes"]["system"][
+            "constraints"], {"properties": ["batch"]})
+        self.assertNotIn("blocked", self.i.ok("job-manager.queue-status",
+                                              {"name": "short"}))
+        # stopping the parent withdraws the virtual queue's allocs too
+        self.start("batch", False)
+        self.assertEqual(self.i.sched.cancels, [jobid])
+
+    def test_parent_disabled_refuses_submission(self):
+        self.i.ok("job-manager.queue-enable", {"name": "batch",
+                                               "enable": False, "all": False,
+                                               "reason": "maintenance"})
+        self.assertEqual(self.submit("short")["errstr"],
+                         "job submission to short is disabled: maintenance")
