@@ -82,7 +82,8 @@ class JobtapHost:
         self.plugins = {}
         self.subscribed = {}
         self._cache = {}
-        #: ``NAME.METHOD`` -> (plugin, callback) (:meth:`Plugin.service_register`)
+        #: ``NAME.METHOD`` -> (plugin, callback), from
+        #: :meth:`Plugin.service_register`
         self.services = {}
         #: the instance config (a dict) ``conf.update`` callbacks get
         self.conf = conf or {}
