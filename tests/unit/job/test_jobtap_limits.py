@@ -102,3 +102,20 @@ class LimitPluginTests(SynchronousTestCase):
         i = Instance(self)
         self.assertIsInstance(i.manager, JobManagerService)
         self.assertEqual(i.manager.instance_expiration(), 0.0)
+
+
+class CopiesTests(SynchronousTestCase):
+    def test_copies_of_one_J_checked_once(self):
+        i = Instance(self, config=Config({"policy": {"limits": {
+            "job-size": {"max": {"ncores": 4}}}}}))
+        limits = i.manager.jobtap.plugins[".limit-job-size"].data["limits"]
+        calls = []
+        real = limits.check
+        limits.check = lambda jobspec: calls.append(1) or real(jobspec)
+        self.assertEqual(len(i.submit(count=5)), 5)
+        self.assertEqual(len(calls), 1)
+        # a different jobspec is checked on its own
+        answer = i.ok("job-ingest.submit", {"jobs": [{"J": i.J(
+            command=("a",)), "urgency": 16, "flags": 0}]})
+        self.assertIn("id", answer["jobs"][0])
+        self.assertEqual(len(calls), 2)
