@@ -13,6 +13,7 @@ import time
 import pytest
 import tomli_w
 
+from fluxd.client.sync import Flux
 from fluxd.testing.users import temporary_user
 from tests.integration.test_guest_access import SYSTEM_PYTHON, shared_dir
 
@@ -155,3 +156,51 @@ def test_singleton(broker):
     assert broker.flux("job", "wait-event", "-t", "60", waiting,
                        "start").rc == 0
     assert broker.flux("cancel", waiting).rc == 0
+
+
+QUEUES = """\
+[policy]
+jobspec.defaults.system.duration = "1m"
+jobspec.defaults.system.queue = "debug"
+
+[queues.debug]
+policy.limits.duration = "30m"
+
+[queues.batch]
+policy.limits.duration = "4h"
+
+[queues.short]
+parent = "batch"
+policy.limits.duration = "10m"
+"""
+
+
+def test_queue_updates_and_virtual_queues(broker_factory, tmp_path):
+    conf = tmp_path / "conf.d"
+    conf.mkdir()
+    (conf / "queues.toml").write_text(QUEUES)
+    broker = broker_factory(config_path=str(conf))
+    job = submit(broker, "-t", "2h", "--queue=batch",
+                 "--setattr=system.exec.test.run_duration=0.01s", "true")
+    # the destination queue's limits apply (as the owner: owner-allow-any
+    # is about durations only)
+    assert refused(broker, "update", job, "queue=debug") == (
+        "flux-update: ERROR: requested duration (2h) exceeds policy limit"
+        " of 30m for queue debug\n")
+    assert refused(broker, "update", job, "queue=nope") == (
+        "flux-update: ERROR: 'nope' is not a valid queue\n")
+    assert refused(broker, "update", job, "queue=batch") == (
+        "flux-update: ERROR: job queue is already set to batch\n")
+    assert broker.flux("update", job, "duration=5m", "queue=short").rc == 0
+    assert rows(broker, "{queue} {duration}", job) == ["short 300.0"]
+    # short is started, its parent is not: the job waits, no alloc sent
+    assert broker.flux("queue", "start", "short").rc == 0
+    with Flux(broker.uri) as h:
+        status = h.rpc("job-manager.queue-status", {"name": "short"})
+    assert (status["start"], status["parent"], status["blocked"],
+            status["alloc_pending"], status["running"]) == (
+        True, "batch", "parent", 0, 0)
+    assert rows(broker, "{state}", job) == ["SCHED"]
+    assert broker.flux("queue", "start", "batch").rc == 0
+    assert broker.flux("job", "wait-event", "-t", "60", job, "clean").rc == 0
+    assert rows(broker, "{result}", job) == ["COMPLETED"]
