@@ -193,3 +193,27 @@ class QueueUpdateTests(SynchronousTestCase):
         err = i.fail("job-manager.update", {"id": jobid, "updates": {
             "attributes.system.queue": "debug"}})
         self.assertEqual(str(err), "queue debug is currently disabled")
+
+
+class BadRequestTests(SynchronousTestCase):
+    def test_one_line_errors_and_the_manager_goes_on(self):
+        i = Instance(self)
+        [jobid] = i.submit(duration=60)
+        for payload, text in (
+                ({"updates": {"attributes.system.job.name": "x"}},
+                 "job id must be an integer"),
+                ({"id": jobid, "updates": "x"},
+                 "one or more jobspec updates are invalid"),
+                ({"id": jobid, "updates": {
+                    "attributes.system.duration": "abc"}},
+                 "duration must be a number"),
+                ({"id": jobid, "updates": {"attributes.system.queue": 5}},
+                 "queue must be a string"),
+                ({"id": jobid, "updates": {"attributes.system": {}}},
+                 "update of attributes.system not supported")):
+            err = i.fail("job-manager.update", payload)
+            self.assertEqual(str(err), text)
+            self.assertNotIn("\n", str(err))
+        i.ok("job-manager.update", {"id": jobid, "updates": {
+            "attributes.system.job.name": "fine"}})
+        self.assertEqual(i.manager.get(jobid).name, "fine")
