@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.unit.job.test_pipeline -*-
-"""job-ingest's pipeline, in-process: frobnicators, validators, policy
-limits (spec/jobs.md sections 2 and 2.1; the guide's "Adding Job Request
+"""job-ingest's pipeline, in-process: frobnicators and validators
+(spec/jobs.md sections 2 and 2.1; the guide's "Adding Job Request
 Validation" and "Policy Limits").
 
 For each job, in flux-core's order:
@@ -10,8 +10,9 @@ For each job, in flux-core's order:
    ``policy.jobspec.defaults`` or ``[queues]``, unless ``disable``);
 2. the validators (``[ingest.validator]``; skipped with ``disable`` or
    the owner's ``novalidate`` flag): every one runs, their messages are
-   joined with ``", "``;
-then the job manager's ``job.validate`` jobtap plugins check the policy
+   joined with ``", "``.
+
+Then the job manager's ``job.validate`` jobtap plugins check the policy
 limits and the instance's lifetime (``.limit-job-size``,
 ``.limit-duration``, ``.validate-duration``); their config is checked
 here too (:func:`check_config`), so that a bad limit refuses the config
