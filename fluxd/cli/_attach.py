@@ -170,7 +170,7 @@ class Attach:
         if name == "done":
             self.exec_done = True
             if self.ending:
-                self._detach()
+                self._detach(keep_output=True)
 
     def _watch_output(self):
         if self.output is None:
@@ -187,6 +187,8 @@ class Attach:
         rendered = render_output(entry, self.label_io)
         if rendered is not None:
             stream, text = rendered
+            if entry.get("name") == "log":
+                text = f"{entry['timestamp'] - self.t0:.3f}s: {text}"
             (self.env.stdout if stream == "stdout"
              else self.env.stderr).write(text)
 
@@ -199,10 +201,13 @@ class Attach:
             self.follower.stop(self.main)
             self.main = None
             return
-        self._detach()
+        self._detach(keep_output=True)
 
-    def _detach(self):
-        for token in (self.main, self.exec, self.output):
+    def _detach(self, keep_output=False):
+        """Stop following the job; with ``keep_output`` its output log
+        is read to its end (the stream ends once the job is inactive)."""
+        for token in (self.main, self.exec,
+                      None if keep_output else self.output):
             if token is not None:
                 self.follower.stop(token)
 
