@@ -107,6 +107,12 @@ SUBCOMMANDS = {
               "Purge old inactive jobs"),
     "wait": ("fluxd.cli._job_control:cmd_wait", "[OPTIONS] [id]",
              "Wait for job(s) to complete."),
+    "attach": ("fluxd.cli._job_exec:cmd_attach", "[OPTIONS] id",
+               "Interactively attach to job"),
+    "taskmap": ("fluxd.cli._job_exec:cmd_taskmap", "id",
+                "Print the task map of a job"),
+    "timeleft": ("fluxd.cli._job_exec:cmd_timeleft", "[OPTIONS] [id]",
+                 "Find remaining runtime for job or enclosing instance"),
 }
 
 
