@@ -100,9 +100,11 @@ class ShellServer:
                     except OSError:
                         pass
             null = os.open(os.devnull, os.O_RDWR)
-            os.dup2(null, 0)
-            os.dup2(null, 1)
-            os.close(null)
+            for fd in (0, 1):
+                if fd != null:
+                    os.dup2(null, fd)
+            if null > 2:
+                os.close(null)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGPIPE, signal.SIG_IGN)
             code = shell_mod.run(spec, ev_w, ctl_r)

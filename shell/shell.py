@@ -22,6 +22,7 @@ warning), ``exit {code}``.
 """
 
 import codecs
+import fcntl
 import json
 import os
 import resource
@@ -166,8 +167,8 @@ class Shell:
                     self.files[stream] = self.files["stdout"]
                 continue
             try:
-                fds[stream] = os.open(path, os.O_WRONLY | os.O_CREAT
-                                      | os.O_APPEND, 0o666)
+                fds[stream] = _high(os.open(path, os.O_WRONLY | os.O_CREAT
+                                            | os.O_APPEND, 0o666))
             except OSError as exc:
                 self.die(1, f"output: error opening {path}:"
                          f" {exc.strerror}")
@@ -177,14 +178,13 @@ class Shell:
                 fds[stream] = None
             if self.rank == 0:
                 self.emit("redirect", stream=stream, path=path,
-                          ranks=f"0-{self.size - 1}")
-        fds["stdin"] = os.open(os.devnull, os.O_RDONLY)
-        if out.input_path is not None:
-            try:
-                fds["stdin"] = os.open(out.input_path, os.O_RDONLY)
-            except OSError as exc:
-                self.die(1, f"input: error opening {out.input_path}:"
-                         f" {exc.strerror}")
+                          ranks="0" if self.size == 1
+                          else f"0-{self.size - 1}")
+        path = os.devnull if out.input_path is None else out.input_path
+        try:
+            fds["stdin"] = _high(os.open(path, os.O_RDONLY))
+        except OSError as exc:
+            self.die(1, f"input: error opening {path}: {exc.strerror}")
         return fds
 
     # -- tasks ----------------------------------------------------------------
@@ -199,6 +199,7 @@ class Shell:
                 actions.append((os.POSIX_SPAWN_DUP2, fds[stream], fileno))
                 continue
             r, w = os.pipe()
+            r, w = _high(r), _high(w)
             mine.append((r, w, stream))
             actions.append((os.POSIX_SPAWN_DUP2, w, fileno))
             actions.append((os.POSIX_SPAWN_CLOSE, r))
@@ -395,6 +396,16 @@ class Shell:
         signal.set_wakeup_fd(w)
         self.loop(r)
         return max(self.status.values(), default=0)
+
+
+def _high(fd):
+    """``fd`` moved above the standard descriptors (it is dup2'ed onto
+    them in the tasks)."""
+    if fd > 2:
+        return fd
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    return new
 
 
 def _write_all(fd, data):

@@ -130,7 +130,8 @@ class Attach:
         elif name == "submit":
             self.exec = self.follower.watch(self.jobid, "guest.exec.eventlog",
                                             self._exec_event, WAITCREATE)
-        elif name == "start":
+        elif name in ("alloc", "start"):
+            # exec runs the job from its alloc on: its log ends with done
             self.running = True
         elif name == "finish":
             self.exit_code, message = waitstatus_to_exitcode(
