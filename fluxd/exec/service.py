@@ -81,6 +81,11 @@ def _signum(name):
                               else "SIG" + name])
 
 
+#: shell events that rank 0 does not use: not sent (``exit`` is told
+#: again, as a wait status, by ``shell-exit``)
+_LOCAL_EVENTS = frozenset(("spawned", "exit"))
+
+
 def _seconds(value, default):
     if value is None or value == "none":
         return default
@@ -337,6 +342,8 @@ class ExecService(Module):
         done = defer.Deferred()
 
         def event(ev):
+            if ev.get("ev") in _LOCAL_EVENTS:
+                return
             request.respond(ev)
             if ev.get("ev") in ("shell-exit", "lost"):
                 self.local.discard(jobid)
