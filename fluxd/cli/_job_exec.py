@@ -7,6 +7,8 @@ the job-shell subcommands of ``flux job`` (spec/cli.md section 6).
   its status; ``-E`` prints the job's events, ``-X`` its exec events,
   ``-u`` writes each piece of output at once (no buffering).
 - ``taskmap ID``: the RFC 34 task map of the job's ``shell.start``.
+- ``hostpids [-d DELIM] ID``: ``host:pid`` of each task of a running
+  job, in task rank order, joined by DELIM (``,``).
 - ``timeleft [-H] [ID]``: seconds left before the job's time limit (of
   ``$FLUX_JOB_ID`` without ID), ``infinity`` when it has none; ``-H``
   as an FSD.
@@ -20,7 +22,7 @@ import sys
 from fluxd.cli._jobid import parse_jobid
 from fluxd.errors import FluxError
 
-__all__ = ["cmd_attach", "cmd_taskmap", "cmd_timeleft"]
+__all__ = ["cmd_attach", "cmd_taskmap", "cmd_timeleft", "cmd_hostpids"]
 
 PROG = "flux-job"
 
@@ -161,4 +163,25 @@ def cmd_timeleft(argv):
         sys.stdout.write(format_fsd(left) + "\n")
     else:
         sys.stdout.write(f"{int(left)}\n")
+    return 0
+
+
+def cmd_hostpids(argv):
+    """``flux job hostpids [-d DELIM] ID``."""
+    from fluxd.client.sync import Flux
+    parser = _Parser(prog=f"{PROG} hostpids",
+                     description="Print host:pid pairs for the tasks of a"
+                     " job")
+    parser.add_argument("-d", "--delimiter", default=",",
+                        help="Set output delimiter (default ',')")
+    parser.add_argument("id")
+    args = parser.parse_args(argv)
+    try:
+        jobid = parse_jobid(args.id)
+        with Flux() as h:
+            reply = h.rpc("job-exec.hostpids", {"id": jobid})
+    except FluxError as exc:
+        return _fail(f"{args.id}: {exc}")
+    sys.stdout.write(args.delimiter.join(
+        f"{host}:{pid}" for host, pid in reply["hostpids"]) + "\n")
     return 0

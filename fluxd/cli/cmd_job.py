@@ -111,6 +111,8 @@ SUBCOMMANDS = {
                "Interactively attach to job"),
     "taskmap": ("fluxd.cli._job_exec:cmd_taskmap", "id",
                 "Print the task map of a job"),
+    "hostpids": ("fluxd.cli._job_exec:cmd_hostpids", "[OPTIONS] id",
+                 "Print host:pid pairs for the tasks of a job"),
     "timeleft": ("fluxd.cli._job_exec:cmd_timeleft", "[OPTIONS] [id]",
                  "Find remaining runtime for job or enclosing instance"),
 }

@@ -44,7 +44,7 @@ class ShellJob(TestJob):
     __test__ = False
     __slots__ = ("R", "ranks", "counts", "state", "taskmap", "statuses",
                  "streams", "kill_timer", "kill_count", "kill_timeout",
-                 "kill_started", "released", "exit_timer", "hostnames")
+                 "kill_started", "released", "exit_timer", "pids")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -60,6 +60,7 @@ class ShellJob(TestJob):
         self.kill_timeout = 0.0
         self.kill_started = None
         self.released = set()
+        self.pids = {}            # rank -> (host, [pid...])
 
     # -- start -----------------------------------------------------------------
 
@@ -130,6 +131,7 @@ class ShellJob(TestJob):
                     "leader-rank": self.ranks[0], "size": len(self.ranks)})
         elif kind == "start":
             self.state[rank] = "start"
+            self.pids[rank] = (ev.get("host", ""), ev.get("pids") or [])
             if rank == self.ranks[0]:
                 self.taskmap = ev.get("taskmap")
             if all(s == "start" for s in self.state.values()) \
@@ -178,6 +180,12 @@ class ShellJob(TestJob):
                     self, self.svc.shell_exit_timeout, "shell-exit")
             return
         self.tasks_complete(max(self.statuses.values()))
+
+    def hostpids(self):
+        """``[[host, pid]...]`` of the started tasks, in rank order."""
+        return [[host, pid] for rank in self.ranks
+                for host, pids in [self.pids.get(rank, ("", []))]
+                for pid in pids]
 
     def leader_gone(self):
         """``exec.shell-exit-timeout`` passed with shells still running

@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.integration.test_exec_shells -*-
 """The exec service's shells on one broker: the shell server process.
 
-:class:`ShellServerProcess` starts ``python -m flux_shell.server`` once
-(the interpreter and the shell code are loaded then, not per job) and
+:class:`ShellServerProcess` starts ``python -m flux_shell.server`` once,
+for the first job (the interpreter and the shell code are loaded then,
+not per job) and
 speaks its line protocol (see :mod:`flux_shell.server`): ``launch``,
 ``kill`` and ``terminate`` orders on its stdin, the shells' events on its
 stdout, handed to the callback registered for each job.  When the server

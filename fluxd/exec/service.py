@@ -3,8 +3,9 @@
 execution.
 
 It runs on every rank.  Each rank's service keeps a shell server
-(:class:`~fluxd.exec._shells.ShellServerProcess`, started with the
-service) and answers ``job-exec.shell-launch`` (streaming: the events of
+(:class:`~fluxd.exec._shells.ShellServerProcess`, started by the rank's
+first job and kept: a 16-broker test instance that runs no job starts
+no server) and answers ``job-exec.shell-launch`` (streaming: the events of
 the job shell it forks for the job) and ``job-exec.shell-kill {id,
 signum, shell?}``; it also sends the ``shell-<id>.kill {signum}`` events
 of ``flux job kill`` to its shells.  Rank 0's service alone talks to the
@@ -111,7 +112,7 @@ class ExecService(Module):
         through, or None for a batcher of its own (rank 0).
     :param rank: this broker's rank: rank 0 runs jobs, every rank shells.
     :param shells: the :class:`~fluxd.exec._shells.ShellServerProcess`
-        of this broker (None: one is made; it starts with the service).
+        of this broker (None: one is made, started by the first job).
     :param hostname: this broker's host name (shell messages).
     :param local_uri: this broker's local URI (``FLUX_URI`` of the tasks).
     """
@@ -163,9 +164,6 @@ class ExecService(Module):
 
     def startService(self):
         super().startService()
-        if self.shells.can_start():
-            # loaded now, so that no job waits for an interpreter
-            self.shells.start()
         self._kill_sub = self.events.subscribe("shell-", self._kill_event)
         if self.rank != 0:
             return
@@ -302,6 +300,18 @@ class ExecService(Module):
                 return entry["timestamp"]
         return None
 
+    @method("hostpids", roles=ROLE_USER)
+    def rpc_hostpids(self, request):
+        """``job-exec.hostpids {id}`` -> ``{"hostpids": [[host, pid]...]}``
+        in task rank order, for the owner of a running job."""
+        jobid = request.json().get("id")
+        job = self.jobs.get(jobid)
+        if job is None or not isinstance(job, ShellJob):
+            raise NotFound(f"job {jobid} is not running job shells")
+        if request.userid != job.userid and request.userid != self.owner:
+            raise PermissionDenied("Permission denied")
+        return {"hostpids": job.hostpids()}
+
     @method("override", roles=ROLE_USER)
     def rpc_override(self, request):
         """``job-exec.override {jobid, event: start|finish, status?}``: the
@@ -344,6 +354,8 @@ class ExecService(Module):
         def event(ev):
             if ev.get("ev") in _LOCAL_EVENTS:
                 return
+            if ev.get("ev") == "start":
+                ev["host"] = self.hostname
             request.respond(ev)
             if ev.get("ev") in ("shell-exit", "lost"):
                 self.local.discard(jobid)

@@ -4,9 +4,11 @@ output, environment, exit codes, signals, time limits, bad input."""
 import json
 import os
 import re
+import subprocess
 
 import pytest
 
+from fluxd.testing.cli import flux_executable
 from tests.integration.four import run_on_four
 
 SH = "/bin/sh"
@@ -119,8 +121,16 @@ def test_time_limit_and_signals(quick):
     assert "type=timeout severity=0 resource allocation expired" in result.err
     jobid = quick.flux("submit", "-n2", "sleep", "30").out.strip()
     quick.flux("job", "wait-event", jobid, "start")
+    pairs = quick.flux("job", "hostpids", jobid).out.strip().split(",")
+    assert len(pairs) == 2
+    for pair in pairs:
+        pid = pair.rsplit(":", 1)[1]
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            assert f.read() == b"sleep\x0030\x00"
     assert quick.flux("job", "kill", "-s", "USR1", jobid).rc == 0
     assert quick.flux("job", "status", jobid).rc == 138
+    result = quick.flux("job", "hostpids", jobid)
+    assert result.rc == 1 and "is not running job shells" in result.err
 
 
 def test_task_ignoring_sigterm_is_killed(quick):
@@ -177,3 +187,19 @@ def test_four_brokers(tmp_path):
     assert killed[2] == 138
     assert canceled[2] == 143 and "type=cancel" in canceled[4]
     assert timeout[2] == 142 and "resource allocation expired" in timeout[4]
+
+
+def test_leader_exit_timeout(tmp_path):
+    # rank 0's shell exits at once; the other one would run 30 s
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "exec.toml").write_text('[exec]\nshell-exit-timeout = "0.3s"\n'
+                                    'kill-timeout = "0.2s"\n')
+    proc = subprocess.run(
+        [flux_executable(), "start", "--test-size=2",
+         f"--config-path={conf}", flux_executable(), "run", "-N2", SH, "-c",
+         'test "$FLUX_TASK_RANK" = 1 && sleep 30; exit 0'],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 143, proc.stderr
+    assert "type=exec severity=0 leader shell exited while others are" \
+        " still running" in proc.stderr

@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from fluxd.config import Config
 from fluxd.errors import FluxError
 from fluxd.exec._deadlines import Deadlines
-from fluxd.exec.service import GUESTS_REFUSED
+from fluxd.exec.service import GUESTS_REFUSED, IMP_NEEDED
 from fluxd.message.types import ROLE_USER
 from fluxd.testing.kvs import GatedStore
 from tests.unit.exec.fakejm import OWNER, R, Bench, jobspec
@@ -180,6 +180,11 @@ class RunTests(SynchronousTestCase):
             "allow-guests": True}}}))
         s = bench.start(2, jobspec(run_duration="1s"), userid=OWNER + 1)
         self.assertEqual(s.kinds(), ["start"])
+
+    def test_other_users_jobs_need_the_imp(self):
+        s = self.bench.start(1, jobspec(test=None), userid=OWNER + 1)
+        self.assertEqual(s.data(EXC), [exc("exec", IMP_NEEDED)])
+        self.assertEqual(s.kinds(), [EXC, "release"])
 
     def test_bad_start_requests(self):
         bench = self.bench
