@@ -9,6 +9,8 @@ Orders come on stdin, one JSON object per line:
 - ``{"op": "launch", "id": ID, "spec": {...}}``: fork a shell;
 - ``{"op": "kill", "id": ID, "signum": N}``: the shell sends N to its
   tasks;
+- ``{"op": "input", "id": ID, "data": TEXT, "eof": BOOL}``: for the
+  tasks' stdin;
 - ``{"op": "terminate", "id": ID}``: SIGKILL the shell itself.
 
 On stdout it relays each shell's event lines whole (never interleaved),
@@ -119,10 +121,15 @@ class ShellServer:
         child = self.by_id.get(jobid)
         if child is None:
             return
-        if op == "kill" and child.ctl_fd is not None:
-            line = json.dumps({"op": "kill", "signum": obj.get("signum")})
+        if op in ("kill", "input") and child.ctl_fd is not None:
+            # orders are small and the shell reads them at once: a
+            # blocking write is short
+            obj.pop("id", None)
+            line = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+            view = memoryview(line)
             try:
-                os.write(child.ctl_fd, line.encode() + b"\n")
+                while view:
+                    view = view[os.write(child.ctl_fd, view):]
             except OSError:
                 pass
         elif op == "terminate":

@@ -9,6 +9,8 @@ It lays out the tasks (:mod:`flux_shell.taskmap`), changes to the job's
 ``cwd`` (``/tmp`` with an error when that fails, as flux does), applies
 the jobspec's rlimits, opens ``--output``/``--error``/``--input`` files,
 starts its tasks with ``posix_spawn`` in one process group of their own,
+feeds the tasks' stdin from ``input`` orders (``{"op": "input", "data",
+"eof"}``, the job's ``guest.input``) unless ``--input`` names a file,
 forwards SIGINT, SIGTERM, SIGALRM, SIGHUP, SIGUSR1, SIGUSR2 and ``kill``
 orders to them, and sends their output in batches (at most one event per
 ``output.batch-timeout``, 50 ms by default, whatever the number of lines),
@@ -69,6 +71,8 @@ class Shell:
         self.batch_timeout = 0.05
         self.ctl_buf = b""
         self.label = False
+        self.writers = {}        # fd -> bytes waiting for a task's stdin
+        self.input_eof = False
         self.files = {}          # stream -> fd of a labelled output file
 
     # -- events ---------------------------------------------------------------
@@ -180,11 +184,14 @@ class Shell:
                 self.emit("redirect", stream=stream, path=path,
                           ranks="0" if self.size == 1
                           else f"0-{self.size - 1}")
-        path = os.devnull if out.input_path is None else out.input_path
+        if out.input_path is None:
+            fds["stdin"] = None      # a pipe each, fed by input orders
+            return fds
         try:
-            fds["stdin"] = _high(os.open(path, os.O_RDONLY))
+            fds["stdin"] = _high(os.open(out.input_path, os.O_RDONLY))
         except OSError as exc:
-            self.die(1, f"input: error opening {path}: {exc.strerror}")
+            self.die(1, f"input: error opening {out.input_path}:"
+                     f" {exc.strerror}")
         return fds
 
     # -- tasks ----------------------------------------------------------------
@@ -192,8 +199,16 @@ class Shell:
     def spawn(self, taskrank, localid, argv, env, fds):
         env = dict(env, FLUX_TASK_RANK=str(taskrank),
                    FLUX_TASK_LOCAL_ID=str(localid))
-        actions = [(os.POSIX_SPAWN_DUP2, fds["stdin"], 0)]
         mine = []
+        stdin_w = None
+        if fds["stdin"] is None:
+            r, w = os.pipe()
+            r, stdin_w = _high(r), _high(w)
+            actions = [(os.POSIX_SPAWN_DUP2, r, 0),
+                       (os.POSIX_SPAWN_CLOSE, stdin_w)]
+            mine.append((r, None, None))
+        else:
+            actions = [(os.POSIX_SPAWN_DUP2, fds["stdin"], 0)]
         for fileno, stream in ((1, "stdout"), (2, "stderr")):
             if fds[stream] is not None:
                 actions.append((os.POSIX_SPAWN_DUP2, fds[stream], fileno))
@@ -212,14 +227,23 @@ class Shell:
         except OSError as exc:
             for r, w, _ in mine:
                 os.close(r)
-                os.close(w)
+                if w is not None:
+                    os.close(w)
+            if stdin_w is not None:
+                os.close(stdin_w)
             code = 126 if exc.errno in (1, 13) else 127
             self.kill(signal.SIGKILL)
             self.die(code, f"task {taskrank} (host {self.hostname}): start"
                      f" failed: {argv[0]}: {exc.strerror}")
         if self.pgid is None:
             self.pgid = pid
+        if stdin_w is not None:
+            os.set_blocking(stdin_w, False)
+            self.writers[stdin_w] = bytearray()
         for r, w, stream in mine:
+            if stream is None:
+                os.close(r)          # the task's end of its stdin
+                continue
             os.close(w)
             os.set_blocking(r, False)
             dec = codecs.getincrementaldecoder("utf-8")("replace")
@@ -316,6 +340,35 @@ class Shell:
                 continue
             if order.get("op") == "kill":
                 self.kill(int(order.get("signum", signal.SIGTERM)))
+            elif order.get("op") == "input":
+                self.input(order.get("data") or "", bool(order.get("eof")))
+
+    def input(self, text, eof):
+        """Data for every task's stdin; ``eof`` closes them once written."""
+        data = text.encode("utf-8")
+        for buf in self.writers.values():
+            buf += data
+        self.input_eof = self.input_eof or eof
+        for fd in list(self.writers):
+            self._write_input(fd)
+
+    def _write_input(self, fd):
+        buf = self.writers[fd]
+        try:
+            while buf:
+                del buf[:os.write(fd, buf)]
+        except BlockingIOError:
+            return
+        except OSError:
+            buf.clear()          # the task closed its stdin or exited
+            self._close_input(fd)
+            return
+        if self.input_eof:
+            self._close_input(fd)
+
+    def _close_input(self, fd):
+        del self.writers[fd]
+        os.close(fd)
 
     def _reap(self):
         while self.tasks:
@@ -339,14 +392,18 @@ class Shell:
             fds = list(self.readers) + [wake_fd]
             if self.ctl_fd is not None:
                 fds.append(self.ctl_fd)
+            wfds = [fd for fd, buf in self.writers.items() if buf]
             timeout = None
             if self.pending:
                 timeout = max(0.0, last_flush + self.batch_timeout
                               - time.monotonic())
             try:
-                ready, _, _ = select.select(fds, [], [], timeout)
+                ready, writable, _ = select.select(fds, wfds, [], timeout)
             except InterruptedError:
-                ready = []
+                ready = writable = []
+            for fd in writable:
+                if fd in self.writers:
+                    self._write_input(fd)
             for fd in ready:
                 if fd == wake_fd:
                     try:
@@ -358,6 +415,9 @@ class Shell:
                 else:
                     self._read(fd)
             self._reap()
+            if not self.tasks:
+                for fd in list(self.writers):
+                    self._close_input(fd)
             now = time.monotonic()
             if self.pending and (now - last_flush >= self.batch_timeout
                                  or not self.readers):

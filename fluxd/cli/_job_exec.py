@@ -2,8 +2,9 @@
 """``flux job attach``, ``flux job taskmap`` and ``flux job timeleft``:
 the job-shell subcommands of ``flux job`` (spec/cli.md section 6).
 
-- ``attach [-l] [-u] [-q] [-E] [-X] [-v] [-w EVENT] ID``: follow a job
-  as ``flux run`` does (:class:`fluxd.cli._attach.Attach`) and exit with
+- ``attach [-l] [-u] [-q] [-r] [-E] [-X] [-v] [-w EVENT] ID``: follow a
+  job as ``flux run`` does, its standard input sent to the job's tasks
+  unless ``-r`` (``--read-only``) (:class:`fluxd.cli._attach.Attach`) and exit with
   its status; ``-E`` prints the job's events, ``-X`` its exec events,
   ``-u`` writes each piece of output at once (no buffering).
 - ``taskmap ID``: the RFC 34 task map of the job's ``shell.start``.
@@ -70,6 +71,8 @@ def cmd_attach(argv):
                         help="Show job events on stderr")
     parser.add_argument("-X", "--show-exec", action="store_true",
                         help="Show exec events on stderr")
+    parser.add_argument("-r", "--read-only", action="store_true",
+                        help="Do not send standard input to the job")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="Increase verbosity")
     parser.add_argument("-w", "--wait-event", metavar="EVENT",
@@ -90,6 +93,8 @@ def cmd_attach(argv):
                         show_events=args.show_events or args.verbose > 0,
                         show_exec=args.show_exec or args.verbose > 1,
                         label_io=args.label_io, quiet=args.quiet)
+        if not args.read_only:
+            attach.forward_stdin(env.connect)
         return attach.run()
     except FluxError as exc:
         return _fail(str(exc))

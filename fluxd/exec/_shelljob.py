@@ -12,7 +12,9 @@ tasks ``shell.start {taskmap}`` and the ``start`` response; each shell's
 exit releases its rank, the last one gives ``finish`` with the greatest
 wait status.  Output events become RFC 24 entries of
 ``job.<id>.guest.output`` (a ``header`` first), written through the
-service's batcher with the exec eventlog.
+service's batcher with the exec eventlog.  Standard input given by
+``job-exec.input`` (``flux run``, ``flux job attach``) is logged in
+``guest.input`` and sent to every shell for all its tasks.
 
 A fatal exception, or the time limit (SIGALRM first), starts the kill
 sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
@@ -24,7 +26,7 @@ its server raises an ``exec`` exception.
 
 import signal
 
-from fluxd.errors import FluxError
+from fluxd.errors import FluxError, InvalidArgument
 from fluxd.exec._job import TestJob
 from fluxd.formats import eventlog, fluid
 from flux_shell import taskmap as TM
@@ -35,6 +37,8 @@ __all__ = ["ShellJob", "IMP_NEEDED"]
 IMP_NEEDED = ("jobs of users other than the instance owner need the IMP"
               " (flux-imp), which this fluxd release does not have")
 _KILL_TIMEOUT_MAX = 300.0
+#: bytes of stdin held for a job whose shells have not all started
+MAX_QUEUED_INPUT = 10 * 1024 * 1024
 _FATAL = 2
 
 
@@ -44,7 +48,8 @@ class ShellJob(TestJob):
     __test__ = False
     __slots__ = ("R", "ranks", "counts", "state", "taskmap", "statuses",
                  "streams", "kill_timer", "kill_count", "kill_timeout",
-                 "kill_started", "released", "exit_timer", "pids")
+                 "kill_started", "released", "exit_timer", "pids",
+                 "input_queue", "input_size", "input_state")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -61,6 +66,9 @@ class ShellJob(TestJob):
         self.kill_started = None
         self.released = set()
         self.pids = {}            # rank -> (host, [pid...])
+        self.input_queue = []     # stdin held until every shell started
+        self.input_size = 0
+        self.input_state = None   # None, "open", "closed"
 
     # -- start -----------------------------------------------------------------
 
@@ -140,6 +148,9 @@ class ShellJob(TestJob):
                 self.running = True
                 self._set_expiration()
                 self._respond("start")
+                queued, self.input_queue = self.input_queue, []
+                for order in queued:
+                    self._send_input(order)
         elif kind == "log":
             level = int(ev.get("level", 5))
             message = str(ev.get("message", ""))
@@ -180,6 +191,49 @@ class ShellJob(TestJob):
                     self, self.svc.shell_exit_timeout, "shell-exit")
             return
         self.tasks_complete(max(self.statuses.values()))
+
+    def input(self, data, eof):
+        """Standard input for every task (``job-exec.input``): logged in
+        ``guest.input`` (RFC 24), sent to the shells once they started.
+
+        :raises InvalidArgument: after EOF, or past ``MAX_QUEUED_INPUT``
+            bytes held before the shells started.
+        """
+        if self.input_state == "closed" or self.finalizing:
+            raise InvalidArgument("stdin of the job is already closed")
+        if self.input_state is None:
+            self.input_state = "open"
+            self.input_entry("header", {
+                "version": 1, "encoding": {"stdin": "UTF-8"},
+                "count": {"stdin": 1}, "options": {}})
+        if data:
+            self.input_entry("data", {"stream": "stdin", "rank": "all",
+                                      "data": data})
+        if eof:
+            self.input_state = "closed"
+            self.input_entry("data", {"stream": "stdin", "rank": "all",
+                                      "eof": True})
+        order = {"id": self.id, "data": data, "eof": eof}
+        if self.running:
+            self._send_input(order)
+            return
+        self.input_size += len(data)
+        if self.input_size > MAX_QUEUED_INPUT:
+            raise InvalidArgument("too much input before the job started")
+        self.input_queue.append(order)
+
+    def input_entry(self, name, context):
+        line = eventlog.encode_entry(name, context, self.svc.reactor.seconds())
+        self.svc.writer.append(self.key + ".guest.input",
+                               line.encode("utf-8"))
+
+    def _send_input(self, order):
+        router = self.svc.router
+        for rank in self.ranks:
+            if rank not in self.statuses:
+                router.call("job-exec.shell-input", order,
+                            cred=router.instance_cred, nodeid=rank
+                            ).addErrback(lambda f: f.trap(FluxError))
 
     def hostpids(self):
         """``[[host, pid]...]`` of the started tasks, in rank order."""

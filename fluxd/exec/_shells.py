@@ -5,7 +5,7 @@
 for the first job (the interpreter and the shell code are loaded then,
 not per job) and
 speaks its line protocol (see :mod:`flux_shell.server`): ``launch``,
-``kill`` and ``terminate`` orders on its stdin, the shells' events on its
+``kill``, ``input`` and ``terminate`` orders on its stdin, the shells' events on its
 stdout, handed to the callback registered for each job.  When the server
 dies, every job it held hears ``{"ev": "lost"}``; the next launch starts
 a new server.
@@ -96,6 +96,12 @@ class ShellServerProcess(protocol.ProcessProtocol):
         """The shell of ``jobid`` sends ``signum`` to its tasks."""
         if jobid in self.handlers:
             self._send({"op": "kill", "id": jobid, "signum": signum})
+
+    def input(self, jobid, data, eof):
+        """Data (and the end) of the stdin of the tasks of ``jobid``."""
+        if jobid in self.handlers:
+            self._send({"op": "input", "id": jobid, "data": data,
+                        "eof": eof})
 
     def terminate(self, jobid):
         """SIGKILL the shell of ``jobid`` itself."""

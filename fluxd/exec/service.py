@@ -7,7 +7,7 @@ It runs on every rank.  Each rank's service keeps a shell server
 first job and kept: a 16-broker test instance that runs no job starts
 no server) and answers ``job-exec.shell-launch`` (streaming: the events of
 the job shell it forks for the job) and ``job-exec.shell-kill {id,
-signum, shell?}``; it also sends the ``shell-<id>.kill {signum}`` events
+signum, shell?}`` and ``job-exec.shell-input``; it also sends the ``shell-<id>.kill {signum}`` events
 of ``flux job kill`` to its shells.  Rank 0's service alone talks to the
 job manager: a job with ``attributes.system.exec.test`` is simulated
 (:class:`~fluxd.exec._job.TestJob`), any other is run by one shell per
@@ -299,6 +299,35 @@ class ExecService(Module):
             if entry["name"] == "start":
                 return entry["timestamp"]
         return None
+
+    @method("input", roles=ROLE_USER)
+    def rpc_input(self, request):
+        """``job-exec.input {id, data?, eof?}``: standard input for every
+        task of a running job, from its owner."""
+        body = request.json()
+        jobid, data, eof = body.get("id"), body.get("data", ""), \
+            body.get("eof", False)
+        if not isinstance(data, str) or not isinstance(eof, bool):
+            raise ProtocolError("job-exec.input: expected {id, data, eof}")
+        job = self.jobs.get(jobid)
+        if job is None or not isinstance(job, ShellJob):
+            raise NotFound(f"job {jobid} is not running job shells")
+        if request.userid != job.userid:
+            raise PermissionDenied("Permission denied")
+        job.input(data, eof)
+        return {}
+
+    @method("shell-input")
+    def rpc_shell_input(self, request):
+        """``job-exec.shell-input {id, data, eof}``: for the tasks' stdin
+        of the job's shell here."""
+        body = request.json()
+        jobid = body.get("id")
+        if jobid not in self.local:
+            raise NotFound(f"job {jobid} has no shell here")
+        self.shells.input(jobid, str(body.get("data", "")),
+                          bool(body.get("eof")))
+        return {}
 
     @method("hostpids", roles=ROLE_USER)
     def rpc_hostpids(self, request):

@@ -102,8 +102,20 @@ def test_output_files_and_input(broker, tmp_path):
     assert "flux-shell[0]: FATAL: output: error opening /nonexistent/dir/out:" \
         " No such file or directory" in result.err
     (tmp_path / "in").write_text("from stdin\n")
-    result = broker.flux("run", f"--input={tmp_path}/in", "cat")
+    result = broker.flux("run", f"--input={tmp_path}/in", "cat",
+                         stdin="not read\n")
     assert (result.rc, result.out) == (0, "from stdin\n")
+    # the command's stdin goes to every task, logged in guest.input
+    result = broker.flux("run", "-v", "-n2", "-l", "cat", stdin="x\ny\n")
+    assert result.rc == 0
+    assert sorted(result.out.splitlines()) == ["0: x", "0: y", "1: x", "1: y"]
+    jobid = result.err.split()[1]
+    names = [line.split()[1] for line in broker.flux(
+        "job", "eventlog", "-p", "input", jobid).out.splitlines()]
+    assert names[0] == "header" and names[-1] == "data"
+    jobid = broker.flux("submit", "cat").out.strip()
+    result = broker.flux("job", "attach", jobid, stdin="typed\n")
+    assert (result.rc, result.out) == (0, "typed\n")
 
 
 def test_output_limit(broker):
