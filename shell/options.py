@@ -7,6 +7,8 @@ commands).  Pure.
 - ``output.stdout``/``output.stderr`` ``{type: file, path, label}``: the
   stream goes to a file (mustache templates ``{{id}}``, ``{{jobid}}``,
   ``{{id.f58}}``, ``{{id.dec}}``, ``{{id.hex}}`` replaced);
+  ``{buffer: {type: none}}`` (``-u``): stdout is sent as read, not by
+  whole lines;
 - ``output.limit``: bytes of output kept in the KVS (a number, or with
   a ``k``/``M``/``G`` suffix), 10M by default;
 - ``output.batch-timeout``: seconds between two output writes, 0.05;
@@ -68,6 +70,7 @@ class OutputOptions:
         self.limit = DEFAULT_LIMIT
         self.batch_timeout = 0.05
         self.input_path = None
+        self.unbuffered = set()
 
 
 def _get(options, dotted):
@@ -90,7 +93,10 @@ def output_options(options, f58, jobid=None):
         spec = _get(options, f"output.{stream}")
         if not isinstance(spec, dict):
             continue
-        if spec.get("type", "file") != "file":
+        buffer = spec.get("buffer")
+        if isinstance(buffer, dict) and buffer.get("type") == "none":
+            out.unbuffered.add(stream)
+        if spec.get("type", "file" if "path" in spec else "kvs") != "file":
             continue
         path = spec.get("path")
         if not isinstance(path, str) or not path:

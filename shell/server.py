@@ -21,6 +21,7 @@ closes every shell's order pipe, which makes the shells kill their tasks,
 and exits once they have.
 """
 
+import gc
 import json
 import os
 import select
@@ -90,6 +91,7 @@ class ShellServer:
 
     def _become_shell(self, spec, ev_w, ctl_r, mine):
         code = 1
+        gc.disable()     # a shell lives briefly: no collection
         try:
             os.setsid()
             keep = {ev_w, ctl_r, 2}
@@ -226,6 +228,9 @@ class ShellServer:
 def main():
     """``python -m flux_shell.server``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # what is loaded now stays shared with the shells: the collector
+    # must not touch (and so copy) those pages in every forked shell
+    gc.freeze()
     ShellServer().serve()
     return 0
 

@@ -71,6 +71,7 @@ class Shell:
         self.batch_timeout = 0.05
         self.ctl_buf = b""
         self.label = False
+        self.unbuffered = set()
         self.writers = {}        # fd -> bytes waiting for a task's stdin
         self.input_eof = False
         self.files = {}          # stream -> fd of a labelled output file
@@ -159,6 +160,7 @@ class Shell:
         self.limit = out.limit
         self.batch_timeout = out.batch_timeout
         self.label = out.label
+        self.unbuffered = out.unbuffered
         fds = {}
         for stream in ("stdout", "stderr"):
             path = out.paths.get(stream)
@@ -290,7 +292,7 @@ class Shell:
         except BlockingIOError:
             return
         text = dec.decode(data, final=not data)
-        if stream == "stderr":
+        if stream == "stderr" or stream in self.unbuffered:
             self._queue(stream, taskrank, buf + text)
             buf = ""
         else:

@@ -23,7 +23,8 @@ import sys
 from fluxd.cli._jobid import parse_jobid
 from fluxd.errors import FluxError
 
-__all__ = ["cmd_attach", "cmd_taskmap", "cmd_timeleft", "cmd_hostpids"]
+__all__ = ["cmd_attach", "cmd_taskmap", "cmd_timeleft", "cmd_hostpids",
+           "unbuffered"]
 
 PROG = "flux-job"
 
@@ -51,6 +52,11 @@ class _Unbuffered:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def unbuffered(stream):
+    """``stream`` flushed after every write (``-u``)."""
+    return _Unbuffered(stream)
 
 
 def cmd_attach(argv):

@@ -85,6 +85,10 @@ class RunCommand:
         if args.verbose > 0:
             self.env.stderr.write(f"jobid: {label}\n")
             self.env.stderr.flush()
+        if args.unbuffered:
+            from fluxd.cli._job_exec import unbuffered
+            self.env.stdout = unbuffered(self.env.stdout)
+            self.env.stderr = unbuffered(self.env.stderr)
         self.attach = Attach(self.env, EventFollower(handle), result, label,
                              wait_event=args.wait_event,
                              show_events=args.verbose > 1,

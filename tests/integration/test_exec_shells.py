@@ -59,6 +59,21 @@ def test_output_eventlog_is_rfc24(broker):
         '{"version":1,"map":[[0,1,2,1]]}\n'
 
 
+def test_unbuffered_output(broker):
+    script = "printf partial; sleep 0.3; echo done"
+    for opts, chunks in ((["-u"], ["partial", "done\n"]),
+                         ([], ["partialdone\n"])):
+        result = broker.flux("run", "-v", *opts, SH, "-c", script)
+        assert result.out == "partialdone\n"
+        jobid = result.err.split()[1]
+        entries = [json.loads(line) for line in broker.flux(
+            "job", "eventlog", "-f", "json", "-p", "output", jobid
+        ).out.splitlines()]
+        assert [e["context"]["data"] for e in entries
+                if e["context"].get("stream") == "stdout"
+                and "data" in e["context"]] == chunks
+
+
 def test_exit_codes_and_start_failures(broker):
     result = broker.flux("run", SH, "-c", "exit 3")
     assert (result.rc, result.err) == (

@@ -81,6 +81,9 @@ class OptionTests(SynchronousTestCase):
         self.assertEqual((out.label, out.limit, out.batch_timeout,
                           out.input_path), (True, 2048, 0.5, "/in"))
         self.assertEqual(O.output_options({}, "ƒAB").limit, O.DEFAULT_LIMIT)
+        out = O.output_options({"output": {
+            "stdout": {"buffer": {"type": "none"}}}}, "ƒAB")
+        self.assertEqual((out.paths, out.unbuffered), ({}, {"stdout"}))
         with self.assertRaises(O.OptionError):
             O.output_options({"output": {"stdout": {"type": "file"}}}, "f")
 
