@@ -105,6 +105,25 @@ def test_shell_that_crashes(broker):
     assert broker.flux("run", "true").rc == 0
 
 
+def test_shell_server_that_dies(broker):
+    # the task's parent is its shell, whose parent is the shell server
+    jobid = broker.flux("submit", SH, "-c", "echo $(ps -o ppid= -p $PPID);"
+                        " sleep 30").out.strip()
+    broker.flux("job", "wait-event", "-p", "output", jobid, "data")
+    entries = [json.loads(line) for line in broker.flux(
+        "job", "eventlog", "-f", "json", "-p", "output", jobid
+    ).out.splitlines()]
+    server = [e["context"]["data"] for e in entries
+              if e["context"].get("data")][0]
+    os.kill(int(server), 9)
+    result = broker.flux("job", "attach", jobid)
+    assert result.rc == 137
+    assert "type=exec severity=0 rank 0: the shell server exited: job" \
+        " shell lost" in result.err
+    # the next job starts a new server
+    assert broker.flux("run", "echo", "again").out == "again\n"
+
+
 def test_output_files_and_input(broker, tmp_path):
     result = broker.flux("run", "-v", f"--output={tmp_path}/out-{{{{id}}}}",
                          f"--cwd={tmp_path}", "echo", "to a file")
