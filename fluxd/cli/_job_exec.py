@@ -1,12 +1,13 @@
 # -*- test-case-name: tests.integration.test_exec_shells -*-
-"""``flux job attach``, ``flux job taskmap`` and ``flux job timeleft``:
-the job-shell subcommands of ``flux job`` (spec/cli.md section 6).
+"""``flux job attach``, ``taskmap``, ``hostpids`` and ``timeleft``: the
+job-shell subcommands of ``flux job`` (spec/cli.md section 6).
 
 - ``attach [-l] [-u] [-q] [-r] [-E] [-X] [-v] [-w EVENT] ID``: follow a
-  job as ``flux run`` does, its standard input sent to the job's tasks
-  unless ``-r`` (``--read-only``) (:class:`fluxd.cli._attach.Attach`) and exit with
-  its status; ``-E`` prints the job's events, ``-X`` its exec events,
-  ``-u`` writes each piece of output at once (no buffering).
+  job as ``flux run`` does (:class:`fluxd.cli._attach.Attach`), its
+  standard input sent to the job's tasks unless ``-r``
+  (``--read-only``), and exit with its status; ``-E`` prints the job's
+  events, ``-X`` its exec events, ``-u`` writes each piece of output at
+  once (no buffering).
 - ``taskmap ID``: the RFC 34 task map of the job's ``shell.start``.
 - ``hostpids [-d DELIM] ID``: ``host:pid`` of each task of a running
   job, in task rank order, joined by DELIM (``,``).

@@ -70,7 +70,7 @@ class ShellJob(TestJob):
         self.input_size = 0
         self.input_state = None   # None, "open", "closed"
 
-    # -- start -----------------------------------------------------------------
+    # -- start ----------------------------------------------------------------
 
     def _initialized(self):
         if self.finalizing:
@@ -119,7 +119,7 @@ class ShellJob(TestJob):
         self.svc.writer.append(self.key + ".guest.output",
                                line.encode("utf-8"))
 
-    # -- shell events ------------------------------------------------------------
+    # -- shell events ---------------------------------------------------------
 
     def shell_event(self, rank, ev):
         """One event of the shell of ``rank``."""
@@ -248,7 +248,7 @@ class ShellJob(TestJob):
         if not self.finalizing:
             self.fatal("leader shell exited while others are still running")
 
-    # -- signals -----------------------------------------------------------------
+    # -- signals --------------------------------------------------------------
 
     def signal(self, signum):
         """Send ``signum`` to the tasks of every running shell."""
@@ -302,7 +302,7 @@ class ShellJob(TestJob):
         else:
             self.finalize()
 
-    # -- end -----------------------------------------------------------------------
+    # -- end ------------------------------------------------------------------
 
     def finalize(self):
         self.svc.deadlines.cancel(self.kill_timer)

@@ -3,12 +3,12 @@
 
 :class:`ShellServerProcess` starts ``python -m flux_shell.server`` once,
 for the first job (the interpreter and the shell code are loaded then,
-not per job) and
-speaks its line protocol (see :mod:`flux_shell.server`): ``launch``,
-``kill``, ``input`` and ``terminate`` orders on its stdin, the shells' events on its
-stdout, handed to the callback registered for each job.  When the server
-dies, every job it held hears ``{"ev": "lost"}``; the next launch starts
-a new server.
+not per job) and speaks its line protocol (see
+:mod:`flux_shell.server`): ``launch``, ``kill``, ``input`` and
+``terminate`` orders on its stdin, the shells' events on its stdout,
+handed to the callback registered for each job.  When the server dies,
+every job it held hears ``{"ev": "lost"}``; the next launch starts a
+new server.
 """
 
 import json

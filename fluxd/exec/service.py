@@ -5,10 +5,11 @@ execution.
 It runs on every rank.  Each rank's service keeps a shell server
 (:class:`~fluxd.exec._shells.ShellServerProcess`, started by the rank's
 first job and kept: a 16-broker test instance that runs no job starts
-no server) and answers ``job-exec.shell-launch`` (streaming: the events of
-the job shell it forks for the job) and ``job-exec.shell-kill {id,
-signum, shell?}`` and ``job-exec.shell-input``; it also sends the ``shell-<id>.kill {signum}`` events
-of ``flux job kill`` to its shells.  Rank 0's service alone talks to the
+no server) and answers ``job-exec.shell-launch`` (streaming: the events
+of the job shell it forks for the job), ``job-exec.shell-kill {id,
+signum, shell?}`` and ``job-exec.shell-input {id, data, eof}``; it also
+sends the ``shell-<id>.kill {signum}`` events of ``flux job kill`` to its
+shells.  Rank 0's service alone talks to the
 job manager: a job with ``attributes.system.exec.test`` is simulated
 (:class:`~fluxd.exec._job.TestJob`), any other is run by one shell per
 rank of its R (:class:`~fluxd.exec._shelljob.ShellJob`).
@@ -52,7 +53,6 @@ import signal
 import socket
 
 from twisted.internet import defer
-
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -61,6 +61,7 @@ from fluxd.errors import (
 from fluxd.exec._deadlines import Deadlines
 from fluxd.exec._job import GUESTS_REFUSED, TestJob
 from fluxd.exec._shelljob import IMP_NEEDED, ShellJob
+from fluxd.exec._shells import ShellServerProcess
 from fluxd.exec.testconf import ExecTestError, read_conf
 from fluxd.formats import eventlog
 from fluxd.formats.fsd import parse_fsd
@@ -70,7 +71,6 @@ from fluxd.storage import treeobj as T
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
-from fluxd.exec._shells import ShellServerProcess
 
 __all__ = ["ExecService", "IMP_NEEDED", "GUESTS_REFUSED"]
 
