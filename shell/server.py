@@ -11,7 +11,8 @@ Orders come on stdin, one JSON object per line:
   tasks;
 - ``{"op": "input", "id": ID, "data": TEXT, "eof": BOOL}``: for the
   tasks' stdin;
-- ``{"op": "terminate", "id": ID}``: SIGKILL the shell itself.
+- ``{"op": "terminate", "id": ID}``: SIGKILL the shell itself and its
+  tasks' process group (known from the shell's ``start`` event).
 
 On stdout it relays each shell's event lines whole (never interleaved),
 adds ``{"id", "ev": "spawned", "pid"}`` after a fork and, once a shell
@@ -34,10 +35,11 @@ __all__ = ["ShellServer", "main"]
 
 
 class _Child:
-    __slots__ = ("id", "pid", "ev_fd", "ctl_fd", "buf", "status")
+    __slots__ = ("id", "pid", "ev_fd", "ctl_fd", "buf", "status", "pgid")
 
     def __init__(self, jobid, pid, ev_fd, ctl_fd):
         self.id, self.pid = jobid, pid
+        self.pgid = None
         self.ev_fd, self.ctl_fd = ev_fd, ctl_fd
         self.buf = b""
         self.status = None
@@ -135,10 +137,16 @@ class ShellServer:
             except OSError:
                 pass
         elif op == "terminate":
-            try:
-                os.kill(child.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            # the shell, and its tasks (a stopped or hung shell passes
+            # on no signal)
+            for kill, target in ((os.kill, child.pid),
+                                 (os.killpg, child.pgid)):
+                if target is None:
+                    continue
+                try:
+                    kill(target, signal.SIGKILL)
+                except OSError:
+                    pass
 
     # -- the loop -------------------------------------------------------------
 
@@ -150,6 +158,11 @@ class ShellServer:
                 if child.ctl_fd is not None:
                     os.close(child.ctl_fd)
                     child.ctl_fd = None
+                try:
+                    # a stopped shell must run to see the end of its orders
+                    os.kill(child.pid, signal.SIGCONT)
+                except OSError:
+                    pass
             return
         self.inbuf += data
         *lines, self.inbuf = self.inbuf.split(b"\n")
@@ -167,13 +180,30 @@ class ShellServer:
             child.buf += data
             cut = child.buf.rfind(b"\n") + 1
             if cut:
-                self.write(child.buf[:cut])
+                lines = child.buf[:cut]
+                if child.pgid is None and b'"ev":"start"' in lines:
+                    self._note_pgid(child, lines)
+                self.write(lines)
                 child.buf = child.buf[cut:]
             return
         del self.by_fd[child.ev_fd]
         os.close(child.ev_fd)
         child.ev_fd = None
         self._maybe_done(child)
+
+    @staticmethod
+    def _note_pgid(child, lines):
+        """The tasks' process group: their first pid (``start`` event)."""
+        for line in lines.splitlines():
+            if b'"ev":"start"' not in line:
+                continue
+            try:
+                pids = json.loads(line).get("pids") or []
+            except ValueError:
+                return
+            if pids:
+                child.pgid = int(pids[0])
+            return
 
     def _reap(self):
         while True:

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -190,6 +191,35 @@ def test_task_ignoring_sigterm_is_killed(quick):
     finish = [line for line in quick.flux("job", "eventlog", jobid)
               .out.splitlines() if " finish " in line]
     assert finish[0].endswith(f"status={137 << 8}")
+
+
+def test_hung_shell_is_killed_with_its_tasks(quick):
+    # the shell stops (it passes on no signal); after 5 x kill-timeout
+    # the exec service has it and its tasks killed
+    jobid = quick.flux("submit", SH, "-c", "echo $$; sleep 0.5;"
+                       " kill -STOP $PPID; exec sleep 30").out.strip()
+    quick.flux("job", "wait-event", "-p", "output", jobid, "data")
+    entries = [json.loads(line) for line in quick.flux(
+        "job", "eventlog", "-f", "json", "-p", "output", jobid
+    ).out.splitlines()]
+    task = int([e["context"]["data"] for e in entries
+                if e["context"].get("data")][0])
+    shell = int(_stat(task)[1])
+    deadline = time.monotonic() + 30
+    while _stat(shell)[0] != "T":       # no event tells a process stopped
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    quick.flux("cancel", jobid)
+    result = quick.flux("job", "attach", jobid)
+    assert result.rc == 137
+    assert result.err.endswith("flux-job: job shell Killed\n")
+    assert not os.path.exists(f"/proc/{task}") or _stat(task)[0] == "Z"
+
+
+def _stat(pid):
+    """``[state, ppid]`` of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(") ", 1)[1].split()[:2]
 
 
 def test_shells_are_forked_from_one_server(broker):
