@@ -136,9 +136,13 @@ class ShellServerProcess(protocol.ProcessProtocol):
         if not self.stopping:
             self.log.warn("shell server exited: {why}",
                           why=reason.getErrorMessage())
+        lost = {"ev": "lost"}
+        if self.stopping:
+            lost["error"] = ("the broker stopped: job shells do not outlive"
+                             " it")
         for jobid, handler in handlers.items():
             try:
-                handler({"id": jobid, "ev": "lost"})
+                handler(dict(lost, id=jobid))
             except Exception:
                 self.log.failure("shell event of job {id}", id=jobid)
         ended, self.ended = self.ended, None

@@ -279,3 +279,24 @@ def test_leader_exit_timeout(tmp_path):
     assert proc.returncode == 143, proc.stderr
     assert "type=exec severity=0 leader shell exited while others are" \
         " still running" in proc.stderr
+
+
+def test_broker_stop_ends_running_jobs_clearly(broker_factory, tmp_path):
+    statedir = tmp_path / "state"
+    statedir.mkdir()
+    broker = broker_factory(attrs={"statedir": str(statedir)})
+    jobid = broker.flux("submit", SH, "-c", "echo $$; exec sleep 60"
+                        ).out.strip()
+    broker.flux("job", "wait-event", "-p", "output", jobid, "data")
+    broker.stop()
+    broker.start()
+    result = broker.flux("job", "attach", jobid)
+    assert result.rc == 137
+    assert "type=exec severity=0 rank 0: the broker stopped: job shells do" \
+        " not outlive it" in result.err
+    entries = [json.loads(line) for line in broker.flux(
+        "job", "eventlog", "-f", "json", "-p", "output", jobid
+    ).out.splitlines()]
+    task = int([e["context"]["data"] for e in entries
+                if e["context"].get("data")][0])
+    assert not os.path.exists(f"/proc/{task}") or _stat(task)[0] == "Z"
