@@ -105,6 +105,7 @@ class ShellJob(TestJob):
                 on_response=lambda ev, rank=rank: self.shell_event(rank, ev))
             self.streams[rank] = stream
             stream.done.addErrback(self._launch_failed, rank)
+        self.jobspec = None     # the shells have it
 
     def _launch_failed(self, failure, rank):
         failure.trap(FluxError)
