@@ -620,13 +620,13 @@ _POLICY = "per-queue access and scheduler policy"
 _SCHED = "a scheduler"
 _LISTING = "the admin role (multi-user instance)"
 
-#: ``exec.testexec``, ``job-manager.inactive-age-limit`` and
-#: ``inactive-num-limit`` are read (test execution, purge); the rest of
-#: those tables waits for the issues that bring their services
+#: ``exec.testexec``, the exec service's signals and timeouts
+#: (``kill-timeout``, ``max-kill-count``, ``term-signal``, ``kill-signal``,
+#: ``shell-exit-timeout``, ``max-start-delay-percent``),
+#: ``job-manager.inactive-age-limit`` and ``inactive-num-limit`` are read;
+#: the rest of those tables waits for the issues that bring their services
 _LATER_EXEC = ("imp", "service", "service-override", "method", "job-shell",
-               "kill-timeout", "max-kill-count", "max-kill-timeout",
-               "term-signal", "kill-signal", "barrier-timeout",
-               "shell-exit-timeout", "max-start-delay-percent",
+               "max-kill-timeout", "barrier-timeout",
                "sdexec-constrain-resources", "sdexec-properties",
                "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")
 _LATER_JM = ("housekeeping", "prolog", "epilog", "perilog")

@@ -49,8 +49,11 @@ def inside(confdir):
         "flux module list",
         "flux resource list",
         "flux resource status",
-        # jobs, executed in test mode (flux-core's testexec) until job
-        # shells arrive: each lasts run_duration
+        # a real job: one job shell per node, each running its task
+        "flux run -N2 -l --job-name=hostnames sh -c"
+        " 'echo $(hostname) task $FLUX_TASK_RANK of $FLUX_JOB_SIZE'",
+        # jobs executed in test mode (flux-core's testexec): each lasts
+        # run_duration, no process runs
         f"flux submit --cc=1-6 --wait {TEST}=0.2s -n1 true",
         f"flux run -N2 --job-name=two-nodes {TEST}=0.1s true",
         f"id=$(flux submit --job-name=fails {TEST}=0.1s"

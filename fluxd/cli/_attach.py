@@ -17,15 +17,17 @@ SIGUSR1 and SIGUSR2 are forwarded to the job.  On a terminal a status
 line tells what a job that has not started after 2 s is waiting for.
 """
 
+import codecs
 import errno
 import os
 import signal
+import threading
 import time
 
 from fluxd.cli._follow import WAITCREATE, context_string, render_output
 from fluxd.errors import FluxError
 
-__all__ = ["Attach", "waitstatus_to_exitcode"]
+__all__ = ["Attach", "StdinForwarder", "waitstatus_to_exitcode"]
 
 PROG = "flux-job"
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1,
@@ -54,6 +56,56 @@ def waitstatus_to_exitcode(status):
             return code, f"task(s) exited with exit code {code}"
         return 0, None
     return 1, f"unexpected wait(2) status {status}"
+
+
+class StdinForwarder:
+    """Send the command's standard input to a job (``job-exec.input``)
+    from a daemon thread with a connection of its own: the data read
+    before the job's exec service holds the job waits for :meth:`ready`;
+    the end of input is sent as ``eof``.  A job that is not run by job
+    shells (a test job) takes no input: forwarding stops quietly.
+
+    :param connect: opens a broker handle.
+    :param fd: the file descriptor read.
+    """
+
+    def __init__(self, connect, jobid, fd):
+        self.connect, self.jobid, self.fd = connect, jobid, fd
+        self.ready_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name="stdin")
+
+    def start(self):
+        """Start reading."""
+        self.thread.start()
+
+    def ready(self):
+        """The job's exec service has the job: input may be sent."""
+        self.ready_event.set()
+
+    def _run(self):
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        handle = None
+        try:
+            while True:
+                try:
+                    data = os.read(self.fd, 65536)
+                except OSError:
+                    data = b""
+                text = decoder.decode(data, final=not data)
+                self.ready_event.wait()
+                if handle is None:
+                    handle = self.connect()
+                handle.rpc("job-exec.input", {"id": self.jobid,
+                                              "data": text,
+                                              "eof": not data})
+                if not data:
+                    return
+        except FluxError:
+            return      # not a shell job, or it ended: input is moot
+        finally:
+            if handle is not None:
+                handle.close()
 
 
 class Attach:
@@ -86,6 +138,7 @@ class Attach:
         self.signals = []
         self.status_msg = None
         self.status_shown = False
+        self.stdin = None
         self.t_attach = clock()
         self.running = False      # the job started: its exec log ends
         self.exec_done = False    # with "done"; wait for it at the end
@@ -130,7 +183,8 @@ class Attach:
         elif name == "submit":
             self.exec = self.follower.watch(self.jobid, "guest.exec.eventlog",
                                             self._exec_event, WAITCREATE)
-        elif name == "start":
+        elif name in ("alloc", "start"):
+            # exec runs the job from its alloc on: its log ends with done
             self.running = True
         elif name == "finish":
             self.exit_code, message = waitstatus_to_exitcode(
@@ -157,6 +211,8 @@ class Attach:
             return
         name = entry["name"]
         self.running = True
+        if self.stdin is not None:
+            self.stdin.ready()
         if name == "shell.init" or (name == "complete"
                                     and self.output is None):
             self._watch_output()
@@ -170,7 +226,7 @@ class Attach:
         if name == "done":
             self.exec_done = True
             if self.ending:
-                self._detach()
+                self._detach(keep_output=True)
 
     def _watch_output(self):
         if self.output is None:
@@ -187,6 +243,8 @@ class Attach:
         rendered = render_output(entry, self.label_io)
         if rendered is not None:
             stream, text = rendered
+            if entry.get("name") == "log":
+                text = f"{entry['timestamp'] - self.t0:.3f}s: {text}"
             (self.env.stdout if stream == "stdout"
              else self.env.stderr).write(text)
 
@@ -199,10 +257,13 @@ class Attach:
             self.follower.stop(self.main)
             self.main = None
             return
-        self._detach()
+        self._detach(keep_output=True)
 
-    def _detach(self):
-        for token in (self.main, self.exec, self.output):
+    def _detach(self, keep_output=False):
+        """Stop following the job; with ``keep_output`` its output log
+        is read to its end (the stream ends once the job is inactive)."""
+        for token in (self.main, self.exec,
+                      None if keep_output else self.output):
             if token is not None:
                 self.follower.stop(token)
 
@@ -272,6 +333,16 @@ class Attach:
                 self._rpc("kill", "job-manager.kill",
                           {"id": self.jobid, "signum": signum})
         self._draw_status()
+
+    def forward_stdin(self, connect):
+        """Send this command's standard input to the job (when it is a
+        real file descriptor)."""
+        try:
+            fd = self.env.stdin.fileno()
+        except (AttributeError, OSError, ValueError):
+            return
+        self.stdin = StdinForwarder(connect, self.jobid, fd)
+        self.stdin.start()
 
     def run(self, handle_signals=True):
         """Follow the job to its end; returns the exit code."""

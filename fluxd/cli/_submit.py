@@ -90,6 +90,13 @@ class CommandEnv:
                 self._handle = self._connect()
         return self._handle
 
+    def connect(self):
+        """A new broker connection of its own (the caller closes it)."""
+        if self._connect is None:
+            from fluxd.client.sync import Flux
+            return Flux()
+        return self._connect()
+
     def close(self):
         """Close the connection if one was opened."""
         if self._handle is not None:

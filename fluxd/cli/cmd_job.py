@@ -110,6 +110,14 @@ SUBCOMMANDS = {
     "post-event": ("fluxd.cli._job_post:cmd_post_event",
                    "id name [key=value...]",
                    "Post an event to a job's eventlog"),
+    "attach": ("fluxd.cli._job_exec:cmd_attach", "[OPTIONS] id",
+               "Interactively attach to job"),
+    "taskmap": ("fluxd.cli._job_exec:cmd_taskmap", "id",
+                "Print the task map of a job"),
+    "hostpids": ("fluxd.cli._job_exec:cmd_hostpids", "[OPTIONS] id",
+                 "Print host:pid pairs for the tasks of a job"),
+    "timeleft": ("fluxd.cli._job_exec:cmd_timeleft", "[OPTIONS] [id]",
+                 "Find remaining runtime for job or enclosing instance"),
 }
 
 

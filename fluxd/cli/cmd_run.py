@@ -11,8 +11,8 @@ prints the job id on stderr, ``-vv`` the job's events and ``-vvv`` its
 exec events.  ``--wait-event=NAME`` returns at that event instead of at
 ``clean``; ``--quiet`` leaves out the job shell's log and redirect
 messages.  A refused submission prints ``flux-run: ERROR: MESSAGE`` and
-exits 1.  The job's standard input is not forwarded yet (jobs run by
-job shells arrive with a later release).
+exits 1.  The command's standard input goes to every task (unless
+``--input`` names a file).
 """
 
 from fluxd.cli._submit import (
@@ -85,11 +85,19 @@ class RunCommand:
         if args.verbose > 0:
             self.env.stderr.write(f"jobid: {label}\n")
             self.env.stderr.flush()
+        if args.unbuffered:
+            from fluxd.cli._job_exec import unbuffered
+            self.env.stdout = unbuffered(self.env.stdout)
+            self.env.stderr = unbuffered(self.env.stderr)
         self.attach = Attach(self.env, EventFollower(handle), result, label,
                              wait_event=args.wait_event,
                              show_events=args.verbose > 1,
                              show_exec=args.verbose > 2,
                              label_io=args.label_io, quiet=args.quiet)
+        options = jobspec["attributes"]["system"].get("shell", {}).get(
+            "options", {})
+        if "stdin" not in (options.get("input") or {}):
+            self.attach.forward_stdin(self.env.connect)
         return self.attach.run(handle_signals=self.handle_signals)
 
 

@@ -1,2 +1,3 @@
-"""The exec service (RFC 32): test execution (:mod:`fluxd.exec.service`)
-until job shells arrive."""
+"""The exec service (RFC 32, :mod:`fluxd.exec.service`): job shells on
+every rank (the shell itself is the ``flux_shell`` package), and test
+execution."""

@@ -18,11 +18,8 @@ from fluxd.errors import FluxError, InvalidArgument
 from fluxd.exec.testconf import ExecTestError, read_conf
 from fluxd.formats import fluid
 
-__all__ = ["TestJob", "NO_SHELLS", "GUESTS_REFUSED"]
+__all__ = ["TestJob", "GUESTS_REFUSED"]
 
-#: the fatal exception of a job that is not a test job, until job shells
-NO_SHELLS = ("job shells arrive with a later release of fluxd: run test"
-             " jobs, e.g. flux submit --setattr=exec.test.run_duration=1s")
 #: the fatal exception of a guest's test job without allow-guests
 GUESTS_REFUSED = ("guests may not use test execution: set [exec.testexec]"
                   " allow-guests = true")
@@ -83,7 +80,7 @@ class TestJob:
                        f" {self.expiration:.2f}")
             return
         self.svc.post(self, "reattach" if self.reattach else "init",
-                      then=TestJob._initialized)
+                      then=type(self)._initialized)
 
     def _initialized(self):
         if self.finalizing:
@@ -93,9 +90,6 @@ class TestJob:
             conf = read_conf(jobspec)
         except ExecTestError as exc:
             self.fatal(f"failed to initialize testconf: {exc}")
-            return
-        if conf is None:
-            self.fatal(NO_SHELLS)
             return
         if self.userid != self.svc.owner and not self.svc.allow_guests:
             self.fatal(GUESTS_REFUSED)
@@ -227,7 +221,7 @@ class TestJob:
         self.svc.deadlines.cancel(self.run_timer)
         self.svc.deadlines.cancel(self.expiry)
         self.run_timer = self.expiry = None
-        self.svc.post(self, "done", then=TestJob._release)
+        self.svc.post(self, "done", then=type(self)._release)
 
     def _release(self):
         self._respond("release", {"ranks": "all", "final": True})

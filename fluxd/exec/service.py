@@ -1,13 +1,24 @@
 # -*- test-case-name: tests.unit.exec.test_testexec -*-
-"""The ``job-exec`` service (RFC 32) with flux-core's test execution.
+"""The ``job-exec`` service (RFC 32): job shells, and flux-core's test
+execution.
 
-Once registered it says hello to the job manager
+It runs on every rank.  Each rank's service keeps a shell server
+(:class:`~fluxd.exec._shells.ShellServerProcess`, started by the rank's
+first job and kept: a 16-broker test instance that runs no job starts
+no server) and answers ``job-exec.shell-launch`` (streaming: the events
+of the job shell it forks for the job), ``job-exec.shell-kill {id,
+signum, shell?}`` and ``job-exec.shell-input {id, data, eof}``; it also
+sends the ``shell-<id>.kill {signum}`` events of ``flux job kill`` to its
+shells.  Rank 0's service alone talks to the
+job manager: a job with ``attributes.system.exec.test`` is simulated
+(:class:`~fluxd.exec._job.TestJob`), any other is run by one shell per
+rank of its R (:class:`~fluxd.exec._shelljob.ShellJob`).
+
+On rank 0, once registered it says hello to the job manager
 (``job-manager.exec-hello {service: "job-exec"}``), which then sends one
 streaming ``job-exec.start {id, userid, jobspec, R, reattach}`` per job
 entering RUN.  Jobs are simulated as flux-core's ``testexec`` does
-(settings in :mod:`fluxd.exec.testconf`); job shells are a later issue,
-so a job without ``attributes.system.exec.test`` gets a fatal ``exec``
-exception saying how to use test execution.  The life of one job:
+(settings in :mod:`fluxd.exec.testconf`).  The life of one job:
 
 - exec eventlog ``init`` (``reattach`` on reattach), written to
   ``job.<id>.guest.exec.eventlog`` in the primary namespace and awaited;
@@ -39,15 +50,21 @@ hearing of them (``start``, ``release``) is never durable before them.
 """
 
 import signal
+import socket
 
+from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from fluxd.errors import (
     FluxError, InvalidArgument, NotFound, PermissionDenied, ProtocolError)
 from fluxd.exec._deadlines import Deadlines
-from fluxd.exec._job import GUESTS_REFUSED, NO_SHELLS, TestJob
+from fluxd.exec._job import GUESTS_REFUSED, TestJob
+from fluxd.exec._shelljob import IMP_NEEDED, ShellJob
+from fluxd.exec._shells import ShellServerProcess
+from fluxd.exec.testconf import ExecTestError, read_conf
 from fluxd.formats import eventlog
+from fluxd.formats.fsd import parse_fsd
 from fluxd.interfaces import IEvents, IKVS, IReconfigurable, IRouter, provide
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.storage import treeobj as T
@@ -55,7 +72,7 @@ from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
 
-__all__ = ["ExecService", "NO_SHELLS", "GUESTS_REFUSED"]
+__all__ = ["ExecService", "IMP_NEEDED", "GUESTS_REFUSED"]
 
 
 def _signum(name):
@@ -65,9 +82,22 @@ def _signum(name):
                               else "SIG" + name])
 
 
+#: shell events that rank 0 does not use: not sent (``exit`` is told
+#: again, as a wait status, by ``shell-exit``)
+_LOCAL_EVENTS = frozenset(("spawned", "exit"))
+
+
+def _seconds(value, default):
+    if value is None or value == "none":
+        return default
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return parse_fsd(str(value))
+
+
 @implementer(IReconfigurable)
 class ExecService(Module):
-    """The ``job-exec`` service of rank 0.
+    """The ``job-exec`` service of one rank.
 
     :param reactor: IReactorTime (timers, eventlog timestamps).
     :param router: the broker router (job manager, KVS).
@@ -79,33 +109,52 @@ class ExecService(Module):
         ``exec.testexec.allow-guests``).
     :param writer: the job manager's
         :class:`~fluxd.job.kvsbatch.KVSBatcher` to write the exec eventlogs
-        through, or None for a batcher of its own.
+        through, or None for a batcher of its own (rank 0).
+    :param rank: this broker's rank: rank 0 runs jobs, every rank shells.
+    :param shells: the :class:`~fluxd.exec._shells.ShellServerProcess`
+        of this broker (None: one is made, started by the first job).
+    :param hostname: this broker's host name (shell messages).
+    :param local_uri: this broker's local URI (``FLUX_URI`` of the tasks).
     """
 
     name = "job-exec"
     log = Logger()
 
-    def __init__(self, reactor, router, kvs, events, config, writer=None):
-        super().__init__(0)
+    def __init__(self, reactor, router, kvs, events, config, writer=None,
+                 rank=0, shells=None, hostname=None, local_uri=None):
+        super().__init__(rank)
         self.reactor = reactor
         self.router = provide(IRouter, router)
-        self.kvs = provide(IKVS, kvs)
+        self.kvs = provide(IKVS, kvs) if rank == 0 else kvs
         self.events = provide(IEvents, events)
         self.owner = router.instance_cred.userid
         self.jobs = {}
         self._shared = writer is not None
-        self.writer = writer if self._shared else KVSBatcher(
+        self.writer = writer if self._shared or rank != 0 else KVSBatcher(
             reactor, kvs, router.instance_cred, on_durable=self._durable)
         self.deadlines = Deadlines(reactor, self._deadline)
+        self.shells = shells if shells is not None \
+            else ShellServerProcess(reactor)
+        self.hostname = hostname or socket.gethostname()
+        self.local_uri = local_uri
+        self.local = set()
         self._sub = None
+        self._kill_sub = None
         self._hello = None
         self.reconfigure(config)
         self.stats.update(started=0, finished=0)
 
     def reconfigure(self, config):
-        """Follow ``exec.term-signal``, ``exec.max-start-delay-percent``
-        and ``exec.testexec.allow-guests`` (for jobs starting later)."""
+        """Follow ``exec.term-signal``, ``kill-signal``, ``kill-timeout``,
+        ``max-kill-count``, ``shell-exit-timeout``,
+        ``max-start-delay-percent`` and ``exec.testexec.allow-guests``."""
         self.term_signal = _signum(config.get("exec.term-signal", "SIGTERM"))
+        self.kill_signal = _signum(config.get("exec.kill-signal", "SIGKILL"))
+        self.kill_timeout = _seconds(config.get("exec.kill-timeout", "5s"),
+                                     5.0)
+        self.max_kill_count = int(config.get("exec.max-kill-count", 8))
+        self.shell_exit_timeout = _seconds(
+            config.get("exec.shell-exit-timeout", "30s"), 0.0)
         self.max_start_delay = float(
             config.get("exec.max-start-delay-percent", 25))
         self.allow_guests = bool(config.get("exec.testexec.allow-guests",
@@ -115,6 +164,9 @@ class ExecService(Module):
 
     def startService(self):
         super().startService()
+        self._kill_sub = self.events.subscribe("shell-", self._kill_event)
+        if self.rank != 0:
+            return
         self._sub = self.events.subscribe("job-exception", self._exception)
         # once registered: the job manager sends starts from its hello
         self._hello = self.reactor.callLater(0, self._say_hello)
@@ -135,11 +187,15 @@ class ExecService(Module):
         super().stopService()
         if self._hello is not None and self._hello.active():
             self._hello.cancel()
-        if self._sub is not None:
-            self._sub.cancel()
+        for sub in (self._sub, self._kill_sub):
+            if sub is not None:
+                sub.cancel()
         self.deadlines.stop()
+        stopped = self.shells.stop()
         # a shared writer is the job manager's to flush (bounded in time)
-        return None if self._shared else self.writer.flush()
+        if self._shared or self.writer is None:
+            return stopped
+        return defer.gatherResults([stopped, self.writer.flush()])
 
     # -- writing the exec eventlog ---------------------------------------------
 
@@ -169,6 +225,10 @@ class ExecService(Module):
         if what == "run":
             job.run_timer = None
             job.tasks_complete(job.conf.wait_status)
+        elif what == "kill":
+            job.escalate()
+        elif what == "shell-exit":
+            job.leader_gone()
         else:
             job.expiry = None
             job.timeout()
@@ -194,7 +254,14 @@ class ExecService(Module):
                                 " jobspec, R, reattach}")
         if jobid in self.jobs:
             raise InvalidArgument(f"job {jobid} is already running")
-        job = TestJob(self, jobid, userid, request, jobspec, R, reattach)
+        if self.rank != 0:
+            raise InvalidArgument("job-exec.start: jobs start on rank 0")
+        try:
+            test = read_conf(jobspec) is not None
+        except ExecTestError:
+            test = True      # TestJob reports the bad setting
+        kind = TestJob if test else ShellJob
+        job = kind(self, jobid, userid, request, jobspec, R, reattach)
         self.jobs[jobid] = job
         self.stats["started"] += 1
         request.on_cancel(job.abandoned)
@@ -257,6 +324,47 @@ class ExecService(Module):
                                  "expiry")
         return {}
 
+    @method("input", roles=ROLE_USER)
+    def rpc_input(self, request):
+        """``job-exec.input {id, data?, eof?}``: standard input for every
+        task of a running job, from its owner."""
+        body = request.json()
+        jobid, data, eof = body.get("id"), body.get("data", ""), \
+            body.get("eof", False)
+        if not isinstance(data, str) or not isinstance(eof, bool):
+            raise ProtocolError("job-exec.input: expected {id, data, eof}")
+        job = self.jobs.get(jobid)
+        if job is None or not isinstance(job, ShellJob):
+            raise NotFound(f"job {jobid} is not running job shells")
+        if request.userid != job.userid:
+            raise PermissionDenied("Permission denied")
+        job.input(data, eof)
+        return {}
+
+    @method("shell-input")
+    def rpc_shell_input(self, request):
+        """``job-exec.shell-input {id, data, eof}``: for the tasks' stdin
+        of the job's shell here."""
+        body = request.json()
+        jobid = body.get("id")
+        if jobid not in self.local:
+            raise NotFound(f"job {jobid} has no shell here")
+        self.shells.input(jobid, str(body.get("data", "")),
+                          bool(body.get("eof")))
+        return {}
+
+    @method("hostpids", roles=ROLE_USER)
+    def rpc_hostpids(self, request):
+        """``job-exec.hostpids {id}`` -> ``{"hostpids": [[host, pid]...]}``
+        in task rank order, for the owner of a running job."""
+        jobid = request.json().get("id")
+        job = self.jobs.get(jobid)
+        if job is None or not isinstance(job, ShellJob):
+            raise NotFound(f"job {jobid} is not running job shells")
+        if request.userid != job.userid and request.userid != self.owner:
+            raise PermissionDenied("Permission denied")
+        return {"hostpids": job.hostpids()}
+
     @method("override", roles=ROLE_USER)
     def rpc_override(self, request):
         """``job-exec.override {jobid, event: start|finish, status?}``: the
@@ -275,3 +383,66 @@ class ExecService(Module):
             raise PermissionDenied("Permission denied")
         job.override(event, status)
         return {}
+
+    # -- this rank's shells ---------------------------------------------------
+
+    @method("shell-launch", streaming=True)
+    def rpc_shell_launch(self, request):
+        """``job-exec.shell-launch {id, f58, shell_rank, jobspec, R}``
+        (rank 0's exec service only): fork the job's shell here; one
+        response per shell event, the stream ends at the shell's exit."""
+        body = request.json()
+        jobid = body.get("id")
+        if not isinstance(jobid, int) or not isinstance(
+                body.get("jobspec"), dict) or not isinstance(
+                body.get("R"), dict):
+            raise ProtocolError("job-exec.shell-launch: expected {id,"
+                                " jobspec, R, shell_rank}")
+        if jobid in self.local:
+            raise InvalidArgument(f"job {jobid} has a shell here already")
+        spec = dict(body, broker_rank=self.rank, hostname=self.hostname,
+                    uri=self.local_uri)
+        done = defer.Deferred()
+
+        def event(ev):
+            if ev.get("ev") in _LOCAL_EVENTS:
+                return
+            if ev.get("ev") == "start":
+                ev["host"] = self.hostname
+            request.respond(ev)
+            if ev.get("ev") in ("shell-exit", "lost"):
+                self.local.discard(jobid)
+                done.callback(None)
+        self.local.add(jobid)
+        self.shells.launch(jobid, spec, event)
+        request.on_cancel(lambda: self.shells.terminate(jobid))
+        return done
+
+    @method("shell-kill")
+    def rpc_shell_kill(self, request):
+        """``job-exec.shell-kill {id, signum, shell?}``: signal the tasks
+        of the job's shell here (with ``shell``: SIGKILL the shell)."""
+        body = request.json()
+        jobid, signum = body.get("id"), body.get("signum")
+        if not isinstance(jobid, int) or not isinstance(signum, int):
+            raise ProtocolError("job-exec.shell-kill: expected {id, signum}")
+        if jobid not in self.local:
+            raise NotFound(f"job {jobid} has no shell here")
+        if body.get("shell"):
+            self.shells.terminate(jobid)
+        else:
+            self.shells.kill(jobid, signum)
+        return {}
+
+    def _kill_event(self, message):
+        """``shell-<id>.kill {signum}`` (``flux job kill``)."""
+        topic = message.topic
+        if not topic.endswith(".kill"):
+            return
+        try:
+            jobid = int(topic[len("shell-"):-len(".kill")])
+            signum = int(message.json().get("signum"))
+        except (ValueError, TypeError, ProtocolError):
+            return
+        if jobid in self.local:
+            self.shells.kill(jobid, signum)

@@ -58,10 +58,10 @@ def test_run_results(broker):
                          "=run", "true")
     assert result.rc != 0
     assert "type=exec severity=0 mock run exception generated" in result.err
-    # FAILED before running: no test execution requested
-    result = broker.flux("run", "true")
-    assert result.rc == 1
-    assert " type=exec severity=0 " in result.err
+    # FAILED before running: the command cannot be started (exit 127)
+    result = broker.flux("run", "/nonexistent/cmd")
+    assert result.rc == 127
+    assert " type=exec severity=0 task 0 (host " in result.err
 
 
 def test_run_verbose_and_wait_event(broker):
@@ -95,8 +95,8 @@ def test_submit_wait(broker):
     result = broker.flux("submit", "--wait", QUICK,
                          "--setattr=system.exec.test.wait_status=512", "true")
     assert (result.rc, result.err) == (2, "")
-    result = broker.flux("submit", "--wait", "true")
-    assert result.rc == 1
+    result = broker.flux("submit", "--wait", "/nonexistent/cmd")
+    assert result.rc == 127
     assert result.err.startswith("job.exception: type=exec severity=0 ")
     result = broker.flux("submit", "--wait-event=start", "-t", "1m",
                          "--setattr=system.exec.test.run_duration=30s",

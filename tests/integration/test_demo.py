@@ -33,6 +33,12 @@ def test_demo_runs():
         "JOBID", "USER", "NAME", "ST", "NTASKS", "NNODES", "TIME", "INFO"]
     assert [(r[2], r[3]) for r in rows] == [
         ("running", "CA"), ("too-long", "TO"), ("fails", "F"),
-        ("two-nodes", "CD")] + [("true", "CD")] * 6, jobs
+        ("two-nodes", "CD")] + [("true", "CD")] * 6 + [
+        ("hostnames", "CD")], jobs
+    # the real job: a shell on each of two nodes, output labelled by task
+    real = out.split("--job-name=hostnames", 1)[1].split("$ ", 1)[0]
+    assert sorted(line.split(": ", 1)[0] for line in
+                  real.splitlines()[1:]) == ["0", "1"], real
+    assert re.search(r"^1: \S+ task 1 of 2$", real, re.M), real
     assert re.search(r" allocated +1 +\d+ +\d+ \S+\n", out), out
     assert "Traceback" not in out

@@ -149,7 +149,8 @@ class FakeJobBroker:
         self._streams[token] = (job, path)
         for entry in self._log(job, path):
             self._queue.append((token, {"event": self._line(entry)}, None))
-        if path == "eventlog" and job.inactive:
+        if job.inactive and path in ("eventlog", "guest.output"):
+            # as job-info: the logs of an inactive job end once read
             self._queue.append((token, None, None))
             del self._streams[token]
         return token
@@ -195,7 +196,11 @@ class FakeJobBroker:
             if watched is job and watched_path == path:
                 self._queue.append((token, {"event": self._line(entry)},
                                     None))
-                if name == "clean" and path == "eventlog":
+        if name == "clean" and path == "eventlog":
+            # job-info ends the watches of a job once it is inactive
+            # (the exec log's end is left to the script's exec.done)
+            for token, (watched, wpath) in list(self._streams.items()):
+                if watched is job and wpath != "guest.exec.eventlog":
                     self._queue.append((token, None, None))
                     del self._streams[token]
         if name == "start":

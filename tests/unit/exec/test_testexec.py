@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from fluxd.config import Config
 from fluxd.errors import FluxError
 from fluxd.exec._deadlines import Deadlines
-from fluxd.exec.service import GUESTS_REFUSED, NO_SHELLS
+from fluxd.exec.service import GUESTS_REFUSED, IMP_NEEDED
 from fluxd.message.types import ROLE_USER
 from fluxd.testing.kvs import GatedStore
 from tests.unit.exec.fakejm import OWNER, R, Bench, jobspec
@@ -145,10 +145,14 @@ class RunTests(SynchronousTestCase):
                                            "mock run exception generated")])
         self.assertEqual(s.data("finish"), [{"status": 15}])
 
-    def test_not_a_test_job(self):
+    def test_not_a_test_job_without_processes(self):
+        # a job shell's job; this reactor (a Clock) cannot start one
         s = self.bench.start(1, jobspec(test=None))
-        self.assertEqual(s.data(EXC), [exc("exec", NO_SHELLS)])
-        self.assertEqual(s.kinds(), [EXC, "release"])
+        self.assertEqual(s.data(EXC), [exc(
+            "exec", "rank 0: cannot start the shell server: this broker's"
+            " reactor cannot start processes")])
+        self.assertEqual(s.kinds(), [EXC, "finish", "release"])
+        self.assertEqual(s.data("finish"), [{"status": 9}])
 
     def test_invalid_test_settings(self):
         for test, note in [
@@ -176,6 +180,11 @@ class RunTests(SynchronousTestCase):
             "allow-guests": True}}}))
         s = bench.start(2, jobspec(run_duration="1s"), userid=OWNER + 1)
         self.assertEqual(s.kinds(), ["start"])
+
+    def test_other_users_jobs_need_the_imp(self):
+        s = self.bench.start(1, jobspec(test=None), userid=OWNER + 1)
+        self.assertEqual(s.data(EXC), [exc("exec", IMP_NEEDED)])
+        self.assertEqual(s.kinds(), [EXC, "release"])
 
     def test_bad_start_requests(self):
         bench = self.bench

@@ -106,5 +106,5 @@ class JobCoreTests(SynchronousTestCase):
         job = self.job(plain)
         self.assertEqual((job.state, job.result, job.exception_type),
                          (J.INACTIVE, J.FAILED, "exec"))
-        self.assertIn("job shells arrive with a later release",
+        self.assertIn("cannot start the shell server",
                       job.exception_note)

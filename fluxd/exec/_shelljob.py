@@ -1,0 +1,342 @@
+# -*- test-case-name: tests.integration.test_exec_shells -*-
+"""One job run by job shells, as rank 0's exec service drives it.
+
+:class:`ShellJob` shares the life of a test job (:class:`~fluxd.exec.
+_job.TestJob`: ``init``, ``starting``, exceptions, the time limit,
+``complete``, ``done`` and the final release) and runs real shells in
+between: a ``job-exec.shell-launch`` stream to the exec service of each
+rank in R (the overlay carries those to other brokers), whose responses
+are the shell's events (:mod:`flux_shell.shell`).  Once every shell has
+said ``init``, ``shell.init`` is posted, once every one has started its
+tasks ``shell.start {taskmap}`` and the ``start`` response; each shell's
+exit releases its rank, the last one gives ``finish`` with the greatest
+wait status.  Output events become RFC 24 entries of
+``job.<id>.guest.output`` (a ``header`` first), written through the
+service's batcher with the exec eventlog.  Standard input given by
+``job-exec.input`` (``flux run``, ``flux job attach``) is logged in
+``guest.input`` and sent to every shell for all its tasks.
+
+A fatal exception, or the time limit (SIGALRM first), starts the kill
+sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
+``exec.kill-timeout``, again with the timeout doubled (at most 300 s) up
+to ``exec.max-kill-count`` times; past ``5 * kill-timeout`` the shells
+themselves are SIGKILLed.  A shell that dies by a signal or is lost with
+its server raises an ``exec`` exception.
+"""
+
+import signal
+
+from fluxd.errors import FluxError, InvalidArgument
+from fluxd.exec._job import TestJob
+from fluxd.formats import eventlog, fluid
+from flux_shell import taskmap as TM
+
+__all__ = ["ShellJob", "IMP_NEEDED"]
+
+#: the fatal exception of another user's job
+IMP_NEEDED = ("jobs of users other than the instance owner need the IMP"
+              " (flux-imp), which this fluxd release does not have")
+_KILL_TIMEOUT_MAX = 300.0
+#: bytes of stdin held for a job whose shells have not all started
+MAX_QUEUED_INPUT = 10 * 1024 * 1024
+_FATAL = 2
+
+
+class ShellJob(TestJob):
+    """A job run by one job shell per rank of its R."""
+
+    __test__ = False
+    __slots__ = ("R", "ranks", "counts", "state", "taskmap", "statuses",
+                 "streams", "kill_timer", "kill_count", "kill_timeout",
+                 "kill_started", "released", "exit_timer", "pids",
+                 "input_queue", "input_size", "input_state")
+
+    def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
+        super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
+        self.R = R
+        self.ranks = []
+        self.counts = {}
+        self.state = {}           # rank -> spawned/init/start
+        self.taskmap = None
+        self.statuses = {}        # rank -> wait status of its shell
+        self.streams = {}
+        self.kill_timer = self.exit_timer = None
+        self.kill_count = 0
+        self.kill_timeout = 0.0
+        self.kill_started = None
+        self.released = set()
+        self.pids = {}            # rank -> (host, [pid...])
+        self.input_queue = []     # stdin held until every shell started
+        self.input_size = 0
+        self.input_state = None   # None, "open", "closed"
+
+    # -- start ----------------------------------------------------------------
+
+    def _initialized(self):
+        if self.finalizing:
+            return
+        if self.reattach:
+            self.fatal("job shells do not outlive their broker: the job"
+                       " was lost in the restart")
+            return
+        if self.userid != self.svc.owner:
+            self.fatal(IMP_NEEDED)
+            return
+        try:
+            self.counts = TM.tasks_per_rank(self.jobspec, self.R)
+        except TM.TaskmapError as exc:
+            self.fatal(f"cannot lay out the tasks: {exc}")
+            return
+        self.ranks = list(self.counts)
+        self.svc.post(self, "starting")
+        self.started = True
+        ntasks = sum(self.counts.values())
+        self.output("header", {
+            "version": 1, "encoding": {"stdout": "UTF-8", "stderr": "UTF-8"},
+            "count": {"stdout": ntasks, "stderr": ntasks}, "options": {}})
+        payload = {"id": self.id, "f58": fluid.encode(self.id, "f58"),
+                   "jobspec": self.jobspec, "R": self.R}
+        router = self.svc.router
+        for shell_rank, rank in enumerate(self.ranks):
+            self.state[rank] = "launch"
+            stream = router.stream(
+                "job-exec.shell-launch", dict(payload, shell_rank=shell_rank),
+                cred=router.instance_cred, nodeid=rank,
+                on_response=lambda ev, rank=rank: self.shell_event(rank, ev))
+            self.streams[rank] = stream
+            stream.done.addErrback(self._launch_failed, rank)
+        self.jobspec = None     # the shells have it
+
+    def _launch_failed(self, failure, rank):
+        failure.trap(FluxError)
+        if rank not in self.statuses:
+            self.fatal(f"rank {rank}: cannot start a job shell:"
+                       f" {failure.getErrorMessage()}")
+            self.shell_exited(rank, signal.SIGKILL)
+
+    def output(self, name, context):
+        """Append an entry to the job's output eventlog."""
+        line = eventlog.encode_entry(name, context, self.svc.reactor.seconds())
+        self.svc.writer.append(self.key + ".guest.output",
+                               line.encode("utf-8"))
+
+    # -- shell events ---------------------------------------------------------
+
+    def shell_event(self, rank, ev):
+        """One event of the shell of ``rank``."""
+        kind = ev.get("ev")
+        if kind == "output":
+            for stream, taskrank, text in ev.get("data") or ():
+                self.output("data", {"stream": stream, "rank": str(taskrank),
+                                     "data": text})
+            for stream, taskrank in ev.get("eof") or ():
+                self.output("data", {"stream": stream, "rank": str(taskrank),
+                                     "eof": True})
+        elif kind == "init":
+            self.state[rank] = "init"
+            if all(s in ("init", "start") for s in self.state.values()):
+                self.svc.post(self, "shell.init", {
+                    "service": f"{self.userid}-shell-{self.id}",
+                    "leader-rank": self.ranks[0], "size": len(self.ranks)})
+        elif kind == "start":
+            self.state[rank] = "start"
+            self.pids[rank] = (ev.get("host", ""), ev.get("pids") or [])
+            if rank == self.ranks[0]:
+                self.taskmap = ev.get("taskmap")
+            if all(s == "start" for s in self.state.values()) \
+                    and not self.running and not self.finalizing:
+                self.svc.post(self, "shell.start", {"taskmap": self.taskmap})
+                self.running = True
+                self._set_expiration()
+                self._respond("start")
+                queued, self.input_queue = self.input_queue, []
+                for order in queued:
+                    self._send_input(order)
+        elif kind == "log":
+            level = int(ev.get("level", 5))
+            message = str(ev.get("message", ""))
+            self.output("log", {"rank": self.ranks.index(rank),
+                                "level": level, "message": message})
+            if level <= _FATAL:
+                self.fatal(message)
+        elif kind == "redirect":
+            self.output("redirect", {"stream": ev.get("stream"),
+                                     "rank": ev.get("ranks"),
+                                     "path": ev.get("path")})
+        elif kind == "shell-exit":
+            self.shell_exited(rank, int(ev.get("status", 0)))
+        elif kind == "lost":
+            self.shell_exited(rank, signal.SIGKILL,
+                              lost=ev.get("error") or "the shell server"
+                              " exited: job shell lost")
+
+    def shell_exited(self, rank, status, lost=False):
+        """The shell of ``rank`` is gone with wait status ``status``."""
+        if rank in self.statuses:
+            return
+        self.statuses[rank] = status
+        host = self.svc.hostname
+        if lost:
+            self.fatal(f"rank {rank}: {lost}")
+        elif status & 0x7f:
+            self.fatal(f"job shell on rank {rank} (host {host}) died by"
+                       f" signal {status & 0x7f}"
+                       f" ({signal.strsignal(status & 0x7f)})")
+        remaining = [r for r in self.ranks if r not in self.statuses]
+        if remaining:
+            self.released.add(rank)
+            self._respond("release", {"ranks": str(rank), "final": False})
+            if rank == self.ranks[0] and self.exit_timer is None \
+                    and self.svc.shell_exit_timeout > 0:
+                self.exit_timer = self.svc.at(
+                    self, self.svc.shell_exit_timeout, "shell-exit")
+            return
+        self.tasks_complete(max(self.statuses.values()))
+
+    def input(self, data, eof):
+        """Standard input for every task (``job-exec.input``): logged in
+        ``guest.input`` (RFC 24), sent to the shells once they started.
+
+        :raises InvalidArgument: after EOF, or past ``MAX_QUEUED_INPUT``
+            bytes held before the shells started.
+        """
+        if self.input_state == "closed" or self.finalizing:
+            raise InvalidArgument("stdin of the job is already closed")
+        if self.input_state is None:
+            self.input_state = "open"
+            self.input_entry("header", {
+                "version": 1, "encoding": {"stdin": "UTF-8"},
+                "count": {"stdin": 1}, "options": {}})
+        if data:
+            self.input_entry("data", {"stream": "stdin", "rank": "all",
+                                      "data": data})
+        if eof:
+            self.input_state = "closed"
+            self.input_entry("data", {"stream": "stdin", "rank": "all",
+                                      "eof": True})
+        order = {"id": self.id, "data": data, "eof": eof}
+        if self.running:
+            self._send_input(order)
+            return
+        self.input_size += len(data)
+        if self.input_size > MAX_QUEUED_INPUT:
+            raise InvalidArgument("too much input before the job started")
+        self.input_queue.append(order)
+
+    def input_entry(self, name, context):
+        line = eventlog.encode_entry(name, context, self.svc.reactor.seconds())
+        self.svc.writer.append(self.key + ".guest.input",
+                               line.encode("utf-8"))
+
+    def _send_input(self, order):
+        router = self.svc.router
+        for rank in self.ranks:
+            if rank not in self.statuses:
+                router.call("job-exec.shell-input", order,
+                            cred=router.instance_cred, nodeid=rank
+                            ).addErrback(lambda f: f.trap(FluxError))
+
+    def hostpids(self):
+        """``[[host, pid]...]`` of the started tasks, in rank order."""
+        return [[host, pid] for rank in self.ranks
+                for host, pids in [self.pids.get(rank, ("", []))]
+                for pid in pids]
+
+    def leader_gone(self):
+        """``exec.shell-exit-timeout`` passed with shells still running
+        after the leader exited."""
+        self.exit_timer = None
+        if not self.finalizing:
+            self.fatal("leader shell exited while others are still running")
+
+    # -- signals --------------------------------------------------------------
+
+    def signal(self, signum):
+        """Send ``signum`` to the tasks of every running shell."""
+        router = self.svc.router
+        for rank in self.ranks:
+            if rank in self.statuses:
+                continue
+            d = router.call("job-exec.shell-kill",
+                            {"id": self.id, "signum": int(signum)},
+                            cred=router.instance_cred, nodeid=rank)
+            d.addErrback(lambda f: f.trap(FluxError))
+
+    def kill(self, signum):
+        """Start the kill sequence with ``signum`` (once)."""
+        if not self.started or self.finalizing or self.kill_started:
+            return
+        self.kill_started = self.svc.reactor.seconds()
+        self.kill_timeout = self.svc.kill_timeout
+        self.signal(signum)
+        self.kill_timer = self.svc.at(self, self.kill_timeout, "kill")
+
+    def escalate(self):
+        """The kill timer passed: the kill signal again, or the shells."""
+        self.kill_timer = None
+        if self.finalizing or len(self.statuses) == len(self.ranks):
+            return
+        now = self.svc.reactor.seconds()
+        if now - self.kill_started >= 5 * self.svc.kill_timeout \
+                or self.kill_count >= self.svc.max_kill_count:
+            for rank in self.ranks:
+                if rank not in self.statuses:
+                    self.svc.router.call(
+                        "job-exec.shell-kill",
+                        {"id": self.id, "signum": signal.SIGKILL,
+                         "shell": True},
+                        cred=self.svc.router.instance_cred,
+                        nodeid=rank).addErrback(lambda f: f.trap(FluxError))
+            return
+        self.kill_count += 1
+        self.signal(self.svc.kill_signal)
+        self.kill_timeout = min(2 * self.kill_timeout, _KILL_TIMEOUT_MAX)
+        self.kill_timer = self.svc.at(self, self.kill_timeout, "kill")
+
+    def exception_event(self, type):
+        """A fatal exception of the job manager: kill the tasks."""
+        if self.finalizing:
+            return
+        self.exception_in_progress = True
+        if self.started:
+            self.kill(self.svc.term_signal)
+        else:
+            self.finalize()
+
+    # -- end ------------------------------------------------------------------
+
+    def finalize(self):
+        self.svc.deadlines.cancel(self.kill_timer)
+        self.svc.deadlines.cancel(self.exit_timer)
+        self.kill_timer = self.exit_timer = None
+        super().finalize()
+
+    def _release(self):
+        rest = [r for r in self.ranks if r not in self.released]
+        self._respond("release", {"ranks": _idset(rest) if rest else "",
+                                  "final": True})
+        self.svc.forget(self)
+        self.done.callback(None)
+
+    def abandoned(self):
+        """The job manager went away: end the shells too."""
+        for stream in self.streams.values():
+            stream.cancel()
+        self.svc.deadlines.cancel(self.kill_timer)
+        self.svc.deadlines.cancel(self.exit_timer)
+        super().abandoned()
+
+
+def _idset(ranks):
+    parts, start, prev = [], None, None
+    for r in sorted(ranks):
+        if start is None:
+            start = prev = r
+        elif r == prev + 1:
+            prev = r
+        else:
+            parts.append(f"{start}-{prev}" if prev > start else str(start))
+            start = prev = r
+    if start is not None:
+        parts.append(f"{start}-{prev}" if prev > start else str(start))
+    return ",".join(parts)

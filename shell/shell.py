@@ -1,0 +1,510 @@
+# -*- test-case-name: tests.unit.exec.test_shell -*-
+"""The job shell: one per job per rank (spec/jobs.md 5.1).
+
+:func:`run` is the whole life of one shell, given the job's description
+from the exec service (``spec``: id, rank, jobspec, R, hostname, uri) and
+two pipes: ``ev_fd`` where it writes its events, one JSON object per
+line, and ``ctl_fd`` where it reads orders (``{"op": "kill", "signum"}``).
+It lays out the tasks (:mod:`flux_shell.taskmap`), changes to the job's
+``cwd`` (``/tmp`` with an error when that fails, as flux does), applies
+the jobspec's rlimits, opens ``--output``/``--error``/``--input`` files,
+starts its tasks with ``posix_spawn`` in one process group of their own,
+feeds the tasks' stdin from ``input`` orders (``{"op": "input", "data",
+"eof"}``, the job's ``guest.input``) unless ``--input`` names a file,
+forwards SIGINT, SIGTERM, SIGALRM, SIGHUP, SIGUSR1, SIGUSR2 and ``kill``
+orders to them, and sends their output in batches (at most one event per
+``output.batch-timeout``, 50 ms by default, whatever the number of lines),
+cut at ``output.limit``.  Its exit code is the highest task exit code,
+128+N for a task killed by signal N.
+
+Events: ``init``, ``start {taskmap, pids}``, ``output {data: [[stream,
+taskrank, text]...]}``, ``eof {stream, rank}``, ``redirect {stream,
+rank, path}``, ``log {level, message}`` (level 0-2 fatal, 3 error, 4
+warning), ``exit {code}``.
+"""
+
+import codecs
+import fcntl
+import json
+import os
+import resource
+import select
+import signal
+import time
+
+from flux_shell import taskmap as TM
+from flux_shell.options import OptionError, output_options, rlimits
+
+__all__ = ["run", "Shell", "FORWARDED"]
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGHUP,
+             signal.SIGUSR1, signal.SIGUSR2)
+_FATAL, _ERROR, _WARN = 2, 3, 4
+_LINE_MAX = 8192
+
+
+class ShellExit(Exception):
+    """The shell must stop now with ``code`` (a fatal error was logged)."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+class Shell:
+    """One job shell (see the module docstring)."""
+
+    def __init__(self, spec, ev_fd, ctl_fd):
+        self.spec = spec
+        self.ev_fd, self.ctl_fd = ev_fd, ctl_fd
+        self.jobid = spec["id"]
+        self.rank = spec.get("shell_rank", 0)
+        self.hostname = spec.get("hostname", "")
+        self.pgid = None
+        self.tasks = {}          # pid -> task rank
+        self.status = {}         # task rank -> exit code
+        self.readers = {}        # fd -> [stream, task rank, decoder, buf]
+        self.pending = []
+        self.sent = 0
+        self.limit = None
+        self.limited = False
+        self.batch_timeout = 0.05
+        self.ctl_buf = b""
+        self.label = False
+        self.unbuffered = set()
+        self.writers = {}        # fd -> bytes waiting for a task's stdin
+        self.input_eof = False
+        self.files = {}          # stream -> fd of a labelled output file
+
+    # -- events ---------------------------------------------------------------
+
+    def emit(self, ev, **fields):
+        """Write one event line to the exec service."""
+        fields["ev"] = ev
+        fields["id"] = self.jobid
+        _write_all(self.ev_fd, (json.dumps(
+            fields, separators=(",", ":")) + "\n").encode())
+
+    def log(self, level, message):
+        """A shell log line (``flux-shell[RANK]: LEVEL: message``)."""
+        self.emit("log", level=level, message=message)
+
+    def die(self, code, message):
+        """Log a fatal error and stop with ``code``."""
+        self.log(_FATAL, message)
+        raise ShellExit(code)
+
+    # -- set-up ---------------------------------------------------------------
+
+    def layout(self):
+        """This shell's task ranks and the job's task map."""
+        jobspec, R = self.spec["jobspec"], self.spec["R"]
+        try:
+            counts = TM.tasks_per_rank(jobspec, R)
+        except TM.TaskmapError as exc:
+            self.die(1, f"taskmap: {exc}")
+        ids = TM.task_ids(counts)
+        broker_rank = self.spec.get("broker_rank", 0)
+        if broker_rank not in ids:
+            self.die(1, f"rank {broker_rank} is not in R")
+        self.size = sum(counts.values())
+        self.nnodes = len(counts)
+        return ids[broker_rank], TM.taskmap(counts)
+
+    def environment(self, system):
+        env = system.get("environment")
+        env = dict(env) if isinstance(env, dict) else {}
+        env = {str(k): str(v) for k, v in env.items()}
+        env.update(FLUX_JOB_ID=self.spec.get("f58", str(self.jobid)),
+                   FLUX_JOB_SIZE=str(self.size),
+                   FLUX_JOB_NNODES=str(self.nnodes),
+                   FLUX_JOB_TMPDIR=env.get("TMPDIR", "/tmp"))
+        if self.spec.get("uri"):
+            env["FLUX_URI"] = self.spec["uri"]
+        return env
+
+    def chdir(self, system):
+        cwd = system.get("cwd")
+        if not isinstance(cwd, str) or not cwd:
+            return
+        try:
+            os.chdir(cwd)
+        except OSError as exc:
+            self.log(_ERROR, f"Couldn't change dir to {cwd}:"
+                     f" {exc.strerror}: going to /tmp instead")
+            os.chdir("/tmp")
+
+    def set_rlimits(self, options):
+        for name, value in rlimits(options):
+            which = getattr(resource, "RLIMIT_" + name.upper(), None)
+            if which is None:
+                continue
+            soft, hard = resource.getrlimit(which)
+            value = resource.RLIM_INFINITY if value < 0 else value
+            if hard != resource.RLIM_INFINITY and (
+                    value == resource.RLIM_INFINITY or value > hard):
+                value = hard
+            try:
+                resource.setrlimit(which, (value, hard))
+            except (ValueError, OSError) as exc:
+                self.log(_ERROR, f"rlimit: {name}: {exc}")
+
+    def open_files(self, options, ranks):
+        """``--input``/``--output``/``--error``: the fds of each stream
+        (None: piped to the exec service)."""
+        try:
+            out = output_options(options, self.spec.get("f58", ""),
+                                 self.jobid)
+        except OptionError as exc:
+            self.die(1, str(exc))
+        self.limit = out.limit
+        self.batch_timeout = out.batch_timeout
+        self.label = out.label
+        self.unbuffered = out.unbuffered
+        fds = {}
+        for stream in ("stdout", "stderr"):
+            path = out.paths.get(stream)
+            if path is None:
+                fds[stream] = None
+                continue
+            if stream == "stderr" and path == out.paths.get("stdout"):
+                fds[stream] = fds["stdout"]
+                if "stdout" in self.files:
+                    self.files[stream] = self.files["stdout"]
+                continue
+            try:
+                fds[stream] = _high(os.open(path, os.O_WRONLY | os.O_CREAT
+                                            | os.O_APPEND, 0o666))
+            except OSError as exc:
+                self.die(1, f"output: error opening {path}:"
+                         f" {exc.strerror}")
+            if self.label:
+                # labelled: the shell writes the lines itself
+                self.files[stream] = fds.pop(stream)
+                fds[stream] = None
+            if self.rank == 0:
+                self.emit("redirect", stream=stream, path=path,
+                          ranks="0" if self.size == 1
+                          else f"0-{self.size - 1}")
+        if out.input_path is None:
+            fds["stdin"] = None      # a pipe each, fed by input orders
+            return fds
+        try:
+            fds["stdin"] = _high(os.open(out.input_path, os.O_RDONLY))
+        except OSError as exc:
+            self.die(1, f"input: error opening {out.input_path}:"
+                     f" {exc.strerror}")
+        return fds
+
+    # -- tasks ----------------------------------------------------------------
+
+    def spawn(self, taskrank, localid, argv, env, fds):
+        env = dict(env, FLUX_TASK_RANK=str(taskrank),
+                   FLUX_TASK_LOCAL_ID=str(localid))
+        mine = []
+        stdin_w = None
+        if fds["stdin"] is None:
+            r, w = os.pipe()
+            r, stdin_w = _high(r), _high(w)
+            actions = [(os.POSIX_SPAWN_DUP2, r, 0),
+                       (os.POSIX_SPAWN_CLOSE, stdin_w)]
+            mine.append((r, None, None))
+        else:
+            actions = [(os.POSIX_SPAWN_DUP2, fds["stdin"], 0)]
+        for fileno, stream in ((1, "stdout"), (2, "stderr")):
+            if fds[stream] is not None:
+                actions.append((os.POSIX_SPAWN_DUP2, fds[stream], fileno))
+                continue
+            r, w = os.pipe()
+            r, w = _high(r), _high(w)
+            mine.append((r, w, stream))
+            actions.append((os.POSIX_SPAWN_DUP2, w, fileno))
+            actions.append((os.POSIX_SPAWN_CLOSE, r))
+        try:
+            pid = os.posix_spawnp(
+                argv[0], argv, env, file_actions=actions,
+                setpgroup=0 if self.pgid is None else self.pgid,
+                setsigdef=FORWARDED + (signal.SIGCHLD, signal.SIGPIPE),
+                setsigmask=())
+        except OSError as exc:
+            for r, w, _ in mine:
+                os.close(r)
+                if w is not None:
+                    os.close(w)
+            if stdin_w is not None:
+                os.close(stdin_w)
+            code = 126 if exc.errno in (1, 13) else 127
+            self.kill(signal.SIGKILL)
+            self.die(code, f"task {taskrank} (host {self.hostname}): start"
+                     f" failed: {argv[0]}: {exc.strerror}")
+        if self.pgid is None:
+            self.pgid = pid
+        if stdin_w is not None:
+            os.set_blocking(stdin_w, False)
+            self.writers[stdin_w] = bytearray()
+        for r, w, stream in mine:
+            if stream is None:
+                os.close(r)          # the task's end of its stdin
+                continue
+            os.close(w)
+            os.set_blocking(r, False)
+            dec = codecs.getincrementaldecoder("utf-8")("replace")
+            self.readers[r] = [stream, taskrank, dec, ""]
+        self.tasks[pid] = taskrank
+
+    def kill(self, signum):
+        """Send ``signum`` to every task (their process group)."""
+        if self.pgid is None or not self.tasks:
+            return
+        try:
+            os.killpg(self.pgid, signum)
+        except OSError:
+            pass      # all gone already
+
+    # -- the loop -------------------------------------------------------------
+
+    def _queue(self, stream, taskrank, text):
+        if not text:
+            return
+        if stream in self.files:
+            lines = text.splitlines(keepends=True)
+            _write_all(self.files[stream], "".join(
+                f"{taskrank}: {line}" for line in lines).encode())
+            return
+        if self.limit is not None:
+            room = self.limit - self.sent
+            if room <= 0:
+                if not self.limited:
+                    self.limited = True
+                    self.log(_WARN, f"{stream}: output limit of"
+                             f" {self.limit} bytes exceeded, the rest of"
+                             " the job's output is discarded")
+                return
+            if len(text) > room:
+                text = text[:room]
+        self.sent += len(text)
+        self.pending.append([stream, taskrank, text])
+
+    def _read(self, fd):
+        stream, taskrank, dec, buf = self.readers[fd]
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        text = dec.decode(data, final=not data)
+        if stream == "stderr" or stream in self.unbuffered:
+            self._queue(stream, taskrank, buf + text)
+            buf = ""
+        else:
+            buf += text
+            cut = buf.rfind("\n") + 1
+            if cut == 0 and len(buf) > _LINE_MAX:
+                cut = len(buf)
+            if cut or not data:
+                self._queue(stream, taskrank, buf[:cut] if data else buf)
+                buf = buf[cut:] if data else ""
+        self.readers[fd][3] = buf
+        if not data:
+            os.close(fd)
+            del self.readers[fd]
+            if stream not in self.files:
+                self.pending.append([stream, taskrank, None])
+
+    def _flush(self):
+        if not self.pending:
+            return
+        data, eofs = [], []
+        for stream, taskrank, text in self.pending:
+            if text is None:
+                eofs.append([stream, taskrank])
+            else:
+                data.append([stream, taskrank, text])
+        self.pending = []
+        self.emit("output", data=data, eof=eofs)
+
+    def _control(self):
+        try:
+            data = os.read(self.ctl_fd, 4096)
+        except BlockingIOError:
+            return
+        if not data:
+            # the exec service is gone: the job ends with it
+            os.close(self.ctl_fd)
+            self.ctl_fd = None
+            self.kill(signal.SIGKILL)
+            return
+        self.ctl_buf += data
+        *lines, self.ctl_buf = self.ctl_buf.split(b"\n")
+        for line in lines:
+            try:
+                order = json.loads(line)
+            except ValueError:
+                continue
+            if order.get("op") == "kill":
+                self.kill(int(order.get("signum", signal.SIGTERM)))
+            elif order.get("op") == "input":
+                self.input(order.get("data") or "", bool(order.get("eof")))
+
+    def input(self, text, eof):
+        """Data for every task's stdin; ``eof`` closes them once written."""
+        data = text.encode("utf-8")
+        for buf in self.writers.values():
+            buf += data
+        self.input_eof = self.input_eof or eof
+        for fd in list(self.writers):
+            self._write_input(fd)
+
+    def _write_input(self, fd):
+        buf = self.writers[fd]
+        try:
+            while buf:
+                del buf[:os.write(fd, buf)]
+        except BlockingIOError:
+            return
+        except OSError:
+            buf.clear()          # the task closed its stdin or exited
+            self._close_input(fd)
+            return
+        if self.input_eof:
+            self._close_input(fd)
+
+    def _close_input(self, fd):
+        del self.writers[fd]
+        os.close(fd)
+
+    def _reap(self):
+        while self.tasks:
+            try:
+                pid, ws = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            taskrank = self.tasks.pop(pid, None)
+            if taskrank is None:
+                continue
+            code = os.waitstatus_to_exitcode(ws)
+            self.status[taskrank] = 128 - code if code < 0 else code
+
+    def loop(self, wake_fd):
+        """Pump output and orders until every task exited and every
+        output pipe reached its end."""
+        last_flush = time.monotonic()
+        while self.tasks or self.readers:
+            fds = list(self.readers) + [wake_fd]
+            if self.ctl_fd is not None:
+                fds.append(self.ctl_fd)
+            wfds = [fd for fd, buf in self.writers.items() if buf]
+            timeout = None
+            if self.pending:
+                timeout = max(0.0, last_flush + self.batch_timeout
+                              - time.monotonic())
+            try:
+                ready, writable, _ = select.select(fds, wfds, [], timeout)
+            except InterruptedError:
+                ready = writable = []
+            for fd in writable:
+                if fd in self.writers:
+                    self._write_input(fd)
+            for fd in ready:
+                if fd == wake_fd:
+                    try:
+                        os.read(wake_fd, 4096)
+                    except BlockingIOError:
+                        pass
+                elif fd == self.ctl_fd:
+                    self._control()
+                else:
+                    self._read(fd)
+            self._reap()
+            if not self.tasks:
+                for fd in list(self.writers):
+                    self._close_input(fd)
+            now = time.monotonic()
+            if self.pending and (now - last_flush >= self.batch_timeout
+                                 or not self.readers):
+                self._flush()
+                last_flush = now
+        self._flush()
+
+    def main(self):
+        """The shell's life; returns its exit code."""
+        ranks, tmap = self.layout()
+        jobspec = self.spec["jobspec"]
+        system = (jobspec.get("attributes") or {}).get("system") or {}
+        options = (system.get("shell") or {}).get("options") or {}
+        try:
+            argv = [str(a) for a in jobspec["tasks"][0]["command"]]
+        except (KeyError, IndexError, TypeError):
+            self.die(1, "jobspec has no command")
+        if not argv:
+            self.die(1, "jobspec command is empty")
+        env = self.environment(system)
+        self.chdir(system)
+        self.set_rlimits(options)
+        fds = self.open_files(options, ranks)
+        self.emit("init")
+        if "PATH" in env:
+            os.environ["PATH"] = env["PATH"]
+        for localid, taskrank in enumerate(ranks):
+            self.spawn(taskrank, localid, argv, env, fds)
+        self.emit("start", taskmap=tmap, pids=sorted(self.tasks))
+        return self.code_after_loop()
+
+    def code_after_loop(self):
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w)
+        self.loop(r)
+        return max(self.status.values(), default=0)
+
+
+def _high(fd):
+    """``fd`` moved above the standard descriptors (it is dup2'ed onto
+    them in the tasks)."""
+    if fd > 2:
+        return fd
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    return new
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        view = view[n:]
+
+
+def _forward(shell):
+    def handler(signum, frame):
+        shell.kill(signum)
+    return handler
+
+
+def run(spec, ev_fd, ctl_fd):
+    """Run one job shell; returns its exit code."""
+    shell = Shell(spec, ev_fd, ctl_fd)
+    for signum in FORWARDED:
+        signal.signal(signum, _forward(shell))
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if ctl_fd is not None:
+        os.set_blocking(ctl_fd, False)
+    try:
+        code = shell.main()
+    except ShellExit as exc:
+        code = exc.code
+        # tasks already started go with the shell
+        shell.kill(signal.SIGKILL)
+        shell._flush()
+    except Exception as exc:          # the shell's own bug: say it, end
+        shell.kill(signal.SIGKILL)
+        shell.log(_FATAL, f"shell failed: {type(exc).__name__}: {exc}")
+        code = 1
+    shell.emit("exit", code=code)
+    return code

@@ -1,0 +1,302 @@
+"""Jobs run by real job shells on real brokers (fluxd.exec, flux_shell):
+output, environment, exit codes, signals, time limits, bad input."""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from fluxd.testing.cli import flux_executable
+from tests.integration.four import run_on_four
+
+SH = "/bin/sh"
+
+
+@pytest.fixture
+def quick(broker_factory, tmp_path):
+    """A broker whose kill sequence is fast (kill-timeout 0.2s)."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "exec.toml").write_text('[exec]\nkill-timeout = "0.2s"\n')
+    return broker_factory(config_path=str(conf))
+
+
+def test_output_environment_and_labels(broker):
+    result = broker.flux("run", "-n2", "-l", SH, "-c",
+                         "echo $FLUX_TASK_RANK $FLUX_TASK_LOCAL_ID"
+                         " $FLUX_JOB_SIZE $FLUX_JOB_NNODES; echo e >&2")
+    assert result.rc == 0, result
+    assert sorted(result.out.splitlines()) == ["0: 0 0 2 1", "1: 1 1 2 1"]
+    assert sorted(result.err.splitlines()) == ["0: e", "1: e"]
+    result = broker.flux("run", "-v", "--cwd=/", SH, "-c",
+                         'echo $FLUX_JOB_ID; echo "$FLUX_URI"; pwd')
+    jobid = result.err.split()[1]
+    assert result.out.splitlines() == [jobid, broker.uri, "/"]
+
+
+def test_output_eventlog_is_rfc24(broker):
+    jobid = broker.flux("submit", "-n2", SH, "-c", "seq 1 3").out.strip()
+    assert broker.flux("job", "status", jobid).rc == 0
+    lines = broker.flux("job", "eventlog", "-f", "json", "-p", "output",
+                        jobid).out.splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert entries[0]["name"] == "header"
+    assert entries[0]["context"]["count"] == {"stdout": 2, "stderr": 2}
+    data = [e["context"] for e in entries[1:] if "data" in e["context"]]
+    text = {c["rank"]: "" for c in data}
+    for c in data:
+        text[c["rank"]] += c["data"]
+    assert text == {"0": "1\n2\n3\n", "1": "1\n2\n3\n"}
+    # batched: a few entries, not one per line
+    assert len(data) <= 4
+    names = [line.split()[1] for line in broker.flux(
+        "job", "eventlog", "-p", "exec", jobid).out.splitlines()]
+    assert names == ["init", "starting", "shell.init", "shell.start",
+                     "complete", "done"]
+    assert broker.flux("job", "taskmap", jobid).out == \
+        '{"version":1,"map":[[0,1,2,1]]}\n'
+
+
+def test_unbuffered_output(broker):
+    script = "printf partial; sleep 0.3; echo done"
+    for opts, chunks in ((["-u"], ["partial", "done\n"]),
+                         ([], ["partialdone\n"])):
+        result = broker.flux("run", "-v", *opts, SH, "-c", script)
+        assert result.out == "partialdone\n"
+        jobid = result.err.split()[1]
+        entries = [json.loads(line) for line in broker.flux(
+            "job", "eventlog", "-f", "json", "-p", "output", jobid
+        ).out.splitlines()]
+        assert [e["context"]["data"] for e in entries
+                if e["context"].get("stream") == "stdout"
+                and "data" in e["context"]] == chunks
+
+
+def test_exit_codes_and_start_failures(broker):
+    result = broker.flux("run", SH, "-c", "exit 3")
+    assert (result.rc, result.err) == (
+        3, "flux-job: task(s) exited with exit code 3\n")
+    result = broker.flux("run", SH, "-c", "kill -9 $$")
+    assert (result.rc, result.err) == (137, "flux-job: task(s) Killed\n")
+    result = broker.flux("run", "/nonexistent/cmd")
+    assert result.rc == 127
+    assert re.search(r"\d+\.\d{3}s: flux-shell\[0\]: FATAL: task 0 \(host"
+                     r" .+\): start failed: /nonexistent/cmd: No such file or"
+                     r" directory\n", result.err), result.err
+    assert "type=exec severity=0 task 0 (host" in result.err
+    result = broker.flux("run", "--cwd=/nonexistent", "pwd")
+    assert result.rc == 0 and result.out == "/tmp\n"
+    assert "flux-shell[0]: ERROR: Couldn't change dir to /nonexistent: No" \
+        " such file or directory: going to /tmp instead" in result.err
+    result = broker.flux("submit", "--wait", SH, "-c", "exit 4")
+    assert result.rc == 4
+    assert broker.flux("job", "status", result.out.strip()).rc == 4
+
+
+def test_shell_that_crashes(broker):
+    result = broker.flux("run", SH, "-c", "kill -9 $PPID; sleep 5")
+    assert result.rc == 137
+    assert re.search(r"type=exec severity=0 job shell on rank 0 \(host .+\)"
+                     r" died by signal 9 \(Killed\)", result.err)
+    assert "flux-job: job shell Killed" in result.err
+    # the broker goes on running jobs
+    assert broker.flux("run", "true").rc == 0
+
+
+def test_shell_server_that_dies(broker):
+    # the task's parent is its shell, whose parent is the shell server
+    jobid = broker.flux("submit", SH, "-c", "echo $(ps -o ppid= -p $PPID);"
+                        " sleep 30").out.strip()
+    broker.flux("job", "wait-event", "-p", "output", jobid, "data")
+    entries = [json.loads(line) for line in broker.flux(
+        "job", "eventlog", "-f", "json", "-p", "output", jobid
+    ).out.splitlines()]
+    server = [e["context"]["data"] for e in entries
+              if e["context"].get("data")][0]
+    os.kill(int(server), 9)
+    result = broker.flux("job", "attach", jobid)
+    assert result.rc == 137
+    assert "type=exec severity=0 rank 0: the shell server exited: job" \
+        " shell lost" in result.err
+    # the next job starts a new server
+    assert broker.flux("run", "echo", "again").out == "again\n"
+
+
+def test_output_files_and_input(broker, tmp_path):
+    result = broker.flux("run", "-v", f"--output={tmp_path}/out-{{{{id}}}}",
+                         f"--cwd={tmp_path}", "echo", "to a file")
+    assert result.rc == 0 and result.out == ""
+    jobid = result.err.split()[1]
+    assert (tmp_path / f"out-{jobid}").read_text() == "to a file\n"
+    assert f"0: stdout redirected to {tmp_path}/out-{jobid}" in result.err
+    result = broker.flux("run", "--output=/nonexistent/dir/out", "true")
+    assert result.rc == 1
+    assert "flux-shell[0]: FATAL: output: error opening /nonexistent/dir/out:" \
+        " No such file or directory" in result.err
+    (tmp_path / "in").write_text("from stdin\n")
+    result = broker.flux("run", f"--input={tmp_path}/in", "cat",
+                         stdin="not read\n")
+    assert (result.rc, result.out) == (0, "from stdin\n")
+    # the command's stdin goes to every task, logged in guest.input
+    result = broker.flux("run", "-v", "-n2", "-l", "cat", stdin="x\ny\n")
+    assert result.rc == 0
+    assert sorted(result.out.splitlines()) == ["0: x", "0: y", "1: x", "1: y"]
+    jobid = result.err.split()[1]
+    names = [line.split()[1] for line in broker.flux(
+        "job", "eventlog", "-p", "input", jobid).out.splitlines()]
+    assert names[0] == "header" and names[-1] == "data"
+    jobid = broker.flux("submit", "cat").out.strip()
+    result = broker.flux("job", "attach", jobid, stdin="typed\n")
+    assert (result.rc, result.out) == (0, "typed\n")
+
+
+def test_output_limit(broker):
+    result = broker.flux("run", "-o", "output.limit=100", SH, "-c",
+                         "yes | head -c 100000")
+    assert result.rc == 0
+    assert len(result.out) == 100
+    assert "flux-shell[0]:  WARN: stdout: output limit of 100 bytes" \
+        " exceeded" in result.err
+
+
+def test_time_limit_and_signals(quick):
+    result = quick.flux("run", "-t", "0.5s", "sleep", "30")
+    assert result.rc == 142
+    assert "type=timeout severity=0 resource allocation expired" in result.err
+    jobid = quick.flux("submit", "-n2", "sleep", "30").out.strip()
+    quick.flux("job", "wait-event", jobid, "start")
+    pairs = quick.flux("job", "hostpids", jobid).out.strip().split(",")
+    assert len(pairs) == 2
+    for pair in pairs:
+        pid = pair.rsplit(":", 1)[1]
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            assert f.read() == b"sleep\x0030\x00"
+    assert quick.flux("job", "kill", "-s", "USR1", jobid).rc == 0
+    assert quick.flux("job", "status", jobid).rc == 138
+    result = quick.flux("job", "hostpids", jobid)
+    assert result.rc == 1 and "is not running job shells" in result.err
+
+
+def test_task_ignoring_sigterm_is_killed(quick):
+    jobid = quick.flux("submit", SH, "-c", 'trap "" TERM; echo ready;'
+                       " while :; do sleep 0.05; done").out.strip()
+    quick.flux("job", "wait-event", "-p", "output", jobid, "data")
+    quick.flux("cancel", jobid)
+    result = quick.flux("job", "attach", jobid)
+    assert result.rc == 137, result
+    assert "type=cancel" in result.err
+    finish = [line for line in quick.flux("job", "eventlog", jobid)
+              .out.splitlines() if " finish " in line]
+    assert finish[0].endswith(f"status={137 << 8}")
+
+
+def test_hung_shell_is_killed_with_its_tasks(quick):
+    # the shell stops (it passes on no signal); after 5 x kill-timeout
+    # the exec service has it and its tasks killed
+    jobid = quick.flux("submit", SH, "-c", "echo $$; sleep 0.5;"
+                       " kill -STOP $PPID; exec sleep 30").out.strip()
+    quick.flux("job", "wait-event", "-p", "output", jobid, "data")
+    entries = [json.loads(line) for line in quick.flux(
+        "job", "eventlog", "-f", "json", "-p", "output", jobid
+    ).out.splitlines()]
+    task = int([e["context"]["data"] for e in entries
+                if e["context"].get("data")][0])
+    shell = int(_stat(task)[1])
+    deadline = time.monotonic() + 30
+    while _stat(shell)[0] != "T":       # no event tells a process stopped
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    quick.flux("cancel", jobid)
+    result = quick.flux("job", "attach", jobid)
+    assert result.rc == 137
+    assert result.err.endswith("flux-job: job shell Killed\n")
+    assert not os.path.exists(f"/proc/{task}") or _stat(task)[0] == "Z"
+
+
+def _stat(pid):
+    """``[state, ppid]`` of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(") ", 1)[1].split()[:2]
+
+
+def test_shells_are_forked_from_one_server(broker):
+    parents = []
+    for _ in range(2):
+        result = broker.flux("run", SH, "-c", "cat /proc/$PPID/cmdline |"
+                             " tr '\\0' ' '; echo; ps -o ppid= -p $PPID")
+        cmdline, ppid = result.out.splitlines()
+        assert "-m flux_shell.server" in cmdline
+        parents.append(ppid.strip())
+    assert parents[0] == parents[1]
+    assert os.path.exists(f"/proc/{parents[0]}")
+
+
+FOUR = """
+flux(0, "run", "-N4", "hostname")
+flux(2, "run", "-N4", "-n8", "-l", "/bin/sh", "-c",
+     "echo $FLUX_TASK_RANK $FLUX_JOB_NNODES")
+flux(1, "run", "-N4", "/bin/sh", "-c", "exit $FLUX_TASK_RANK")
+jobid = subprocess.run([FLUX, "submit", "-N4", "sleep", "30"],
+                       capture_output=True, text=True).stdout.strip()
+flux(0, "job", "wait-event", jobid, "start")
+flux(3, "job", "kill", "-s", "USR1", jobid)
+flux(0, "job", "status", jobid)
+jobid = subprocess.run([FLUX, "submit", "-N4", "sleep", "30"],
+                       capture_output=True, text=True).stdout.strip()
+flux(0, "job", "wait-event", jobid, "start")
+flux(0, "cancel", jobid)
+flux(0, "job", "attach", jobid)
+flux(0, "run", "-N2", "-t", "0.5s", "sleep", "30")
+"""
+
+
+def test_four_brokers(tmp_path):
+    runs = run_on_four(tmp_path, FOUR)
+    hosts, labels, failed = runs[:3]
+    assert hosts[2] == 0 and len(hosts[3].splitlines()) == 4
+    assert sorted(labels[3].splitlines()) == [f"{i}: {i} 4" for i in range(8)]
+    assert failed[2] == 3
+    killed, canceled, timeout = runs[5], runs[8], runs[9]
+    assert killed[2] == 138
+    assert canceled[2] == 143 and "type=cancel" in canceled[4]
+    assert timeout[2] == 142 and "resource allocation expired" in timeout[4]
+
+
+def test_leader_exit_timeout(tmp_path):
+    # rank 0's shell exits at once; the other one would run 30 s
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "exec.toml").write_text('[exec]\nshell-exit-timeout = "0.3s"\n'
+                                    'kill-timeout = "0.2s"\n')
+    proc = subprocess.run(
+        [flux_executable(), "start", "--test-size=2",
+         f"--config-path={conf}", flux_executable(), "run", "-N2", SH, "-c",
+         'test "$FLUX_TASK_RANK" = 1 && sleep 30; exit 0'],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 143, proc.stderr
+    assert "type=exec severity=0 leader shell exited while others are" \
+        " still running" in proc.stderr
+
+
+def test_broker_stop_ends_running_jobs_clearly(broker_factory, tmp_path):
+    statedir = tmp_path / "state"
+    statedir.mkdir()
+    broker = broker_factory(attrs={"statedir": str(statedir)})
+    jobid = broker.flux("submit", SH, "-c", "echo $$; exec sleep 60"
+                        ).out.strip()
+    broker.flux("job", "wait-event", "-p", "output", jobid, "data")
+    broker.stop()
+    broker.start()
+    result = broker.flux("job", "attach", jobid)
+    assert result.rc == 137
+    assert "type=exec severity=0 rank 0: the broker stopped: job shells do" \
+        " not outlive it" in result.err
+    entries = [json.loads(line) for line in broker.flux(
+        "job", "eventlog", "-f", "json", "-p", "output", jobid
+    ).out.splitlines()]
+    task = int([e["context"]["data"] for e in entries
+                if e["context"].get("data")][0])
+    assert not os.path.exists(f"/proc/{task}") or _stat(task)[0] == "Z"

@@ -1,0 +1,160 @@
+"""The job shell's pure parts (task maps, options) and one shell run
+directly (real tasks, its events read from a pipe)."""
+
+import json
+import os
+import signal
+import threading
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from flux_shell import options as O
+from flux_shell import taskmap as TM
+from flux_shell.shell import run
+
+
+def R(*ranks_cores):
+    return {"version": 1, "execution": {"R_lite": [
+        {"rank": str(rank), "children": {"core": cores}}
+        for rank, cores in ranks_cores]}}
+
+
+def jobspec(command, count=None, nodes=None, slots=1, cores=1, options=None,
+            cwd="/"):
+    slot = {"type": "slot", "count": slots, "label": "task",
+            "with": [{"type": "core", "count": cores}]}
+    resources = [{"type": "node", "count": nodes, "with": [slot]}] \
+        if nodes else [slot]
+    system = {"cwd": cwd, "environment": {"PATH": "/usr/bin:/bin"}}
+    if options:
+        system["shell"] = {"options": options}
+    return {"resources": resources, "attributes": {"system": system},
+            "tasks": [{"command": command, "slot": "task",
+                       "count": count or {"per_slot": 1}}]}
+
+
+class TaskmapTests(SynchronousTestCase):
+
+    def test_slots_from_cores(self):
+        spec = jobspec(["true"], slots=3, cores=2)
+        counts = TM.tasks_per_rank(spec, R((0, "0-3"), (1, "0-1")))
+        self.assertEqual(counts, {0: 2, 1: 1})
+        self.assertEqual(TM.taskmap(counts),
+                         {"version": 1, "map": [[0, 1, 2, 1], [1, 1, 1, 1]]})
+        self.assertEqual(TM.task_ids(counts), {0: range(0, 2),
+                                               1: range(2, 3)})
+
+    def test_nodes_and_totals(self):
+        spec = jobspec(["true"], nodes=4)
+        r4 = R((0, "0-3"), (1, "0-3"), (2, "0-3"), (3, "0-3"))
+        counts = TM.tasks_per_rank(spec, r4)
+        self.assertEqual(counts, {0: 1, 1: 1, 2: 1, 3: 1})
+        self.assertEqual(TM.taskmap(counts)["map"], [[0, 4, 1, 1]])
+        spec = jobspec(["true"], nodes=4, count={"total": 6})
+        self.assertEqual(TM.tasks_per_rank(spec, r4),
+                         {0: 2, 1: 2, 2: 1, 3: 1})
+
+    def test_errors(self):
+        with self.assertRaises(TM.TaskmapError):
+            TM.tasks_per_rank(jobspec(["true"]), {"execution": {}})
+        with self.assertRaises(TM.TaskmapError):
+            TM.tasks_per_rank({"resources": [], "tasks": []}, R((0, "0")))
+
+
+class OptionTests(SynchronousTestCase):
+
+    def test_sizes(self):
+        self.assertEqual(O.parse_size("1k"), 1024)
+        self.assertEqual(O.parse_size("10M"), 10 << 20)
+        self.assertEqual(O.parse_size(100), 100)
+        for bad in ("x", "-1", True, -5):
+            with self.assertRaises(O.OptionError):
+                O.parse_size(bad)
+
+    def test_output_options(self):
+        out = O.output_options({"output": {
+            "stdout": {"type": "file", "path": "out-{{id}}-{{id.dec}}",
+                       "label": True},
+            "limit": "2k", "batch-timeout": 0.5},
+            "input": {"stdin": {"type": "file", "path": "/in"}}}, "ƒAB", 42)
+        self.assertEqual(out.paths, {"stdout": "out-ƒAB-42"})
+        self.assertEqual((out.label, out.limit, out.batch_timeout,
+                          out.input_path), (True, 2048, 0.5, "/in"))
+        self.assertEqual(O.output_options({}, "ƒAB").limit, O.DEFAULT_LIMIT)
+        out = O.output_options({"output": {
+            "stdout": {"buffer": {"type": "none"}}}}, "ƒAB")
+        self.assertEqual((out.paths, out.unbuffered), ({}, {"stdout"}))
+        with self.assertRaises(O.OptionError):
+            O.output_options({"output": {"stdout": {"type": "file"}}}, "f")
+
+
+def run_shell(spec):
+    """Run one shell in a thread-free way: fork it, read its events."""
+    ev_r, ev_w = os.pipe()
+    ctl_r, ctl_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(ev_r)
+        os.close(ctl_w)
+        code = 1
+        try:
+            code = run(spec, ev_w, ctl_r)
+        finally:
+            os._exit(code)
+    os.close(ev_w)
+    os.close(ctl_r)
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(
+        iter(lambda: os.read(ev_r, 65536), b"")))
+    reader.start()
+    reader.join(30)
+    _, status = os.waitpid(pid, 0)
+    os.close(ev_r)
+    os.close(ctl_w)
+    events = [json.loads(line) for line in b"".join(chunks).splitlines()]
+    return os.waitstatus_to_exitcode(status), events
+
+
+def spec_of(jobspec, ranks=((0, "0-1"),)):
+    return {"id": 7, "f58": "ƒ8", "broker_rank": 0, "hostname": "h",
+            "jobspec": jobspec, "R": R(*ranks)}
+
+
+class ShellRunTests(SynchronousTestCase):
+
+    def test_tasks_output_and_exit_code(self):
+        code, events = run_shell(spec_of(jobspec(
+            ["sh", "-c", "echo out $FLUX_TASK_RANK; echo err >&2;"
+             " exit $((FLUX_TASK_RANK + 2))"], slots=2)))
+        self.assertEqual(code, 3)
+        kinds = [e["ev"] for e in events]
+        self.assertEqual(kinds[:2], ["init", "start"])
+        self.assertEqual(kinds[-1], "exit")
+        self.assertEqual(events[1]["taskmap"]["map"], [[0, 1, 2, 1]])
+        data = sorted((s, r, t) for e in events if e["ev"] == "output"
+                      for s, r, t in e["data"])
+        self.assertEqual(data, [("stderr", 0, "err\n"), ("stderr", 1, "err\n"),
+                                ("stdout", 0, "out 0\n"),
+                                ("stdout", 1, "out 1\n")])
+
+    def test_signalled_task(self):
+        code, _ = run_shell(spec_of(jobspec(["sh", "-c", "kill -USR1 $$"])))
+        self.assertEqual(code, 128 + signal.SIGUSR1)
+
+    def test_start_failure(self):
+        code, events = run_shell(spec_of(jobspec(["/nonexistent/x"])))
+        self.assertEqual(code, 127)
+        self.assertIn({"ev": "log", "id": 7, "level": 2, "message":
+                       "task 0 (host h): start failed: /nonexistent/x: No"
+                       " such file or directory"}, events)
+
+    def test_output_limit(self):
+        code, events = run_shell(spec_of(jobspec(
+            ["sh", "-c", "yes | head -c 5000"],
+            options={"output": {"limit": 10}})))
+        self.assertEqual(code, 0)
+        text = "".join(t for e in events if e["ev"] == "output"
+                       for _, _, t in e["data"])
+        self.assertEqual(text, "y\ny\ny\ny\ny\n")
+        self.assertTrue(any(e["ev"] == "log" and e["level"] == 4
+                            for e in events))
