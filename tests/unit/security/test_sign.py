@@ -33,8 +33,8 @@ class SignNoneTests(SynchronousTestCase):
             good[0] + "." + good[1] + ".sig": "signature 'none'",
             base64.b64encode(b"version\0i2\0mechanism\0snone\0userid\0i1\0")
             .decode() + "." + good[1] + ".none": "version must be 1",
-            base64.b64encode(b"version\0i1\0mechanism\0smunge\0userid\0i1\0")
-            .decode() + "." + good[1] + ".none": "unknown mechanism=munge",
+            base64.b64encode(b"version\0i1\0mechanism\0sfoo\0userid\0i1\0")
+            .decode() + "." + good[1] + ".none": "header mechanism=foo unknown",
             base64.b64encode(b"version\0i1\0mechanism\0snone\0").decode()
             + "." + good[1] + ".none": "no userid",
             base64.b64encode(b"version\0i1\0userid\0i-1\0mechanism\0snone\0")
