@@ -149,11 +149,20 @@ def parse_flags(values):
     return flags
 
 
+_signing = []
+
+
 def encode_job(jobspec, userid):
-    """The J of a jobspec: its JSON signed with the ``none`` mechanism."""
+    """The J of a jobspec: its JSON signed with ``[sign] default-type`` of
+    the security config directory (``none`` without one).
+
+    :raises SignError: a bad security config, or munged refused.
+    """
     from fluxd.formats._jobspec_json import dumps
-    from fluxd.security.sign import wrap_none
-    return wrap_none(dumps(jobspec).encode("utf-8"), userid)
+    from fluxd.security.sign import load_sign_config, security_confdir, wrap
+    if not _signing:
+        _signing.append(load_sign_config(security_confdir()))
+    return wrap(dumps(jobspec).encode("utf-8"), userid, _signing[0])
 
 
 class Submitter:

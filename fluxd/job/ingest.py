@@ -5,7 +5,8 @@
 fluxd, a batch (``{jobs: [...]}``, each job answered on its own).  For
 each job it checks the caller (the J's signer must be the caller; the
 ``none`` mechanism and the ``waitable``/``novalidate`` flags are the
-owner's alone; guests may not ask for an urgency above 16), decodes and
+owner's alone; any other mechanism must be in ``[sign] allowed-types``
+and its signature valid within ``max-ttl``, :mod:`fluxd.security.sign`; guests may not ask for an urgency above 16), decodes and
 validates the jobspec in-process with flux's Python validator rules
 (``--require-version=1``), gives it a FLUID, and hands the batch to the
 job manager, which writes ``J``, ``jobspec`` (without the environment)
@@ -41,7 +42,7 @@ from fluxd.job.pipeline import IngestPipeline
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
-from fluxd.security.sign import unwrap
+from fluxd.security.sign import SignConfig, SignError, unwrap, verify
 
 __all__ = ["IngestService"]
 
@@ -75,6 +76,8 @@ class IngestService(Module):
         ``[ingest]``, ``[policy]`` and ``[queues]`` pipeline,
         :mod:`fluxd.job.pipeline`); None: flux's defaults.
     :param router: the broker's router (``feasibility`` calls it).
+    :param signing: the :class:`fluxd.security.sign.SignConfig` that
+        checks J (None: single-user, mechanism ``none`` only).
     """
 
     name = "job-ingest"
@@ -82,8 +85,9 @@ class IngestService(Module):
 
     def __init__(self, manager, wallclock=time.time,
                  monotonic=time.monotonic, generator_id=0, config=None,
-                 router=None):
+                 router=None, signing=None):
         super().__init__(0)
+        self._signing = signing or SignConfig.single_user()
         self._router = router
         self._manager = provide(IJobSubmit, manager)
         self._wallclock = wallclock
@@ -92,8 +96,9 @@ class IngestService(Module):
         self._generator_id = generator_id
         self._fluids = None
         #: ((J, userid, urgency, flags, pipeline), (signer, mechanism,
-        #: redacted, text)) of the last job that passed the pipeline
-        #: without calling out; the jobspec dicts are shared, never changed
+        #: redacted, text, expires)) of the last job that passed the
+        #: pipeline without calling out; the jobspec dicts are shared,
+        #: never changed
         self._last = None
         self.stats = {"requests": 0, "jobs": 0, "rejected": 0}
 
@@ -138,9 +143,11 @@ class IngestService(Module):
         key = (signed, cred.userid, urgency, flags, self._pipeline)
         last = self._last
         if last is not None and last[0] == key:
-            signer, mechanism, redacted, text = last[1]
+            signer, mechanism, redacted, text, expires = last[1]
+            if expires is not None and expires < self._wallclock():
+                raise SignError("sign-munge-verify: max-ttl exceeded")
         else:
-            payload, signer, mechanism = unwrap(signed)
+            payload, signer, mechanism, expires = self._unwrap(signed)
         if signer != cred.userid:
             raise PermissionDenied(f"signer={signer} != requestor={cred.userid}")
         if mechanism == "none" and not owner:
@@ -167,8 +174,21 @@ class IngestService(Module):
         else:
             # the same J, submitter, urgency and flags through the same
             # pipeline (copies from --cc): the same outcome, shared dicts
-            self._last = (key, (signer, mechanism, redacted, text))
+            self._last = (key, (signer, mechanism, redacted, text, expires))
         return prepared
+
+    def _unwrap(self, signed):
+        """``(payload, signer, mechanism, expires)`` of a J: ``none`` is
+        taken as written (the caller must be its owner, checked after),
+        any other mechanism verified against ``[sign]``."""
+        payload, signer, mechanism = unwrap(signed)
+        if mechanism == "none":
+            return payload, signer, mechanism, None
+        details = {}
+        payload, signer, mechanism = verify(signed, self._signing,
+                                            now=self._wallclock,
+                                            details=details)
+        return payload, signer, mechanism, details["expires"]
 
     async def _settle(self, prepared, answers):
         """Await the validators that called out; drop refused jobs."""

@@ -9,6 +9,7 @@ and scheduling stopped until the owner re-enables them.
 
 from fluxd.job.ingest import IngestService
 from fluxd.job.manager import JobManagerService
+from fluxd.security.sign import load_sign_config, security_confdir
 
 __all__ = ["build_job_modules", "BATCH_INTERVAL"]
 
@@ -17,7 +18,7 @@ BATCH_INTERVAL = 0.01
 
 
 def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
-                      expiration=None):
+                      expiration=None, signing=None):
     """The job services, in start order (rank 0 only).
 
     :param kvs: the broker's :class:`~fluxd.interfaces.IKVS`.
@@ -25,11 +26,17 @@ def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
     :param safe_mode: the broker's :class:`fluxd.admin.startlog.SafeMode`.
     :param expiration: returns the instance's expiration (0: none), for
         the job manager's ``.validate-duration`` plugin.
+    :param signing: the :class:`fluxd.security.sign.SignConfig` job-ingest
+        checks J with; None: read from :func:`security_confdir` (flux's
+        single-user ``none`` when that directory does not exist).
     :returns: a list of modules.
+    :raises SignError: when the security config is invalid.
     """
     manager = JobManagerService(reactor, router, kvs, events, config,
                                 safe_mode=safe_mode, expiration=expiration)
     manager.batcher.interval = BATCH_INTERVAL
+    if signing is None:
+        signing = load_sign_config(security_confdir())
     ingest = IngestService(manager, wallclock=reactor.seconds, config=config,
-                           router=router)
+                           router=router, signing=signing)
     return [manager, ingest]

@@ -250,13 +250,15 @@ def wrap(payload, userid, config, mechanism=None):
     return text + "." + cred
 
 
-def verify(signed, config, now=time.time):
+def verify(signed, config, now=time.time, details=None):
     """Decode and check a J (flux_sign_unwrap): its mechanism is allowed,
     and a munge signature is valid, by the header's userid, within
     ``max-ttl``.  A ``none`` signature proves nothing: the caller must
     check that the userid is the requestor's own (and the owner's).
 
     :param now: seconds since the epoch.
+    :param details: a dict that gets ``expires``, the time after which a
+        munge-signed J is refused (None for ``none``).
     :returns: ``(payload_bytes, userid, mechanism)``.
     :raises SignError: flux-security's message.
     """
@@ -266,6 +268,7 @@ def verify(signed, config, now=time.time):
         raise SignError(f"sign-unwrap: header mechanism={mechanism}"
                         " not allowed")
     payload = _b64decode(parts[1], "payload")
+    expires = None
     if mechanism == "munge":
         from fluxd.security.munge import MungeError
         try:
@@ -279,6 +282,9 @@ def verify(signed, config, now=time.time):
             raise SignError("sign-munge-verify: SHA256 hash mismatch")
         if uid != fields["userid"]:
             raise SignError("sign-munge-verify: uid mismatch")
-        if encoded + config.max_ttl < now():
+        expires = encoded + config.max_ttl
+        if expires < now():
             raise SignError("sign-munge-verify: max-ttl exceeded")
+    if details is not None:
+        details["expires"] = expires
     return payload, fields["userid"], mechanism
