@@ -639,8 +639,9 @@ for _key, _what in (
         ("access.roles", _LISTING), ("resource.reserve", _SCHED),
         ("sched-fluxion-qmanager", _SCHED), ("sched-fluxion-resource", _SCHED)):
     mark(SYSTEM, _key, later=_what)
-for _key in ("sign",):
-    mark(SECURITY, _key, later=_EXEC)
+# [sign] is read by the flux commands and job-ingest
+# (fluxd.security.sign); only the curve mechanism is not implemented
+mark(SECURITY, "sign.curve", inert="fluxd signs with munge or none only")
 
 _NO_ZMQ = "fluxd's overlay is TLS over TCP, not ZeroMQ"
 for _key, _why in (

@@ -38,21 +38,25 @@ def private_munged():
         os.fchmod(f.fileno(), 0o600)
         f.write(os.urandom(1024))
     proc = None
+    logpath = os.path.join(top, "munged.log")
+    # its log goes to a file: munged logs every replayed credential, and
+    # would block on a full pipe nobody reads
+    log = open(logpath, "wb")
     try:
         proc = subprocess.Popen(
             [MUNGED, "--foreground", "--force", f"--key-file={key}",
              f"--socket={sock}", f"--pid-file={pidfile}",
-             f"--log-file={os.path.join(top, 'munged.log')}",
+             f"--log-file={logpath}",
              f"--seed-file={os.path.join(top, 'munged.seed')}",
              "--num-threads=2"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE)
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         # munged creates its socket once it serves; nothing else to await
         deadline = time.monotonic() + 20
         while not os.path.exists(sock):
             if proc.poll() is not None:
-                raise RuntimeError("munged failed: "
-                                   + proc.stderr.read().decode().strip())
+                with open(logpath, "rb") as f:
+                    raise RuntimeError("munged failed: "
+                                       + f.read().decode().strip())
             if time.monotonic() > deadline:
                 raise RuntimeError("munged did not create its socket")
             time.sleep(0.01)
@@ -65,6 +69,5 @@ def private_munged():
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if proc is not None:
-            proc.stderr.close()
+        log.close()
         shutil.rmtree(top, ignore_errors=True)
