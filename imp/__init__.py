@@ -4,6 +4,8 @@
 the standard library module on Python 3.11.)
 
 - :mod:`flux_imp.main`: ``flux-imp exec|run|kill|version``.
+- :mod:`flux_imp.api`: the command lines and input a caller (the exec
+  service) passes to the IMP.
 - :mod:`flux_imp.conf`: the IMP and signing config, refused unless root
   owns every file and directory and nobody else may write them.
 - :mod:`flux_imp.pam`: the ``flux`` PAM session (``[exec] pam-support``).

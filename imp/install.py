@@ -28,7 +28,8 @@ __all__ = ["install", "sudoers_rule"]
 
 _FLUXD_FILES = ("__init__.py", "errors.py", "security/__init__.py",
                 "security/sign.py", "security/munge.py")
-_IMP_FILES = ("__init__.py", "conf.py", "main.py", "pam.py", "install.py")
+_IMP_FILES = ("__init__.py", "api.py", "conf.py", "main.py", "pam.py",
+              "install.py")
 
 PRIVILEGED = """#!{python} -I
 # the fluxd IMP, run as root by sudo (installed by flux_imp.install)

@@ -286,3 +286,43 @@ def test_kill_only_jobs_it_started(imp):
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_pam_session(imp):
+    """``pam-support``: the ``flux`` PAM session (here from the prefix's
+    pam.d) applies pam_limits to the job shell, and a stack that fails
+    stops the job."""
+    limits_shell = os.path.join(imp.prefix, "libexec/limits-shell")
+    write(limits_shell, "#!/bin/sh\nulimit -Hn\n", 0o755)
+    limits = os.path.join(imp.prefix, "etc/limits.conf")
+    write(limits, f"{imp.job.pw_name} hard nofile 77\n"
+                  f"{imp.job.pw_name} soft nofile 77\n")
+    pam = os.path.join(imp.prefix, "etc/pam.d/flux")
+    with open(imp.imp_toml) as f:
+        saved = f.read()
+    try:
+        write(imp.imp_toml, saved.replace(
+            'allowed-shells = [', f'pam-support = true\nallowed-shells = ['
+            f'"{limits_shell}", '))
+        write(pam, "auth required pam_permit.so\n"
+                   "account required pam_permit.so\n"
+                   f"session required pam_limits.so conf={limits}\n")
+        assert imp.exec_(imp.sign(imp.job), limits_shell, "x") == (
+            0, "77\n", "")
+        write(pam, "auth required pam_permit.so\n"
+                   "session required pam_deny.so\n")
+        rc, out, err = imp.exec_(imp.sign(imp.job), limits_shell, "x")
+        assert (rc, out) == (1, "")
+        assert err.startswith(fatal("exec: PAM stack failure:"
+                                    " pam_open_session:")[:-1])
+    finally:
+        write(imp.imp_toml, saved)
+        os.unlink(pam)
+    # without pam-support the shell keeps the default limit
+    write(imp.imp_toml, saved.replace('allowed-shells = [',
+                                      f'allowed-shells = ["{limits_shell}", '))
+    try:
+        rc, out, _ = imp.exec_(imp.sign(imp.job), limits_shell, "x")
+        assert rc == 0 and out != "77\n"
+    finally:
+        write(imp.imp_toml, saved)
