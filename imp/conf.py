@@ -101,6 +101,11 @@ def load_imp_config(paths):
     :raises ImpError: an insecure file or a bad value.
     """
     table = _load_dir(paths.imp_confdir, "config")
+    for key in table:
+        # flux-security's allow-sudo and log-level have no meaning here:
+        # this IMP always runs through sudo and logs only its refusals
+        if key not in ("exec", "run"):
+            raise ImpError(f"config: {key} is not a known key")
     exec_ = table.get("exec", {})
     if not isinstance(exec_, dict):
         raise ImpError("config: exec must be a table")
