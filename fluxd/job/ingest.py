@@ -78,6 +78,9 @@ class IngestService(Module):
     :param router: the broker's router (``feasibility`` calls it).
     :param signing: the :class:`fluxd.security.sign.SignConfig` that
         checks J (None: single-user, mechanism ``none`` only).
+    :param blocking: ``blocking(fn, *args)`` runs ``fn`` off the reactor
+        thread and returns a Deferred of its result (munge signatures are
+        checked there, one munged round trip each); None runs it inline.
     """
 
     name = "job-ingest"
@@ -85,9 +88,11 @@ class IngestService(Module):
 
     def __init__(self, manager, wallclock=time.time,
                  monotonic=time.monotonic, generator_id=0, config=None,
-                 router=None, signing=None):
+                 router=None, signing=None, blocking=None):
         super().__init__(0)
         self._signing = signing or SignConfig.single_user()
+        self._blocking = blocking or (
+            lambda fn, *args: defer.maybeDeferred(fn, *args))
         self._router = router
         self._manager = provide(IJobSubmit, manager)
         self._wallclock = wallclock
@@ -119,7 +124,7 @@ class IngestService(Module):
 
     # -- checks ----------------------------------------------------------------
 
-    def _prepare(self, entry, cred):
+    def _prepare(self, entry, cred, verified):
         if not isinstance(entry, dict):
             raise FluxError("job request must be an object", errnum=22)
         signed, urgency = entry.get("J"), entry.get("urgency", 16)
@@ -147,7 +152,8 @@ class IngestService(Module):
             if expires is not None and expires < self._wallclock():
                 raise SignError("sign-munge-verify: max-ttl exceeded")
         else:
-            payload, signer, mechanism, expires = self._unwrap(signed)
+            payload, signer, mechanism, expires = self._unwrap(signed,
+                                                               verified)
         if signer != cred.userid:
             raise PermissionDenied(f"signer={signer} != requestor={cred.userid}")
         if mechanism == "none" and not owner:
@@ -177,10 +183,16 @@ class IngestService(Module):
             self._last = (key, (signer, mechanism, redacted, text, expires))
         return prepared
 
-    def _unwrap(self, signed):
+    def _unwrap(self, signed, verified):
         """``(payload, signer, mechanism, expires)`` of a J: ``none`` is
         taken as written (the caller must be its owner, checked after),
-        any other mechanism verified against ``[sign]``."""
+        any other mechanism verified against ``[sign]`` (``verified``:
+        the outcomes :meth:`_verify_many` found off the reactor)."""
+        if signed in verified:
+            outcome = verified[signed]
+            if isinstance(outcome, SignError):
+                raise outcome
+            return outcome
         payload, signer, mechanism = unwrap(signed)
         if mechanism == "none":
             return payload, signer, mechanism, None
@@ -189,6 +201,30 @@ class IngestService(Module):
                                             now=self._wallclock,
                                             details=details)
         return payload, signer, mechanism, details["expires"]
+
+    def _verify_many(self, signed):
+        """Check each J of ``signed`` (off the reactor thread).
+
+        :returns: ``{J: (payload, signer, mechanism, expires) | SignError}``.
+        """
+        outcomes = {}
+        for text in signed:
+            try:
+                outcomes[text] = self._unwrap(text, {})
+            except SignError as exc:
+                outcomes[text] = exc
+        return outcomes
+
+    def _to_verify(self, entries):
+        """The distinct J of ``entries`` whose signature needs munged."""
+        last = self._last[0][0] if self._last is not None else None
+        found = {}
+        for entry in entries:
+            signed = entry.get("J") if isinstance(entry, dict) else None
+            if isinstance(signed, str) and signed != last \
+                    and not signed.endswith(".none"):
+                found[signed] = None
+        return list(found)
 
     async def _settle(self, prepared, answers):
         """Await the validators that called out; drop refused jobs."""
@@ -226,10 +262,14 @@ class IngestService(Module):
         self._manager.check_submit()
         answers = [None] * len(entries)
         prepared = []
+        verified = {}
+        signed = self._to_verify(entries)
+        if signed:
+            verified = await self._blocking(self._verify_many, signed)
         now = self._wallclock()
         for i, entry in enumerate(entries):
             try:
-                p = self._prepare(entry, request.cred)
+                p = self._prepare(entry, request.cred, verified)
                 self._manager.check_job(p)
             except FluxError as exc:
                 answers[i] = {"errnum": exc.errno, "errstr": str(exc)}

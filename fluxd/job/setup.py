@@ -7,6 +7,8 @@ over the broker's safe mode: after an unclean stop submission is disabled
 and scheduling stopped until the owner re-enables them.
 """
 
+from twisted.internet import threads
+
 from fluxd.job.ingest import IngestService
 from fluxd.job.manager import JobManagerService
 from fluxd.security.sign import load_sign_config, security_confdir
@@ -37,6 +39,9 @@ def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
     manager.batcher.interval = BATCH_INTERVAL
     if signing is None:
         signing = load_sign_config(security_confdir())
-    ingest = IngestService(manager, wallclock=reactor.seconds, config=config,
-                           router=router, signing=signing)
+    ingest = IngestService(
+        manager, wallclock=reactor.seconds, config=config, router=router,
+        signing=signing,
+        blocking=lambda fn, *args: threads.deferToThreadPool(
+            reactor, reactor.getThreadPool(), fn, *args))
     return [manager, ingest]

@@ -128,7 +128,8 @@ class Instance:
     """A job manager, ingest and the fakes on one in-memory KVS."""
 
     def __init__(self, test, broker=None, config=None, safe_mode=None,
-                 sched=True, exec_=True, ingest_config=True, signing=None):
+                 sched=True, exec_=True, ingest_config=True, signing=None,
+                 blocking=None):
         self.test = test
         self.clock = Clock()
         self.clock.advance(1000)
@@ -146,7 +147,8 @@ class Instance:
         self.ingest = IngestService(self.manager, wallclock=self.clock.seconds,
                                     monotonic=lambda: next(ticks) / 1000.0,
                                     config=config if ingest_config
-                                    else None, signing=signing)
+                                    else None, signing=signing,
+                                    blocking=blocking)
         self.sched = FakeSched() if sched else None
         self.exec = FakeExec() if exec_ else None
         modules = [self.manager, self.ingest]

@@ -7,6 +7,7 @@ import os
 import time
 
 import pytest
+from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.formats.jobspec import from_command
@@ -99,3 +100,31 @@ class IngestMungeTests(SynchronousTestCase):
         self.assertEqual(str(failure.value),
                          "sign-unwrap: header mechanism=munge not allowed")
         self.assertEqual(list(i.manager.jobs()), [])
+
+
+class IngestOffReactorTests(SynchronousTestCase):
+    def test_batch_verified_in_one_blocking_call(self):
+        with private_munged() as sock:
+            signing = SignConfig(TTL, "munge", ("munge",), sock)
+            calls = []
+
+            def blocking(fn, *args):
+                calls.append(args)
+                return defer.maybeDeferred(fn, *args)
+
+            i = Instance(self, signing=signing, blocking=blocking)
+            i.clock.advance(time.time() - i.clock.seconds())
+            payload = json.dumps(from_command(["true"])).encode()
+            a, b = (wrap(payload, os.getuid(), signing) for _ in range(2))
+            head, _, cred = a.split(".")
+            forged = ".".join([head, base64.b64encode(b"{}").decode(), cred])
+            none = wrap_none(payload, os.getuid())
+            answer = i.ok("job-ingest.submit", {"jobs": [
+                {"J": J, "urgency": 16, "flags": 0}
+                for J in (a, b, a, forged, none)]}, OWNER)
+        # the munge J, once each; none needs no munged
+        self.assertEqual(calls, [([a, b, forged],)])
+        self.assertEqual([sorted(x) for x in answer["jobs"]],
+                         [["id"]] * 3 + [["errnum", "errstr"], ["id"]])
+        self.assertEqual(answer["jobs"][3]["errstr"],
+                         "sign-munge-verify: SHA256 hash mismatch")
