@@ -3,10 +3,10 @@
 
 Both directories are fixed when the IMP is installed (:class:`Paths`,
 from the prefix baked into the installed launcher), never taken from the
-caller.  Each directory and each ``*.toml`` file in it must be owned by
-root and writable by nobody else, or the IMP refuses to run: a config
-that another user could change would let that user run anything as
-anyone.
+caller.  Each directory from the prefix down and each ``*.toml`` file
+must be owned by root and writable by nobody else, or the IMP refuses
+to run: a config that another user could change would let that user
+run anything as anyone.
 
 Stdlib only (``tomllib``).
 """
@@ -61,8 +61,12 @@ def check_secure(path):
         raise ImpError(f"{path}: writable by group or others")
 
 
-def _load_dir(path, what):
-    check_secure(path)
+def _load_dir(path, what, top):
+    # the directories from the prefix down too: whoever may write one of
+    # them may replace what lies below it
+    parts = os.path.relpath(path, top).split(os.sep)
+    for depth in range(len(parts) + 1):
+        check_secure(os.path.join(top, *parts[:depth]))
     table = {}
     for name in sorted(glob.glob(os.path.join(path, "*.toml"))):
         check_secure(name)
@@ -100,7 +104,7 @@ def load_imp_config(paths):
         present (defaults filled in).
     :raises ImpError: an insecure file or a bad value.
     """
-    table = _load_dir(paths.imp_confdir, "config")
+    table = _load_dir(paths.imp_confdir, "config", paths.prefix)
     for key in table:
         # flux-security's allow-sudo and log-level have no meaning here:
         # this IMP always runs through sudo and logs only its refusals
@@ -146,5 +150,5 @@ def load_sign_table(paths):
 
     :raises ImpError: an insecure file, or no ``[sign]`` table.
     """
-    table = _load_dir(paths.security_confdir, "sign")
+    table = _load_dir(paths.security_confdir, "sign", paths.prefix)
     return table.get("sign")

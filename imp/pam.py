@@ -8,7 +8,6 @@ conversation answers nothing: the IMP cannot prompt anyone.
 """
 
 import ctypes
-import ctypes.util
 
 from flux_imp.conf import ImpError
 
@@ -39,9 +38,9 @@ class PamSession:
     """
 
     def __init__(self, user, confdir=None):
-        name = ctypes.util.find_library("pam") or "libpam.so.0"
         try:
-            self._lib = lib = ctypes.CDLL(name)
+            # the soname: find_library() would run ldconfig or a compiler
+            self._lib = lib = ctypes.CDLL("libpam.so.0")
         except OSError:
             raise ImpError("exec: PAM stack failure: libpam not found") \
                 from None

@@ -42,12 +42,17 @@ def _library():
     global _lib
     if _lib is not None:
         return _lib
-    name = ctypes.util.find_library("munge") or "libmunge.so.2"
+    # the soname first: find_library() runs ldconfig or a compiler, which
+    # the IMP (root) must not
     try:
-        lib = ctypes.CDLL(name, use_errno=True)
+        lib = ctypes.CDLL("libmunge.so.2")
     except OSError:
-        raise MungeError("libmunge is not installed (package libmunge2)") \
-            from None
+        name = ctypes.util.find_library("munge")
+        try:
+            lib = ctypes.CDLL(name or "libmunge.so")
+        except OSError:
+            raise MungeError("libmunge is not installed (package"
+                             " libmunge2)") from None
     lib.munge_ctx_create.restype = ctypes.c_void_p
     lib.munge_ctx_create.argtypes = []
     lib.munge_ctx_destroy.restype = None

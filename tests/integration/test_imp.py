@@ -206,9 +206,11 @@ def test_exec_expired(imp):
     assert imp.exec_(imp.early)[0] == 0
 
 
-@pytest.mark.parametrize("what", ["file", "dir", "owner"])
+@pytest.mark.parametrize("what", ["file", "dir", "owner", "parent"])
 def test_insecure_config_refused(imp, what):
-    path = imp.imp_toml if what != "dir" else os.path.dirname(imp.imp_toml)
+    path = {"file": imp.imp_toml, "owner": imp.imp_toml,
+            "dir": os.path.dirname(imp.imp_toml),
+            "parent": os.path.join(imp.prefix, "etc")}[what]
     st = os.stat(path)
     try:
         if what == "owner":
@@ -324,5 +326,32 @@ def test_pam_session(imp):
     try:
         rc, out, _ = imp.exec_(imp.sign(imp.job), limits_shell, "x")
         assert rc == 0 and out != "77\n"
+    finally:
+        write(imp.imp_toml, saved)
+
+
+def test_without_privilege(imp):
+    """Run directly (not through sudo) the IMP has no privilege: it
+    refuses, unless allow-unprivileged-exec, and then cannot switch."""
+    privileged = os.path.join(imp.prefix, "libexec/flux/flux-imp-privileged")
+
+    def direct():
+        proc = subprocess.run(
+            [privileged, "exec", "/usr/bin/id", "-u"], user=imp.flux.pw_uid,
+            group=imp.flux.pw_gid, extra_groups=[],
+            input=json.dumps({"J": imp.sign(imp.job)}), capture_output=True,
+            text=True, env={"PATH": "/usr/bin:/bin"}, cwd="/", timeout=60)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    assert direct() == (1, "", fatal("exec: IMP not installed setuid,"
+                                     " operation disabled."))
+    with open(imp.imp_toml) as f:
+        saved = f.read()
+    try:
+        write(imp.imp_toml, saved.replace(
+            "[exec]\n", "[exec]\nallow-unprivileged-exec = true\n"))
+        assert direct() == (0, f"{imp.flux.pw_uid}\n", (
+            "flux-imp: Warning: Running without privilege, userid switching"
+            " not available\n"))
     finally:
         write(imp.imp_toml, saved)
