@@ -9,8 +9,8 @@ owner's alone; any other mechanism must be in ``[sign] allowed-types``
 and its signature valid within ``max-ttl``, :mod:`fluxd.security.sign`,
 checked off the reactor thread; guests may not ask for an urgency above
 16), decodes and validates the jobspec in-process with flux's Python
-validator rules (``--require-version=1``), gives it a FLUID, and hands the batch to the
-job manager, which writes ``J``, ``jobspec`` (without the environment)
+validator rules (``--require-version=1``), gives it a FLUID, and hands
+the batch to the job manager, which writes ``J``, ``jobspec`` (without the environment)
 and the ``submit`` event of every job in one KVS commit.  Each submitter
 gets its id only once that commit is durable.
 
