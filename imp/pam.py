@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.integration.test_imp -*-
 """A PAM session for the job's user (``[exec] pam-support``), by ctypes.
 
-The IMP opens a session of the PAM service ``flux`` for the target user
-before it forks the job shell (so ``pam_limits`` and the like apply to
+The IMP runs the ``auth`` stack of the PAM service ``flux`` for the
+target user (the guide's example: ``pam_localuser``) and opens a session
+(``pam_limits``) before it forks the job shell (so ``pam_limits`` and the like apply to
 the shell it starts) and closes it when the shell has exited.  The
 conversation answers nothing: the IMP cannot prompt anyone.
 """
@@ -17,6 +18,7 @@ PAM_SUCCESS = 0
 PAM_CONV_ERR = 19
 PAM_ESTABLISH_CRED = 0x2
 PAM_DELETE_CRED = 0x4
+PAM_SILENT = 0x8000
 
 _CONV = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
                          ctypes.c_void_p, ctypes.c_void_p)
@@ -56,6 +58,10 @@ class PamSession:
         if err != PAM_SUCCESS:
             raise ImpError(f"exec: PAM stack failure: pam_start: error {err}")
         try:
+            # the auth stack, silently (pam_localuser and the like: the
+            # user is not asked anything)
+            self._check(lib.pam_authenticate(self._handle, PAM_SILENT),
+                        "pam_authenticate")
             self._check(lib.pam_setcred(self._handle, PAM_ESTABLISH_CRED),
                         "pam_setcred")
             self._check(lib.pam_open_session(self._handle, 0),

@@ -306,8 +306,8 @@ def test_pam_session(imp):
         write(imp.imp_toml, saved.replace(
             'allowed-shells = [', f'pam-support = true\nallowed-shells = ['
             f'"{limits_shell}", '))
-        write(pam, "auth required pam_permit.so\n"
-                   "account required pam_permit.so\n"
+        # the guide's stack
+        write(pam, "auth required pam_localuser.so\n"
                    f"session required pam_limits.so conf={limits}\n")
         assert imp.exec_(imp.sign(imp.job), limits_shell, "x") == (
             0, "77\n", "")
@@ -317,6 +317,12 @@ def test_pam_session(imp):
         assert (rc, out) == (1, "")
         assert err.startswith(fatal("exec: PAM stack failure:"
                                     " pam_open_session:")[:-1])
+        write(pam, "auth required pam_deny.so\n"
+                   "session required pam_permit.so\n")
+        rc, out, err = imp.exec_(imp.sign(imp.job), limits_shell, "x")
+        assert (rc, out) == (1, "")
+        assert err.startswith(fatal("exec: PAM stack failure:"
+                                    " pam_authenticate:")[:-1])
     finally:
         write(imp.imp_toml, saved)
         os.unlink(pam)
