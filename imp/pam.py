@@ -3,9 +3,9 @@
 
 The IMP runs the ``auth`` stack of the PAM service ``flux`` for the
 target user (the guide's example: ``pam_localuser``) and opens a session
-(``pam_limits``) before it forks the job shell (so ``pam_limits`` and the like apply to
-the shell it starts) and closes it when the shell has exited.  The
-conversation answers nothing: the IMP cannot prompt anyone.
+before it forks the job shell (so ``pam_limits`` and the like apply to
+the shell it starts); it closes the session when the shell has exited.
+The conversation answers nothing: the IMP cannot prompt anyone.
 """
 
 import ctypes
