@@ -75,9 +75,9 @@ def install(prefix, users, python="/usr/bin/python3", sudoers=None):
     if os.geteuid() != 0:
         raise RuntimeError("installing the IMP needs root")
     prefix = os.path.abspath(prefix)
+    import fluxd as package
     here = os.path.dirname(os.path.abspath(__file__))
-    fluxd = os.path.dirname(os.path.abspath(sys.modules["fluxd"].__file__)) \
-        if "fluxd" in sys.modules else os.path.join(here, "..", "fluxd")
+    fluxd = os.path.dirname(os.path.abspath(package.__file__))
     libdir = os.path.join(prefix, "lib/flux-imp")
     for name in _IMP_FILES:
         with open(os.path.join(here, name)) as f:
@@ -114,7 +114,6 @@ def main(argv=None):
         sys.stderr.write(__doc__.split("Usage: ")[1])
         return 1
     try:
-        import fluxd    # noqa: F401  (located for the copy)
         launcher = install(argv[0], argv[1].split(","),
                            sudoers=argv[2] if len(argv) == 3 else None)
     except (OSError, RuntimeError) as exc:
