@@ -361,3 +361,24 @@ def test_without_privilege(imp):
             " not available\n"))
     finally:
         write(imp.imp_toml, saved)
+
+
+def test_install_command(tmp_path, capsys):
+    from flux_imp.install import main
+    prefix = tmp_path / "p"
+    assert main([str(prefix), "flux"]) == 0
+    launcher = capsys.readouterr().out.strip()
+    assert launcher == str(prefix / "libexec/flux/flux-imp")
+    with open(prefix / "libexec/flux/flux-imp-privileged") as f:
+        text = f.read()
+    assert text.startswith("#!/usr/bin/python3 -I\n")
+    assert f"main(prefix={str(prefix)!r})" in text
+    st = os.stat(prefix / "lib/flux-imp/flux_imp/main.py")
+    assert (st.st_uid, st.st_mode & 0o777) == (0, 0o644)
+    assert main([str(prefix)]) == 1
+    assert "PREFIX USER" in capsys.readouterr().err
+    # a rule visudo refuses is not installed
+    target = tmp_path / "rule"
+    assert main([str(prefix), "bad user!", str(target)]) == 1
+    assert "sudoers rule refused" in capsys.readouterr().err
+    assert not target.exists()
