@@ -10,7 +10,7 @@ import pytest
 from fluxd.testing.munged import MUNGED, private_munged
 from fluxd.testing.users import temporary_user
 from tests.integration.test_guest_access import (
-    REPO, SYSTEM_PYTHON, shared_dir, start)
+    REPO, SYSTEM_PYTHON, shared_dir)
 
 __all__ = ["shared_dir"]     # the fixture
 
