@@ -20,7 +20,6 @@ __all__ = ["Munge", "MungeError", "EMUNGE_CRED_EXPIRED",
 
 #: munge_err_t values (munge.h) this module names
 EMUNGE_SUCCESS = 0
-EMUNGE_SOCKET = 6
 EMUNGE_CRED_EXPIRED = 15
 EMUNGE_CRED_REPLAYED = 17
 #: munge_opt_t values (munge.h)
