@@ -547,6 +547,8 @@ SYSTEM = Table({
         "reserve-vtx-vec": Key("integer", check=chk.between(1, 2000000)),
         "prune-filters": Key("string", "ALL:core,ALL:node",
                              check=chk.prune_filters),
+        "load-format": Key("string", check=chk.one_of(
+            "grug", "hwloc", "jgf", "rv1exec", "rv1exec_force")),
     }),
     "content-sqlite": Table({
         "journal_mode": Key("string", check=chk.one_of(
@@ -636,9 +638,16 @@ for _key, _what in (
         ("policy.access", _POLICY), ("policy.scheduler", _POLICY),
         ("queues.NAME.policy.access", _POLICY),
         ("queues.NAME.policy.scheduler", _POLICY),
-        ("access.roles", _LISTING), ("resource.reserve", _SCHED),
-        ("sched-fluxion-qmanager", _SCHED), ("sched-fluxion-resource", _SCHED)):
+        ("access.roles", _LISTING), ("resource.reserve", _SCHED)):
     mark(SYSTEM, _key, later=_what)
+_GRAPH = "fluxd's scheduler keeps no Fluxion resource graph"
+for _key, _why in (
+        ("sched-fluxion-resource.load-allowlist", _GRAPH),
+        ("sched-fluxion-resource.reserve-vtx-vec", _GRAPH),
+        ("sched-fluxion-resource.prune-filters", _GRAPH),
+        ("sched-fluxion-resource.load-format", _GRAPH),
+        ("sched-fluxion-qmanager.queues", "queues come from [queues]")):
+    mark(SYSTEM, _key, inert=_why)
 for _key in ("sign",):
     mark(SECURITY, _key, later=_EXEC)
 

@@ -18,7 +18,7 @@ from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError
 from fluxd.sched.policy import Share
 
-__all__ = ["build_R", "summary", "shares_of", "policy_nodes",
+__all__ = ["build_R", "jgf", "summary", "shares_of", "policy_nodes",
            "encode_mask", "ids_of", "RError"]
 
 
@@ -58,10 +58,47 @@ def _ranks_mask(ranks):
     return mask
 
 
-def build_R(shares, nslots, starttime, expiration):
+def _vertex(graph, parent, kind, ident, rank, path, exclusive):
+    """Add one JGF vertex (and its containment edge) to ``graph``."""
+    uniq = len(graph["nodes"])
+    name = f"{kind}{ident}"
+    path = f"{path}/{name}"
+    graph["nodes"].append({"id": str(uniq), "metadata": {
+        "type": kind, "basename": kind, "name": name, "id": ident,
+        "uniq_id": uniq, "rank": rank, "exclusive": exclusive, "unit": "",
+        "size": 1, "paths": {"containment": path}}})
+    if parent is not None:
+        graph["edges"].append({"source": str(parent), "target": str(uniq),
+                               "metadata": {"name": {
+                                   "containment": "contains"}}})
+    return uniq, path
+
+
+def jgf(shares):
+    """The ``scheduling`` key of ``match-format = "rv1"``: the allocated
+    resources as a JSON Graph Format containment tree (cluster, nodes,
+    their cores and GPUs), as Fluxion writes it."""
+    graph = {"nodes": [], "edges": []}
+    root, top = _vertex(graph, None, "cluster", 0, -1, "", False)
+    for share in shares:
+        ident = share.rank
+        if share.hostname:
+            digits = share.hostname[len(share.hostname.rstrip(
+                "0123456789")):]
+            ident = int(digits) if digits else share.rank
+        node, path = _vertex(graph, root, "node", ident, share.rank, top,
+                             False)
+        for kind, mask in (("core", share.cores), ("gpu", share.gpus)):
+            for ident in _bits_of(mask):
+                _vertex(graph, node, kind, ident, share.rank, path, True)
+    return {"graph": graph}
+
+
+def build_R(shares, nslots, starttime, expiration, scheduling=False):
     """Encode an allocation as R version 1.
 
     :param shares: :class:`~fluxd.sched.policy.Share` objects, by rank.
+    :param scheduling: add the ``scheduling`` key (JGF; ``rv1``).
     :returns: the R dict (``rlist_to_R``'s keys and order).
     """
     r_lite = []
@@ -89,7 +126,10 @@ def build_R(shares, nslots, starttime, expiration):
     if properties:
         execution["properties"] = {name: encode_mask(properties[name])
                                    for name in sorted(properties)}
-    return {"version": 1, "execution": execution}
+    R = {"version": 1, "execution": execution}
+    if scheduling:
+        R["scheduling"] = jgf(shares)
+    return R
 
 
 def summary(shares):

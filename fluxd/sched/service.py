@@ -48,9 +48,10 @@ from fluxd.storage import treeobj as T
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
-from fluxd.sched._queue import AllocQueue
-from fluxd.sched.firstfit import FirstFit
-from fluxd.sched.policy import InvalidRequest, NoSpace, Unsatisfiable
+from fluxd.sched._queue import QueueSet
+from fluxd.sched.fluxion import Fluxion
+from fluxd.sched.policy import InvalidRequest, Unsatisfiable
+from fluxd.sched.schedconf import SettingsError, sched_settings
 from fluxd.sched.rbuild import (
     RError, build_R, ids_of, policy_nodes, shares_of, summary)
 from fluxd.sched.request import request_of
@@ -65,14 +66,26 @@ DEFAULT_LIMIT = 8
 class _Job:
     """One alloc request (freed once answered)."""
 
-    __slots__ = ("id", "priority", "request", "req", "done", "alloc")
+    __slots__ = ("id", "priority", "request", "req", "done", "alloc",
+                 "queue", "note")
 
-    def __init__(self, jobid, priority, request, req):
+    def __init__(self, jobid, priority, request, req, queue=None):
         self.id, self.priority = jobid, priority
         self.request, self.req = request, req
+        self.queue = queue
         self.done = defer.Deferred()
         #: (R, summary, shares) once allocated, while R is being written
         self.alloc = None
+        #: the sched annotations last sent ({} before any)
+        self.note = {}
+
+
+def _queue_of(jobspec):
+    try:
+        queue = jobspec["attributes"]["system"].get("queue")
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return queue if isinstance(queue, str) else None
 
 
 def _int_field(body, key):
@@ -90,19 +103,21 @@ class SchedulerService(Module):
     :param kvs: the broker's :class:`~fluxd.interfaces.IKVS` (R writes).
     :param limit: alloc requests outstanding at once (``limited`` mode),
         or None for ``unlimited``.
-    :param make_policy: ``make_policy(nodes, expiration)`` -> an
-        :class:`~fluxd.sched.policy.ISchedPolicy` (default first fit).
+    :param make_policy: ``make_policy(nodes, expiration, settings)`` ->
+        the :class:`~fluxd.sched.fluxion.Fluxion` policy (the default).
     :param writer: the job manager's
         :class:`~fluxd.job.kvsbatch.KVSBatcher` to write R through (success
         answered once R is queued), or None for a batcher of its own
         (success answered once R is durable).
+    :param config: the :class:`fluxd.config.Config` (its
+        ``sched-fluxion-*`` tables and ``[queues]``), or None.
     """
 
     name = "sched"
     log = Logger()
 
     def __init__(self, reactor, router, kvs, limit=DEFAULT_LIMIT,
-                 make_policy=FirstFit, writer=None):
+                 make_policy=Fluxion, writer=None, config=None):
         super().__init__(0)
         self.reactor = reactor
         self.router = provide(IRouter, router)
@@ -110,7 +125,8 @@ class SchedulerService(Module):
         self.limit = limit
         self._make_policy = make_policy
         self.policy = None
-        self.queue = AllocQueue()
+        self.settings = sched_settings(config)
+        self.queue = QueueSet(self._queue_names(config))
         self._shared = writer is not None
         self.writer = writer if self._shared else KVSBatcher(
             reactor, kvs, router.instance_cred, on_durable=self._durable)
@@ -121,6 +137,26 @@ class SchedulerService(Module):
         self._init = None
         self._start_call = None
         self.stats.update(allocs=0, frees=0, denied=0, canceled=0)
+
+    @staticmethod
+    def _queue_names(config):
+        if config is None:
+            return ()
+        queues = config.get("queues", None)
+        return sorted(queues) if isinstance(queues, dict) else ()
+
+    def reconfigure(self, config):
+        """``flux config reload``: new queue and match policies (an
+        unknown one is refused, naming the key)."""
+        try:
+            settings = sched_settings(config)
+        except SettingsError as exc:
+            raise InvalidArgument(str(exc)) from None
+        self.settings = settings
+        self.queue.set_names(self._queue_names(config))
+        if self.policy is not None:
+            self.policy.configure(settings)
+            self._kick()
 
     # -- start and stop --------------------------------------------------------
 
@@ -191,7 +227,7 @@ class SchedulerService(Module):
                 self.log.error("sched: resource.acquire: {err}", err=exc)
                 return
             self.policy = self._make_policy(
-                nodes, float(body.get("expiration") or 0.0))
+                nodes, float(body.get("expiration") or 0.0), self.settings)
             self.policy.mark_up(self._ranks(body.get("up")))
             self._resources.callback(None)
             return
@@ -228,8 +264,10 @@ class SchedulerService(Module):
                 cred=self.router.instance_cred)
             R = json.loads(T.decode_val(obj))
             skip = set(ids_of(body["free"])) if body.get("free") else ()
-            exact = self.policy.set_allocated(shares_of(R, skip))
-        except (FluxError, ValueError, TypeError, RError) as exc:
+            exact = self.policy.set_allocated(
+                shares_of(R, skip), jobid,
+                float(R["execution"].get("expiration") or 0.0))
+        except (FluxError, ValueError, TypeError, KeyError, RError) as exc:
             self.log.error("sched: hello: job {id}: {err}", id=jobid, err=exc)
             return
         if not exact:
@@ -248,37 +286,36 @@ class SchedulerService(Module):
         if self.policy is None:
             return
         now = self.reactor.seconds()
-        queue, policy = self.queue, self.policy
         allocated = []
-        while queue:
-            job = queue.peek()
-            try:
-                alloc = policy.alloc(job.req)
-            except NoSpace:
-                break
-            except Unsatisfiable:
-                queue.pop()
-                self._deny(job, "unsatisfiable request")
-                continue
-            except InvalidRequest as exc:
-                queue.pop()
-                self._deny(job, f"unable to allocate provided jobspec: {exc}")
-                continue
-            queue.pop()
-            duration = job.req.duration
-            expiration = now + duration if duration > 0 else policy.expiration
-            R = build_R(alloc.shares, alloc.nslots, now, expiration)
-            # the summary string is shared by every job with the same one
-            job.alloc = (R, sys.intern(summary(alloc.shares)), alloc.shares)
-            self.writer.put_value(
-                fluid.encode(job.id, "kvs") + ".R",
-                json.dumps(R, separators=(",", ":")).encode(),
-                note=None if self._shared else job)
-            allocated.append(job)
+        for kind, job, value in self.policy.schedule(self.queue, now):
+            if kind == "annotate":
+                self._annotate(job, value)
+            elif kind == "deny":
+                self._deny(job, value)
+            else:
+                shares, expiration = value
+                R = build_R(shares, job.req.nslots, now, expiration,
+                            self.settings.match_format == "rv1")
+                # the summary string is shared by every job with the same one
+                job.alloc = (R, sys.intern(summary(shares)), shares)
+                self.writer.put_value(
+                    fluid.encode(job.id, "kvs") + ".R",
+                    json.dumps(R, separators=(",", ":")).encode(),
+                    note=None if self._shared else job)
+                allocated.append(job)
         if self._shared and allocated:
             # R precedes, in the shared ordered stream, whatever the job
             # manager writes on hearing of it
             self._durable(allocated)
+
+    def _annotate(self, job, sched):
+        """ANNOTATE with what changed since the last one."""
+        changed = {k: v for k, v in sched.items() if job.note.get(k) != v}
+        if not changed:
+            return
+        job.note.update(changed)
+        job.request.respond({"id": job.id, "type": ANNOTATE,
+                             "annotations": {"sched": changed}})
 
     def _durable(self, jobs):
         for job in jobs:
@@ -289,11 +326,13 @@ class SchedulerService(Module):
                 self._kick()
                 continue
             self.stats["allocs"] += 1
+            sched = {"resource_summary": text, "reason_pending": None,
+                     "jobs_ahead": None}
+            if job.note.get("t_estimate") is not None:
+                sched["t_estimate"] = None
             job.request.respond({
                 "id": job.id, "type": SUCCESS, "R": R,
-                "annotations": {"sched": {"resource_summary": text,
-                                          "reason_pending": None,
-                                          "jobs_ahead": None}}})
+                "annotations": {"sched": sched}})
             job.done.callback(None)
 
     def _deny(self, job, note):
@@ -323,8 +362,10 @@ class SchedulerService(Module):
         except InvalidRequest as exc:
             self._deny(_Job(jobid, priority, request, None), str(exc))
             return None
-        job = _Job(jobid, priority, request, req)
+        job = _Job(jobid, priority, request, req, _queue_of(jobspec))
         self.queue.push(job)
+        if self.policy is not None:
+            self.policy.queued(job)
         request.on_cancel(lambda: self._abandoned(job))
         self._kick()
         return job.done
@@ -333,7 +374,7 @@ class SchedulerService(Module):
         """The job manager cancelled the stream (or went away)."""
         if self.queue.get(job.id) is job:
             self.queue.remove(job.id)
-            self._kick()
+            self._withdrawn(job.id)
         if not job.done.called:
             job.done.callback(None)
 
@@ -346,8 +387,14 @@ class SchedulerService(Module):
             self.stats["canceled"] += 1
             job.request.respond({"id": jobid, "type": CANCEL})
             job.done.callback(None)
-            self._kick()
+            self._withdrawn(jobid)
         return {}
+
+    def _withdrawn(self, jobid):
+        """A pending job left the queue: its reservation goes."""
+        if self.policy is not None:
+            self.policy.withdrawn(jobid)
+        self._kick()
 
     @method("prioritize")
     def rpc_prioritize(self, request):
@@ -359,7 +406,9 @@ class SchedulerService(Module):
             if not (isinstance(item, list) and len(item) == 2
                     and all(isinstance(v, int) for v in item)):
                 raise ProtocolError("malformed sched.prioritize request")
-            self.queue.reprioritize(item[0], item[1])
+            if self.queue.reprioritize(item[0], item[1]) \
+                    and self.policy is not None:
+                self.policy.reordered()
         self._kick()
         return {}
 
@@ -381,7 +430,9 @@ class SchedulerService(Module):
             raise InvalidArgument(f"free: job {jobid}: {exc}") from None
         if self.policy is None:
             raise NoSuchService("sched-simple not initialized")
-        if not self.policy.free(shares):
+        final = body.get("final", True)
+        if not self.policy.free(shares, jobid, final is not False,
+                                self.reactor.seconds()):
             self.log.error("sched: free: job {id}: R was not allocated",
                            id=jobid)
         self.stats["frees"] += 1

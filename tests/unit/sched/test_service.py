@@ -6,7 +6,7 @@ import errno
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import FluxError
-from fluxd.sched._queue import AllocQueue
+from fluxd.sched._queue import AllocQueue, QueueSet
 from fluxd.sched.service import CANCEL, DENY, SUCCESS
 from fluxd.testing.kvs import GatedStore
 from tests.unit.sched.fakejm import Bench, jobspec
@@ -227,12 +227,32 @@ class QueueTests(SynchronousTestCase):
         self.assertEqual([queue.pop().id for _ in range(3)], [2, 3, 4])
         self.assertIsNone(queue.pop())
 
-    def test_sweeps_dead_entries(self):
+    def test_head_reads_the_first_jobs_in_order(self):
         queue = AllocQueue()
         for i in range(1000):
-            queue.push(self.Job(i, 16))
-        for i in range(999):
+            queue.push(self.Job(i, 16 + i % 3))
+        for i in range(0, 999, 2):
             queue.remove(i)
-        self.assertLess(len(queue._heap), 200)
-        self.assertEqual(queue.peek().id, 999)
+        self.assertEqual(len(queue), 500)
+        self.assertEqual([j.id for j in queue.head(4)], [5, 11, 17, 23])
+        self.assertEqual(queue.peek().id, 5)
+
+    def test_queue_set_keeps_one_queue_per_name(self):
+        queues = QueueSet(["batch", "debug"])
+        for jobid, name in [(1, "batch"), (2, "debug"), (3, None),
+                            (4, "nosuch")]:
+            job = self.Job(jobid, 16)
+            job.queue = name
+            queues.push(job)
+        self.assertEqual([(n, [j.id for j in q.head(9)])
+                          for n, q in queues.items()],
+                         [(None, [3, 4]), ("batch", [1]), ("debug", [2])])
+        self.assertEqual(queues.remove(2).id, 2)
+        self.assertIsNone(queues.remove(2))
+        queues.set_names(["debug"])  # batch's jobs move to the anonymous
+        self.assertEqual(sorted(j.id for j in queues.items()[0][1].jobs()),
+                         [1, 3, 4])
+        self.assertTrue(queues.reprioritize(1, 30))
+        self.assertEqual(queues.get(1).priority, 30)
+        self.assertEqual(len(queues), 3)
 

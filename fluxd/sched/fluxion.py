@@ -1,0 +1,298 @@
+# -*- test-case-name: tests.unit.sched.test_fluxion -*-
+"""The scheduling policy: Fluxion's queue and match policies (pure).
+
+:class:`Fluxion` is the :class:`~fluxd.sched.policy.ISchedPolicy` of the
+``sched`` service.  A scheduling *pass* (:meth:`Fluxion.schedule`) walks
+each queue's first ``queue-depth`` pending jobs in priority order:
+
+- a job that fits now without delaying any reservation is allocated;
+- ``fcfs``: the first job that does not fit blocks its queue;
+- ``easy``: the first blocked job gets a reservation (its earliest start,
+  from the durations of what runs); later jobs start now only if they
+  leave it intact (backfill); ``hybrid`` reserves for up to
+  ``reservation-depth`` blocked jobs, ``conservative`` for every one (up
+  to ``max-reservation-depth``).
+
+Reservations are kept between passes and dropped when they may have
+become too late or wrong: a job ended before its expiration, ranks went
+up or down, a queue's order changed ahead of a reserved job.  Each queue
+is scheduled on its own (a blocked fcfs queue does not block the
+others); reservations bind every queue.
+"""
+
+from zope.interface import implementer
+
+from fluxd.sched.constraints import ConstraintError, compile_constraint
+from fluxd.sched.planner import INF, Planner, Reservation
+from fluxd.sched.policy import (
+    ISchedPolicy, InvalidRequest, Share, Unsatisfiable)
+from fluxd.sched.pool import Pool
+from fluxd.sched.schedconf import SchedSettings
+
+__all__ = ["Fluxion", "REASON"]
+
+#: ``sched.reason_pending`` of a job that waits for resources
+REASON = "insufficient resources"
+
+
+def _args(req):
+    if req.nslots <= 0 or req.slot_size <= 0 or req.nnodes < 0 \
+            or req.slot_gpus < 0:
+        raise InvalidRequest("Invalid argument")
+    if req.exclusive and req.nnodes <= 0:
+        raise InvalidRequest("exclusive allocation only supported with nnodes")
+    if req.nnodes and req.nslots < req.nnodes:
+        raise InvalidRequest("Invalid argument")
+
+
+@implementer(ISchedPolicy)
+class Fluxion:
+    """Queue policies and match policies over one resource set.
+
+    :param nodes: ``(rank, hostname, properties, cores, gpus)`` per rank
+        (ids as bit sets); every rank starts down.
+    :param expiration: the instance R's expiration (0: none).
+    :param settings: a :class:`~fluxd.sched.schedconf.SchedSettings`.
+    """
+
+    def __init__(self, nodes, expiration=0.0, settings=None):
+        self.expiration = expiration
+        self.settings = settings or SchedSettings()
+        self.pool = Pool(nodes)
+        self.planner = Planner(self.pool, self.settings.match)
+        self.all = sum(n.bit for n in self.pool.nodes)
+        self._eligible = {}
+        self._feasible = {}
+        self.dirty = False
+        #: the queue key of the last job reserved (a job queued ahead of
+        #: it makes the reservations stale)
+        self._last_key = None
+
+    def configure(self, settings):
+        """Adopt new settings (reservations are computed again)."""
+        self.settings = settings
+        self.planner.match = settings.match
+        self._feasible.clear()
+        self.dirty = True
+
+    def queued(self, job):
+        """A job joined a queue."""
+        if self.planner.reservations and self._last_key is not None \
+                and (-job.priority, job.id) < self._last_key:
+            self.dirty = True
+
+    def reordered(self):
+        """Priorities changed: reservations are computed again."""
+        if self.planner.reservations:
+            self.dirty = True
+
+    def withdrawn(self, jobid):
+        """A pending job left (cancelled): its reservation goes."""
+        if self.planner.unreserve(jobid) is not None:
+            self.dirty = True
+
+    # -- resources -------------------------------------------------------------
+
+    def mark_up(self, ranks):
+        """Ranks jobs may use (unknown ranks are ignored)."""
+        if self.pool.mark(ranks, True):
+            self.dirty = True
+
+    def mark_down(self, ranks):
+        """Ranks no new job may use (their jobs keep what they hold)."""
+        if self.pool.mark(ranks, False):
+            self.dirty = True
+
+    def totals(self):
+        """``(avail, total)`` cores."""
+        return self.pool.avail, self.pool.total
+
+    def _shares(self, shares, take):
+        exact, counts = True, {}
+        for share in shares:
+            node = self.pool.by_rank.get(share.rank)
+            if node is None:
+                exact = False
+                continue
+            cores, gpus = share.cores & node.cores, share.gpus & node.gpus
+            if cores != share.cores or gpus != share.gpus:
+                exact = False
+            if take:
+                if cores & ~node.free_c or gpus & ~node.free_g:
+                    exact = False
+                self.pool.set_free(node, node.free_c & ~cores,
+                                   node.free_g & ~gpus)
+            else:
+                if cores & node.free_c or gpus & node.free_g:
+                    exact = False
+                self.pool.set_free(node, node.free_c | cores,
+                                   node.free_g | gpus)
+            counts[node.pos] = (cores.bit_count(), gpus.bit_count())
+        return exact, counts
+
+    def free(self, shares, jobid=None, final=True, now=None):
+        """Give back resources (all of a job's, or the ranks of a partial
+        release); ids not allocated are ignored (False)."""
+        exact, counts = self._shares(shares, take=False)
+        if jobid is not None:
+            end = self.planner.release(jobid,
+                                       None if final else list(counts))
+            if end is not None and now is not None and end > now + 1.0:
+                # ended early: reservations may come sooner
+                self.dirty = True
+        return exact
+
+    def set_allocated(self, shares, jobid=None, end=0.0):
+        """Take what a job held across a restart (False when some ids
+        were not free or not known)."""
+        exact, counts = self._shares(shares, take=True)
+        if jobid is not None and counts:
+            self.planner.add_running(jobid, end, counts)
+        self.dirty = True
+        return exact
+
+    def snapshot(self):
+        """``(all, allocated, down)`` share lists."""
+        return tuple([Share(n.rank, n.hostname, c, g, n.props)
+                      for n, c, g in part] for part in self.pool.snapshot())
+
+    # -- requests --------------------------------------------------------------
+
+    def eligible(self, constraint):
+        """Bit set of the ranks an RFC 31 constraint admits."""
+        if constraint is None:
+            return self.all
+        key = repr(constraint)
+        mask = self._eligible.get(key)
+        if mask is None:
+            try:
+                match = compile_constraint(constraint)
+            except ConstraintError as exc:
+                raise InvalidRequest(str(exc)) from None
+            mask = 0
+            for node in self.pool.nodes:
+                if match(node.rank, node.hostname, node.props):
+                    mask |= node.bit
+            if len(self._eligible) > 1024:
+                self._eligible.clear()
+            self._eligible[key] = mask
+        return mask
+
+    def check(self, request):
+        """Feasibility: None, or raise the reason it can never run."""
+        _args(request)
+        eligible = self.eligible(request.constraint)
+        if request.nslots * request.slot_size > self.pool.total:
+            raise Unsatisfiable("unsatisfiable request")
+        if request.constraint is not None and not eligible:
+            raise Unsatisfiable("no resources satisfy provided constraints")
+        key = (request.shape(), self.settings.match.node_exclusive)
+        ok = self._feasible.get(key)
+        if ok is None:
+            shape = self.planner.shape(request)
+            pool = self.pool
+            ok = pool._bucket_sum(pool.tcore_ge, pool.tgpu_ge, eligible,
+                                  shape) >= shape.need \
+                if shape.kind in ("slots", "wholeslots") else \
+                (pool.tcore_ge[min(shape.size * shape.per, pool.maxc + 1)]
+                 & pool.tgpu_ge[min(shape.gsize * shape.per, pool.maxg + 1)]
+                 & eligible).bit_count() >= shape.need
+            if len(self._feasible) > 4096:
+                self._feasible.clear()
+            self._feasible[key] = ok
+        if not ok:
+            raise Unsatisfiable("unsatisfiable constrained request"
+                                if request.constraint is not None
+                                else "unsatisfiable request")
+
+    def _start(self, job, plan, now):
+        high = self.settings.match.ids_high
+        shares, counts = [], {}
+        for node, ncores, ngpus in plan:
+            cores, gpus = self.pool.take(node, ncores, ngpus, high)
+            shares.append(Share(node.rank, node.hostname, cores, gpus,
+                                node.props))
+            counts[node.pos] = (ncores, ngpus)
+        shares.sort(key=lambda s: s.rank)
+        duration = job.req.duration
+        end = now + duration if duration > 0 else self.expiration
+        self.planner.add_running(job.id, end, counts)
+        return shares, end
+
+    def schedule(self, queues, now):
+        """One pass over every queue.
+
+        :param queues: a :class:`~fluxd.sched._queue.QueueSet`; allocated
+            and denied jobs are taken out of it.
+        :returns: ``[(kind, job, value)]`` with kind ``alloc`` (value:
+            ``(shares, expiration)``), ``deny`` (the note) or ``annotate``
+            (``{"t_estimate": T or None, "reason_pending": ...}``).
+        """
+        planner = self.planner
+        if self.dirty:
+            planner.clear_reservations()
+            self.dirty = False
+            self._last_key = None
+        out = []
+        for name, queue in queues.items():
+            self._pass(queues, queue, self.settings.queue(name), now, out)
+        return out
+
+    def _pass(self, queues, queue, conf, now, out):
+        planner, pool = self.planner, self.pool
+        reserved = 0
+        for job in queue.head(conf.queue_depth):
+            req = job.req
+            res = planner.reservations.get(job.id)
+            if res is not None and res.start > now \
+                    and req.nslots * req.slot_size > pool.avail:
+                reserved += 1
+                continue
+            try:
+                eligible = self.eligible(req.constraint)
+                shape = planner.shape(req)
+            except InvalidRequest as exc:
+                queues.remove(job.id)
+                out.append(("deny", job, "unable to allocate provided"
+                                         f" jobspec: {exc}"))
+                continue
+            if res is not None:
+                planner.unreserve(job.id)
+            plan = None
+            if req.nslots * req.slot_size <= pool.avail:
+                plan = planner.fit_now(shape, eligible, now, req.duration)
+            if plan is not None:
+                queues.remove(job.id)
+                out.append(("alloc", job, self._start(job, plan, now)))
+                continue
+            try:
+                self.check(req)
+            except (Unsatisfiable, InvalidRequest) as exc:
+                queues.remove(job.id)
+                out.append(("deny", job, str(exc)
+                            if isinstance(exc, Unsatisfiable) else
+                            f"unable to allocate provided jobspec: {exc}"))
+                continue
+            if reserved >= conf.reservations:
+                out.append(("annotate", job, {"t_estimate": None,
+                                              "reason_pending": REASON}))
+                if conf.policy == "fcfs":
+                    break
+                continue
+            reserved += 1
+            if res is None or res.start <= now:
+                found = planner.earliest(shape, eligible, now, req.duration)
+                if found is None:
+                    out.append(("annotate", job, {"t_estimate": None,
+                                                  "reason_pending": REASON}))
+                    continue
+                start, plan = found
+                duration = req.duration if req.duration > 0 else INF
+                res = Reservation(job.id, start, start + duration,
+                                  {node.pos: (c, g) for node, c, g in plan})
+            planner.reserve(res)
+            key = (-job.priority, job.id)
+            if self._last_key is None or key > self._last_key:
+                self._last_key = key
+            out.append(("annotate", job, {"t_estimate": res.start,
+                                          "reason_pending": REASON}))

@@ -1,0 +1,250 @@
+# -*- test-case-name: tests.unit.sched.test_planner -*-
+"""Resources in time: what runs until when, and what is reserved (pure).
+
+The :class:`Planner` holds the :class:`~fluxd.sched.pool.Pool` (free
+now), the running allocations with their end (R's expiration) in end
+order, and the *reservations* of the queue policies: a blocked job's
+start time and the counts it will take on each rank then.
+
+A job of duration ``d`` may start now on a rank only with what the
+reservations overlapping ``[now, now + d)`` leave there (their counts
+summed: a safe bound).  The ranks a reservation names are few, so a
+decision asks the pool's indexes about every other rank and visits only
+those (:meth:`Planner.fit_now`).
+
+:meth:`Planner.earliest` finds when a blocked job could start: it walks
+the running allocations' ends (and the reservations' ends) in time order
+from now, keeping the counts of the ranks they touch apart and the
+request's capacity up to date incrementally, until the capacity covers
+the request; the ranks are then chosen at that time.  Its cost grows
+with what must end before the job fits, not with the instance.
+"""
+
+import bisect
+import heapq
+
+from fluxd.sched.match import select
+from fluxd.sched.pool import Shape
+
+__all__ = ["Planner", "Reservation"]
+
+INF = float("inf")
+
+
+class Reservation:
+    """Counts reserved for one job from ``start`` to ``end``."""
+
+    __slots__ = ("jobid", "start", "end", "counts")
+
+    def __init__(self, jobid, start, end, counts):
+        self.jobid, self.start, self.end = jobid, start, end
+        #: {pos: (ncores, ngpus)}
+        self.counts = counts
+
+
+class _Running:
+    __slots__ = ("end", "counts")
+
+    def __init__(self, end, counts):
+        self.end, self.counts = end, counts
+
+
+class Planner:
+    """Free resources now, running allocations and reservations.
+
+    :param pool: the :class:`~fluxd.sched.pool.Pool`.
+    :param match: the :class:`~fluxd.sched.match.MatchPolicy`.
+    """
+
+    def __init__(self, pool, match):
+        self.pool = pool
+        self.match = match
+        self.running = {}
+        self._ends = []          # sorted (end, jobid)
+        self.reservations = {}   # jobid -> Reservation
+        self._by_start = []      # sorted (start, jobid)
+        self._views = {}
+
+    # -- running ---------------------------------------------------------------
+
+    def add_running(self, jobid, end, counts):
+        """Record a running allocation (``counts``: {pos: (c, g)})."""
+        old = self.running.pop(jobid, None)
+        if old is not None:
+            self._drop_end(old.end, jobid)
+        end = INF if not end else end
+        self.running[jobid] = _Running(end, counts)
+        bisect.insort(self._ends, (end, jobid))
+
+    def _drop_end(self, end, jobid):
+        i = bisect.bisect_left(self._ends, (end, jobid))
+        if i < len(self._ends) and self._ends[i] == (end, jobid):
+            del self._ends[i]
+
+    def release(self, jobid, positions=None):
+        """Forget a running allocation, or only its ``positions`` (a
+        partial release); returns its end, or None if unknown."""
+        run = self.running.get(jobid)
+        if run is None:
+            return None
+        if positions is not None:
+            for pos in positions:
+                run.counts.pop(pos, None)
+            if run.counts:
+                return run.end
+        del self.running[jobid]
+        self._drop_end(run.end, jobid)
+        return run.end
+
+    # -- reservations ----------------------------------------------------------
+
+    def reserve(self, res):
+        """Add a reservation."""
+        self.unreserve(res.jobid)
+        self.reservations[res.jobid] = res
+        bisect.insort(self._by_start, (res.start, res.jobid))
+        self._views.clear()
+
+    def unreserve(self, jobid):
+        """Remove a job's reservation (returns it, or None)."""
+        res = self.reservations.pop(jobid, None)
+        if res is not None:
+            i = bisect.bisect_left(self._by_start, (res.start, jobid))
+            del self._by_start[i]
+            self._views.clear()
+        return res
+
+    def clear_reservations(self):
+        """Drop every reservation."""
+        self.reservations.clear()
+        self._by_start.clear()
+        self._views.clear()
+
+    def _view(self, until):
+        """``(mask, {pos: [c, g]})``: ranks whose counts the reservations
+        starting before ``until`` lower, and those counts."""
+        k = bisect.bisect_left(self._by_start, (until, -1))
+        view = self._views.get(k)
+        if view is None:
+            pool, mask, counts = self.pool, 0, {}
+            for _, jobid in self._by_start[:k]:
+                for pos, (c, g) in self.reservations[jobid].counts.items():
+                    have = counts.get(pos)
+                    if have is None:
+                        node = pool.nodes[pos]
+                        have = counts[pos] = [node.nfree_c, node.nfree_g]
+                        mask |= node.bit
+                    have[0] -= c
+                    have[1] -= g
+            view = self._views[k] = (mask, counts)
+        return view
+
+    # -- decisions -------------------------------------------------------------
+
+    def shape(self, req):
+        """The :class:`~fluxd.sched.pool.Shape` of a request here."""
+        return Shape(req, self.match.node_exclusive)
+
+    def fit_now(self, shape, eligible, now, duration):
+        """``[(node, ncores, ngpus)]`` a job could take now for
+        ``duration`` seconds (0: unlimited) without touching any
+        reservation, or None."""
+        pool = self.pool
+        until = now + duration if duration > 0 else INF
+        mask, counts = self._view(until) if self._by_start else (0, {})
+        index = pool.up & eligible & ~mask
+        have = pool.capacity(shape, index) if index else 0
+        touched = []
+        if counts and have < shape.need:
+            nodes = pool.nodes
+            for pos, (c, g) in counts.items():
+                node = nodes[pos]
+                if node.up and node.bit & eligible and c > 0:
+                    fit = shape.cap(c, g, node)
+                    if fit > 0:
+                        have += fit
+                        touched.append((node, c, g))
+        if have < shape.need:
+            return None
+        return select(pool, self.match, shape,
+                      pool.candidates(shape, index), touched)
+
+    def earliest(self, shape, eligible, now, duration):
+        """``(start, [(node, ncores, ngpus)])``: the earliest time a job
+        fits given the running allocations' ends and the reservations, or
+        None when it never does (down ranks, unlimited jobs)."""
+        pool, nodes = self.pool, self.pool.nodes
+        d = duration if duration > 0 else INF
+        starts = self._by_start
+        entered = bisect.bisect_left(starts, (now + d, -1))
+        mask, counts = self._view(now + d) if starts else (0, {})
+        eff = {pos: list(cg) for pos, cg in counts.items()}
+        state = {"have": pool.capacity(shape, pool.up & eligible & ~mask),
+                 "mask": mask}
+
+        def cap(pos, c, g):
+            node = nodes[pos]
+            if not node.up or not node.bit & eligible:
+                return 0
+            return shape.cap(c, g, node)
+
+        for pos, (c, g) in eff.items():
+            state["have"] += cap(pos, c, g)
+
+        def change(pos, dc, dg):
+            have = eff.get(pos)
+            if have is None:
+                node = nodes[pos]
+                have = eff[pos] = [node.nfree_c, node.nfree_g]
+                # its share of the index capacity moves here unchanged
+                state["mask"] |= node.bit
+            state["have"] -= cap(pos, *have)
+            have[0] += dc
+            have[1] += dg
+            state["have"] += cap(pos, *have)
+
+        # reservations already counted (started before now + d) give
+        # their counts back when they end
+        counted = set()
+        later = []
+        for _, jobid in starts[:entered]:
+            counted.add(jobid)
+            res = self.reservations[jobid]
+            if res.end < INF:
+                heapq.heappush(later, (res.end, jobid))
+        runs, i, n = self._ends, 0, len(self._ends)
+        while i < n or later:
+            t = runs[i][0] if i < n else INF
+            if later and later[0][0] < t:
+                t = later[0][0]
+            if t == INF:
+                break
+            t = max(t, now)
+            while i < n and runs[i][0] <= t:
+                for pos, (c, g) in self.running[runs[i][1]].counts.items():
+                    change(pos, c, g)
+                i += 1
+            while later and later[0][0] <= t:
+                _, jobid = heapq.heappop(later)
+                for pos, (c, g) in self.reservations[jobid].counts.items():
+                    change(pos, c, g)
+            # reservations starting before t + d now overlap the window
+            while entered < len(starts) and starts[entered][0] < t + d:
+                jobid = starts[entered][1]
+                entered += 1
+                res = self.reservations[jobid]
+                if res.end <= t:
+                    continue
+                for pos, (c, g) in res.counts.items():
+                    change(pos, -c, -g)
+                if res.end < INF:
+                    heapq.heappush(later, (res.end, jobid))
+            if state["have"] >= shape.need:
+                touched = [(nodes[pos], c, g) for pos, (c, g) in eff.items()
+                           if c > 0 and cap(pos, c, g) > 0]
+                index = pool.up & eligible & ~state["mask"]
+                plan = select(pool, self.match, shape,
+                              pool.candidates(shape, index), touched)
+                if plan is not None:
+                    return t, plan
+        return None
