@@ -117,6 +117,7 @@ class Fluxion:
             cores, gpus = share.cores & node.cores, share.gpus & node.gpus
             if cores != share.cores or gpus != share.gpus:
                 exact = False
+            old_c, old_g = node.nfree_c, node.nfree_g
             if take:
                 if cores & ~node.free_c or gpus & ~node.free_g:
                     exact = False
@@ -127,6 +128,8 @@ class Fluxion:
                     exact = False
                 self.pool.set_free(node, node.free_c | cores,
                                    node.free_g | gpus)
+            self.planner.changed(node.pos, node.nfree_c - old_c,
+                                 node.nfree_g - old_g)
             counts[node.pos] = (cores.bit_count(), gpus.bit_count())
         return exact, counts
 
@@ -189,14 +192,7 @@ class Fluxion:
         key = (request.shape(), self.settings.match.node_exclusive)
         ok = self._feasible.get(key)
         if ok is None:
-            shape = self.planner.shape(request)
-            pool = self.pool
-            ok = pool._bucket_sum(pool.tcore_ge, pool.tgpu_ge, eligible,
-                                  shape) >= shape.need \
-                if shape.kind in ("slots", "wholeslots") else \
-                (pool.tcore_ge[min(shape.size * shape.per, pool.maxc + 1)]
-                 & pool.tgpu_ge[min(shape.gsize * shape.per, pool.maxg + 1)]
-                 & eligible).bit_count() >= shape.need
+            ok = self.pool.feasible(self.planner.shape(request), eligible)
             if len(self._feasible) > 4096:
                 self._feasible.clear()
             self._feasible[key] = ok
@@ -210,6 +206,7 @@ class Fluxion:
         shares, counts = [], {}
         for node, ncores, ngpus in plan:
             cores, gpus = self.pool.take(node, ncores, ngpus, high)
+            self.planner.changed(node.pos, -ncores, -ngpus)
             shares.append(Share(node.rank, node.hostname, cores, gpus,
                                 node.props))
             counts[node.pos] = (ncores, ngpus)

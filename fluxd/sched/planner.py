@@ -121,23 +121,40 @@ class Planner:
         self._views.clear()
 
     def _view(self, until):
-        """``(mask, {pos: [c, g]})``: ranks whose counts the reservations
-        starting before ``until`` lower, and those counts."""
+        """``(mask, counts, slack)``: the ranks the reservations starting
+        before ``until`` name, their counts left now ({pos: [c, g]}) and
+        the ``(node, c, g)`` of those with cores left."""
         k = bisect.bisect_left(self._by_start, (until, -1))
         view = self._views.get(k)
         if view is None:
-            pool, mask, counts = self.pool, 0, {}
+            nodes, mask, counts = self.pool.nodes, 0, {}
             for _, jobid in self._by_start[:k]:
                 for pos, (c, g) in self.reservations[jobid].counts.items():
                     have = counts.get(pos)
                     if have is None:
-                        node = pool.nodes[pos]
+                        node = nodes[pos]
                         have = counts[pos] = [node.nfree_c, node.nfree_g]
                         mask |= node.bit
                     have[0] -= c
                     have[1] -= g
-            view = self._views[k] = (mask, counts)
+            slack = {pos for pos, (c, _) in counts.items() if c > 0}
+            view = self._views[k] = (mask, counts, slack)
         return view
+
+    def changed(self, pos, dc, dg):
+        """The pool's free counts of rank ``pos`` moved by ``dc``/``dg``
+        (the cached views follow)."""
+        if not self._views:
+            return
+        for _, counts, slack in self._views.values():
+            have = counts.get(pos)
+            if have is not None:
+                have[0] += dc
+                have[1] += dg
+                if have[0] > 0:
+                    slack.add(pos)
+                else:
+                    slack.discard(pos)
 
     # -- decisions -------------------------------------------------------------
 
@@ -151,15 +168,17 @@ class Planner:
         reservation, or None."""
         pool = self.pool
         until = now + duration if duration > 0 else INF
-        mask, counts = self._view(until) if self._by_start else (0, {})
+        mask, counts, slack = self._view(until) if self._by_start \
+            else (0, None, ())
         index = pool.up & eligible & ~mask
         have = pool.capacity(shape, index) if index else 0
         touched = []
-        if counts and have < shape.need:
+        if slack and have < shape.need:
             nodes = pool.nodes
-            for pos, (c, g) in counts.items():
+            for pos in slack:
                 node = nodes[pos]
-                if node.up and node.bit & eligible and c > 0:
+                c, g = counts[pos]
+                if node.up and node.bit & eligible:
                     fit = shape.cap(c, g, node)
                     if fit > 0:
                         have += fit
@@ -177,7 +196,7 @@ class Planner:
         d = duration if duration > 0 else INF
         starts = self._by_start
         entered = bisect.bisect_left(starts, (now + d, -1))
-        mask, counts = self._view(now + d) if starts else (0, {})
+        mask, counts, _ = self._view(now + d) if starts else (0, {}, ())
         eff = {pos: list(cg) for pos, cg in counts.items()}
         state = {"have": pool.capacity(shape, pool.up & eligible & ~mask),
                  "mask": mask}

@@ -117,6 +117,11 @@ class Shape:
 class Pool:
     """The instance's ranks and their free ids.
 
+    The indexes are *buckets*: ``core_eq[k]`` holds the up ranks with
+    exactly ``k`` free cores (``gpu_eq`` likewise), so allocating or
+    freeing on a rank moves its bit between two buckets; ``core_ge(k)``
+    (at least ``k``) is their union, cached until the next change.
+
     :param nodes: iterable of ``(rank, hostname, properties, cores,
         gpus)``, ids as bit sets; every rank starts *down*.
     """
@@ -127,8 +132,8 @@ class Pool:
         self.by_rank = {n.rank: n for n in self.nodes}
         self.maxc = max((n.ncores for n in self.nodes), default=0)
         self.maxg = max((n.ngpus for n in self.nodes), default=0)
-        self.core_ge = [0] * (self.maxc + 2)
-        self.gpu_ge = [0] * (self.maxg + 2)
+        self.core_eq = [0] * (self.maxc + 1)
+        self.gpu_eq = [0] * (self.maxg + 1)
         # static: ranks by total cores / GPUs (whole-node requests)
         self.tcore_ge = [0] * (self.maxc + 2)
         self.tgpu_ge = [0] * (self.maxg + 2)
@@ -137,42 +142,78 @@ class Pool:
                 self.tcore_ge[k] |= n.bit
             for k in range(n.ngpus + 1):
                 self.tgpu_ge[k] |= n.bit
+        self.tcore_eq = [self.tcore_ge[k] & ~self.tcore_ge[k + 1]
+                         for k in range(self.maxc + 1)]
+        self.tgpu_eq = [self.tgpu_ge[k] & ~self.tgpu_ge[k + 1]
+                        for k in range(self.maxg + 1)]
+        self._ge = {}
         self.idle = 0
         self.up = 0
         self.total = sum(n.ncores for n in self.nodes)
         self.avail = 0
 
+    def core_ge(self, k):
+        """Up ranks with at least ``k`` free cores."""
+        key = ("c", k)
+        mask = self._ge.get(key)
+        if mask is None:
+            if k <= 0:
+                mask = self.up
+            elif k > self.maxc:
+                mask = 0
+            else:
+                mask = self.core_ge(k + 1) | self.core_eq[k]
+            self._ge[key] = mask
+        return mask
+
+    def gpu_ge(self, k):
+        """Up ranks with at least ``k`` free GPUs."""
+        key = ("g", k)
+        mask = self._ge.get(key)
+        if mask is None:
+            if k <= 0:
+                mask = self.up
+            elif k > self.maxg:
+                mask = 0
+            else:
+                mask = self.gpu_ge(k + 1) | self.gpu_eq[k]
+            self._ge[key] = mask
+        return mask
+
     # -- bookkeeping -----------------------------------------------------------
 
     def _index(self, node, on):
         bit = node.bit
-        for k in range(node.nfree_c + 1):
-            self.core_ge[k] ^= bit
-        for k in range(node.nfree_g + 1):
-            self.gpu_ge[k] ^= bit
+        self.core_eq[node.nfree_c] ^= bit
+        self.gpu_eq[node.nfree_g] ^= bit
         if node.idle():
             self.idle ^= bit
         self.up ^= bit
         self.avail += node.nfree_c if on else -node.nfree_c
+        self._ge.clear()
 
     def set_free(self, node, free_c, free_g):
         """Give ``node`` these free id sets (indexes follow)."""
         old_c, old_g, was_idle = node.nfree_c, node.nfree_g, node.idle()
         node.free_c, node.free_g = free_c, free_g
-        node.nfree_c, node.nfree_g = free_c.bit_count(), free_g.bit_count()
+        new_c = node.nfree_c = free_c.bit_count()
+        new_g = node.nfree_g = free_g.bit_count()
         if not node.up:
             return
-        bit, new_c, new_g = node.bit, node.nfree_c, node.nfree_g
-        core_ge = self.core_ge
-        for k in range(min(old_c, new_c) + 1, max(old_c, new_c) + 1):
-            core_ge[k] ^= bit
+        bit = node.bit
+        if old_c != new_c:
+            core_eq = self.core_eq
+            core_eq[old_c] ^= bit
+            core_eq[new_c] ^= bit
+            self.avail += new_c - old_c
         if old_g != new_g:
-            gpu_ge = self.gpu_ge
-            for k in range(min(old_g, new_g) + 1, max(old_g, new_g) + 1):
-                gpu_ge[k] ^= bit
-        if was_idle != node.idle():
+            gpu_eq = self.gpu_eq
+            gpu_eq[old_g] ^= bit
+            gpu_eq[new_g] ^= bit
+        if was_idle != (free_c == node.cores and free_g == node.gpus):
             self.idle ^= bit
-        self.avail += new_c - old_c
+        if self._ge:
+            self._ge.clear()
 
     def mark(self, ranks, up):
         """Ranks jobs may use (``up``) or not; returns those changed."""
@@ -204,10 +245,8 @@ class Pool:
         if size > self.maxc or gsize > self.maxg:
             return 0
         if kind == "nodes":
-            return (self.core_ge[size * shape.per]
-                    & self.gpu_ge[gsize * shape.per] & mask).bit_count() \
-                if size * shape.per <= self.maxc \
-                and gsize * shape.per <= self.maxg else 0
+            return (self.core_ge(size * shape.per)
+                    & self.gpu_ge(gsize * shape.per) & mask).bit_count()
         if kind == "whole":
             if size * shape.per > self.maxc or gsize * shape.per > self.maxg:
                 return 0
@@ -215,37 +254,45 @@ class Pool:
                     & self.tcore_ge[size * shape.per]
                     & self.tgpu_ge[gsize * shape.per]).bit_count()
         if kind == "slots":
-            return self._bucket_sum(self.core_ge, self.gpu_ge,
-                                    mask & self.up, shape)
-        return self._bucket_sum(self.tcore_ge, self.tgpu_ge,
-                                mask & self.idle & self.up, shape)
+            return self.bucket_sum(self.core_eq, self.gpu_eq,
+                                   mask & self.up, shape)
+        return self.bucket_sum(self.tcore_eq, self.tgpu_eq,
+                               mask & self.idle & self.up, shape)
 
-    def _bucket_sum(self, core_ge, gpu_ge, mask, shape):
+    def bucket_sum(self, core_eq, gpu_eq, mask, shape):
+        """Slots of ``shape`` the ranks of ``mask`` hold, given the ranks
+        by exact count ``core_eq[k]``/``gpu_eq[k]`` (free or total)."""
         size, gsize = shape.size, shape.gsize
-        mask &= core_ge[size]
-        if gsize:
-            mask &= gpu_ge[gsize]
         total = 0
         if not gsize:
-            for k in range(size, self.maxc + 1):
-                if not mask:
-                    break
-                bucket = mask & ~core_ge[k + 1]
+            for k in range(size, len(core_eq)):
+                bucket = mask & core_eq[k]
                 if bucket:
                     total += bucket.bit_count() * (k // size)
-                    mask ^= bucket
             return total
-        for g in range(gsize, self.maxg + 1):
-            gbucket = mask & ~gpu_ge[g + 1]
-            mask ^= gbucket
-            for k in range(size, self.maxc + 1):
-                if not gbucket:
-                    break
-                bucket = gbucket & ~core_ge[k + 1]
+        for g in range(gsize, len(gpu_eq)):
+            gmask = mask & gpu_eq[g]
+            if not gmask:
+                continue
+            for k in range(size, len(core_eq)):
+                bucket = gmask & core_eq[k]
                 if bucket:
                     total += bucket.bit_count() * min(k // size, g // gsize)
-                    gbucket ^= bucket
         return total
+
+    def feasible(self, shape, mask):
+        """Whether the ranks of ``mask``, idle and up, could hold
+        ``shape`` (feasibility)."""
+        size, gsize, per = shape.size, shape.gsize, shape.per
+        if shape.kind in ("slots", "wholeslots"):
+            if size > self.maxc or gsize > self.maxg:
+                return False
+            return self.bucket_sum(self.tcore_eq, self.tgpu_eq, mask,
+                                   shape) >= shape.need
+        if size * per > self.maxc or gsize * per > self.maxg:
+            return False
+        return (self.tcore_ge[size * per] & self.tgpu_ge[gsize * per]
+                & mask).bit_count() >= shape.need
 
     def candidates(self, shape, mask):
         """The up ranks of ``mask`` that hold at least one unit now."""
@@ -253,11 +300,11 @@ class Pool:
         if shape.kind == "slots":
             if size > self.maxc or gsize > self.maxg:
                 return 0
-            return self.core_ge[size] & self.gpu_ge[gsize] & mask
+            return self.core_ge(size) & self.gpu_ge(gsize) & mask
         if size * per > self.maxc or gsize * per > self.maxg:
             return 0
         if shape.kind == "nodes":
-            return self.core_ge[size * per] & self.gpu_ge[gsize * per] & mask
+            return self.core_ge(size * per) & self.gpu_ge(gsize * per) & mask
         return (self.idle & self.up & mask & self.tcore_ge[size * per]
                 & self.tgpu_ge[gsize * per])
 
@@ -266,10 +313,10 @@ class Pool:
         (best fit), by rank within a count."""
         order = range(0, self.maxc + 1) if fewest \
             else range(self.maxc, -1, -1)
-        ge = self.core_ge
         for k in order:
-            bucket = mask & ge[k] & ~ge[k + 1]
-            yield from bits(bucket)
+            bucket = mask & self.core_eq[k]
+            if bucket:
+                yield from bits(bucket)
 
     def snapshot(self):
         """``(every, allocated, down)`` as ``(node, cores, gpus)``."""

@@ -11,6 +11,7 @@ shares; :func:`policy_nodes` reads the instance R (``resource.acquire``)
 into the node list a policy is built from.
 """
 
+import re
 from functools import lru_cache
 
 from fluxd.formats.hostlist import Hostlist
@@ -18,7 +19,7 @@ from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError
 from fluxd.sched.policy import Share
 
-__all__ = ["build_R", "jgf", "summary", "shares_of", "policy_nodes",
+__all__ = ["build_R", "jgf", "nodelist", "summary", "shares_of", "policy_nodes",
            "encode_mask", "ids_of", "RError"]
 
 
@@ -56,6 +57,46 @@ def _ranks_mask(ranks):
     for rank in ranks:
         mask |= 1 << rank
     return mask
+
+
+_HOST = re.compile(r"([A-Za-z0-9_.-]*[A-Za-z_.-])(0|[1-9][0-9]*)")
+
+
+@lru_cache(maxsize=65536)
+def _split(host):
+    match = _HOST.fullmatch(host)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def nodelist(hosts):
+    """``Hostlist(hosts).encode()``, fast for the common names (a prefix
+    and a number without leading zeros, ascending within a prefix); any
+    other list goes to :class:`~fluxd.formats.hostlist.Hostlist`."""
+    groups = []
+    for host in hosts:
+        split = _split(host)
+        if split is None:
+            return Hostlist(hosts).encode()
+        prefix, number = split
+        if groups and groups[-1][0] == prefix:
+            ranges = groups[-1][1]
+            if number <= ranges[-1][1]:
+                return Hostlist(hosts).encode()
+            if number == ranges[-1][1] + 1:
+                ranges[-1][1] = number
+            else:
+                ranges.append([number, number])
+        else:
+            groups.append((prefix, [[number, number]]))
+    out = []
+    for prefix, ranges in groups:
+        if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
+            out.append(f"{prefix}{ranges[0][0]}")
+            continue
+        body = ",".join(str(lo) if lo == hi else f"{lo}-{hi}"
+                        for lo, hi in ranges)
+        out.append(f"{prefix}[{body}]")
+    return ",".join(out)
 
 
 def _vertex(graph, parent, kind, ident, rank, path, exclusive):
@@ -118,7 +159,7 @@ def build_R(shares, nslots, starttime, expiration, scheduling=False):
     hosts = [s.hostname for s in shares]
     if hosts and None not in hosts:
         execution["nodelist"] = [hosts[0] if len(hosts) == 1
-                                 else Hostlist(hosts).encode()]
+                                 else nodelist(hosts)]
     properties = {}
     for share in shares:
         for name in share.properties:
