@@ -114,6 +114,34 @@ class Shape:
         return fit
 
 
+def _by_count(nodes, attr, top):
+    """``eq[k]``: the ranks whose ``attr`` is ``k``."""
+    positions = [[] for _ in range(top + 1)]
+    for node in nodes:
+        positions[getattr(node, attr)].append(node.pos)
+    return [_mask(p) for p in positions]
+
+
+def _mask(positions):
+    """A bit set of ``positions`` (runs set at once)."""
+    mask, i, n = 0, 0, len(positions)
+    while i < n:
+        j = i
+        while j + 1 < n and positions[j + 1] == positions[j] + 1:
+            j += 1
+        mask |= ((1 << (j - i + 1)) - 1) << positions[i]
+        i = j + 1
+    return mask
+
+
+def _cumulative(eq):
+    """``ge[k]``: the union of ``eq[k:]`` (one more, empty, at the end)."""
+    ge = [0] * (len(eq) + 1)
+    for k in range(len(eq) - 1, -1, -1):
+        ge[k] = ge[k + 1] | eq[k]
+    return ge
+
+
 class Pool:
     """The instance's ranks and their free ids.
 
@@ -135,17 +163,10 @@ class Pool:
         self.core_eq = [0] * (self.maxc + 1)
         self.gpu_eq = [0] * (self.maxg + 1)
         # static: ranks by total cores / GPUs (whole-node requests)
-        self.tcore_ge = [0] * (self.maxc + 2)
-        self.tgpu_ge = [0] * (self.maxg + 2)
-        for n in self.nodes:
-            for k in range(n.ncores + 1):
-                self.tcore_ge[k] |= n.bit
-            for k in range(n.ngpus + 1):
-                self.tgpu_ge[k] |= n.bit
-        self.tcore_eq = [self.tcore_ge[k] & ~self.tcore_ge[k + 1]
-                         for k in range(self.maxc + 1)]
-        self.tgpu_eq = [self.tgpu_ge[k] & ~self.tgpu_ge[k + 1]
-                        for k in range(self.maxg + 1)]
+        self.tcore_eq = _by_count(self.nodes, "ncores", self.maxc)
+        self.tgpu_eq = _by_count(self.nodes, "ngpus", self.maxg)
+        self.tcore_ge = _cumulative(self.tcore_eq)
+        self.tgpu_ge = _cumulative(self.tgpu_eq)
         self._ge = {}
         self.idle = 0
         self.up = 0

@@ -241,16 +241,32 @@ def shares_of(R, skip_ranks=()):
 
 def policy_nodes(R):
     """``(rank, hostname, properties, cores, gpus)`` per rank of the
-    instance R, the input of a policy.
+    instance R, the input of a policy (read straight from ``R_lite``,
+    ``nodelist`` and ``properties``: the instance R may name 10,000
+    ranks).
 
     :raises RError: for an R that does not decode.
     """
-    from fluxd.formats.rv1 import Rv1
-    rset = Rv1.decode(R)
-    nodes = []
-    for rank in rset.ranks():
-        cores = _mask_of(rset.cores(rank).encode())
-        gpus = _mask_of(rset.gpus(rank).encode())
-        nodes.append((rank, rset.hostname(rank), rset.rank_properties(rank),
-                      cores, gpus))
-    return nodes
+    try:
+        execution = R["execution"]
+        ranks = {}
+        for rank, cores, gpus in _entries(R):
+            if rank in ranks:
+                raise RError(f"rank {rank} appears twice in R_lite")
+            ranks[rank] = (cores, gpus)
+        order = sorted(ranks)
+        names = []
+        for text in execution.get("nodelist") or ():
+            names.extend(Hostlist(text))
+        if names and len(names) != len(order):
+            raise RError(f"nodelist has {len(names)} hosts for"
+                         f" {len(order)} ranks")
+        props = {rank: [] for rank in order}
+        for name, text in (execution.get("properties") or {}).items():
+            for rank in _bits_of(_mask_of(text)):
+                if rank in props:
+                    props[rank].append(name)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise RError(f"malformed R: {exc}") from None
+    return [(rank, names[i] if names else None, props[rank], *ranks[rank])
+            for i, rank in enumerate(order)]
