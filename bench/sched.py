@@ -165,7 +165,7 @@ def run(nodes, policy, match, jobs):
         router.stream("sched.alloc", {
             "id": jobid, "priority": 16, "userid": 1, "t_submit": 0.0,
             "jobspec": jobspec(*job)}, cred=cred, on_response=got.append)
-    ends, seen = [], set()
+    ends, seen, held = [], set(), {}
     used = waited = 0.0
     allocs = denied = 0
     start = time.perf_counter()
@@ -185,6 +185,7 @@ def run(nodes, policy, match, jobs):
             waited += now - t0
             used += cores * max(nnodes, 1) * duration
             heapq.heappush(ends, (now + duration, jobid))
+            held[jobid] = last["R"]
         for jobid in seen:
             answers.pop(jobid, None)
         seen.clear()
@@ -196,8 +197,9 @@ def run(nodes, policy, match, jobs):
         while ends and ends[0][0] <= t:
             batch.append(heapq.heappop(ends)[1])
         for jobid in batch:
-            router.call("sched.free", {"id": jobid, "final": True},
-                        cred=cred)
+            # as the job manager does: R in the request
+            router.call("sched.free", {"id": jobid, "R": held.pop(jobid),
+                                       "final": True}, cred=cred)
         cluster.settle()
     wall = time.perf_counter() - start
     makespan = clock.seconds() - t0

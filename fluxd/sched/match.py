@@ -140,7 +140,17 @@ def select(pool, policy, shape, mask, touched=()):
         if add(node, c, g):
             done = True
             break
-    if not done and mask:
+    if not done and mask and shape.kind in ("nodes", "whole") \
+            and policy.mode == "order":
+        # every candidate holds exactly one unit: take the first ones
+        nodes = pool.nodes
+        for pos in bits(mask, policy.high):
+            chosen.append((nodes[pos], 1))
+            units += 1
+            if units >= need:
+                done = True
+                break
+    elif not done and mask:
         for pos in _ordered(pool, policy, shape, mask):
             node = pool.nodes[pos]
             if add(node, node.nfree_c, node.nfree_g):
