@@ -135,8 +135,20 @@ class Fluxion:
 
     def free(self, shares, jobid=None, final=True, now=None):
         """Give back resources (all of a job's, or the ranks of a partial
-        release); ids not allocated are ignored (False)."""
-        exact, counts = self._shares(shares, take=False)
+        release); ranks the job does not hold (any, for a job not
+        allocated here) are ignored (False)."""
+        run = self.planner.running.get(jobid)
+        exact = True
+        if jobid is not None and run is None:
+            return False  # not allocated here (freed already)
+        if run is not None:
+            # ranks already released (a partial free) are not the job's
+            held = [s for s in shares if s.rank in self.pool.by_rank
+                    and self.pool.by_rank[s.rank].pos in run.counts]
+            exact = len(held) == len(shares)
+            shares = held
+        some, counts = self._shares(shares, take=False)
+        exact = exact and some
         if jobid is not None:
             end = self.planner.release(jobid,
                                        None if final else list(counts))

@@ -7,9 +7,11 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import FluxError
 from fluxd.sched._queue import AllocQueue, QueueSet
-from fluxd.sched.service import CANCEL, DENY, SUCCESS
+from fluxd.config import config_from_object
+from fluxd.sched.service import ANNOTATE, CANCEL, DENY, SUCCESS
 from fluxd.testing.kvs import GatedStore
 from tests.unit.sched.fakejm import Bench, jobspec
+from tests.unit.sched.test_fluxion import FakeConfig
 
 # t2300's R.test.first_fit: rank0/core[0-1] rank1/core0
 FIRST_FIT = [{"hosts": "test0", "cores": "0-1"},
@@ -256,3 +258,97 @@ class QueueTests(SynchronousTestCase):
         self.assertEqual(queues.get(1).priority, 30)
         self.assertEqual(len(queues), 3)
 
+
+
+class FluxionServiceTests(SynchronousTestCase):
+    """The policies through the RFC 27 handlers: annotations, R formats,
+    partial release, configuration."""
+
+    def bench(self, table, config=FOUR, **kw):
+        bench = Bench(self, config, limit=None, start=False, **kw)
+        bench.sched.reconfigure(config_from_object(table))
+        bench.start()
+        return bench
+
+    def test_easy_annotates_the_estimate_and_clears_it(self):
+        bench = self.bench({"sched-fluxion-qmanager": {
+            "queue-policy": "easy"}})
+        wide = bench.alloc(1, jobspec(ntasks=3, cores=4, nodes=3,
+                                      duration=100))
+        blocked = bench.alloc(2, jobspec(ntasks=4, cores=4, nodes=4,
+                                         duration=10))
+        short = bench.alloc(3, jobspec(ntasks=1, cores=4, nodes=1,
+                                       duration=50))
+        bench.settle()
+        self.assertEqual(bench.summary(short), "rank3/core[0-3]")
+        self.assertEqual(blocked.responses, [{
+            "id": 2, "type": ANNOTATE, "annotations": {"sched": {
+                "t_estimate": 1100.0,
+                "reason_pending": "insufficient resources"}}}])
+        bench.clock.advance(100)
+        bench.free(wide)
+        bench.free(short)
+        self.assertEqual(blocked.answer["annotations"]["sched"], {
+            "resource_summary": "rank[0-3]/core[0-3]",
+            "reason_pending": None, "jobs_ahead": None,
+            "t_estimate": None})
+        self.assertEqual(blocked.answer["R"]["execution"]["starttime"],
+                         1100.0)
+
+    def test_rv1_match_format_adds_the_graph(self):
+        bench = self.bench({"sched-fluxion-resource": {
+            "match-format": "rv1", "match-policy": "lonodex"}})
+        a = bench.alloc(1, jobspec())
+        bench.settle()
+        graph = a.answer["R"]["scheduling"]["graph"]
+        names = [v["metadata"]["name"] for v in graph["nodes"]]
+        self.assertEqual(names, ["cluster0", "node0", "core0", "core1",
+                                 "core2", "core3"])
+        self.assertEqual(len(graph["edges"]), 5)
+        self.assertEqual(bench.kvs_R(1), a.answer["R"])
+
+    def test_partial_release(self):
+        bench = self.bench({})
+        a = bench.alloc(1, jobspec(ntasks=4, cores=4, nodes=4))
+        b = bench.alloc(2, jobspec(ntasks=2, cores=4, nodes=2))
+        bench.settle()
+        R = a.answer["R"]
+        part = {"version": 1, "execution": {"R_lite": [
+            {"rank": "2-3", "children": {"core": "0-3"}}]}}
+        bench.ok("sched.free", {"id": 1, "R": part, "final": False})
+        self.assertEqual(bench.summary(b), "rank[2-3]/core[0-3]")
+        self.assertEqual(bench.sched.policy.totals(), (0, 16))
+        rest = {"version": 1, "execution": {"R_lite": [
+            {"rank": "0-1", "children": {"core": "0-3"}}]}}
+        bench.ok("sched.free", {"id": 1, "R": rest, "final": True})
+        self.assertEqual(bench.sched.policy.totals(), (8, 16))
+        # the whole R again: ranks 2-3 are job 2's now, not freed twice
+        bench.ok("sched.free", {"id": 1, "R": R, "final": True})
+        self.assertEqual(bench.sched.policy.totals(), (8, 16))
+
+    def test_reload_refuses_an_unknown_policy_naming_the_key(self):
+        bench = self.bench({})
+        exc = self.assertRaises(
+            FluxError, bench.sched.reconfigure, FakeConfig(
+                {"sched-fluxion-qmanager": {"queue-policy": "lifo"}}))
+        self.assertEqual(str(exc), "sched-fluxion-qmanager.queue-policy:"
+                                   " unknown queue policy 'lifo'")
+        self.assertEqual(bench.sched.settings.default.policy, "fcfs")
+
+    def test_queues_from_config(self):
+        bench = self.bench({
+            "queues": {"batch": {}, "debug": {}},
+            "sched-fluxion-qmanager": {
+                "queue-policy-per-queue": "batch:easy"}})
+        self.assertEqual([name for name, _ in bench.sched.queue.items()],
+                         [None, "batch", "debug"])
+        self.assertEqual(bench.sched.settings.queue("batch").policy, "easy")
+        self.assertEqual(bench.sched.settings.queue("debug").policy, "fcfs")
+
+    def test_resource_sched_status_is_the_schedulers_view(self):
+        bench = self.bench({})
+        a = bench.alloc(1, jobspec(ntasks=2))
+        bench.settle()
+        status = bench.ok("resource.sched-status")
+        self.assertEqual(status["allocated"]["execution"]["R_lite"],
+                         a.answer["R"]["execution"]["R_lite"])
