@@ -108,29 +108,32 @@ class Fluxion:
         return self.pool.avail, self.pool.total
 
     def _shares(self, shares, take):
-        exact, counts = True, {}
+        exact, counts, changes = True, {}, []
+        by_rank, changed = self.pool.by_rank, self.planner.changed
         for share in shares:
-            node = self.pool.by_rank.get(share.rank)
+            node = by_rank.get(share.rank)
             if node is None:
                 exact = False
                 continue
+            if node.pos in counts:  # a rank named twice: apply the first
+                self.pool.set_free_many(changes)
+                changes = []
             cores, gpus = share.cores & node.cores, share.gpus & node.gpus
             if cores != share.cores or gpus != share.gpus:
                 exact = False
-            old_c, old_g = node.nfree_c, node.nfree_g
             if take:
                 if cores & ~node.free_c or gpus & ~node.free_g:
                     exact = False
-                self.pool.set_free(node, node.free_c & ~cores,
-                                   node.free_g & ~gpus)
+                free_c, free_g = node.free_c & ~cores, node.free_g & ~gpus
             else:
                 if cores & node.free_c or gpus & node.free_g:
                     exact = False
-                self.pool.set_free(node, node.free_c | cores,
-                                   node.free_g | gpus)
-            self.planner.changed(node.pos, node.nfree_c - old_c,
-                                 node.nfree_g - old_g)
+                free_c, free_g = node.free_c | cores, node.free_g | gpus
+            changes.append((node, free_c, free_g))
+            changed(node.pos, free_c.bit_count() - node.nfree_c,
+                    free_g.bit_count() - node.nfree_g)
             counts[node.pos] = (cores.bit_count(), gpus.bit_count())
+        self.pool.set_free_many(changes)
         return exact, counts
 
     def free(self, shares, jobid=None, final=True, now=None):
@@ -214,11 +217,10 @@ class Fluxion:
                                 else "unsatisfiable request")
 
     def _start(self, job, plan, now):
-        high = self.settings.match.ids_high
-        shares, counts = [], {}
-        for node, ncores, ngpus in plan:
-            cores, gpus = self.pool.take(node, ncores, ngpus, high)
-            self.planner.changed(node.pos, -ncores, -ngpus)
+        taken = self.pool.take(plan, self.settings.match.ids_high)
+        shares, counts, changed = [], {}, self.planner.changed
+        for (node, ncores, ngpus), (cores, gpus) in zip(plan, taken):
+            changed(node.pos, -ncores, -ngpus)
             shares.append(Share(node.rank, node.hostname, cores, gpus,
                                 node.props))
             counts[node.pos] = (ncores, ngpus)

@@ -171,7 +171,12 @@ class Planner:
         mask, counts, slack = self._view(until) if self._by_start \
             else (0, None, ())
         index = pool.up & eligible & ~mask
-        have = pool.capacity(shape, index) if index else 0
+        if shape.kind == "slots" and index & pool.core_ge(
+                shape.size * shape.need) & pool.gpu_ge(
+                    shape.gsize * shape.need):
+            have = shape.need  # one rank holds it all
+        else:
+            have = pool.capacity(shape, index) if index else 0
         touched = []
         if slack and have < shape.need:
             nodes = pool.nodes

@@ -236,6 +236,37 @@ class Pool:
         if self._ge:
             self._ge.clear()
 
+    def set_free_many(self, changes):
+        """:meth:`set_free` for many ranks at once: ``[(node, free_c,
+        free_g)]``; ranks that move between the same buckets move as one
+        mask (a run of ranks costs about one operation)."""
+        moves = {}
+        for node, free_c, free_g in changes:
+            old_c, old_g, was_idle = node.nfree_c, node.nfree_g, node.idle()
+            node.free_c, node.free_g = free_c, free_g
+            new_c = node.nfree_c = free_c.bit_count()
+            new_g = node.nfree_g = free_g.bit_count()
+            if node.up:
+                key = (old_c, new_c, old_g, new_g,
+                       was_idle != (free_c == node.cores
+                                    and free_g == node.gpus))
+                moves.setdefault(key, []).append(node.pos)
+        core_eq, gpu_eq = self.core_eq, self.gpu_eq
+        for (old_c, new_c, old_g, new_g, flip), positions in moves.items():
+            positions.sort()
+            mask = _mask(positions)
+            if old_c != new_c:
+                core_eq[old_c] ^= mask
+                core_eq[new_c] ^= mask
+                self.avail += (new_c - old_c) * len(positions)
+            if old_g != new_g:
+                gpu_eq[old_g] ^= mask
+                gpu_eq[new_g] ^= mask
+            if flip:
+                self.idle ^= mask
+        if moves:
+            self._ge.clear()
+
     def mark(self, ranks, up):
         """Ranks jobs may use (``up``) or not; returns those changed."""
         changed = []
@@ -247,15 +278,19 @@ class Pool:
                 changed.append(rank)
         return changed
 
-    def take(self, node, ncores, ngpus, high=False):
-        """Allocate ``ncores``/``ngpus`` free ids of ``node``; returns the
-        ``(cores, gpus)`` masks taken."""
-        cores = node.free_c if ncores == node.nfree_c \
-            else pick_ids(node.free_c, ncores, high)
-        gpus = node.free_g if ngpus == node.nfree_g \
-            else pick_ids(node.free_g, ngpus, high)
-        self.set_free(node, node.free_c & ~cores, node.free_g & ~gpus)
-        return cores, gpus
+    def take(self, plan, high=False):
+        """Allocate ``[(node, ncores, ngpus)]`` from the free ids; returns
+        the ``(cores, gpus)`` masks taken, in plan order."""
+        taken, changes = [], []
+        for node, ncores, ngpus in plan:
+            cores = node.free_c if ncores == node.nfree_c \
+                else pick_ids(node.free_c, ncores, high)
+            gpus = node.free_g if ngpus == node.nfree_g \
+                else pick_ids(node.free_g, ngpus, high)
+            taken.append((cores, gpus))
+            changes.append((node, node.free_c & ~cores, node.free_g & ~gpus))
+        self.set_free_many(changes)
+        return taken
 
     # -- capacity --------------------------------------------------------------
 

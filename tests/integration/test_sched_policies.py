@@ -23,6 +23,9 @@ cores = "0-3"
 """
 
 EASY_TOML = NODES + """\
+[ingest.validator]
+plugins = [ "jobspec", "feasibility" ]
+
 [sched-fluxion-qmanager]
 queue-policy = "easy"
 
@@ -73,6 +76,12 @@ def order(*jobs):
 
 EASY_SCRIPT = PRELUDE + '''
 flux("queue", "start", "--all")
+# refused at submission by the feasibility validator, with the reason
+show("too-many", "submit", "-N5", "true")
+show("no-gpus", "submit", "-g1", "true")
+show("no-such-property", "submit", "--requires=nosuch", "true")
+show("bad-constraint", "submit", '--setattr=system.constraints={"frob": []}',
+     "true")
 # A: 3 nodes for 100 s (runs 4 s); B: 4 nodes, blocked behind A; C: one
 # node, 50 s: fits before B's reservation; D: one node, 200 s: would
 # delay B, so it waits
@@ -158,6 +167,18 @@ def test_easy_backfills_the_short_job_only(easy):
     # A, then C (backfilled on test4), B when A ends, D after B
     assert out(easy, "easy-order").split() == [
         "0:test[1-3]", "2:test4", "1:test[1-4]", "3:test1"]
+
+
+def test_infeasible_jobs_are_refused_with_the_reason(easy):
+    for label, reason in [
+            ("too-many", "[Errno 75] unsatisfiable request\n"),
+            ("no-gpus", "[Errno 75] unsatisfiable request\n"),
+            ("no-such-property", "[Errno 75] no resources satisfy provided"
+                                 " constraints\n")]:
+        assert out(easy, label, rc=1) == reason, label
+    text = out(easy, "bad-constraint", rc=1)
+    assert text.startswith("[Errno 22] ") and "frob" in text, text
+    assert len(text.splitlines()) == 1, text
 
 
 def test_lonodex_packs_whole_nodes(easy):

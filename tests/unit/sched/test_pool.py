@@ -32,8 +32,8 @@ class PoolTests(SynchronousTestCase):
     @settings(max_examples=60, deadline=None)
     @given(st.lists(st.tuples(st.integers(1, 6), st.integers(0, 3)),
                     min_size=1, max_size=8),
-           st.lists(st.tuples(st.sampled_from(["take", "give", "down",
-                                               "up"]),
+           st.lists(st.tuples(st.sampled_from(["take", "give", "give-one",
+                                               "down", "up"]),
                               st.integers(0, 7), st.integers(0, 6),
                               st.integers(0, 3)), max_size=40))
     def test_indexes_follow_every_change(self, spec, ops):
@@ -42,9 +42,12 @@ class PoolTests(SynchronousTestCase):
         for op, r, c, g in ops:
             node = pool.nodes[r % len(spec)]
             if op == "take":
-                pool.take(node, min(c, node.nfree_c), min(g, node.nfree_g))
+                pool.take([(node, min(c, node.nfree_c),
+                            min(g, node.nfree_g))])
             elif op == "give":
-                pool.set_free(node, node.cores, node.gpus)
+                pool.set_free_many([(node, node.cores, node.gpus)])
+            elif op == "give-one":
+                pool.set_free(node, node.cores, node.free_g)
             else:
                 pool.mark([node.rank], op == "up")
             for k in range(pool.maxc + 2):
