@@ -1,22 +1,26 @@
 # -*- test-case-name: tests.unit.sched.test_service -*-
-"""The ``sched`` service: RFC 27's scheduler side, as flux-core's
-``sched-simple`` (rank 0).
+"""The ``sched`` service: RFC 27's scheduler side (rank 0), with
+Fluxion's queue and match policies.
 
 At start (once registered, so the job manager can reach it) it acquires
 the resources (RFC 28 ``resource.acquire``: R without excluded ranks,
 then up/down changes), says hello to the job manager (every job still
-holding resources is marked allocated, from its ``job.<id>.R``) and ready
-(``limited`` with a limit of 8, sched-simple's default, or
-``unlimited``).  Then:
+holding resources is marked allocated, from its ``job.<id>.R``, until its
+expiration) and ready (``unlimited`` in the broker, as Fluxion;
+``limited`` with a limit of 8, sched-simple's, is the class default).
+Then:
 
-- ``sched.alloc`` (streaming, one per job): queued by priority then id;
-  the head of the queue is allocated by the policy when it fits and
-  blocks the queue when it does not (FIFO, no backfill); a request that
-  can never fit is denied (``unsatisfiable request``).  R goes to
-  ``job.<id>.R`` with ``starttime`` now and ``expiration`` from the
-  duration, through one :class:`~fluxd.job.kvsbatch.KVSBatcher` (the R of
-  every job allocated in one pass, or while a commit is in flight, go out
-  as one commit); the success response (annotation
+- ``sched.alloc`` (streaming, one per job): queued in the job's queue
+  (``attributes.system.queue``; one queue per ``[queues]`` name) by
+  priority then id.  A scheduling pass (:mod:`fluxd.sched.fluxion`) runs
+  after every change and decides: allocated now, denied (``unsatisfiable
+  request``), or waiting, annotated (ANNOTATE) with
+  ``sched.reason_pending`` and, once reserved, ``sched.t_estimate``.  R
+  goes to ``job.<id>.R`` with ``starttime`` now and ``expiration`` from
+  the duration (``match-format = "rv1"`` adds the ``scheduling`` graph),
+  through one :class:`~fluxd.job.kvsbatch.KVSBatcher` (the R of every
+  job allocated in one pass, or while a commit is in flight, go out as
+  one commit); the success response (annotation
   ``sched.resource_summary``, and R itself) is sent once R is durable,
   or, when the scheduler shares the job manager's batcher (as in the
   broker), once R is queued: the batcher commits in order, each commit
@@ -24,12 +28,13 @@ holding resources is marked allocated, from its ``job.<id>.R``) and ready
   never durable without R, and a job's resources are not held through
   a disk write (a free then schedules at once, the job manager having
   queued its ``free`` event before asking);
-- ``sched.free``, ``sched.cancel``, ``sched.prioritize``,
-  ``sched.expiration`` and ``sched.resource-status`` as sched-simple;
-- ``feasibility.check`` (:class:`FeasibilityService`).
+- ``sched.free`` (``final`` false: a partial release of those ranks),
+  ``sched.cancel``, ``sched.prioritize``, ``sched.expiration`` and
+  ``sched.resource-status`` (the scheduler's view);
+- ``feasibility.check`` (:class:`FeasibilityService`);
+- ``flux config reload``: new policies (an unknown one refused).
 
-The policy (:mod:`fluxd.sched.firstfit`) is pure and replaceable: this
-module only speaks the protocol.
+The policy is pure: this module only speaks the protocol.
 """
 
 import errno
