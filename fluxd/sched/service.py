@@ -292,7 +292,8 @@ class SchedulerService(Module):
             return
         now = self.reactor.seconds()
         allocated = []
-        for kind, job, value in self.policy.schedule(self.queue, now):
+        decisions = self.policy.schedule(self.queue, now)
+        for kind, job, value in decisions:
             if kind == "annotate":
                 self._annotate(job, value)
             elif kind == "deny":
@@ -312,6 +313,10 @@ class SchedulerService(Module):
             # R precedes, in the shared ordered stream, whatever the job
             # manager writes on hearing of it
             self._durable(allocated)
+        if any(kind != "annotate" for kind, _, _ in decisions):
+            # the queue moved: the jobs behind the depth looked at get a
+            # pass of their own on the next turn
+            self._kick()
 
     def _annotate(self, job, sched):
         """ANNOTATE with what changed since the last one."""

@@ -352,3 +352,10 @@ class FluxionServiceTests(SynchronousTestCase):
         status = bench.ok("resource.sched-status")
         self.assertEqual(status["allocated"]["execution"]["R_lite"],
                          a.answer["R"]["execution"]["R_lite"])
+
+    def test_passes_repeat_past_the_queue_depth(self):
+        bench = self.bench({"sched-fluxion-qmanager": {
+            "queue-params": "queue-depth=2"}})
+        allocs = [bench.alloc(i, jobspec()) for i in range(1, 6)]
+        bench.settle()
+        self.assertEqual([a.answer["type"] for a in allocs], [SUCCESS] * 5)
