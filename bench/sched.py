@@ -157,25 +157,26 @@ def run(nodes, policy, match, jobs):
     clock, router, cred = cluster.clock, cluster.router, \
         cluster.router.instance_cred
     t0 = clock.seconds()
-    answers, info = {}, {}
+    info, answered = {}, []
+
+    def on_response(body):
+        if body["type"] != 1:  # not an annotation: the answer
+            answered.append(body)
+
     for i, job in enumerate(jobs):
         jobid = fluid.compose(i + 1, 0, 0)
-        got = answers[jobid] = []
         info[jobid] = job
         router.stream("sched.alloc", {
             "id": jobid, "priority": 16, "userid": 1, "t_submit": 0.0,
-            "jobspec": jobspec(*job)}, cred=cred, on_response=got.append)
-    ends, seen, held = [], set(), {}
+            "jobspec": jobspec(*job)}, cred=cred, on_response=on_response)
+    ends, held = [], {}
     used = waited = 0.0
     allocs = denied = 0
     start = time.perf_counter()
     cluster.settle()
     while True:
-        for jobid, got in answers.items():
-            if jobid in seen or not got or got[-1]["type"] == 1:
-                continue
-            seen.add(jobid)
-            last = got[-1]
+        for last in answered:
+            jobid = last["id"]
             if last["type"] != 0:
                 denied += 1
                 continue
@@ -186,9 +187,7 @@ def run(nodes, policy, match, jobs):
             used += cores * max(nnodes, 1) * duration
             heapq.heappush(ends, (now + duration, jobid))
             held[jobid] = last["R"]
-        for jobid in seen:
-            answers.pop(jobid, None)
-        seen.clear()
+        answered.clear()
         if not ends:
             break
         t, jobid = heapq.heappop(ends)
@@ -204,7 +203,7 @@ def run(nodes, policy, match, jobs):
     wall = time.perf_counter() - start
     makespan = clock.seconds() - t0
     util = used / (nodes * CORES * makespan) if makespan else 0.0
-    pending = len(answers)
+    pending = len(jobs) - allocs - denied
     return dict(rate=allocs / wall, us=cluster.policy_s / max(allocs, 1) * 1e6,
                 util=util, wait=waited / max(allocs, 1) / 60, allocs=allocs,
                 denied=denied, pending=pending, ready=cluster.ready_s,
