@@ -540,9 +540,9 @@ SYSTEM = Table({
     }),
     "sched-fluxion-resource": Table({
         "match-policy": Key("string", "first", check=chk.match_policy),
+        # rv1_shorthand (Fluxion's compact JGF) is not written by fluxd
         "match-format": Key("string", "rv1_nosched",
-                            check=chk.one_of("rv1_nosched", "rv1",
-                                             "rv1_shorthand")),
+                            check=chk.one_of("rv1_nosched", "rv1")),
         "load-allowlist": Key("string"),
         "reserve-vtx-vec": Key("integer", check=chk.between(1, 2000000)),
         "prune-filters": Key("string", "ALL:core,ALL:node",

@@ -43,11 +43,12 @@ import sys
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from fluxd.errors import (
     FluxError, InvalidArgument, NoSuchService, ProtocolError)
 from fluxd.formats import fluid
-from fluxd.interfaces import IKVS, IRouter, provide
+from fluxd.interfaces import IKVS, IReconfigurable, IRouter, provide
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.storage import treeobj as T
 from fluxd.message.router import method
@@ -100,6 +101,7 @@ def _int_field(body, key):
     return value
 
 
+@implementer(IReconfigurable)
 class SchedulerService(Module):
     """The ``sched`` service of rank 0.
 

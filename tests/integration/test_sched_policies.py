@@ -136,6 +136,22 @@ print("== debug-order rc=0")
 order(a, b, c)
 print("== batch-order rc=0")
 order(x, y, z)
+# reload: an unknown policy is refused naming the key; then debug: easy
+conf = os.path.join("conf.d", "sched.toml")
+text = open(conf).read()
+with open(conf, "w") as f:
+    f.write(text.replace("debug:fcfs", "debug:lifo"))
+show("reload-bad", "config", "reload")
+with open(conf, "w") as f:
+    f.write(text.replace("debug:fcfs", "debug:easy"))
+show("reload", "config", "reload")
+a = sub("-N1", "-t", "100s", "3s")
+b = sub("-N2", "-t", "10s", "0.5s")
+c = sub("-N1", "-t", "5s", "0.2s")
+for j in (a, b, c):
+    wait(j, "clean")
+print("== debug-easy-order rc=0")
+order(a, b, c)
 '''
 
 
@@ -192,6 +208,16 @@ def test_drained_node_is_skipped(easy):
     assert sorted(rows[:3]) == ["test1 RUN", "test3 RUN", "test4 RUN"]
     assert rows[3] == " SCHED"
     assert out(easy, "undrained") == "test2\n"
+
+
+def test_reload_changes_the_policy(queues):
+    text = out(queues, "reload-bad", rc=1)
+    assert "sched-fluxion-qmanager.queue-policy-per-queue" in text, text
+    assert "lifo" in text and len(text.splitlines()) == 1, text
+    out(queues, "reload")
+    # debug is easy now: C backfills ahead of the blocked B
+    assert out(queues, "debug-easy-order").split() == [
+        "0:test1", "2:test2", "1:test[1-2]"]
 
 
 def test_per_queue_fcfs_and_conservative(queues):

@@ -620,7 +620,7 @@ class TableTests(TempDirMixin, SynchronousTestCase):
         self.assertRejected(
             "[sched-fluxion-resource]\nmatch-format = \"jgf\"\n",
             "sched-fluxion-resource.match-format: invalid value 'jgf' "
-            "(expected rv1_nosched, rv1, rv1_shorthand)")
+            "(expected rv1_nosched, rv1)")
         self.assertRejected(
             "[sched-fluxion-resource]\nreserve-vtx-vec = 0\n",
             "sched-fluxion-resource.reserve-vtx-vec: must be between 1 and "
