@@ -260,6 +260,7 @@ class Fluxion:
                 reserved += 1
                 continue
             try:
+                _args(req)
                 eligible = self.eligible(req.constraint)
                 shape = planner.shape(req)
             except InvalidRequest as exc:

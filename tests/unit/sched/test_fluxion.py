@@ -317,3 +317,19 @@ class FakeConfig:
                 return default
             node = node[part]
         return node
+
+
+class BadRequestTests(SynchronousTestCase):
+    def test_malformed_requests_are_denied_in_a_pass(self):
+        sim = Sim(cluster()).submit(
+            Job(1, Request(0, 1)), Job(2, Request(1, 1, exclusive=True)),
+            Job(3, Request(1, 1, constraint={"frob": 1})),
+            Job(4, Request(1, 1)))
+        self.assertEqual(sim.denied[1], "unable to allocate provided"
+                                        " jobspec: Invalid argument")
+        self.assertEqual(sim.denied[2], "unable to allocate provided"
+                                        " jobspec: exclusive allocation only"
+                                        " supported with nnodes")
+        self.assertTrue(sim.denied[3].startswith(
+            "unable to allocate provided jobspec: "), sim.denied[3])
+        self.assertIn(4, sim.started)
