@@ -64,6 +64,8 @@ class Fluxion:
         self._eligible = {}
         self._feasible = {}
         self.dirty = False
+        #: the last pass left jobs it did not look at that may now run
+        self.again = False
         #: the queue key of the last job reserved (a job queued ahead of
         #: it makes the reservations stale)
         self._last_key = None
@@ -244,9 +246,16 @@ class Fluxion:
             planner.clear_reservations()
             self.dirty = False
             self._last_key = None
-        out = []
+        out, self.again = [], False
         for name, queue in queues.items():
-            self._pass(queues, queue, self.settings.queue(name), now, out)
+            conf = self.settings.queue(name)
+            deeper = len(queue) > conf.queue_depth
+            done = len(out)
+            self._pass(queues, queue, conf, now, out)
+            if deeper and any(kind != "annotate" for kind, _, _ in
+                              out[done:]):
+                # jobs past the depth looked at: another pass
+                self.again = True
         return out
 
     def _pass(self, queues, queue, conf, now, out):

@@ -104,6 +104,10 @@ class ISchedPolicy(Interface):
         "The instance's own expiration (epoch seconds, 0: none): R of an"
         " unlimited job expires then")
 
+    again = Attribute(
+        "True when the last pass moved a queue that holds jobs it did not"
+        " look at (its queue depth): the service runs another")
+
     def schedule(queues, now):
         """One scheduling pass over the pending jobs.
 

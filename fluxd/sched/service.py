@@ -315,7 +315,7 @@ class SchedulerService(Module):
             # R precedes, in the shared ordered stream, whatever the job
             # manager writes on hearing of it
             self._durable(allocated)
-        if any(kind != "annotate" for kind, _, _ in decisions):
+        if self.policy.again:
             # the queue moved: the jobs behind the depth looked at get a
             # pass of their own on the next turn
             self._kick()
