@@ -19,8 +19,11 @@ Printed per cluster, queue policy and match policy: allocations per
 second of wall time (everything: messages, R writes, frees), the policy's
 own time per allocation (``us/alloc``: the cost of a decision),
 utilisation (core-seconds used / cores x makespan), mean wait (simulated
-minutes), and per cluster the time from starting the scheduler until it
-is ready and the memory it holds (tracemalloc, its policy and queues).
+minutes), the time from starting the scheduler until it is ready (the
+resource service's acquire included), the memory it holds then (``MB``:
+tracemalloc, its policy) and once every job is submitted and queued
+(``MB q``: everything allocated since, the alloc requests included; the
+first pass has run).
 
 Usage: ``.venv/bin/python bench/sched.py [--quick] [--jobs N]
 [--nodes 16,1000,10000] [--policies fcfs,easy,conservative]
@@ -121,7 +124,7 @@ class Cluster:
         self.router.add_module(resource)
         self.router.add_module(JobManager())
         tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
+        self.base = tracemalloc.get_traced_memory()[0]
         start = time.perf_counter()
         self.sched = SchedulerService(self.clock, self.router, self.kvs.kvs,
                                       limit=None)
@@ -130,8 +133,7 @@ class Cluster:
         self.router.add_module(self.sched)
         self.settle()
         self.ready_s = time.perf_counter() - start
-        self.memory = tracemalloc.get_traced_memory()[0] - base
-        tracemalloc.stop()
+        self.memory = tracemalloc.get_traced_memory()[0] - self.base
         assert self.sched.ready
         self.policy_s = 0.0
         policy = self.sched.policy
@@ -172,8 +174,12 @@ def run(nodes, policy, match, jobs):
     ends, held = [], {}
     used = waited = 0.0
     allocs = denied = 0
-    start = time.perf_counter()
+    # memory with every job submitted (traced, then tracing stops: the
+    # timed part runs untraced)
     cluster.settle()
+    queued = tracemalloc.get_traced_memory()[0] - cluster.base
+    tracemalloc.stop()
+    start = time.perf_counter()
     while True:
         for last in answered:
             jobid = last["id"]
@@ -207,7 +213,7 @@ def run(nodes, policy, match, jobs):
     return dict(rate=allocs / wall, us=cluster.policy_s / max(allocs, 1) * 1e6,
                 util=util, wait=waited / max(allocs, 1) / 60, allocs=allocs,
                 denied=denied, pending=pending, ready=cluster.ready_s,
-                memory=cluster.memory)
+                memory=cluster.memory, queued=queued)
 
 
 def main():
@@ -227,7 +233,7 @@ def main():
           " cores); us/alloc: the policy's time per allocation")
     print(f"{'nodes':>6} {'policy':>12} {'match':>8} {'allocs/s':>9}"
           f" {'us/alloc':>9} {'util':>6} {'wait min':>9} {'denied':>7}"
-          f" {'ready s':>8} {'MB':>6}")
+          f" {'ready s':>8} {'MB':>6} {'MB q':>6}")
     for nodes in (int(n) for n in args.nodes.split(",")):
         for policy in args.policies.split(","):
             for match in args.match.split(","):
@@ -235,7 +241,8 @@ def main():
                 print(f"{nodes:>6} {policy:>12} {match:>8} {r['rate']:>9.0f}"
                       f" {r['us']:>9.0f} {r['util']:>6.1%} {r['wait']:>9.0f}"
                       f" {r['denied']:>7} {r['ready']:>8.2f}"
-                      f" {r['memory'] / 1e6:>6.1f}", flush=True)
+                      f" {r['memory'] / 1e6:>6.1f}"
+                      f" {r['queued'] / 1e6:>6.1f}", flush=True)
                 assert r["pending"] == 0, r
 
 
