@@ -45,6 +45,20 @@ def _args(req):
         raise InvalidRequest("Invalid argument")
 
 
+def _fail_key(shape, req, window):
+    """``(key, (size, count))``: a request with the same key that is no
+    smaller in both does not fit where this one did not."""
+    where = (repr(req.constraint), window)
+    kind, per = shape.kind, shape.per
+    if kind == "slots" or kind == "wholeslots":
+        return (kind, shape.gsize, where), (shape.size, shape.need)
+    if kind == "nodes":
+        return (kind, shape.gsize * per, where), (shape.size * per,
+                                                  shape.need)
+    return (kind, shape.size * per, shape.gsize * per, where), (0,
+                                                                shape.need)
+
+
 @implementer(ISchedPolicy)
 class Fluxion:
     """Queue policies and match policies over one resource set.
@@ -261,6 +275,9 @@ class Fluxion:
     def _pass(self, queues, queue, conf, now, out):
         planner, pool = self.planner, self.pool
         reserved = 0
+        # what did not fit in this pass, by kind: nothing bigger will
+        # (resources only shrink during a pass; a new reservation clears it)
+        failed = {}
         for job in queue.head(conf.queue_depth):
             req = job.req
             res = planner.reservations.get(job.id)
@@ -277,11 +294,25 @@ class Fluxion:
                 out.append(("deny", job, "unable to allocate provided"
                                          f" jobspec: {exc}"))
                 continue
+            if res is not None and res.start > now and pool.capacity(
+                    shape, pool.up & eligible) < shape.need:
+                # not even the free resources, reservations aside, hold
+                # it: its reservation stands
+                reserved += 1
+                continue
             if res is not None:
                 planner.unreserve(job.id)
+                failed.clear()
             plan = None
             if req.nslots * req.slot_size <= pool.avail:
-                plan = planner.fit_now(shape, eligible, now, req.duration)
+                key, cost = _fail_key(shape, req,
+                                      planner.window(now, req.duration))
+                if not any(a <= cost[0] and b <= cost[1]
+                           for a, b in failed.get(key, ())):
+                    plan = planner.fit_now(shape, eligible, now,
+                                           req.duration)
+                    if plan is None:
+                        failed.setdefault(key, []).append(cost)
             if plan is not None:
                 queues.remove(job.id)
                 out.append(("alloc", job, self._start(job, plan, now)))
@@ -312,6 +343,7 @@ class Fluxion:
                 res = Reservation(job.id, start, start + duration,
                                   {node.pos: (c, g) for node, c, g in plan})
             planner.reserve(res)
+            failed.clear()
             key = (-job.priority, job.id)
             if self._last_key is None or key > self._last_key:
                 self._last_key = key

@@ -102,8 +102,13 @@ class Planner:
         """Add a reservation."""
         self.unreserve(res.jobid)
         self.reservations[res.jobid] = res
-        bisect.insort(self._by_start, (res.start, res.jobid))
-        self._views.clear()
+        key = (res.start, res.jobid)
+        i = bisect.bisect_left(self._by_start, key)
+        self._by_start.insert(i, key)
+        # the views of prefixes past i now hold it too (and one more)
+        self._views = {k if k <= i else k + 1:
+                       view if k <= i else self._apply(view, res, -1)
+                       for k, view in self._views.items()}
 
     def unreserve(self, jobid):
         """Remove a job's reservation (returns it, or None)."""
@@ -111,8 +116,34 @@ class Planner:
         if res is not None:
             i = bisect.bisect_left(self._by_start, (res.start, jobid))
             del self._by_start[i]
-            self._views.clear()
+            self._views = {k if k <= i else k - 1:
+                           view if k <= i else self._apply(view, res, 1)
+                           for k, view in self._views.items()}
         return res
+
+    def _apply(self, view, res, sign):
+        """A view with ``res`` taken in (``sign`` -1) or out (1); a rank
+        no reservation of the view names any more leaves it."""
+        mask, counts, slack, refs = view
+        nodes = self.pool.nodes
+        for pos, (c, g) in res.counts.items():
+            have = counts.get(pos)
+            if have is None:
+                node = nodes[pos]
+                have = counts[pos] = [node.nfree_c, node.nfree_g]
+                mask |= node.bit
+            have[0] += sign * c
+            have[1] += sign * g
+            refs[pos] = refs.get(pos, 0) - sign
+            if not refs[pos]:
+                del refs[pos], counts[pos]
+                mask ^= nodes[pos].bit
+                slack.discard(pos)
+            elif have[0] > 0:
+                slack.add(pos)
+            else:
+                slack.discard(pos)
+        return mask, counts, slack, refs
 
     def clear_reservations(self):
         """Drop every reservation."""
@@ -120,25 +151,32 @@ class Planner:
         self._by_start.clear()
         self._views.clear()
 
+    def window(self, now, duration):
+        """How many reservations a job of ``duration`` (0: unlimited)
+        starting now overlaps (they start in order): jobs with the same
+        count see the same reservations."""
+        until = now + duration if duration > 0 else INF
+        return bisect.bisect_left(self._by_start, (until, -1))
+
     def _view(self, until):
-        """``(mask, counts, slack)``: the ranks the reservations starting
-        before ``until`` name, their counts left now ({pos: [c, g]}) and
-        the ``(node, c, g)`` of those with cores left."""
+        """``(mask, counts, slack, refs)``: the ranks the reservations
+        starting before ``until`` name, their counts left now ({pos: [c,
+        g]}), the positions of those with cores left and how many
+        reservations name each.  Built from the longest cached shorter
+        prefix."""
         k = bisect.bisect_left(self._by_start, (until, -1))
         view = self._views.get(k)
         if view is None:
-            nodes, mask, counts = self.pool.nodes, 0, {}
-            for _, jobid in self._by_start[:k]:
-                for pos, (c, g) in self.reservations[jobid].counts.items():
-                    have = counts.get(pos)
-                    if have is None:
-                        node = nodes[pos]
-                        have = counts[pos] = [node.nfree_c, node.nfree_g]
-                        mask |= node.bit
-                    have[0] -= c
-                    have[1] -= g
-            slack = {pos for pos, (c, _) in counts.items() if c > 0}
-            view = self._views[k] = (mask, counts, slack)
+            base = max((j for j in self._views if j < k), default=None)
+            if base is None:
+                base, view = 0, (0, {}, set(), {})
+            else:
+                mask, counts, slack, refs = self._views[base]
+                view = (mask, {pos: list(cg) for pos, cg in counts.items()},
+                        set(slack), dict(refs))
+            for _, jobid in self._by_start[base:k]:
+                view = self._apply(view, self.reservations[jobid], -1)
+            self._views[k] = view
         return view
 
     def changed(self, pos, dc, dg):
@@ -146,7 +184,7 @@ class Planner:
         (the cached views follow)."""
         if not self._views:
             return
-        for _, counts, slack in self._views.values():
+        for _, counts, slack, _ in self._views.values():
             have = counts.get(pos)
             if have is not None:
                 have[0] += dc
@@ -168,8 +206,8 @@ class Planner:
         reservation, or None."""
         pool = self.pool
         until = now + duration if duration > 0 else INF
-        mask, counts, slack = self._view(until) if self._by_start \
-            else (0, None, ())
+        mask, counts, slack, _ = self._view(until) if self._by_start \
+            else (0, None, (), None)
         index = pool.up & eligible & ~mask
         if shape.kind == "slots" and index & pool.core_ge(
                 shape.size * shape.need) & pool.gpu_ge(
@@ -201,7 +239,8 @@ class Planner:
         d = duration if duration > 0 else INF
         starts = self._by_start
         entered = bisect.bisect_left(starts, (now + d, -1))
-        mask, counts, _ = self._view(now + d) if starts else (0, {}, ())
+        mask, counts, _, _ = self._view(now + d) if starts \
+            else (0, {}, (), None)
         eff = {pos: list(cg) for pos, cg in counts.items()}
         state = {"have": pool.capacity(shape, pool.up & eligible & ~mask),
                  "mask": mask}
