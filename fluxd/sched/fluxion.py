@@ -281,8 +281,9 @@ class Fluxion:
         for job in queue.head(conf.queue_depth):
             req = job.req
             res = planner.reservations.get(job.id)
-            if res is not None and res.start > now \
-                    and req.nslots * req.slot_size > pool.avail:
+            if res is not None and res.start > now:
+                # its earliest start, from what ends when: nothing ended
+                # early since (the reservations would have been dropped)
                 reserved += 1
                 continue
             try:
@@ -293,12 +294,6 @@ class Fluxion:
                 queues.remove(job.id)
                 out.append(("deny", job, "unable to allocate provided"
                                          f" jobspec: {exc}"))
-                continue
-            if res is not None and res.start > now and pool.capacity(
-                    shape, pool.up & eligible) < shape.need:
-                # not even the free resources, reservations aside, hold
-                # it: its reservation stands
-                reserved += 1
                 continue
             if res is not None:
                 planner.unreserve(job.id)
