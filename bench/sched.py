@@ -148,8 +148,15 @@ class Cluster:
         policy.schedule = timed
 
     def settle(self):
-        while self.clock.getDelayedCalls():
+        """Run what is due now (a reservation's wake-up stays)."""
+        while any(c.getTime() <= self.clock.seconds()
+                  for c in self.clock.getDelayedCalls()):
             self.clock.advance(0)
+
+    def next_call(self):
+        """When the next timer (a reservation's wake-up) fires, or None."""
+        return min((c.getTime() for c in self.clock.getDelayedCalls()),
+                   default=None)
 
 
 def run(nodes, policy, match, jobs):
@@ -194,8 +201,13 @@ def run(nodes, policy, match, jobs):
             heapq.heappush(ends, (now + duration, jobid))
             held[jobid] = last["R"]
         answered.clear()
-        if not ends:
+        wake = cluster.next_call()
+        if not ends and wake is None:
             break
+        if wake is not None and (not ends or wake < ends[0][0]):
+            clock.advance(wake - clock.seconds())
+            cluster.settle()
+            continue
         t, jobid = heapq.heappop(ends)
         clock.advance(t - clock.seconds())
         batch = [jobid]

@@ -272,6 +272,13 @@ class Fluxion:
                 self.again = True
         return out
 
+    def wake(self, now):
+        """When a pass must run though nothing ends then: the earliest
+        reservation start after ``now`` (None: none)."""
+        starts = [res.start for res in self.planner.reservations.values()
+                  if res.start > now]
+        return min(starts) if starts else None
+
     def _pass(self, queues, queue, conf, now, out):
         planner, pool = self.planner, self.pool
         reserved = 0
@@ -296,6 +303,8 @@ class Fluxion:
                                          f" jobspec: {exc}"))
                 continue
             if res is not None:
+                # due: it starts now, or the plan was wrong (what it
+                # waited for runs late) and every reservation is redone
                 planner.unreserve(job.id)
                 failed.clear()
             plan = None
@@ -312,6 +321,8 @@ class Fluxion:
                 queues.remove(job.id)
                 out.append(("alloc", job, self._start(job, plan, now)))
                 continue
+            if res is not None:
+                self.dirty = True
             try:
                 self.check(req)
             except (Unsatisfiable, InvalidRequest) as exc:

@@ -119,6 +119,10 @@ class ISchedPolicy(Interface):
             ``sched`` annotations.
         """
 
+    def wake(now):
+        """The time a pass must run even if nothing happens (a reserved
+        job's start), or None."""
+
     def check(request):
         """Feasibility: return None when ``request`` could ever be
         allocated, else raise :class:`Unsatisfiable` or

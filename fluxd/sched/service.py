@@ -141,6 +141,7 @@ class SchedulerService(Module):
         self._resources = defer.Deferred()
         self._acquire = None
         self._turn = None
+        self._wake = None
         self._init = None
         self._start_call = None
         self.stats.update(allocs=0, frees=0, denied=0, canceled=0)
@@ -214,8 +215,9 @@ class SchedulerService(Module):
             self._init.cancel()
         if self._acquire is not None:
             self._acquire.cancel()
-        if self._turn is not None and self._turn.active():
-            self._turn.cancel()
+        for call in (self._turn, self._wake):
+            if call is not None and call.active():
+                call.cancel()
         self.ready = False
         while self.queue:
             job = self.queue.pop()
@@ -319,6 +321,17 @@ class SchedulerService(Module):
             # the queue moved: the jobs behind the depth looked at get a
             # pass of their own on the next turn
             self._kick()
+        self._set_wake(now)
+
+    def _set_wake(self, now):
+        """A pass when the next reservation is due, whatever happens."""
+        wake = self.policy.wake(now)
+        if self._wake is not None and self._wake.active():
+            if wake is not None and self._wake.getTime() == wake:
+                return
+            self._wake.cancel()
+        self._wake = None if wake is None else \
+            self.reactor.callLater(wake - now, self._kick)
 
     def _annotate(self, job, sched):
         """ANNOTATE with what changed since the last one."""

@@ -359,3 +359,23 @@ class FluxionServiceTests(SynchronousTestCase):
         allocs = [bench.alloc(i, jobspec()) for i in range(1, 6)]
         bench.settle()
         self.assertEqual([a.answer["type"] for a in allocs], [SUCCESS] * 5)
+
+    def test_a_pass_runs_when_a_reservation_is_due(self):
+        bench = self.bench({"sched-fluxion-qmanager": {
+            "queue-policy": "easy"}})
+        wide = bench.alloc(1, jobspec(ntasks=4, cores=4, nodes=4,
+                                      duration=100))
+        blocked = bench.alloc(2, jobspec(ntasks=4, cores=4, nodes=4,
+                                         duration=10))
+        bench.settle()
+        self.assertEqual([c.getTime() for c in bench.clock.getDelayedCalls()],
+                         [1100.0])
+        # job 1 runs late: at 1100 a pass finds it still there
+        bench.clock.advance(100)
+        bench.settle()
+        self.assertIsNone(blocked.answer)
+        bench.clock.advance(50)
+        bench.free(wide)
+        self.assertEqual(blocked.answer["R"]["execution"]["starttime"],
+                         1150.0)
+        self.assertEqual(bench.clock.getDelayedCalls(), [])
