@@ -106,8 +106,9 @@ class Cluster:
                                 "t_submit": 0.0, "jobspec": jobspec},
                 cred=self.router.instance_cred, on_response=got.append)
         self.settle()
+        # ANNOTATE responses (reason_pending) come before the answer
         answered = {jobid: got for jobid, got in self.outstanding.items()
-                    if got}
+                    if got and got[-1]["type"] != 1}
         for jobid in answered:
             del self.outstanding[jobid]
         return answered

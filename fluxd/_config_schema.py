@@ -540,6 +540,8 @@ SYSTEM = Table({
     }),
     "sched-fluxion-resource": Table({
         "match-policy": Key("string", "first", check=chk.match_policy),
+        # rv1_shorthand: fluxd writes the full rv1 graph (the scheduler
+        # logs one warning saying so)
         "match-format": Key("string", "rv1_nosched",
                             check=chk.one_of("rv1_nosched", "rv1",
                                              "rv1_shorthand")),
@@ -547,6 +549,8 @@ SYSTEM = Table({
         "reserve-vtx-vec": Key("integer", check=chk.between(1, 2000000)),
         "prune-filters": Key("string", "ALL:core,ALL:node",
                              check=chk.prune_filters),
+        "load-format": Key("string", check=chk.one_of(
+            "grug", "hwloc", "jgf", "rv1exec", "rv1exec_force")),
     }),
     "content-sqlite": Table({
         "journal_mode": Key("string", check=chk.one_of(
@@ -636,12 +640,19 @@ for _key, _what in (
         ("policy.access", _POLICY), ("policy.scheduler", _POLICY),
         ("queues.NAME.policy.access", _POLICY),
         ("queues.NAME.policy.scheduler", _POLICY),
-        ("access.roles", _LISTING), ("resource.reserve", _SCHED),
-        ("sched-fluxion-qmanager", _SCHED), ("sched-fluxion-resource", _SCHED)):
+        ("access.roles", _LISTING), ("resource.reserve", _SCHED)):
     mark(SYSTEM, _key, later=_what)
 # [sign] is read by the flux commands and job-ingest
 # (fluxd.security.sign); only the curve mechanism is not implemented
 mark(SECURITY, "sign.curve", inert="fluxd signs with munge or none only")
+_GRAPH = "fluxd's scheduler keeps no Fluxion resource graph"
+for _key, _why in (
+        ("sched-fluxion-resource.load-allowlist", _GRAPH),
+        ("sched-fluxion-resource.reserve-vtx-vec", _GRAPH),
+        ("sched-fluxion-resource.prune-filters", _GRAPH),
+        ("sched-fluxion-resource.load-format", _GRAPH),
+        ("sched-fluxion-qmanager.queues", "queues come from [queues]")):
+    mark(SYSTEM, _key, inert=_why)
 
 _NO_ZMQ = "fluxd's overlay is TLS over TCP, not ZeroMQ"
 for _key, _why in (

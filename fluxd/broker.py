@@ -323,7 +323,9 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         # one ordered stream of KVS writes for the job manager, the
         # scheduler and exec: R and the exec eventlog need not be
         # durable before the job manager hears of them
-        sched = SchedulerService(reactor, router, kvs, writer=manager.batcher)
+        # Fluxion's mode: every pending job is the scheduler's to plan
+        sched = SchedulerService(reactor, router, kvs, limit=None,
+                                 writer=manager.batcher, config=config)
         jobs += [sched, FeasibilityService(sched),
                  ExecService(reactor, router, kvs, events, config,
                              writer=manager.batcher, hostname=hostname,

@@ -408,21 +408,25 @@ class ResourceService(Module):
     @method("sched-status", roles=ROLE_USER)
     async def rpc_sched_status(self, request):
         """``resource.sched-status`` -> ``{all, down, allocated}``; the
-        allocated set comes from ``job-manager.resource-status`` when a
-        job manager runs, else it is empty."""
+        allocated set is the scheduler's (``sched.resource-status``), or
+        the job manager's (``job-manager.resource-status``) when no
+        scheduler runs, else empty."""
         if self.rank != 0:
             return await self._forward(request)
         await self.when_defined()
-        try:
-            answer = await self.router.call("job-manager.resource-status",
-                                            cred=self.router.instance_cred)
-            allocated = Rv1.decode(answer["allocated"]) \
-                if answer.get("allocated") else None
-        except NoSuchService:
-            allocated = None  # no job manager yet: nothing is allocated
-        except (FluxError, KeyError, TypeError) as exc:
-            raise InvalidArgument("job-manager.resource-status request"
-                                  f" failed: {exc}") from None
+        allocated = None
+        for topic in ("sched.resource-status", "job-manager.resource-status"):
+            try:
+                answer = await self.router.call(
+                    topic, cred=self.router.instance_cred)
+                allocated = Rv1.decode(answer["allocated"]) \
+                    if answer.get("allocated") else None
+                break
+            except NoSuchService:
+                continue  # not loaded (or not ready): the next one
+            except (FluxError, KeyError, TypeError, RError) as exc:
+                raise InvalidArgument(f"{topic} request failed: {exc}") \
+                    from None
         return self.sched_payload(allocated)
 
     def _targets(self, body):

@@ -1,3 +1,5 @@
 """The scheduler: RFC 27 service (:mod:`fluxd.sched.service`) around a
-replaceable, Twisted-free allocation policy (:mod:`fluxd.sched.policy`,
-first fit in :mod:`fluxd.sched.firstfit`)."""
+Twisted-free policy (:mod:`fluxd.sched.policy`): Fluxion's queue and
+match policies in :mod:`fluxd.sched.fluxion`, over an indexed pool
+(:mod:`fluxd.sched.pool`) and a planner in time
+(:mod:`fluxd.sched.planner`)."""

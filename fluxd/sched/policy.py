@@ -1,31 +1,26 @@
-# -*- test-case-name: tests.unit.sched.test_firstfit -*-
+# -*- test-case-name: tests.unit.sched.test_fluxion -*-
 """What a scheduling policy is, to the scheduler service.
 
 The service (:mod:`fluxd.sched.service`) speaks RFC 27 to the job
-manager, keeps the queue, writes R and answers; the *policy* only decides
-which resources a request gets.  A policy is pure Python, synchronous and
-Twisted-free, so it can be tested and benchmarked alone and replaced
-(fluxion-like policies later) without touching the protocol.
+manager, keeps the queues, writes R and answers; the *policy*
+(:mod:`fluxd.sched.fluxion`) decides which pending jobs get which
+resources, and when.  A policy is pure Python, synchronous and
+Twisted-free, so it can be tested and benchmarked alone.
 
 A request is a :class:`Request` (the jobspec summary of flux-core's
-``jj`` reader plus the RFC 31 constraint); an allocation is an
-:class:`Allocation`, a list of per-rank :class:`Share` objects.  Resource
-ids travel as Python ints used as bit sets (bit ``i`` set: id ``i``).
+``jj`` reader plus the RFC 31 constraint); an allocation is a list of
+per-rank :class:`Share` objects.  Resource ids travel as Python ints used
+as bit sets (bit ``i`` set: id ``i``).
 """
 
 from zope.interface import Attribute, Interface
 
-__all__ = ["ISchedPolicy", "Request", "Share", "Allocation", "NoSpace",
+__all__ = ["ISchedPolicy", "Request", "Share",
            "Unsatisfiable", "InvalidRequest", "PolicyError"]
 
 
 class PolicyError(Exception):
     """A request the policy cannot allocate; ``str()`` is the note."""
-
-
-class NoSpace(PolicyError):
-    """Not now: the request fits the instance but not its free resources
-    (flux's ENOSPC); the job waits."""
 
 
 class Unsatisfiable(PolicyError):
@@ -101,46 +96,61 @@ class Share:
         self.properties = properties
 
 
-class Allocation:
-    """What a policy gave one request: shares in rank order."""
-
-    __slots__ = ("shares", "nslots")
-
-    def __init__(self, shares, nslots):
-        self.shares = shares
-        self.nslots = nslots
-
-
 class ISchedPolicy(Interface):
-    """A resource allocation policy (pure, synchronous)."""
+    """A scheduling policy (pure, synchronous): decides which pending
+    jobs get which resources, and when."""
 
     expiration = Attribute(
         "The instance's own expiration (epoch seconds, 0: none): R of an"
         " unlimited job expires then")
 
-    def alloc(request):
-        """Allocate ``request`` now.
+    again = Attribute(
+        "True when the last pass moved a queue that holds jobs it did not"
+        " look at (its queue depth): the service runs another")
 
-        :returns: an :class:`Allocation`.
-        :raises NoSpace: it must wait for resources.
-        :raises Unsatisfiable: it can never be allocated.
-        :raises InvalidRequest: it is malformed.
+    def schedule(queues, now):
+        """One scheduling pass over the pending jobs.
+
+        :param queues: a :class:`~fluxd.sched._queue.QueueSet` of jobs
+            (``id``, ``priority``, ``req``, ``queue``); allocated and
+            denied ones are taken out.
+        :returns: ``[(kind, job, value)]``: ``alloc`` with ``(shares,
+            expiration)``, ``deny`` with the note, ``annotate`` with the
+            ``sched`` annotations.
         """
+
+    def wake(now):
+        """The time a pass must run even if nothing happens (a reserved
+        job's start), or None."""
 
     def check(request):
         """Feasibility: return None when ``request`` could ever be
         allocated, else raise :class:`Unsatisfiable` or
         :class:`InvalidRequest` with the reason."""
 
-    def free(shares):
+    def queued(job):
+        """A job joined a queue."""
+
+    def reordered():
+        """Pending jobs changed priority."""
+
+    def withdrawn(jobid):
+        """A pending job left its queue without an allocation."""
+
+    def configure(settings):
+        """Adopt new :class:`~fluxd.sched.schedconf.SchedSettings`."""
+
+    def free(shares, jobid=None, final=True, now=None):
         """Return resources (a list of :class:`Share`; ids or ranks the
-        policy does not hold are ignored).
+        policy does not hold are ignored); ``final`` False: only these
+        ranks of the job's allocation (a partial release).
 
         :returns: True when every id was allocated, False otherwise.
         """
 
-    def set_allocated(shares):
-        """Mark resources allocated (jobs that held them before a restart).
+    def set_allocated(shares, jobid=None, end=0.0):
+        """Mark resources allocated (a job that held them before a
+        restart, running until ``end``).
 
         :returns: True when every id was free, False otherwise.
         """

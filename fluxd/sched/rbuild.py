@@ -11,6 +11,7 @@ shares; :func:`policy_nodes` reads the instance R (``resource.acquire``)
 into the node list a policy is built from.
 """
 
+import re
 from functools import lru_cache
 
 from fluxd.formats.hostlist import Hostlist
@@ -18,7 +19,7 @@ from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError
 from fluxd.sched.policy import Share
 
-__all__ = ["build_R", "summary", "shares_of", "policy_nodes",
+__all__ = ["build_R", "jgf", "nodelist", "summary", "shares_of", "policy_nodes",
            "encode_mask", "ids_of", "RError"]
 
 
@@ -58,10 +59,87 @@ def _ranks_mask(ranks):
     return mask
 
 
-def build_R(shares, nslots, starttime, expiration):
+_HOST = re.compile(r"([A-Za-z0-9_.-]*[A-Za-z_.-])(0|[1-9][0-9]*)")
+
+
+@lru_cache(maxsize=65536)
+def _split(host):
+    match = _HOST.fullmatch(host)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def nodelist(hosts):
+    """``Hostlist(hosts).encode()``, fast for the common names (a prefix
+    and a number without leading zeros, ascending within a prefix); any
+    other list goes to :class:`~fluxd.formats.hostlist.Hostlist`."""
+    groups = []
+    for host in hosts:
+        split = _split(host)
+        if split is None:
+            return Hostlist(hosts).encode()
+        prefix, number = split
+        if groups and groups[-1][0] == prefix:
+            ranges = groups[-1][1]
+            if number <= ranges[-1][1]:
+                return Hostlist(hosts).encode()
+            if number == ranges[-1][1] + 1:
+                ranges[-1][1] = number
+            else:
+                ranges.append([number, number])
+        else:
+            groups.append((prefix, [[number, number]]))
+    out = []
+    for prefix, ranges in groups:
+        if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
+            out.append(f"{prefix}{ranges[0][0]}")
+            continue
+        body = ",".join(str(lo) if lo == hi else f"{lo}-{hi}"
+                        for lo, hi in ranges)
+        out.append(f"{prefix}[{body}]")
+    return ",".join(out)
+
+
+def _vertex(graph, parent, kind, ident, rank, path, exclusive):
+    """Add one JGF vertex (and its containment edge) to ``graph``."""
+    uniq = len(graph["nodes"])
+    name = f"{kind}{ident}"
+    path = f"{path}/{name}"
+    graph["nodes"].append({"id": str(uniq), "metadata": {
+        "type": kind, "basename": kind, "name": name, "id": ident,
+        "uniq_id": uniq, "rank": rank, "exclusive": exclusive, "unit": "",
+        "size": 1, "paths": {"containment": path}}})
+    if parent is not None:
+        graph["edges"].append({"source": str(parent), "target": str(uniq),
+                               "metadata": {"name": {
+                                   "containment": "contains"}}})
+    return uniq, path
+
+
+def jgf(shares):
+    """The ``scheduling`` key of ``match-format = "rv1"``: the allocated
+    resources as a JSON Graph Format containment tree (cluster, nodes,
+    their cores and GPUs), as Fluxion writes it."""
+    graph = {"nodes": [], "edges": []}
+    root, top = _vertex(graph, None, "cluster", 0, -1, "", False)
+    for share in shares:
+        ident = share.rank
+        if share.hostname:
+            digits = share.hostname[len(share.hostname.rstrip(
+                "0123456789")):]
+            ident = int(digits) if digits else share.rank
+        node, path = _vertex(graph, root, "node", ident, share.rank, top,
+                             False)
+        for kind, mask in (("core", share.cores), ("gpu", share.gpus)):
+            for ident in _bits_of(mask):
+                _vertex(graph, node, kind, ident, share.rank, path, True)
+    return {"graph": graph}
+
+
+def build_R(shares, nslots, starttime, expiration, scheduling=False):
     """Encode an allocation as R version 1.
 
     :param shares: :class:`~fluxd.sched.policy.Share` objects, by rank.
+    :param scheduling: add the ``scheduling`` key (JGF; ``rv1``).
     :returns: the R dict (``rlist_to_R``'s keys and order).
     """
     r_lite = []
@@ -81,7 +159,7 @@ def build_R(shares, nslots, starttime, expiration):
     hosts = [s.hostname for s in shares]
     if hosts and None not in hosts:
         execution["nodelist"] = [hosts[0] if len(hosts) == 1
-                                 else Hostlist(hosts).encode()]
+                                 else nodelist(hosts)]
     properties = {}
     for share in shares:
         for name in share.properties:
@@ -89,7 +167,10 @@ def build_R(shares, nslots, starttime, expiration):
     if properties:
         execution["properties"] = {name: encode_mask(properties[name])
                                    for name in sorted(properties)}
-    return {"version": 1, "execution": execution}
+    R = {"version": 1, "execution": execution}
+    if scheduling:
+        R["scheduling"] = jgf(shares)
+    return R
 
 
 def summary(shares):
@@ -160,16 +241,32 @@ def shares_of(R, skip_ranks=()):
 
 def policy_nodes(R):
     """``(rank, hostname, properties, cores, gpus)`` per rank of the
-    instance R, the input of a policy.
+    instance R, the input of a policy (read straight from ``R_lite``,
+    ``nodelist`` and ``properties``: the instance R may name 10,000
+    ranks).
 
     :raises RError: for an R that does not decode.
     """
-    from fluxd.formats.rv1 import Rv1
-    rset = Rv1.decode(R)
-    nodes = []
-    for rank in rset.ranks():
-        cores = _mask_of(rset.cores(rank).encode())
-        gpus = _mask_of(rset.gpus(rank).encode())
-        nodes.append((rank, rset.hostname(rank), rset.rank_properties(rank),
-                      cores, gpus))
-    return nodes
+    try:
+        execution = R["execution"]
+        ranks = {}
+        for rank, cores, gpus in _entries(R):
+            if rank in ranks:
+                raise RError(f"rank {rank} appears twice in R_lite")
+            ranks[rank] = (cores, gpus)
+        order = sorted(ranks)
+        names = []
+        for text in execution.get("nodelist") or ():
+            names.extend(Hostlist(text))
+        if names and len(names) != len(order):
+            raise RError(f"nodelist has {len(names)} hosts for"
+                         f" {len(order)} ranks")
+        props = {rank: [] for rank in order}
+        for name, text in (execution.get("properties") or {}).items():
+            for rank in _bits_of(_mask_of(text)):
+                if rank in props:
+                    props[rank].append(name)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise RError(f"malformed R: {exc}") from None
+    return [(rank, names[i] if names else None, props[rank], *ranks[rank])
+            for i, rank in enumerate(order)]

@@ -1,22 +1,26 @@
 # -*- test-case-name: tests.unit.sched.test_service -*-
-"""The ``sched`` service: RFC 27's scheduler side, as flux-core's
-``sched-simple`` (rank 0).
+"""The ``sched`` service: RFC 27's scheduler side (rank 0), with
+Fluxion's queue and match policies.
 
 At start (once registered, so the job manager can reach it) it acquires
 the resources (RFC 28 ``resource.acquire``: R without excluded ranks,
 then up/down changes), says hello to the job manager (every job still
-holding resources is marked allocated, from its ``job.<id>.R``) and ready
-(``limited`` with a limit of 8, sched-simple's default, or
-``unlimited``).  Then:
+holding resources is marked allocated, from its ``job.<id>.R``, until its
+expiration) and ready (``unlimited`` in the broker, as Fluxion;
+``limited`` with a limit of 8, sched-simple's, is the class default).
+Then:
 
-- ``sched.alloc`` (streaming, one per job): queued by priority then id;
-  the head of the queue is allocated by the policy when it fits and
-  blocks the queue when it does not (FIFO, no backfill); a request that
-  can never fit is denied (``unsatisfiable request``).  R goes to
-  ``job.<id>.R`` with ``starttime`` now and ``expiration`` from the
-  duration, through one :class:`~fluxd.job.kvsbatch.KVSBatcher` (the R of
-  every job allocated in one pass, or while a commit is in flight, go out
-  as one commit); the success response (annotation
+- ``sched.alloc`` (streaming, one per job): queued in the job's queue
+  (``attributes.system.queue``; one queue per ``[queues]`` name) by
+  priority then id.  A scheduling pass (:mod:`fluxd.sched.fluxion`) runs
+  after every change and decides: allocated now, denied (``unsatisfiable
+  request``), or waiting, annotated (ANNOTATE) with
+  ``sched.reason_pending`` and, once reserved, ``sched.t_estimate``.  R
+  goes to ``job.<id>.R`` with ``starttime`` now and ``expiration`` from
+  the duration (``match-format = "rv1"`` adds the ``scheduling`` graph),
+  through one :class:`~fluxd.job.kvsbatch.KVSBatcher` (the R of every
+  job allocated in one pass, or while a commit is in flight, go out as
+  one commit); the success response (annotation
   ``sched.resource_summary``, and R itself) is sent once R is durable,
   or, when the scheduler shares the job manager's batcher (as in the
   broker), once R is queued: the batcher commits in order, each commit
@@ -24,12 +28,13 @@ holding resources is marked allocated, from its ``job.<id>.R``) and ready
   never durable without R, and a job's resources are not held through
   a disk write (a free then schedules at once, the job manager having
   queued its ``free`` event before asking);
-- ``sched.free``, ``sched.cancel``, ``sched.prioritize``,
-  ``sched.expiration`` and ``sched.resource-status`` as sched-simple;
-- ``feasibility.check`` (:class:`FeasibilityService`).
+- ``sched.free`` (``final`` false: a partial release of those ranks),
+  ``sched.cancel``, ``sched.prioritize``, ``sched.expiration`` and
+  ``sched.resource-status`` (the scheduler's view);
+- ``feasibility.check`` (:class:`FeasibilityService`);
+- ``flux config reload``: new policies (an unknown one refused).
 
-The policy (:mod:`fluxd.sched.firstfit`) is pure and replaceable: this
-module only speaks the protocol.
+The policy is pure: this module only speaks the protocol.
 """
 
 import errno
@@ -38,19 +43,21 @@ import sys
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from fluxd.errors import (
     FluxError, InvalidArgument, NoSuchService, ProtocolError)
 from fluxd.formats import fluid
-from fluxd.interfaces import IKVS, IRouter, provide
+from fluxd.interfaces import IKVS, IReconfigurable, IRouter, provide
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.storage import treeobj as T
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
-from fluxd.sched._queue import AllocQueue
-from fluxd.sched.firstfit import FirstFit
-from fluxd.sched.policy import InvalidRequest, NoSpace, Unsatisfiable
+from fluxd.sched._queue import QueueSet
+from fluxd.sched.fluxion import Fluxion
+from fluxd.sched.policy import InvalidRequest, Unsatisfiable
+from fluxd.sched.schedconf import SettingsError, sched_settings
 from fluxd.sched.rbuild import (
     RError, build_R, ids_of, policy_nodes, shares_of, summary)
 from fluxd.sched.request import request_of
@@ -65,14 +72,26 @@ DEFAULT_LIMIT = 8
 class _Job:
     """One alloc request (freed once answered)."""
 
-    __slots__ = ("id", "priority", "request", "req", "done", "alloc")
+    __slots__ = ("id", "priority", "request", "req", "done", "alloc",
+                 "queue", "note")
 
-    def __init__(self, jobid, priority, request, req):
+    def __init__(self, jobid, priority, request, req, queue=None):
         self.id, self.priority = jobid, priority
         self.request, self.req = request, req
+        self.queue = queue
         self.done = defer.Deferred()
         #: (R, summary, shares) once allocated, while R is being written
         self.alloc = None
+        #: the sched annotations last sent ({} before any)
+        self.note = {}
+
+
+def _queue_of(jobspec):
+    try:
+        queue = jobspec["attributes"]["system"].get("queue")
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return queue if isinstance(queue, str) else None
 
 
 def _int_field(body, key):
@@ -82,6 +101,7 @@ def _int_field(body, key):
     return value
 
 
+@implementer(IReconfigurable)
 class SchedulerService(Module):
     """The ``sched`` service of rank 0.
 
@@ -90,19 +110,21 @@ class SchedulerService(Module):
     :param kvs: the broker's :class:`~fluxd.interfaces.IKVS` (R writes).
     :param limit: alloc requests outstanding at once (``limited`` mode),
         or None for ``unlimited``.
-    :param make_policy: ``make_policy(nodes, expiration)`` -> an
-        :class:`~fluxd.sched.policy.ISchedPolicy` (default first fit).
+    :param make_policy: ``make_policy(nodes, expiration, settings)`` ->
+        the :class:`~fluxd.sched.fluxion.Fluxion` policy (the default).
     :param writer: the job manager's
         :class:`~fluxd.job.kvsbatch.KVSBatcher` to write R through (success
         answered once R is queued), or None for a batcher of its own
         (success answered once R is durable).
+    :param config: the :class:`fluxd.config.Config` (its
+        ``sched-fluxion-*`` tables and ``[queues]``), or None.
     """
 
     name = "sched"
     log = Logger()
 
     def __init__(self, reactor, router, kvs, limit=DEFAULT_LIMIT,
-                 make_policy=FirstFit, writer=None):
+                 make_policy=Fluxion, writer=None, config=None):
         super().__init__(0)
         self.reactor = reactor
         self.router = provide(IRouter, router)
@@ -110,7 +132,8 @@ class SchedulerService(Module):
         self.limit = limit
         self._make_policy = make_policy
         self.policy = None
-        self.queue = AllocQueue()
+        self.settings = sched_settings(config)
+        self.queue = QueueSet(self._queue_names(config))
         self._shared = writer is not None
         self.writer = writer if self._shared else KVSBatcher(
             reactor, kvs, router.instance_cred, on_durable=self._durable)
@@ -118,14 +141,38 @@ class SchedulerService(Module):
         self._resources = defer.Deferred()
         self._acquire = None
         self._turn = None
+        self._wake = None
         self._init = None
         self._start_call = None
         self.stats.update(allocs=0, frees=0, denied=0, canceled=0)
+
+    @staticmethod
+    def _queue_names(config):
+        if config is None:
+            return ()
+        queues = config.get("queues", None)
+        return sorted(queues) if isinstance(queues, dict) else ()
+
+    def reconfigure(self, config):
+        """``flux config reload``: new queue and match policies (an
+        unknown one is refused, naming the key)."""
+        try:
+            settings = sched_settings(config)
+        except SettingsError as exc:
+            raise InvalidArgument(str(exc)) from None
+        self.settings = settings
+        self.queue.set_names(self._queue_names(config))
+        if self.policy is not None:
+            self.policy.configure(settings)
+            self._kick()
 
     # -- start and stop --------------------------------------------------------
 
     def startService(self):
         super().startService()
+        if self.settings.match_format == "rv1_shorthand":
+            self.log.warn("sched-fluxion-resource.match-format: rv1_shorthand"
+                          " is written as rv1 (the full JGF graph) by fluxd")
         # once registered: the job manager sends allocs from its ready
         self._start_call = self.reactor.callLater(0, self._begin)
 
@@ -171,8 +218,9 @@ class SchedulerService(Module):
             self._init.cancel()
         if self._acquire is not None:
             self._acquire.cancel()
-        if self._turn is not None and self._turn.active():
-            self._turn.cancel()
+        for call in (self._turn, self._wake):
+            if call is not None and call.active():
+                call.cancel()
         self.ready = False
         while self.queue:
             job = self.queue.pop()
@@ -191,7 +239,7 @@ class SchedulerService(Module):
                 self.log.error("sched: resource.acquire: {err}", err=exc)
                 return
             self.policy = self._make_policy(
-                nodes, float(body.get("expiration") or 0.0))
+                nodes, float(body.get("expiration") or 0.0), self.settings)
             self.policy.mark_up(self._ranks(body.get("up")))
             self._resources.callback(None)
             return
@@ -228,8 +276,10 @@ class SchedulerService(Module):
                 cred=self.router.instance_cred)
             R = json.loads(T.decode_val(obj))
             skip = set(ids_of(body["free"])) if body.get("free") else ()
-            exact = self.policy.set_allocated(shares_of(R, skip))
-        except (FluxError, ValueError, TypeError, RError) as exc:
+            exact = self.policy.set_allocated(
+                shares_of(R, skip), jobid,
+                float(R["execution"].get("expiration") or 0.0))
+        except (FluxError, ValueError, TypeError, KeyError, RError) as exc:
             self.log.error("sched: hello: job {id}: {err}", id=jobid, err=exc)
             return
         if not exact:
@@ -248,37 +298,52 @@ class SchedulerService(Module):
         if self.policy is None:
             return
         now = self.reactor.seconds()
-        queue, policy = self.queue, self.policy
         allocated = []
-        while queue:
-            job = queue.peek()
-            try:
-                alloc = policy.alloc(job.req)
-            except NoSpace:
-                break
-            except Unsatisfiable:
-                queue.pop()
-                self._deny(job, "unsatisfiable request")
-                continue
-            except InvalidRequest as exc:
-                queue.pop()
-                self._deny(job, f"unable to allocate provided jobspec: {exc}")
-                continue
-            queue.pop()
-            duration = job.req.duration
-            expiration = now + duration if duration > 0 else policy.expiration
-            R = build_R(alloc.shares, alloc.nslots, now, expiration)
-            # the summary string is shared by every job with the same one
-            job.alloc = (R, sys.intern(summary(alloc.shares)), alloc.shares)
-            self.writer.put_value(
-                fluid.encode(job.id, "kvs") + ".R",
-                json.dumps(R, separators=(",", ":")).encode(),
-                note=None if self._shared else job)
-            allocated.append(job)
+        decisions = self.policy.schedule(self.queue, now)
+        for kind, job, value in decisions:
+            if kind == "annotate":
+                self._annotate(job, value)
+            elif kind == "deny":
+                self._deny(job, value)
+            else:
+                shares, expiration = value
+                R = build_R(shares, job.req.nslots, now, expiration,
+                            self.settings.match_format != "rv1_nosched")
+                # the summary string is shared by every job with the same one
+                job.alloc = (R, sys.intern(summary(shares)), shares)
+                self.writer.put_value(
+                    fluid.encode(job.id, "kvs") + ".R",
+                    json.dumps(R, separators=(",", ":")).encode(),
+                    note=None if self._shared else job)
+                allocated.append(job)
         if self._shared and allocated:
             # R precedes, in the shared ordered stream, whatever the job
             # manager writes on hearing of it
             self._durable(allocated)
+        if self.policy.again:
+            # the queue moved: the jobs behind the depth looked at get a
+            # pass of their own on the next turn
+            self._kick()
+        self._set_wake(now)
+
+    def _set_wake(self, now):
+        """A pass when the next reservation is due, whatever happens."""
+        wake = self.policy.wake(now)
+        if self._wake is not None and self._wake.active():
+            if wake is not None and self._wake.getTime() == wake:
+                return
+            self._wake.cancel()
+        self._wake = None if wake is None else \
+            self.reactor.callLater(wake - now, self._kick)
+
+    def _annotate(self, job, sched):
+        """ANNOTATE with what changed since the last one."""
+        changed = {k: v for k, v in sched.items() if job.note.get(k) != v}
+        if not changed:
+            return
+        job.note.update(changed)
+        job.request.respond({"id": job.id, "type": ANNOTATE,
+                             "annotations": {"sched": changed}})
 
     def _durable(self, jobs):
         for job in jobs:
@@ -289,11 +354,13 @@ class SchedulerService(Module):
                 self._kick()
                 continue
             self.stats["allocs"] += 1
+            sched = {"resource_summary": text, "reason_pending": None,
+                     "jobs_ahead": None}
+            if job.note.get("t_estimate") is not None:
+                sched["t_estimate"] = None
             job.request.respond({
                 "id": job.id, "type": SUCCESS, "R": R,
-                "annotations": {"sched": {"resource_summary": text,
-                                          "reason_pending": None,
-                                          "jobs_ahead": None}}})
+                "annotations": {"sched": sched}})
             job.done.callback(None)
 
     def _deny(self, job, note):
@@ -323,8 +390,10 @@ class SchedulerService(Module):
         except InvalidRequest as exc:
             self._deny(_Job(jobid, priority, request, None), str(exc))
             return None
-        job = _Job(jobid, priority, request, req)
+        job = _Job(jobid, priority, request, req, _queue_of(jobspec))
         self.queue.push(job)
+        if self.policy is not None:
+            self.policy.queued(job)
         request.on_cancel(lambda: self._abandoned(job))
         self._kick()
         return job.done
@@ -333,7 +402,7 @@ class SchedulerService(Module):
         """The job manager cancelled the stream (or went away)."""
         if self.queue.get(job.id) is job:
             self.queue.remove(job.id)
-            self._kick()
+            self._withdrawn(job.id)
         if not job.done.called:
             job.done.callback(None)
 
@@ -346,8 +415,14 @@ class SchedulerService(Module):
             self.stats["canceled"] += 1
             job.request.respond({"id": jobid, "type": CANCEL})
             job.done.callback(None)
-            self._kick()
+            self._withdrawn(jobid)
         return {}
+
+    def _withdrawn(self, jobid):
+        """A pending job left the queue: its reservation goes."""
+        if self.policy is not None:
+            self.policy.withdrawn(jobid)
+        self._kick()
 
     @method("prioritize")
     def rpc_prioritize(self, request):
@@ -359,7 +434,9 @@ class SchedulerService(Module):
             if not (isinstance(item, list) and len(item) == 2
                     and all(isinstance(v, int) for v in item)):
                 raise ProtocolError("malformed sched.prioritize request")
-            self.queue.reprioritize(item[0], item[1])
+            if self.queue.reprioritize(item[0], item[1]) \
+                    and self.policy is not None:
+                self.policy.reordered()
         self._kick()
         return {}
 
@@ -381,7 +458,9 @@ class SchedulerService(Module):
             raise InvalidArgument(f"free: job {jobid}: {exc}") from None
         if self.policy is None:
             raise NoSuchService("sched-simple not initialized")
-        if not self.policy.free(shares):
+        final = body.get("final", True)
+        if not self.policy.free(shares, jobid, final is not False,
+                                self.reactor.seconds()):
             self.log.error("sched: free: job {id}: R was not allocated",
                            id=jobid)
         self.stats["frees"] += 1

@@ -87,7 +87,7 @@ def test_jobs_go_through_every_state(broker, h):
     assert R["execution"]["expiration"] == 0.0
     summary = alloc["context"]["annotations"]["sched"]["resource_summary"]
     assert summary.startswith("rank0/core")
-    assert "sched: ready limited=8" in broker.log_text
+    assert "sched: ready unlimited" in broker.log_text
 
 
 def test_time_limit_cancel_and_denial(broker, h):

@@ -65,6 +65,21 @@ class NotesTests(TestCase):
             ("info", "[job-manager.prolog]: not used until fluxd has jobtap"
                      " plugins and prolog/epilog in the job manager")])
 
+    def test_fluxion_graph_internals_warn_once_each(self):
+        config = config_from_object({
+            "sched-fluxion-qmanager": {"queue-policy": "easy",
+                                       "queue-params": "queue-depth=8"},
+            "sched-fluxion-resource": {
+                "match-policy": "lonodex", "match-format": "rv1",
+                "load-allowlist": "node,core", "reserve-vtx-vec": 200,
+                "prune-filters": "ALL:core", "load-format": "rv1exec"}})
+        why = "has no effect in fluxd (fluxd's scheduler keeps no Fluxion" \
+            " resource graph)"
+        self.assertEqual(config_notes(config), [
+            ("warn", f"sched-fluxion-resource.{key}: {why}")
+            for key in ("load-allowlist", "reserve-vtx-vec",
+                        "prune-filters", "load-format")])
+
     def test_implemented_keys_are_quiet(self):
         config = config_from_object({
             "access": {"allow-guest-user": True},

@@ -6,10 +6,12 @@ import errno
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import FluxError
-from fluxd.sched._queue import AllocQueue
-from fluxd.sched.service import CANCEL, DENY, SUCCESS
+from fluxd.sched._queue import AllocQueue, QueueSet
+from fluxd.config import config_from_object
+from fluxd.sched.service import ANNOTATE, CANCEL, DENY, SUCCESS
 from fluxd.testing.kvs import GatedStore
 from tests.unit.sched.fakejm import Bench, jobspec
+from tests.unit.sched.test_fluxion import FakeConfig
 
 # t2300's R.test.first_fit: rank0/core[0-1] rank1/core0
 FIRST_FIT = [{"hosts": "test0", "cores": "0-1"},
@@ -227,12 +229,157 @@ class QueueTests(SynchronousTestCase):
         self.assertEqual([queue.pop().id for _ in range(3)], [2, 3, 4])
         self.assertIsNone(queue.pop())
 
-    def test_sweeps_dead_entries(self):
+    def test_head_reads_the_first_jobs_in_order(self):
         queue = AllocQueue()
         for i in range(1000):
-            queue.push(self.Job(i, 16))
-        for i in range(999):
+            queue.push(self.Job(i, 16 + i % 3))
+        for i in range(0, 999, 2):
             queue.remove(i)
-        self.assertLess(len(queue._heap), 200)
-        self.assertEqual(queue.peek().id, 999)
+        self.assertEqual(len(queue), 500)
+        self.assertEqual([j.id for j in queue.head(4)], [5, 11, 17, 23])
+        self.assertEqual(queue.peek().id, 5)
 
+    def test_queue_set_keeps_one_queue_per_name(self):
+        queues = QueueSet(["batch", "debug"])
+        for jobid, name in [(1, "batch"), (2, "debug"), (3, None),
+                            (4, "nosuch")]:
+            job = self.Job(jobid, 16)
+            job.queue = name
+            queues.push(job)
+        self.assertEqual([(n, [j.id for j in q.head(9)])
+                          for n, q in queues.items()],
+                         [(None, [3, 4]), ("batch", [1]), ("debug", [2])])
+        self.assertEqual(queues.remove(2).id, 2)
+        self.assertIsNone(queues.remove(2))
+        queues.set_names(["debug"])  # batch's jobs move to the anonymous
+        self.assertEqual(sorted(j.id for j in queues.items()[0][1].jobs()),
+                         [1, 3, 4])
+        self.assertTrue(queues.reprioritize(1, 30))
+        self.assertEqual(queues.get(1).priority, 30)
+        self.assertEqual(len(queues), 3)
+
+
+
+class FluxionServiceTests(SynchronousTestCase):
+    """The policies through the RFC 27 handlers: annotations, R formats,
+    partial release, configuration."""
+
+    def bench(self, table, config=FOUR, **kw):
+        bench = Bench(self, config, limit=None, start=False, **kw)
+        bench.sched.reconfigure(config_from_object(table))
+        bench.start()
+        return bench
+
+    def test_easy_annotates_the_estimate_and_clears_it(self):
+        bench = self.bench({"sched-fluxion-qmanager": {
+            "queue-policy": "easy"}})
+        wide = bench.alloc(1, jobspec(ntasks=3, cores=4, nodes=3,
+                                      duration=100))
+        blocked = bench.alloc(2, jobspec(ntasks=4, cores=4, nodes=4,
+                                         duration=10))
+        short = bench.alloc(3, jobspec(ntasks=1, cores=4, nodes=1,
+                                       duration=50))
+        bench.settle()
+        self.assertEqual(bench.summary(short), "rank3/core[0-3]")
+        self.assertEqual(blocked.responses, [{
+            "id": 2, "type": ANNOTATE, "annotations": {"sched": {
+                "t_estimate": 1100.0,
+                "reason_pending": "insufficient resources"}}}])
+        bench.clock.advance(100)
+        bench.free(wide)
+        bench.free(short)
+        self.assertEqual(blocked.answer["annotations"]["sched"], {
+            "resource_summary": "rank[0-3]/core[0-3]",
+            "reason_pending": None, "jobs_ahead": None,
+            "t_estimate": None})
+        self.assertEqual(blocked.answer["R"]["execution"]["starttime"],
+                         1100.0)
+
+    def test_rv1_match_format_adds_the_graph(self):
+        for fmt in ("rv1", "rv1_shorthand"):
+            self._graph(fmt)
+
+    def _graph(self, fmt):
+        bench = self.bench({"sched-fluxion-resource": {
+            "match-format": fmt, "match-policy": "lonodex"}})
+        a = bench.alloc(1, jobspec())
+        bench.settle()
+        graph = a.answer["R"]["scheduling"]["graph"]
+        names = [v["metadata"]["name"] for v in graph["nodes"]]
+        self.assertEqual(names, ["cluster0", "node0", "core0", "core1",
+                                 "core2", "core3"])
+        self.assertEqual(len(graph["edges"]), 5)
+        self.assertEqual(bench.kvs_R(1), a.answer["R"])
+
+    def test_partial_release(self):
+        bench = self.bench({})
+        a = bench.alloc(1, jobspec(ntasks=4, cores=4, nodes=4))
+        b = bench.alloc(2, jobspec(ntasks=2, cores=4, nodes=2))
+        bench.settle()
+        R = a.answer["R"]
+        part = {"version": 1, "execution": {"R_lite": [
+            {"rank": "2-3", "children": {"core": "0-3"}}]}}
+        bench.ok("sched.free", {"id": 1, "R": part, "final": False})
+        self.assertEqual(bench.summary(b), "rank[2-3]/core[0-3]")
+        self.assertEqual(bench.sched.policy.totals(), (0, 16))
+        rest = {"version": 1, "execution": {"R_lite": [
+            {"rank": "0-1", "children": {"core": "0-3"}}]}}
+        bench.ok("sched.free", {"id": 1, "R": rest, "final": True})
+        self.assertEqual(bench.sched.policy.totals(), (8, 16))
+        # the whole R again: ranks 2-3 are job 2's now, not freed twice
+        bench.ok("sched.free", {"id": 1, "R": R, "final": True})
+        self.assertEqual(bench.sched.policy.totals(), (8, 16))
+
+    def test_reload_refuses_an_unknown_policy_naming_the_key(self):
+        bench = self.bench({})
+        exc = self.assertRaises(
+            FluxError, bench.sched.reconfigure, FakeConfig(
+                {"sched-fluxion-qmanager": {"queue-policy": "lifo"}}))
+        self.assertEqual(str(exc), "sched-fluxion-qmanager.queue-policy:"
+                                   " unknown queue policy 'lifo'")
+        self.assertEqual(bench.sched.settings.default.policy, "fcfs")
+
+    def test_queues_from_config(self):
+        bench = self.bench({
+            "queues": {"batch": {}, "debug": {}},
+            "sched-fluxion-qmanager": {
+                "queue-policy-per-queue": "batch:easy"}})
+        self.assertEqual([name for name, _ in bench.sched.queue.items()],
+                         [None, "batch", "debug"])
+        self.assertEqual(bench.sched.settings.queue("batch").policy, "easy")
+        self.assertEqual(bench.sched.settings.queue("debug").policy, "fcfs")
+
+    def test_resource_sched_status_is_the_schedulers_view(self):
+        bench = self.bench({})
+        a = bench.alloc(1, jobspec(ntasks=2))
+        bench.settle()
+        status = bench.ok("resource.sched-status")
+        self.assertEqual(status["allocated"]["execution"]["R_lite"],
+                         a.answer["R"]["execution"]["R_lite"])
+
+    def test_passes_repeat_past_the_queue_depth(self):
+        bench = self.bench({"sched-fluxion-qmanager": {
+            "queue-params": "queue-depth=2"}})
+        allocs = [bench.alloc(i, jobspec()) for i in range(1, 6)]
+        bench.settle()
+        self.assertEqual([a.answer["type"] for a in allocs], [SUCCESS] * 5)
+
+    def test_a_pass_runs_when_a_reservation_is_due(self):
+        bench = self.bench({"sched-fluxion-qmanager": {
+            "queue-policy": "easy"}})
+        wide = bench.alloc(1, jobspec(ntasks=4, cores=4, nodes=4,
+                                      duration=100))
+        blocked = bench.alloc(2, jobspec(ntasks=4, cores=4, nodes=4,
+                                         duration=10))
+        bench.settle()
+        self.assertEqual([c.getTime() for c in bench.clock.getDelayedCalls()],
+                         [1100.0])
+        # job 1 runs late: at 1100 a pass finds it still there
+        bench.clock.advance(100)
+        bench.settle()
+        self.assertIsNone(blocked.answer)
+        bench.clock.advance(50)
+        bench.free(wide)
+        self.assertEqual(blocked.answer["R"]["execution"]["starttime"],
+                         1150.0)
+        self.assertEqual(bench.clock.getDelayedCalls(), [])

@@ -1,0 +1,357 @@
+# -*- test-case-name: tests.unit.sched.test_fluxion -*-
+"""The scheduling policy: Fluxion's queue and match policies (pure).
+
+:class:`Fluxion` is the :class:`~fluxd.sched.policy.ISchedPolicy` of the
+``sched`` service.  A scheduling *pass* (:meth:`Fluxion.schedule`) walks
+each queue's first ``queue-depth`` pending jobs in priority order:
+
+- a job that fits now without delaying any reservation is allocated;
+- ``fcfs``: the first job that does not fit blocks its queue;
+- ``easy``: the first blocked job gets a reservation (its earliest start,
+  from the durations of what runs); later jobs start now only if they
+  leave it intact (backfill); ``hybrid`` reserves for up to
+  ``reservation-depth`` blocked jobs, ``conservative`` for every one (up
+  to ``max-reservation-depth``).
+
+Reservations are kept between passes and dropped when they may have
+become too late or wrong: a job ended before its expiration, ranks went
+up or down, a queue's order changed ahead of a reserved job.  Each queue
+is scheduled on its own (a blocked fcfs queue does not block the
+others); reservations bind every queue.
+"""
+
+from zope.interface import implementer
+
+from fluxd.sched.constraints import ConstraintError, compile_constraint
+from fluxd.sched.planner import INF, Planner, Reservation
+from fluxd.sched.policy import (
+    ISchedPolicy, InvalidRequest, Share, Unsatisfiable)
+from fluxd.sched.pool import Pool
+from fluxd.sched.schedconf import SchedSettings
+
+__all__ = ["Fluxion", "REASON"]
+
+#: ``sched.reason_pending`` of a job that waits for resources
+REASON = "insufficient resources"
+
+
+def _args(req):
+    if req.nslots <= 0 or req.slot_size <= 0 or req.nnodes < 0 \
+            or req.slot_gpus < 0:
+        raise InvalidRequest("Invalid argument")
+    if req.exclusive and req.nnodes <= 0:
+        raise InvalidRequest("exclusive allocation only supported with nnodes")
+    if req.nnodes and req.nslots < req.nnodes:
+        raise InvalidRequest("Invalid argument")
+
+
+def _fail_key(shape, req, window):
+    """``(key, (size, count))``: a request with the same key that is no
+    smaller in both does not fit where this one did not."""
+    where = (repr(req.constraint), window)
+    kind, per = shape.kind, shape.per
+    if kind == "slots" or kind == "wholeslots":
+        return (kind, shape.gsize, where), (shape.size, shape.need)
+    if kind == "nodes":
+        return (kind, shape.gsize * per, where), (shape.size * per,
+                                                  shape.need)
+    return (kind, shape.size * per, shape.gsize * per, where), (0,
+                                                                shape.need)
+
+
+@implementer(ISchedPolicy)
+class Fluxion:
+    """Queue policies and match policies over one resource set.
+
+    :param nodes: ``(rank, hostname, properties, cores, gpus)`` per rank
+        (ids as bit sets); every rank starts down.
+    :param expiration: the instance R's expiration (0: none).
+    :param settings: a :class:`~fluxd.sched.schedconf.SchedSettings`.
+    """
+
+    def __init__(self, nodes, expiration=0.0, settings=None):
+        self.expiration = expiration
+        self.settings = settings or SchedSettings()
+        self.pool = Pool(nodes)
+        self.planner = Planner(self.pool, self.settings.match)
+        self.all = sum(n.bit for n in self.pool.nodes)
+        self._eligible = {}
+        self._feasible = {}
+        self.dirty = False
+        #: the last pass left jobs it did not look at that may now run
+        self.again = False
+        #: the queue key of the last job reserved (a job queued ahead of
+        #: it makes the reservations stale)
+        self._last_key = None
+
+    def configure(self, settings):
+        """Adopt new settings (reservations are computed again)."""
+        self.settings = settings
+        self.planner.match = settings.match
+        self._feasible.clear()
+        self.dirty = True
+
+    def queued(self, job):
+        """A job joined a queue."""
+        if self.planner.reservations and self._last_key is not None \
+                and (-job.priority, job.id) < self._last_key:
+            self.dirty = True
+
+    def reordered(self):
+        """Priorities changed: reservations are computed again."""
+        if self.planner.reservations:
+            self.dirty = True
+
+    def withdrawn(self, jobid):
+        """A pending job left (cancelled): its reservation goes."""
+        if self.planner.unreserve(jobid) is not None:
+            self.dirty = True
+
+    # -- resources -------------------------------------------------------------
+
+    def mark_up(self, ranks):
+        """Ranks jobs may use (unknown ranks are ignored)."""
+        if self.pool.mark(ranks, True):
+            self.dirty = True
+
+    def mark_down(self, ranks):
+        """Ranks no new job may use (their jobs keep what they hold)."""
+        if self.pool.mark(ranks, False):
+            self.dirty = True
+
+    def totals(self):
+        """``(avail, total)`` cores."""
+        return self.pool.avail, self.pool.total
+
+    def _shares(self, shares, take):
+        exact, counts, changes = True, {}, []
+        by_rank, changed = self.pool.by_rank, self.planner.changed
+        for share in shares:
+            node = by_rank.get(share.rank)
+            if node is None:
+                exact = False
+                continue
+            if node.pos in counts:  # a rank named twice: apply the first
+                self.pool.set_free_many(changes)
+                changes = []
+            cores, gpus = share.cores & node.cores, share.gpus & node.gpus
+            if cores != share.cores or gpus != share.gpus:
+                exact = False
+            if take:
+                if cores & ~node.free_c or gpus & ~node.free_g:
+                    exact = False
+                free_c, free_g = node.free_c & ~cores, node.free_g & ~gpus
+            else:
+                if cores & node.free_c or gpus & node.free_g:
+                    exact = False
+                free_c, free_g = node.free_c | cores, node.free_g | gpus
+            changes.append((node, free_c, free_g))
+            changed(node.pos, free_c.bit_count() - node.nfree_c,
+                    free_g.bit_count() - node.nfree_g)
+            counts[node.pos] = (cores.bit_count(), gpus.bit_count())
+        self.pool.set_free_many(changes)
+        return exact, counts
+
+    def free(self, shares, jobid=None, final=True, now=None):
+        """Give back resources (all of a job's, or the ranks of a partial
+        release); ranks the job does not hold (any, for a job not
+        allocated here) are ignored (False)."""
+        run = self.planner.running.get(jobid)
+        exact = True
+        if jobid is not None and run is None:
+            return False  # not allocated here (freed already)
+        if run is not None:
+            # ranks already released (a partial free) are not the job's
+            held = [s for s in shares if s.rank in self.pool.by_rank
+                    and self.pool.by_rank[s.rank].pos in run.counts]
+            exact = len(held) == len(shares)
+            shares = held
+        some, counts = self._shares(shares, take=False)
+        exact = exact and some
+        if jobid is not None:
+            end = self.planner.release(jobid,
+                                       None if final else list(counts))
+            if end is not None and now is not None and end > now + 1.0:
+                # ended early: reservations may come sooner
+                self.dirty = True
+        return exact
+
+    def set_allocated(self, shares, jobid=None, end=0.0):
+        """Take what a job held across a restart (False when some ids
+        were not free or not known)."""
+        exact, counts = self._shares(shares, take=True)
+        if jobid is not None and counts:
+            self.planner.add_running(jobid, end, counts)
+        self.dirty = True
+        return exact
+
+    def snapshot(self):
+        """``(all, allocated, down)`` share lists."""
+        return tuple([Share(n.rank, n.hostname, c, g, n.props)
+                      for n, c, g in part] for part in self.pool.snapshot())
+
+    # -- requests --------------------------------------------------------------
+
+    def eligible(self, constraint):
+        """Bit set of the ranks an RFC 31 constraint admits."""
+        if constraint is None:
+            return self.all
+        key = repr(constraint)
+        mask = self._eligible.get(key)
+        if mask is None:
+            try:
+                match = compile_constraint(constraint)
+            except ConstraintError as exc:
+                raise InvalidRequest(str(exc)) from None
+            mask = 0
+            for node in self.pool.nodes:
+                if match(node.rank, node.hostname, node.props):
+                    mask |= node.bit
+            if len(self._eligible) > 1024:
+                self._eligible.clear()
+            self._eligible[key] = mask
+        return mask
+
+    def check(self, request):
+        """Feasibility: None, or raise the reason it can never run."""
+        _args(request)
+        eligible = self.eligible(request.constraint)
+        if request.nslots * request.slot_size > self.pool.total:
+            raise Unsatisfiable("unsatisfiable request")
+        if request.constraint is not None and not eligible:
+            raise Unsatisfiable("no resources satisfy provided constraints")
+        key = (request.shape(), self.settings.match.node_exclusive)
+        ok = self._feasible.get(key)
+        if ok is None:
+            ok = self.pool.feasible(self.planner.shape(request), eligible)
+            if len(self._feasible) > 4096:
+                self._feasible.clear()
+            self._feasible[key] = ok
+        if not ok:
+            raise Unsatisfiable("unsatisfiable constrained request"
+                                if request.constraint is not None
+                                else "unsatisfiable request")
+
+    def _start(self, job, plan, now):
+        taken = self.pool.take(plan, self.settings.match.ids_high)
+        shares, counts, changed = [], {}, self.planner.changed
+        for (node, ncores, ngpus), (cores, gpus) in zip(plan, taken):
+            changed(node.pos, -ncores, -ngpus)
+            shares.append(Share(node.rank, node.hostname, cores, gpus,
+                                node.props))
+            counts[node.pos] = (ncores, ngpus)
+        shares.sort(key=lambda s: s.rank)
+        duration = job.req.duration
+        end = now + duration if duration > 0 else self.expiration
+        self.planner.add_running(job.id, end, counts)
+        return shares, end
+
+    def schedule(self, queues, now):
+        """One pass over every queue.
+
+        :param queues: a :class:`~fluxd.sched._queue.QueueSet`; allocated
+            and denied jobs are taken out of it.
+        :returns: ``[(kind, job, value)]`` with kind ``alloc`` (value:
+            ``(shares, expiration)``), ``deny`` (the note) or ``annotate``
+            (``{"t_estimate": T or None, "reason_pending": ...}``).
+        """
+        planner = self.planner
+        if self.dirty:
+            planner.clear_reservations()
+            self.dirty = False
+            self._last_key = None
+        out, self.again = [], False
+        for name, queue in queues.items():
+            conf = self.settings.queue(name)
+            deeper = len(queue) > conf.queue_depth
+            done = len(out)
+            self._pass(queues, queue, conf, now, out)
+            if deeper and any(kind != "annotate" for kind, _, _ in
+                              out[done:]):
+                # jobs past the depth looked at: another pass
+                self.again = True
+        return out
+
+    def wake(self, now):
+        """When a pass must run though nothing ends then: the earliest
+        reservation start after ``now`` (None: none)."""
+        starts = [res.start for res in self.planner.reservations.values()
+                  if res.start > now]
+        return min(starts) if starts else None
+
+    def _pass(self, queues, queue, conf, now, out):
+        planner, pool = self.planner, self.pool
+        reserved = 0
+        # what did not fit in this pass, by kind: nothing bigger will
+        # (resources only shrink during a pass; a new reservation clears it)
+        failed = {}
+        for job in queue.head(conf.queue_depth):
+            req = job.req
+            res = planner.reservations.get(job.id)
+            if res is not None and res.start > now:
+                # its earliest start, from what ends when: nothing ended
+                # early since (the reservations would have been dropped)
+                reserved += 1
+                continue
+            try:
+                _args(req)
+                eligible = self.eligible(req.constraint)
+                shape = planner.shape(req)
+            except InvalidRequest as exc:
+                queues.remove(job.id)
+                out.append(("deny", job, "unable to allocate provided"
+                                         f" jobspec: {exc}"))
+                continue
+            if res is not None:
+                # due: it starts now, or the plan was wrong (what it
+                # waited for runs late) and every reservation is redone
+                planner.unreserve(job.id)
+                failed.clear()
+            plan = None
+            if req.nslots * req.slot_size <= pool.avail:
+                key, cost = _fail_key(shape, req,
+                                      planner.window(now, req.duration))
+                if not any(a <= cost[0] and b <= cost[1]
+                           for a, b in failed.get(key, ())):
+                    plan = planner.fit_now(shape, eligible, now,
+                                           req.duration)
+                    if plan is None:
+                        failed.setdefault(key, []).append(cost)
+            if plan is not None:
+                queues.remove(job.id)
+                out.append(("alloc", job, self._start(job, plan, now)))
+                continue
+            if res is not None:
+                self.dirty = True
+            try:
+                self.check(req)
+            except (Unsatisfiable, InvalidRequest) as exc:
+                queues.remove(job.id)
+                out.append(("deny", job, str(exc)
+                            if isinstance(exc, Unsatisfiable) else
+                            f"unable to allocate provided jobspec: {exc}"))
+                continue
+            if reserved >= conf.reservations:
+                out.append(("annotate", job, {"t_estimate": None,
+                                              "reason_pending": REASON}))
+                if conf.policy == "fcfs":
+                    break
+                continue
+            reserved += 1
+            if res is None or res.start <= now:
+                found = planner.earliest(shape, eligible, now, req.duration)
+                if found is None:
+                    out.append(("annotate", job, {"t_estimate": None,
+                                                  "reason_pending": REASON}))
+                    continue
+                start, plan = found
+                duration = req.duration if req.duration > 0 else INF
+                res = Reservation(job.id, start, start + duration,
+                                  {node.pos: (c, g) for node, c, g in plan})
+            planner.reserve(res)
+            failed.clear()
+            key = (-job.priority, job.id)
+            if self._last_key is None or key > self._last_key:
+                self._last_key = key
+            out.append(("annotate", job, {"t_estimate": res.start,
+                                          "reason_pending": REASON}))

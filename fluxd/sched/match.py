@@ -1,0 +1,174 @@
+# -*- test-case-name: tests.unit.sched.test_match -*-
+"""Match policies (``[sched-fluxion-resource] match-policy``), pure.
+
+A :class:`MatchPolicy` says in which order ranks (and ids within a rank)
+are chosen among those that fit, and whether every allocation takes
+whole ranks:
+
+- ``first``: lowest rank first, stop at the first match (the default);
+  ``firstnodex``: the same, ranks taken whole;
+- ``low`` / ``high``: lowest / highest ids first (ranks and ids within);
+- ``lonode`` / ``hinode``: lowest / highest rank first, ids in a rank
+  lowest first; ``lonodex`` / ``hinodex``: the same, ranks taken whole;
+- ``locality``: best fit, the ranks with the fewest free cores that fit
+  first (packing partly used ranks before opening idle ones);
+- ``variation``: ranks of one class (same properties) when one class can
+  hold the request, so a job does not straddle node types;
+- a custom string ``policy=low|high node_centric=true|false
+  node_exclusive=true|false stop_on_1_matches=true|false``.
+
+:func:`select` picks the ranks of one allocation from ranks given as a
+mask (free counts in the pool) and ranks given with counts of their own
+(``touched``: counts that differ from the pool's, at a future time or
+after reservations).
+"""
+
+from fluxd.sched.pool import bits
+
+__all__ = ["MatchPolicy", "MatchError", "select"]
+
+
+class MatchError(ValueError):
+    """An unknown match policy."""
+
+
+_BUILTIN = {
+    "first": ("low", False, "order"),
+    "firstnodex": ("low", True, "order"),
+    "low": ("low", False, "order"),
+    "high": ("high", False, "order"),
+    "lonode": ("low", False, "order"),
+    "hinode": ("high", False, "order"),
+    "lonodex": ("low", True, "order"),
+    "hinodex": ("high", True, "order"),
+    "locality": ("low", False, "locality"),
+    "variation": ("low", False, "variation"),
+}
+
+
+class MatchPolicy:
+    """How ranks are chosen.
+
+    :ivar name: as configured.
+    :ivar high: highest rank first.
+    :ivar ids_high: highest ids first within a rank.
+    :ivar node_exclusive: every allocation takes whole ranks.
+    :ivar mode: ``order``, ``locality`` or ``variation``.
+    """
+
+    def __init__(self, name="first"):
+        self.name = name
+        if name in _BUILTIN:
+            order, self.node_exclusive, self.mode = _BUILTIN[name]
+            self.high = order == "high"
+            self.ids_high = name == "high"
+            return
+        attrs = {}
+        for token in name.split():
+            key, sep, value = token.partition("=")
+            key = "stop_on_1_matches" if key == "set_stop_on_1_matches" \
+                else key
+            if not sep or key not in ("policy", "node_centric",
+                                      "node_exclusive", "stop_on_1_matches") \
+                    or value not in (("low", "high") if key == "policy"
+                                     else ("true", "false")):
+                raise MatchError(f"unknown match policy '{name}'")
+            attrs[key] = value
+        if not attrs:
+            raise MatchError(f"unknown match policy '{name}'")
+        self.high = attrs.get("policy", "high") == "high"
+        # without node_centric, ids follow the rank order too
+        self.ids_high = self.high and attrs.get("node_centric") != "true"
+        self.node_exclusive = attrs.get("node_exclusive") == "true"
+        self.mode = "order"
+
+    def __repr__(self):
+        return f"MatchPolicy({self.name!r})"
+
+
+def _ordered(pool, policy, shape, mask):
+    """Positions of the ranks of ``mask`` in the policy's order."""
+    if policy.mode == "locality" and shape.kind in ("slots", "nodes"):
+        return pool.by_free(mask)
+    if policy.mode == "variation":
+        return _by_class(pool, policy, shape, mask)
+    return bits(mask, policy.high)
+
+
+def _by_class(pool, policy, shape, mask):
+    """The ranks of the class that alone holds the request first."""
+    classes = {}
+    for pos in bits(mask):
+        classes.setdefault(pool.nodes[pos].props, []).append(pos)
+    best = None
+    for positions in classes.values():
+        have = sum(shape.cap(pool.nodes[p].nfree_c, pool.nodes[p].nfree_g,
+                             pool.nodes[p]) for p in positions)
+        if have >= shape.need and (best is None or len(positions)
+                                   < len(best)):
+            best = positions
+    first = best or []
+    rest = [p for p in bits(mask) if best is None or p not in set(best)]
+    return iter(first + rest)
+
+
+def select(pool, policy, shape, mask, touched=()):
+    """Choose the ranks of one allocation.
+
+    :param mask: ranks to take with the pool's free counts.
+    :param touched: ``(node, cores, gpus)`` of ranks with counts of
+        their own (not in ``mask``), taken first.
+    :returns: ``[(node, ncores, ngpus)]``, or None when they do not hold
+        ``shape.need`` units.
+    """
+    chosen, units = [], 0
+    need = shape.need
+
+    def add(node, c, g):
+        nonlocal units
+        fit = shape.cap(c, g, node)
+        if fit <= 0:
+            return False
+        take = min(fit, need - units)
+        chosen.append((node, take))
+        units += take
+        return units >= need
+
+    done = False
+    for node, c, g in sorted(touched, key=lambda t: t[0].pos,
+                             reverse=policy.high):
+        if add(node, c, g):
+            done = True
+            break
+    if not done and mask and shape.kind in ("nodes", "whole") \
+            and policy.mode == "order":
+        # every candidate holds exactly one unit: take the first ones
+        nodes = pool.nodes
+        for pos in bits(mask, policy.high):
+            chosen.append((nodes[pos], 1))
+            units += 1
+            if units >= need:
+                done = True
+                break
+    elif not done and mask:
+        for pos in _ordered(pool, policy, shape, mask):
+            node = pool.nodes[pos]
+            if add(node, node.nfree_c, node.nfree_g):
+                done = True
+                break
+    if not done:
+        return None
+    return _counts(shape, chosen)
+
+
+def _counts(shape, chosen):
+    kind = shape.kind
+    if kind == "slots":
+        return [(n, k * shape.size, k * shape.gsize) for n, k in chosen]
+    if kind == "nodes":
+        # deal the slots as evenly as possible, the first ranks one more
+        base, extra = divmod(shape.nslots, len(chosen))
+        return [(n, (base + (i < extra)) * shape.size,
+                 (base + (i < extra)) * shape.gsize)
+                for i, (n, _) in enumerate(chosen)]
+    return [(n, n.ncores, n.ngpus) for n, _ in chosen]

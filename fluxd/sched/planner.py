@@ -1,0 +1,313 @@
+# -*- test-case-name: tests.unit.sched.test_planner -*-
+"""Resources in time: what runs until when, and what is reserved (pure).
+
+The :class:`Planner` holds the :class:`~fluxd.sched.pool.Pool` (free
+now), the running allocations with their end (R's expiration) in end
+order, and the *reservations* of the queue policies: a blocked job's
+start time and the counts it will take on each rank then.
+
+A job of duration ``d`` may start now on a rank only with what the
+reservations overlapping ``[now, now + d)`` leave there (their counts
+summed: a safe bound).  The ranks a reservation names are few, so a
+decision asks the pool's indexes about every other rank and visits only
+those (:meth:`Planner.fit_now`).
+
+:meth:`Planner.earliest` finds when a blocked job could start: it walks
+the running allocations' ends (and the reservations' ends) in time order
+from now, keeping the counts of the ranks they touch apart and the
+request's capacity up to date incrementally, until the capacity covers
+the request; the ranks are then chosen at that time.  Its cost grows
+with what must end before the job fits, not with the instance.
+"""
+
+import bisect
+import heapq
+
+from fluxd.sched.match import select
+from fluxd.sched.pool import Shape
+
+__all__ = ["Planner", "Reservation"]
+
+INF = float("inf")
+
+
+class Reservation:
+    """Counts reserved for one job from ``start`` to ``end``."""
+
+    __slots__ = ("jobid", "start", "end", "counts")
+
+    def __init__(self, jobid, start, end, counts):
+        self.jobid, self.start, self.end = jobid, start, end
+        #: {pos: (ncores, ngpus)}
+        self.counts = counts
+
+
+class _Running:
+    __slots__ = ("end", "counts")
+
+    def __init__(self, end, counts):
+        self.end, self.counts = end, counts
+
+
+class Planner:
+    """Free resources now, running allocations and reservations.
+
+    :param pool: the :class:`~fluxd.sched.pool.Pool`.
+    :param match: the :class:`~fluxd.sched.match.MatchPolicy`.
+    """
+
+    def __init__(self, pool, match):
+        self.pool = pool
+        self.match = match
+        self.running = {}
+        self._ends = []          # sorted (end, jobid)
+        self.reservations = {}   # jobid -> Reservation
+        self._by_start = []      # sorted (start, jobid)
+        self._views = {}
+
+    # -- running ---------------------------------------------------------------
+
+    def add_running(self, jobid, end, counts):
+        """Record a running allocation (``counts``: {pos: (c, g)})."""
+        old = self.running.pop(jobid, None)
+        if old is not None:
+            self._drop_end(old.end, jobid)
+        end = INF if not end else end
+        self.running[jobid] = _Running(end, counts)
+        bisect.insort(self._ends, (end, jobid))
+
+    def _drop_end(self, end, jobid):
+        i = bisect.bisect_left(self._ends, (end, jobid))
+        if i < len(self._ends) and self._ends[i] == (end, jobid):
+            del self._ends[i]
+
+    def release(self, jobid, positions=None):
+        """Forget a running allocation, or only its ``positions`` (a
+        partial release); returns its end, or None if unknown."""
+        run = self.running.get(jobid)
+        if run is None:
+            return None
+        if positions is not None:
+            for pos in positions:
+                run.counts.pop(pos, None)
+            if run.counts:
+                return run.end
+        del self.running[jobid]
+        self._drop_end(run.end, jobid)
+        return run.end
+
+    # -- reservations ----------------------------------------------------------
+
+    def reserve(self, res):
+        """Add a reservation."""
+        self.unreserve(res.jobid)
+        self.reservations[res.jobid] = res
+        key = (res.start, res.jobid)
+        i = bisect.bisect_left(self._by_start, key)
+        self._by_start.insert(i, key)
+        # the views of prefixes past i now hold it too (and one more)
+        self._views = {k if k <= i else k + 1:
+                       view if k <= i else self._apply(view, res, -1)
+                       for k, view in self._views.items()}
+
+    def unreserve(self, jobid):
+        """Remove a job's reservation (returns it, or None)."""
+        res = self.reservations.pop(jobid, None)
+        if res is not None:
+            i = bisect.bisect_left(self._by_start, (res.start, jobid))
+            del self._by_start[i]
+            self._views = {k if k <= i else k - 1:
+                           view if k <= i else self._apply(view, res, 1)
+                           for k, view in self._views.items()}
+        return res
+
+    def _apply(self, view, res, sign):
+        """A view with ``res`` taken in (``sign`` -1) or out (1); a rank
+        no reservation of the view names any more leaves it."""
+        mask, counts, slack, refs = view
+        nodes = self.pool.nodes
+        for pos, (c, g) in res.counts.items():
+            have = counts.get(pos)
+            if have is None:
+                node = nodes[pos]
+                have = counts[pos] = [node.nfree_c, node.nfree_g]
+                mask |= node.bit
+            have[0] += sign * c
+            have[1] += sign * g
+            refs[pos] = refs.get(pos, 0) - sign
+            if not refs[pos]:
+                del refs[pos], counts[pos]
+                mask ^= nodes[pos].bit
+                slack.discard(pos)
+            elif have[0] > 0:
+                slack.add(pos)
+            else:
+                slack.discard(pos)
+        return mask, counts, slack, refs
+
+    def clear_reservations(self):
+        """Drop every reservation."""
+        self.reservations.clear()
+        self._by_start.clear()
+        self._views.clear()
+
+    def window(self, now, duration):
+        """How many reservations a job of ``duration`` (0: unlimited)
+        starting now overlaps (they start in order): jobs with the same
+        count see the same reservations."""
+        until = now + duration if duration > 0 else INF
+        return bisect.bisect_left(self._by_start, (until, -1))
+
+    def _view(self, until):
+        """``(mask, counts, slack, refs)``: the ranks the reservations
+        starting before ``until`` name, their counts left now ({pos: [c,
+        g]}), the positions of those with cores left and how many
+        reservations name each.  Built from the longest cached shorter
+        prefix."""
+        k = bisect.bisect_left(self._by_start, (until, -1))
+        view = self._views.get(k)
+        if view is None:
+            base = max((j for j in self._views if j < k), default=None)
+            if base is None:
+                base, view = 0, (0, {}, set(), {})
+            else:
+                mask, counts, slack, refs = self._views[base]
+                view = (mask, {pos: list(cg) for pos, cg in counts.items()},
+                        set(slack), dict(refs))
+            for _, jobid in self._by_start[base:k]:
+                view = self._apply(view, self.reservations[jobid], -1)
+            self._views[k] = view
+        return view
+
+    def changed(self, pos, dc, dg):
+        """The pool's free counts of rank ``pos`` moved by ``dc``/``dg``
+        (the cached views follow)."""
+        if not self._views:
+            return
+        for _, counts, slack, _ in self._views.values():
+            have = counts.get(pos)
+            if have is not None:
+                have[0] += dc
+                have[1] += dg
+                if have[0] > 0:
+                    slack.add(pos)
+                else:
+                    slack.discard(pos)
+
+    # -- decisions -------------------------------------------------------------
+
+    def shape(self, req):
+        """The :class:`~fluxd.sched.pool.Shape` of a request here."""
+        return Shape(req, self.match.node_exclusive)
+
+    def fit_now(self, shape, eligible, now, duration):
+        """``[(node, ncores, ngpus)]`` a job could take now for
+        ``duration`` seconds (0: unlimited) without touching any
+        reservation, or None."""
+        pool = self.pool
+        until = now + duration if duration > 0 else INF
+        mask, counts, slack, _ = self._view(until) if self._by_start \
+            else (0, None, (), None)
+        index = pool.up & eligible & ~mask
+        if shape.kind == "slots" and index & pool.core_ge(
+                shape.size * shape.need) & pool.gpu_ge(
+                    shape.gsize * shape.need):
+            have = shape.need  # one rank holds it all
+        else:
+            have = pool.capacity(shape, index) if index else 0
+        touched = []
+        if slack and have < shape.need:
+            nodes = pool.nodes
+            for pos in slack:
+                node = nodes[pos]
+                c, g = counts[pos]
+                if node.up and node.bit & eligible:
+                    fit = shape.cap(c, g, node)
+                    if fit > 0:
+                        have += fit
+                        touched.append((node, c, g))
+        if have < shape.need:
+            return None
+        return select(pool, self.match, shape,
+                      pool.candidates(shape, index), touched)
+
+    def earliest(self, shape, eligible, now, duration):
+        """``(start, [(node, ncores, ngpus)])``: the earliest time a job
+        fits given the running allocations' ends and the reservations, or
+        None when it never does (down ranks, unlimited jobs)."""
+        pool, nodes = self.pool, self.pool.nodes
+        d = duration if duration > 0 else INF
+        starts = self._by_start
+        entered = bisect.bisect_left(starts, (now + d, -1))
+        mask, counts, _, _ = self._view(now + d) if starts \
+            else (0, {}, (), None)
+        eff = {pos: list(cg) for pos, cg in counts.items()}
+        state = {"have": pool.capacity(shape, pool.up & eligible & ~mask),
+                 "mask": mask}
+
+        def cap(pos, c, g):
+            node = nodes[pos]
+            if not node.up or not node.bit & eligible:
+                return 0
+            return shape.cap(c, g, node)
+
+        for pos, (c, g) in eff.items():
+            state["have"] += cap(pos, c, g)
+
+        def change(pos, dc, dg):
+            have = eff.get(pos)
+            if have is None:
+                node = nodes[pos]
+                have = eff[pos] = [node.nfree_c, node.nfree_g]
+                # its share of the index capacity moves here unchanged
+                state["mask"] |= node.bit
+            state["have"] -= cap(pos, *have)
+            have[0] += dc
+            have[1] += dg
+            state["have"] += cap(pos, *have)
+
+        # reservations already counted (started before now + d) give
+        # their counts back when they end
+        counted = set()
+        later = []
+        for _, jobid in starts[:entered]:
+            counted.add(jobid)
+            res = self.reservations[jobid]
+            if res.end < INF:
+                heapq.heappush(later, (res.end, jobid))
+        runs, i, n = self._ends, 0, len(self._ends)
+        while i < n or later:
+            t = runs[i][0] if i < n else INF
+            if later and later[0][0] < t:
+                t = later[0][0]
+            if t == INF:
+                break
+            t = max(t, now)
+            while i < n and runs[i][0] <= t:
+                for pos, (c, g) in self.running[runs[i][1]].counts.items():
+                    change(pos, c, g)
+                i += 1
+            while later and later[0][0] <= t:
+                _, jobid = heapq.heappop(later)
+                for pos, (c, g) in self.reservations[jobid].counts.items():
+                    change(pos, c, g)
+            # reservations starting before t + d now overlap the window
+            while entered < len(starts) and starts[entered][0] < t + d:
+                jobid = starts[entered][1]
+                entered += 1
+                res = self.reservations[jobid]
+                if res.end <= t:
+                    continue
+                for pos, (c, g) in res.counts.items():
+                    change(pos, -c, -g)
+                if res.end < INF:
+                    heapq.heappush(later, (res.end, jobid))
+            if state["have"] >= shape.need:
+                touched = [(nodes[pos], c, g) for pos, (c, g) in eff.items()
+                           if c > 0 and cap(pos, c, g) > 0]
+                index = pool.up & eligible & ~state["mask"]
+                plan = select(pool, self.match, shape,
+                              pool.candidates(shape, index), touched)
+                if plan is not None:
+                    return t, plan
+        return None

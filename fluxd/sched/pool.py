@@ -1,0 +1,383 @@
+# -*- test-case-name: tests.unit.sched.test_pool -*-
+"""The free resources of the instance, indexed (pure, synchronous).
+
+Every rank is a :class:`Node` with its core and GPU ids as bit sets.  The
+pool keeps, for every count ``k``, a bit set of the up ranks with at
+least ``k`` free cores (``core_ge[k]``; one for GPUs too), the set of idle
+ranks and, for whole-node requests, sets by *total* cores and GPUs.  A
+question such as "which up ranks can hold 4 cores and a GPU" is then a
+couple of big-integer operations whatever the size of the instance, and
+allocating or freeing ``k`` cores on a rank flips ``k`` bits.
+
+:class:`Shape` turns a request into a *capacity* function: how much of
+the request one rank could hold with ``c`` free cores and ``g`` free
+GPUs (slots, or 1 when the rank qualifies as one of ``nnodes``), and
+:meth:`Pool.capacity` sums it over a mask of ranks from the indexes, by
+buckets of equal free counts, without visiting the ranks.
+"""
+
+__all__ = ["Node", "Pool", "Shape", "bits"]
+
+
+def bits(mask, high=False):
+    """Yield the positions of the set bits of ``mask`` (ascending, or
+    descending with ``high``)."""
+    if high:
+        while mask:
+            top = mask.bit_length() - 1
+            yield top
+            mask ^= 1 << top
+    else:
+        while mask:
+            low = mask & -mask
+            yield low.bit_length() - 1
+            mask ^= low
+
+
+def pick_ids(mask, count, high=False):
+    """``count`` ids of ``mask`` (lowest or highest first), as a mask."""
+    taken = 0
+    for pos in bits(mask, high):
+        if not count:
+            break
+        taken |= 1 << pos
+        count -= 1
+    return taken
+
+
+class Node:
+    """One rank of the pool."""
+
+    __slots__ = ("pos", "bit", "rank", "hostname", "props", "cores", "gpus",
+                 "ncores", "ngpus", "free_c", "free_g", "nfree_c", "nfree_g",
+                 "up")
+
+    def __init__(self, pos, rank, hostname, props, cores, gpus):
+        self.pos, self.bit, self.rank = pos, 1 << pos, rank
+        self.hostname, self.props = hostname, frozenset(props)
+        self.cores, self.gpus = cores, gpus
+        self.ncores, self.ngpus = cores.bit_count(), gpus.bit_count()
+        self.free_c, self.free_g = cores, gpus
+        self.nfree_c, self.nfree_g = self.ncores, self.ngpus
+        self.up = False
+
+    def idle(self):
+        """Whether nothing of the rank is allocated."""
+        return self.free_c == self.cores and self.free_g == self.gpus
+
+
+class Shape:
+    """A request as capacity: ``need`` units, ``cap(c, g, node)`` units a
+    rank holds with ``c`` free cores and ``g`` free GPUs.
+
+    Kinds: ``slots`` (slots anywhere), ``nodes`` (``nnodes`` ranks that
+    each hold ``per`` slots), ``whole`` (``nnodes`` idle ranks) and
+    ``wholeslots`` (slots on idle ranks taken whole: node-exclusive
+    match policies).
+    """
+
+    __slots__ = ("kind", "size", "gsize", "per", "need", "nslots")
+
+    def __init__(self, req, node_exclusive=False):
+        self.size, self.gsize, self.nslots = (req.slot_size, req.slot_gpus,
+                                              req.nslots)
+        if req.nnodes:
+            self.per = -(-req.nslots // req.nnodes)
+            self.need = req.nnodes
+            self.kind = "whole" if req.exclusive or node_exclusive \
+                else "nodes"
+        else:
+            self.per, self.need = 1, req.nslots
+            self.kind = "wholeslots" if node_exclusive else "slots"
+
+    def slots(self, c, g):
+        """Slots ``c`` cores and ``g`` GPUs hold."""
+        if c < self.size:
+            return 0
+        fit = c // self.size
+        if self.gsize:
+            fit = min(fit, g // self.gsize)
+        return max(fit, 0)
+
+    def cap(self, c, g, node):
+        """Units of the request a rank holds with ``c``/``g`` free."""
+        kind = self.kind
+        if kind == "slots":
+            return self.slots(c, g)
+        if kind == "nodes":
+            return 1 if self.slots(c, g) >= self.per else 0
+        if c != node.ncores or g != node.ngpus:
+            return 0
+        fit = self.slots(c, g)
+        if kind == "whole":
+            return 1 if fit >= self.per else 0
+        return fit
+
+
+def _by_count(nodes, attr, top):
+    """``eq[k]``: the ranks whose ``attr`` is ``k``."""
+    positions = [[] for _ in range(top + 1)]
+    for node in nodes:
+        positions[getattr(node, attr)].append(node.pos)
+    return [_mask(p) for p in positions]
+
+
+def _mask(positions):
+    """A bit set of ``positions`` (runs set at once)."""
+    mask, i, n = 0, 0, len(positions)
+    while i < n:
+        j = i
+        while j + 1 < n and positions[j + 1] == positions[j] + 1:
+            j += 1
+        mask |= ((1 << (j - i + 1)) - 1) << positions[i]
+        i = j + 1
+    return mask
+
+
+def _cumulative(eq):
+    """``ge[k]``: the union of ``eq[k:]`` (one more, empty, at the end)."""
+    ge = [0] * (len(eq) + 1)
+    for k in range(len(eq) - 1, -1, -1):
+        ge[k] = ge[k + 1] | eq[k]
+    return ge
+
+
+class Pool:
+    """The instance's ranks and their free ids.
+
+    The indexes are *buckets*: ``core_eq[k]`` holds the up ranks with
+    exactly ``k`` free cores (``gpu_eq`` likewise), so allocating or
+    freeing on a rank moves its bit between two buckets; ``core_ge(k)``
+    (at least ``k``) is their union, cached until the next change.
+
+    :param nodes: iterable of ``(rank, hostname, properties, cores,
+        gpus)``, ids as bit sets; every rank starts *down*.
+    """
+
+    def __init__(self, nodes):
+        self.nodes = [Node(pos, *spec) for pos, spec in
+                      enumerate(sorted(nodes, key=lambda n: n[0]))]
+        self.by_rank = {n.rank: n for n in self.nodes}
+        self.maxc = max((n.ncores for n in self.nodes), default=0)
+        self.maxg = max((n.ngpus for n in self.nodes), default=0)
+        self.core_eq = [0] * (self.maxc + 1)
+        self.gpu_eq = [0] * (self.maxg + 1)
+        # static: ranks by total cores / GPUs (whole-node requests)
+        self.tcore_eq = _by_count(self.nodes, "ncores", self.maxc)
+        self.tgpu_eq = _by_count(self.nodes, "ngpus", self.maxg)
+        self.tcore_ge = _cumulative(self.tcore_eq)
+        self.tgpu_ge = _cumulative(self.tgpu_eq)
+        self._ge = {}
+        self.idle = 0
+        self.up = 0
+        self.total = sum(n.ncores for n in self.nodes)
+        self.avail = 0
+
+    def core_ge(self, k):
+        """Up ranks with at least ``k`` free cores."""
+        key = ("c", k)
+        mask = self._ge.get(key)
+        if mask is None:
+            if k <= 0:
+                mask = self.up
+            elif k > self.maxc:
+                mask = 0
+            else:
+                mask = self.core_ge(k + 1) | self.core_eq[k]
+            self._ge[key] = mask
+        return mask
+
+    def gpu_ge(self, k):
+        """Up ranks with at least ``k`` free GPUs."""
+        key = ("g", k)
+        mask = self._ge.get(key)
+        if mask is None:
+            if k <= 0:
+                mask = self.up
+            elif k > self.maxg:
+                mask = 0
+            else:
+                mask = self.gpu_ge(k + 1) | self.gpu_eq[k]
+            self._ge[key] = mask
+        return mask
+
+    # -- bookkeeping -----------------------------------------------------------
+
+    def _index(self, node, on):
+        bit = node.bit
+        self.core_eq[node.nfree_c] ^= bit
+        self.gpu_eq[node.nfree_g] ^= bit
+        if node.idle():
+            self.idle ^= bit
+        self.up ^= bit
+        self.avail += node.nfree_c if on else -node.nfree_c
+        self._ge.clear()
+
+    def set_free(self, node, free_c, free_g):
+        """Give ``node`` these free id sets (indexes follow)."""
+        old_c, old_g, was_idle = node.nfree_c, node.nfree_g, node.idle()
+        node.free_c, node.free_g = free_c, free_g
+        new_c = node.nfree_c = free_c.bit_count()
+        new_g = node.nfree_g = free_g.bit_count()
+        if not node.up:
+            return
+        bit = node.bit
+        if old_c != new_c:
+            core_eq = self.core_eq
+            core_eq[old_c] ^= bit
+            core_eq[new_c] ^= bit
+            self.avail += new_c - old_c
+        if old_g != new_g:
+            gpu_eq = self.gpu_eq
+            gpu_eq[old_g] ^= bit
+            gpu_eq[new_g] ^= bit
+        if was_idle != (free_c == node.cores and free_g == node.gpus):
+            self.idle ^= bit
+        if self._ge:
+            self._ge.clear()
+
+    def set_free_many(self, changes):
+        """:meth:`set_free` for many ranks at once: ``[(node, free_c,
+        free_g)]``; ranks that move between the same buckets move as one
+        mask (a run of ranks costs about one operation)."""
+        moves = {}
+        for node, free_c, free_g in changes:
+            old_c, old_g, was_idle = node.nfree_c, node.nfree_g, node.idle()
+            node.free_c, node.free_g = free_c, free_g
+            new_c = node.nfree_c = free_c.bit_count()
+            new_g = node.nfree_g = free_g.bit_count()
+            if node.up:
+                key = (old_c, new_c, old_g, new_g,
+                       was_idle != (free_c == node.cores
+                                    and free_g == node.gpus))
+                moves.setdefault(key, []).append(node.pos)
+        core_eq, gpu_eq = self.core_eq, self.gpu_eq
+        for (old_c, new_c, old_g, new_g, flip), positions in moves.items():
+            positions.sort()
+            mask = _mask(positions)
+            if old_c != new_c:
+                core_eq[old_c] ^= mask
+                core_eq[new_c] ^= mask
+                self.avail += (new_c - old_c) * len(positions)
+            if old_g != new_g:
+                gpu_eq[old_g] ^= mask
+                gpu_eq[new_g] ^= mask
+            if flip:
+                self.idle ^= mask
+        if moves:
+            self._ge.clear()
+
+    def mark(self, ranks, up):
+        """Ranks jobs may use (``up``) or not; returns those changed."""
+        changed = []
+        for rank in ranks:
+            node = self.by_rank.get(rank)
+            if node is not None and node.up != up:
+                node.up = up
+                self._index(node, up)
+                changed.append(rank)
+        return changed
+
+    def take(self, plan, high=False):
+        """Allocate ``[(node, ncores, ngpus)]`` from the free ids; returns
+        the ``(cores, gpus)`` masks taken, in plan order."""
+        taken, changes = [], []
+        for node, ncores, ngpus in plan:
+            cores = node.free_c if ncores == node.nfree_c \
+                else pick_ids(node.free_c, ncores, high)
+            gpus = node.free_g if ngpus == node.nfree_g \
+                else pick_ids(node.free_g, ngpus, high)
+            taken.append((cores, gpus))
+            changes.append((node, node.free_c & ~cores, node.free_g & ~gpus))
+        self.set_free_many(changes)
+        return taken
+
+    # -- capacity --------------------------------------------------------------
+
+    def capacity(self, shape, mask):
+        """Units of ``shape`` the up ranks of ``mask`` hold now, from the
+        indexes (no rank is visited)."""
+        kind, size, gsize = shape.kind, shape.size, shape.gsize
+        if size > self.maxc or gsize > self.maxg:
+            return 0
+        if kind == "nodes":
+            return (self.core_ge(size * shape.per)
+                    & self.gpu_ge(gsize * shape.per) & mask).bit_count()
+        if kind == "whole":
+            if size * shape.per > self.maxc or gsize * shape.per > self.maxg:
+                return 0
+            return (self.idle & self.up & mask
+                    & self.tcore_ge[size * shape.per]
+                    & self.tgpu_ge[gsize * shape.per]).bit_count()
+        if kind == "slots":
+            return self.bucket_sum(self.core_eq, self.gpu_eq,
+                                   mask & self.up, shape)
+        return self.bucket_sum(self.tcore_eq, self.tgpu_eq,
+                               mask & self.idle & self.up, shape)
+
+    def bucket_sum(self, core_eq, gpu_eq, mask, shape):
+        """Slots of ``shape`` the ranks of ``mask`` hold, given the ranks
+        by exact count ``core_eq[k]``/``gpu_eq[k]`` (free or total)."""
+        size, gsize = shape.size, shape.gsize
+        total = 0
+        if not gsize:
+            for k in range(size, len(core_eq)):
+                bucket = mask & core_eq[k]
+                if bucket:
+                    total += bucket.bit_count() * (k // size)
+            return total
+        for g in range(gsize, len(gpu_eq)):
+            gmask = mask & gpu_eq[g]
+            if not gmask:
+                continue
+            for k in range(size, len(core_eq)):
+                bucket = gmask & core_eq[k]
+                if bucket:
+                    total += bucket.bit_count() * min(k // size, g // gsize)
+        return total
+
+    def feasible(self, shape, mask):
+        """Whether the ranks of ``mask``, idle and up, could hold
+        ``shape`` (feasibility)."""
+        size, gsize, per = shape.size, shape.gsize, shape.per
+        if shape.kind in ("slots", "wholeslots"):
+            if size > self.maxc or gsize > self.maxg:
+                return False
+            return self.bucket_sum(self.tcore_eq, self.tgpu_eq, mask,
+                                   shape) >= shape.need
+        if size * per > self.maxc or gsize * per > self.maxg:
+            return False
+        return (self.tcore_ge[size * per] & self.tgpu_ge[gsize * per]
+                & mask).bit_count() >= shape.need
+
+    def candidates(self, shape, mask):
+        """The up ranks of ``mask`` that hold at least one unit now."""
+        size, gsize, per = shape.size, shape.gsize, shape.per
+        if shape.kind == "slots":
+            if size > self.maxc or gsize > self.maxg:
+                return 0
+            return self.core_ge(size) & self.gpu_ge(gsize) & mask
+        if size * per > self.maxc or gsize * per > self.maxg:
+            return 0
+        if shape.kind == "nodes":
+            return self.core_ge(size * per) & self.gpu_ge(gsize * per) & mask
+        return (self.idle & self.up & mask & self.tcore_ge[size * per]
+                & self.tgpu_ge[gsize * per])
+
+    def by_free(self, mask, fewest=True):
+        """The ranks of ``mask``, those with the fewest free cores first
+        (best fit), by rank within a count."""
+        order = range(0, self.maxc + 1) if fewest \
+            else range(self.maxc, -1, -1)
+        for k in order:
+            bucket = mask & self.core_eq[k]
+            if bucket:
+                yield from bits(bucket)
+
+    def snapshot(self):
+        """``(every, allocated, down)`` as ``(node, cores, gpus)``."""
+        every = [(n, n.cores, n.gpus) for n in self.nodes]
+        used = [(n, n.cores & ~n.free_c, n.gpus & ~n.free_g)
+                for n in self.nodes if not n.idle()]
+        down = [(n, n.cores, n.gpus) for n in self.nodes if not n.up]
+        return every, used, down
