@@ -11,6 +11,8 @@ Orders come on stdin, one JSON object per line:
   tasks;
 - ``{"op": "input", "id": ID, "data": TEXT, "eof": BOOL}``: for the
   tasks' stdin;
+- ``{"op": "pmi", "id": ID, "seq": N, "kvs": {...}}``: the end of a PMI
+  barrier, for the shell's ``pmi`` plugin;
 - ``{"op": "terminate", "id": ID}``: SIGKILL the shell itself and its
   tasks' process group (known from the shell's ``start`` event).
 
@@ -32,6 +34,11 @@ import sys
 import flux_shell.shell as shell_mod
 
 __all__ = ["ShellServer", "main"]
+
+
+#: orders passed on to the shell (``pmi``: a PMI barrier's exchange,
+#: see flux_shell.plugins.pmi)
+_SHELL_ORDERS = ("kill", "input", "pmi")
 
 
 class _Child:
@@ -125,7 +132,7 @@ class ShellServer:
         child = self.by_id.get(jobid)
         if child is None:
             return
-        if op in ("kill", "input") and child.ctl_fd is not None:
+        if op in _SHELL_ORDERS and child.ctl_fd is not None:
             # orders are small and the shell reads them at once: a
             # blocking write is short
             obj.pop("id", None)

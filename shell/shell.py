@@ -32,6 +32,7 @@ import select
 import signal
 import time
 
+from flux_shell import plugins as P
 from flux_shell import taskmap as TM
 from flux_shell.options import OptionError, output_options, rlimits
 
@@ -75,6 +76,44 @@ class Shell:
         self.writers = {}        # fd -> bytes waiting for a task's stdin
         self.input_eof = False
         self.files = {}          # stream -> fd of a labelled output file
+        self.task_objs = {}      # task rank -> flux_shell.plugins.Task
+        # plugins (flux_shell.plugins)
+        self.broker_rank = spec.get("broker_rank", 0)
+        self.options = {}
+        self.local_ranks = range(0)
+        self.plugins = None
+        self.watchers = {}       # fd -> callback(fd)
+        self.order_handlers = {}  # op -> callback(order)
+        self.exit_code = None
+
+    # -- what plugins use ----------------------------------------------------
+
+    def getopt(self, name, default=None):
+        """The shell option ``name`` (dotted: ``pty.interactive``)."""
+        value = _getopt(self.options, name)
+        return default if value is None else value
+
+    def watch(self, fd, callback):
+        """Call ``callback(fd)`` when ``fd`` is readable."""
+        self.watchers[fd] = callback
+
+    def unwatch(self, fd):
+        """Stop watching ``fd``."""
+        self.watchers.pop(fd, None)
+
+    def on_order(self, op, callback):
+        """Call ``callback(order)`` for the exec service's ``op`` orders."""
+        self.order_handlers[op] = callback
+
+    def hook(self, topic, task=None):
+        """Call the plugins of ``topic``; one that raises ends the job."""
+        if self.plugins is None:
+            return
+        try:
+            self.plugins.call(topic, task)
+        except P.PluginError as exc:
+            self.kill(signal.SIGKILL)
+            self.die(1, str(exc))
 
     # -- events ---------------------------------------------------------------
 
@@ -109,6 +148,7 @@ class Shell:
             self.die(1, f"rank {broker_rank} is not in R")
         self.size = sum(counts.values())
         self.nnodes = len(counts)
+        self.local_ranks = ids[broker_rank]
         return ids[broker_rank], TM.taskmap(counts)
 
     def environment(self, system):
@@ -198,9 +238,8 @@ class Shell:
 
     # -- tasks ----------------------------------------------------------------
 
-    def spawn(self, taskrank, localid, argv, env, fds):
-        env = dict(env, FLUX_TASK_RANK=str(taskrank),
-                   FLUX_TASK_LOCAL_ID=str(localid))
+    def spawn(self, task, fds):
+        taskrank, argv, env = task.rank, task.argv, task.env
         mine = []
         stdin_w = None
         if fds["stdin"] is None:
@@ -220,12 +259,26 @@ class Shell:
             mine.append((r, w, stream))
             actions.append((os.POSIX_SPAWN_DUP2, w, fileno))
             actions.append((os.POSIX_SPAWN_CLOSE, r))
+        for fd in task.pass_fds:
+            os.set_inheritable(fd, True)
         try:
-            pid = os.posix_spawnp(
-                argv[0], argv, env, file_actions=actions,
-                setpgroup=0 if self.pgid is None else self.pgid,
-                setsigdef=FORWARDED + (signal.SIGCHLD, signal.SIGPIPE),
-                setsigmask=())
+            if self.plugins is not None and self.plugins.has("task.exec"):
+                pid = _fork_exec(self, task, actions)
+            else:
+                pid = os.posix_spawnp(
+                    argv[0], argv, env, file_actions=actions,
+                    setpgroup=0 if self.pgid is None else self.pgid,
+                    setsigdef=FORWARDED + (signal.SIGCHLD, signal.SIGPIPE),
+                    setsigmask=())
+        except P.PluginError as exc:
+            for r, w, _ in mine:
+                os.close(r)
+                if w is not None:
+                    os.close(w)
+            if stdin_w is not None:
+                os.close(stdin_w)
+            self.kill(signal.SIGKILL)
+            self.die(1, f"task {taskrank} (host {self.hostname}): {exc}")
         except OSError as exc:
             for r, w, _ in mine:
                 os.close(r)
@@ -251,6 +304,7 @@ class Shell:
             dec = codecs.getincrementaldecoder("utf-8")("replace")
             self.readers[r] = [stream, taskrank, dec, ""]
         self.tasks[pid] = taskrank
+        task.pid = pid
 
     def kill(self, signum):
         """Send ``signum`` to every task (their process group)."""
@@ -344,6 +398,8 @@ class Shell:
                 self.kill(int(order.get("signum", signal.SIGTERM)))
             elif order.get("op") == "input":
                 self.input(order.get("data") or "", bool(order.get("eof")))
+            elif order.get("op") in self.order_handlers:
+                self.order_handlers[order["op"]](order)
 
     def input(self, text, eof):
         """Data for every task's stdin; ``eof`` closes them once written."""
@@ -385,13 +441,17 @@ class Shell:
                 continue
             code = os.waitstatus_to_exitcode(ws)
             self.status[taskrank] = 128 - code if code < 0 else code
+            task = self.task_objs.get(taskrank)
+            if task is not None:
+                task.status = self.status[taskrank]
+                self.hook("task.exit", task)
 
     def loop(self, wake_fd):
         """Pump output and orders until every task exited and every
         output pipe reached its end."""
         last_flush = time.monotonic()
         while self.tasks or self.readers:
-            fds = list(self.readers) + [wake_fd]
+            fds = list(self.readers) + [wake_fd] + list(self.watchers)
             if self.ctl_fd is not None:
                 fds.append(self.ctl_fd)
             wfds = [fd for fd, buf in self.writers.items() if buf]
@@ -414,8 +474,10 @@ class Shell:
                         pass
                 elif fd == self.ctl_fd:
                     self._control()
-                else:
+                elif fd in self.readers:
                     self._read(fd)
+                elif fd in self.watchers:
+                    self.watchers[fd](fd)
             self._reap()
             if not self.tasks:
                 for fd in list(self.writers):
@@ -443,12 +505,27 @@ class Shell:
         self.chdir(system)
         self.set_rlimits(options)
         fds = self.open_files(options, ranks)
+        self.options = options if isinstance(options, dict) else {}
+        try:
+            self.plugins = P.setup(self, self.spec)
+        except P.PluginError as exc:
+            self.die(1, str(exc))
+        self.hook("shell.init")
         self.emit("init")
+        self.hook("shell.post-init")
         if "PATH" in env:
             os.environ["PATH"] = env["PATH"]
+        self.task_objs = {}
         for localid, taskrank in enumerate(ranks):
-            self.spawn(taskrank, localid, argv, env, fds)
+            task = P.Task(taskrank, localid, argv, dict(
+                env, FLUX_TASK_RANK=str(taskrank),
+                FLUX_TASK_LOCAL_ID=str(localid)))
+            self.task_objs[taskrank] = task
+            self.hook("task.init", task)
+            self.spawn(task, fds)
+            self.hook("task.fork", task)
         self.emit("start", taskmap=tmap, pids=sorted(self.tasks))
+        self.hook("shell.start")
         return self.code_after_loop()
 
     def code_after_loop(self):
@@ -458,6 +535,71 @@ class Shell:
         signal.set_wakeup_fd(w)
         self.loop(r)
         return max(self.status.values(), default=0)
+
+
+def _getopt(options, dotted):
+    node = options
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return options.get(dotted) if isinstance(options, dict) else None
+        node = node[part]
+    return node
+
+
+def _fork_exec(shell, task, actions):
+    """Start ``task`` by fork + exec, running the ``task.exec`` plugins
+    in the child; a failure there comes back through a pipe.
+
+    :raises OSError: exec failed; :raises PluginError: a plugin did.
+    """
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        _child(shell, task, actions, err_w)
+    os.close(err_w)
+    try:
+        os.setpgid(pid, shell.pgid or pid)
+    except OSError:
+        pass          # the child did it, or already exec'd
+    chunks = []
+    while True:
+        data = os.read(err_r, 4096)
+        if not data:
+            break
+        chunks.append(data)
+    os.close(err_r)
+    if not chunks:
+        return pid
+    os.waitpid(pid, 0)
+    kind, _, text = b"".join(chunks).decode(errors="replace").partition(":")
+    if kind == "errno":
+        errno = int(text)
+        raise OSError(errno, os.strerror(errno))
+    raise P.PluginError(text)
+
+
+def _child(shell, task, actions, err_w):
+    try:
+        os.setpgid(0, shell.pgid or 0)
+        for action in actions:
+            if action[0] == os.POSIX_SPAWN_DUP2:
+                os.dup2(action[1], action[2])
+            else:
+                os.close(action[1])
+        signal.set_wakeup_fd(-1)
+        for signum in FORWARDED + (signal.SIGCHLD, signal.SIGPIPE):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        shell.plugins.call("task.exec", task)
+        os.execvpe(task.argv[0], task.argv, task.env)
+    except OSError as exc:
+        os.write(err_w, f"errno:{exc.errno or 5}".encode())
+    except P.PluginError as exc:
+        os.write(err_w, f"plugin:{exc}".encode())
+    except BaseException as exc:
+        os.write(err_w, f"plugin:{type(exc).__name__}: {exc}".encode())
+    finally:
+        os._exit(127)
 
 
 def _high(fd):
@@ -506,5 +648,10 @@ def run(spec, ev_fd, ctl_fd):
         shell.kill(signal.SIGKILL)
         shell.log(_FATAL, f"shell failed: {type(exc).__name__}: {exc}")
         code = 1
+    shell.exit_code = code
+    try:
+        shell.hook("shell.exit")
+    except ShellExit as exc:
+        code = code or exc.code
     shell.emit("exit", code=code)
     return code

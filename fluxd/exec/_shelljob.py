@@ -49,7 +49,7 @@ class ShellJob(TestJob):
     __slots__ = ("R", "ranks", "counts", "state", "taskmap", "statuses",
                  "streams", "kill_timer", "kill_count", "kill_timeout",
                  "kill_started", "released", "exit_timer", "pids",
-                 "input_queue", "input_size", "input_state")
+                 "input_queue", "input_size", "input_state", "pmi")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -69,6 +69,7 @@ class ShellJob(TestJob):
         self.input_queue = []     # stdin held until every shell started
         self.input_size = 0
         self.input_state = None   # None, "open", "closed"
+        self.pmi = {}             # rank -> puts of the PMI barrier under way
 
     # -- start ----------------------------------------------------------------
 
@@ -163,6 +164,8 @@ class ShellJob(TestJob):
             self.output("redirect", {"stream": ev.get("stream"),
                                      "rank": ev.get("ranks"),
                                      "path": ev.get("path")})
+        elif kind == "pmi-barrier":
+            self.pmi_barrier(rank, ev.get("kvs"), ev.get("seq"))
         elif kind == "shell-exit":
             self.shell_exited(rank, int(ev.get("status", 0)))
         elif kind == "lost":
@@ -233,6 +236,25 @@ class ShellJob(TestJob):
         for rank in self.ranks:
             if rank not in self.statuses:
                 router.call("job-exec.shell-input", order,
+                            cred=router.instance_cred, nodeid=rank
+                            ).addErrback(lambda f: f.trap(FluxError))
+
+    def pmi_barrier(self, rank, kvs, seq):
+        """The shell of ``rank`` entered a PMI barrier with its puts; once
+        every shell has, all of them are sent to each (one message per
+        shell and barrier)."""
+        self.pmi[rank] = kvs if isinstance(kvs, dict) else {}
+        if len(self.pmi) < len(self.ranks) or self.finalizing:
+            return
+        merged = {}
+        for rank_kvs in self.pmi.values():
+            merged.update(rank_kvs)
+        self.pmi = {}
+        router = self.svc.router
+        for rank in self.ranks:
+            if rank not in self.statuses:
+                router.call("job-exec.shell-pmi",
+                            {"id": self.id, "seq": seq, "kvs": merged},
                             cred=router.instance_cred, nodeid=rank
                             ).addErrback(lambda f: f.trap(FluxError))
 

@@ -7,7 +7,8 @@ It runs on every rank.  Each rank's service keeps a shell server
 first job and kept: a 16-broker test instance that runs no job starts
 no server) and answers ``job-exec.shell-launch`` (streaming: the events
 of the job shell it forks for the job), ``job-exec.shell-kill {id,
-signum, shell?}`` and ``job-exec.shell-input {id, data, eof}``; it also
+signum, shell?}`` and ``job-exec.shell-input {id, data, eof}`` and ``job-exec.shell-pmi
+{id, seq, kvs}`` (a PMI barrier's exchange); it also
 sends the ``shell-<id>.kill {signum}`` events of ``flux job kill`` to its
 shells.  Rank 0's service alone talks to the
 job manager: a job with ``attributes.system.exec.test`` is simulated
@@ -115,13 +116,17 @@ class ExecService(Module):
         of this broker (None: one is made, started by the first job).
     :param hostname: this broker's host name (shell messages).
     :param local_uri: this broker's local URI (``FLUX_URI`` of the tasks).
+    :param attrs: the broker's :class:`~fluxd.interfaces.IAttributes`
+        (``conf.shell_pluginpath``, ``conf.shell_initrc`` for the shells),
+        or None.
     """
 
     name = "job-exec"
     log = Logger()
 
     def __init__(self, reactor, router, kvs, events, config, writer=None,
-                 rank=0, shells=None, hostname=None, local_uri=None):
+                 rank=0, shells=None, hostname=None, local_uri=None,
+                 attrs=None):
         super().__init__(rank)
         self.reactor = reactor
         self.router = provide(IRouter, router)
@@ -137,6 +142,7 @@ class ExecService(Module):
             else ShellServerProcess(reactor)
         self.hostname = hostname or socket.gethostname()
         self.local_uri = local_uri
+        self.attrs = attrs
         self.local = set()
         self._sub = None
         self._kill_sub = None
@@ -402,6 +408,11 @@ class ExecService(Module):
             raise InvalidArgument(f"job {jobid} has a shell here already")
         spec = dict(body, broker_rank=self.rank, hostname=self.hostname,
                     uri=self.local_uri)
+        if self.attrs is not None:
+            for name in ("shell_pluginpath", "shell_initrc"):
+                value = self.attrs.get_default("conf." + name)
+                if value:
+                    spec[name] = value
         done = defer.Deferred()
 
         def event(ev):
@@ -417,6 +428,20 @@ class ExecService(Module):
         self.shells.launch(jobid, spec, event)
         request.on_cancel(lambda: self.shells.terminate(jobid))
         return done
+
+    @method("shell-pmi")
+    def rpc_shell_pmi(self, request):
+        """``job-exec.shell-pmi {id, seq, kvs}``: the end of a PMI barrier
+        for the job's shell here (every shell's puts)."""
+        body = request.json()
+        jobid, kvs = body.get("id"), body.get("kvs")
+        if not isinstance(jobid, int) or not isinstance(kvs, dict):
+            raise ProtocolError("job-exec.shell-pmi: expected {id, seq, kvs}")
+        if jobid not in self.local:
+            raise NotFound(f"job {jobid} has no shell here")
+        self.shells.order(jobid, {"op": "pmi", "seq": body.get("seq"),
+                                  "kvs": kvs})
+        return {}
 
     @method("shell-kill")
     def rpc_shell_kill(self, request):

@@ -1,0 +1,133 @@
+# -*- test-case-name: tests.unit.exec.test_shell_plugins -*-
+"""Builtin ``affinity`` plugin: bind tasks to the job's cores here.
+
+``-o cpu-affinity=``:
+
+- ``on`` (the default, as in flux 0.88): every task is bound to all the
+  cores R gives the job on this node;
+- ``per-task``: those cores are shared out, each task bound to its own
+  share (in order: the first tasks take one more core when they do not
+  divide evenly; with more tasks than cores, tasks share cores);
+- ``map:LIST``: task N (local id) is bound to entry N of LIST, a ``;``
+  separated list of cpu lists (``0-1,3``) or masks (``0x3``);
+- ``off``: tasks keep the shell's own affinity.
+
+Core ids of R are taken as CPU ids (the resource module counts a node's
+cores as the CPUs it sees).  The binding happens in the task just
+before ``exec`` (``task.exec``).  A bad value, or cores the node does
+not have, ends the job with a clear error.
+"""
+
+import os
+
+__all__ = ["NAME", "flux_plugin_init", "local_ids", "parse_cpus",
+           "share"]
+
+NAME = "affinity"
+
+
+def parse_cpus(text):
+    """A cpu list (``0-2,5``) or a hex mask (``0x5``) as a sorted list."""
+    text = str(text).strip()
+    if text.lower().startswith("0x"):
+        mask = int(text, 16)
+        return [i for i in range(mask.bit_length()) if mask >> i & 1]
+    out = set()
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        lo_i, hi_i = int(lo), int(hi if sep else lo)
+        if lo_i < 0 or hi_i < lo_i:
+            raise ValueError(part)
+        out.update(range(lo_i, hi_i + 1))
+    if not out:
+        raise ValueError(text)
+    return sorted(out)
+
+
+def local_ids(R, rank, kind):
+    """The ids of ``kind`` (``core``, ``gpu``) R gives on broker
+    ``rank``."""
+    out = set()
+    try:
+        entries = R["execution"]["R_lite"]
+    except (KeyError, TypeError):
+        return []
+    for entry in entries:
+        ids = (entry.get("children") or {}).get(kind)
+        if ids and rank in parse_cpus(entry.get("rank", "")):
+            out.update(parse_cpus(ids))
+    return sorted(out)
+
+
+def share(ids, ntasks):
+    """``ids`` shared out over ``ntasks`` tasks: a list per task."""
+    if not ids or ntasks <= 0:
+        return [[] for _ in range(max(ntasks, 0))]
+    if ntasks > len(ids):
+        return [[ids[i * len(ids) // ntasks]] for i in range(ntasks)]
+    base, extra = divmod(len(ids), ntasks)
+    out, first = [], 0
+    for i in range(ntasks):
+        n = base + (1 if i < extra else 0)
+        out.append(ids[first:first + n])
+        first += n
+    return out
+
+
+def masks(value, cores, ntasks):
+    """The cpus of each local task for the option value (None: off).
+
+    :raises ValueError: for a bad value.
+    """
+    value = "on" if value is None or value == 1 else str(value)
+    if value == "off":
+        return None
+    if value == "on":
+        return [cores] * ntasks
+    if value == "per-task":
+        return share(cores, ntasks)
+    if value.startswith("map:"):
+        try:
+            entries = [parse_cpus(e) for e in value[4:].split(";")]
+        except ValueError:
+            raise ValueError(f"invalid cpu list in {value!r}") from None
+        if len(entries) < ntasks:
+            raise ValueError(f"{value!r} has {len(entries)} entries for"
+                             f" {ntasks} local tasks")
+        return entries[:ntasks]
+    raise ValueError(f"invalid option {value!r} (expected off, on,"
+                     " per-task or map:LIST)")
+
+
+def flux_plugin_init(p):
+    """Register ``shell.init`` (compute the masks) and ``task.exec``."""
+    state = {}
+
+    def init(shell, topic, task):
+        cores = local_ids(shell.spec["R"], shell.broker_rank, "core")
+        try:
+            state["masks"] = masks(p.getopt("cpu-affinity"), cores,
+                                   len(shell.local_ranks))
+        except ValueError as exc:
+            raise ValueError(f"cpu-affinity: {exc}") from None
+        if state["masks"] is None:
+            return
+        online = os.sched_getaffinity(0) | _online()
+        missing = sorted({c for m in state["masks"] for c in m} - online)
+        if missing:
+            raise ValueError(f"cpu-affinity: cpus {missing} are not on"
+                             f" this node")
+        p.add_handler("task.exec", bind)
+
+    def bind(shell, topic, task):
+        os.sched_setaffinity(0, state["masks"][task.localid])
+
+    p.add_handler("shell.init", init)
+
+
+def _online():
+    try:
+        with open("/sys/devices/system/cpu/online", encoding="ascii") as f:
+            return set(parse_cpus(f.read()))
+    except (OSError, ValueError):
+        return set(range(os.cpu_count() or 1))
