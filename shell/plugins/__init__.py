@@ -81,6 +81,12 @@ class Plugin:
             raise PluginError(f"plugin '{self.name}': handler of {topic}"
                               " is not callable")
         self.handlers.append((str(topic), fn))
+        self._changed()
+
+    def _changed(self):
+        stack = getattr(self.shell, "plugins", None)
+        if isinstance(stack, PluginStack):
+            stack._cache.clear()
 
     def getopt(self, name, default=None):
         """The shell option ``name`` (dotted), or ``default``."""
@@ -94,6 +100,7 @@ class PluginStack:
         self.shell = shell
         self.plugins = []
         self.searchpath = ""
+        self._cache = {}        # topic -> [(plugin, fn)]
 
     def _init(self, name, module, origin):
         init = getattr(module, "flux_plugin_init", None)
@@ -109,6 +116,7 @@ class PluginStack:
             raise PluginError(f"plugin '{name}': init: {_why(exc)}") from None
         self.plugins = [p for p in self.plugins if p.name != name]
         self.plugins.append(plugin)
+        self._cache.clear()
         return plugin
 
     def load_builtins(self):
@@ -170,27 +178,32 @@ class PluginStack:
         except Exception as exc:
             raise PluginError(f"initrc: {path}: {_why(exc)}") from None
 
+    def handlers(self, topic):
+        """``[(plugin, fn)]`` of ``topic``, in load order."""
+        found = self._cache.get(topic)
+        if found is None:
+            found = self._cache[topic] = [
+                (p, fn) for p in self.plugins for glob_, fn in p.handlers
+                if fnmatch.fnmatchcase(topic, glob_)]
+        return found
+
     def has(self, topic):
         """Whether a handler matches ``topic``."""
-        return any(fnmatch.fnmatchcase(topic, glob_)
-                   for p in self.plugins for glob_, _ in p.handlers)
+        return bool(self.handlers(topic))
 
     def call(self, topic, task=None):
         """Call every handler of ``topic`` in load order.
 
         :raises PluginError: naming the plugin whose handler raised.
         """
-        for plugin in self.plugins:
-            for glob_, fn in plugin.handlers:
-                if not fnmatch.fnmatchcase(topic, glob_):
-                    continue
-                try:
-                    fn(self.shell, topic, task)
-                except PluginError:
-                    raise
-                except Exception as exc:
-                    raise PluginError(f"plugin '{plugin.name}': {topic}:"
-                                      f" {_why(exc)}") from None
+        for plugin, fn in list(self.handlers(topic)):
+            try:
+                fn(self.shell, topic, task)
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin '{plugin.name}': {topic}:"
+                                  f" {_why(exc)}") from None
 
 
 def _why(exc):

@@ -13,9 +13,13 @@
 - ``off``: tasks keep the shell's own affinity.
 
 Core ids of R are taken as CPU ids (the resource module counts a node's
-cores as the CPUs it sees).  The binding happens in the task just
-before ``exec`` (``task.exec``).  A bad value, or cores the node does
-not have, ends the job with a clear error.
+cores as the CPUs it sees).  The task inherits its binding: the shell
+binds itself to the task's cpus just before it starts the task
+(``task.init``) and takes its own mask back once the task runs
+(``task.fork``), which keeps tasks started by ``posix_spawn`` (a
+``task.exec`` binding would need a ``fork`` of the shell per task,
+about 3 ms more per job: ``bench/shell.py``).  A bad value, or cores
+the node does not have, ends the job with a clear error.
 """
 
 import os
@@ -100,7 +104,8 @@ def masks(value, cores, ntasks):
 
 
 def flux_plugin_init(p):
-    """Register ``shell.init`` (compute the masks) and ``task.exec``."""
+    """Register ``shell.init`` (compute the masks), ``task.init`` and
+    ``task.fork``."""
     state = {}
 
     def init(shell, topic, task):
@@ -117,10 +122,15 @@ def flux_plugin_init(p):
         if missing:
             raise ValueError(f"cpu-affinity: cpus {missing} are not on"
                              f" this node")
-        p.add_handler("task.exec", bind)
+        state["own"] = os.sched_getaffinity(0)
+        p.add_handler("task.init", bind)
+        p.add_handler("task.fork", restore)
 
     def bind(shell, topic, task):
         os.sched_setaffinity(0, state["masks"][task.localid])
+
+    def restore(shell, topic, task):
+        os.sched_setaffinity(0, state["own"])
 
     p.add_handler("shell.init", init)
 
