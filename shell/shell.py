@@ -77,6 +77,7 @@ class Shell:
         self.input_eof = False
         self.files = {}          # stream -> fd of a labelled output file
         self.task_objs = {}      # task rank -> flux_shell.plugins.Task
+        self.sessions = set()    # pids of tasks in a session of their own
         # plugins (flux_shell.plugins)
         self.broker_rank = spec.get("broker_rank", 0)
         self.options = {}
@@ -240,6 +241,7 @@ class Shell:
 
     def spawn(self, task, fds):
         taskrank, argv, env = task.rank, task.argv, task.env
+        fds = dict(fds, **task.stdio)      # a plugin's (pty) first
         mine = []
         stdin_w = None
         if fds["stdin"] is None:
@@ -290,7 +292,9 @@ class Shell:
             self.kill(signal.SIGKILL)
             self.die(code, f"task {taskrank} (host {self.hostname}): start"
                      f" failed: {argv[0]}: {exc.strerror}")
-        if self.pgid is None:
+        if task.setsid:
+            self.sessions.add(pid)
+        elif self.pgid is None:
             self.pgid = pid
         if stdin_w is not None:
             os.set_blocking(stdin_w, False)
@@ -307,13 +311,22 @@ class Shell:
         task.pid = pid
 
     def kill(self, signum):
-        """Send ``signum`` to every task (their process group)."""
-        if self.pgid is None or not self.tasks:
+        """Send ``signum`` to every task (their process group, and the
+        sessions of tasks with a terminal of their own)."""
+        if not self.tasks:
             return
-        try:
-            os.killpg(self.pgid, signum)
-        except OSError:
-            pass      # all gone already
+        for pgid in {self.pgid, *self.sessions} - {None}:
+            try:
+                os.killpg(pgid, signum)
+            except OSError:
+                pass      # all gone already
+
+    def add_output(self, fd, stream, taskrank):
+        """Read ``fd`` as ``stream`` of task ``taskrank`` (a plugin's
+        pty); its end (or EIO) is that stream's end."""
+        os.set_blocking(fd, False)
+        dec = codecs.getincrementaldecoder("utf-8")("replace")
+        self.readers[fd] = [stream, taskrank, dec, ""]
 
     # -- the loop -------------------------------------------------------------
 
@@ -345,6 +358,8 @@ class Shell:
             data = os.read(fd, 65536)
         except BlockingIOError:
             return
+        except OSError:
+            data = b""         # EIO: a pty whose tasks all closed it
         text = dec.decode(data, final=not data)
         if stream == "stderr" or stream in self.unbuffered:
             self._queue(stream, taskrank, buf + text)
@@ -558,7 +573,8 @@ def _fork_exec(shell, task, actions):
         _child(shell, task, actions, err_w)
     os.close(err_w)
     try:
-        os.setpgid(pid, shell.pgid or pid)
+        if not task.setsid:
+            os.setpgid(pid, shell.pgid or pid)
     except OSError:
         pass          # the child did it, or already exec'd
     chunks = []
@@ -580,7 +596,10 @@ def _fork_exec(shell, task, actions):
 
 def _child(shell, task, actions, err_w):
     try:
-        os.setpgid(0, shell.pgid or 0)
+        if task.setsid:
+            os.setsid()
+        else:
+            os.setpgid(0, shell.pgid or 0)
         for action in actions:
             if action[0] == os.POSIX_SPAWN_DUP2:
                 os.dup2(action[1], action[2])

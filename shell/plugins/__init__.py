@@ -9,8 +9,8 @@ flux's job shell names them):
 
 - ``shell.init``: options read, files opened, before the init barrier;
 - ``shell.post-init``: after the ``init`` event, before any task starts;
-- ``task.init``: in the shell, before task N starts (``task.env`` and
-  ``task.pass_fds`` may change);
+- ``task.init``: in the shell, before task N starts (``task.env``,
+  ``task.pass_fds``, ``task.stdio`` and ``task.setsid`` may change);
 - ``task.exec``: in the task's own process, just before ``exec``
   (a task with such a handler is started by ``fork`` + ``exec``, not
   ``posix_spawn``);
@@ -24,7 +24,7 @@ the shell logs ``plugin 'NAME': TOPIC: error`` as fatal (a ``task.exec``
 failure fails that task's start the same way).
 
 Plugins come, in this order, from the builtin set
-(:data:`BUILTINS`: ``affinity``, ``gpu-affinity``, ``pmi``), then from
+(:data:`BUILTINS`: ``affinity``, ``gpu-affinity``, ``pmi``, ``pty``), then from
 the initrc: ``-o initrc=FILE``, else the broker attribute
 ``conf.shell_initrc``, a Python file run with ``plugin`` (``load(FILE or
 GLOB)``, ``searchpath``), ``shell`` and ``source(FILE)`` in scope.
@@ -46,7 +46,7 @@ TOPICS = ("shell.init", "shell.post-init", "task.init", "task.exec",
           "task.fork", "shell.start", "task.exit", "shell.exit")
 #: the module names of the builtin plugins, loaded first (imported with
 #: this package, so the shell server has them before it forks)
-BUILTINS = ("affinity", "gpubind", "pmi")
+BUILTINS = ("affinity", "gpubind", "pmi", "pty")
 
 
 class PluginError(Exception):
@@ -57,12 +57,14 @@ class Task:
     """One task as plugins see it."""
 
     __slots__ = ("rank", "localid", "argv", "env", "pass_fds", "pid",
-                 "status")
+                 "status", "stdio", "setsid")
 
     def __init__(self, rank, localid, argv, env):
         self.rank, self.localid = rank, localid
         self.argv, self.env = argv, env
         self.pass_fds = []      # fds the task inherits (left open for it)
+        self.stdio = {}         # stdin/stdout/stderr -> fd (not piped)
+        self.setsid = False     # a session of its own (a pty's task)
         self.pid = None
         self.status = None
 
@@ -230,4 +232,4 @@ def setup(shell, spec):
     return stack
 
 
-from flux_shell.plugins import affinity, gpubind, pmi  # noqa: E402
+from flux_shell.plugins import affinity, gpubind, pmi, pty  # noqa: E402
