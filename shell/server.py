@@ -12,7 +12,8 @@ Orders come on stdin, one JSON object per line:
 - ``{"op": "input", "id": ID, "data": TEXT, "eof": BOOL}``: for the
   tasks' stdin;
 - ``{"op": "pmi", "id": ID, "seq": N, "kvs": {...}}``: the end of a PMI
-  barrier, for the shell's ``pmi`` plugin;
+  barrier, for the shell's ``pmi`` plugin; ``pty-input {data}`` and
+  ``pty-resize {rows, cols}`` for its ``pty`` plugin;
 - ``{"op": "terminate", "id": ID}``: SIGKILL the shell itself and its
   tasks' process group (known from the shell's ``start`` event).
 
@@ -37,8 +38,9 @@ __all__ = ["ShellServer", "main"]
 
 
 #: orders passed on to the shell (``pmi``: a PMI barrier's exchange,
-#: see flux_shell.plugins.pmi)
-_SHELL_ORDERS = ("kill", "input", "pmi")
+#: ``pty-input``, ``pty-resize``: for an interactive pty; see
+#: flux_shell.plugins)
+_SHELL_ORDERS = ("kill", "input", "pmi", "pty-input", "pty-resize")
 
 
 class _Child:

@@ -28,6 +28,7 @@ import signal
 
 from fluxd.errors import FluxError, InvalidArgument
 from fluxd.exec._job import TestJob
+from fluxd.exec._pty import PtyRelay
 from fluxd.formats import eventlog, fluid
 from flux_shell import taskmap as TM
 
@@ -49,7 +50,8 @@ class ShellJob(TestJob):
     __slots__ = ("R", "ranks", "counts", "state", "taskmap", "statuses",
                  "streams", "kill_timer", "kill_count", "kill_timeout",
                  "kill_started", "released", "exit_timer", "pids",
-                 "input_queue", "input_size", "input_state", "pmi")
+                 "input_queue", "input_size", "input_state", "pmi",
+                 "pty")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -70,6 +72,7 @@ class ShellJob(TestJob):
         self.input_size = 0
         self.input_state = None   # None, "open", "closed"
         self.pmi = {}             # rank -> puts of the PMI barrier under way
+        self.pty = None           # the PtyRelay of -o pty.interactive
 
     # -- start ----------------------------------------------------------------
 
@@ -164,6 +167,8 @@ class ShellJob(TestJob):
             self.output("redirect", {"stream": ev.get("stream"),
                                      "rank": ev.get("ranks"),
                                      "path": ev.get("path")})
+        elif kind == "pty":
+            self.pty_session().event(ev)
         elif kind == "pmi-barrier":
             self.pmi_barrier(rank, ev.get("kvs"), ev.get("seq"))
         elif kind == "shell-exit":
@@ -250,13 +255,30 @@ class ShellJob(TestJob):
         for rank_kvs in self.pmi.values():
             merged.update(rank_kvs)
         self.pmi = {}
-        router = self.svc.router
         for rank in self.ranks:
             if rank not in self.statuses:
-                router.call("job-exec.shell-pmi",
-                            {"id": self.id, "seq": seq, "kvs": merged},
-                            cred=router.instance_cred, nodeid=rank
-                            ).addErrback(lambda f: f.trap(FluxError))
+                self.shell_order(rank, {"op": "pmi", "seq": seq,
+                                        "kvs": merged})
+
+    def shell_order(self, rank, order):
+        """Send ``order`` to the job's shell on ``rank``
+        (``job-exec.shell-order``)."""
+        router = self.svc.router
+        router.call("job-exec.shell-order", {"id": self.id, "order": order},
+                    cred=router.instance_cred, nodeid=rank
+                    ).addErrback(lambda f: f.trap(FluxError))
+
+    def pty_session(self):
+        """The job's interactive pty relay (made at the first use: a
+        client may attach before the shell's first output)."""
+        if self.pty is None:
+            self.pty = PtyRelay()
+        return self.pty
+
+    def pty_order(self, order):
+        """A keystroke or window size for task 0's terminal."""
+        if self.ranks and self.ranks[0] not in self.statuses:
+            self.shell_order(self.ranks[0], order)
 
     def hostpids(self):
         """``[[host, pid]...]`` of the started tasks, in rank order."""
@@ -328,6 +350,8 @@ class ShellJob(TestJob):
     # -- end ------------------------------------------------------------------
 
     def finalize(self):
+        if self.pty is not None:
+            self.pty.close()
         self.svc.deadlines.cancel(self.kill_timer)
         self.svc.deadlines.cancel(self.exit_timer)
         self.kill_timer = self.exit_timer = None
