@@ -132,3 +132,37 @@ def test_tasks_on_ptys_captured(broker):
     result = broker.flux("run", "-o", "pty.bogus", "true")
     assert result.rc == 1
     assert "pty: unknown option pty.bogus" in result.err
+
+
+def test_pty_and_shell_order_requests_refuse_bad_input(broker):
+    from fluxd.client.sync import Flux
+    from fluxd.errors import NotFound, ProtocolError
+    f58 = broker.flux("submit", "--flags=waitable", "-o",
+                      "pty.interactive", "sh", "-c", "read x; exit 0"
+                      ).out.strip()
+    jobid = int(broker.flux("job", "id", "--to=dec", f58).out)
+    broker.flux("job", "wait-event", str(jobid), "start")
+    with Flux(broker.uri) as h:
+        for topic, payload in (
+                ("job-exec.pty-resize", {"id": jobid, "rows": 0, "cols": 5}),
+                ("job-exec.pty-resize", {"id": jobid, "rows": "a"}),
+                ("job-exec.pty-write", {"id": jobid, "data": 5}),
+                ("job-exec.shell-order", {"id": jobid,
+                                          "order": {"op": "kill"}}),
+                ("job-exec.shell-order", {"id": jobid, "order": []})):
+            try:
+                h.rpc(topic, payload)
+            except ProtocolError as exc:
+                assert str(exc).startswith(topic + ": expected")
+            else:
+                raise AssertionError(f"{topic} {payload} was accepted")
+        for topic in ("job-exec.pty-write", "job-exec.pty-resize"):
+            try:
+                h.rpc(topic, {"id": 12345, "data": "", "rows": 1, "cols": 1})
+            except NotFound as exc:
+                assert "job 12345 is not running job shells" in str(exc)
+            else:
+                raise AssertionError(f"{topic} of no job was accepted")
+        # the job is still fine: a keystroke ends it
+        h.rpc("job-exec.pty-write", {"id": jobid, "data": "eAo="})
+    assert broker.flux("job", "wait", str(jobid)).rc == 0
