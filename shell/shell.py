@@ -34,6 +34,7 @@ import time
 
 from flux_shell import plugins as P
 from flux_shell import taskmap as TM
+from flux_shell.forkexec import fork_exec
 from flux_shell.options import OptionError, output_options, rlimits
 
 __all__ = ["run", "Shell", "FORWARDED"]
@@ -265,7 +266,7 @@ class Shell:
             os.set_inheritable(fd, True)
         try:
             if self.plugins is not None and self.plugins.has("task.exec"):
-                pid = _fork_exec(self, task, actions)
+                pid = fork_exec(self, task, actions, FORWARDED)
             else:
                 pid = os.posix_spawnp(
                     argv[0], argv, env, file_actions=actions,
@@ -559,66 +560,6 @@ def _getopt(options, dotted):
             return options.get(dotted) if isinstance(options, dict) else None
         node = node[part]
     return node
-
-
-def _fork_exec(shell, task, actions):
-    """Start ``task`` by fork + exec, running the ``task.exec`` plugins
-    in the child; a failure there comes back through a pipe.
-
-    :raises OSError: exec failed; :raises PluginError: a plugin did.
-    """
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        _child(shell, task, actions, err_w)
-    os.close(err_w)
-    try:
-        if not task.setsid:
-            os.setpgid(pid, shell.pgid or pid)
-    except OSError:
-        pass          # the child did it, or already exec'd
-    chunks = []
-    while True:
-        data = os.read(err_r, 4096)
-        if not data:
-            break
-        chunks.append(data)
-    os.close(err_r)
-    if not chunks:
-        return pid
-    os.waitpid(pid, 0)
-    kind, _, text = b"".join(chunks).decode(errors="replace").partition(":")
-    if kind == "errno":
-        errno = int(text)
-        raise OSError(errno, os.strerror(errno))
-    raise P.PluginError(text)
-
-
-def _child(shell, task, actions, err_w):
-    try:
-        if task.setsid:
-            os.setsid()
-        else:
-            os.setpgid(0, shell.pgid or 0)
-        for action in actions:
-            if action[0] == os.POSIX_SPAWN_DUP2:
-                os.dup2(action[1], action[2])
-            else:
-                os.close(action[1])
-        signal.set_wakeup_fd(-1)
-        for signum in FORWARDED + (signal.SIGCHLD, signal.SIGPIPE):
-            signal.signal(signum, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        shell.plugins.call("task.exec", task)
-        os.execvpe(task.argv[0], task.argv, task.env)
-    except OSError as exc:
-        os.write(err_w, f"errno:{exc.errno or 5}".encode())
-    except P.PluginError as exc:
-        os.write(err_w, f"plugin:{exc}".encode())
-    except BaseException as exc:
-        os.write(err_w, f"plugin:{type(exc).__name__}: {exc}".encode())
-    finally:
-        os._exit(127)
 
 
 def _high(fd):

@@ -14,7 +14,10 @@ wait status.  Output events become RFC 24 entries of
 ``job.<id>.guest.output`` (a ``header`` first), written through the
 service's batcher with the exec eventlog.  Standard input given by
 ``job-exec.input`` (``flux run``, ``flux job attach``) is logged in
-``guest.input`` and sent to every shell for all its tasks.
+``guest.input`` and sent to every shell for all its tasks.  A PMI
+barrier (``pmi-barrier`` events) waits for every shell, then their puts
+go to each in one ``job-exec.shell-order`` (``pmi``); ``pty`` events of
+an interactive pty go to its :class:`~fluxd.exec._pty.PtyRelay`.
 
 A fatal exception, or the time limit (SIGALRM first), starts the kill
 sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
