@@ -17,10 +17,16 @@ orders to them, and sends their output in batches (at most one event per
 cut at ``output.limit``.  Its exit code is the highest task exit code,
 128+N for a task killed by signal N.
 
+Plugins (:mod:`flux_shell.plugins`) are called at each point of that
+life (``shell.init``, ``task.init``, ``task.exec``, ...); they may watch
+fds of their own in the loop and take orders of their own (``pmi``,
+``pty-input``, ``pty-resize``).
+
 Events: ``init``, ``start {taskmap, pids}``, ``output {data: [[stream,
 taskrank, text]...]}``, ``eof {stream, rank}``, ``redirect {stream,
 rank, path}``, ``log {level, message}`` (level 0-2 fatal, 3 error, 4
-warning), ``exit {code}``.
+warning), ``exit {code}``; the plugins' ``pmi-barrier {seq, kvs}`` and
+``pty {data}`` / ``pty {eof, status}``.
 """
 
 import codecs
@@ -531,7 +537,6 @@ class Shell:
         self.hook("shell.post-init")
         if "PATH" in env:
             os.environ["PATH"] = env["PATH"]
-        self.task_objs = {}
         for localid, taskrank in enumerate(ranks):
             task = P.Task(taskrank, localid, argv, dict(
                 env, FLUX_TASK_RANK=str(taskrank),

@@ -7,9 +7,10 @@ It runs on every rank.  Each rank's service keeps a shell server
 first job and kept: a 16-broker test instance that runs no job starts
 no server) and answers ``job-exec.shell-launch`` (streaming: the events
 of the job shell it forks for the job), ``job-exec.shell-kill {id,
-signum, shell?}`` and ``job-exec.shell-input {id, data, eof}`` and ``job-exec.shell-order
-{id, order}`` (a PMI barrier's exchange, an interactive pty's input); it
-also
+signum, shell?}``, ``job-exec.shell-input {id, data, eof}`` and
+``job-exec.shell-order {id, order}`` (a PMI barrier's exchange, an
+interactive pty's input); rank 0's also answers the job owner's
+``job-exec.pty-attach``, ``pty-write`` and ``pty-resize``.  It also
 sends the ``shell-<id>.kill {signum}`` events of ``flux job kill`` to its
 shells.  Rank 0's service alone talks to the
 job manager: a job with ``attributes.system.exec.test`` is simulated

@@ -1,8 +1,8 @@
 """An MPI-style PMI-1 program (simple wire protocol over ``PMI_FD``):
-every rank puts its business card (its broker's local URI and pid), crosses a barrier, reads every other
-rank's card and checks it.  Prints ``RANK/SIZE ok BROKER BROKERS NCARDS``
-(its broker, those of every card) and exits
-0, or names what was wrong and exits 1.  ``garbage`` as argument sends
+every rank puts its business card (its broker's rundir and its pid),
+crosses a barrier, reads every other rank's card and checks it.  Prints
+``RANK/SIZE ok BROKER BROKERS NCARDS`` (its broker, those of every card)
+and exits 0, or names what was wrong and exits 1.  ``garbage`` as argument sends
 a line the protocol does not have; ``abort`` calls PMI_Abort."""
 
 import os
