@@ -23,9 +23,9 @@ A topic may be a glob (``task.*``).  A callback that raises ends the job:
 the shell logs ``plugin 'NAME': TOPIC: error`` as fatal (a ``task.exec``
 failure fails that task's start the same way).
 
-Plugins come, in this order, from the builtin set
-(:data:`BUILTINS`: ``affinity``, ``gpu-affinity``, ``pmi``, ``pty``), then from
-the initrc: ``-o initrc=FILE``, else the broker attribute
+Plugins come, in this order, from the builtin set (:data:`BUILTINS`:
+``cpu-affinity``, ``gpu-affinity``, ``pmi``, ``pty``), then from the
+initrc: ``-o initrc=FILE``, else the broker attribute
 ``conf.shell_initrc``, a Python file run with ``plugin`` (``load(FILE or
 GLOB)``, ``searchpath``), ``shell`` and ``source(FILE)`` in scope.
 Without an initrc, every ``*.py`` of ``conf.shell_pluginpath`` (a colon

@@ -1,25 +1,29 @@
 # -*- test-case-name: tests.unit.exec.test_shell_plugins -*-
-"""Builtin ``affinity`` plugin: bind tasks to the job's cores here.
+"""Builtin ``cpu-affinity`` plugin: bind tasks to the job's cores here.
 
-``-o cpu-affinity=``:
+``-o cpu-affinity=``, as flux 0.88's shell reads it:
 
-- ``on`` (the default, as in flux 0.88): every task is bound to all the
-  cores R gives the job on this node;
+- ``on`` (the default): the shell binds itself, and so every task, to
+  all the cores R gives the job on this node;
 - ``per-task``: those cores are shared out, each task bound to its own
   share (in order: the first tasks take one more core when they do not
   divide evenly; with more tasks than cores, tasks share cores);
 - ``map:LIST``: task N (local id) is bound to entry N of LIST, a ``;``
-  separated list of cpu lists (``0-1,3``) or masks (``0x3``);
+  separated list of cpu lists (``0-1,3``) or masks (``0x3``), reused
+  from the start when there are more tasks than entries;
 - ``off``: tasks keep the shell's own affinity.
 
 Core ids of R are taken as CPU ids (the resource module counts a node's
-cores as the CPUs it sees).  The task inherits its binding: the shell
+cores as the CPUs it sees).  When R names cpus this node does not have,
+the shell warns and binds nothing, as flux does.  Another value ends
+the job with an error (flux takes it as ``on``).
+
+A task inherits its binding: for ``per-task`` and ``map`` the shell
 binds itself to the task's cpus just before it starts the task
-(``task.init``) and takes its own mask back once the task runs
-(``task.fork``), which keeps tasks started by ``posix_spawn`` (a
-``task.exec`` binding would need a ``fork`` of the shell per task,
-about 3 ms more per job: ``bench/shell.py``).  A bad value, or cores
-the node does not have, ends the job with a clear error.
+(``task.init``) and takes the job's back once it runs (``task.fork``),
+which keeps tasks started by ``posix_spawn`` (a ``task.exec`` binding
+would need a ``fork`` of the shell per task, about 3 ms more per job:
+``bench/shell.py``).
 """
 
 import os
@@ -27,7 +31,7 @@ import os
 __all__ = ["NAME", "flux_plugin_init", "local_ids", "parse_cpus",
            "share"]
 
-NAME = "affinity"
+NAME = "cpu-affinity"
 
 
 def parse_cpus(text):
@@ -95,10 +99,7 @@ def masks(value, cores, ntasks):
             entries = [parse_cpus(e) for e in value[4:].split(";")]
         except ValueError:
             raise ValueError(f"invalid cpu list in {value!r}") from None
-        if len(entries) < ntasks:
-            raise ValueError(f"{value!r} has {len(entries)} entries for"
-                             f" {ntasks} local tasks")
-        return entries[:ntasks]
+        return [entries[i % len(entries)] for i in range(ntasks)]
     raise ValueError(f"invalid option {value!r} (expected off, on,"
                      " per-task or map:LIST)")
 
@@ -119,10 +120,14 @@ def flux_plugin_init(p):
             return
         online = os.sched_getaffinity(0) | _online()
         missing = sorted({c for m in state["masks"] for c in m} - online)
-        if missing:
-            raise ValueError(f"cpu-affinity: cpus {missing} are not on"
-                             f" this node")
-        state["own"] = os.sched_getaffinity(0)
+        if missing or not cores or not set(cores) <= online:
+            shell.log(4, f"cpu-affinity: cpus {missing or cores} are not"
+                      " all on this node: affinity disabled")
+            return
+        os.sched_setaffinity(0, cores)
+        if all(m == cores for m in state["masks"]):
+            return          # on: the tasks inherit the shell's binding
+        state["own"] = cores
         p.add_handler("task.init", bind)
         p.add_handler("task.fork", restore)
 

@@ -5,16 +5,18 @@
 
 - ``on`` (the default): every task sees all the GPUs R gives the job on
   this node;
-- ``per-task``: those GPUs are shared out, each task seeing its own;
+- ``per-task``: each task sees its own ``NGPUS // NTASKS`` of them, in
+  order (what does not divide evenly is left to none, as in flux);
 - ``off``: the environment is left alone.
 
-With GPUs it also sets ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` (so that CUDA
-numbers devices as the resource module does), as flux does; on a node
-where the job has no GPU nothing is set.  Another value ends the job
-with an error.
+As flux's shell does: a job with no GPU on the node gets
+``CUDA_VISIBLE_DEVICES=-1`` (so that it uses none of the node's), and
+one with GPUs ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` (CUDA numbers devices as
+the resource module does) unless its environment sets it.  Another
+value ends the job with an error (flux takes it as ``on``).
 """
 
-from flux_shell.plugins.affinity import local_ids, share
+from flux_shell.plugins.affinity import local_ids
 
 __all__ = ["NAME", "flux_plugin_init"]
 
@@ -31,17 +33,26 @@ def flux_plugin_init(p):
         if value not in ("on", "off", "per-task"):
             raise ValueError(f"gpu-affinity: invalid option {value!r}"
                              " (expected off, on or per-task)")
-        gpus = local_ids(shell.spec["R"], shell.broker_rank, "gpu")
-        if value == "off" or not gpus:
+        if value == "off":
             return
+        gpus = local_ids(shell.spec["R"], shell.broker_rank, "gpu")
         ntasks = len(shell.local_ranks)
-        state["sets"] = [gpus] * ntasks if value == "on" \
-            else share(gpus, ntasks)
+        if not gpus:
+            state["sets"] = None
+        elif value == "on":
+            state["sets"] = [gpus] * ntasks
+        else:
+            each = len(gpus) // max(ntasks, 1)
+            state["sets"] = [gpus[i * each:(i + 1) * each]
+                             for i in range(ntasks)]
         p.add_handler("task.init", setenv)
 
     def setenv(shell, topic, task):
+        if state["sets"] is None:
+            task.env["CUDA_VISIBLE_DEVICES"] = "-1"
+            return
         task.env["CUDA_VISIBLE_DEVICES"] = ",".join(
             str(g) for g in state["sets"][task.localid])
-        task.env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        task.env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
 
     p.add_handler("shell.init", init)

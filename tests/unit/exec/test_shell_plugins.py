@@ -62,8 +62,9 @@ class PureTests(SynchronousTestCase):
         self.assertEqual(A.masks(None, [0, 1], 2), [[0, 1], [0, 1]])
         self.assertEqual(A.masks("per-task", [0, 1], 2), [[0], [1]])
         self.assertEqual(A.masks("map:0x2;0", [0, 1], 2), [[1], [0]])
+        self.assertEqual(A.masks("map:3", [0, 1], 2), [[3], [3]])
         self.assertIsNone(A.masks("off", [0, 1], 2))
-        for bad in ("sideways", "map:0;x", "map:0"):
+        for bad in ("sideways", "map:0;x", "map:"):
             with self.assertRaises(ValueError):
                 A.masks(bad, [0, 1], 2)
 
@@ -114,17 +115,27 @@ class AffinityTests(SynchronousTestCase):
     def test_bad_values_end_the_job(self):
         for value, why in (
                 ("sideways", "cpu-affinity: invalid option 'sideways'"),
-                ("map:0", "has 1 entries for 2 local tasks"),
-                ("on", "cpus [4096] are not on this node")):
-            cores = "4096" if value == "on" else "0"
+                ("map:0;x", "invalid cpu list in 'map:0;x'")):
             code, events = run_shell(spec_of(jobspec(
                 ["true"], count={"total": 2},
-                options={"cpu-affinity": value}), ranks=((0, cores),)))
+                options={"cpu-affinity": value}), ranks=((0, "0"),)))
             self.assertEqual(code, 1)
             [message] = fatal(events)
-            self.assertIn("plugin 'affinity': shell.init: ", message)
+            self.assertIn("plugin 'cpu-affinity': shell.init: ", message)
             self.assertIn(why, message)
             self.assertNotIn("start", [e["ev"] for e in events])
+
+    def test_cpus_the_node_lacks_disable_it(self):
+        # as flux: a warning, and the tasks run unbound
+        for value in ("on", "per-task", "map:4096"):
+            code, events = run_shell(spec_of(jobspec(
+                STATUS, options={"cpu-affinity": value}),
+                ranks=((0, "4096"),)))
+            self.assertEqual((code, fatal(events)), (0, []))
+            self.assertEqual(outputs(events), {0: cpus_line(MINE)})
+            [warning] = [e["message"] for e in events if e["ev"] == "log"]
+            self.assertIn("are not all on this node: affinity disabled",
+                          warning)
 
 
 class GpuTests(SynchronousTestCase):
@@ -145,8 +156,13 @@ class GpuTests(SynchronousTestCase):
             0: "0,1 PCI_BUS_ID\n", 1: "2,3 PCI_BUS_ID\n"}, []))
         self.assertEqual(self.run_gpus({"gpu-affinity": "off"}), (0, {
             0: "unset unset\n", 1: "unset unset\n"}, []))
+        # no GPU here: none of the node's either
         self.assertEqual(self.run_gpus(None, gpus=None), (0, {
-            0: "unset unset\n", 1: "unset unset\n"}, []))
+            0: "-1 unset\n", 1: "-1 unset\n"}, []))
+        # 3 GPUs, 2 tasks: one each, the third to none (as flux)
+        self.assertEqual(self.run_gpus({"gpu-affinity": "per-task"},
+                                       gpus="4-6"), (0, {
+            0: "4 PCI_BUS_ID\n", 1: "5 PCI_BUS_ID\n"}, []))
 
     def test_bad_value(self):
         code, _, [message] = self.run_gpus({"gpu-affinity": "all"})
