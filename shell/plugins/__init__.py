@@ -186,7 +186,8 @@ class PluginStack:
         if found is None:
             found = self._cache[topic] = [
                 (p, fn) for p in self.plugins for glob_, fn in p.handlers
-                if fnmatch.fnmatchcase(topic, glob_)]
+                if glob_ == topic or (glob.has_magic(glob_)
+                                      and fnmatch.fnmatchcase(topic, glob_))]
         return found
 
     def has(self, topic):

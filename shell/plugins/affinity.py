@@ -118,9 +118,12 @@ def flux_plugin_init(p):
             raise ValueError(f"cpu-affinity: {exc}") from None
         if state["masks"] is None:
             return
-        online = os.sched_getaffinity(0) | _online()
-        missing = sorted({c for m in state["masks"] for c in m} - online)
-        if missing or not cores or not set(cores) <= online:
+        online = os.sched_getaffinity(0)
+        wanted = {c for m in state["masks"] for c in m} | set(cores)
+        if not wanted <= online:
+            online |= _online()
+        missing = sorted(wanted - online)
+        if missing or not cores:
             shell.log(4, f"cpu-affinity: cpus {missing or cores} are not"
                       " all on this node: affinity disabled")
             return
