@@ -114,9 +114,12 @@ def cmd_attach(argv):
 def _interactive(env, jobid):
     """Whether the job asked for ``-o pty.interactive``."""
     from fluxd.cli._pty import interactive
-    reply = env.handle().rpc("job-info.lookup", {"id": jobid,
-                                                 "keys": ["jobspec"],
-                                                 "flags": 0})
+    try:
+        reply = env.handle().rpc("job-info.lookup", {"id": jobid,
+                                                     "keys": ["jobspec"],
+                                                     "flags": 0})
+    except FluxError:
+        return False    # no such job, or not ours: attach says it
     return interactive(reply.get("jobspec"))
 
 
