@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.integration.test_shell_pty -*-
+# -*- test-case-name: tests.unit.exec.test_pty_relay -*-
 """The interactive pty of a job (``-o pty.interactive``), at rank 0.
 
 The leader shell's ``pty`` plugin (:mod:`flux_shell.plugins.pty`) sends
