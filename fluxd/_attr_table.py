@@ -200,7 +200,6 @@ _CHECKS = {
 
 _NO_ZMQ = "fluxd's overlay is TLS over TCP, not ZeroMQ"
 _NO_PMI = "fluxd boots from [bootstrap] or alone, never through PMI"
-_SHELL = "later: the exec service (job shells)"
 
 #: name -> AttrSpec, in the order of flux-broker-attributes(7)
 ATTRIBUTES = {
@@ -236,8 +235,8 @@ ATTRIBUTES = {
     "broker.sd-stop-timeout": AttrSpec("fsd|none"),
     "broker.recovery-mode": AttrSpec("flag"),
     "broker.manhole": AttrSpec("path"),
-    "conf.shell_initrc": AttrSpec("string", _SHELL, runtime=True),
-    "conf.shell_pluginpath": AttrSpec("string", _SHELL, runtime=True),
+    "conf.shell_initrc": AttrSpec("string", runtime=True),
+    "conf.shell_pluginpath": AttrSpec("string", runtime=True),
     "config.path": AttrSpec("path"),
     "tbon.topo": AttrSpec("topo"),
     "tbon.prefertcp": AttrSpec("bool01", "warned", _NO_PMI),

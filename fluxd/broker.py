@@ -329,7 +329,7 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         jobs += [sched, FeasibilityService(sched),
                  ExecService(reactor, router, kvs, events, config,
                              writer=manager.batcher, hostname=hostname,
-                             local_uri=local_uri)]
+                             local_uri=local_uri, attrs=attrs)]
         # job-info and job-list read the job manager's table
         jobs += [JobInfoService(router, manager), JobListService(
             manager, private_mode=bool(config.get("access.private-mode",
@@ -337,7 +337,8 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
     else:
         # every other rank runs the shells of its part of each job
         jobs = [ExecService(reactor, router, None, events, config, rank=rank,
-                            hostname=hostname, local_uri=local_uri)]
+                            hostname=hostname, local_uri=local_uri,
+                            attrs=attrs)]
     policy = Policy(owner,
                     allow_guest_user=bool(config.get("access.allow-guest-user", False)),
                     allow_root_owner=bool(config.get("access.allow-root-owner", False)))

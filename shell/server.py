@@ -11,6 +11,9 @@ Orders come on stdin, one JSON object per line:
   tasks;
 - ``{"op": "input", "id": ID, "data": TEXT, "eof": BOOL}``: for the
   tasks' stdin;
+- ``{"op": "pmi", "id": ID, "seq": N, "kvs": {...}}``: the end of a PMI
+  barrier, for the shell's ``pmi`` plugin; ``pty-input {data}`` and
+  ``pty-resize {rows, cols}`` for its ``pty`` plugin;
 - ``{"op": "terminate", "id": ID}``: SIGKILL the shell itself and its
   tasks' process group (known from the shell's ``start`` event).
 
@@ -32,6 +35,12 @@ import sys
 import flux_shell.shell as shell_mod
 
 __all__ = ["ShellServer", "main"]
+
+
+#: orders passed on to the shell (``pmi``: a PMI barrier's exchange,
+#: ``pty-input``, ``pty-resize``: for an interactive pty; see
+#: flux_shell.plugins)
+_SHELL_ORDERS = ("kill", "input", "pmi", "pty-input", "pty-resize")
 
 
 class _Child:
@@ -125,7 +134,7 @@ class ShellServer:
         child = self.by_id.get(jobid)
         if child is None:
             return
-        if op in ("kill", "input") and child.ctl_fd is not None:
+        if op in _SHELL_ORDERS and child.ctl_fd is not None:
             # orders are small and the shell reads them at once: a
             # blocking write is short
             obj.pop("id", None)

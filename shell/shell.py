@@ -17,10 +17,16 @@ orders to them, and sends their output in batches (at most one event per
 cut at ``output.limit``.  Its exit code is the highest task exit code,
 128+N for a task killed by signal N.
 
+Plugins (:mod:`flux_shell.plugins`) are called at each point of that
+life (``shell.init``, ``task.init``, ``task.exec``, ...); they may watch
+fds of their own in the loop and take orders of their own (``pmi``,
+``pty-input``, ``pty-resize``).
+
 Events: ``init``, ``start {taskmap, pids}``, ``output {data: [[stream,
 taskrank, text]...]}``, ``eof {stream, rank}``, ``redirect {stream,
 rank, path}``, ``log {level, message}`` (level 0-2 fatal, 3 error, 4
-warning), ``exit {code}``.
+warning), ``exit {code}``; the plugins' ``pmi-barrier {seq, kvs}`` and
+``pty {data}`` / ``pty {eof, status}``.
 """
 
 import codecs
@@ -32,7 +38,9 @@ import select
 import signal
 import time
 
+from flux_shell import plugins as P
 from flux_shell import taskmap as TM
+from flux_shell.forkexec import fork_exec
 from flux_shell.options import OptionError, output_options, rlimits
 
 __all__ = ["run", "Shell", "FORWARDED"]
@@ -75,6 +83,45 @@ class Shell:
         self.writers = {}        # fd -> bytes waiting for a task's stdin
         self.input_eof = False
         self.files = {}          # stream -> fd of a labelled output file
+        self.task_objs = {}      # task rank -> flux_shell.plugins.Task
+        self.sessions = set()    # pids of tasks in a session of their own
+        # plugins (flux_shell.plugins)
+        self.broker_rank = spec.get("broker_rank", 0)
+        self.options = {}
+        self.local_ranks = range(0)
+        self.plugins = None
+        self.watchers = {}       # fd -> callback(fd)
+        self.order_handlers = {}  # op -> callback(order)
+        self.exit_code = None
+
+    # -- what plugins use ----------------------------------------------------
+
+    def getopt(self, name, default=None):
+        """The shell option ``name`` (dotted: ``pty.interactive``)."""
+        value = _getopt(self.options, name)
+        return default if value is None else value
+
+    def watch(self, fd, callback):
+        """Call ``callback(fd)`` when ``fd`` is readable."""
+        self.watchers[fd] = callback
+
+    def unwatch(self, fd):
+        """Stop watching ``fd``."""
+        self.watchers.pop(fd, None)
+
+    def on_order(self, op, callback):
+        """Call ``callback(order)`` for the exec service's ``op`` orders."""
+        self.order_handlers[op] = callback
+
+    def hook(self, topic, task=None):
+        """Call the plugins of ``topic``; one that raises ends the job."""
+        if self.plugins is None:
+            return
+        try:
+            self.plugins.call(topic, task)
+        except P.PluginError as exc:
+            self.kill(signal.SIGKILL)
+            self.die(1, str(exc))
 
     # -- events ---------------------------------------------------------------
 
@@ -109,6 +156,7 @@ class Shell:
             self.die(1, f"rank {broker_rank} is not in R")
         self.size = sum(counts.values())
         self.nnodes = len(counts)
+        self.local_ranks = ids[broker_rank]
         return ids[broker_rank], TM.taskmap(counts)
 
     def environment(self, system):
@@ -198,9 +246,9 @@ class Shell:
 
     # -- tasks ----------------------------------------------------------------
 
-    def spawn(self, taskrank, localid, argv, env, fds):
-        env = dict(env, FLUX_TASK_RANK=str(taskrank),
-                   FLUX_TASK_LOCAL_ID=str(localid))
+    def spawn(self, task, fds):
+        taskrank, argv, env = task.rank, task.argv, task.env
+        fds = dict(fds, **task.stdio)      # a plugin's (pty) first
         mine = []
         stdin_w = None
         if fds["stdin"] is None:
@@ -220,12 +268,26 @@ class Shell:
             mine.append((r, w, stream))
             actions.append((os.POSIX_SPAWN_DUP2, w, fileno))
             actions.append((os.POSIX_SPAWN_CLOSE, r))
+        for fd in task.pass_fds:
+            os.set_inheritable(fd, True)
         try:
-            pid = os.posix_spawnp(
-                argv[0], argv, env, file_actions=actions,
-                setpgroup=0 if self.pgid is None else self.pgid,
-                setsigdef=FORWARDED + (signal.SIGCHLD, signal.SIGPIPE),
-                setsigmask=())
+            if self.plugins is not None and self.plugins.has("task.exec"):
+                pid = fork_exec(self, task, actions, FORWARDED)
+            else:
+                pid = os.posix_spawnp(
+                    argv[0], argv, env, file_actions=actions,
+                    setpgroup=0 if self.pgid is None else self.pgid,
+                    setsigdef=FORWARDED + (signal.SIGCHLD, signal.SIGPIPE),
+                    setsigmask=())
+        except P.PluginError as exc:
+            for r, w, _ in mine:
+                os.close(r)
+                if w is not None:
+                    os.close(w)
+            if stdin_w is not None:
+                os.close(stdin_w)
+            self.kill(signal.SIGKILL)
+            self.die(1, f"task {taskrank} (host {self.hostname}): {exc}")
         except OSError as exc:
             for r, w, _ in mine:
                 os.close(r)
@@ -237,7 +299,9 @@ class Shell:
             self.kill(signal.SIGKILL)
             self.die(code, f"task {taskrank} (host {self.hostname}): start"
                      f" failed: {argv[0]}: {exc.strerror}")
-        if self.pgid is None:
+        if task.setsid:
+            self.sessions.add(pid)
+        elif self.pgid is None:
             self.pgid = pid
         if stdin_w is not None:
             os.set_blocking(stdin_w, False)
@@ -251,15 +315,25 @@ class Shell:
             dec = codecs.getincrementaldecoder("utf-8")("replace")
             self.readers[r] = [stream, taskrank, dec, ""]
         self.tasks[pid] = taskrank
+        task.pid = pid
 
     def kill(self, signum):
-        """Send ``signum`` to every task (their process group)."""
-        if self.pgid is None or not self.tasks:
+        """Send ``signum`` to every task (their process group, and the
+        sessions of tasks with a terminal of their own)."""
+        if not self.tasks:
             return
-        try:
-            os.killpg(self.pgid, signum)
-        except OSError:
-            pass      # all gone already
+        for pgid in {self.pgid, *self.sessions} - {None}:
+            try:
+                os.killpg(pgid, signum)
+            except OSError:
+                pass      # all gone already
+
+    def add_output(self, fd, stream, taskrank):
+        """Read ``fd`` as ``stream`` of task ``taskrank`` (a plugin's
+        pty); its end (or EIO) is that stream's end."""
+        os.set_blocking(fd, False)
+        dec = codecs.getincrementaldecoder("utf-8")("replace")
+        self.readers[fd] = [stream, taskrank, dec, ""]
 
     # -- the loop -------------------------------------------------------------
 
@@ -291,6 +365,8 @@ class Shell:
             data = os.read(fd, 65536)
         except BlockingIOError:
             return
+        except OSError:
+            data = b""         # EIO: a pty whose tasks all closed it
         text = dec.decode(data, final=not data)
         if stream == "stderr" or stream in self.unbuffered:
             self._queue(stream, taskrank, buf + text)
@@ -344,6 +420,8 @@ class Shell:
                 self.kill(int(order.get("signum", signal.SIGTERM)))
             elif order.get("op") == "input":
                 self.input(order.get("data") or "", bool(order.get("eof")))
+            elif order.get("op") in self.order_handlers:
+                self.order_handlers[order["op"]](order)
 
     def input(self, text, eof):
         """Data for every task's stdin; ``eof`` closes them once written."""
@@ -385,13 +463,17 @@ class Shell:
                 continue
             code = os.waitstatus_to_exitcode(ws)
             self.status[taskrank] = 128 - code if code < 0 else code
+            task = self.task_objs.get(taskrank)
+            if task is not None:
+                task.status = self.status[taskrank]
+                self.hook("task.exit", task)
 
     def loop(self, wake_fd):
         """Pump output and orders until every task exited and every
         output pipe reached its end."""
         last_flush = time.monotonic()
         while self.tasks or self.readers:
-            fds = list(self.readers) + [wake_fd]
+            fds = list(self.readers) + [wake_fd] + list(self.watchers)
             if self.ctl_fd is not None:
                 fds.append(self.ctl_fd)
             wfds = [fd for fd, buf in self.writers.items() if buf]
@@ -414,8 +496,10 @@ class Shell:
                         pass
                 elif fd == self.ctl_fd:
                     self._control()
-                else:
+                elif fd in self.readers:
                     self._read(fd)
+                elif fd in self.watchers:
+                    self.watchers[fd](fd)
             self._reap()
             if not self.tasks:
                 for fd in list(self.writers):
@@ -443,12 +527,26 @@ class Shell:
         self.chdir(system)
         self.set_rlimits(options)
         fds = self.open_files(options, ranks)
+        self.options = options if isinstance(options, dict) else {}
+        try:
+            self.plugins = P.setup(self, self.spec)
+        except P.PluginError as exc:
+            self.die(1, str(exc))
+        self.hook("shell.init")
         self.emit("init")
+        self.hook("shell.post-init")
         if "PATH" in env:
             os.environ["PATH"] = env["PATH"]
         for localid, taskrank in enumerate(ranks):
-            self.spawn(taskrank, localid, argv, env, fds)
+            task = P.Task(taskrank, localid, argv, dict(
+                env, FLUX_TASK_RANK=str(taskrank),
+                FLUX_TASK_LOCAL_ID=str(localid)))
+            self.task_objs[taskrank] = task
+            self.hook("task.init", task)
+            self.spawn(task, fds)
+            self.hook("task.fork", task)
         self.emit("start", taskmap=tmap, pids=sorted(self.tasks))
+        self.hook("shell.start")
         return self.code_after_loop()
 
     def code_after_loop(self):
@@ -458,6 +556,15 @@ class Shell:
         signal.set_wakeup_fd(w)
         self.loop(r)
         return max(self.status.values(), default=0)
+
+
+def _getopt(options, dotted):
+    node = options
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return options.get(dotted) if isinstance(options, dict) else None
+        node = node[part]
+    return node
 
 
 def _high(fd):
@@ -506,5 +613,10 @@ def run(spec, ev_fd, ctl_fd):
         shell.kill(signal.SIGKILL)
         shell.log(_FATAL, f"shell failed: {type(exc).__name__}: {exc}")
         code = 1
+    shell.exit_code = code
+    try:
+        shell.hook("shell.exit")
+    except ShellExit as exc:
+        code = code or exc.code
     shell.emit("exit", code=code)
     return code

@@ -139,6 +139,7 @@ class Attach:
         self.status_msg = None
         self.status_shown = False
         self.stdin = None
+        self.pty = None           # a PtyClient (-o pty.interactive)
         self.t_attach = clock()
         self.running = False      # the job started: its exec log ends
         self.exec_done = False    # with "done"; wait for it at the end
@@ -213,6 +214,8 @@ class Attach:
         self.running = True
         if self.stdin is not None:
             self.stdin.ready()
+        if self.pty is not None:
+            self.pty.ready()
         if name == "shell.init" or (name == "complete"
                                     and self.output is None):
             self._watch_output()
@@ -344,6 +347,18 @@ class Attach:
         self.stdin = StdinForwarder(connect, self.jobid, fd)
         self.stdin.start()
 
+    def use_pty(self, connect):
+        """Drive the job's interactive pty from this command's stdin and
+        stdout (:class:`~fluxd.cli._pty.PtyClient`) instead of sending
+        stdin to every task."""
+        from fluxd.cli._pty import PtyClient
+        try:
+            fd_in, fd_out = self.env.stdin.fileno(), self.env.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            return False
+        self.pty = PtyClient(connect, self.jobid, fd_in, fd_out)
+        return True
+
     def run(self, handle_signals=True):
         """Follow the job to its end; returns the exit code."""
         saved = {}
@@ -351,11 +366,20 @@ class Attach:
             for signum in (signal.SIGINT, *FORWARDED):
                 saved[signum] = signal.signal(signum, self._on_signal)
             saved[signal.SIGTSTP] = signal.getsignal(signal.SIGTSTP)
+        if self.pty is not None:
+            from fluxd.cli._pty import install_winch
+            saved[signal.SIGWINCH] = install_winch(self.pty)
+            self.env.stdout.flush()
+            self.pty.start()
         try:
             self.main = self.follower.watch(self.jobid, "eventlog",
                                             self._event)
             self.follower.run(tick=self.tick)
         finally:
+            if self.pty is not None:
+                self.pty.stop()
+                if self.pty.error:
+                    self._msg(f"pty: {self.pty.error}")
             for signum, handler in saved.items():
                 signal.signal(signum, handler)
             self._clear_status()

@@ -101,12 +101,26 @@ def cmd_attach(argv):
                         show_exec=args.show_exec or args.verbose > 1,
                         label_io=args.label_io, quiet=args.quiet)
         if not args.read_only:
-            attach.forward_stdin(env.connect)
+            if not (_interactive(env, jobid)
+                    and attach.use_pty(env.connect)):
+                attach.forward_stdin(env.connect)
         return attach.run()
     except FluxError as exc:
         return _fail(str(exc))
     finally:
         env.close()
+
+
+def _interactive(env, jobid):
+    """Whether the job asked for ``-o pty.interactive``."""
+    from fluxd.cli._pty import interactive
+    try:
+        reply = env.handle().rpc("job-info.lookup", {"id": jobid,
+                                                     "keys": ["jobspec"],
+                                                     "flags": 0})
+    except FluxError:
+        return False    # no such job, or not ours: attach says it
+    return interactive(reply.get("jobspec"))
 
 
 def _exec_events(handle, jobid):

@@ -96,7 +96,11 @@ class RunCommand:
                              label_io=args.label_io, quiet=args.quiet)
         options = jobspec["attributes"]["system"].get("shell", {}).get(
             "options", {})
-        if "stdin" not in (options.get("input") or {}):
+        from fluxd.cli._pty import interactive
+        # an interactive pty takes stdin for task 0's terminal
+        if not (interactive(jobspec)
+                and self.attach.use_pty(self.env.connect)) \
+                and "stdin" not in (options.get("input") or {}):
             self.attach.forward_stdin(self.env.connect)
         return self.attach.run(handle_signals=self.handle_signals)
 

@@ -14,7 +14,10 @@ wait status.  Output events become RFC 24 entries of
 ``job.<id>.guest.output`` (a ``header`` first), written through the
 service's batcher with the exec eventlog.  Standard input given by
 ``job-exec.input`` (``flux run``, ``flux job attach``) is logged in
-``guest.input`` and sent to every shell for all its tasks.
+``guest.input`` and sent to every shell for all its tasks.  A PMI
+barrier (``pmi-barrier`` events) waits for every shell, then their puts
+go to each in one ``job-exec.shell-order`` (``pmi``); ``pty`` events of
+an interactive pty go to its :class:`~fluxd.exec._pty.PtyRelay`.
 
 A fatal exception, or the time limit (SIGALRM first), starts the kill
 sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
@@ -28,6 +31,7 @@ import signal
 
 from fluxd.errors import FluxError, InvalidArgument
 from fluxd.exec._job import TestJob
+from fluxd.exec._pty import PtyRelay
 from fluxd.formats import eventlog, fluid
 from flux_shell import taskmap as TM
 
@@ -49,7 +53,8 @@ class ShellJob(TestJob):
     __slots__ = ("R", "ranks", "counts", "state", "taskmap", "statuses",
                  "streams", "kill_timer", "kill_count", "kill_timeout",
                  "kill_started", "released", "exit_timer", "pids",
-                 "input_queue", "input_size", "input_state")
+                 "input_queue", "input_size", "input_state", "pmi",
+                 "pty")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -69,6 +74,8 @@ class ShellJob(TestJob):
         self.input_queue = []     # stdin held until every shell started
         self.input_size = 0
         self.input_state = None   # None, "open", "closed"
+        self.pmi = {}             # rank -> puts of the PMI barrier under way
+        self.pty = None           # the PtyRelay of -o pty.interactive
 
     # -- start ----------------------------------------------------------------
 
@@ -163,6 +170,10 @@ class ShellJob(TestJob):
             self.output("redirect", {"stream": ev.get("stream"),
                                      "rank": ev.get("ranks"),
                                      "path": ev.get("path")})
+        elif kind == "pty":
+            self.pty_session().event(ev)
+        elif kind == "pmi-barrier":
+            self.pmi_barrier(rank, ev.get("kvs"), ev.get("seq"))
         elif kind == "shell-exit":
             self.shell_exited(rank, int(ev.get("status", 0)))
         elif kind == "lost":
@@ -236,6 +247,42 @@ class ShellJob(TestJob):
                             cred=router.instance_cred, nodeid=rank
                             ).addErrback(lambda f: f.trap(FluxError))
 
+    def pmi_barrier(self, rank, kvs, seq):
+        """The shell of ``rank`` entered a PMI barrier with its puts; once
+        every shell has, all of them are sent to each (one message per
+        shell and barrier)."""
+        self.pmi[rank] = kvs if isinstance(kvs, dict) else {}
+        if len(self.pmi) < len(self.ranks) or self.finalizing:
+            return
+        merged = {}
+        for rank_kvs in self.pmi.values():
+            merged.update(rank_kvs)
+        self.pmi = {}
+        for rank in self.ranks:
+            if rank not in self.statuses:
+                self.shell_order(rank, {"op": "pmi", "seq": seq,
+                                        "kvs": merged})
+
+    def shell_order(self, rank, order):
+        """Send ``order`` to the job's shell on ``rank``
+        (``job-exec.shell-order``)."""
+        router = self.svc.router
+        router.call("job-exec.shell-order", {"id": self.id, "order": order},
+                    cred=router.instance_cred, nodeid=rank
+                    ).addErrback(lambda f: f.trap(FluxError))
+
+    def pty_session(self):
+        """The job's interactive pty relay (made at the first use: a
+        client may attach before the shell's first output)."""
+        if self.pty is None:
+            self.pty = PtyRelay()
+        return self.pty
+
+    def pty_order(self, order):
+        """A keystroke or window size for task 0's terminal."""
+        if self.ranks and self.ranks[0] not in self.statuses:
+            self.shell_order(self.ranks[0], order)
+
     def hostpids(self):
         """``[[host, pid]...]`` of the started tasks, in rank order."""
         return [[host, pid] for rank in self.ranks
@@ -306,6 +353,8 @@ class ShellJob(TestJob):
     # -- end ------------------------------------------------------------------
 
     def finalize(self):
+        if self.pty is not None:
+            self.pty.close()
         self.svc.deadlines.cancel(self.kill_timer)
         self.svc.deadlines.cancel(self.exit_timer)
         self.kill_timer = self.exit_timer = None

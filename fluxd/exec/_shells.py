@@ -103,6 +103,11 @@ class ShellServerProcess(protocol.ProcessProtocol):
             self._send({"op": "input", "id": jobid, "data": data,
                         "eof": eof})
 
+    def order(self, jobid, order):
+        """Pass ``order`` (``{"op": ...}``) on to the shell of ``jobid``."""
+        if jobid in self.handlers:
+            self._send(dict(order, id=jobid))
+
     def terminate(self, jobid):
         """SIGKILL the shell of ``jobid`` itself."""
         if jobid in self.handlers:

@@ -7,7 +7,10 @@ It runs on every rank.  Each rank's service keeps a shell server
 first job and kept: a 16-broker test instance that runs no job starts
 no server) and answers ``job-exec.shell-launch`` (streaming: the events
 of the job shell it forks for the job), ``job-exec.shell-kill {id,
-signum, shell?}`` and ``job-exec.shell-input {id, data, eof}``; it also
+signum, shell?}``, ``job-exec.shell-input {id, data, eof}`` and
+``job-exec.shell-order {id, order}`` (a PMI barrier's exchange, an
+interactive pty's input); rank 0's also answers the job owner's
+``job-exec.pty-attach``, ``pty-write`` and ``pty-resize``.  It also
 sends the ``shell-<id>.kill {signum}`` events of ``flux job kill`` to its
 shells.  Rank 0's service alone talks to the
 job manager: a job with ``attributes.system.exec.test`` is simulated
@@ -85,6 +88,8 @@ def _signum(name):
 #: shell events that rank 0 does not use: not sent (``exit`` is told
 #: again, as a wait status, by ``shell-exit``)
 _LOCAL_EVENTS = frozenset(("spawned", "exit"))
+#: the orders rank 0 may send to a rank's shell (job-exec.shell-order)
+_SHELL_ORDERS = frozenset(("pmi", "pty-input", "pty-resize"))
 
 
 def _seconds(value, default):
@@ -115,13 +120,17 @@ class ExecService(Module):
         of this broker (None: one is made, started by the first job).
     :param hostname: this broker's host name (shell messages).
     :param local_uri: this broker's local URI (``FLUX_URI`` of the tasks).
+    :param attrs: the broker's :class:`~fluxd.interfaces.IAttributes`
+        (``conf.shell_pluginpath``, ``conf.shell_initrc`` for the shells),
+        or None.
     """
 
     name = "job-exec"
     log = Logger()
 
     def __init__(self, reactor, router, kvs, events, config, writer=None,
-                 rank=0, shells=None, hostname=None, local_uri=None):
+                 rank=0, shells=None, hostname=None, local_uri=None,
+                 attrs=None):
         super().__init__(rank)
         self.reactor = reactor
         self.router = provide(IRouter, router)
@@ -137,6 +146,7 @@ class ExecService(Module):
             else ShellServerProcess(reactor)
         self.hostname = hostname or socket.gethostname()
         self.local_uri = local_uri
+        self.attrs = attrs
         self.local = set()
         self._sub = None
         self._kill_sub = None
@@ -402,6 +412,11 @@ class ExecService(Module):
             raise InvalidArgument(f"job {jobid} has a shell here already")
         spec = dict(body, broker_rank=self.rank, hostname=self.hostname,
                     uri=self.local_uri)
+        if self.attrs is not None:
+            for name in ("shell_pluginpath", "shell_initrc"):
+                value = self.attrs.get_default("conf." + name)
+                if value:
+                    spec[name] = value
         done = defer.Deferred()
 
         def event(ev):
@@ -417,6 +432,65 @@ class ExecService(Module):
         self.shells.launch(jobid, spec, event)
         request.on_cancel(lambda: self.shells.terminate(jobid))
         return done
+
+    @method("shell-order")
+    def rpc_shell_order(self, request):
+        """``job-exec.shell-order {id, order}``: an order of rank 0's
+        exec service for the job's shell here (``pmi``: a PMI barrier's
+        exchange; ``pty-input``, ``pty-resize``)."""
+        body = request.json()
+        jobid, order = body.get("id"), body.get("order")
+        if not isinstance(jobid, int) or not isinstance(order, dict) \
+                or order.get("op") not in _SHELL_ORDERS:
+            raise ProtocolError("job-exec.shell-order: expected {id, order:"
+                                " {op: pmi|pty-input|pty-resize}}")
+        if jobid not in self.local:
+            raise NotFound(f"job {jobid} has no shell here")
+        self.shells.order(jobid, order)
+        return {}
+
+    # -- interactive ptys (-o pty.interactive) --------------------------------
+
+    def _pty_job(self, request):
+        jobid = request.json().get("id")
+        job = self.jobs.get(jobid)
+        if job is None or not isinstance(job, ShellJob):
+            raise NotFound(f"job {jobid} is not running job shells")
+        if request.userid != job.userid:
+            raise PermissionDenied("Permission denied")
+        return job
+
+    @method("pty-attach", streaming=True, roles=ROLE_USER)
+    def rpc_pty_attach(self, request):
+        """``job-exec.pty-attach {id}``: the terminal output of task 0 of
+        an interactive pty job, ``{data}`` (base64) responses, then
+        ``{eof, status}``; for the job's owner."""
+        return self._pty_job(request).pty_session().attach(request)
+
+    @method("pty-write", roles=ROLE_USER)
+    def rpc_pty_write(self, request):
+        """``job-exec.pty-write {id, data}``: keystrokes (base64) for the
+        job's interactive pty."""
+        job = self._pty_job(request)
+        data = request.json().get("data")
+        if not isinstance(data, str):
+            raise ProtocolError("job-exec.pty-write: expected {id, data}")
+        job.pty_order({"op": "pty-input", "data": data})
+        return {}
+
+    @method("pty-resize", roles=ROLE_USER)
+    def rpc_pty_resize(self, request):
+        """``job-exec.pty-resize {id, rows, cols}``: the attached
+        terminal's size."""
+        job = self._pty_job(request)
+        body = request.json()
+        rows, cols = body.get("rows"), body.get("cols")
+        if not all(isinstance(v, int) and not isinstance(v, bool)
+                   and 0 < v < 65536 for v in (rows, cols)):
+            raise ProtocolError("job-exec.pty-resize: expected {id, rows,"
+                                " cols}")
+        job.pty_order({"op": "pty-resize", "rows": rows, "cols": cols})
+        return {}
 
     @method("shell-kill")
     def rpc_shell_kill(self, request):

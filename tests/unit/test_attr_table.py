@@ -81,13 +81,12 @@ class ParseTests(SynchronousTestCase):
                 quorum_size(bad, 4)
 
     def test_notes(self):
+        # conf.shell_initrc is read by the job shells now: no note
         notes = attribute_notes(parse_setattr(GUIDE_LINE + [
             "conf.shell_initrc=/x", "tbon.zmqdebug=1"]))
         self.assertEqual(notes, [
             ("warn", "cron.directory: has no effect in fluxd (fluxd has no"
                      " cron service to load crontabs)"),
-            ("info", "conf.shell_initrc: not used until fluxd has the exec"
-                     " service (job shells)"),
             ("warn", "tbon.zmqdebug: has no effect in fluxd (fluxd's overlay"
                      " is TLS over TCP, not ZeroMQ)")])
 
