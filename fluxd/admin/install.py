@@ -33,7 +33,7 @@ refuse, naming them and before writing anything, files an admin edited;
 Stdlib only (the ``flux`` command imports no Twisted).
 """
 
-import argparse
+import grp
 import hashlib
 import json
 import os
@@ -42,6 +42,8 @@ import subprocess
 import sys
 
 from flux_imp import install as imp_install
+
+from fluxd.cli._oneline import OneLineParser
 
 __all__ = ["main", "install_system", "tree_checksum", "MANIFEST"]
 
@@ -105,12 +107,16 @@ def conf_source():
     return conf
 
 
-def unit_text(conf, bindir):
-    """``conf/flux.service`` running the twistd and flux in ``bindir``."""
+def unit_text(conf, bindir, owner):
+    """``conf/flux.service`` running the twistd and flux in ``bindir`` as
+    ``owner`` (a ``pwd`` entry)."""
     with open(os.path.join(conf, "flux.service")) as f:
         text = f.read()
+    group = grp.getgrgid(owner.pw_gid).gr_name
     return (text.replace("/usr/bin/twistd", os.path.join(bindir, "twistd"))
-            .replace("/usr/bin/flux", os.path.join(bindir, "flux")))
+            .replace("/usr/bin/flux", os.path.join(bindir, "flux"))
+            .replace("\nUser=flux\n", f"\nUser={owner.pw_name}\n")
+            .replace("\nGroup=flux\n", f"\nGroup={group}\n"))
 
 
 def pam_account_text(conf, python):
@@ -198,12 +204,17 @@ def install_system(root="/", user="flux", force=False, out=sys.stdout,
         return os.path.relpath(path, root)
 
     plan = {os.path.join(root, "etc/systemd/system/flux.service"):
-            (unit_text(conf, bindir), 0o644),
+            (unit_text(conf, bindir, owner), 0o644),
             os.path.join(root, PAM_ACCOUNT):
             (pam_account_text(conf, python), 0o755)}
     for src, dest, mode in _CONFIG_FILES:
         with open(os.path.join(conf, src)) as f:
-            plan[os.path.join(root, dest)] = (f.read(), mode)
+            text = f.read()
+        if src.startswith("imp/"):
+            # the instance owner runs the IMP
+            text = text.replace('allowed-users = [ "flux" ]',
+                                f'allowed-users = [ "{user}" ]')
+        plan[os.path.join(root, dest)] = (text, mode)
     sudoers = os.path.join(root, "etc/sudoers.d/flux")
     imp_files = imp_install.plan(
         root, [user], sudoers=sudoers,
@@ -290,7 +301,7 @@ def install_system(root="/", user="flux", force=False, out=sys.stdout,
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="flux install-system",
         description="Install the files of a fluxd system instance.")
     parser.add_argument("--root", default="/",

@@ -57,7 +57,9 @@ def test_layout_owners_and_modes(tmp_path, owner):
     unit = (root / "etc/systemd/system/flux.service").read_text()
     bindir = os.path.dirname(shutil.which(
         "flux", path=os.path.dirname(os.sys.executable)))
-    assert "Type=notify" in unit and "User=flux" in unit
+    assert "Type=notify" in unit and f"User={owner.pw_name}\n" in unit
+    assert f'allowed-users = [ "{owner.pw_name}" ]' in (
+        root / "etc/flux/imp/conf.d/imp.toml").read_text()
     assert f"ExecStart={bindir}/twistd -n" in unit
     assert f"ExecReload={bindir}/flux config reload" in unit
     sudoers = (root / "etc/sudoers.d/flux").read_text()
