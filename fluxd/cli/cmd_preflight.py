@@ -190,7 +190,7 @@ class Preflight:
                     h.rpc("config.checksum", nodeid=rank, timeout=30)
                     for rank in range(1, size)]
         except (FluxError, OSError, KeyError, ValueError) as exc:
-            why = f"no instance reachable at {self.uri}: {exc}"
+            why = f"cannot ask the instance at {self.uri}: {exc}"
             return [Check("config-sync", _NA, why), Check("clock", _NA, why)]
         differ = [f"rank {rank} {name}" for rank, reply in enumerate(replies)
                   for name in ("system", "security", "imp")
