@@ -237,11 +237,18 @@ class Preflight:
             return Check("sudoers", _FAIL, f"{self.sudoers}: owner"
                          f" {st.st_uid}, mode {st.st_mode & 0o777:04o}"
                          " (want root, 0440)", fix)
-        rules = [line.split() for line in text.splitlines()]
-        if not any(r[:1] and self.args.user in r[0].split(",")
-                   and "NOPASSWD:" in r for r in rules):
+        rules = [r for r in (line.split() for line in text.splitlines())
+                 if r[:1] and self.args.user in r[0].split(",")
+                 and "NOPASSWD:" in r[:-1]]
+        if not rules:
             return Check("sudoers", _FAIL, f"{self.sudoers}: no rule for"
                          f" {self.args.user}", fix)
+        from flux_imp.conf import ImpError, check_secure
+        program = rules[0][rules[0].index("NOPASSWD:") + 1]
+        try:
+            check_secure(program)
+        except ImpError as exc:
+            return Check("sudoers", _FAIL, f"the rule's program {exc}", fix)
         visudo = shutil.which("visudo", path="/usr/sbin:/sbin:/usr/bin")
         if visudo is None:
             return Check("sudoers", _FAIL, "visudo not found", "install sudo")

@@ -11,6 +11,7 @@ from fluxd.testing.broker import BrokerProcess
 from fluxd.testing.cli import run_flux_process
 from fluxd.testing.munged import MUNGED, private_munged
 from fluxd.testing.users import temporary_user
+from tests.integration.admin_helpers import make_instance  # noqa: F401
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("visudo") is None,
@@ -157,3 +158,44 @@ def test_bad_option_one_line(node):
     assert result.rc == 1 and result.out == ""
     assert result.err == ("flux-preflight: --min-free: 'lots' is not a"
                           " size (e.g. 1G)\n")
+
+
+def test_config_sync_over_every_rank(make_instance, tmp_path):
+    """Two brokers, each reading its node's /etc/flux under its own root:
+    a file changed on rank 1's node is found from rank 0's."""
+    inst = make_instance(2)
+    for rank, broker in enumerate(inst):
+        etc = tmp_path / f"node{rank}/etc/flux"
+        system = etc / "system/conf.d"
+        system.mkdir(parents=True)
+        (system / "boot.toml").write_text(
+            (inst.conf[rank] / "boot.toml").read_text())
+        for sub in ("security/conf.d", "imp/conf.d"):
+            (etc / sub).mkdir(parents=True)
+        broker.config_path = str(system)
+    inst.start()
+
+    def sync_row():
+        result = run_flux_process(["preflight", "--root",
+                                   str(tmp_path / "node0"), "--uri",
+                                   inst[0].uri])
+        return row(result, "config-sync")
+
+    assert sync_row() == ["config-sync", "pass", "2 ranks have this node's"
+                          " system, security and imp config"]
+    (tmp_path / "node1/etc/flux/system/conf.d/site.toml").write_text("# x\n")
+    (tmp_path / "node1/etc/flux/imp/conf.d/imp.toml").write_text("[exec]\n")
+    assert sync_row() == ["config-sync", "FAIL", "differs from this node:"
+                          " rank 1 system, rank 1 imp"]
+
+
+def test_imp_program_writable_fails(node):
+    program = node.root / "usr/libexec/flux/flux-imp-privileged"
+    os.chmod(program, 0o777)
+    try:
+        result = preflight(node)
+    finally:
+        os.chmod(program, 0o755)
+    assert result.rc == 1
+    assert row(result, "sudoers")[1:] == [
+        "FAIL", f"the rule's program {program}: writable by group or others"]
