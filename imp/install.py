@@ -111,13 +111,11 @@ def install(prefix, users, python="/usr/bin/python3", sudoers=None,
         raise RuntimeError("installing the IMP needs root")
     prefix = os.path.abspath(prefix)
     files = plan(prefix, users, python, sudoers, libexecdir, libdir)
-    launcher = None
     for path, (text, mode) in files.items():
-        if path == sudoers:
-            continue
-        _write(path, text, mode)
-        if path.endswith("/flux-imp"):
-            launcher = path
+        if path != sudoers:
+            _write(path, text, mode)
+    launcher = os.path.join(libexecdir or os.path.join(prefix, "libexec/flux"),
+                            "flux-imp")
     for sub in ("etc/flux/imp/conf.d", "etc/flux/security/conf.d"):
         os.makedirs(os.path.join(prefix, sub), mode=0o755, exist_ok=True)
     statedir = os.path.join(prefix, "run/flux-imp")

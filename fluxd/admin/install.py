@@ -57,12 +57,14 @@ _CONFIG_FILES = (
     ("imp/conf.d/imp.toml", "etc/flux/imp/conf.d/imp.toml", 0o644),
     ("pam.d/flux", "etc/pam.d/flux", 0o644),
 )
-#: root-owned directories (mode 0755)
+#: fluxd's root-owned directories (mode 0755, enforced)
 _ROOT_DIRS = ("etc/flux", "etc/flux/system", "etc/flux/system/conf.d",
               "etc/flux/system/prolog.d", "etc/flux/system/epilog.d",
               "etc/flux/security", "etc/flux/security/conf.d",
-              "etc/flux/imp", "etc/flux/imp/conf.d", "etc/systemd/system",
-              "etc/pam.d", "etc/sudoers.d", "usr/libexec/flux")
+              "etc/flux/imp", "etc/flux/imp/conf.d", "usr/libexec/flux")
+#: the system's directories: created when missing, otherwise left alone
+_SYSTEM_DIRS = (("etc/systemd/system", 0o755), ("etc/pam.d", 0o755),
+                ("etc/sudoers.d", 0o750))
 CERT = "etc/flux/system/curve.cert"
 STATEDIR = "var/lib/flux"
 PAM_ACCOUNT = "usr/libexec/flux/flux-pam-account"
@@ -238,6 +240,13 @@ def install_system(root="/", user="flux", force=False, out=sys.stdout,
         raise InstallError("\n".join(edited))
 
     changes = 0
+    for name, mode in _SYSTEM_DIRS:
+        path = os.path.join(root, name)
+        if not os.path.isdir(path):
+            os.makedirs(path, mode=0o755)
+            os.chmod(path, mode)
+            out.write(f"created {path}/\n")
+            changes += 1
     for name in _ROOT_DIRS:
         path = os.path.join(root, name)
         if not os.path.isdir(path):
@@ -259,7 +268,8 @@ def install_system(root="/", user="flux", force=False, out=sys.stdout,
     imp_changed = [p for p in imp_files if p in todo]
     imp_modes = [p for p, (_, mode) in imp_files.items()
                  if p not in todo and os.path.exists(p)
-                 and os.stat(p).st_mode & 0o7777 != mode]
+                 and (os.stat(p).st_mode & 0o7777, os.stat(p).st_uid)
+                 != (mode, 0)]
     if imp_changed or imp_modes:
         try:
             imp_install.install(
@@ -268,8 +278,11 @@ def install_system(root="/", user="flux", force=False, out=sys.stdout,
                 libdir=os.path.join(root, "usr/lib/flux-imp"))
         except RuntimeError as exc:
             raise InstallError(str(exc)) from None
-        for path in imp_changed + imp_modes:
+        for path in imp_changed:
             out.write(f"installed {path}\n")
+        for path in imp_modes:
+            out.write(f"fixed owner/mode of {path} (root,"
+                      f" {imp_files[path][1]:04o})\n")
         changes += len(imp_changed) + len(imp_modes)
 
     statedir = os.path.join(root, STATEDIR)

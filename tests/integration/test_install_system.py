@@ -52,6 +52,7 @@ def test_layout_owners_and_modes(tmp_path, owner):
             "etc/flux/system/prolog.d": (0, 0o755),
             "etc/flux/system/epilog.d": (0, 0o755),
             "etc/flux/imp/conf.d": (0, 0o755),
+            "etc/sudoers.d": (0, 0o750),
             "var/lib/flux": (uid, 0o700)}.items():
         assert owner_mode(root / name) == want, name
     unit = (root / "etc/systemd/system/flux.service").read_text()
@@ -89,12 +90,18 @@ def test_modes_and_certificate_fixed(tmp_path, owner):
     root = tmp_path / "root"
     assert install(root, user=owner.pw_name).rc == 0
     os.chmod(root / "etc/flux/imp/conf.d", 0o777)
+    os.chmod(root / "etc/sudoers.d/flux", 0o666)
+    os.chmod(root / "etc/pam.d", 0o700)           # the system's: left alone
     cert = root / "etc/flux/system/curve.cert"
     cert.write_text("cert")
     os.chmod(cert, 0o644)
     result = install(root, user=owner.pw_name)
     assert result.rc == 0, result.err
     assert owner_mode(root / "etc/flux/imp/conf.d") == (0, 0o755)
+    assert owner_mode(root / "etc/sudoers.d/flux") == (0, 0o440)
+    assert owner_mode(root / "etc/pam.d") == (0, 0o700)
+    assert (f"fixed owner/mode of {root}/etc/sudoers.d/flux (root, 0440)"
+            in result.out)
     assert owner_mode(cert) == (owner.pw_uid, 0o400)
     assert f"fixed owner/mode of {cert}" in result.out
 
