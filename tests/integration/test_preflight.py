@@ -199,3 +199,11 @@ def test_imp_program_writable_fails(node):
     assert result.rc == 1
     assert row(result, "sudoers")[1:] == [
         "FAIL", f"the rule's program {program}: writable by group or others"]
+
+
+@pytest.mark.skipif(os.path.isdir("/run/systemd/system"),
+                    reason="systemd runs here: the row is a real check")
+def test_systemd_not_applicable_without_systemd(node):
+    result = preflight(node, root="/")
+    assert row(result, "systemd") == ["systemd", "n/a",
+                                      "systemd is not running here"]
