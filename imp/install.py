@@ -24,7 +24,7 @@ import os
 import subprocess
 import sys
 
-__all__ = ["install", "sudoers_rule"]
+__all__ = ["install", "plan", "sudoers_rule"]
 
 _FLUXD_FILES = ("__init__.py", "errors.py", "security/__init__.py",
                 "security/sign.py", "security/munge.py")
@@ -62,41 +62,67 @@ def _write(path, text, mode):
     os.replace(tmp, path)
 
 
-def install(prefix, users, python="/usr/bin/python3", sudoers=None):
+def plan(prefix, users, python="/usr/bin/python3", sudoers=None,
+         libexecdir=None, libdir=None):
+    """What :func:`install` writes: ``{path: (text, mode)}``, all owned
+    by root (``flux install-system`` compares it with what is there).
+
+    :param libexecdir: where the programs go (default
+        ``PREFIX/libexec/flux``; a system root uses ``/usr/libexec/flux``,
+        where ``[exec] imp`` points).
+    :param libdir: where the code goes (default ``PREFIX/lib/flux-imp``).
+    """
+    prefix = os.path.abspath(prefix)
+    import fluxd as package
+    here = os.path.dirname(os.path.abspath(__file__))
+    fluxd = os.path.dirname(os.path.abspath(package.__file__))
+    libdir = libdir or os.path.join(prefix, "lib/flux-imp")
+    libexecdir = libexecdir or os.path.join(prefix, "libexec/flux")
+    files = {}
+    for top, package_name, names in ((here, "flux_imp", _IMP_FILES),
+                                     (fluxd, "fluxd", _FLUXD_FILES)):
+        for name in names:
+            with open(os.path.join(top, name)) as f:
+                files[os.path.join(libdir, package_name, name)] = (
+                    f.read(), 0o644)
+    privileged = os.path.join(libexecdir, "flux-imp-privileged")
+    files[privileged] = (PRIVILEGED.format(python=python, libdir=libdir,
+                                           prefix=prefix), 0o755)
+    files[os.path.join(libexecdir, "flux-imp")] = (
+        LAUNCHER.format(privileged=privileged), 0o755)
+    if sudoers is not None:
+        files[sudoers] = (sudoers_rule(privileged, users), 0o440)
+    return files
+
+
+def install(prefix, users, python="/usr/bin/python3", sudoers=None,
+            libexecdir=None, libdir=None):
     """Install the IMP under ``prefix`` (root only).
 
     :param users: the users the sudoers rule lets run the IMP (the
         instance owner; ``[exec] allowed-users`` is checked on top).
     :param sudoers: where to write the rule (checked with ``visudo -c``);
         None: do not write one.
+    :param libexecdir, libdir: as for :func:`plan`.
     :returns: the launcher's path.
     :raises RuntimeError: not root, or the rule is refused by visudo.
     """
     if os.geteuid() != 0:
         raise RuntimeError("installing the IMP needs root")
     prefix = os.path.abspath(prefix)
-    import fluxd as package
-    here = os.path.dirname(os.path.abspath(__file__))
-    fluxd = os.path.dirname(os.path.abspath(package.__file__))
-    libdir = os.path.join(prefix, "lib/flux-imp")
-    for name in _IMP_FILES:
-        with open(os.path.join(here, name)) as f:
-            _write(os.path.join(libdir, "flux_imp", name), f.read(), 0o644)
-    for name in _FLUXD_FILES:
-        with open(os.path.join(fluxd, name)) as f:
-            _write(os.path.join(libdir, "fluxd", name), f.read(), 0o644)
-    privileged = os.path.join(prefix, "libexec/flux/flux-imp-privileged")
-    _write(privileged, PRIVILEGED.format(python=python, libdir=libdir,
-                                         prefix=prefix), 0o755)
-    launcher = os.path.join(prefix, "libexec/flux/flux-imp")
-    _write(launcher, LAUNCHER.format(privileged=privileged), 0o755)
+    files = plan(prefix, users, python, sudoers, libexecdir, libdir)
+    for path, (text, mode) in files.items():
+        if path != sudoers:
+            _write(path, text, mode)
+    launcher = os.path.join(libexecdir or os.path.join(prefix, "libexec/flux"),
+                            "flux-imp")
     for sub in ("etc/flux/imp/conf.d", "etc/flux/security/conf.d"):
         os.makedirs(os.path.join(prefix, sub), mode=0o755, exist_ok=True)
     statedir = os.path.join(prefix, "run/flux-imp")
     os.makedirs(statedir, mode=0o700, exist_ok=True)
     if sudoers is not None:
         tmp = sudoers + ".check"
-        _write(tmp, sudoers_rule(privileged, users), 0o440)
+        _write(tmp, files[sudoers][0], 0o440)
         check = subprocess.run(["visudo", "-cqf", tmp], capture_output=True,
                                text=True)
         if check.returncode != 0:

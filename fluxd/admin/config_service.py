@@ -33,7 +33,9 @@ change:
 on the client side, as flux-core does).
 """
 
+import os
 import signal
+import time
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
@@ -333,6 +335,25 @@ class ConfigService(Module):
     def rpc_get(self, request):
         """The whole configuration table as written."""
         return self.config.as_dict()
+
+    @method("checksum")
+    def rpc_checksum(self, request):
+        """This broker's files and clock, for ``flux preflight`` (owner
+        only): ``{"system", "security", "imp": checksum or None, "time"}``,
+        the checksums of the ``*.toml`` files on this node's disk in the
+        config path and in ``security/conf.d`` and ``imp/conf.d`` beside
+        it (not the live config, which followers take from rank 0)."""
+        from fluxd.admin.install import tree_checksum
+        top = os.path.dirname(os.path.dirname(self.path)) if self.path \
+            else None
+        reply = {"system": self.path and tree_checksum(self.path),
+                 "security": top and tree_checksum(
+                     os.path.join(top, "security/conf.d")),
+                 "imp": top and tree_checksum(
+                     os.path.join(top, "imp/conf.d"))}
+        reply["time"] = (self._reactor.seconds() if self._reactor is not None
+                         else time.time())
+        return reply
 
     @method("reload")
     async def rpc_reload(self, request):

@@ -349,3 +349,41 @@ class FollowerReloadTests(TestCase):
         errors = [formatEvent(e) for e in events
                   if e["log_level"].name == "error"]
         self.assertEqual(len(errors), 1)
+
+
+class ChecksumTests(TestCase):
+    """``config.checksum``: this node's files (not the live config) and
+    clock, owner only."""
+
+    def setUp(self):
+        etc = os.path.join(self.mktemp(), "etc/flux")
+        self.system = os.path.join(etc, "system/conf.d")
+        self.imp = os.path.join(etc, "imp/conf.d")
+        for path in (self.system, self.imp):
+            os.makedirs(path)
+        with open(os.path.join(self.system, "a.toml"), "w") as f:
+            f.write("[access]\nallow-guest-user = true\n")
+        with open(os.path.join(self.imp, "imp.toml"), "w") as f:
+            f.write("[exec]\n")
+        self.clock = Clock()
+        self.clock.advance(1234.5)
+        self.router = router_with(ConfigService(load_config(self.system),
+                                                reactor=self.clock))
+
+    def test_checksums_and_time(self):
+        from fluxd.admin.install import tree_checksum
+        [reply] = Call(self.router, "config.checksum").payloads
+        self.assertEqual(reply, {"system": tree_checksum(self.system),
+                                 "security": None,
+                                 "imp": tree_checksum(self.imp),
+                                 "time": 1234.5})
+        # the files on disk, read at each request
+        with open(os.path.join(self.imp, "imp.toml"), "a") as f:
+            f.write("pam-support = true\n")
+        [again] = Call(self.router, "config.checksum").payloads
+        self.assertNotEqual(again["imp"], reply["imp"])
+        self.assertEqual(again["system"], reply["system"])
+
+    def test_owner_only(self):
+        call = Call(self.router, "config.checksum", rolemask=GUEST)
+        self.assertEqual(call.final[0], errno.EPERM)
