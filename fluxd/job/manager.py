@@ -67,6 +67,8 @@ _FINALIZE_WAIT = 10.0
 #: jobs unlinked per KVS commit when purging (flux-core's batch size)
 PURGE_BATCH = 100
 _PURGE_PERIOD = 5.0
+_PERILOG_FINISH = ("prolog-finish", "epilog-finish")
+_EPILOG_READY = "epilog-ready"
 
 
 def job_key(jobid):
@@ -343,6 +345,13 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
             self.jobtap.on_event(job, name, entry)
         if new is not None:
             self._act(job, new)
+        elif name in _PERILOG_FINISH and not J.perilog_active(job):
+            # the last prolog/epilog done: the start or the free it held
+            if job.state == J.RUN and not job.start_sent \
+                    and not self.exec.is_running(job):
+                self.exec.start(job)
+            elif job.state == J.CLEANUP:
+                self._cleanup(job)
 
     def _act(self, job, state):
         if state == J.PRIORITY:
@@ -359,7 +368,8 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         elif state == J.SCHED:
             self.sched.enqueue(job)
         elif state == J.RUN:
-            self.exec.start(job)
+            if not J.perilog_active(job):    # else at prolog-finish
+                self.exec.start(job)
         elif state == J.CLEANUP:
             self._cleanup(job)
         elif state == J.INACTIVE:
@@ -461,6 +471,15 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
             return
         if self.exec.is_running(job):
             return
+        if J.perilog_active(job):
+            return      # again at the last prolog-finish/epilog-finish
+        if job.has_resources and not job.ext().get(_EPILOG_READY):
+            # once per job, when its shells and prolog are gone:
+            # perilog.so's epilog
+            job.ext()[_EPILOG_READY] = True
+            self.jobtap.call("job.epilog-ready", job)
+            if job.state != J.CLEANUP or J.perilog_active(job):
+                return
         if job.has_resources:
             if J.has_flag(job, "alloc-bypass"):
                 self.post(job, "free")     # the scheduler never had them
