@@ -46,6 +46,7 @@ from fluxd.interfaces import (
 from fluxd.job import jobs as J
 from fluxd.job._drain import DrainWaiters
 from fluxd.job._execlink import ExecLink
+from fluxd.job._housekeeping import Housekeeping
 from fluxd.job._journal import Journal
 from fluxd.job._jobq import QueueSet
 from fluxd.job._jobtaprpc import JobtapMethods
@@ -125,6 +126,7 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
                                   on_durable=self._durable)
         self.sched = SchedLink(router, self)
         self.exec = ExecLink(router, self)
+        self.housekeeping = Housekeeping(self, clock, config)
         self.queues = QueueSet(config, safe_mode)
         self._expiration = expiration
         self.jobtap = JobtapHost(self, config.as_dict())
@@ -145,7 +147,8 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
     def flux_stats_get(self, request):
         """Counters, with ``commits``: the KVS transactions that carried
         job data (eventlogs, J, jobspec, the checkpoint, purges)."""
-        return dict(self.stats, commits=self.batcher.commits)
+        return dict(self.stats, commits=self.batcher.commits,
+                    housekeeping=self.housekeeping.stats())
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -176,6 +179,7 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         if self._purge_timer is not None and self._purge_timer.running:
             self._purge_timer.stop()
         self._drains.stop()
+        self.housekeeping.stop()
         self.write_checkpoint()
         return self._flush_for("stop")
 
@@ -490,7 +494,9 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
                 # resources to another job at once, whose alloc must come
                 # after it
                 self.post(job, "free")
-                self.sched.free(job, job.R)
+                # housekeeping holds them, when configured, until it is done
+                if not self.housekeeping.start(job, job.R):
+                    self.sched.free(job, job.R)
         self.post(job, "clean")
 
     # -- inactive jobs -------------------------------------------------------------
@@ -694,6 +700,10 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
                 request.respond({"id": job.id, "priority": job.priority,
                                  "userid": job.userid,
                                  "t_submit": job.t_submit})
+        # resources housekeeping still holds are the scheduler's too
+        for job in self.housekeeping.hello_jobs():
+            request.respond({"id": job.id, "priority": job.priority,
+                             "userid": job.userid, "t_submit": job.t_submit})
         return None
 
     @method("sched-ready")
@@ -721,13 +731,14 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
 
     @method("resource-status", roles=ROLE_USER)
     def rpc_resource_status(self, request):
-        """``{allocated}``: the union of R held by jobs, or null."""
+        """``{allocated}``: the union of R held by jobs and by
+        housekeeping, or null."""
         from fluxd.formats.rv1 import Rv1
         union = None
-        for job in self._jobs.values():
-            if job.has_resources and job.R:
-                R = Rv1.decode(json.dumps(job.R))
-                union = R if union is None else union.union(R)
+        held = [Rv1.decode(json.dumps(job.R)) for job in self._jobs.values()
+                if job.has_resources and job.R]
+        for R in held + self.housekeeping.held():
+            union = R if union is None else union.union(R)
         return {"allocated": union.encode() if union is not None else None}
 
     @method("events-journal", streaming=True)
