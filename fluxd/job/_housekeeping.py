@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.job.test_housekeeping -*-
+# -*- test-case-name: tests.unit.job.test_perilog -*-
 """Housekeeping (``[job-manager.housekeeping]``): a command run on every
 rank of a job once the job is done with its resources, before the
 scheduler gets them back (flux-core 0.88's job-manager housekeeping).
