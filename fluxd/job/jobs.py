@@ -214,6 +214,8 @@ def set_state(job, state, timestamp):
 
 #: the job's ext() key counting prologs and epilogs started, not finished
 PERILOG_ACTIVE = "perilog-active"
+#: the job's ext() key set once ``job.epilog-ready`` was dispatched
+EPILOG_READY = "epilog-ready"
 
 
 def perilog_active(job):

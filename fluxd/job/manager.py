@@ -69,7 +69,6 @@ _FINALIZE_WAIT = 10.0
 PURGE_BATCH = 100
 _PURGE_PERIOD = 5.0
 _PERILOG_FINISH = ("prolog-finish", "epilog-finish")
-_EPILOG_READY = "epilog-ready"
 
 
 def job_key(jobid):
@@ -477,10 +476,10 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
             return
         if J.perilog_active(job):
             return      # again at the last prolog-finish/epilog-finish
-        if job.has_resources and not job.ext().get(_EPILOG_READY):
+        if job.has_resources and not job.ext().get(J.EPILOG_READY):
             # once per job, when its shells and prolog are gone:
             # perilog.so's epilog
-            job.ext()[_EPILOG_READY] = True
+            job.ext()[J.EPILOG_READY] = True
             self.jobtap.call("job.epilog-ready", job)
             if job.state != J.CLEANUP or J.perilog_active(job):
                 return

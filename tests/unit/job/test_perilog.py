@@ -246,3 +246,33 @@ class HousekeepingTests(Base):
 def _f58(jobid):
     from fluxd.formats import fluid
     return fluid.encode(jobid, "f58")
+
+
+class RestartTests(SynchronousTestCase):
+    conf = {"job-manager": {"plugins": [{"load": "perilog.so"}],
+                            "prolog": {"command": ["pro"]},
+                            "epilog": {"command": ["epi"]}}}
+
+    def test_a_prolog_lost_with_the_broker_fails_the_job(self):
+        i = Instance(self, config=Config(self.conf))
+        rexec = FakeRexec()
+        i.router.add_module(rexec)
+        i.hello()
+        jobid = i.submit()[0]
+        i.sched.answer(jobid, 0, R=R((0,)))
+        i.settle()
+        self.assertEqual(len(rexec.cmds), 1)
+        i.stop()
+        again = Instance(self, broker=i.broker, config=Config(self.conf))
+        job = again.manager.get(jobid)
+        self.assertEqual((job.exception_type, job.exception_note),
+                         ("prolog", "prolog lost when the job manager"
+                                    " restarted"))
+        names = again.events(jobid)
+        self.assertEqual(names[names.index("prolog-start"):], [
+            "prolog-start", "exception", "prolog-finish", "epilog-start"])
+        # the epilog runs once, then the free
+        rexec.end(1)
+        again.settle()
+        self.assertEqual(again.events(jobid)[-3:],
+                         ["epilog-finish", "free", "clean"])
