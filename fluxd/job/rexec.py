@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.integration.test_perilog -*-
+# -*- test-case-name: tests.unit.job.test_rexec -*-
 """``rexec``: run a command on this broker (every rank), as the broker's
 subprocess server does for ``flux exec``.
 

@@ -172,33 +172,50 @@ def test_prolog_timeout_and_missing_epilog(tmp_path):
     assert runs["jobs"][1].splitlines()[0] == "COMPLETED COMPLETED"
 
 
-def test_housekeeping_holds_nodes(tmp_path):
-    toml = textwrap.dedent("""\
+def test_epilog_and_housekeeping_timing(tmp_path):
+    toml = textwrap.dedent(f"""\
+        [job-manager]
+        plugins = [{{ load = "perilog.so" }}]
+        [job-manager.epilog]
+        command = ["/bin/sh", "-c", "while ! test -e {tmp_path}/epi-go; do sleep 0.05; done"]
         [job-manager.housekeeping]
-        command = ["/bin/sh", "-c", "r=$(flux getattr rank); echo hk $r; test $r = 3 && while ! test -e done; do sleep 0.05; done; test $r = 1 && exit 3; exit 0"]
+        command = ["/bin/sh", "-c", "r=$(flux getattr rank); echo hk $r; test $r = 3 && while ! test -e {tmp_path}/hk-go; do sleep 0.05; done; test $r = 1 && exit 3; exit 0"]
         release-after = "0.3s"
         """)
     runs = run_four(tmp_path, toml, """\
-        flux("run", "-N4", "true")
-        flux("jobs", "-a", "-no", "{status}")
+        jobid = flux("submit", "-N4", "true").stdout.strip()
+        flux("job", "wait-event", jobid, "epilog-start")
+        flux("jobs", "-no", "{state}", jobid)
+        flux("resource", "list", "-s", "free", "-no", "{ranks}")
+        open("epi-go", "w").close()
+        flux("job", "wait-event", jobid, "clean")
+        flux("jobs", "-no", "{state} {result}", jobid)
         time.sleep(1)
         flux("resource", "status", "-s", "housekeeping", "-no", "{ranks}")
         flux("resource", "list", "-s", "free", "-no", "{ranks}")
+        flux("resource", "list", "-s", "allocated", "-no", "{ranks}")
         flux("run", "-N3", "true")
-        open("done", "w").close()
+        open("hk-go", "w").close()
         time.sleep(1)
         flux("resource", "status", "-s", "housekeeping", "-no", "{ranks}")
         flux("resource", "list", "-s", "free", "-no", "{ranks}")
+        flux("job", "eventlog", jobid)
         flux("dmesg")
         """)
-    assert runs["run"][0] == 0
-    # the job is done while its nodes are still in housekeeping
-    assert runs["jobs"][1].strip() == "COMPLETED"
-    assert runs["resource"][1].strip() == "3"
-    assert runs["resource.2"][1].strip() == "0-2"
-    assert runs["run.2"][0] == 0       # the released ranks are usable
-    assert runs["resource.3"][1].strip() == ""
-    assert runs["resource.4"][1].strip() == "0-3"
+    # the epilog holds the job in CLEANUP and its nodes allocated
+    assert runs["jobs"][1].strip() == "CLEANUP"
+    assert runs["resource"][1].strip() == ""
+    # then the job is done while rank 3 is still in housekeeping; the
+    # ranks done were released after release-after
+    assert runs["jobs.2"][1].strip() == "INACTIVE COMPLETED"
+    assert runs["resource.2"][1].strip() == "3"
+    assert runs["resource.3"][1].strip() == "0-2"
+    assert runs["resource.4"][1].strip() == "3"
+    assert runs["run"][0] == 0          # the released ranks are usable
+    assert runs["resource.5"][1].strip() == ""
+    assert runs["resource.6"][1].strip() == "0-3"
+    events = [line.split()[1] for line in runs["job.3"][1].splitlines()]
+    assert events[-4:] == ["epilog-start", "epilog-finish", "free", "clean"]
     dmesg = runs["dmesg"][1]
     assert "job-manager.err[0]: housekeeping: vm-1 (rank 1) ƒ" in dmesg
     assert ": nonzero exit code" in dmesg
