@@ -37,7 +37,7 @@ def flux(*args):
 """
 
 
-def run_four(tmp_path, toml, body):
+def run_four(tmp_path, toml, body, **env):
     """``body`` inside ``flux start --test-size=4`` with config ``toml``;
     ``flux`` is on PATH, as on a real system.
 
@@ -49,7 +49,8 @@ def run_four(tmp_path, toml, body):
     (conf / "perilog.toml").write_text(toml)
     script = tmp_path / "script.py"
     script.write_text(PRELUDE + textwrap.dedent(body))
-    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ["PATH"])
+    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ["PATH"],
+               **env)
     env.pop("FLUX_URI", None)
     proc = subprocess.run([flux_executable(), "start", "--test-size=4",
                            f"--config-path={conf}", sys.executable,
@@ -71,8 +72,9 @@ def test_prolog_fails_on_one_node_of_four(tmp_path):
     standin = tmp_path / "standin"
     standin.write_text(STANDIN)
     standin.chmod(0o755)
-    prolog_d = tmp_path / "prolog.d"
-    prolog_d.mkdir()
+    # the default -d: $FLUXD_SYSCONFDIR/flux/system/prolog.d
+    prolog_d = tmp_path / "etc" / "flux" / "system" / "prolog.d"
+    prolog_d.mkdir(parents=True)
     (prolog_d / "01-mark").write_text(
         f"#!/bin/sh\necho $FLUX_JOB_ID > {tmp_path}/rank0-prolog\n")
     (prolog_d / "01-mark").chmod(0o755)
@@ -83,7 +85,7 @@ def test_prolog_fails_on_one_node_of_four(tmp_path):
         [job-manager.prolog]
         command = [
            "flux", "perilog-run", "prolog",
-           "-e", "{standin},run,prolog", "-d", "{prolog_d}"
+           "-e", "{standin},run,prolog"
         ]
         [job-manager.epilog]
         command = [
@@ -99,7 +101,7 @@ def test_prolog_fails_on_one_node_of_four(tmp_path):
         flux("jobs", "-a", "-o", "{id.f58} {status} {exception.note}")
         flux("dmesg")
         flux("run", "-N3", "true")
-        """)
+        """, FLUXD_SYSCONFDIR=str(tmp_path / "etc"))
     rc, out, err = runs["run"]
     assert rc != 0
     assert "type=prolog severity=0 prolog failed with status=1" in err
@@ -219,6 +221,32 @@ def test_epilog_and_housekeeping_timing(tmp_path):
     dmesg = runs["dmesg"][1]
     assert "job-manager.err[0]: housekeeping: vm-1 (rank 1) ƒ" in dmesg
     assert ": nonzero exit code" in dmesg
+
+
+def test_perilog_run_timeout(tmp_path):
+    hang = tmp_path / "hang"
+    hang.write_text(f"#!/bin/sh\ntest $(flux getattr rank) = 1 || exit 0\n"
+                    f"echo $$ > {tmp_path}/pid\nexec sleep 300\n")
+    hang.chmod(0o755)
+    toml = textwrap.dedent(f"""\
+        [job-manager]
+        plugins = [{{ load = "perilog.so" }}]
+        [job-manager.prolog]
+        command = ["flux", "perilog-run", "prolog", "-t", "0.5s",
+                   "-e", "{hang}", "-d", "{tmp_path}/none"]
+        """)
+    runs = run_four(tmp_path, toml, """\
+        flux("run", "-N4", "true")
+        flux("resource", "drain", "-no", "{ranks} {reason}")
+        flux("dmesg")
+        """)
+    rc, out, err = runs["run"]
+    assert rc != 0
+    assert "type=prolog severity=0 prolog failed with status=143" in err
+    assert runs["resource"][1].startswith("1 prolog timed out for jobid ƒ")
+    assert "rank 1 prolog timeout, draining" in runs["dmesg"][1]
+    pid = (tmp_path / "pid").read_text().strip()
+    assert not os.path.exists(f"/proc/{pid}")
 
 
 def test_perilog_run_bad_input(tmp_path):
