@@ -10,7 +10,7 @@
 ``cancel-on-exception`` (prolog true, epilog false: a fatal exception
 kills the running command).  Commands run through each rank's ``rexec``
 service with ``FLUX_JOB_ID`` (f58), ``FLUX_JOB_USERID`` and ``FLUX_URI``
-(rank 0's) in their environment.  Each line of their output is logged
+(their broker's) in their environment.  Each line of their output is logged
 (``JOBID: NAME: rank R: LINE``) unless it matches a regex of
 ``[job-manager.perilog] log-ignore``.
 
@@ -81,7 +81,8 @@ class _Run:
         self.s = settings
         self.job = job
         self.f58 = fluid.encode(job.id, "f58")
-        self.timed_out = False
+        #: the ranks still running at the timeout (None: not passed)
+        self.timed_out = None
         self.canceled = False
         self.timer = None
         manager = plugin.p.host.manager
@@ -108,13 +109,12 @@ class _Run:
             if pattern.search(text):
                 return
         where = f"rank {rank}: " if self.s.per_rank else ""
-        self.plugin.log.info("{id}: {name}: {where}{line}",
-                                    id=self.f58, name=self.s.name,
-                                    where=where, line=text)
+        self.plugin.log.info("{id}: {name}: {where}{line}", id=self.f58,
+                             name=self.s.name, where=where, line=text)
 
     def expire(self):
         self.timer = None
-        self.timed_out = True
+        self.timed_out = IDset(self.cmds.running)
         self.cmds.terminate()
 
     def cancel(self):
@@ -132,9 +132,12 @@ class _Run:
         status = max(statuses.values(), default=0)
         failed = IDset([r for r, s in statuses.items() if s])
         severity = 0 if name == "prolog" else 2
-        if self.timed_out:
+        if self.timed_out is not None:
             note = f"{name} timed out after {format_fsd(self.s.timeout)}"
-            self._drain(failed, f"{name} timed out for jobid {self.f58}")
+            self._drain(self.timed_out,
+                        f"{name} timed out for jobid {self.f58}")
+            self._drain(failed - self.timed_out,
+                        f"{name} failed for jobid {self.f58}")
         elif status and not self.canceled:
             note = f"{name} failed with {wait_status_text(status)}"
             if self.s.per_rank:
@@ -234,4 +237,4 @@ def plugin_init(p):
     p.register("job.state.run", state.run)
     p.register("job.epilog-ready", state.epilog)
     p.register("job.event.exception", state.exception)
-    p.query = state.query
+    p.register("plugin.query", state.query)

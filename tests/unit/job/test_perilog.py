@@ -276,3 +276,15 @@ class RestartTests(SynchronousTestCase):
         again.settle()
         self.assertEqual(again.events(jobid)[-3:],
                          ["epilog-finish", "free", "clean"])
+
+
+class QueryTests(Base):
+    conf = {"job-manager": {"prolog": {"command": ["pro"],
+                                       "per-rank": True}}}
+
+    def test_query_shows_the_config_and_what_runs(self):
+        jobid = self.run_to_alloc((0,))
+        answer = self.i.manager.jobtap.query("perilog")
+        self.assertEqual(answer["conf"], {"prolog": {
+            "command": ["pro"], "per-rank": True}})
+        self.assertEqual(answer["procs"], {_f58(jobid): "prolog"})
