@@ -10,7 +10,9 @@ the ranks' ``rexec`` services, as the instance owner, with
 ``FLUX_JOB_ID`` (decimal) and ``FLUX_JOB_USERID``.  ``release-after``:
 unset, the resources go back (``sched.free``) when every rank is done;
 ``0``, each rank as it is done; a duration, those done when it has
-passed since the first rank finished, then each as it is done.  A rank
+passed since the first rank finished, then each as it is done.  With
+``exit-on-first-error``, the first rank that fails terminates the
+command on the others (SIGTERM, SIGKILL 60 s later).  A rank
 whose command fails is logged ``housekeeping: HOST (rank R) JOBID:
 nonzero exit code`` (or the signal) and released all the same.  Output
 lines are logged at info (stdout) and error (stderr).  ``job-manager.
@@ -49,7 +51,8 @@ class _Allocation:
         self.cmds = RankCommands(
             hk.manager.router, hk.clock, hk.command, list(self.pending),
             {"FLUX_JOB_ID": str(job.id), "FLUX_JOB_USERID": str(job.userid)},
-            on_line=self.line, on_rank=self.rank_done)
+            on_line=self.line, on_rank=self.rank_done,
+            exit_on_first_error=hk.exit_on_first_error)
 
     def line(self, rank, stream, text):
         log = self.hk.log.error if stream == "stderr" else self.hk.log.info
@@ -116,6 +119,8 @@ class Housekeeping:
         """Follow ``[job-manager.housekeeping]`` (running ones go on)."""
         self.command = None
         self.release_after = None
+        self.exit_on_first_error = bool(config.get(
+            "job-manager.housekeeping.exit-on-first-error", False))
         if not config.is_set("job-manager.housekeeping"):
             return
         self.command = config.get("job-manager.housekeeping.command", None)

@@ -5,7 +5,8 @@ job manager's housekeeping.
 
 :class:`RankCommands` starts the command on every rank at once, hands
 each line of output and each rank's wait status to its owner, and
-signals what still runs: :meth:`RankCommands.terminate` sends SIGTERM
+signals what still runs (with ``exit_on_first_error``, as soon as one
+rank fails): :meth:`RankCommands.terminate` sends SIGTERM
 and, ``kill_timeout`` seconds later, SIGKILL; :meth:`RankCommands.cancel`
 ends the requests (the ranks SIGKILL their commands).  A rank that cannot
 run the command (offline, lost) ends with :data:`LOST`.
@@ -42,12 +43,16 @@ class RankCommands:
     :param on_rank: ``on_rank(rank, status)`` as each rank ends.
     :param on_done: ``on_done(statuses)`` once all ended (``{rank:
         status}``).
+    :param kill_timeout: seconds from SIGTERM to SIGKILL.
+    :param exit_on_first_error: terminate the other ranks' commands when
+        one fails.
     """
 
     log = Logger()
 
     def __init__(self, router, clock, cmd, ranks, env, on_line=None,
-                 on_rank=None, on_done=None, kill_timeout=60.0):
+                 on_rank=None, on_done=None, kill_timeout=60.0,
+                 exit_on_first_error=False):
         self.router = router
         self.clock = clock
         self.cmd = list(cmd)
@@ -57,6 +62,7 @@ class RankCommands:
         self.on_rank = on_rank or (lambda rank, status: None)
         self.on_done = on_done or (lambda statuses: None)
         self.kill_timeout = kill_timeout
+        self.exit_on_first_error = exit_on_first_error
         self.pids = {}
         self.statuses = {}
         self.streams = {}
@@ -117,6 +123,9 @@ class RankCommands:
                 self.on_line(rank, stream, rest)
         self.statuses[rank] = status if isinstance(status, int) else LOST
         self.on_rank(rank, self.statuses[rank])
+        if self.statuses[rank] and self.exit_on_first_error \
+                and self.running:
+            self.terminate()
         if not self.running:
             if self._kill_timer is not None and self._kill_timer.active():
                 self._kill_timer.cancel()

@@ -8,7 +8,8 @@
 ``timeout`` (FSD; prolog 30m, epilog none; 0 or inf: none),
 ``kill-timeout`` (seconds from SIGTERM to SIGKILL, 60) and
 ``cancel-on-exception`` (prolog true, epilog false: a fatal exception
-kills the running command).  Commands run through each rank's ``rexec``
+kills the running command) and ``exit-on-first-error`` (the first rank
+that fails terminates the command on the others).  Commands run through each rank's ``rexec``
 service with ``FLUX_JOB_ID`` (f58), ``FLUX_JOB_USERID`` and ``FLUX_URI``
 (their broker's) in their environment.  Each line of their output is logged
 (``JOBID: NAME: rank R: LINE``) unless it matches a regex of
@@ -66,6 +67,8 @@ class _Settings:
             raise JobtapError(f"perilog: {name}.kill-timeout must be a"
                               " number of seconds >= 0")
         self.cancel = bool(table.get("cancel-on-exception", cancel))
+        self.exit_on_first_error = bool(table.get("exit-on-first-error",
+                                                  False))
         if self.command is not None and (
                 not isinstance(self.command, list) or not self.command
                 or not all(isinstance(a, str) for a in self.command)):
@@ -94,7 +97,8 @@ class _Run:
             list(ranks) if settings.per_rank else [0],
             {"FLUX_JOB_ID": self.f58, "FLUX_JOB_USERID": str(job.userid)},
             on_line=self.line, on_done=self.done,
-            kill_timeout=settings.kill_timeout)
+            kill_timeout=settings.kill_timeout,
+            exit_on_first_error=settings.exit_on_first_error)
 
     def start(self):
         p = self.plugin.p

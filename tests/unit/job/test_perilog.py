@@ -288,3 +288,26 @@ class QueryTests(Base):
         self.assertEqual(answer["conf"], {"prolog": {
             "command": ["pro"], "per-rank": True}})
         self.assertEqual(answer["procs"], {_f58(jobid): "prolog"})
+
+
+class FirstErrorTests(Base):
+    conf = {"job-manager": {
+        "prolog": {"command": ["pro"], "per-rank": True,
+                   "exit-on-first-error": True},
+        "housekeeping": {"command": ["hk"], "exit-on-first-error": True}}}
+
+    def test_the_first_failure_terminates_the_others(self):
+        # rank 1 cannot be reached: it fails at once, rank 0 is terminated
+        jobid = self.run_to_alloc((0, 1))
+        self.assertEqual(self.rexec.kills, [{"pid": 100, "signum": 15}])
+        self.rexec.end(0, 15)
+        self.i.settle()
+        job = self.i.manager.get(jobid)
+        self.assertEqual(job.exception_note,
+                         "prolog failed with status=1 on rank(s) 0-1")
+        self.assertEqual(self.i.sched.free_bodies, [])
+        # housekeeping likewise: rank 1 fails, rank 0 is terminated
+        self.assertEqual(self.rexec.kills[-1], {"pid": 101, "signum": 15})
+        self.rexec.end(1, 15)
+        self.i.settle()
+        self.assertEqual(len(self.i.sched.free_bodies), 1)
