@@ -55,11 +55,15 @@ class _Allocation:
             exit_on_first_error=hk.exit_on_first_error)
 
     def line(self, rank, stream, text):
+        if self.hk.stopping:
+            return
         log = self.hk.log.error if stream == "stderr" else self.hk.log.info
         log("housekeeping: {host} (rank {rank}) {id}: {line}",
             host=self.hosts.get(rank, rank), rank=rank, id=self.f58, line=text)
 
     def rank_done(self, rank, status):
+        if self.hk.stopping:
+            return      # killed with the broker: nothing to give back
         if status:
             why = (f"{signal.Signals(status & 0x7f).name}" if status & 0x7f
                    else "nonzero exit code")
@@ -113,6 +117,7 @@ class Housekeeping:
         self.manager = manager
         self.clock = clock
         self.allocations = {}
+        self.stopping = False
         self.configure(config)
 
     def configure(self, config):
@@ -168,6 +173,8 @@ class Housekeeping:
                             for a in self.allocations.values()}}
 
     def stop(self):
-        """The broker stops: kill what still runs."""
+        """The broker stops: kill what still runs, quietly (the
+        resources are not housekept across a restart)."""
+        self.stopping = True
         for alloc in self.allocations.values():
             alloc.cmds.cancel()

@@ -311,3 +311,17 @@ class FirstErrorTests(Base):
         self.rexec.end(1, 15)
         self.i.settle()
         self.assertEqual(len(self.i.sched.free_bodies), 1)
+
+
+class HousekeepingStopTests(Base):
+    conf = {"job-manager": {"housekeeping": {"command": ["hk"]}}}
+
+    def test_stop_cancels_quietly(self):
+        jobid = self.run_to_alloc((0,))
+        self.i.exec.run(jobid)
+        self.i.settle()
+        request = self.rexec.cmds[0][0]
+        self.i.manager.housekeeping.stop()
+        self.i.settle()
+        self.assertTrue(request.cancelled)
+        self.assertEqual(self.i.sched.free_bodies, [])
