@@ -25,7 +25,7 @@ import sys
 import time
 
 from fluxd.client.sync import Flux
-from fluxd.errors import InvalidArgument
+from fluxd.errors import FluxError, InvalidArgument
 from fluxd.formats import fluid
 from fluxd.formats.fsd import FSDError, parse_fsd
 from fluxd.formats.hostlist import Hostlist
@@ -104,13 +104,16 @@ def _run_per_rank(h, name, jobid, f58, args, deadline):
         wait = [t for t in (deadline, kill_at) if t is not None]
         if wait and min(wait) <= now:
             signum = signal.SIGTERM if kill_at is None else signal.SIGKILL
-            for token, rank in tokens.items():
+            for rank in tokens.values():
                 if rank not in status and rank in pids:
                     timed_out.add(rank)
-                    h.rpc("rexec.kill", {"pid": pids[rank],
-                                         "signum": signum}, nodeid=rank)
+                    try:
+                        h.rpc("rexec.kill", {"pid": pids[rank],
+                                             "signum": signum}, nodeid=rank)
+                    except FluxError:
+                        pass    # it ended meanwhile
             deadline = None
-            kill_at = now + KILL_DELAY if kill_at is None else float("inf")
+            kill_at = now + KILL_DELAY if signum == signal.SIGTERM else None
             continue
         got = h.next_response(list(tokens), min(wait) - now if wait
                               else None)
