@@ -14,7 +14,7 @@ passed since the first rank finished, then each as it is done.  With
 ``exit-on-first-error``, the first rank that fails terminates the
 command on the others (SIGTERM, SIGKILL 60 s later).  A rank
 whose command fails is logged ``housekeeping: HOST (rank R) JOBID:
-nonzero exit code`` (or the signal) and released all the same.  Output
+nonzero exit code`` (or the signal's description) and released all the same.  Output
 lines are logged at info (stdout) and error (stderr).  ``job-manager.
 stats-get`` shows ``housekeeping.running``: ``{JOBID: {pending,
 allocated, t_start}}`` (``flux resource status`` shows the pending ranks
@@ -26,8 +26,8 @@ import signal
 
 from twisted.logger import Logger
 
-from fluxd.formats import fluid
 from fluxd.config import parse_duration_key
+from fluxd.formats import fluid
 from fluxd.formats.rv1 import Rv1
 from fluxd.job._rankcmd import RankCommands
 
@@ -59,17 +59,19 @@ class _Allocation:
             return
         log = self.hk.log.error if stream == "stderr" else self.hk.log.info
         log("housekeeping: {host} (rank {rank}) {id}: {line}",
-            host=self.hosts.get(rank, rank), rank=rank, id=self.f58, line=text)
+            host=self.hosts.get(rank, rank), rank=rank, id=self.f58,
+            line=text)
 
     def rank_done(self, rank, status):
         if self.hk.stopping:
             return      # killed with the broker: nothing to give back
         if status:
-            why = (f"{signal.Signals(status & 0x7f).name}" if status & 0x7f
-                   else "nonzero exit code")
+            signum = status & 0x7f
+            why = (signal.strsignal(signum) or f"signal {signum}"
+                   if signum else "nonzero exit code")
             self.hk.log.error("housekeeping: {host} (rank {rank}) {id}:"
-                              " {why}", host=self.hosts.get(rank, rank), rank=rank,
-                              id=self.f58, why=why)
+                              " {why}", host=self.hosts.get(rank, rank),
+                              rank=rank, id=self.f58, why=why)
         self.pending.discard(rank)
         after = self.hk.release_after
         if not self.pending or after == 0 or self.expired:
@@ -105,8 +107,7 @@ class _Allocation:
 class Housekeeping:
     """The job manager's housekeeping.
 
-    :param manager: the job manager (its router, ``sched`` link and
-        ``housekeeping_done``).
+    :param manager: the job manager (its router and ``sched`` link).
     :param clock: IReactorTime.
     :param config: the broker's :class:`fluxd.config.Config`.
     """

@@ -10,7 +10,7 @@ from fluxd.config import Config
 from fluxd.job import jobs as J
 from fluxd.message.router import method
 from fluxd.module import Module
-from tests.unit.job.fakes import Instance
+from tests.unit.job.fakes import OWNER, Instance
 
 
 def R(ranks):
@@ -228,6 +228,18 @@ class HousekeepingTests(Base):
         self.assertEqual(self.frees(), [("1", False), ("0", True)])
         stats = self.i.ok("job-manager.stats-get")["housekeeping"]
         self.assertEqual(stats, {"running": {}})
+
+    def test_a_new_scheduler_hears_of_housekept_jobs(self):
+        jobid = self.run_to_alloc((0,))
+        self.i.exec.run(jobid)
+        self.i.settle()
+        said = []
+        stream = self.i.router.stream(
+            "job-manager.sched-hello", {"partial-ok": False},
+            cred=OWNER, on_response=said.append)
+        self.i.settle()
+        self.successResultOf(stream.done)
+        self.assertEqual([s["id"] for s in said], [jobid])
 
     def test_resource_status_counts_housekeeping(self):
         jobid = self.run_to_alloc((0,))
