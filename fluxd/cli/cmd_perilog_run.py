@@ -178,7 +178,8 @@ def _start_scripts(name, args):
 def _wait_scripts(f58, procs, deadline, verbose):
     code = 0
     for label, proc in procs:
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        left = None if deadline is None \
+            else max(0.0, deadline - time.monotonic())
         try:
             rc = proc.wait(left)
         except subprocess.TimeoutExpired:
