@@ -619,7 +619,6 @@ def mark(root, dotted, *, later=None, inert=None):
 
 
 _EXEC = "the exec service (job shells and the IMP)"
-_JOBTAP = "jobtap plugins and prolog/epilog in the job manager"
 _POLICY = "per-queue access and scheduler policy"
 _SCHED = "a scheduler"
 _LISTING = "the admin role (multi-user instance)"
@@ -633,10 +632,8 @@ _LATER_EXEC = ("imp", "service", "service-override", "method", "job-shell",
                "max-kill-timeout", "barrier-timeout",
                "sdexec-constrain-resources", "sdexec-properties",
                "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")
-_LATER_JM = ("housekeeping", "prolog", "epilog", "perilog")
 for _key, _what in (
         *((f"exec.{k}", _EXEC) for k in _LATER_EXEC),
-        *((f"job-manager.{k}", _JOBTAP) for k in _LATER_JM),
         ("policy.access", _POLICY), ("policy.scheduler", _POLICY),
         ("queues.NAME.policy.access", _POLICY),
         ("queues.NAME.policy.scheduler", _POLICY),

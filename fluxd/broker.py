@@ -35,6 +35,7 @@ from fluxd.client.uri import local_uri_path  # re-exported: the one parser
 from fluxd.errors import InvalidArgument
 from fluxd.events import EventService
 from fluxd.exec.service import ExecService
+from fluxd.job.rexec import RexecService
 from fluxd.formats.hostlist import Hostlist
 from fluxd.job.info import JobInfoService
 from fluxd.job.list import JobListService
@@ -339,6 +340,8 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         jobs = [ExecService(reactor, router, None, events, config, rank=rank,
                             hostname=hostname, local_uri=local_uri,
                             attrs=attrs)]
+    # every rank runs the commands of prologs, epilogs and housekeeping
+    jobs.append(RexecService(reactor, rank, local_uri=local_uri))
     policy = Policy(owner,
                     allow_guest_user=bool(config.get("access.allow-guest-user", False)),
                     allow_root_owner=bool(config.get("access.allow-root-owner", False)))

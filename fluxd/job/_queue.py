@@ -169,6 +169,7 @@ class QueueMethods:
         # jobtap plugins' conf.update may refuse it (a bad limit)
         self.jobtap.conf_update(config.as_dict())
         self.queues.reconfigure(config, active)
+        self.housekeeping.configure(config)
         self._config = config
         self.sched.queues_started()
         self.write_checkpoint()

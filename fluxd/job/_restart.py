@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from fluxd.errors import FluxError, NotFound
 from fluxd.formats import eventlog
 from fluxd.job import jobs as J
+from fluxd.job.jobs import EPILOG_READY
 from fluxd.storage import treeobj as T
 from fluxd.storage.lookup import READDIR
 
@@ -130,7 +131,36 @@ async def restart(manager):
                  n=len(manager._jobs), a=len(resumed))
 
 
+def _lost_perilogs(manager, job, entries):
+    """Prologs and epilogs started and not finished died with the broker
+    that ran them: each is finished now with SIGKILL as its status (a
+    lost prolog fails the job first); an epilog is not run again.
+
+    :returns: True when there were some (the job has moved on then).
+    """
+    open_ = []
+    for entry in entries:
+        name, ctx = entry["name"], entry.get("context") or {}
+        if name in ("prolog-start", "epilog-start"):
+            open_.append((name[:-6], ctx.get("description")))
+            if name == "epilog-start":
+                job.ext()[EPILOG_READY] = True
+        elif name in ("prolog-finish", "epilog-finish"):
+            key = (name[:-7], ctx.get("description"))
+            if key in open_:
+                open_.remove(key)
+    for kind, description in open_:
+        if kind == "prolog" and job.state == J.RUN:
+            manager.raise_exception(job, "prolog", 0, "prolog lost when"
+                                    " the job manager restarted")
+        manager.post(job, f"{kind}-finish", {"description": description,
+                                             "status": 9})
+    return bool(open_)
+
+
 def _resume(manager, job, entries):
+    if _lost_perilogs(manager, job, entries):
+        return
     state = job.state
     if state == J.NEW:
         manager.post(job, "validate")

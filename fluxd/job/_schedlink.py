@@ -201,10 +201,11 @@ class SchedLink:
                           cred=self._router.instance_cred).addErrback(
             lambda f: None)
 
-    def free(self, job, R):
-        """Return ``job``'s resources; a Deferred (errors are logged)."""
+    def free(self, job, R, final=True):
+        """Return ``job``'s resources (``final``: the last of them); a
+        Deferred (errors are logged)."""
         d = self._router.call("sched.free", {"id": job.id, "R": R,
-                                             "final": True},
+                                             "final": final},
                               cred=self._router.instance_cred)
 
         def failed(failure):

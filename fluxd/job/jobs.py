@@ -212,6 +212,19 @@ def set_state(job, state, timestamp):
         job.R = None
 
 
+#: the job's ext() key counting prologs and epilogs started, not finished
+PERILOG_ACTIVE = "perilog-active"
+#: the job's ext() key set once ``job.epilog-ready`` was dispatched
+EPILOG_READY = "epilog-ready"
+
+
+def perilog_active(job):
+    """How many prologs/epilogs of ``job`` are running (``prolog-start``
+    and ``epilog-start`` without their ``-finish``): the start request
+    and the ``free`` wait for none."""
+    return (job._ext or {}).get(PERILOG_ACTIVE, 0)
+
+
 def apply(job, entry):
     """Apply one eventlog entry to ``job`` (RFC 21 transitions).
 
@@ -288,6 +301,10 @@ def apply(job, entry):
         job.start_sent = True
     elif name == "free":
         job.has_resources = False
+    elif name in ("prolog-start", "epilog-start"):
+        job.ext()[PERILOG_ACTIVE] = perilog_active(job) + 1
+    elif name in ("prolog-finish", "epilog-finish"):
+        job.ext()[PERILOG_ACTIVE] = max(0, perilog_active(job) - 1)
     elif name == "clean":
         new = _require(state, CLEANUP, name) and INACTIVE
     elif name == "set-flags":

@@ -51,7 +51,8 @@ BUILTINS = {".priority-default": "priority_default",
             ".submit-hold": "submit_hold"}
 #: plugins flux-core ships as ``NAME.so``, loaded on request (by
 #: ``NAME`` or ``NAME.so``) under their own names
-LOADABLE = {"alloc-bypass": "alloc_bypass", "alloc-check": "alloc_check"}
+LOADABLE = {"alloc-bypass": "alloc_bypass", "alloc-check": "alloc_check",
+            "perilog": "perilog"}
 #: builtins loaded at start, in flux-core's order (submit-hold only when
 #: asked for)
 DEFAULTS = (".priority-default", ".limit-job-size", ".limit-duration",

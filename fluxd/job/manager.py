@@ -46,6 +46,7 @@ from fluxd.interfaces import (
 from fluxd.job import jobs as J
 from fluxd.job._drain import DrainWaiters
 from fluxd.job._execlink import ExecLink
+from fluxd.job._housekeeping import Housekeeping
 from fluxd.job._journal import Journal
 from fluxd.job._jobq import QueueSet
 from fluxd.job._jobtaprpc import JobtapMethods
@@ -67,6 +68,7 @@ _FINALIZE_WAIT = 10.0
 #: jobs unlinked per KVS commit when purging (flux-core's batch size)
 PURGE_BATCH = 100
 _PURGE_PERIOD = 5.0
+_PERILOG_FINISH = ("prolog-finish", "epilog-finish")
 
 
 def job_key(jobid):
@@ -123,6 +125,7 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
                                   on_durable=self._durable)
         self.sched = SchedLink(router, self)
         self.exec = ExecLink(router, self)
+        self.housekeeping = Housekeeping(self, clock, config)
         self.queues = QueueSet(config, safe_mode)
         self._expiration = expiration
         self.jobtap = JobtapHost(self, config.as_dict())
@@ -143,7 +146,8 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
     def flux_stats_get(self, request):
         """Counters, with ``commits``: the KVS transactions that carried
         job data (eventlogs, J, jobspec, the checkpoint, purges)."""
-        return dict(self.stats, commits=self.batcher.commits)
+        return dict(self.stats, commits=self.batcher.commits,
+                    housekeeping=self.housekeeping.stats())
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -174,6 +178,7 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         if self._purge_timer is not None and self._purge_timer.running:
             self._purge_timer.stop()
         self._drains.stop()
+        self.housekeeping.stop()
         self.write_checkpoint()
         return self._flush_for("stop")
 
@@ -343,6 +348,13 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
             self.jobtap.on_event(job, name, entry)
         if new is not None:
             self._act(job, new)
+        elif name in _PERILOG_FINISH and not J.perilog_active(job):
+            # the last prolog/epilog done: the start or the free it held
+            if job.state == J.RUN and not job.start_sent \
+                    and not self.exec.is_running(job):
+                self.exec.start(job)
+            elif job.state == J.CLEANUP:
+                self._cleanup(job)
 
     def _act(self, job, state):
         if state == J.PRIORITY:
@@ -359,7 +371,8 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         elif state == J.SCHED:
             self.sched.enqueue(job)
         elif state == J.RUN:
-            self.exec.start(job)
+            if not J.perilog_active(job):    # else at prolog-finish
+                self.exec.start(job)
         elif state == J.CLEANUP:
             self._cleanup(job)
         elif state == J.INACTIVE:
@@ -461,6 +474,15 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
             return
         if self.exec.is_running(job):
             return
+        if J.perilog_active(job):
+            return      # again at the last prolog-finish/epilog-finish
+        if job.has_resources and not job.ext().get(J.EPILOG_READY):
+            # once per job, when its shells and prolog are gone:
+            # perilog.so's epilog
+            job.ext()[J.EPILOG_READY] = True
+            self.jobtap.call("job.epilog-ready", job)
+            if job.state != J.CLEANUP or J.perilog_active(job):
+                return
         if job.has_resources:
             if J.has_flag(job, "alloc-bypass"):
                 self.post(job, "free")     # the scheduler never had them
@@ -471,7 +493,9 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
                 # resources to another job at once, whose alloc must come
                 # after it
                 self.post(job, "free")
-                self.sched.free(job, job.R)
+                # housekeeping holds them, when configured, until it is done
+                if not self.housekeeping.start(job, job.R):
+                    self.sched.free(job, job.R)
         self.post(job, "clean")
 
     # -- inactive jobs -------------------------------------------------------------
@@ -675,6 +699,10 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
                 request.respond({"id": job.id, "priority": job.priority,
                                  "userid": job.userid,
                                  "t_submit": job.t_submit})
+        # resources housekeeping still holds are the scheduler's too
+        for job in self.housekeeping.hello_jobs():
+            request.respond({"id": job.id, "priority": job.priority,
+                             "userid": job.userid, "t_submit": job.t_submit})
         return None
 
     @method("sched-ready")
@@ -702,13 +730,14 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
 
     @method("resource-status", roles=ROLE_USER)
     def rpc_resource_status(self, request):
-        """``{allocated}``: the union of R held by jobs, or null."""
+        """``{allocated}``: the union of R held by jobs and by
+        housekeeping, or null."""
         from fluxd.formats.rv1 import Rv1
         union = None
-        for job in self._jobs.values():
-            if job.has_resources and job.R:
-                R = Rv1.decode(json.dumps(job.R))
-                union = R if union is None else union.union(R)
+        held = [Rv1.decode(json.dumps(job.R)) for job in self._jobs.values()
+                if job.has_resources and job.R]
+        for R in held + self.housekeeping.held():
+            union = R if union is None else union.union(R)
         return {"allocated": union.encode() if union is not None else None}
 
     @method("events-journal", streaming=True)

@@ -61,9 +61,7 @@ class NotesTests(TestCase):
             ("info", "resource.reserve: not used until fluxd has a"
                      " scheduler"),
             ("warn", "job-manager.journal-size-limit: has no effect in fluxd"
-                     " (flux-core does not read it either)"),
-            ("info", "[job-manager.prolog]: not used until fluxd has jobtap"
-                     " plugins and prolog/epilog in the job manager")])
+                     " (flux-core does not read it either)")])
 
     def test_fluxion_graph_internals_warn_once_each(self):
         config = config_from_object({
@@ -86,7 +84,11 @@ class NotesTests(TestCase):
             "heartbeat": {"period": "5s"}, "kvs": {"gc-threshold": 10},
             "resource": {"exclude": "0", "noverify": True},
             "job-manager": {"plugins": [{"load": "site.py",
-                                         "conf": {"a": 1}}]}})
+                                         "conf": {"a": 1}}],
+                            "prolog": {"command": ["true"]},
+                            "epilog": {"per-rank": True},
+                            "housekeeping": {"release-after": "1s"},
+                            "perilog": {"log-ignore": ["x"]}}})
         self.assertEqual(config_notes(config), [])
 
 

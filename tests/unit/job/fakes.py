@@ -38,6 +38,7 @@ class FakeSched(Module):
         self.allocs = {}
         self.order = []
         self.frees = []
+        self.free_bodies = []
         self.cancels = []
         self.prioritized = []
         self.expirations = []
@@ -73,6 +74,7 @@ class FakeSched(Module):
     @method("free")
     def free(self, request):
         self.frees.append(request.json()["id"])
+        self.free_bodies.append(request.json())
 
     @method("prioritize")
     def prioritize(self, request):
