@@ -309,6 +309,7 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         watch_overlay(admin, overlay, rank=rank, size=size, children=children,
                       hostnames=layout.hosts)
         admin.config.follow(TbonTimings(overlay, setattrs))
+    lifecycle = admin.lifecycle
     kvs_modules = build_kvs_modules(reactor, rank, router, events, attrs,
                                     config, owner,
                                     statedir=setattrs.get("statedir"))
@@ -327,15 +328,21 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         jobs += [sched, FeasibilityService(sched),
                  ExecService(reactor, router, kvs, events, config,
                              writer=manager.batcher, hostname=hostname,
-                             local_uri=local_uri)]
+                             local_uri=local_uri, rundir=attrs.get("rundir"),
+                             instance_stopping=lambda: lifecycle
+                             .shutdown_requested)]
         # job-info and job-list read the job manager's table
         jobs += [JobInfoService(router, manager), JobListService(
             manager, private_mode=bool(config.get("access.private-mode",
                                                   False)))]
     else:
         # every other rank runs the shells of its part of each job
+        # (their shells outlive this broker: it stops when its parent
+        # does, and rank 0 ends the jobs of a whole-instance shutdown)
         jobs = [ExecService(reactor, router, None, events, config, rank=rank,
-                            hostname=hostname, local_uri=local_uri)]
+                            hostname=hostname, local_uri=local_uri,
+                            rundir=attrs.get("rundir"),
+                            instance_stopping=lambda: False)]
     policy = Policy(owner,
                     allow_guest_user=bool(config.get("access.allow-guest-user", False)),
                     allow_root_owner=bool(config.get("access.allow-root-owner", False)))

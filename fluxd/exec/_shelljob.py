@@ -75,10 +75,6 @@ class ShellJob(TestJob):
     def _initialized(self):
         if self.finalizing:
             return
-        if self.reattach:
-            self.fatal("job shells do not outlive their broker: the job"
-                       " was lost in the restart")
-            return
         if self.userid != self.svc.owner:
             self.fatal(IMP_NEEDED)
             return
@@ -88,6 +84,9 @@ class ShellJob(TestJob):
             self.fatal(f"cannot lay out the tasks: {exc}")
             return
         self.ranks = list(self.counts)
+        if self.reattach:
+            self._reattach_shells()
+            return
         self.svc.post(self, "starting")
         self.started = True
         ntasks = sum(self.counts.values())
@@ -106,6 +105,42 @@ class ShellJob(TestJob):
             self.streams[rank] = stream
             stream.done.addErrback(self._launch_failed, rank)
         self.jobspec = None     # the shells have it
+
+    def _reattach_shells(self):
+        """After a restart: take up the shells, which went on without
+        their broker (``job-exec.shell-attach`` on each rank)."""
+        self.svc.post(self, "re-starting")
+        self.started = True
+        router = self.svc.router
+        for rank in self.ranks:
+            self.state[rank] = "attach"
+            stream = router.stream(
+                "job-exec.shell-attach", {"id": self.id},
+                cred=router.instance_cred, nodeid=rank,
+                on_response=lambda ev, rank=rank: self.shell_event(rank, ev))
+            self.streams[rank] = stream
+            stream.done.addErrback(self._launch_failed, rank)
+        self.jobspec = None
+
+    def _attached(self, rank, ev):
+        """The shell of ``rank`` is ours again: ``reattached`` once every
+        one is."""
+        start = ev.get("start")
+        if isinstance(start, dict):
+            self.state[rank] = "start"
+            self.pids[rank] = (start.get("host", self.svc.hostname),
+                               start.get("pids") or [])
+            if rank == self.ranks[0]:
+                self.taskmap = start.get("taskmap")
+        else:
+            self.state[rank] = "init"
+        if any(s == "attach" for s in self.state.values()) \
+                or self.running or self.finalizing:
+            return
+        self.running = True
+        self.svc.post(self, "reattach-finish")
+        self._set_expiration()
+        self._respond("reattached")
 
     def _launch_failed(self, failure, rank):
         failure.trap(FluxError)
@@ -132,6 +167,8 @@ class ShellJob(TestJob):
             for stream, taskrank in ev.get("eof") or ():
                 self.output("data", {"stream": stream, "rank": str(taskrank),
                                      "eof": True})
+        elif kind == "attached":
+            self._attached(rank, ev)
         elif kind == "init":
             self.state[rank] = "init"
             if all(s in ("init", "start") for s in self.state.values()):
@@ -319,9 +356,19 @@ class ShellJob(TestJob):
         self.done.callback(None)
 
     def abandoned(self):
-        """The job manager went away: end the shells too."""
+        """The job manager went away: end the shells too, unless this
+        broker is stopping (they go on; the next one takes them up)."""
         for stream in self.streams.values():
             stream.cancel()
+        if self.svc.running and self.started:
+            for rank in self.ranks:
+                if rank not in self.statuses:
+                    self.svc.router.call(
+                        "job-exec.shell-kill",
+                        {"id": self.id, "signum": signal.SIGKILL,
+                         "shell": True},
+                        cred=self.svc.router.instance_cred,
+                        nodeid=rank).addErrback(lambda f: f.trap(FluxError))
         self.svc.deadlines.cancel(self.kill_timer)
         self.svc.deadlines.cancel(self.exit_timer)
         super().abandoned()

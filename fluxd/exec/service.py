@@ -115,13 +115,19 @@ class ExecService(Module):
         of this broker (None: one is made, started by the first job).
     :param hostname: this broker's host name (shell messages).
     :param local_uri: this broker's local URI (``FLUX_URI`` of the tasks).
+    :param rundir: this broker's rundir (the shell server's socket).
+    :param instance_stopping: callable, true when the broker stops with
+        the whole instance (``flux shutdown``): the shells are ended then;
+        otherwise (one broker stopped or restarted) they go on, and the
+        broker takes them up again when it returns.
     """
 
     name = "job-exec"
     log = Logger()
 
     def __init__(self, reactor, router, kvs, events, config, writer=None,
-                 rank=0, shells=None, hostname=None, local_uri=None):
+                 rank=0, shells=None, hostname=None, local_uri=None,
+                 rundir=None, instance_stopping=None):
         super().__init__(rank)
         self.reactor = reactor
         self.router = provide(IRouter, router)
@@ -134,7 +140,8 @@ class ExecService(Module):
             reactor, kvs, router.instance_cred, on_durable=self._durable)
         self.deadlines = Deadlines(reactor, self._deadline)
         self.shells = shells if shells is not None \
-            else ShellServerProcess(reactor)
+            else ShellServerProcess(reactor, rundir=rundir, rank=rank)
+        self.instance_stopping = instance_stopping or (lambda: True)
         self.hostname = hostname or socket.gethostname()
         self.local_uri = local_uri
         self.local = set()
@@ -191,7 +198,7 @@ class ExecService(Module):
             if sub is not None:
                 sub.cancel()
         self.deadlines.stop()
-        stopped = self.shells.stop()
+        stopped = self.shells.stop(kill=bool(self.instance_stopping()))
         # a shared writer is the job manager's to flush (bounded in time)
         if self._shared or self.writer is None:
             return stopped
@@ -402,6 +409,28 @@ class ExecService(Module):
             raise InvalidArgument(f"job {jobid} has a shell here already")
         spec = dict(body, broker_rank=self.rank, hostname=self.hostname,
                     uri=self.local_uri)
+        done, event = self._relay(request, jobid)
+        self.shells.launch(jobid, spec, event)
+        return done
+
+    @method("shell-attach", streaming=True)
+    def rpc_shell_attach(self, request):
+        """``job-exec.shell-attach {id}`` (rank 0's exec service after a
+        restart): take up the job's shell here again; responses as for
+        ``shell-launch``, first ``attached {start}`` (or ``lost``)."""
+        jobid = request.json().get("id")
+        if not isinstance(jobid, int):
+            raise ProtocolError("job-exec.shell-attach: expected {id}")
+        done, event = self._relay(request, jobid)
+        self.shells.attach(jobid, event)
+        return done
+
+    def _relay(self, request, jobid):
+        """The stream of ``jobid``'s shell events to ``request``:
+        ``(done, on_event)``.  Cancelled (rank 0's exec service or this
+        broker went away), the shell goes on, its events held by the
+        server until an ``attach``; rank 0 ends a job's shells with
+        ``shell-kill``."""
         done = defer.Deferred()
 
         def event(ev):
@@ -414,9 +443,12 @@ class ExecService(Module):
                 self.local.discard(jobid)
                 done.callback(None)
         self.local.add(jobid)
-        self.shells.launch(jobid, spec, event)
-        request.on_cancel(lambda: self.shells.terminate(jobid))
-        return done
+
+        def cancelled():
+            self.local.discard(jobid)
+            self.shells.detach(jobid)
+        request.on_cancel(cancelled)
+        return done, event
 
     @method("shell-kill")
     def rpc_shell_kill(self, request):
