@@ -49,7 +49,7 @@ class ShellJob(TestJob):
     __slots__ = ("R", "ranks", "counts", "state", "taskmap", "statuses",
                  "streams", "kill_timer", "kill_count", "kill_timeout",
                  "kill_started", "released", "exit_timer", "pids",
-                 "input_queue", "input_size", "input_state")
+                 "input_queue", "input_size", "input_state", "away")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -69,6 +69,7 @@ class ShellJob(TestJob):
         self.input_queue = []     # stdin held until every shell started
         self.input_size = 0
         self.input_state = None   # None, "open", "closed"
+        self.away = {}            # rank -> since when its broker is gone
 
     # -- start ----------------------------------------------------------------
 
@@ -122,9 +123,36 @@ class ShellJob(TestJob):
             stream.done.addErrback(self._launch_failed, rank)
         self.jobspec = None
 
+    def _away(self, rank):
+        """The broker of ``rank`` is gone while its shell runs: try
+        ``shell-attach`` again each second; past ``tbon.tcp_user_timeout``
+        the job fails (``lost-shell``)."""
+        now = self.svc.reactor.seconds()
+        since = self.away.setdefault(rank, now)
+        if now - since > self.svc.lost_shell_timeout:
+            self.exception("lost-shell", f"rank {rank}: its broker stayed"
+                           f" away {now - since:.0f}s: job shell lost")
+            self.exception_in_progress = True
+            self.kill(self.svc.term_signal)
+            self.shell_exited(rank, signal.SIGKILL)
+            return
+        self.svc.reactor.callLater(1.0, self._attach_again, rank)
+
+    def _attach_again(self, rank):
+        if rank in self.statuses or self.finalizing:
+            return
+        router = self.svc.router
+        stream = router.stream(
+            "job-exec.shell-attach", {"id": self.id},
+            cred=router.instance_cred, nodeid=rank,
+            on_response=lambda ev: self.shell_event(rank, ev))
+        self.streams[rank] = stream
+        stream.done.addErrback(self._launch_failed, rank)
+
     def _attached(self, rank, ev):
         """The shell of ``rank`` is ours again: ``reattached`` once every
         one is."""
+        self.away.pop(rank, None)
         start = ev.get("start")
         if isinstance(start, dict):
             self.state[rank] = "start"
@@ -144,6 +172,13 @@ class ShellJob(TestJob):
 
     def _launch_failed(self, failure, rank):
         failure.trap(FluxError)
+        if rank in self.statuses or self.finalizing:
+            return
+        if self.state.get(rank) != "launch":
+            # the shell runs on without its broker (restarted, or gone
+            # with its parent): take it up again when the broker returns
+            self._away(rank)
+            return
         if rank not in self.statuses:
             self.fatal(f"rank {rank}: cannot start a job shell:"
                        f" {failure.getErrorMessage()}")

@@ -162,6 +162,9 @@ class ExecService(Module):
         self.max_kill_count = int(config.get("exec.max-kill-count", 8))
         self.shell_exit_timeout = _seconds(
             config.get("exec.shell-exit-timeout", "30s"), 0.0)
+        # a broker away this long has lost its jobs' shells
+        self.lost_shell_timeout = _seconds(
+            config.get("tbon.tcp_user_timeout", "20s"), 20.0)
         self.max_start_delay = float(
             config.get("exec.max-start-delay-percent", 25))
         self.allow_guests = bool(config.get("exec.testexec.allow-guests",
