@@ -64,7 +64,8 @@ def socket_path(dirfd, name):
 
 class _Child:
     __slots__ = ("id", "pid", "ev_fd", "ctl_fd", "buf", "status", "pgid",
-                 "held", "held_size", "attached", "start", "exited")
+                 "held", "held_size", "attached", "start", "exited", "seq",
+                 "sent")
 
     def __init__(self, jobid, pid, ev_fd, ctl_fd):
         self.id, self.pid = jobid, pid
@@ -72,11 +73,13 @@ class _Child:
         self.ev_fd, self.ctl_fd = ev_fd, ctl_fd
         self.buf = b""
         self.status = None
-        self.held = []          # event lines not yet given to a broker
-        self.held_size = 0
+        self.held = []          # (seq, line) not yet given to a broker
+        self.sent = []          # (seq, line) given, not yet acknowledged
+        self.held_size = 0      # bytes of both
+        self.seq = 0
         self.attached = True
         self.start = None       # the shell's start event
-        self.exited = False     # shell-exit is queued: forget once sent
+        self.exited = False     # shell-exit is queued
 
 
 class ShellServer:
@@ -122,6 +125,9 @@ class ShellServer:
             self.conn = None
         for child in self.by_id.values():
             child.attached = False
+            # what the broker did not acknowledge may be lost with it
+            child.held[:0] = child.sent
+            child.sent = []
 
     def send(self, obj):
         """One line to the broker (dropped when none is connected)."""
@@ -139,19 +145,38 @@ class ShellServer:
 
     def _flush(self, child):
         while child.held and child.attached and self.conn is not None:
-            line = child.held[0]
-            if not self._write(line):
+            if not self._write(child.held[0][1]):
                 return
-            child.held.pop(0)
-            child.held_size -= len(line)
-        if child.exited and not child.held \
-                and self.by_id.get(child.id) is child:
-            del self.by_id[child.id]
+            child.sent.append(child.held.pop(0))
 
-    def _hold(self, child, lines):
-        child.held.append(lines)
-        child.held_size += len(lines)
+    def _hold(self, child, lines, final=False):
+        """Number the shell's event lines (``seq``) and hold them until
+        the broker acknowledges them (``final``: the shell's exit, kept
+        until the job is over)."""
+        for line in lines.splitlines():
+            if not line.startswith(b"{"):
+                continue
+            child.seq += 1
+            line = b'{"seq":%d,' % child.seq + line[1:] + b"\n"
+            child.held.append((child.seq, line, final))
+            child.held_size += len(line)
         self._flush(child)
+
+    def ack(self, child, seq, forget):
+        """The broker made the events up to ``seq`` durable (never the
+        shell's exit: its job may need it again until it is over); with
+        ``forget``, the job is over."""
+        if forget:
+            if self.by_id.get(child.id) is child and child.exited:
+                del self.by_id[child.id]
+            return
+        keep = []
+        for item in child.sent:
+            if item[0] <= seq and not item[2]:
+                child.held_size -= len(item[1])
+            else:
+                keep.append(item)
+        child.sent = keep
 
     # -- orders -------------------------------------------------------------
 
@@ -219,6 +244,11 @@ class ShellServer:
             self._flush(child)
             return
         if child is None:
+            return
+        if op == "ack":
+            seq = obj.get("seq", 0)
+            self.ack(child, seq if isinstance(seq, int) else 0,
+                     bool(obj.get("forget")))
             return
         if op in ("kill", "input") and child.ctl_fd is not None:
             # orders are small and the shell reads them at once: a
@@ -333,7 +363,7 @@ class ShellServer:
         child.exited = True
         self._hold(child, json.dumps(
             {"id": child.id, "ev": "shell-exit", "status": child.status},
-            separators=(",", ":")).encode() + b"\n")
+            separators=(",", ":")).encode() + b"\n", final=True)
 
     def _rundir_gone(self):
         return self.rundir is not None and not os.path.isdir(self.rundir)

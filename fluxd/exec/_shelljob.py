@@ -26,6 +26,8 @@ its server raises an ``exec`` exception.
 
 import signal
 
+from twisted.internet import defer
+
 from fluxd.errors import FluxError, InvalidArgument
 from fluxd.exec._job import TestJob
 from fluxd.formats import eventlog, fluid
@@ -49,7 +51,8 @@ class ShellJob(TestJob):
     __slots__ = ("R", "ranks", "counts", "state", "taskmap", "statuses",
                  "streams", "kill_timer", "kill_count", "kill_timeout",
                  "kill_started", "released", "exit_timer", "pids",
-                 "input_queue", "input_size", "input_state", "away")
+                 "input_queue", "input_size", "input_state", "away",
+                 "seqs", "acking")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -70,6 +73,8 @@ class ShellJob(TestJob):
         self.input_size = 0
         self.input_state = None   # None, "open", "closed"
         self.away = {}            # rank -> since when its broker is gone
+        self.seqs = {}            # rank -> last event seq received
+        self.acking = set()       # ranks with an acknowledgement on its way
 
     # -- start ----------------------------------------------------------------
 
@@ -112,16 +117,57 @@ class ShellJob(TestJob):
         their broker (``job-exec.shell-attach`` on each rank)."""
         self.svc.post(self, "re-starting")
         self.started = True
-        router = self.svc.router
+        self.jobspec = None
         for rank in self.ranks:
             self.state[rank] = "attach"
+        d = defer.Deferred.fromCoroutine(self.svc.shell_seqs(self,
+                                                             self.ranks))
+        d.addCallbacks(self._attach_shells, self._reattach_failed)
+
+    def _attach_shells(self, seqs):
+        self.seqs.update(seqs)
+        if self.finalizing:
+            return
+        router = self.svc.router
+        for rank in self.ranks:
             stream = router.stream(
                 "job-exec.shell-attach", {"id": self.id},
                 cred=router.instance_cred, nodeid=rank,
                 on_response=lambda ev, rank=rank: self.shell_event(rank, ev))
             self.streams[rank] = stream
             stream.done.addErrback(self._launch_failed, rank)
-        self.jobspec = None
+
+    def _ack_later(self, rank):
+        """Once what the events of ``rank`` wrote is durable, tell its
+        shell server (which holds them until then: a broker killed
+        meanwhile gets them again)."""
+        if rank in self.acking:
+            return
+        self.acking.add(rank)
+        upto = self.seqs[rank]
+        # with (or after) the output of those events: a broker killed
+        # before the acknowledgement skips them when they come again
+        self.svc.writer.put_value(f"{self.key}.guest.exec.seq.{rank}",
+                                  str(upto).encode())
+
+        def durable(_):
+            self.acking.discard(rank)
+            router = self.svc.router
+            router.call("job-exec.shell-ack", {"id": self.id, "seq": upto},
+                        cred=router.instance_cred, nodeid=rank
+                        ).addErrback(lambda f: f.trap(FluxError))
+            if self.seqs[rank] > upto:
+                self._ack_later(rank)
+        self.svc.writer.flush().addCallback(durable)
+
+    def _forget(self):
+        """The job is over and durable: the servers drop its shells."""
+        router = self.svc.router
+        for rank in self.ranks:
+            router.call("job-exec.shell-ack", {"id": self.id, "seq": 0,
+                                               "forget": True},
+                        cred=router.instance_cred, nodeid=rank
+                        ).addErrback(lambda f: f.trap(FluxError))
 
     def _away(self, rank):
         """The broker of ``rank`` is gone while its shell runs: try
@@ -195,6 +241,12 @@ class ShellJob(TestJob):
     def shell_event(self, rank, ev):
         """One event of the shell of ``rank``."""
         kind = ev.get("ev")
+        seq = ev.get("seq")
+        if isinstance(seq, int):
+            if seq <= self.seqs.get(rank, 0):
+                return          # sent again after a restart: had it
+            self.seqs[rank] = seq
+            self._ack_later(rank)
         if kind == "output":
             for stream, taskrank, text in ev.get("data") or ():
                 self.output("data", {"stream": stream, "rank": str(taskrank),
@@ -389,6 +441,7 @@ class ShellJob(TestJob):
                                   "final": True})
         self.svc.forget(self)
         self.done.callback(None)
+        self.svc.writer.flush().addCallback(lambda _: self._forget())
 
     def abandoned(self):
         """The job manager went away: end the shells too, unless this

@@ -31,7 +31,8 @@ from fluxd.errors import FluxError
 
 __all__ = ["ShellServerProcess", "SOCKET_NAME"]
 
-#: the server's socket in the rundir (one per rank)
+#: the server's socket in the rundir (one per rank), its log beside it
+#: (``shells-{rank}.log``)
 SOCKET_NAME = "shells-{rank}.sock"
 
 
@@ -146,10 +147,17 @@ class ShellServerProcess:
             return
         self.queue = []
         starter = _Starter()
-        self.reactor.spawnProcess(
-            starter, self.python,
-            [self.python, "-m", "flux_shell.server", self.path],
-            env=self.env, childFDs={0: "w", 1: "r", 2: 2})
+        # its errors (and its shells') go to a file beside the socket: it
+        # outlives the broker, and must not hold the broker's stderr open
+        log = os.open(self.path[:-len(".sock")] + ".log",
+                      os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            self.reactor.spawnProcess(
+                starter, self.python,
+                [self.python, "-m", "flux_shell.server", self.path],
+                env=self.env, childFDs={0: "w", 1: "r", 2: log})
+        finally:
+            os.close(log)
         starter.ready.addCallback(lambda _: self._started())
         starter.ready.addErrback(self._start_failed)
 
@@ -219,6 +227,13 @@ class ShellServerProcess:
             return
         self.handlers[jobid] = on_event
         self._send(order)
+
+    def ack(self, jobid, seq=0, forget=False):
+        """The events of ``jobid`` up to ``seq`` are durable (``forget``:
+        its job is over): the server may drop them."""
+        if self.conn is not None or self.queue is not None:
+            self._send({"op": "ack", "id": jobid, "seq": seq,
+                        "forget": forget})
 
     def detach(self, jobid):
         """Stop relaying the events of ``jobid`` (its shell goes on)."""

@@ -310,6 +310,20 @@ class ExecService(Module):
                 return entry["timestamp"]
         return None
 
+    async def shell_seqs(self, job, ranks):
+        """``{rank: seq}``: the last shell event of each rank whose
+        output is durable (reattach: the ones sent again are skipped)."""
+        seqs = {}
+        for rank in ranks:
+            try:
+                obj = await self.kvs.lookup(
+                    "primary", f"{job.key}.guest.exec.seq.{rank}",
+                    cred=self.router.instance_cred)
+                seqs[rank] = int(T.decode_val(obj))
+            except (NotFound, ValueError):
+                continue
+        return seqs
+
     @method("expiration")
     def rpc_expiration(self, request):
         """``job-exec.expiration {id, expiration}`` (the job manager, after
@@ -452,6 +466,18 @@ class ExecService(Module):
             self.shells.detach(jobid)
         request.on_cancel(cancelled)
         return done, event
+
+    @method("shell-ack")
+    def rpc_shell_ack(self, request):
+        """``job-exec.shell-ack {id, seq, forget?}`` (rank 0's exec
+        service): the events of the job's shell here up to ``seq`` are
+        durable; ``forget``: the job is over."""
+        body = request.json()
+        jobid, seq = body.get("id"), body.get("seq", 0)
+        if not isinstance(jobid, int) or not isinstance(seq, int):
+            raise ProtocolError("job-exec.shell-ack: expected {id, seq}")
+        self.shells.ack(jobid, seq, bool(body.get("forget")))
+        return {}
 
     @method("shell-kill")
     def rpc_shell_kill(self, request):

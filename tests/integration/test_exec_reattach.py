@@ -1,6 +1,6 @@
 """Running jobs outlive their brokers on a real 4-broker instance: rank 0
-killed with SIGKILL and started again; every job ends with exit 0 and
-its whole output (issue 19)."""
+killed with SIGKILL and started again, then a follower; every job ends
+with exit 0 and its whole output (issue 19)."""
 
 import shutil
 
@@ -16,7 +16,7 @@ def _counter(n, flag):
             f" done; sleep 0.02; done"]
 
 
-def test_jobs_survive_a_rank0_restart(make_instance, tmp_path):
+def test_jobs_survive_rank0_and_follower_restarts(make_instance, tmp_path):
     inst = make_instance(4)
     state = tmp_path / "state0"
     state.mkdir()
@@ -35,6 +35,8 @@ def test_jobs_survive_a_rank0_restart(make_instance, tmp_path):
         for jobid in jobs:
             inst[0].flux("job", "wait-event", "-p", "exec", jobid,
                           "reattach-finish")
+        inst[2].kill()
+        inst.start([2])
         flag.write_text("")
         for jobid in jobs:
             result = inst[0].flux("job", "attach", "-l", jobid)

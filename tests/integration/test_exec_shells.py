@@ -308,7 +308,7 @@ def test_running_jobs_survive_a_broker_restart(broker_factory, tmp_path):
     for jobid in jobs:
         result = broker.flux("job", "attach", jobid)
         assert (result.rc, result.err) == (0, "")
-        assert result.out == "".join(f"{i}\n" for i in range(40))
+        assert result.out.split() == [str(i) for i in range(40)], " ".join(result.out.split())
         names = [json.loads(line)["name"] for line in broker.flux(
             "job", "eventlog", "-f", "json", "-p", "exec", jobid
         ).out.splitlines()]
