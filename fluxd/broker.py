@@ -325,12 +325,19 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         # scheduler and exec: R and the exec eventlog need not be
         # durable before the job manager hears of them
         sched = SchedulerService(reactor, router, kvs, writer=manager.batcher)
-        jobs += [sched, FeasibilityService(sched),
-                 ExecService(reactor, router, kvs, events, config,
-                             writer=manager.batcher, hostname=hostname,
-                             local_uri=local_uri, rundir=attrs.get("rundir"),
-                             instance_stopping=lambda: lifecycle
-                             .shutdown_requested)]
+        execsvc = ExecService(reactor, router, kvs, events, config,
+                              writer=manager.batcher, hostname=hostname,
+                              local_uri=local_uri, rundir=attrs.get("rundir"),
+                              instance_stopping=lambda: lifecycle
+                              .shutdown_requested)
+        jobs += [sched, FeasibilityService(sched), execsvc]
+
+        def instance_stops(_lifecycle, state, _event):
+            # the followers' job shells outlive their brokers: end them
+            # before the followers are told to shut down
+            if state == "cleanup" and lifecycle.shutdown_requested:
+                execsvc.end_all()
+        lifecycle.add_listener(instance_stops)
         # job-info and job-list read the job manager's table
         jobs += [JobInfoService(router, manager), JobListService(
             manager, private_mode=bool(config.get("access.private-mode",

@@ -240,6 +240,9 @@ class ShellServer:
                            " shell is gone (not found after the restart)"})
                 return
             child.attached = True
+            # a new reader: what the last one did not acknowledge again
+            child.held[:0] = child.sent
+            child.sent = []
             self.send({"id": jobid, "ev": "attached", "start": child.start})
             self._flush(child)
             return

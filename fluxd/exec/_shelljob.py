@@ -449,14 +449,17 @@ class ShellJob(TestJob):
         for stream in self.streams.values():
             stream.cancel()
         if self.svc.running and self.started:
-            for rank in self.ranks:
-                if rank not in self.statuses:
-                    self.svc.router.call(
-                        "job-exec.shell-kill",
-                        {"id": self.id, "signum": signal.SIGKILL,
-                         "shell": True},
-                        cred=self.svc.router.instance_cred,
-                        nodeid=rank).addErrback(lambda f: f.trap(FluxError))
+            self.terminate()
+
+    def terminate(self):
+        """SIGKILL the shells still running, and their tasks."""
+        for rank in self.ranks:
+            if rank not in self.statuses:
+                self.svc.router.call(
+                    "job-exec.shell-kill",
+                    {"id": self.id, "signum": signal.SIGKILL, "shell": True},
+                    cred=self.svc.router.instance_cred,
+                    nodeid=rank).addErrback(lambda f: f.trap(FluxError))
         self.svc.deadlines.cancel(self.kill_timer)
         self.svc.deadlines.cancel(self.exit_timer)
         super().abandoned()

@@ -278,6 +278,14 @@ class ExecService(Module):
         job.begin()
         return job.done
 
+    def end_all(self):
+        """The whole instance stops (``flux shutdown``): a fatal exception
+        on every running job (its tasks get ``exec.term-signal`` at once,
+        on every rank, before the followers stop)."""
+        for job in list(self.jobs.values()):
+            if isinstance(job, ShellJob) and not job.finalizing:
+                job.fatal("the instance is shutting down")
+
     def forget(self, job):
         """The job was released: drop its record."""
         if self.jobs.get(job.id) is job:

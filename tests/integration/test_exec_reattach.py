@@ -50,3 +50,57 @@ def test_jobs_survive_rank0_and_follower_restarts(make_instance, tmp_path):
         inst.stop()
         for broker in inst.brokers:
             shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _task_pids(broker, jobid, count):
+    broker.flux("job", "wait-event", "-p", "output", "-c", str(count),
+                jobid, "data")
+    out = broker.flux("job", "eventlog", "-f", "json", "-p", "output",
+                      jobid).out
+    return [int(line.split('"data":"')[1].split("\\n")[0])
+            for line in out.splitlines() if '"data":"' in line]
+
+
+def test_instance_shutdown_ends_jobs_on_every_rank(make_instance):
+    inst = make_instance(4)
+    try:
+        inst.start()
+        jobid = inst[0].flux("submit", "-N4", "-n4", SH, "-c",
+                             "echo $$; exec sleep 60").out.strip()
+        pids = _task_pids(inst[0], jobid, 4)
+        assert len(pids) == 4 and all(_alive(pid) for pid in pids)
+        assert inst[0].flux("shutdown").rc == 0
+        for broker in inst.brokers:
+            broker.wait(timeout=60)
+        assert not any(_alive(pid) for pid in pids)
+    finally:
+        inst.stop()
+        for broker in inst.brokers:
+            shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
+
+
+def test_a_node_away_too_long_loses_its_jobs(make_instance):
+    inst = make_instance(4, files={"tbon.toml":
+                                   '[tbon]\ntcp_user_timeout = "2s"\n'})
+    try:
+        inst.start()
+        jobid = inst[0].flux("submit", "-N4", "-n4", SH, "-c",
+                             "echo $$; exec sleep 60").out.strip()
+        _task_pids(inst[0], jobid, 4)
+        inst[3].kill()
+        result = inst[0].flux("job", "attach", jobid)
+        assert result.rc == 143
+        assert "type=lost-shell severity=0 rank 3: its broker stayed away" \
+            in result.err
+    finally:
+        inst.stop()
+        for broker in inst.brokers:
+            shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
