@@ -22,6 +22,16 @@ sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
 to ``exec.max-kill-count`` times; past ``5 * kill-timeout`` the shells
 themselves are SIGKILLed.  A shell that dies by a signal or is lost with
 its server raises an ``exec`` exception.
+
+Shells outlive their brokers.  Each shell event is numbered; rank 0
+acknowledges (``job-exec.shell-ack``) the events whose writes are
+durable, recording the last one in ``guest.exec.seq.<rank>`` in the same
+or a later commit, and the shell server holds every unacknowledged event
+for the next reader.  A job reattached after a restart opens
+``job-exec.shell-attach`` streams instead of launching, skips the events
+it already has and answers ``reattached``; a rank whose broker is gone is
+asked again each second and, past ``tbon.tcp_user_timeout``, its job
+gets a ``lost-shell`` exception.
 """
 
 import signal

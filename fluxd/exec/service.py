@@ -6,8 +6,11 @@ It runs on every rank.  Each rank's service keeps a shell server
 (:class:`~fluxd.exec._shells.ShellServerProcess`, started by the rank's
 first job and kept: a 16-broker test instance that runs no job starts
 no server) and answers ``job-exec.shell-launch`` (streaming: the events
-of the job shell it forks for the job), ``job-exec.shell-kill {id,
-signum, shell?}`` and ``job-exec.shell-input {id, data, eof}``; it also
+of the job shell it forks for the job), ``job-exec.shell-attach {id}``
+(the same stream again from a shell that outlived a broker restart),
+``job-exec.shell-ack {id, seq, forget?}`` (rank 0 made those events
+durable), ``job-exec.shell-kill {id, signum, shell?}`` and
+``job-exec.shell-input {id, data, eof}``; it also
 sends the ``shell-<id>.kill {signum}`` events of ``flux job kill`` to its
 shells.  Rank 0's service alone talks to the
 job manager: a job with ``attributes.system.exec.test`` is simulated
