@@ -52,6 +52,8 @@ _KILL_TIMEOUT_MAX = 300.0
 #: bytes of stdin held for a job whose shells have not all started
 MAX_QUEUED_INPUT = 10 * 1024 * 1024
 _FATAL = 2
+#: the shell events that write the job's output: acknowledged once durable
+_WRITES = frozenset(("output", "log", "redirect"))
 
 
 class ShellJob(TestJob):
@@ -256,7 +258,9 @@ class ShellJob(TestJob):
             if seq <= self.seqs.get(rank, 0):
                 return          # sent again after a restart: had it
             self.seqs[rank] = seq
-            self._ack_later(rank)
+            if kind in _WRITES:
+                # (the others are few: the server keeps them to the end)
+                self._ack_later(rank)
         if kind == "output":
             for stream, taskrank, text in ev.get("data") or ():
                 self.output("data", {"stream": stream, "rank": str(taskrank),
@@ -267,8 +271,11 @@ class ShellJob(TestJob):
         elif kind == "attached":
             self._attached(rank, ev)
         elif kind == "init":
+            if self.state.get(rank) == "start":
+                return          # sent again after a restart
             self.state[rank] = "init"
-            if all(s in ("init", "start") for s in self.state.values()):
+            if all(s in ("init", "start") for s in self.state.values()) \
+                    and not self.reattach:
                 self.svc.post(self, "shell.init", {
                     "service": f"{self.userid}-shell-{self.id}",
                     "leader-rank": self.ranks[0], "size": len(self.ranks)})
