@@ -310,6 +310,7 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         watch_overlay(admin, overlay, rank=rank, size=size, children=children,
                       hostnames=layout.hosts)
         admin.config.follow(TbonTimings(overlay, setattrs))
+    lifecycle = admin.lifecycle
     kvs_modules = build_kvs_modules(reactor, rank, router, events, attrs,
                                     config, owner,
                                     statedir=setattrs.get("statedir"))
@@ -327,19 +328,32 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         # Fluxion's mode: every pending job is the scheduler's to plan
         sched = SchedulerService(reactor, router, kvs, limit=None,
                                  writer=manager.batcher, config=config)
-        jobs += [sched, FeasibilityService(sched),
-                 ExecService(reactor, router, kvs, events, config,
-                             writer=manager.batcher, hostname=hostname,
-                             local_uri=local_uri, attrs=attrs)]
+        execsvc = ExecService(reactor, router, kvs, events, config,
+                              writer=manager.batcher, hostname=hostname,
+                              local_uri=local_uri, attrs=attrs,
+                              rundir=attrs.get("rundir"),
+                              instance_stopping=lambda: lifecycle
+                              .shutdown_requested)
+        jobs += [sched, FeasibilityService(sched), execsvc]
+
+        def instance_stops(_lifecycle, state, _event):
+            # the followers' job shells outlive their brokers: end them
+            # before the followers are told to shut down
+            if state == "cleanup" and lifecycle.shutdown_requested:
+                execsvc.end_all()
+        lifecycle.add_listener(instance_stops)
         # job-info and job-list read the job manager's table
         jobs += [JobInfoService(router, manager), JobListService(
             manager, private_mode=bool(config.get("access.private-mode",
                                                   False)))]
     else:
         # every other rank runs the shells of its part of each job
+        # (their shells outlive this broker: it stops when its parent
+        # does, and rank 0 ends the jobs of a whole-instance shutdown)
         jobs = [ExecService(reactor, router, None, events, config, rank=rank,
                             hostname=hostname, local_uri=local_uri,
-                            attrs=attrs)]
+                            attrs=attrs, rundir=attrs.get("rundir"),
+                            instance_stopping=lambda: False)]
     # every rank runs the commands of prologs, epilogs and housekeeping
     jobs.append(RexecService(reactor, rank, local_uri=local_uri))
     policy = Policy(owner,

@@ -265,6 +265,12 @@ class Lifecycle:
         """True once a stop was requested (signal or ``flux shutdown``)."""
         return self._stopping is not None
 
+    @property
+    def shutdown_requested(self):
+        """True once ``flux shutdown`` stops the whole instance (not a
+        signal to this broker)."""
+        return self._stopping == "shutdown"
+
     def start(self):
         """Post ``start``: leave NONE and begin loading the modules."""
         self.post("start")

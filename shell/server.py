@@ -4,9 +4,19 @@
 It has imported the job shell once; each ``launch`` order forks a child
 that becomes that job's shell (:func:`flux_shell.shell.run`) in a
 session of its own, so a job costs a ``fork`` and no interpreter start.
-Orders come on stdin, one JSON object per line:
+
+It runs in a session of its own too and listens on a UNIX socket in the
+broker's rundir (``python -m flux_shell.server SOCKET``), so that it and
+its shells outlive the broker: a broker stopped or killed, then started
+again with the same rundir, connects to it again and finds its jobs.
+Only a connection from the server's own user is served, one at a time
+(a new one replaces the old).  Orders come one JSON object per line:
 
 - ``{"op": "launch", "id": ID, "spec": {...}}``: fork a shell;
+- ``{"op": "attach", "id": ID}``: the broker came back for the job:
+  ``{"id", "ev": "attached", "start": EVENT|null}`` (the shell's ``start``
+  event, null before it), then every event held while it was away
+  (``{"id", "ev": "lost", "error"}`` when there is no such shell here);
 - ``{"op": "kill", "id": ID, "signum": N}``: the shell sends N to its
   tasks;
 - ``{"op": "input", "id": ID, "data": TEXT, "eof": BOOL}``: for the
@@ -15,14 +25,19 @@ Orders come on stdin, one JSON object per line:
   barrier, for the shell's ``pmi`` plugin; ``pty-input {data}`` and
   ``pty-resize {rows, cols}`` for its ``pty`` plugin;
 - ``{"op": "terminate", "id": ID}``: SIGKILL the shell itself and its
-  tasks' process group (known from the shell's ``start`` event).
+  tasks' process group (known from the shell's ``start`` event);
+- ``{"op": "shutdown"}``: the instance stops: close every shell's order
+  pipe (the shells kill their tasks), exit once they are gone.
 
-On stdout it relays each shell's event lines whole (never interleaved),
-adds ``{"id", "ev": "spawned", "pid"}`` after a fork and, once a shell
-has exited and its event pipe is drained, ``{"id", "ev": "shell-exit",
-"status": WAITSTATUS}``.  At the end of stdin (the broker is gone) it
-closes every shell's order pipe, which makes the shells kill their tasks,
-and exits once they have.
+Back come each shell's event lines whole (never interleaved),
+``{"id", "ev": "spawned", "pid"}`` after a fork and, once a shell has
+exited and its event pipe is drained, ``{"id", "ev": "shell-exit",
+"status": WAITSTATUS}``.  While no broker is connected (or before it
+attached again) a shell's events are held, at most ``HOLD_LIMIT`` bytes
+of them: past that the server stops reading the shell, whose writes then
+block (and so do its tasks').  The server exits when no broker is
+connected and it has no shell, and kills its shells and exits when its
+rundir is removed (the instance is gone for good).
 """
 
 import gc
@@ -30,11 +45,24 @@ import json
 import os
 import select
 import signal
+import socket
+import struct
 import sys
 
 import flux_shell.shell as shell_mod
 
-__all__ = ["ShellServer", "main"]
+__all__ = ["ShellServer", "main", "socket_path"]
+
+#: bytes of a shell's events held while no broker takes them
+HOLD_LIMIT = 4 * 1024 * 1024
+#: seconds between checks that the rundir is still there (no broker)
+_POLL = 1.0
+
+
+def socket_path(dirfd, name):
+    """A short path to ``name`` in the directory open as ``dirfd`` (a
+    UNIX socket's path is limited to 108 bytes; a rundir's is not)."""
+    return f"/proc/self/fd/{dirfd}/{name}"
 
 
 #: orders passed on to the shell (``pmi``: a PMI barrier's exchange,
@@ -44,7 +72,9 @@ _SHELL_ORDERS = ("kill", "input", "pmi", "pty-input", "pty-resize")
 
 
 class _Child:
-    __slots__ = ("id", "pid", "ev_fd", "ctl_fd", "buf", "status", "pgid")
+    __slots__ = ("id", "pid", "ev_fd", "ctl_fd", "buf", "status", "pgid",
+                 "held", "held_size", "attached", "start", "exited", "seq",
+                 "sent")
 
     def __init__(self, jobid, pid, ev_fd, ctl_fd):
         self.id, self.pid = jobid, pid
@@ -52,37 +82,110 @@ class _Child:
         self.ev_fd, self.ctl_fd = ev_fd, ctl_fd
         self.buf = b""
         self.status = None
+        self.held = []          # (seq, line) not yet given to a broker
+        self.sent = []          # (seq, line) given, not yet acknowledged
+        self.held_size = 0      # bytes of both
+        self.seq = 0
+        self.attached = True
+        self.start = None       # the shell's start event
+        self.exited = False     # shell-exit is queued
 
 
 class ShellServer:
-    """The server's loop over its stdin and the shells' event pipes."""
+    """The server's loop over its socket and the shells' event pipes.
 
-    def __init__(self, in_fd=0, out_fd=1):
-        self.in_fd, self.out_fd = in_fd, out_fd
+    :param listen: the listening UNIX socket.
+    :param rundir: the directory to watch (None: never gone).
+    """
+
+    def __init__(self, listen, rundir=None):
+        self.listen = listen
+        self.rundir = rundir
+        self.conn = None
         self.inbuf = b""
         self.by_fd = {}
         self.by_pid = {}
         self.by_id = {}
         self.closing = False
+        self.served = False
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
 
-    def send(self, obj):
-        """One line to the broker."""
-        data = (json.dumps(obj, separators=(",", ":")) + "\n").encode()
-        self.write(data)
+    # -- the broker's connection ------------------------------------------
 
-    def write(self, data):
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(self.out_fd, view):]
-            except InterruptedError:
-                continue
-            except BrokenPipeError:
-                self.closing = True
+    def _accept(self):
+        try:
+            conn, _ = self.listen.accept()
+        except OSError:
+            return
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                struct.calcsize("3i"))
+        if struct.unpack("3i", creds)[1] != os.getuid():
+            conn.close()
+            return
+        self._disconnect()
+        conn.setblocking(True)
+        self.conn, self.inbuf, self.served = conn, b"", True
+
+    def _disconnect(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        for child in self.by_id.values():
+            child.attached = False
+            # what the broker did not acknowledge may be lost with it
+            child.held[:0] = child.sent
+            child.sent = []
+
+    def send(self, obj):
+        """One line to the broker (dropped when none is connected)."""
+        self._write((json.dumps(obj, separators=(",", ":")) + "\n").encode())
+
+    def _write(self, data):
+        if self.conn is None:
+            return False
+        try:
+            self.conn.sendall(data)
+        except OSError:
+            self._disconnect()
+            return False
+        return True
+
+    def _flush(self, child):
+        while child.held and child.attached and self.conn is not None:
+            if not self._write(child.held[0][1]):
                 return
+            child.sent.append(child.held.pop(0))
+
+    def _hold(self, child, lines, final=False):
+        """Number the shell's event lines (``seq``) and hold them until
+        the broker acknowledges them (``final``: the shell's exit, kept
+        until the job is over)."""
+        for line in lines.splitlines():
+            if not line.startswith(b"{"):
+                continue
+            child.seq += 1
+            line = b'{"seq":%d,' % child.seq + line[1:] + b"\n"
+            child.held.append((child.seq, line, final))
+            child.held_size += len(line)
+        self._flush(child)
+
+    def ack(self, child, seq, forget):
+        """The broker made the events up to ``seq`` durable (never the
+        shell's exit: its job may need it again until it is over); with
+        ``forget``, the job is over."""
+        if forget:
+            if self.by_id.get(child.id) is child and child.exited:
+                del self.by_id[child.id]
+            return
+        keep = []
+        for item in child.sent:
+            if item[0] <= seq and not item[2]:
+                child.held_size -= len(item[1])
+            else:
+                keep.append(item)
+        child.sent = keep
 
     # -- orders -------------------------------------------------------------
 
@@ -106,9 +209,12 @@ class ShellServer:
         try:
             os.setsid()
             keep = {ev_w, ctl_r, 2}
-            for fd in [self.in_fd, self.out_fd, self.wake_r, self.wake_w,
-                       *mine, *self.by_fd,
-                       *(c.ctl_fd for c in self.by_fd.values())]:
+            fds = [self.listen.fileno(), self.wake_r, self.wake_w, *mine,
+                   *self.by_fd, *(c.ctl_fd for c in self.by_id.values()
+                                  if c.ctl_fd is not None)]
+            if self.conn is not None:
+                fds.append(self.conn.fileno())
+            for fd in fds:
                 if fd not in keep:
                     try:
                         os.close(fd)
@@ -122,6 +228,8 @@ class ShellServer:
                 os.close(null)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+            for signum in (signal.SIGHUP, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_DFL)
             code = shell_mod.run(spec, ev_w, ctl_r)
         finally:
             os._exit(code)
@@ -131,8 +239,28 @@ class ShellServer:
         if op == "launch":
             self.launch(jobid, obj.get("spec") or {})
             return
+        if op == "shutdown":
+            self.shutdown()
+            return
         child = self.by_id.get(jobid)
+        if op == "attach":
+            if child is None:
+                self.send({"id": jobid, "ev": "lost", "error": "its job"
+                           " shell is gone (not found after the restart)"})
+                return
+            child.attached = True
+            # a new reader: what the last one did not acknowledge again
+            child.held[:0] = child.sent
+            child.sent = []
+            self.send({"id": jobid, "ev": "attached", "start": child.start})
+            self._flush(child)
+            return
         if child is None:
+            return
+        if op == "ack":
+            seq = obj.get("seq", 0)
+            self.ack(child, seq if isinstance(seq, int) else 0,
+                     bool(obj.get("forget")))
             return
         if op in _SHELL_ORDERS and child.ctl_fd is not None:
             # orders are small and the shell reads them at once: a
@@ -157,21 +285,29 @@ class ShellServer:
                 except OSError:
                     pass
 
+    def shutdown(self):
+        """End every shell (closing its order pipe makes it kill its
+        tasks) and exit once they are gone."""
+        self.closing = True
+        for child in self.by_pid.values():
+            if child.ctl_fd is not None:
+                os.close(child.ctl_fd)
+                child.ctl_fd = None
+            try:
+                # a stopped shell must run to see the end of its orders
+                os.kill(child.pid, signal.SIGCONT)
+            except OSError:
+                pass
+
     # -- the loop -------------------------------------------------------------
 
-    def _stdin(self):
-        data = os.read(self.in_fd, 65536)
+    def _orders(self):
+        try:
+            data = self.conn.recv(65536)
+        except OSError:
+            data = b""
         if not data:
-            self.closing = True
-            for child in self.by_pid.values():
-                if child.ctl_fd is not None:
-                    os.close(child.ctl_fd)
-                    child.ctl_fd = None
-                try:
-                    # a stopped shell must run to see the end of its orders
-                    os.kill(child.pid, signal.SIGCONT)
-                except OSError:
-                    pass
+            self._disconnect()
             return
         self.inbuf += data
         *lines, self.inbuf = self.inbuf.split(b"\n")
@@ -190,10 +326,10 @@ class ShellServer:
             cut = child.buf.rfind(b"\n") + 1
             if cut:
                 lines = child.buf[:cut]
-                if child.pgid is None and b'"ev":"start"' in lines:
-                    self._note_pgid(child, lines)
-                self.write(lines)
+                if child.start is None and b'"ev":"start"' in lines:
+                    self._note_start(child, lines)
                 child.buf = child.buf[cut:]
+                self._hold(child, lines)
             return
         del self.by_fd[child.ev_fd]
         os.close(child.ev_fd)
@@ -201,15 +337,17 @@ class ShellServer:
         self._maybe_done(child)
 
     @staticmethod
-    def _note_pgid(child, lines):
-        """The tasks' process group: their first pid (``start`` event)."""
+    def _note_start(child, lines):
+        """The shell's ``start`` event; the tasks' process group is their
+        first pid."""
         for line in lines.splitlines():
             if b'"ev":"start"' not in line:
                 continue
             try:
-                pids = json.loads(line).get("pids") or []
+                child.start = json.loads(line)
             except ValueError:
                 return
+            pids = child.start.get("pids") or []
             if pids:
                 child.pgid = int(pids[0])
             return
@@ -231,24 +369,37 @@ class ShellServer:
         if child.status is None or child.ev_fd is not None:
             return
         del self.by_pid[child.pid]
-        if self.by_id.get(child.id) is child:
-            del self.by_id[child.id]
         if child.ctl_fd is not None:
             os.close(child.ctl_fd)
-        if not self.closing:
-            self.send({"id": child.id, "ev": "shell-exit",
-                       "status": child.status})
+            child.ctl_fd = None
+        child.exited = True
+        self._hold(child, json.dumps(
+            {"id": child.id, "ev": "shell-exit", "status": child.status},
+            separators=(",", ":")).encode() + b"\n", final=True)
+
+    def _rundir_gone(self):
+        return self.rundir is not None and not os.path.isdir(self.rundir)
+
+    def _done(self):
+        if self.closing:
+            return not self.by_pid
+        # no broker and nothing held: a broker starts another when needed
+        return self.served and self.conn is None and not self.by_id
 
     def serve(self):
-        """Run until stdin ends and every shell is gone."""
+        """Run until told to shut down (and the shells are gone), or
+        until no broker is connected and no shell is left."""
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        while not self.closing or self.by_pid:
-            fds = [self.wake_r, *self.by_fd]
-            if not self.closing:
-                fds.append(self.in_fd)
+        while not self._done():
+            fds = [self.wake_r, self.listen]
+            fds += [fd for fd, c in self.by_fd.items()
+                    if c.held_size < HOLD_LIMIT]
+            if self.conn is not None:
+                fds.append(self.conn)
             try:
-                ready, _, _ = select.select(fds, [], [])
+                ready, _, _ = select.select(
+                    fds, [], [], None if self.conn is not None else _POLL)
             except InterruptedError:
                 continue
             for fd in ready:
@@ -257,20 +408,71 @@ class ShellServer:
                         os.read(fd, 4096)
                     except BlockingIOError:
                         pass
-                elif fd == self.in_fd:
-                    self._stdin()
+                elif fd is self.listen:
+                    self._accept()
+                elif fd is self.conn:
+                    if self.conn is not None:
+                        self._orders()
                 elif fd in self.by_fd:
                     self._events(self.by_fd[fd])
             self._reap()
+            if self.conn is None and not self.closing and self._rundir_gone():
+                self.shutdown()
 
 
-def main():
-    """``python -m flux_shell.server``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def listen(path):
+    """Bind and listen on the UNIX socket ``path`` (its directory's, mode
+    0600); a stale socket there is replaced."""
+    directory, name = os.path.split(os.path.abspath(path))
+    dirfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        short = socket_path(dirfd, name)
+        try:
+            os.unlink(short)
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            sock.bind(short)
+        finally:
+            os.umask(old)
+        sock.listen(4)
+    finally:
+        os.close(dirfd)
+    return sock
+
+
+def main(argv=None):
+    """``python -m flux_shell.server SOCKET``: listen on SOCKET, say
+    ``ready`` on stdout and serve (in a session of its own, so that it
+    outlives the broker that started it)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        sys.stderr.write("Usage: python -m flux_shell.server SOCKET\n")
+        return 1
+    try:
+        os.setsid()
+    except OSError:
+        pass
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        # the broker's signals are not the server's: its own session
+        signal.signal(signum, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        sock = listen(argv[0])
+    except OSError as exc:
+        sys.stderr.write(f"flux_shell.server: {argv[0]}: {exc.strerror}\n")
+        return 1
+    os.write(1, b"ready\n")
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
     # what is loaded now stays shared with the shells: the collector
     # must not touch (and so copy) those pages in every forked shell
     gc.freeze()
-    ShellServer().serve()
+    ShellServer(sock, os.path.dirname(os.path.abspath(argv[0]))).serve()
     return 0
 
 

@@ -25,9 +25,21 @@ sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
 to ``exec.max-kill-count`` times; past ``5 * kill-timeout`` the shells
 themselves are SIGKILLed.  A shell that dies by a signal or is lost with
 its server raises an ``exec`` exception.
+
+Shells outlive their brokers.  Each shell event is numbered; rank 0
+acknowledges (``job-exec.shell-ack``) the events whose writes are
+durable, recording the last one in ``guest.exec.seq.<rank>`` in the same
+or a later commit, and the shell server holds every unacknowledged event
+for the next reader.  A job reattached after a restart opens
+``job-exec.shell-attach`` streams instead of launching, skips the events
+it already has and answers ``reattached``; a rank whose broker is gone is
+asked again each second and, past ``tbon.tcp_user_timeout``, its job
+gets a ``lost-shell`` exception.
 """
 
 import signal
+
+from twisted.internet import defer
 
 from fluxd.errors import FluxError, InvalidArgument
 from fluxd.exec._job import TestJob
@@ -44,6 +56,8 @@ _KILL_TIMEOUT_MAX = 300.0
 #: bytes of stdin held for a job whose shells have not all started
 MAX_QUEUED_INPUT = 10 * 1024 * 1024
 _FATAL = 2
+#: the shell events that write the job's output: acknowledged once durable
+_WRITES = frozenset(("output", "log", "redirect"))
 
 
 class ShellJob(TestJob):
@@ -54,7 +68,7 @@ class ShellJob(TestJob):
                  "streams", "kill_timer", "kill_count", "kill_timeout",
                  "kill_started", "released", "exit_timer", "pids",
                  "input_queue", "input_size", "input_state", "pmi",
-                 "pty")
+                 "pty", "away", "seqs", "acking")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -76,15 +90,14 @@ class ShellJob(TestJob):
         self.input_state = None   # None, "open", "closed"
         self.pmi = {}             # rank -> puts of the PMI barrier under way
         self.pty = None           # the PtyRelay of -o pty.interactive
+        self.away = {}            # rank -> since when its broker is gone
+        self.seqs = {}            # rank -> last event seq received
+        self.acking = set()       # ranks with an acknowledgement on its way
 
     # -- start ----------------------------------------------------------------
 
     def _initialized(self):
         if self.finalizing:
-            return
-        if self.reattach:
-            self.fatal("job shells do not outlive their broker: the job"
-                       " was lost in the restart")
             return
         if self.userid != self.svc.owner:
             self.fatal(IMP_NEEDED)
@@ -95,6 +108,9 @@ class ShellJob(TestJob):
             self.fatal(f"cannot lay out the tasks: {exc}")
             return
         self.ranks = list(self.counts)
+        if self.reattach:
+            self._reattach_shells()
+            return
         self.svc.post(self, "starting")
         self.started = True
         ntasks = sum(self.counts.values())
@@ -114,8 +130,119 @@ class ShellJob(TestJob):
             stream.done.addErrback(self._launch_failed, rank)
         self.jobspec = None     # the shells have it
 
+    def _reattach_shells(self):
+        """After a restart: take up the shells, which went on without
+        their broker (``job-exec.shell-attach`` on each rank)."""
+        self.svc.post(self, "re-starting")
+        self.started = True
+        self.jobspec = None
+        for rank in self.ranks:
+            self.state[rank] = "attach"
+        d = defer.Deferred.fromCoroutine(self.svc.shell_seqs(self,
+                                                             self.ranks))
+        d.addCallbacks(self._attach_shells, self._reattach_failed)
+
+    def _attach_shells(self, seqs):
+        self.seqs.update(seqs)
+        if self.finalizing:
+            return
+        router = self.svc.router
+        for rank in self.ranks:
+            stream = router.stream(
+                "job-exec.shell-attach", {"id": self.id},
+                cred=router.instance_cred, nodeid=rank,
+                on_response=lambda ev, rank=rank: self.shell_event(rank, ev))
+            self.streams[rank] = stream
+            stream.done.addErrback(self._launch_failed, rank)
+
+    def _ack_later(self, rank):
+        """Once what the events of ``rank`` wrote is durable, tell its
+        shell server (which holds them until then: a broker killed
+        meanwhile gets them again)."""
+        if rank in self.acking:
+            return
+        self.acking.add(rank)
+        upto = self.seqs[rank]
+        # with (or after) the output of those events: a broker killed
+        # before the acknowledgement skips them when they come again
+        self.svc.writer.put_value(f"{self.key}.guest.exec.seq.{rank}",
+                                  str(upto).encode())
+
+        def durable(_):
+            self.acking.discard(rank)
+            router = self.svc.router
+            router.call("job-exec.shell-ack", {"id": self.id, "seq": upto},
+                        cred=router.instance_cred, nodeid=rank
+                        ).addErrback(lambda f: f.trap(FluxError))
+            if self.seqs[rank] > upto:
+                self._ack_later(rank)
+        self.svc.writer.flush().addCallback(durable)
+
+    def _forget(self):
+        """The job is over and durable: the servers drop its shells."""
+        router = self.svc.router
+        for rank in self.ranks:
+            router.call("job-exec.shell-ack", {"id": self.id, "seq": 0,
+                                               "forget": True},
+                        cred=router.instance_cred, nodeid=rank
+                        ).addErrback(lambda f: f.trap(FluxError))
+
+    def _away(self, rank):
+        """The broker of ``rank`` is gone while its shell runs: try
+        ``shell-attach`` again each second; past ``tbon.tcp_user_timeout``
+        the job fails (``lost-shell``)."""
+        now = self.svc.reactor.seconds()
+        since = self.away.setdefault(rank, now)
+        if now - since > self.svc.lost_shell_timeout:
+            self.exception("lost-shell", f"rank {rank}: its broker stayed"
+                           f" away {now - since:.0f}s: job shell lost")
+            self.exception_in_progress = True
+            self.kill(self.svc.term_signal)
+            self.shell_exited(rank, signal.SIGKILL)
+            return
+        self.svc.reactor.callLater(1.0, self._attach_again, rank)
+
+    def _attach_again(self, rank):
+        if rank in self.statuses or self.finalizing:
+            return
+        router = self.svc.router
+        stream = router.stream(
+            "job-exec.shell-attach", {"id": self.id},
+            cred=router.instance_cred, nodeid=rank,
+            on_response=lambda ev: self.shell_event(rank, ev))
+        self.streams[rank] = stream
+        stream.done.addErrback(self._launch_failed, rank)
+
+    def _attached(self, rank, ev):
+        """The shell of ``rank`` is ours again: ``reattached`` once every
+        one is."""
+        self.away.pop(rank, None)
+        start = ev.get("start")
+        if isinstance(start, dict):
+            self.state[rank] = "start"
+            self.pids[rank] = (start.get("host", self.svc.hostname),
+                               start.get("pids") or [])
+            if rank == self.ranks[0]:
+                self.taskmap = start.get("taskmap")
+        else:
+            self.state[rank] = "init"
+        if any(s == "attach" for s in self.state.values()) \
+                or self.running or self.finalizing:
+            return
+        self.running = True
+        self.svc.post(self, "reattach-finish")
+        self._set_expiration()
+        self._respond("reattached")
+
     def _launch_failed(self, failure, rank):
         failure.trap(FluxError)
+        if rank in self.statuses or self.finalizing:
+            return
+        if self.state.get(rank) != "launch":
+            # the shell runs on without its broker (restarted, or gone
+            # with its parent): take it up again when the broker returns
+            self._away(rank)
+            return
         if rank not in self.statuses:
             self.fatal(f"rank {rank}: cannot start a job shell:"
                        f" {failure.getErrorMessage()}")
@@ -132,6 +259,14 @@ class ShellJob(TestJob):
     def shell_event(self, rank, ev):
         """One event of the shell of ``rank``."""
         kind = ev.get("ev")
+        seq = ev.get("seq")
+        if isinstance(seq, int):
+            if seq <= self.seqs.get(rank, 0):
+                return          # sent again after a restart: had it
+            self.seqs[rank] = seq
+            if kind in _WRITES:
+                # (the others are few: the server keeps them to the end)
+                self._ack_later(rank)
         if kind == "output":
             for stream, taskrank, text in ev.get("data") or ():
                 self.output("data", {"stream": stream, "rank": str(taskrank),
@@ -139,9 +274,14 @@ class ShellJob(TestJob):
             for stream, taskrank in ev.get("eof") or ():
                 self.output("data", {"stream": stream, "rank": str(taskrank),
                                      "eof": True})
+        elif kind == "attached":
+            self._attached(rank, ev)
         elif kind == "init":
+            if self.state.get(rank) == "start":
+                return          # sent again after a restart
             self.state[rank] = "init"
-            if all(s in ("init", "start") for s in self.state.values()):
+            if all(s in ("init", "start") for s in self.state.values()) \
+                    and not self.reattach:
                 self.svc.post(self, "shell.init", {
                     "service": f"{self.userid}-shell-{self.id}",
                     "leader-rank": self.ranks[0], "size": len(self.ranks)})
@@ -366,11 +506,25 @@ class ShellJob(TestJob):
                                   "final": True})
         self.svc.forget(self)
         self.done.callback(None)
+        self.svc.writer.flush().addCallback(lambda _: self._forget())
 
     def abandoned(self):
-        """The job manager went away: end the shells too."""
+        """The job manager went away: end the shells too, unless this
+        broker is stopping (they go on; the next one takes them up)."""
         for stream in self.streams.values():
             stream.cancel()
+        if self.svc.running and self.started:
+            self.terminate()
+
+    def terminate(self):
+        """SIGKILL the shells still running, and their tasks."""
+        for rank in self.ranks:
+            if rank not in self.statuses:
+                self.svc.router.call(
+                    "job-exec.shell-kill",
+                    {"id": self.id, "signum": signal.SIGKILL, "shell": True},
+                    cred=self.svc.router.instance_cred,
+                    nodeid=rank).addErrback(lambda f: f.trap(FluxError))
         self.svc.deadlines.cancel(self.kill_timer)
         self.svc.deadlines.cancel(self.exit_timer)
         super().abandoned()

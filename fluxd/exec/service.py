@@ -6,8 +6,11 @@ It runs on every rank.  Each rank's service keeps a shell server
 (:class:`~fluxd.exec._shells.ShellServerProcess`, started by the rank's
 first job and kept: a 16-broker test instance that runs no job starts
 no server) and answers ``job-exec.shell-launch`` (streaming: the events
-of the job shell it forks for the job), ``job-exec.shell-kill {id,
-signum, shell?}``, ``job-exec.shell-input {id, data, eof}`` and
+of the job shell it forks for the job), ``job-exec.shell-attach {id}``
+(the same stream again from a shell that outlived a broker restart),
+``job-exec.shell-ack {id, seq, forget?}`` (rank 0 made those events
+durable), ``job-exec.shell-kill {id, signum, shell?}``,
+``job-exec.shell-input {id, data, eof}`` and
 ``job-exec.shell-order {id, order}`` (a PMI barrier's exchange, an
 interactive pty's input); rank 0's also answers the job owner's
 ``job-exec.pty-attach``, ``pty-write`` and ``pty-resize``.  It also
@@ -123,6 +126,11 @@ class ExecService(Module):
     :param attrs: the broker's :class:`~fluxd.interfaces.IAttributes`
         (``conf.shell_pluginpath``, ``conf.shell_initrc`` for the shells),
         or None.
+    :param rundir: this broker's rundir (the shell server's socket).
+    :param instance_stopping: callable, true when the broker stops with
+        the whole instance (``flux shutdown``): the shells are ended then;
+        otherwise (one broker stopped or restarted) they go on, and the
+        broker takes them up again when it returns.
     """
 
     name = "job-exec"
@@ -130,7 +138,7 @@ class ExecService(Module):
 
     def __init__(self, reactor, router, kvs, events, config, writer=None,
                  rank=0, shells=None, hostname=None, local_uri=None,
-                 attrs=None):
+                 attrs=None, rundir=None, instance_stopping=None):
         super().__init__(rank)
         self.reactor = reactor
         self.router = provide(IRouter, router)
@@ -143,7 +151,8 @@ class ExecService(Module):
             reactor, kvs, router.instance_cred, on_durable=self._durable)
         self.deadlines = Deadlines(reactor, self._deadline)
         self.shells = shells if shells is not None \
-            else ShellServerProcess(reactor)
+            else ShellServerProcess(reactor, rundir=rundir, rank=rank)
+        self.instance_stopping = instance_stopping or (lambda: True)
         self.hostname = hostname or socket.gethostname()
         self.local_uri = local_uri
         self.attrs = attrs
@@ -165,6 +174,9 @@ class ExecService(Module):
         self.max_kill_count = int(config.get("exec.max-kill-count", 8))
         self.shell_exit_timeout = _seconds(
             config.get("exec.shell-exit-timeout", "30s"), 0.0)
+        # a broker away this long has lost its jobs' shells
+        self.lost_shell_timeout = _seconds(
+            config.get("tbon.tcp_user_timeout", "20s"), 20.0)
         self.max_start_delay = float(
             config.get("exec.max-start-delay-percent", 25))
         self.allow_guests = bool(config.get("exec.testexec.allow-guests",
@@ -201,7 +213,7 @@ class ExecService(Module):
             if sub is not None:
                 sub.cancel()
         self.deadlines.stop()
-        stopped = self.shells.stop()
+        stopped = self.shells.stop(kill=bool(self.instance_stopping()))
         # a shared writer is the job manager's to flush (bounded in time)
         if self._shared or self.writer is None:
             return stopped
@@ -278,6 +290,14 @@ class ExecService(Module):
         job.begin()
         return job.done
 
+    def end_all(self):
+        """The whole instance stops (``flux shutdown``): a fatal exception
+        on every running job (its tasks get ``exec.term-signal`` at once,
+        on every rank, before the followers stop)."""
+        for job in list(self.jobs.values()):
+            if isinstance(job, ShellJob) and not job.finalizing:
+                job.fatal("the instance is shutting down")
+
     def forget(self, job):
         """The job was released: drop its record."""
         if self.jobs.get(job.id) is job:
@@ -309,6 +329,20 @@ class ExecService(Module):
             if entry["name"] == "start":
                 return entry["timestamp"]
         return None
+
+    async def shell_seqs(self, job, ranks):
+        """``{rank: seq}``: the last shell event of each rank whose
+        output is durable (reattach: the ones sent again are skipped)."""
+        seqs = {}
+        for rank in ranks:
+            try:
+                obj = await self.kvs.lookup(
+                    "primary", f"{job.key}.guest.exec.seq.{rank}",
+                    cred=self.router.instance_cred)
+                seqs[rank] = int(T.decode_val(obj))
+            except (NotFound, ValueError):
+                continue
+        return seqs
 
     @method("expiration")
     def rpc_expiration(self, request):
@@ -417,6 +451,28 @@ class ExecService(Module):
                 value = self.attrs.get_default("conf." + name)
                 if value:
                     spec[name] = value
+        done, event = self._relay(request, jobid)
+        self.shells.launch(jobid, spec, event)
+        return done
+
+    @method("shell-attach", streaming=True)
+    def rpc_shell_attach(self, request):
+        """``job-exec.shell-attach {id}`` (rank 0's exec service after a
+        restart): take up the job's shell here again; responses as for
+        ``shell-launch``, first ``attached {start}`` (or ``lost``)."""
+        jobid = request.json().get("id")
+        if not isinstance(jobid, int):
+            raise ProtocolError("job-exec.shell-attach: expected {id}")
+        done, event = self._relay(request, jobid)
+        self.shells.attach(jobid, event)
+        return done
+
+    def _relay(self, request, jobid):
+        """The stream of ``jobid``'s shell events to ``request``:
+        ``(done, on_event)``.  Cancelled (rank 0's exec service or this
+        broker went away), the shell goes on, its events held by the
+        server until an ``attach``; rank 0 ends a job's shells with
+        ``shell-kill``."""
         done = defer.Deferred()
 
         def event(ev):
@@ -429,9 +485,24 @@ class ExecService(Module):
                 self.local.discard(jobid)
                 done.callback(None)
         self.local.add(jobid)
-        self.shells.launch(jobid, spec, event)
-        request.on_cancel(lambda: self.shells.terminate(jobid))
-        return done
+
+        def cancelled():
+            self.local.discard(jobid)
+            self.shells.detach(jobid)
+        request.on_cancel(cancelled)
+        return done, event
+
+    @method("shell-ack")
+    def rpc_shell_ack(self, request):
+        """``job-exec.shell-ack {id, seq, forget?}`` (rank 0's exec
+        service): the events of the job's shell here up to ``seq`` are
+        durable; ``forget``: the job is over."""
+        body = request.json()
+        jobid, seq = body.get("id"), body.get("seq", 0)
+        if not isinstance(jobid, int) or not isinstance(seq, int):
+            raise ProtocolError("job-exec.shell-ack: expected {id, seq}")
+        self.shells.ack(jobid, seq, bool(body.get("forget")))
+        return {}
 
     @method("shell-order")
     def rpc_shell_order(self, request):

@@ -1,5 +1,7 @@
 """Fixtures for integration tests: real broker processes in temp dirs."""
 
+import shutil
+
 import pytest
 
 from fluxd.testing.broker import BrokerProcess
@@ -21,6 +23,9 @@ def broker_factory(tmp_path):
     yield start
     for broker in started:
         broker.stop()
+        # job shells outlive a stopped broker; their server ends them
+        # once the rundir is gone
+        shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,106 @@
+"""Running jobs outlive their brokers on a real 4-broker instance: rank 0
+killed with SIGKILL and started again, then a follower; every job ends
+with exit 0 and its whole output (issue 19)."""
+
+import shutil
+
+from tests.integration.admin_helpers import make_instance  # noqa: F401
+
+SH = "/bin/sh"
+
+
+def _counter(n, flag):
+    """Each task prints 0..n-1, waiting for the file ``flag`` half way."""
+    return ["-c", f"i=0; while [ $i -lt {n} ]; do echo $i; i=$((i+1));"
+            f" [ $i = {n // 2} ] && while [ ! -e {flag} ]; do sleep 0.1;"
+            f" done; sleep 0.02; done"]
+
+
+def test_jobs_survive_rank0_and_follower_restarts(make_instance, tmp_path):
+    inst = make_instance(4)
+    state = tmp_path / "state0"
+    state.mkdir()
+    inst[0].attrs["statedir"] = str(state)
+    flag = tmp_path / "go-on"
+    try:
+        inst.start()
+        jobs = [inst[0].flux("submit", "-N4", "-n4", SH,
+                             *_counter(20, flag)).out.strip()
+                for _ in range(2)]
+        for jobid in jobs:
+            inst[0].flux("job", "wait-event", "-p", "exec", jobid,
+                         "shell.start")
+        inst[0].kill()
+        inst.start([0])
+        for jobid in jobs:
+            inst[0].flux("job", "wait-event", "-p", "exec", jobid,
+                          "reattach-finish")
+        inst[2].kill()
+        inst.start([2])
+        flag.write_text("")
+        for jobid in jobs:
+            result = inst[0].flux("job", "attach", "-l", jobid)
+            assert (result.rc, result.err) == (0, ""), result.err[-600:]
+            for task in range(4):
+                lines = [line.split(": ", 1)[1]
+                         for line in result.out.splitlines()
+                         if line.startswith(f"{task}: ")]
+                assert lines == [str(i) for i in range(20)]
+    finally:
+        inst.stop()
+        for broker in inst.brokers:
+            shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _task_pids(broker, jobid, count):
+    broker.flux("job", "wait-event", "-p", "output", "-c", str(count),
+                jobid, "data")
+    out = broker.flux("job", "eventlog", "-f", "json", "-p", "output",
+                      jobid).out
+    return [int(line.split('"data":"')[1].split("\\n")[0])
+            for line in out.splitlines() if '"data":"' in line]
+
+
+def test_instance_shutdown_ends_jobs_on_every_rank(make_instance):
+    inst = make_instance(4)
+    try:
+        inst.start()
+        jobid = inst[0].flux("submit", "-N4", "-n4", SH, "-c",
+                             "echo $$; exec sleep 60").out.strip()
+        pids = _task_pids(inst[0], jobid, 4)
+        assert len(pids) == 4 and all(_alive(pid) for pid in pids)
+        assert inst[0].flux("shutdown").rc == 0
+        for broker in inst.brokers:
+            broker.wait(timeout=60)
+        assert not any(_alive(pid) for pid in pids)
+    finally:
+        inst.stop()
+        for broker in inst.brokers:
+            shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
+
+
+def test_a_node_away_too_long_loses_its_jobs(make_instance):
+    inst = make_instance(4, files={"tbon.toml":
+                                   '[tbon]\ntcp_user_timeout = "2s"\n'})
+    try:
+        inst.start()
+        jobid = inst[0].flux("submit", "-N4", "-n4", SH, "-c",
+                             "echo $$; exec sleep 60").out.strip()
+        _task_pids(inst[0], jobid, 4)
+        inst[3].kill()
+        result = inst[0].flux("job", "attach", jobid)
+        assert result.rc == 143
+        assert "type=lost-shell severity=0 rank 3: its broker stayed away" \
+            in result.err
+    finally:
+        inst.stop()
+        for broker in inst.brokers:
+            shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
