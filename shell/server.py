@@ -21,7 +21,7 @@ Only a connection from the server's own user is served, one at a time
   tasks;
 - ``{"op": "input", "id": ID, "data": TEXT, "eof": BOOL}``: for the
   tasks' stdin;
-- ``{"op": "pmi", "id": ID, "seq": N, "kvs": {...}}``: the end of a PMI
+- ``{"op": "pmi", "id": ID, "barrier": N, "kvs": {...}}``: the end of a PMI
   barrier, for the shell's ``pmi`` plugin; ``pty-input {data}`` and
   ``pty-resize {rows, cols}`` for its ``pty`` plugin;
 - ``{"op": "terminate", "id": ID}``: SIGKILL the shell itself and its

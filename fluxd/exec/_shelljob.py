@@ -313,7 +313,7 @@ class ShellJob(TestJob):
         elif kind == "pty":
             self.pty_session().event(ev)
         elif kind == "pmi-barrier":
-            self.pmi_barrier(rank, ev.get("kvs"), ev.get("seq"))
+            self.pmi_barrier(rank, ev.get("kvs"), ev.get("barrier"))
         elif kind == "shell-exit":
             self.shell_exited(rank, int(ev.get("status", 0)))
         elif kind == "lost":
@@ -400,7 +400,7 @@ class ShellJob(TestJob):
         self.pmi = {}
         for rank in self.ranks:
             if rank not in self.statuses:
-                self.shell_order(rank, {"op": "pmi", "seq": seq,
+                self.shell_order(rank, {"op": "pmi", "barrier": seq,
                                         "kvs": merged})
 
     def shell_order(self, rank, order):

@@ -7,7 +7,7 @@ Each task gets one end of a socket pair and ``PMI_FD``, ``PMI_RANK``,
 ``get_my_kvsname``, ``put``, ``get``, ``barrier_in``, ``finalize`` and
 ``abort`` on the other end.  Puts stay in the shell until a barrier:
 once every local task entered it, the shell sends the puts made since
-the last barrier, in one ``pmi-barrier {seq, kvs}`` event, to the exec
+the last barrier, in one ``pmi-barrier {barrier, kvs}`` event, to the exec
 service of rank 0, which waits for every shell of the job, merges their
 batches and sends the whole to each shell (``pmi`` order); the shell
 then answers ``barrier_out`` to its tasks, and their ``get``s see every
@@ -179,7 +179,7 @@ class PMIServer:
         if len(self.waiting) == len(self.shell.local_ranks):
             self.seq += 1
             puts, self.puts = self.puts, {}
-            self.shell.emit("pmi-barrier", seq=self.seq, kvs=puts)
+            self.shell.emit("pmi-barrier", barrier=self.seq, kvs=puts)
         return None
 
     def barrier_done(self, order):

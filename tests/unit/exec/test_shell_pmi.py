@@ -94,8 +94,8 @@ class PMIServerTests(SynchronousTestCase):
         self.assertEqual(self.shell.events, [])
         self.assertIsNone(self.send(3, "cmd=barrier_in"))
         self.assertEqual(self.shell.events, [
-            {"ev": "pmi-barrier", "seq": 1, "kvs": {"a": "1"}}])
-        self.shell.orders["pmi"]({"op": "pmi", "seq": 1,
+            {"ev": "pmi-barrier", "barrier": 1, "kvs": {"a": "1"}}])
+        self.shell.orders["pmi"]({"op": "pmi", "barrier": 1,
                                   "kvs": {"a": "1", "z": "from-rank-0"}})
         for rank in (2, 3):
             self.assertEqual(self.clients[rank].recv(4096),
