@@ -25,7 +25,7 @@ fds of their own in the loop and take orders of their own (``pmi``,
 Events: ``init``, ``start {taskmap, pids}``, ``output {data: [[stream,
 taskrank, text]...]}``, ``eof {stream, rank}``, ``redirect {stream,
 rank, path}``, ``log {level, message}`` (level 0-2 fatal, 3 error, 4
-warning), ``exit {code}``; the plugins' ``pmi-barrier {seq, kvs}`` and
+warning), ``exit {code}``; the plugins' ``pmi-barrier {barrier, kvs}`` and
 ``pty {data}`` / ``pty {eof, status}``.
 """
 
