@@ -68,7 +68,9 @@ def requests(broker, topic="job-ingest.submit"):
 
 class SubmitTests(SynchronousTestCase):
     def setUp(self):
-        os.environ.setdefault("FLUX_F58_FORCE_ASCII", "1")
+        if "FLUX_F58_FORCE_ASCII" not in os.environ:
+            os.environ["FLUX_F58_FORCE_ASCII"] = "1"
+            self.addCleanup(os.environ.pop, "FLUX_F58_FORCE_ASCII", None)
 
     def test_one_job(self):
         broker = FakeJobBroker()
