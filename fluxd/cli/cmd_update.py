@@ -6,7 +6,9 @@ Keys are dotted jobspec paths; ``attributes.system.`` is implied unless a
 key starts with ``attributes.``, ``resources.`` or ``tasks.``, and
 ``name`` stands for ``attributes.system.job.name``.  A duration is an FSD
 (``inf`` is unlimited, 0), or ``+FSD``/``-FSD`` to change the job's
-current duration.  Other values are JSON when they parse, else strings.
+current duration.  ``urgency=N`` (also ``hold``, ``default``,
+``expedite``) changes the job's urgency as ``flux job urgency`` does, in
+the same request.  Other values are JSON when they parse, else strings.
 All updates apply or none does.  ``-n`` prints the request's updates as
 JSON instead of sending them; ``-v`` logs ``updated KEY to VALUE`` for
 each.  Errors are one line, ``flux-update: ERROR: MESSAGE``, exit 1;
@@ -26,6 +28,7 @@ __all__ = ["main", "UpdateBuilder"]
 PROG = "flux-update"
 DURATION = "attributes.system.duration"
 ALIASES = {"name": "attributes.system.job.name"}
+URGENCY_WORDS = {"hold": 0, "default": 16, "expedite": 31}
 
 
 class UpdateBuilder:
@@ -41,6 +44,7 @@ class UpdateBuilder:
         self._lookup = lookup
         self._jobspec = None
         self.updates = {}
+        self.urgency = None
 
     def add(self, word):
         """Add one ``KEY=VALUE``.
@@ -50,6 +54,9 @@ class UpdateBuilder:
         key, sep, text = word.partition("=")
         if not sep or not key:
             raise InvalidArgument(f"update must be KEY=VALUE: {word}")
+        if key == "urgency":
+            self.urgency = self._urgency(text)
+            return
         key = ALIASES.get(key, key)
         if not key.startswith(("attributes.", "resources.", "tasks.")):
             key = f"attributes.system.{key}"
@@ -83,6 +90,22 @@ class UpdateBuilder:
         except FSDError as exc:
             raise InvalidArgument(str(exc)) from None
         return 0.0 if math.isinf(result) else result
+
+    @staticmethod
+    def _urgency(text):
+        if text in URGENCY_WORDS:
+            return URGENCY_WORDS[text]
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidArgument(f"invalid urgency: {text}") from None
+
+    def request(self, jobid):
+        """The ``job-manager.update`` payload."""
+        body = {"id": jobid, "updates": self.updates}
+        if self.urgency is not None:
+            body["urgency"] = self.urgency
+        return body
 
     def _current_duration(self):
         if self._jobspec is None:
@@ -134,16 +157,20 @@ def run(argv, connect):
         for word in args.updates:
             builder.add(word)
         if args.dry_run:
-            print(json.dumps(builder.updates))
+            print(json.dumps(builder.updates if builder.urgency is None
+                             else dict(builder.updates,
+                                       urgency=builder.urgency)))
             return 0
-        get_handle().rpc("job-manager.update",
-                         {"id": jobid, "updates": builder.updates})
+        get_handle().rpc("job-manager.update", builder.request(jobid))
     finally:
         if handle is not None:
             handle.close()
     if args.verbose:
         for key, value in builder.updates.items():
             sys.stderr.write(f"{PROG}: updated {key} to {value}\n")
+        if builder.urgency is not None:
+            sys.stderr.write(f"{PROG}: updated urgency to"
+                             f" {builder.urgency}\n")
     return 0
 
 

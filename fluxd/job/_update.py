@@ -52,12 +52,17 @@ class UpdateMethods:
 
     @method("update", roles=ROLE_USER)
     async def rpc_update(self, request):
-        """``{id, updates}`` -> ``{}`` once the event is durable."""
+        """``{id, updates, urgency?}`` -> ``{}`` once the events are
+        durable.  ``urgency`` (``flux update ID urgency=N``) is checked
+        with the jobspec updates, all before any is applied, and posted
+        as the ``urgency`` event of ``job-manager.urgency``."""
         body = request.json()
-        updates = body.get("updates")
-        if not isinstance(updates, dict) or not updates or not all(
+        updates = body.get("updates", {})
+        urgency = body.get("urgency")
+        if not isinstance(updates, dict) or not all(
                 isinstance(k, str) and k.startswith("attributes.")
-                and all(k.split(".")) for k in updates):
+                and all(k.split(".")) for k in updates) \
+                or not (updates or urgency is not None):
             raise InvalidArgument("one or more jobspec updates are invalid")
         job = self._job(body)
         if job.state == J.INACTIVE:
@@ -67,6 +72,12 @@ class UpdateMethods:
         if J.has_flag(job, "immutable") and not request.is_owner:
             raise PermissionDenied("job is immutable due to previous"
                                    " instance owner update")
+        if urgency is not None:
+            self.check_urgency(request, job, urgency)
+        if not updates:
+            self.post_urgency(request, job, urgency)
+            await self.batcher.flush()
+            return {}
         updates = dict(updates)
         validate, feasibility = self._allow_updates(request, job, updates)
         spec = updated_jobspec(job.jobspec or {}, updates)
@@ -100,6 +111,8 @@ class UpdateMethods:
                     "job {id}: job-exec.expiration: {why}", id=job.id,
                     why=f.getErrorMessage()))
         self.jobtap.call("job.update", job, updates=updates)
+        if urgency is not None:
+            self.post_urgency(request, job, urgency)
         await self.batcher.flush()
         return {}
 

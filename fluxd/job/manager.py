@@ -569,26 +569,38 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         """``{id, urgency}`` -> ``{old_urgency}`` (RFC 30)."""
         body = request.json()
         urgency = body.get("urgency")
-        if not isinstance(urgency, int) or isinstance(urgency, bool) \
-                or not 0 <= urgency <= 31:
-            raise InvalidArgument("urgency value is out of range")
         job = self._job(body)
         if job.state == J.INACTIVE:
             raise InvalidArgument("job is inactive")
         _authorize(request, job, "reprioritize")
+        self.check_urgency(request, job, urgency)
+        old = job.urgency
+        self.post_urgency(request, job, urgency)
+        await self.batcher.flush()
+        return {"old_urgency": old}
+
+    def check_urgency(self, request, job, urgency):
+        """Whether ``request`` may set ``job``'s urgency to ``urgency``.
+
+        :raises InvalidArgument: out of range, or resources allocated.
+        :raises PermissionDenied: a guest above the default.
+        """
+        if not isinstance(urgency, int) or isinstance(urgency, bool) \
+                or not 0 <= urgency <= 31:
+            raise InvalidArgument("urgency value is out of range")
         if not request.is_owner and urgency > max(J.URGENCY_DEFAULT,
                                                   job.urgency):
             raise PermissionDenied("guests can only adjust urgency <= default")
         if job.has_resources:
             raise InvalidArgument("urgency cannot be changed once resources"
                                   " are allocated")
-        old = job.urgency
+
+    def post_urgency(self, request, job, urgency):
+        """Post the ``urgency`` event (checked by :meth:`check_urgency`)."""
         self.post(job, "urgency", {"userid": request.userid,
                                    "urgency": urgency})
         if job.state == J.SCHED:
             self.sched.enqueue(job)
-        await self.batcher.flush()
-        return {"old_urgency": old}
 
     @method("raise", roles=ROLE_USER)
     async def rpc_raise(self, request):

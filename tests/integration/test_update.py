@@ -121,6 +121,20 @@ def test_update_limits_restart_and_guests(broker_factory, shared_dir):
     assert "note" in names
     # the broker went on through every refusal
     assert broker.flux("update", job, "name=after").rc == 0
+    # urgency in the same request: checked first, applied with the rest
+    assert refused(broker, "update", job, "name=u", "urgency=40") == (
+        "flux-update: ERROR: urgency value is out of range\n")
+    assert broker.flux("update", "-v", job, "name=urgent",
+                       "urgency=hold").err == (
+        "flux-update: updated attributes.system.job.name to urgent\n"
+        "flux-update: updated urgency to 0\n")
+    assert rows(broker, "{name} {urgency} {state}", job) == [
+        "urgent 0 SCHED"]
+    # expedited out of its hold, the job runs
+    assert broker.flux("update", job, "urgency=expedite").rc == 0
+    assert broker.flux("job", "wait-event", "-t", "60", job, "clean").rc == 0
+    assert rows(broker, "{name} {urgency} {result}", job) == [
+        "urgent 31 COMPLETED"]
 
 
 def test_running_job_time_limit_moves(broker):

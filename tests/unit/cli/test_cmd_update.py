@@ -68,6 +68,16 @@ def test_main_sends_dry_runs_and_errors(capsys):
         "id": 1, "updates": {"attributes.system.duration": 660.0}})
     assert capsys.readouterr().err == \
         "flux-update: updated attributes.system.duration to 660.0\n"
+    assert cmd_update.main(["ƒ2", "urgency=hold"], connect=lambda: h) == 0
+    assert h.calls[-1] == ("job-manager.update", {
+        "id": 1, "updates": {}, "urgency": 0})
+    assert cmd_update.main(["ƒ2", "name=y", "urgency=7"],
+                           connect=lambda: h) == 0
+    assert h.calls[-1] == ("job-manager.update", {
+        "id": 1, "updates": {"attributes.system.job.name": "y"},
+        "urgency": 7})
+    assert cmd_update.main(["ƒ2", "urgency=soon"], connect=lambda: h) == 1
+    assert capsys.readouterr().err.endswith("invalid urgency: soon\n")
     assert cmd_update.main(["-n", "ƒ2", "name=x"], connect=None) == 0
     assert json.loads(capsys.readouterr().out) == {
         "attributes.system.job.name": "x"}

@@ -64,6 +64,28 @@ class UpdateTests(SynchronousTestCase):
         self.assertEqual(self.error(12345, {"attributes.system.job.name":
                                             "x"}), "unknown job id")
 
+    def test_urgency_with_the_updates(self):
+        jobid = self.guest_job()
+        job = self.i.manager.get(jobid)
+
+        def request(body):
+            return self.i.call("job-manager.update", dict(body, id=jobid),
+                               GUEST)
+        # a guest may not raise urgency above the default: nothing applied
+        err = self.failureResultOf(request({
+            "updates": {"attributes.system.job.name": "x"},
+            "urgency": 20})).value
+        self.assertEqual(str(err), "guests can only adjust urgency <= default")
+        self.assertNotEqual(job.name, "x")
+        self.successResultOf(request({
+            "updates": {"attributes.system.job.name": "x"}, "urgency": 4}))
+        self.assertEqual((job.name, job.urgency), ("x", 4))
+        self.successResultOf(request({"urgency": 2}))
+        self.assertEqual(job.urgency, 2)
+        self.assertEqual(self.i.events(jobid).count("urgency"), 2)
+        err = self.failureResultOf(request({"urgency": "high"})).value
+        self.assertEqual(str(err), "urgency value is out of range")
+
     def test_name_update(self):
         jobid = self.guest_job()
         self.successResultOf(self.update(
