@@ -358,6 +358,15 @@ class Fluxion:
                 self._keys.pop(job.id, None)
                 out.append(("alloc", job, self._start(job, plan, now)))
                 continue
+            if res is not None and planner.overdue(res, now):
+                # what it waits for runs past its expected end and still
+                # holds its ranks: it keeps its reservation (its free
+                # runs a pass)
+                planner.reserve(res)
+                reserved += 1
+                out.append(("annotate", job, {"t_estimate": res.start,
+                                              "reason_pending": REASON}))
+                continue
             if res is not None:
                 # late: what was reserved after it is redone (a stale
                 # chain of reservations would leave jobs waiting on an

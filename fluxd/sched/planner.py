@@ -104,8 +104,9 @@ class Planner:
     def reserve(self, res):
         """Add a reservation."""
         self.unreserve(res.jobid)
-        self._seq += 1
-        res.seq = self._seq
+        if not res.seq:  # a new one (one put back keeps its place)
+            self._seq += 1
+            res.seq = self._seq
         self.reservations[res.jobid] = res
         key = (res.start, res.jobid)
         i = bisect.bisect_left(self._by_start, key)
@@ -125,6 +126,19 @@ class Planner:
                            view if k <= i else self._apply(view, res, 1)
                            for k, view in self._views.items()}
         return res
+
+    def overdue(self, res, now):
+        """Whether an allocation still running past its expected end
+        (``now``) holds ranks ``res`` reserves: the reservation is late
+        only by that (the job's end comes)."""
+        i = bisect.bisect_right(self._ends, (now, INF))
+        for _, jobid in self._ends[:i]:
+            counts = self.running[jobid].counts
+            small, big = (counts, res.counts) \
+                if len(counts) < len(res.counts) else (res.counts, counts)
+            if any(pos in big for pos in small):
+                return True
+        return False
 
     def unreserve_after(self, seq):
         """Remove the reservations made after the one numbered ``seq``
