@@ -305,15 +305,17 @@ class Fluxion:
     def _late(self, res, job):
         """A reserved job cannot start at its time: the reservations
         made after its own (they may have been placed around it) go too
-        and are made again; returns whether one of a job queued ahead of
-        ``job`` went (it is redone by another pass)."""
+        and are made again; returns ``(ahead, dropped)``: whether one of
+        a job queued ahead of ``job`` went (it is redone by another pass),
+        whether any went."""
         ahead = False
         key = (-job.priority, job.id)
-        for other in self.planner.unreserve_after(res.seq):
-            queued = self._keys.get(other)
+        later = self.planner.unreserve_after(res.seq)
+        for other in later:
+            queued = self._keys.pop(other, None)
             if queued is None or queued < key:
                 ahead = True
-        return ahead
+        return ahead, bool(later)
 
     def _pass(self, queues, queue, conf, now, out):
         planner, pool = self.planner, self.pool
@@ -371,9 +373,21 @@ class Fluxion:
                 # late: what was reserved after it is redone (a stale
                 # chain of reservations would leave jobs waiting on an
                 # idle cluster)
-                if self._late(res, job):
+                ahead, dropped = self._late(res, job)
+                if ahead:
                     self.again = True
                 failed.clear()
+                if dropped:
+                    # what was placed around it may have been all that
+                    # stood in its way
+                    plan = planner.fit_now(shape, eligible, now,
+                                           req.duration)
+                    if plan is not None:
+                        queues.remove(job.id)
+                        self._reqs.pop(job.id, None)
+                        out.append(("alloc", job,
+                                    self._start(job, plan, now)))
+                        continue
             if not checked:
                 try:
                     self.check(req)
