@@ -15,7 +15,11 @@ each queue's first ``queue-depth`` pending jobs in priority order:
 
 Reservations are kept between passes and dropped when they may have
 become too late or wrong: a job ended before its expiration, ranks went
-up or down, a queue's order changed ahead of a reserved job.  Each queue
+up or down, a queue's order changed ahead of a reserved job.  A reserved
+job that cannot start at its time waits, keeping its reservation, while
+an allocation running past its expected end holds ranks it reserves;
+otherwise its reservation and those made after it (placed around it)
+are made again, the others stand.  Each queue
 is scheduled on its own (a blocked fcfs queue does not block the
 others); reservations bind every queue.
 """

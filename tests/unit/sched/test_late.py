@@ -79,9 +79,8 @@ class UnreserveAfterTests(SynchronousTestCase):
         self.assertEqual(sorted(p.reservations),
                          list(range(1, drop_from + 2)))
         # the dropped ranks are free for a job of any length again
-        plan = p.fit_now(p.shape(Request(4 - drop_from - 1, 4, nnodes=
-                                          4 - drop_from - 1)),
-                         15, 0.0, 0)
+        free = 4 - drop_from - 1
+        plan = p.fit_now(p.shape(Request(free, 4, nnodes=free)), 15, 0.0, 0)
         self.assertEqual(ranks(plan),
                          [(r, 4) for r in range(drop_from + 1, 4)])
         run(p, 9, [(nodes[3], 4, 0)], 50.0)
