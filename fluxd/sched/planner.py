@@ -162,23 +162,27 @@ class Planner:
         no reservation of the view names any more leaves it."""
         mask, counts, slack, refs = view
         nodes = self.pool.nodes
+        flip = []  # ranks that join or leave the view's mask
         for pos, (c, g) in res.counts.items():
             have = counts.get(pos)
             if have is None:
                 node = nodes[pos]
                 have = counts[pos] = [node.nfree_c, node.nfree_g]
-                mask |= node.bit
+                flip.append(pos)
             have[0] += sign * c
             have[1] += sign * g
             refs[pos] = refs.get(pos, 0) - sign
             if not refs[pos]:
                 del refs[pos], counts[pos]
-                mask ^= nodes[pos].bit
+                flip.append(pos)
                 slack.discard(pos)
             elif have[0] > 0:
                 slack.add(pos)
             else:
                 slack.discard(pos)
+        if flip:
+            flip.sort()
+            mask ^= _mask(flip)
         return mask, counts, slack, refs
 
     def clear_reservations(self):
