@@ -15,7 +15,11 @@ each queue's first ``queue-depth`` pending jobs in priority order:
 
 Reservations are kept between passes and dropped when they may have
 become too late or wrong: a job ended before its expiration, ranks went
-up or down, a queue's order changed ahead of a reserved job.  Each queue
+up or down, a queue's order changed ahead of a reserved job.  A reserved
+job that cannot start at its time waits, keeping its reservation, while
+an allocation running past its expected end holds ranks it reserves;
+otherwise its reservation and those made after it (placed around it)
+are made again, the others stand.  Each queue
 is scheduled on its own (a blocked fcfs queue does not block the
 others); reservations bind every queue.
 """
@@ -77,6 +81,11 @@ class Fluxion:
         self.all = sum(n.bit for n in self.pool.nodes)
         self._eligible = {}
         self._feasible = {}
+        #: jobid -> [req, shape, eligible, checked]: what a pass learns
+        #: of a pending request once (none of it changes while it waits)
+        self._reqs = {}
+        #: jobid -> queue key of the reserved jobs
+        self._keys = {}
         self.dirty = False
         #: the last pass left jobs it did not look at that may now run
         self.again = False
@@ -89,6 +98,7 @@ class Fluxion:
         self.settings = settings
         self.planner.match = settings.match
         self._feasible.clear()
+        self._reqs.clear()
         self.dirty = True
 
     def queued(self, job):
@@ -104,6 +114,8 @@ class Fluxion:
 
     def withdrawn(self, jobid):
         """A pending job left (cancelled): its reservation goes."""
+        self._reqs.pop(jobid, None)
+        self._keys.pop(jobid, None)
         if self.planner.unreserve(jobid) is not None:
             self.dirty = True
 
@@ -258,6 +270,7 @@ class Fluxion:
         planner = self.planner
         if self.dirty:
             planner.clear_reservations()
+            self._keys.clear()
             self.dirty = False
             self._last_key = None
         out, self.again = [], False
@@ -279,6 +292,35 @@ class Fluxion:
                   if res.start > now]
         return min(starts) if starts else None
 
+    def _request(self, job):
+        """``[req, shape, eligible, checked]`` of a pending job (raises
+        InvalidRequest for a malformed one)."""
+        info = self._reqs.get(job.id)
+        if info is None or info[0] is not job.req:
+            req = job.req
+            _args(req)
+            info = [req, self.planner.shape(req),
+                    self.eligible(req.constraint), False]
+            if len(self._reqs) > 65536:
+                self._reqs.clear()
+            self._reqs[job.id] = info
+        return info
+
+    def _late(self, res, job):
+        """A reserved job cannot start at its time: the reservations
+        made after its own (they may have been placed around it) go too
+        and are made again; returns ``(ahead, dropped)``: whether one of
+        a job queued ahead of ``job`` went (it is redone by another pass),
+        whether any went."""
+        ahead = False
+        key = (-job.priority, job.id)
+        later = self.planner.unreserve_after(res.seq)
+        for other in later:
+            queued = self._keys.pop(other, None)
+            if queued is None or queued < key:
+                ahead = True
+        return ahead, bool(later)
+
     def _pass(self, queues, queue, conf, now, out):
         planner, pool = self.planner, self.pool
         reserved = 0
@@ -294,17 +336,16 @@ class Fluxion:
                 reserved += 1
                 continue
             try:
-                _args(req)
-                eligible = self.eligible(req.constraint)
-                shape = planner.shape(req)
+                info = self._request(job)
             except InvalidRequest as exc:
                 queues.remove(job.id)
                 out.append(("deny", job, "unable to allocate provided"
                                          f" jobspec: {exc}"))
                 continue
+            _, shape, eligible, checked = info
             if res is not None:
                 # due: it starts now, or the plan was wrong (what it
-                # waited for runs late) and every reservation is redone
+                # waited for runs late)
                 planner.unreserve(job.id)
                 failed.clear()
             plan = None
@@ -319,18 +360,50 @@ class Fluxion:
                         failed.setdefault(key, []).append(cost)
             if plan is not None:
                 queues.remove(job.id)
+                self._reqs.pop(job.id, None)
+                self._keys.pop(job.id, None)
                 out.append(("alloc", job, self._start(job, plan, now)))
                 continue
-            if res is not None:
-                self.dirty = True
-            try:
-                self.check(req)
-            except (Unsatisfiable, InvalidRequest) as exc:
-                queues.remove(job.id)
-                out.append(("deny", job, str(exc)
-                            if isinstance(exc, Unsatisfiable) else
-                            f"unable to allocate provided jobspec: {exc}"))
+            if res is not None and planner.overdue(res, now):
+                # what it waits for runs past its expected end and still
+                # holds its ranks: it keeps its reservation (its free
+                # runs a pass)
+                planner.reserve(res)
+                reserved += 1
+                out.append(("annotate", job, {"t_estimate": res.start,
+                                              "reason_pending": REASON}))
                 continue
+            if res is not None:
+                # late: what was reserved after it is redone (a stale
+                # chain of reservations would leave jobs waiting on an
+                # idle cluster)
+                ahead, dropped = self._late(res, job)
+                if ahead:
+                    self.again = True
+                failed.clear()
+                if dropped:
+                    # what was placed around it may have been all that
+                    # stood in its way
+                    plan = planner.fit_now(shape, eligible, now,
+                                           req.duration)
+                    if plan is not None:
+                        queues.remove(job.id)
+                        self._reqs.pop(job.id, None)
+                        out.append(("alloc", job,
+                                    self._start(job, plan, now)))
+                        continue
+            if not checked:
+                try:
+                    self.check(req)
+                except (Unsatisfiable, InvalidRequest) as exc:
+                    queues.remove(job.id)
+                    self._reqs.pop(job.id, None)
+                    out.append(("deny", job, str(exc)
+                                if isinstance(exc, Unsatisfiable) else
+                                "unable to allocate provided jobspec:"
+                                f" {exc}"))
+                    continue
+                info[3] = True
             if reserved >= conf.reservations:
                 out.append(("annotate", job, {"t_estimate": None,
                                               "reason_pending": REASON}))
@@ -338,19 +411,19 @@ class Fluxion:
                     break
                 continue
             reserved += 1
-            if res is None or res.start <= now:
-                found = planner.earliest(shape, eligible, now, req.duration)
-                if found is None:
-                    out.append(("annotate", job, {"t_estimate": None,
-                                                  "reason_pending": REASON}))
-                    continue
-                start, plan = found
-                duration = req.duration if req.duration > 0 else INF
-                res = Reservation(job.id, start, start + duration,
-                                  {node.pos: (c, g) for node, c, g in plan})
+            found = planner.earliest(shape, eligible, now, req.duration)
+            if found is None:
+                out.append(("annotate", job, {"t_estimate": None,
+                                              "reason_pending": REASON}))
+                continue
+            start, plan = found
+            duration = req.duration if req.duration > 0 else INF
+            res = Reservation(job.id, start, start + duration,
+                              {node.pos: (c, g) for node, c, g in plan})
             planner.reserve(res)
             failed.clear()
             key = (-job.priority, job.id)
+            self._keys[job.id] = key
             if self._last_key is None or key > self._last_key:
                 self._last_key = key
             out.append(("annotate", job, {"t_estimate": res.start,

@@ -24,7 +24,7 @@ import bisect
 import heapq
 
 from fluxd.sched.match import select
-from fluxd.sched.pool import Shape
+from fluxd.sched.pool import Shape, _mask
 
 __all__ = ["Planner", "Reservation"]
 
@@ -34,12 +34,14 @@ INF = float("inf")
 class Reservation:
     """Counts reserved for one job from ``start`` to ``end``."""
 
-    __slots__ = ("jobid", "start", "end", "counts")
+    __slots__ = ("jobid", "start", "end", "counts", "seq")
 
     def __init__(self, jobid, start, end, counts):
         self.jobid, self.start, self.end = jobid, start, end
         #: {pos: (ncores, ngpus)}
         self.counts = counts
+        #: the order reservations were made in (set by the planner)
+        self.seq = 0
 
 
 class _Running:
@@ -64,6 +66,7 @@ class Planner:
         self.reservations = {}   # jobid -> Reservation
         self._by_start = []      # sorted (start, jobid)
         self._views = {}
+        self._seq = 0
 
     # -- running ---------------------------------------------------------------
 
@@ -101,6 +104,9 @@ class Planner:
     def reserve(self, res):
         """Add a reservation."""
         self.unreserve(res.jobid)
+        if not res.seq:  # a new one (one put back keeps its place)
+            self._seq += 1
+            res.seq = self._seq
         self.reservations[res.jobid] = res
         key = (res.start, res.jobid)
         i = bisect.bisect_left(self._by_start, key)
@@ -121,28 +127,62 @@ class Planner:
                            for k, view in self._views.items()}
         return res
 
+    def overdue(self, res, now):
+        """Whether an allocation still running past its expected end
+        (``now``) holds ranks ``res`` reserves: the reservation is late
+        only by that (the job's end comes)."""
+        i = bisect.bisect_right(self._ends, (now, INF))
+        for _, jobid in self._ends[:i]:
+            counts = self.running[jobid].counts
+            small, big = (counts, res.counts) \
+                if len(counts) < len(res.counts) else (res.counts, counts)
+            if any(pos in big for pos in small):
+                return True
+        return False
+
+    def unreserve_after(self, seq):
+        """Remove the reservations made after the one numbered ``seq``
+        (they were placed around it); returns their job ids."""
+        later = [jobid for jobid, res in self.reservations.items()
+                 if res.seq > seq]
+        if len(later) > len(self.reservations) // 2:
+            kept = [res for res in self.reservations.values()
+                    if res.seq <= seq]
+            self.clear_reservations()
+            for res in sorted(kept, key=lambda r: r.seq):
+                self.reservations[res.jobid] = res
+                bisect.insort(self._by_start, (res.start, res.jobid))
+        else:
+            for jobid in later:
+                self.unreserve(jobid)
+        return later
+
     def _apply(self, view, res, sign):
         """A view with ``res`` taken in (``sign`` -1) or out (1); a rank
         no reservation of the view names any more leaves it."""
         mask, counts, slack, refs = view
         nodes = self.pool.nodes
+        flip = []  # ranks that join or leave the view's mask
         for pos, (c, g) in res.counts.items():
             have = counts.get(pos)
             if have is None:
                 node = nodes[pos]
                 have = counts[pos] = [node.nfree_c, node.nfree_g]
-                mask |= node.bit
+                flip.append(pos)
             have[0] += sign * c
             have[1] += sign * g
             refs[pos] = refs.get(pos, 0) - sign
             if not refs[pos]:
                 del refs[pos], counts[pos]
-                mask ^= nodes[pos].bit
+                flip.append(pos)
                 slack.discard(pos)
             elif have[0] > 0:
                 slack.add(pos)
             else:
                 slack.discard(pos)
+        if flip:
+            flip.sort()
+            mask ^= _mask(flip)
         return mask, counts, slack, refs
 
     def clear_reservations(self):
@@ -242,72 +282,91 @@ class Planner:
         mask, counts, _, _ = self._view(now + d) if starts \
             else (0, {}, (), None)
         eff = {pos: list(cg) for pos, cg in counts.items()}
-        state = {"have": pool.capacity(shape, pool.up & eligible & ~mask),
-                 "mask": mask}
-
-        def cap(pos, c, g):
-            node = nodes[pos]
-            if not node.up or not node.bit & eligible:
-                return 0
-            return shape.cap(c, g, node)
-
+        usable = pool.up & eligible
+        have = pool.capacity(shape, usable & ~mask)
+        cap = _capacity(shape, nodes, usable)
         for pos, (c, g) in eff.items():
-            state["have"] += cap(pos, c, g)
-
-        def change(pos, dc, dg):
-            have = eff.get(pos)
-            if have is None:
-                node = nodes[pos]
-                have = eff[pos] = [node.nfree_c, node.nfree_g]
-                # its share of the index capacity moves here unchanged
-                state["mask"] |= node.bit
-            state["have"] -= cap(pos, *have)
-            have[0] += dc
-            have[1] += dg
-            state["have"] += cap(pos, *have)
-
+            have += cap(pos, c, g)
+        need = shape.need
         # reservations already counted (started before now + d) give
         # their counts back when they end
-        counted = set()
         later = []
+        reservations = self.reservations
         for _, jobid in starts[:entered]:
-            counted.add(jobid)
-            res = self.reservations[jobid]
+            res = reservations[jobid]
             if res.end < INF:
                 heapq.heappush(later, (res.end, jobid))
         runs, i, n = self._ends, 0, len(self._ends)
+        running = self.running
+        fresh = []
         while i < n or later:
             t = runs[i][0] if i < n else INF
             if later and later[0][0] < t:
                 t = later[0][0]
             if t == INF:
                 break
-            t = max(t, now)
+            if t < now:
+                t = now
+            moves = []
             while i < n and runs[i][0] <= t:
-                for pos, (c, g) in self.running[runs[i][1]].counts.items():
-                    change(pos, c, g)
+                moves.append((running[runs[i][1]].counts, 1))
                 i += 1
             while later and later[0][0] <= t:
                 _, jobid = heapq.heappop(later)
-                for pos, (c, g) in self.reservations[jobid].counts.items():
-                    change(pos, c, g)
+                moves.append((reservations[jobid].counts, 1))
             # reservations starting before t + d now overlap the window
             while entered < len(starts) and starts[entered][0] < t + d:
                 jobid = starts[entered][1]
                 entered += 1
-                res = self.reservations[jobid]
+                res = reservations[jobid]
                 if res.end <= t:
                     continue
-                for pos, (c, g) in res.counts.items():
-                    change(pos, -c, -g)
+                moves.append((res.counts, -1))
                 if res.end < INF:
                     heapq.heappush(later, (res.end, jobid))
-            if state["have"] >= shape.need:
+            for moved, sign in moves:
+                for pos, (c, g) in moved.items():
+                    cg = eff.get(pos)
+                    if cg is None:
+                        node = nodes[pos]
+                        cg = eff[pos] = [node.nfree_c, node.nfree_g]
+                        # its share of the index capacity moves here
+                        fresh.append(pos)
+                    have -= cap(pos, cg[0], cg[1])
+                    cg[0] += sign * c
+                    cg[1] += sign * g
+                    have += cap(pos, cg[0], cg[1])
+            if have >= need:
                 touched = [(nodes[pos], c, g) for pos, (c, g) in eff.items()
                            if c > 0 and cap(pos, c, g) > 0]
-                index = pool.up & eligible & ~state["mask"]
+                if fresh:
+                    fresh.sort()
+                    mask |= _mask(fresh)
+                    fresh = []
+                index = usable & ~mask
                 plan = select(pool, self.match, shape,
                               pool.candidates(shape, index), touched)
                 if plan is not None:
                     return t, plan
         return None
+
+
+def _capacity(shape, nodes, usable):
+    """``cap(pos, c, g)``: the units of ``shape`` rank ``pos`` holds with
+    ``c``/``g`` free (0 unless it is in ``usable``), fast paths for the
+    common kinds."""
+    kind, size, gsize, per = shape.kind, shape.size, shape.gsize, shape.per
+    if kind == "slots" and not gsize:
+        def cap(pos, c, g):
+            return c // size if c >= size and usable >> pos & 1 else 0
+    elif kind == "nodes" and not gsize:
+        least = size * per
+
+        def cap(pos, c, g):
+            return 1 if c >= least and usable >> pos & 1 else 0
+    else:
+        def cap(pos, c, g):
+            if not usable >> pos & 1:
+                return 0
+            return shape.cap(c, g, nodes[pos])
+    return cap

@@ -37,7 +37,8 @@ class Cluster:
     def __init__(self, test, policy, match):
         self.test = test
         self.settings = SchedSettings(
-            QueueSettings(policy, 32, {"fcfs": 0, "easy": 1}[policy]),
+            QueueSettings(policy, 32, {"fcfs": 0, "easy": 1,
+                                    "conservative": 100000}[policy]),
             match=MatchPolicy(match))
         self.bench = Bench(test, CONFIG, online=f"0-{NODES - 1}", limit=None,
                            start=False)
@@ -193,3 +194,9 @@ class PropertyTests(SynchronousTestCase):
     @given(st.lists(STEP, min_size=10, max_size=60))
     def test_easy_lonodex(self, steps):
         self.run_steps("easy", "lonodex", steps)
+
+    @settings(max_examples=50, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(STEP, min_size=10, max_size=60))
+    def test_conservative(self, steps):
+        self.run_steps("conservative", "first", steps)
