@@ -1,11 +1,13 @@
 """Hand-checked schedules of the queue and match policies on real
-4-broker instances under test execution (after flux-sched's t1003,
+4- and 16-broker instances under test execution (after flux-sched's t1003,
 t1006, t1021): fcfs blocking, EASY starting a short job ahead of a
 blocked wide job without delaying it, conservative keeping every
 reservation, lonodex packing, per-queue policies, drained nodes
 skipped, and ``flux jobs`` showing the estimate (``eta:``)."""
 
 import pytest
+
+from fluxd.formats import hostlist
 
 from tests.integration.resource_helpers import (
     flux_start, out, sections, write_config)
@@ -155,11 +157,40 @@ order(a, b, c)
 '''
 
 
-def run(tmp_path_factory, name, toml, script):
+WIDE_TOML = EASY_TOML.replace('hosts = "test[1-4]"', 'hosts = "test[1-16]"')
+
+WIDE_SCRIPT = PRELUDE + '''
+flux("queue", "start", "--all")
+# A: 12 nodes for 100 s (runs 4 s); B: all 16, blocked behind A; C: 4
+# nodes for 50 s fits on the other four before B's reservation; D: 2
+# nodes for 200 s would delay B, so it waits for B
+a = sub("-N12", "-t", "100s", "4s")
+b = sub("-N16", "-t", "10s", "1s")
+c = sub("-N4", "-t", "50s", "0.2s")
+d = sub("-N2", "-t", "200s", "0.2s")
+wait(c)
+show("wide-pending", "jobs", "-no", "{status}", b, d)
+for j in (a, b, c, d):
+    wait(j, "clean")
+show("wide-nodes", "jobs", "-no", "{nodelist}", a, b, c, d)
+print("== wide-order rc=0")
+order(a, b, c, d)
+# lonodex: sixteen one-core jobs take one node each; the 17th waits
+ones = [sub("-n1", "-t", "1m", "1h") for _ in range(17)]
+for j in ones[:16]:
+    wait(j)
+show("wide-packed", "jobs", "-no", "{nodelist} {status}", *ones)
+flux("cancel", *ones)
+for j in ones:
+    wait(j, "clean")
+'''
+
+
+def run(tmp_path_factory, name, toml, script, size=4):
     tmp = tmp_path_factory.mktemp(name)
     conf = write_config(tmp / "conf.d", sched=toml)
-    proc = flux_start(tmp, script, f"--config-path={conf}", size=4,
-                      hosts="test[1-4]", timeout=180)
+    proc = flux_start(tmp, script, f"--config-path={conf}", size=size,
+                      hosts=f"test[1-{size}]", timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return sections(proc.stdout)
 
@@ -167,6 +198,11 @@ def run(tmp_path_factory, name, toml, script):
 @pytest.fixture(scope="module")
 def easy(tmp_path_factory):
     return run(tmp_path_factory, "easy", EASY_TOML, EASY_SCRIPT)
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory):
+    return run(tmp_path_factory, "wide", WIDE_TOML, WIDE_SCRIPT, size=16)
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +269,20 @@ def test_per_queue_fcfs_and_conservative(queues):
         "0:test1", "1:test[1-2]", "2:test1"]
     assert out(queues, "batch-order").split() == [
         "0:test[3-4]", "1:test[3-4]", "2:test3"]
+
+
+def test_easy_and_lonodex_on_sixteen_brokers(wide):
+    assert out(wide, "wide-pending") == "SCHED\nSCHED\n"
+    a, b, c, d = (list(hostlist.decode(line)) for line in
+                  out(wide, "wide-nodes").splitlines())
+    assert (len(a), len(b), len(c), len(d)) == (12, 16, 4, 2)
+    # C backfilled on exactly the four nodes A left free
+    assert not set(a) & set(c) and len(set(a) | set(c)) == 16
+    # A and C, then B when A ends, then D after B
+    order = [item.split(":")[0] for item in out(wide, "wide-order").split()]
+    assert order in (["0", "2", "1", "3"], ["2", "0", "1", "3"]), order
+    rows = out(wide, "wide-packed").splitlines()
+    assert sorted(r.split()[0] for r in rows[:16]) == sorted(
+        f"test{i}" for i in range(1, 17))
+    assert all(r.endswith(" RUN") for r in rows[:16]), rows
+    assert rows[16] == " SCHED"
