@@ -20,7 +20,7 @@ the shell kills its tasks): ``attach`` finds none.
 import json
 import os
 
-from twisted.internet import protocol
+from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
 from flux_imp import api
@@ -44,6 +44,7 @@ class _ImpShell(protocol.ProcessProtocol):
         self.err = b""
         self.events = 0
         self.pid = None
+        self.ended = defer.Deferred()
 
     def connectionMade(self):
         self.pid = self.transport.pid
@@ -91,7 +92,11 @@ class _ImpShell(protocol.ProcessProtocol):
         elif self.err:
             self.owner.log.warn("job {id}: flux-imp: {err}", id=self.id,
                                 err=self.err.decode("utf-8", "replace"))
-        self.on_event({"id": self.id, "ev": "shell-exit", "status": status})
+        try:
+            self.on_event({"id": self.id, "ev": "shell-exit",
+                           "status": status})
+        finally:
+            self.ended.callback(None)
 
 
 class ImpShells:
@@ -176,10 +181,13 @@ class ImpShells:
 
     def stop(self):
         """The broker stops: close each shell's stdin (it ends its
-        tasks, then itself)."""
-        for child in list(self.jobs.values()):
+        tasks, then itself).  :returns: a Deferred firing once every
+        IMP has exited."""
+        children = list(self.jobs.values())
+        for child in children:
             if child.transport is not None:
                 child.transport.closeStdin()
+        return defer.gatherResults([c.ended for c in children])
 
 
 class _Quiet(protocol.ProcessProtocol):

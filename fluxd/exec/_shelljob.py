@@ -19,6 +19,11 @@ barrier (``pmi-barrier`` events) waits for every shell, then their puts
 go to each in one ``job-exec.shell-order`` (``pmi``); ``pty`` events of
 an interactive pty go to its :class:`~fluxd.exec._pty.PtyRelay`.
 
+A job of another user than the instance owner needs ``[exec] imp``
+(else it fails with :data:`IMP_NEEDED`): its ``shell-launch`` carries
+the job's J (``job.<id>.J``), and each rank's exec service runs the shell
+through the IMP as the user who signed it (:mod:`fluxd.exec._imp`).
+
 A fatal exception, or the time limit (SIGALRM first), starts the kill
 sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
 ``exec.kill-timeout``, again with the timeout doubled (at most 300 s) up

@@ -18,7 +18,9 @@ sends the ``shell-<id>.kill {signum}`` events of ``flux job kill`` to its
 shells.  Rank 0's service alone talks to the
 job manager: a job with ``attributes.system.exec.test`` is simulated
 (:class:`~fluxd.exec._job.TestJob`), any other is run by one shell per
-rank of its R (:class:`~fluxd.exec._shelljob.ShellJob`).
+rank of its R (:class:`~fluxd.exec._shelljob.ShellJob`).  The shells of
+other users' jobs (a ``shell-launch`` with their J) are run through the
+IMP of ``[exec] imp`` instead (:class:`~fluxd.exec._imp.ImpShells`).
 
 On rank 0, once registered it says hello to the job manager
 (``job-manager.exec-hello {service: "job-exec"}``), which then sends one
@@ -226,9 +228,9 @@ class ExecService(Module):
             if sub is not None:
                 sub.cancel()
         self.deadlines.stop()
-        if self.imp_shells is not None:
-            self.imp_shells.stop()
         stopped = self.shells.stop(kill=bool(self.instance_stopping()))
+        if self.imp_shells is not None:
+            stopped = defer.gatherResults([stopped, self.imp_shells.stop()])
         # a shared writer is the job manager's to flush (bounded in time)
         if self._shared or self.writer is None:
             return stopped

@@ -167,3 +167,16 @@ def test_refused_by_the_imp(instance):
     exceptions = [e["context"] for e in events if e["name"] == "exception"]
     assert [(e["type"], e["note"]) for e in exceptions] == [
         ("exec", "flux-imp: Fatal: exec: shell not in allowed-shells list")]
+
+
+def test_broker_stop_ends_guest_jobs(instance):
+    i = instance
+    rc, out, err = i.flux("submit", "sleep", "300")
+    assert rc == 0, err
+    jobid = out.strip()
+    assert i.broker.flux("job", "wait-event", "-t", "60", jobid,
+                         "start").rc == 0
+    assert user_processes(i.guest.pw_uid) != []
+    # the broker waits for its IMPs, whose shells end their tasks
+    i.broker.stop()
+    assert user_processes(i.guest.pw_uid) == []
