@@ -148,6 +148,11 @@ class ShellJob(TestJob):
     def _launch(self, payload):
         if self.finalizing:
             return
+        if "J" in payload and self.exception_in_progress:
+            # killed while its J was read: no shell to start
+            for rank in self.ranks:
+                self.shell_exited(rank, 0)
+            return
         router = self.svc.router
         for shell_rank, rank in enumerate(self.ranks):
             self.state[rank] = "launch"
