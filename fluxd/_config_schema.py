@@ -625,10 +625,10 @@ _LISTING = "the admin role (multi-user instance)"
 
 #: ``exec.testexec``, the exec service's signals and timeouts
 #: (``kill-timeout``, ``max-kill-count``, ``term-signal``, ``kill-signal``,
-#: ``shell-exit-timeout``, ``max-start-delay-percent``),
+#: ``shell-exit-timeout``, ``max-start-delay-percent``, ``imp``),
 #: ``job-manager.inactive-age-limit`` and ``inactive-num-limit`` are read;
 #: the rest of those tables waits for the issues that bring their services
-_LATER_EXEC = ("imp", "service", "service-override", "method", "job-shell",
+_LATER_EXEC = ("service", "service-override", "method", "job-shell",
                "max-kill-timeout", "barrier-timeout",
                "sdexec-constrain-resources", "sdexec-properties",
                "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")

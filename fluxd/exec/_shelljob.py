@@ -19,6 +19,11 @@ barrier (``pmi-barrier`` events) waits for every shell, then their puts
 go to each in one ``job-exec.shell-order`` (``pmi``); ``pty`` events of
 an interactive pty go to its :class:`~fluxd.exec._pty.PtyRelay`.
 
+A job of another user than the instance owner needs ``[exec] imp``
+(else it fails with :data:`IMP_NEEDED`): its ``shell-launch`` carries
+the job's J (``job.<id>.J``), and each rank's exec service runs the shell
+through the IMP as the user who signed it (:mod:`fluxd.exec._imp`).
+
 A fatal exception, or the time limit (SIGALRM first), starts the kill
 sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
 ``exec.kill-timeout``, again with the timeout doubled (at most 300 s) up
@@ -45,13 +50,14 @@ from fluxd.errors import FluxError, InvalidArgument
 from fluxd.exec._job import TestJob
 from fluxd.exec._pty import PtyRelay
 from fluxd.formats import eventlog, fluid
+from fluxd.storage import treeobj as T
 from flux_shell import taskmap as TM
 
 __all__ = ["ShellJob", "IMP_NEEDED"]
 
 #: the fatal exception of another user's job
-IMP_NEEDED = ("jobs of users other than the instance owner need the IMP"
-              " (flux-imp), which this fluxd release does not have")
+IMP_NEEDED = ("jobs of users other than the instance owner need the IMP:"
+              " set [exec] imp (the flux-imp launcher)")
 _KILL_TIMEOUT_MAX = 300.0
 #: bytes of stdin held for a job whose shells have not all started
 MAX_QUEUED_INPUT = 10 * 1024 * 1024
@@ -99,7 +105,8 @@ class ShellJob(TestJob):
     def _initialized(self):
         if self.finalizing:
             return
-        if self.userid != self.svc.owner:
+        if self.userid != self.svc.owner \
+                and getattr(self.svc, "imp_shells", None) is None:
             self.fatal(IMP_NEEDED)
             return
         try:
@@ -119,6 +126,33 @@ class ShellJob(TestJob):
             "count": {"stdout": ntasks, "stderr": ntasks}, "options": {}})
         payload = {"id": self.id, "f58": fluid.encode(self.id, "f58"),
                    "jobspec": self.jobspec, "R": self.R}
+        if self.userid != self.svc.owner:
+            # the IMP of each rank checks J and runs the shell as its signer
+            d = defer.Deferred.fromCoroutine(self._signed())
+            d.addCallbacks(lambda J: self._launch(dict(payload, J=J)),
+                           self._no_J)
+            return
+        self._launch(payload)
+
+    async def _signed(self):
+        obj = await self.svc.kvs.lookup("primary", f"{self.key}.J",
+                                        cred=self.svc.router.instance_cred)
+        return T.decode_val(obj).decode()
+
+    def _no_J(self, failure):
+        failure.trap(FluxError)
+        self.fatal(f"cannot read the job's J: {failure.getErrorMessage()}")
+        for rank in self.ranks:
+            self.shell_exited(rank, 0)
+
+    def _launch(self, payload):
+        if self.finalizing:
+            return
+        if "J" in payload and self.exception_in_progress:
+            # killed while its J was read: no shell to start
+            for rank in self.ranks:
+                self.shell_exited(rank, 0)
+            return
         router = self.svc.router
         for shell_rank, rank in enumerate(self.ranks):
             self.state[rank] = "launch"

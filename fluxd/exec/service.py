@@ -18,7 +18,9 @@ sends the ``shell-<id>.kill {signum}`` events of ``flux job kill`` to its
 shells.  Rank 0's service alone talks to the
 job manager: a job with ``attributes.system.exec.test`` is simulated
 (:class:`~fluxd.exec._job.TestJob`), any other is run by one shell per
-rank of its R (:class:`~fluxd.exec._shelljob.ShellJob`).
+rank of its R (:class:`~fluxd.exec._shelljob.ShellJob`).  The shells of
+other users' jobs (a ``shell-launch`` with their J) are run through the
+IMP of ``[exec] imp`` instead (:class:`~fluxd.exec._imp.ImpShells`).
 
 On rank 0, once registered it says hello to the job manager
 (``job-manager.exec-hello {service: "job-exec"}``), which then sends one
@@ -55,6 +57,7 @@ in order, each commit atomic, so whatever the job manager writes on
 hearing of them (``start``, ``release``) is never durable before them.
 """
 
+import os
 import signal
 import socket
 
@@ -65,6 +68,7 @@ from zope.interface import implementer
 from fluxd.errors import (
     FluxError, InvalidArgument, NotFound, PermissionDenied, ProtocolError)
 from fluxd.exec._deadlines import Deadlines
+from fluxd.exec._imp import ImpShells
 from fluxd.exec._job import GUESTS_REFUSED, TestJob
 from fluxd.exec._shelljob import IMP_NEEDED, ShellJob
 from fluxd.exec._shells import ShellServerProcess
@@ -166,7 +170,9 @@ class ExecService(Module):
     def reconfigure(self, config):
         """Follow ``exec.term-signal``, ``kill-signal``, ``kill-timeout``,
         ``max-kill-count``, ``shell-exit-timeout``,
-        ``max-start-delay-percent`` and ``exec.testexec.allow-guests``."""
+        ``max-start-delay-percent``, ``exec.testexec.allow-guests``,
+        and ``exec.imp`` (other users' shells run through it: it runs
+        ``flux-shell`` of the same directory)."""
         self.term_signal = _signum(config.get("exec.term-signal", "SIGTERM"))
         self.kill_signal = _signum(config.get("exec.kill-signal", "SIGKILL"))
         self.kill_timeout = _seconds(config.get("exec.kill-timeout", "5s"),
@@ -181,6 +187,15 @@ class ExecService(Module):
             config.get("exec.max-start-delay-percent", 25))
         self.allow_guests = bool(config.get("exec.testexec.allow-guests",
                                             False))
+        imp = config.get("exec.imp", None)
+        # as in Flux, the job shell is flux-shell beside the IMP launcher
+        shell = imp and os.path.join(os.path.dirname(imp), "flux-shell")
+        if not imp:
+            self.imp_shells = None
+        elif getattr(self, "imp_shells", None) is not None:
+            self.imp_shells.imp, self.imp_shells.shell = imp, shell
+        else:
+            self.imp_shells = ImpShells(self.reactor, imp, shell)
 
     # -- start and stop --------------------------------------------------------
 
@@ -214,6 +229,8 @@ class ExecService(Module):
                 sub.cancel()
         self.deadlines.stop()
         stopped = self.shells.stop(kill=bool(self.instance_stopping()))
+        if self.imp_shells is not None:
+            stopped = defer.gatherResults([stopped, self.imp_shells.stop()])
         # a shared writer is the job manager's to flush (bounded in time)
         if self._shared or self.writer is None:
             return stopped
@@ -393,7 +410,7 @@ class ExecService(Module):
         jobid = body.get("id")
         if jobid not in self.local:
             raise NotFound(f"job {jobid} has no shell here")
-        self.shells.input(jobid, str(body.get("data", "")),
+        self._shells(jobid).input(jobid, str(body.get("data", "")),
                           bool(body.get("eof")))
         return {}
 
@@ -452,8 +469,19 @@ class ExecService(Module):
                 if value:
                     spec[name] = value
         done, event = self._relay(request, jobid)
-        self.shells.launch(jobid, spec, event)
+        if "J" in body:
+            if self.imp_shells is None:
+                raise InvalidArgument(IMP_NEEDED)
+            self.imp_shells.launch(jobid, spec, event)
+        else:
+            self.shells.launch(jobid, spec, event)
         return done
+
+    def _shells(self, jobid):
+        """Who runs the shell of ``jobid`` here: the IMP or the server."""
+        if self.imp_shells is not None and jobid in self.imp_shells:
+            return self.imp_shells
+        return self.shells
 
     @method("shell-attach", streaming=True)
     def rpc_shell_attach(self, request):
@@ -501,7 +529,7 @@ class ExecService(Module):
         jobid, seq = body.get("id"), body.get("seq", 0)
         if not isinstance(jobid, int) or not isinstance(seq, int):
             raise ProtocolError("job-exec.shell-ack: expected {id, seq}")
-        self.shells.ack(jobid, seq, bool(body.get("forget")))
+        self._shells(jobid).ack(jobid, seq, bool(body.get("forget")))
         return {}
 
     @method("shell-order")
@@ -517,7 +545,7 @@ class ExecService(Module):
                                 " {op: pmi|pty-input|pty-resize}}")
         if jobid not in self.local:
             raise NotFound(f"job {jobid} has no shell here")
-        self.shells.order(jobid, order)
+        self._shells(jobid).order(jobid, order)
         return {}
 
     # -- interactive ptys (-o pty.interactive) --------------------------------
@@ -574,9 +602,9 @@ class ExecService(Module):
         if jobid not in self.local:
             raise NotFound(f"job {jobid} has no shell here")
         if body.get("shell"):
-            self.shells.terminate(jobid)
+            self._shells(jobid).terminate(jobid)
         else:
-            self.shells.kill(jobid, signum)
+            self._shells(jobid).kill(jobid, signum)
         return {}
 
     def _kill_event(self, message):
@@ -590,4 +618,4 @@ class ExecService(Module):
         except (ValueError, TypeError, ProtocolError):
             return
         if jobid in self.local:
-            self.shells.kill(jobid, signum)
+            self._shells(jobid).kill(jobid, signum)

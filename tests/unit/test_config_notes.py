@@ -44,7 +44,8 @@ class NotesTests(TestCase):
     def test_inert_and_later_keys(self):
         config = config_from_object({
             "systemd": {"enable": True},
-            "exec": {"imp": "/usr/libexec/flux/flux-imp"},
+            "exec": {"imp": "/usr/libexec/flux/flux-imp",
+                     "job-shell": "/usr/libexec/flux/flux-shell"},
             "tbon": {"zmqdebug": 1, "torpid_max": "40s"},
             "resource": {"reserve": "0", "exclude": "0"},
             "job-manager": {"journal-size-limit": 5,
@@ -54,7 +55,7 @@ class NotesTests(TestCase):
         self.assertEqual(config_notes(config), [
             ("warn", "[systemd]: has no effect in fluxd (fluxd does not run"
                      " jobs in systemd units)"),
-            ("info", "exec.imp: not used until fluxd has the exec service"
+            ("info", "exec.job-shell: not used until fluxd has the exec service"
                      " (job shells and the IMP)"),
             ("warn", "tbon.zmqdebug: has no effect in fluxd (fluxd's overlay"
                      " is TLS over TCP, not ZeroMQ)"),

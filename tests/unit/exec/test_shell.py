@@ -158,3 +158,57 @@ class ShellRunTests(SynchronousTestCase):
         self.assertEqual(text, "y\ny\ny\ny\ny\n")
         self.assertTrue(any(e["ev"] == "log" and e["level"] == 4
                             for e in events))
+
+
+class ShellProgramTests(SynchronousTestCase):
+    """``flux-shell JOBID`` (as the IMP runs it): the spec on stdin's
+    first line, orders after it, events on stdout."""
+
+    def program(self, jobid, text, keep_open=True):
+        import subprocess
+        import sys
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flux_shell", str(jobid)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        proc.stdin.write(text)
+        proc.stdin.flush()
+        if not keep_open:
+            proc.stdin.close()
+        events = []
+        for line in proc.stdout:
+            events.append(json.loads(line))
+            if events[-1]["ev"] == "start":
+                # the orders come on the same stdin as the spec
+                proc.stdin.write(b'{"op":"input","data":"fed\\n",'
+                                 b'"eof":true}\n')
+                proc.stdin.flush()
+        if keep_open:
+            proc.stdin.close()
+        err = proc.stderr.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+        return proc.wait(30), events, err
+
+    def test_spec_then_orders_on_stdin(self):
+        spec = spec_of(jobspec(["cat"]), ranks=((0, "0"),))
+        code, events, err = self.program(
+            7, json.dumps(spec).encode() + b"\n")
+        self.assertEqual((code, err), (0, ""))
+        out = [t for e in events if e["ev"] == "output"
+               for s, r, t in e["data"] if s == "stdout"]
+        self.assertEqual(out, ["fed\n"])
+        self.assertEqual(events[-1]["ev"], "exit")
+
+    def test_bad_spec_one_line(self):
+        code, events, err = self.program(7, b"{nope\n", keep_open=False)
+        self.assertEqual((code, events), (1, []))
+        self.assertTrue(err.startswith("flux-shell: job 7: bad spec on"
+                                       " stdin: "))
+        self.assertEqual(len(err.splitlines()), 1)
+        code, events, err = self.program(
+            8, json.dumps(spec_of(jobspec(["true"]))).encode() + b"\n",
+            keep_open=False)
+        self.assertEqual((code, events, err), (
+            1, [], "flux-shell: job 8: the spec on stdin is not this"
+            " job's\n"))
