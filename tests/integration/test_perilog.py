@@ -123,6 +123,17 @@ def test_prolog_fails_on_one_node_of_four(tmp_path):
     assert runs["run.2"][0] == 0
 
 
+def alive(pid):
+    """Whether ``pid`` still runs: a zombie (killed, its parent gone and
+    init not yet reaping it) runs nothing."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
 def test_prolog_timeout_and_missing_epilog(tmp_path):
     pids = tmp_path / "pids"
     hang = tmp_path / "hang"
@@ -159,7 +170,7 @@ def test_prolog_timeout_and_missing_epilog(tmp_path):
     assert runs["resource"][1].startswith("0-1 prolog timed out for jobid ƒ")
     # the hung prolog, its child and grandchild are gone
     for pid in pids.read_text().split():
-        assert not os.path.exists(f"/proc/{pid}"), pid
+        assert not alive(pid), pid
     # a missing epilog: severity 2, drained, the job's result unchanged
     rc, out, err = runs["run.2"]
     assert rc == 0, err
@@ -248,7 +259,7 @@ def test_perilog_run_timeout(tmp_path):
     assert runs["resource"][1].startswith("1 prolog timed out for jobid ƒ")
     assert "rank 1 prolog timeout, draining" in runs["dmesg"][1]
     pid = (tmp_path / "pid").read_text().strip()
-    assert not os.path.exists(f"/proc/{pid}")
+    assert not alive(pid)
 
 
 def test_without_setsid(tmp_path):
