@@ -21,9 +21,11 @@ an interactive pty go to its :class:`~fluxd.exec._pty.PtyRelay`.
 
 A fatal exception, or the time limit (SIGALRM first), starts the kill
 sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
-``exec.kill-timeout``, again with the timeout doubled (at most 300 s) up
-to ``exec.max-kill-count`` times; past ``5 * kill-timeout`` the shells
-themselves are SIGKILLed.  A shell that dies by a signal or is lost with
+``exec.kill-timeout``, again with the timeout doubled (at most ``exec.max-kill-timeout``, 300 s)
+up to ``exec.max-kill-count`` times; past ``5 * kill-timeout`` the shells
+themselves are SIGKILLed; ranks whose processes outlive
+``max-kill-count`` kill signals are drained (``unkillable processes for
+job ID``) and their shells SIGKILLed.  A shell that dies by a signal or is lost with
 its server raises an ``exec`` exception.
 
 Shells outlive their brokers.  Each shell event is numbered; rank 0
@@ -52,7 +54,6 @@ __all__ = ["ShellJob", "IMP_NEEDED"]
 #: the fatal exception of another user's job
 IMP_NEEDED = ("jobs of users other than the instance owner need the IMP"
               " (flux-imp), which this fluxd release does not have")
-_KILL_TIMEOUT_MAX = 300.0
 #: bytes of stdin held for a job whose shells have not all started
 MAX_QUEUED_INPUT = 10 * 1024 * 1024
 _FATAL = 2
@@ -459,26 +460,38 @@ class ShellJob(TestJob):
         self.kill_timer = self.svc.at(self, self.kill_timeout, "kill")
 
     def escalate(self):
-        """The kill timer passed: the kill signal again, or the shells."""
+        """The kill timer passed: the kill signal again; past
+        ``5 * kill-timeout`` the shells too; past ``max-kill-count`` kill
+        signals the ranks still running are drained (unkillable
+        processes) and their shells SIGKILLed."""
         self.kill_timer = None
         if self.finalizing or len(self.statuses) == len(self.ranks):
             return
+        if self.kill_count >= self.svc.max_kill_count:
+            left = [r for r in self.ranks if r not in self.statuses]
+            self.svc.drain(left, "unkillable processes for job"
+                           f" {fluid.encode(self.id, 'f58')}")
+            self._kill_shells()
+            return
         now = self.svc.reactor.seconds()
-        if now - self.kill_started >= 5 * self.svc.kill_timeout \
-                or self.kill_count >= self.svc.max_kill_count:
-            for rank in self.ranks:
-                if rank not in self.statuses:
-                    self.svc.router.call(
-                        "job-exec.shell-kill",
-                        {"id": self.id, "signum": signal.SIGKILL,
-                         "shell": True},
-                        cred=self.svc.router.instance_cred,
-                        nodeid=rank).addErrback(lambda f: f.trap(FluxError))
+        if now - self.kill_started >= 5 * self.svc.kill_timeout:
+            self._kill_shells()
             return
         self.kill_count += 1
         self.signal(self.svc.kill_signal)
-        self.kill_timeout = min(2 * self.kill_timeout, _KILL_TIMEOUT_MAX)
+        self.kill_timeout = min(2 * self.kill_timeout,
+                                self.svc.max_kill_timeout)
         self.kill_timer = self.svc.at(self, self.kill_timeout, "kill")
+
+    def _kill_shells(self):
+        for rank in self.ranks:
+            if rank not in self.statuses:
+                self.svc.router.call(
+                    "job-exec.shell-kill",
+                    {"id": self.id, "signum": signal.SIGKILL,
+                     "shell": True},
+                    cred=self.svc.router.instance_cred,
+                    nodeid=rank).addErrback(lambda f: f.trap(FluxError))
 
     def exception_event(self, type):
         """A fatal exception of the job manager: kill the tasks."""
@@ -518,13 +531,7 @@ class ShellJob(TestJob):
 
     def terminate(self):
         """SIGKILL the shells still running, and their tasks."""
-        for rank in self.ranks:
-            if rank not in self.statuses:
-                self.svc.router.call(
-                    "job-exec.shell-kill",
-                    {"id": self.id, "signum": signal.SIGKILL, "shell": True},
-                    cred=self.svc.router.instance_cred,
-                    nodeid=rank).addErrback(lambda f: f.trap(FluxError))
+        self._kill_shells()
         self.svc.deadlines.cancel(self.kill_timer)
         self.svc.deadlines.cancel(self.exit_timer)
         super().abandoned()

@@ -66,7 +66,7 @@ from fluxd.errors import (
     FluxError, InvalidArgument, NotFound, PermissionDenied, ProtocolError)
 from fluxd.exec._deadlines import Deadlines
 from fluxd.exec._job import GUESTS_REFUSED, TestJob
-from fluxd.exec._shelljob import IMP_NEEDED, ShellJob
+from fluxd.exec._shelljob import IMP_NEEDED, ShellJob, _idset
 from fluxd.exec._shells import ShellServerProcess
 from fluxd.exec.testconf import ExecTestError, read_conf
 from fluxd.formats import eventlog
@@ -165,13 +165,17 @@ class ExecService(Module):
 
     def reconfigure(self, config):
         """Follow ``exec.term-signal``, ``kill-signal``, ``kill-timeout``,
-        ``max-kill-count``, ``shell-exit-timeout``,
+        ``max-kill-count``, ``max-kill-timeout``, ``barrier-timeout``, ``shell-exit-timeout``,
         ``max-start-delay-percent`` and ``exec.testexec.allow-guests``."""
         self.term_signal = _signum(config.get("exec.term-signal", "SIGTERM"))
         self.kill_signal = _signum(config.get("exec.kill-signal", "SIGKILL"))
         self.kill_timeout = _seconds(config.get("exec.kill-timeout", "5s"),
                                      5.0)
         self.max_kill_count = int(config.get("exec.max-kill-count", 8))
+        self.max_kill_timeout = _seconds(
+            config.get("exec.max-kill-timeout", "300s"), 300.0)
+        self.barrier_timeout = _seconds(
+            config.get("exec.barrier-timeout", "30m"), 0.0)
         self.shell_exit_timeout = _seconds(
             config.get("exec.shell-exit-timeout", "30s"), 0.0)
         # a broker away this long has lost its jobs' shells
@@ -254,6 +258,19 @@ class ExecService(Module):
         else:
             job.expiry = None
             job.timeout()
+
+    def drain(self, ranks, reason):
+        """Drain ``ranks`` (a list of ranks) with ``reason`` through the
+        resource service of rank 0 (a failure is logged)."""
+        if not ranks:
+            return
+        self.router.call("resource.drain",
+                         {"targets": _idset(ranks), "reason": reason,
+                          "mode": "update"},
+                         cred=self.router.instance_cred, nodeid=0
+                         ).addErrback(lambda f: self.log.error(
+                             "job-exec: drain {ranks}: {why}",
+                             ranks=_idset(ranks), why=f.getErrorMessage()))
 
     def at(self, job, delay, what):
         """Arm the job's ``run`` or ``expiry`` timer ``delay`` from now."""
