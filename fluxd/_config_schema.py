@@ -626,11 +626,10 @@ _LISTING = "the admin role (multi-user instance)"
 #: ``exec.testexec``, the exec service's signals and timeouts
 #: (``kill-timeout``, ``max-kill-count``, ``max-kill-timeout``,
 #: ``term-signal``, ``kill-signal``, ``shell-exit-timeout``,
-#: ``max-start-delay-percent``),
+#: ``max-start-delay-percent``, ``barrier-timeout``),
 #: ``job-manager.inactive-age-limit`` and ``inactive-num-limit`` are read;
 #: the rest of those tables waits for the issues that bring their services
 _LATER_EXEC = ("imp", "service", "service-override", "method", "job-shell",
-               "barrier-timeout",
                "sdexec-constrain-resources", "sdexec-properties",
                "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")
 for _key, _what in (

@@ -7,8 +7,11 @@ _job.TestJob`: ``init``, ``starting``, exceptions, the time limit,
 between: a ``job-exec.shell-launch`` stream to the exec service of each
 rank in R (the overlay carries those to other brokers), whose responses
 are the shell's events (:mod:`flux_shell.shell`).  Once every shell has
-said ``init``, ``shell.init`` is posted, once every one has started its
-tasks ``shell.start {taskmap}`` and the ``start`` response; each shell's
+said ``init``, ``shell.init`` is posted and each gets the start barrier's
+``barrier`` order (it starts no task before); past
+``exec.barrier-timeout`` (30m, ``0``: none) a fatal exception names the
+ranks short of init, which are drained.  Once every shell has started its
+tasks, ``shell.start {taskmap}`` and the ``start`` response; each shell's
 exit releases its rank, the last one gives ``finish`` with the greatest
 wait status.  Output events become RFC 24 entries of
 ``job.<id>.guest.output`` (a ``header`` first), written through the
@@ -69,7 +72,7 @@ class ShellJob(TestJob):
                  "streams", "kill_timer", "kill_count", "kill_timeout",
                  "kill_started", "released", "exit_timer", "pids",
                  "input_queue", "input_size", "input_state", "pmi",
-                 "pty", "away", "seqs", "acking")
+                 "pty", "away", "seqs", "acking", "barrier_timer")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -94,6 +97,7 @@ class ShellJob(TestJob):
         self.away = {}            # rank -> since when its broker is gone
         self.seqs = {}            # rank -> last event seq received
         self.acking = set()       # ranks with an acknowledgement on its way
+        self.barrier_timer = None
 
     # -- start ----------------------------------------------------------------
 
@@ -119,7 +123,10 @@ class ShellJob(TestJob):
             "version": 1, "encoding": {"stdout": "UTF-8", "stderr": "UTF-8"},
             "count": {"stdout": ntasks, "stderr": ntasks}, "options": {}})
         payload = {"id": self.id, "f58": fluid.encode(self.id, "f58"),
-                   "jobspec": self.jobspec, "R": self.R}
+                   "jobspec": self.jobspec, "R": self.R, "barrier": True}
+        if self.svc.barrier_timeout > 0:
+            self.barrier_timer = self.svc.at(
+                self, self.svc.barrier_timeout, "barrier")
         router = self.svc.router
         for shell_rank, rank in enumerate(self.ranks):
             self.state[rank] = "launch"
@@ -130,6 +137,38 @@ class ShellJob(TestJob):
             self.streams[rank] = stream
             stream.done.addErrback(self._launch_failed, rank)
         self.jobspec = None     # the shells have it
+
+    def _barrier_passed(self):
+        """Every shell reached init: ``shell.init``, and the shells
+        waiting at the start barrier start their tasks."""
+        self.svc.deadlines.cancel(self.barrier_timer)
+        self.barrier_timer = None
+        if self.finalizing:
+            return
+        if not self.reattach:
+            self.svc.post(self, "shell.init", {
+                "service": f"{self.userid}-shell-{self.id}",
+                "leader-rank": self.ranks[0], "size": len(self.ranks)})
+        if self.exception_in_progress:
+            return      # the kill sequence ends the waiting shells
+        for rank in self.ranks:
+            if self.state.get(rank) == "init":
+                self.shell_order(rank, {"op": "barrier"})
+
+    def barrier_timeout(self):
+        """``exec.barrier-timeout`` passed with shells short of init: a
+        fatal exception naming their ranks, which are drained."""
+        self.barrier_timer = None
+        if self.finalizing:
+            return
+        late = [r for r in self.ranks
+                if self.state.get(r) not in ("init", "start")]
+        if not late:
+            return
+        ranks = _idset(late)
+        self.svc.drain(late, "job-exec: start barrier timeout for job"
+                       f" {fluid.encode(self.id, 'f58')}")
+        self.fatal(f"start barrier timeout waiting for rank(s) {ranks}")
 
     def _reattach_shells(self):
         """After a restart: take up the shells, which went on without
@@ -281,11 +320,8 @@ class ShellJob(TestJob):
             if self.state.get(rank) == "start":
                 return          # sent again after a restart
             self.state[rank] = "init"
-            if all(s in ("init", "start") for s in self.state.values()) \
-                    and not self.reattach:
-                self.svc.post(self, "shell.init", {
-                    "service": f"{self.userid}-shell-{self.id}",
-                    "leader-rank": self.ranks[0], "size": len(self.ranks)})
+            if all(s in ("init", "start") for s in self.state.values()):
+                self._barrier_passed()
         elif kind == "start":
             self.state[rank] = "start"
             self.pids[rank] = (ev.get("host", ""), ev.get("pids") or [])
@@ -508,6 +544,7 @@ class ShellJob(TestJob):
     def finalize(self):
         if self.pty is not None:
             self.pty.close()
+        self.svc.deadlines.cancel(self.barrier_timer)
         self.svc.deadlines.cancel(self.kill_timer)
         self.svc.deadlines.cancel(self.exit_timer)
         self.kill_timer = self.exit_timer = None

@@ -92,7 +92,7 @@ def _signum(name):
 #: again, as a wait status, by ``shell-exit``)
 _LOCAL_EVENTS = frozenset(("spawned", "exit"))
 #: the orders rank 0 may send to a rank's shell (job-exec.shell-order)
-_SHELL_ORDERS = frozenset(("pmi", "pty-input", "pty-resize"))
+_SHELL_ORDERS = frozenset(("barrier", "pmi", "pty-input", "pty-resize"))
 
 
 def _seconds(value, default):
@@ -255,6 +255,8 @@ class ExecService(Module):
             job.escalate()
         elif what == "shell-exit":
             job.leader_gone()
+        elif what == "barrier":
+            job.barrier_timeout()
         else:
             job.expiry = None
             job.timeout()
@@ -531,7 +533,7 @@ class ExecService(Module):
         if not isinstance(jobid, int) or not isinstance(order, dict) \
                 or order.get("op") not in _SHELL_ORDERS:
             raise ProtocolError("job-exec.shell-order: expected {id, order:"
-                                " {op: pmi|pty-input|pty-resize}}")
+                                " {op: barrier|pmi|pty-input|pty-resize}}")
         if jobid not in self.local:
             raise NotFound(f"job {jobid} has no shell here")
         self.shells.order(jobid, order)

@@ -416,3 +416,50 @@ def test_doubling_without_cap_kills_the_shell_first(broker_factory,
     assert len(times) == 2, times
     assert times[1] - times[0] > 0.3
     assert drained == []
+
+
+def test_start_barrier_timeout(tmp_path):
+    # the shell of rank 1 is stuck in its initrc (as with a plugin that
+    # hangs) and never reports init; the shell of rank 0 waits at the
+    # start barrier without starting its task.  Past barrier-timeout:
+    # a fatal exception naming rank 1, which is drained; rank 0 is not
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "exec.toml").write_text('[exec]\nbarrier-timeout = "1s"\n'
+                                    'kill-timeout = "0.2s"\n')
+    rc = tmp_path / "initrc.py"
+    rc.write_text("import time\nif shell.rank == 1:\n    time.sleep(60)\n")
+    flag = tmp_path / "task-ran"
+    script = (f"flux run -N2 -o initrc={rc} touch {flag}; echo rc=$?;"
+              " flux resource drain -no '{ranks} {reason}';"
+              " flux run -N1 --requires=rank:0 true && echo ok0")
+    proc = subprocess.run(
+        [flux_executable(), "start", "--test-size=2",
+         f"--config-path={conf}", SH, "-c", script],
+        capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert "type=exec severity=0 start barrier timeout waiting for" \
+        " rank(s) 1" in proc.stderr, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] != "rc=0"
+    assert lines[1].startswith("1 job-exec: start barrier timeout for"
+                               " job ƒ"), lines
+    assert len(lines) == 3 and lines[2] == "ok0", lines
+    assert not flag.exists()          # no task started anywhere
+
+
+def test_start_barrier_waits_for_every_shell(tmp_path):
+    # rank 1's shell is slow to init (1 s); rank 0's task starts only
+    # after it: the task of rank 0 finds rank 1's task already started
+    rc = tmp_path / "initrc.py"
+    rc.write_text("import time\nif shell.rank == 1:\n    time.sleep(1)\n")
+    started = tmp_path / "started"
+    started.mkdir()
+    script = (f"touch {started}/$FLUX_TASK_RANK; sleep 0.3;"
+              f" ls {started} | wc -l")
+    proc = subprocess.run(
+        [flux_executable(), "start", "--test-size=2", flux_executable(),
+         "run", "-N2", "-o", f"initrc={rc}", "--label-io", SH, "-c",
+         script],
+        capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split()) == ["0:", "1:", "2", "2"]
