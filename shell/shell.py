@@ -8,8 +8,8 @@ line, and ``ctl_fd`` where it reads orders (``{"op": "kill", "signum"}``).
 When the spec says ``barrier`` (the exec service launches every shell of
 a job so), the shell waits after ``init`` for the start barrier's
 ``{"op": "barrier"}`` order before it starts any task; a signal meanwhile
-ends it (128 + the signal).  It lays out the tasks (:mod:`flux_shell.taskmap`), changes to the job's
-``cwd`` (``/tmp`` with an error when that fails, as flux does), applies
+ends it (128 + the signal).  It lays out the tasks
+(:mod:`flux_shell.taskmap`), changes to the job's ``cwd`` (``/tmp`` with an error when that fails, as flux does), applies
 the jobspec's rlimits, opens ``--output``/``--error``/``--input`` files,
 starts its tasks with ``posix_spawn`` in one process group of their own,
 feeds the tasks' stdin from ``input`` orders (``{"op": "input", "data",

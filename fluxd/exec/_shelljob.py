@@ -24,12 +24,13 @@ an interactive pty go to its :class:`~fluxd.exec._pty.PtyRelay`.
 
 A fatal exception, or the time limit (SIGALRM first), starts the kill
 sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
-``exec.kill-timeout``, again with the timeout doubled (at most ``exec.max-kill-timeout``, 300 s)
-up to ``exec.max-kill-count`` times; past ``5 * kill-timeout`` the shells
-themselves are SIGKILLed; ranks whose processes outlive
-``max-kill-count`` kill signals are drained (``unkillable processes for
-job ID``) and their shells SIGKILLed.  A shell that dies by a signal or is lost with
-its server raises an ``exec`` exception.
+``exec.kill-timeout``, again with the timeout doubled (at most
+``exec.max-kill-timeout``, 300 s) up to ``exec.max-kill-count`` times;
+past ``5 * kill-timeout`` the shells themselves are SIGKILLed; ranks
+whose processes outlive ``max-kill-count`` kill signals are drained
+(``unkillable processes for job ID``) and their shells SIGKILLed.  A
+shell that dies by a signal or is lost with its server raises an
+``exec`` exception.
 
 Shells outlive their brokers.  Each shell event is numbered; rank 0
 acknowledges (``job-exec.shell-ack``) the events whose writes are
@@ -269,6 +270,8 @@ class ShellJob(TestJob):
         if any(s == "attach" for s in self.state.values()) \
                 or self.running or self.finalizing:
             return
+        # shells that were waiting at the start barrier go on
+        self._barrier_passed()
         self.running = True
         self.svc.post(self, "reattach-finish")
         self._set_expiration()
