@@ -9,16 +9,17 @@ When the spec says ``barrier`` (the exec service launches every shell of
 a job so), the shell waits after ``init`` for the start barrier's
 ``{"op": "barrier"}`` order before it starts any task; a signal meanwhile
 ends it (128 + the signal).  It lays out the tasks
-(:mod:`flux_shell.taskmap`), changes to the job's ``cwd`` (``/tmp`` with an error when that fails, as flux does), applies
-the jobspec's rlimits, opens ``--output``/``--error``/``--input`` files,
-starts its tasks with ``posix_spawn`` in one process group of their own,
-feeds the tasks' stdin from ``input`` orders (``{"op": "input", "data",
-"eof"}``, the job's ``guest.input``) unless ``--input`` names a file,
-forwards SIGINT, SIGTERM, SIGALRM, SIGHUP, SIGUSR1, SIGUSR2 and ``kill``
-orders to them, and sends their output in batches (at most one event per
-``output.batch-timeout``, 50 ms by default, whatever the number of lines),
-cut at ``output.limit``.  Its exit code is the highest task exit code,
-128+N for a task killed by signal N.
+(:mod:`flux_shell.taskmap`), changes to the job's ``cwd`` (``/tmp`` with
+an error when that fails, as flux does), applies the jobspec's rlimits,
+opens ``--output``/``--error``/``--input`` files, starts its tasks with
+``posix_spawn`` in one process group of their own, feeds the tasks'
+stdin from ``input`` orders (``{"op": "input", "data", "eof"}``, the
+job's ``guest.input``) unless ``--input`` names a file, forwards SIGINT,
+SIGTERM, SIGALRM, SIGHUP, SIGUSR1, SIGUSR2 and ``kill`` orders to them,
+and sends their output in batches (at most one event per
+``output.batch-timeout``, 50 ms by default, whatever the number of
+lines), cut at ``output.limit``.  Its exit code is the highest task exit
+code, 128+N for a task killed by signal N.
 
 Plugins (:mod:`flux_shell.plugins`) are called at each point of that
 life (``shell.init``, ``task.init``, ``task.exec``, ...); they may watch

@@ -166,7 +166,8 @@ class ExecService(Module):
     def reconfigure(self, config):
         """Follow ``exec.term-signal``, ``kill-signal``, ``kill-timeout``,
         ``max-kill-count``, ``max-kill-timeout``, ``barrier-timeout``,
-        ``shell-exit-timeout``, ``max-start-delay-percent`` and ``exec.testexec.allow-guests``."""
+        ``shell-exit-timeout``, ``max-start-delay-percent`` and
+        ``exec.testexec.allow-guests``."""
         self.term_signal = _signum(config.get("exec.term-signal", "SIGTERM"))
         self.kill_signal = _signum(config.get("exec.kill-signal", "SIGKILL"))
         self.kill_timeout = _seconds(config.get("exec.kill-timeout", "5s"),
