@@ -406,7 +406,7 @@ SYSTEM = Table({
         "job-shell": Key("string", doc="default: the built-in shell"),
         "kill-timeout": Key("fsd", "5s"),
         "max-kill-count": Key("integer", 8, check=chk.at_least(1)),
-        "max-kill-timeout": Key("fsd"),
+        "max-kill-timeout": Key("fsd", "300s"),
         "term-signal": Key("string", "SIGTERM", check=chk.signal_name),
         "kill-signal": Key("string", "SIGKILL", check=chk.signal_name),
         "barrier-timeout": Key("fsd", "30m", doc='"0" disables'),
@@ -624,12 +624,12 @@ _SCHED = "a scheduler"
 _LISTING = "the admin role (multi-user instance)"
 
 #: ``exec.testexec``, the exec service's signals and timeouts
-#: (``kill-timeout``, ``max-kill-count``, ``term-signal``, ``kill-signal``,
-#: ``shell-exit-timeout``, ``max-start-delay-percent``, ``imp``),
+#: (``kill-timeout``, ``max-kill-count``, ``max-kill-timeout``,
+#: ``term-signal``, ``kill-signal``, ``shell-exit-timeout``,
+#: ``max-start-delay-percent``, ``barrier-timeout``, ``imp``),
 #: ``job-manager.inactive-age-limit`` and ``inactive-num-limit`` are read;
 #: the rest of those tables waits for the issues that bring their services
 _LATER_EXEC = ("service", "service-override", "method", "job-shell",
-               "max-kill-timeout", "barrier-timeout",
                "sdexec-constrain-resources", "sdexec-properties",
                "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")
 for _key, _what in (

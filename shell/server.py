@@ -65,10 +65,12 @@ def socket_path(dirfd, name):
     return f"/proc/self/fd/{dirfd}/{name}"
 
 
-#: orders passed on to the shell (``pmi``: a PMI barrier's exchange,
+#: orders passed on to the shell (``barrier``: every shell of the job
+#: reached init, start the tasks; ``pmi``: a PMI barrier's exchange,
 #: ``pty-input``, ``pty-resize``: for an interactive pty; see
 #: flux_shell.plugins)
-_SHELL_ORDERS = ("kill", "input", "pmi", "pty-input", "pty-resize")
+_SHELL_ORDERS = ("kill", "input", "barrier", "pmi", "pty-input",
+                 "pty-resize")
 
 
 class _Child:

@@ -5,17 +5,21 @@
 from the exec service (``spec``: id, rank, jobspec, R, hostname, uri) and
 two pipes: ``ev_fd`` where it writes its events, one JSON object per
 line, and ``ctl_fd`` where it reads orders (``{"op": "kill", "signum"}``).
-It lays out the tasks (:mod:`flux_shell.taskmap`), changes to the job's
-``cwd`` (``/tmp`` with an error when that fails, as flux does), applies
-the jobspec's rlimits, opens ``--output``/``--error``/``--input`` files,
-starts its tasks with ``posix_spawn`` in one process group of their own,
-feeds the tasks' stdin from ``input`` orders (``{"op": "input", "data",
-"eof"}``, the job's ``guest.input``) unless ``--input`` names a file,
-forwards SIGINT, SIGTERM, SIGALRM, SIGHUP, SIGUSR1, SIGUSR2 and ``kill``
-orders to them, and sends their output in batches (at most one event per
-``output.batch-timeout``, 50 ms by default, whatever the number of lines),
-cut at ``output.limit``.  Its exit code is the highest task exit code,
-128+N for a task killed by signal N.
+When the spec says ``barrier`` (the exec service launches every shell of
+a job so), the shell waits after ``init`` for the start barrier's
+``{"op": "barrier"}`` order before it starts any task; a signal meanwhile
+ends it (128 + the signal).  It lays out the tasks
+(:mod:`flux_shell.taskmap`), changes to the job's ``cwd`` (``/tmp`` with
+an error when that fails, as flux does), applies the jobspec's rlimits,
+opens ``--output``/``--error``/``--input`` files, starts its tasks with
+``posix_spawn`` in one process group of their own, feeds the tasks'
+stdin from ``input`` orders (``{"op": "input", "data", "eof"}``, the
+job's ``guest.input``) unless ``--input`` names a file, forwards SIGINT,
+SIGTERM, SIGALRM, SIGHUP, SIGUSR1, SIGUSR2 and ``kill`` orders to them,
+and sends their output in batches (at most one event per
+``output.batch-timeout``, 50 ms by default, whatever the number of
+lines), cut at ``output.limit``.  Its exit code is the highest task exit
+code, 128+N for a task killed by signal N.
 
 Plugins (:mod:`flux_shell.plugins`) are called at each point of that
 life (``shell.init``, ``task.init``, ``task.exec``, ...); they may watch
@@ -92,6 +96,7 @@ class Shell:
         self.plugins = None
         self.watchers = {}       # fd -> callback(fd)
         self.order_handlers = {}  # op -> callback(order)
+        self.signalled = None     # the last signal for the tasks
         self.exit_code = None
 
     # -- what plugins use ----------------------------------------------------
@@ -320,6 +325,7 @@ class Shell:
     def kill(self, signum):
         """Send ``signum`` to every task (their process group, and the
         sessions of tasks with a terminal of their own)."""
+        self.signalled = signum
         if not self.tasks:
             return
         for pgid in {self.pgid, *self.sessions} - {None}:
@@ -535,6 +541,8 @@ class Shell:
         self.hook("shell.init")
         self.emit("init")
         self.hook("shell.post-init")
+        if self.spec.get("barrier"):
+            self.start_barrier()
         if "PATH" in env:
             os.environ["PATH"] = env["PATH"]
         for localid, taskrank in enumerate(ranks):
@@ -548,6 +556,28 @@ class Shell:
         self.emit("start", taskmap=tmap, pids=sorted(self.tasks))
         self.hook("shell.start")
         return self.code_after_loop()
+
+    def start_barrier(self):
+        """Wait for rank 0's ``barrier`` order (every shell of the job
+        reached init) before starting the tasks; a signal meanwhile (a
+        kill order, or one the shell forwards) ends the shell with 128 +
+        its number, and so does the end of the orders (SIGKILL: the exec
+        service is gone)."""
+        passed = []
+        self.order_handlers["barrier"] = lambda order: passed.append(True)
+        while not passed:
+            if self.signalled is not None:
+                raise ShellExit(128 + self.signalled)
+            if self.ctl_fd is None:
+                raise ShellExit(128 + signal.SIGKILL)
+            try:
+                # (a signal's handler does not end select: look again
+                # every half second)
+                ready, _, _ = select.select([self.ctl_fd], [], [], 0.5)
+            except InterruptedError:
+                continue
+            if ready:
+                self._control()
 
     def code_after_loop(self):
         r, w = os.pipe()

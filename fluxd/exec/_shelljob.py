@@ -7,8 +7,11 @@ _job.TestJob`: ``init``, ``starting``, exceptions, the time limit,
 between: a ``job-exec.shell-launch`` stream to the exec service of each
 rank in R (the overlay carries those to other brokers), whose responses
 are the shell's events (:mod:`flux_shell.shell`).  Once every shell has
-said ``init``, ``shell.init`` is posted, once every one has started its
-tasks ``shell.start {taskmap}`` and the ``start`` response; each shell's
+said ``init``, ``shell.init`` is posted and each gets the start barrier's
+``barrier`` order (it starts no task before); past
+``exec.barrier-timeout`` (30m, ``0``: none) a fatal exception names the
+ranks short of init, which are drained.  Once every shell has started its
+tasks, ``shell.start {taskmap}`` and the ``start`` response; each shell's
 exit releases its rank, the last one gives ``finish`` with the greatest
 wait status.  Output events become RFC 24 entries of
 ``job.<id>.guest.output`` (a ``header`` first), written through the
@@ -26,10 +29,13 @@ through the IMP as the user who signed it (:mod:`fluxd.exec._imp`).
 
 A fatal exception, or the time limit (SIGALRM first), starts the kill
 sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
-``exec.kill-timeout``, again with the timeout doubled (at most 300 s) up
-to ``exec.max-kill-count`` times; past ``5 * kill-timeout`` the shells
-themselves are SIGKILLed.  A shell that dies by a signal or is lost with
-its server raises an ``exec`` exception.
+``exec.kill-timeout``, again with the timeout doubled (at most
+``exec.max-kill-timeout``, 300 s) up to ``exec.max-kill-count`` times;
+past ``5 * kill-timeout`` the shells themselves are SIGKILLed; ranks
+whose processes outlive ``max-kill-count`` kill signals are drained
+(``unkillable processes for job ID``) and their shells SIGKILLed.  A
+shell that dies by a signal or is lost with its server raises an
+``exec`` exception.
 
 Shells outlive their brokers.  Each shell event is numbered; rank 0
 acknowledges (``job-exec.shell-ack``) the events whose writes are
@@ -58,7 +64,6 @@ __all__ = ["ShellJob", "IMP_NEEDED"]
 #: the fatal exception of another user's job
 IMP_NEEDED = ("jobs of users other than the instance owner need the IMP:"
               " set [exec] imp (the flux-imp launcher)")
-_KILL_TIMEOUT_MAX = 300.0
 #: bytes of stdin held for a job whose shells have not all started
 MAX_QUEUED_INPUT = 10 * 1024 * 1024
 _FATAL = 2
@@ -74,7 +79,7 @@ class ShellJob(TestJob):
                  "streams", "kill_timer", "kill_count", "kill_timeout",
                  "kill_started", "released", "exit_timer", "pids",
                  "input_queue", "input_size", "input_state", "pmi",
-                 "pty", "away", "seqs", "acking")
+                 "pty", "away", "seqs", "acking", "barrier_timer")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -99,6 +104,7 @@ class ShellJob(TestJob):
         self.away = {}            # rank -> since when its broker is gone
         self.seqs = {}            # rank -> last event seq received
         self.acking = set()       # ranks with an acknowledgement on its way
+        self.barrier_timer = None
 
     # -- start ----------------------------------------------------------------
 
@@ -125,7 +131,10 @@ class ShellJob(TestJob):
             "version": 1, "encoding": {"stdout": "UTF-8", "stderr": "UTF-8"},
             "count": {"stdout": ntasks, "stderr": ntasks}, "options": {}})
         payload = {"id": self.id, "f58": fluid.encode(self.id, "f58"),
-                   "jobspec": self.jobspec, "R": self.R}
+                   "jobspec": self.jobspec, "R": self.R, "barrier": True}
+        if self.svc.barrier_timeout > 0:
+            self.barrier_timer = self.svc.at(
+                self, self.svc.barrier_timeout, "barrier")
         if self.userid != self.svc.owner:
             # the IMP of each rank checks J and runs the shell as its signer
             d = defer.Deferred.fromCoroutine(self._signed())
@@ -163,6 +172,38 @@ class ShellJob(TestJob):
             self.streams[rank] = stream
             stream.done.addErrback(self._launch_failed, rank)
         self.jobspec = None     # the shells have it
+
+    def _barrier_passed(self):
+        """Every shell reached init: ``shell.init``, and the shells
+        waiting at the start barrier start their tasks."""
+        self.svc.deadlines.cancel(self.barrier_timer)
+        self.barrier_timer = None
+        if self.finalizing:
+            return
+        if not self.reattach:
+            self.svc.post(self, "shell.init", {
+                "service": f"{self.userid}-shell-{self.id}",
+                "leader-rank": self.ranks[0], "size": len(self.ranks)})
+        if self.exception_in_progress:
+            return      # the kill sequence ends the waiting shells
+        for rank in self.ranks:
+            if self.state.get(rank) == "init":
+                self.shell_order(rank, {"op": "barrier"})
+
+    def barrier_timeout(self):
+        """``exec.barrier-timeout`` passed with shells short of init: a
+        fatal exception naming their ranks, which are drained."""
+        self.barrier_timer = None
+        if self.finalizing:
+            return
+        late = [r for r in self.ranks
+                if self.state.get(r) not in ("init", "start")]
+        if not late:
+            return
+        ranks = _idset(late)
+        self.svc.drain(late, "job-exec: start barrier timeout for job"
+                       f" {fluid.encode(self.id, 'f58')}")
+        self.fatal(f"start barrier timeout waiting for rank(s) {ranks}")
 
     def _reattach_shells(self):
         """After a restart: take up the shells, which went on without
@@ -263,6 +304,8 @@ class ShellJob(TestJob):
         if any(s == "attach" for s in self.state.values()) \
                 or self.running or self.finalizing:
             return
+        # shells that were waiting at the start barrier go on
+        self._barrier_passed()
         self.running = True
         self.svc.post(self, "reattach-finish")
         self._set_expiration()
@@ -314,11 +357,8 @@ class ShellJob(TestJob):
             if self.state.get(rank) == "start":
                 return          # sent again after a restart
             self.state[rank] = "init"
-            if all(s in ("init", "start") for s in self.state.values()) \
-                    and not self.reattach:
-                self.svc.post(self, "shell.init", {
-                    "service": f"{self.userid}-shell-{self.id}",
-                    "leader-rank": self.ranks[0], "size": len(self.ranks)})
+            if all(s in ("init", "start") for s in self.state.values()):
+                self._barrier_passed()
         elif kind == "start":
             self.state[rank] = "start"
             self.pids[rank] = (ev.get("host", ""), ev.get("pids") or [])
@@ -493,26 +533,38 @@ class ShellJob(TestJob):
         self.kill_timer = self.svc.at(self, self.kill_timeout, "kill")
 
     def escalate(self):
-        """The kill timer passed: the kill signal again, or the shells."""
+        """The kill timer passed: the kill signal again; past
+        ``5 * kill-timeout`` the shells too; past ``max-kill-count`` kill
+        signals the ranks still running are drained (unkillable
+        processes) and their shells SIGKILLed."""
         self.kill_timer = None
         if self.finalizing or len(self.statuses) == len(self.ranks):
             return
+        if self.kill_count >= self.svc.max_kill_count:
+            left = [r for r in self.ranks if r not in self.statuses]
+            self.svc.drain(left, "unkillable processes for job"
+                           f" {fluid.encode(self.id, 'f58')}")
+            self._kill_shells()
+            return
         now = self.svc.reactor.seconds()
-        if now - self.kill_started >= 5 * self.svc.kill_timeout \
-                or self.kill_count >= self.svc.max_kill_count:
-            for rank in self.ranks:
-                if rank not in self.statuses:
-                    self.svc.router.call(
-                        "job-exec.shell-kill",
-                        {"id": self.id, "signum": signal.SIGKILL,
-                         "shell": True},
-                        cred=self.svc.router.instance_cred,
-                        nodeid=rank).addErrback(lambda f: f.trap(FluxError))
+        if now - self.kill_started >= 5 * self.svc.kill_timeout:
+            self._kill_shells()
             return
         self.kill_count += 1
         self.signal(self.svc.kill_signal)
-        self.kill_timeout = min(2 * self.kill_timeout, _KILL_TIMEOUT_MAX)
+        self.kill_timeout = min(2 * self.kill_timeout,
+                                self.svc.max_kill_timeout)
         self.kill_timer = self.svc.at(self, self.kill_timeout, "kill")
+
+    def _kill_shells(self):
+        for rank in self.ranks:
+            if rank not in self.statuses:
+                self.svc.router.call(
+                    "job-exec.shell-kill",
+                    {"id": self.id, "signum": signal.SIGKILL,
+                     "shell": True},
+                    cred=self.svc.router.instance_cred,
+                    nodeid=rank).addErrback(lambda f: f.trap(FluxError))
 
     def exception_event(self, type):
         """A fatal exception of the job manager: kill the tasks."""
@@ -529,6 +581,7 @@ class ShellJob(TestJob):
     def finalize(self):
         if self.pty is not None:
             self.pty.close()
+        self.svc.deadlines.cancel(self.barrier_timer)
         self.svc.deadlines.cancel(self.kill_timer)
         self.svc.deadlines.cancel(self.exit_timer)
         self.kill_timer = self.exit_timer = None
@@ -552,13 +605,7 @@ class ShellJob(TestJob):
 
     def terminate(self):
         """SIGKILL the shells still running, and their tasks."""
-        for rank in self.ranks:
-            if rank not in self.statuses:
-                self.svc.router.call(
-                    "job-exec.shell-kill",
-                    {"id": self.id, "signum": signal.SIGKILL, "shell": True},
-                    cred=self.svc.router.instance_cred,
-                    nodeid=rank).addErrback(lambda f: f.trap(FluxError))
+        self._kill_shells()
         self.svc.deadlines.cancel(self.kill_timer)
         self.svc.deadlines.cancel(self.exit_timer)
         super().abandoned()

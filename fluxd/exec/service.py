@@ -70,7 +70,7 @@ from fluxd.errors import (
 from fluxd.exec._deadlines import Deadlines
 from fluxd.exec._imp import ImpShells
 from fluxd.exec._job import GUESTS_REFUSED, TestJob
-from fluxd.exec._shelljob import IMP_NEEDED, ShellJob
+from fluxd.exec._shelljob import IMP_NEEDED, ShellJob, _idset
 from fluxd.exec._shells import ShellServerProcess
 from fluxd.exec.testconf import ExecTestError, read_conf
 from fluxd.formats import eventlog
@@ -96,7 +96,7 @@ def _signum(name):
 #: again, as a wait status, by ``shell-exit``)
 _LOCAL_EVENTS = frozenset(("spawned", "exit"))
 #: the orders rank 0 may send to a rank's shell (job-exec.shell-order)
-_SHELL_ORDERS = frozenset(("pmi", "pty-input", "pty-resize"))
+_SHELL_ORDERS = frozenset(("barrier", "pmi", "pty-input", "pty-resize"))
 
 
 def _seconds(value, default):
@@ -169,15 +169,20 @@ class ExecService(Module):
 
     def reconfigure(self, config):
         """Follow ``exec.term-signal``, ``kill-signal``, ``kill-timeout``,
-        ``max-kill-count``, ``shell-exit-timeout``,
-        ``max-start-delay-percent``, ``exec.testexec.allow-guests``,
-        and ``exec.imp`` (other users' shells run through it: it runs
-        ``flux-shell`` of the same directory)."""
+        ``max-kill-count``, ``max-kill-timeout``, ``barrier-timeout``,
+        ``shell-exit-timeout``, ``max-start-delay-percent``,
+        ``exec.testexec.allow-guests``, and ``exec.imp`` (other users'
+        shells run through it: it runs ``flux-shell`` of the same
+        directory)."""
         self.term_signal = _signum(config.get("exec.term-signal", "SIGTERM"))
         self.kill_signal = _signum(config.get("exec.kill-signal", "SIGKILL"))
         self.kill_timeout = _seconds(config.get("exec.kill-timeout", "5s"),
                                      5.0)
         self.max_kill_count = int(config.get("exec.max-kill-count", 8))
+        self.max_kill_timeout = _seconds(
+            config.get("exec.max-kill-timeout", "300s"), 300.0)
+        self.barrier_timeout = _seconds(
+            config.get("exec.barrier-timeout", "30m"), 0.0)
         self.shell_exit_timeout = _seconds(
             config.get("exec.shell-exit-timeout", "30s"), 0.0)
         # a broker away this long has lost its jobs' shells
@@ -268,9 +273,24 @@ class ExecService(Module):
             job.escalate()
         elif what == "shell-exit":
             job.leader_gone()
+        elif what == "barrier":
+            job.barrier_timeout()
         else:
             job.expiry = None
             job.timeout()
+
+    def drain(self, ranks, reason):
+        """Drain ``ranks`` (a list of ranks) with ``reason`` through the
+        resource service of rank 0 (a failure is logged)."""
+        if not ranks:
+            return
+        self.router.call("resource.drain",
+                         {"targets": _idset(ranks), "reason": reason,
+                          "mode": "update"},
+                         cred=self.router.instance_cred, nodeid=0
+                         ).addErrback(lambda f: self.log.error(
+                             "job-exec: drain {ranks}: {why}",
+                             ranks=_idset(ranks), why=f.getErrorMessage()))
 
     def at(self, job, delay, what):
         """Arm the job's ``run`` or ``expiry`` timer ``delay`` from now."""
@@ -542,7 +562,7 @@ class ExecService(Module):
         if not isinstance(jobid, int) or not isinstance(order, dict) \
                 or order.get("op") not in _SHELL_ORDERS:
             raise ProtocolError("job-exec.shell-order: expected {id, order:"
-                                " {op: pmi|pty-input|pty-resize}}")
+                                " {op: barrier|pmi|pty-input|pty-resize}}")
         if jobid not in self.local:
             raise NotFound(f"job {jobid} has no shell here")
         self._shells(jobid).order(jobid, order)

@@ -68,6 +68,13 @@ class Terminals:
         self.masters = {}       # task rank -> master fd
         self.slaves = {}
         self.session = None     # the interactive master
+        # input and size that came before the terminal did (the tasks
+        # start after the job's start barrier)
+        self.early_input = []
+        self.early_size = None
+        if interactive and 0 in ranks and 0 in shell.local_ranks:
+            shell.on_order("pty-input", self.input)
+            shell.on_order("pty-resize", self.resize)
 
     def task_init(self, shell, topic, task):
         if task.rank not in self.ranks:
@@ -92,8 +99,11 @@ class Terminals:
             self.session = master
             os.set_blocking(master, False)
             shell.watch(master, self.readable)
-            shell.on_order("pty-input", self.input)
-            shell.on_order("pty-resize", self.resize)
+            if self.early_size is not None:
+                self.resize(self.early_size)
+            for order in self.early_input:
+                self.input(order)
+            self.early_input = []
         if self.capture:
             if self.session == master:
                 raise ValueError("pty: an interactive pty cannot be"
@@ -126,6 +136,8 @@ class Terminals:
 
     def input(self, order):
         if self.session is None:
+            if len(self.early_input) < 1024:
+                self.early_input.append(order)
             return
         try:
             data = base64.b64decode(order.get("data") or "")
@@ -143,8 +155,10 @@ class Terminals:
 
     def resize(self, order):
         rows, cols = order.get("rows"), order.get("cols")
-        if self.session is None or not isinstance(rows, int) \
-                or not isinstance(cols, int):
+        if not isinstance(rows, int) or not isinstance(cols, int):
+            return
+        if self.session is None:
+            self.early_size = order
             return
         fcntl.ioctl(self.session, termios.TIOCSWINSZ,
                     struct.pack("HHHH", rows, cols, 0, 0))

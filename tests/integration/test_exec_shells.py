@@ -338,3 +338,128 @@ def test_instance_shutdown_ends_running_jobs(broker_factory, tmp_path):
     task = int([e["context"]["data"] for e in entries
                 if e["context"].get("data")][0])
     assert not os.path.exists(f"/proc/{task}") or _stat(task)[0] == "Z"
+
+
+def _usr1_conf(broker_factory, tmp_path, extra=""):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "exec.toml").write_text(
+        '[exec]\nkill-timeout = "0.2s"\nkill-signal = "SIGUSR1"\n' + extra)
+    return broker_factory(config_path=str(conf))
+
+
+# a task that ignores SIGTERM and the kill signal (SIGUSR1 here), noting
+# the time of each kill signal it gets
+_STUBBORN = ('trap "" TERM; trap "date +%s.%N >> {log}" USR1; echo ready;'
+             ' while :; do sleep 0.02; done')
+
+
+def _kill_signals(broker, tmp_path, jobid):
+    """Times the stubborn task got the kill signal, and the drained
+    ranks with their reason."""
+    log = tmp_path / "usr1"
+    times = [float(x) for x in log.read_text().split()] \
+        if log.exists() else []
+    drained = broker.flux("resource", "drain", "-no",
+                          "{ranks} {reason}").out.strip().splitlines()
+    return times, drained
+
+
+def test_unkillable_processes_drain_the_node(broker_factory, tmp_path):
+    # the task ignores the kill signal: after max-kill-count of them its
+    # rank is drained and its shell SIGKILLed; the job ends
+    broker = _usr1_conf(broker_factory, tmp_path, "max-kill-count = 2\n")
+    jobid = broker.flux("submit", SH, "-c", _STUBBORN.format(
+        log=tmp_path / "usr1")).out.strip()
+    broker.flux("job", "wait-event", "-p", "output", jobid, "data")
+    broker.flux("cancel", jobid)
+    result = broker.flux("job", "attach", jobid)
+    assert result.rc == 137, result
+    assert result.err.endswith("flux-job: job shell Killed\n")
+    times, drained = _kill_signals(broker, tmp_path, jobid)
+    assert len(times) == 2
+    f58 = broker.flux("job", "id", "--to=f58", jobid).out.strip()
+    assert drained == [f"0 unkillable processes for job {f58}"]
+    # the node takes no job until it is undrained
+    assert broker.flux("resource", "undrain", "0").rc == 0
+    assert broker.flux("run", "true").rc == 0
+
+
+def test_max_kill_timeout_caps_the_doubling(broker_factory, tmp_path):
+    # kill-timeout 0.2s doubled would give a gap of 0.4s between the kill
+    # signals and SIGKILL the shell (past 5 x 0.2s) before the third;
+    # capped at 0.2s the four come 0.2s apart, then the drain
+    broker = _usr1_conf(broker_factory, tmp_path,
+                        'max-kill-count = 4\nmax-kill-timeout = "0.2s"\n')
+    jobid = broker.flux("submit", SH, "-c", _STUBBORN.format(
+        log=tmp_path / "usr1")).out.strip()
+    broker.flux("job", "wait-event", "-p", "output", jobid, "data")
+    broker.flux("cancel", jobid)
+    assert broker.flux("job", "attach", jobid).rc == 137
+    times, drained = _kill_signals(broker, tmp_path, jobid)
+    assert len(times) == 4, times
+    assert len(drained) == 1 and drained[0].startswith("0 unkillable")
+
+
+def test_doubling_without_cap_kills_the_shell_first(broker_factory,
+                                                   tmp_path):
+    # the same job without max-kill-timeout: kill signals at 0.2s and 0.6s
+    # (doubled), the shell SIGKILLed at 1.4s (past 5 x kill-timeout)
+    # before the third, and nothing drained
+    broker = _usr1_conf(broker_factory, tmp_path, "max-kill-count = 4\n")
+    jobid = broker.flux("submit", SH, "-c", _STUBBORN.format(
+        log=tmp_path / "usr1")).out.strip()
+    broker.flux("job", "wait-event", "-p", "output", jobid, "data")
+    broker.flux("cancel", jobid)
+    assert broker.flux("job", "attach", jobid).rc == 137
+    times, drained = _kill_signals(broker, tmp_path, jobid)
+    assert len(times) == 2, times
+    assert times[1] - times[0] > 0.3
+    assert drained == []
+
+
+def test_start_barrier_timeout(tmp_path):
+    # the shell of rank 1 is stuck in its initrc (as with a plugin that
+    # hangs) and never reports init; the shell of rank 0 waits at the
+    # start barrier without starting its task.  Past barrier-timeout:
+    # a fatal exception naming rank 1, which is drained; rank 0 is not
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "exec.toml").write_text('[exec]\nbarrier-timeout = "1s"\n'
+                                    'kill-timeout = "0.2s"\n')
+    rc = tmp_path / "initrc.py"
+    rc.write_text("import time\nif shell.rank == 1:\n    time.sleep(60)\n")
+    flag = tmp_path / "task-ran"
+    script = (f"flux run -N2 -o initrc={rc} touch {flag}; echo rc=$?;"
+              " flux resource drain -no '{ranks} {reason}';"
+              " flux run -N1 --requires=rank:0 true && echo ok0")
+    proc = subprocess.run(
+        [flux_executable(), "start", "--test-size=2",
+         f"--config-path={conf}", SH, "-c", script],
+        capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert "type=exec severity=0 start barrier timeout waiting for" \
+        " rank(s) 1" in proc.stderr, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] != "rc=0"
+    assert lines[1].startswith("1 job-exec: start barrier timeout for"
+                               " job ƒ"), lines
+    assert len(lines) == 3 and lines[2] == "ok0", lines
+    assert not flag.exists()          # no task started anywhere
+
+
+def test_start_barrier_waits_for_every_shell(tmp_path):
+    # rank 1's shell is slow to init (1 s); rank 0's task starts only
+    # after it: the task of rank 0 finds rank 1's task already started
+    rc = tmp_path / "initrc.py"
+    rc.write_text("import time\nif shell.rank == 1:\n    time.sleep(1)\n")
+    started = tmp_path / "started"
+    started.mkdir()
+    script = (f"touch {started}/$FLUX_TASK_RANK; sleep 0.3;"
+              f" ls {started} | wc -l")
+    proc = subprocess.run(
+        [flux_executable(), "start", "--test-size=2", flux_executable(),
+         "run", "-N2", "-o", f"initrc={rc}", "--label-io", SH, "-c",
+         script],
+        capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split()) == ["0:", "1:", "2", "2"]

@@ -88,8 +88,11 @@ class OptionTests(SynchronousTestCase):
             O.output_options({"output": {"stdout": {"type": "file"}}}, "f")
 
 
-def run_shell(spec):
-    """Run one shell in a thread-free way: fork it, read its events."""
+def run_shell(spec, orders=None, close=True):
+    """Run one shell in a thread-free way: fork it, read its events;
+    ``orders`` (a list) are written to its order pipe, which is then
+    closed unless ``close`` is false (the end of the orders kills the
+    job's tasks)."""
     ev_r, ev_w = os.pipe()
     ctl_r, ctl_w = os.pipe()
     pid = os.fork()
@@ -103,6 +106,11 @@ def run_shell(spec):
             os._exit(code)
     os.close(ev_w)
     os.close(ctl_r)
+    if orders is not None:
+        for order in orders:
+            os.write(ctl_w, json.dumps(order).encode() + b"\n")
+        if close:
+            os.close(ctl_w)
     chunks = []
     reader = threading.Thread(target=lambda: chunks.extend(
         iter(lambda: os.read(ev_r, 65536), b"")))
@@ -110,7 +118,8 @@ def run_shell(spec):
     reader.join(30)
     _, status = os.waitpid(pid, 0)
     os.close(ev_r)
-    os.close(ctl_w)
+    if orders is None or not close:
+        os.close(ctl_w)
     events = [json.loads(line) for line in b"".join(chunks).splitlines()]
     return os.waitstatus_to_exitcode(status), events
 
@@ -118,6 +127,34 @@ def run_shell(spec):
 def spec_of(jobspec, ranks=((0, "0-1"),)):
     return {"id": 7, "f58": "ƒ8", "broker_rank": 0, "hostname": "h",
             "jobspec": jobspec, "R": R(*ranks)}
+
+
+class StartBarrierTests(SynchronousTestCase):
+    """A shell launched with ``barrier`` starts no task before the
+    ``barrier`` order."""
+
+    def spec(self):
+        return dict(spec_of(jobspec(["sh", "-c", "echo ran"])),
+                    barrier=True)
+
+    def test_barrier_order_starts_the_tasks(self):
+        code, events = run_shell(self.spec(), [{"op": "barrier"}],
+                                 close=False)
+        self.assertEqual(code, 0)
+        kinds = [e["ev"] for e in events]
+        self.assertEqual(kinds[:2], ["init", "start"])
+        self.assertIn("output", kinds)
+
+    def test_kill_order_at_the_barrier_ends_the_shell(self):
+        code, events = run_shell(self.spec(), [{"op": "kill",
+                                                "signum": 15}])
+        self.assertEqual(code, 143)
+        self.assertEqual([e["ev"] for e in events], ["init", "exit"])
+
+    def test_end_of_orders_at_the_barrier_ends_the_shell(self):
+        code, events = run_shell(self.spec(), [])
+        self.assertEqual(code, 137)
+        self.assertEqual([e["ev"] for e in events], ["init", "exit"])
 
 
 class ShellRunTests(SynchronousTestCase):
