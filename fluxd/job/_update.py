@@ -116,6 +116,29 @@ class UpdateMethods:
         await self.batcher.flush()
         return {}
 
+    def check_urgency(self, request, job, urgency):
+        """Whether ``request`` may set ``job``'s urgency to ``urgency``.
+
+        :raises InvalidArgument: out of range, or resources allocated.
+        :raises PermissionDenied: a guest above the default.
+        """
+        if not isinstance(urgency, int) or isinstance(urgency, bool) \
+                or not 0 <= urgency <= 31:
+            raise InvalidArgument("urgency value is out of range")
+        if not request.is_owner and urgency > max(J.URGENCY_DEFAULT,
+                                                  job.urgency):
+            raise PermissionDenied("guests can only adjust urgency <= default")
+        if job.has_resources:
+            raise InvalidArgument("urgency cannot be changed once resources"
+                                  " are allocated")
+
+    def post_urgency(self, request, job, urgency):
+        """Post the ``urgency`` event (checked by :meth:`check_urgency`)."""
+        self.post(job, "urgency", {"userid": request.userid,
+                                   "urgency": urgency})
+        if job.state == J.SCHED:
+            self.sched.enqueue(job)
+
     def _allow_updates(self, request, job, updates):
         """``job.update.KEY`` for each key (and the keys they add).
 
