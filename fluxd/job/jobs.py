@@ -383,3 +383,9 @@ def parse_states(text):
             raise InvalidArgument(f"Invalid state {word} specified")
         mask |= STATE_WORDS[word]
     return mask
+
+
+def job_key(jobid):
+    """``job.XXXX.XXXX.XXXX.XXXX``: the job's KVS directory."""
+    return (f"job.{(jobid >> 48) & 0xFFFF:04x}.{(jobid >> 32) & 0xFFFF:04x}."
+            f"{(jobid >> 16) & 0xFFFF:04x}.{jobid & 0xFFFF:04x}")

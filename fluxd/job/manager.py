@@ -37,13 +37,13 @@ from zope.interface import implementer
 
 from fluxd.config import parse_duration_key
 from fluxd.errors import (
-    FluxError, InvalidArgument, NotFound, PermissionDenied, ProtocolError)
-from fluxd.formats import fluid
+    FluxError, InvalidArgument, NotFound, ProtocolError)
 from fluxd.formats.idset import IDset
 from fluxd.interfaces import (
     IEvents, IFinalizeStep, IJobSubmit, IJobTable, IKVS, IReconfigurable,
     IRouter, provide)
 from fluxd.job import jobs as J
+from fluxd.job._control import ControlMethods
 from fluxd.job._drain import DrainWaiters
 from fluxd.job._execlink import ExecLink
 from fluxd.job._housekeeping import Housekeeping
@@ -52,8 +52,10 @@ from fluxd.job._jobq import QueueSet
 from fluxd.job._jobtaprpc import JobtapMethods
 from fluxd.job._queue import QueueMethods
 from fluxd.job._schedlink import SchedLink
+from fluxd.job._purge import PurgeMethods
 from fluxd.job._update import UpdateMethods
 from fluxd.job._wait import NOT_WAITABLE, WaitMethods
+from fluxd.job.jobs import job_key
 from fluxd.job.jobtap import JobtapHost
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.message.router import Credential, method
@@ -65,16 +67,8 @@ __all__ = ["JobManagerService", "job_key", "CHECKPOINT_KEY"]
 CHECKPOINT_KEY = "checkpoint.job-manager"
 #: rc3 waits at most this long for the checkpoint (seconds)
 _FINALIZE_WAIT = 10.0
-#: jobs unlinked per KVS commit when purging (flux-core's batch size)
-PURGE_BATCH = 100
 _PURGE_PERIOD = 5.0
 _PERILOG_FINISH = ("prolog-finish", "epilog-finish")
-
-
-def job_key(jobid):
-    """``job.XXXX.XXXX.XXXX.XXXX``: the job's KVS directory."""
-    return (f"job.{(jobid >> 48) & 0xFFFF:04x}.{(jobid >> 32) & 0xFFFF:04x}."
-            f"{(jobid >> 16) & 0xFFFF:04x}.{jobid & 0xFFFF:04x}")
 
 
 def _line(entry):
@@ -89,14 +83,10 @@ def _line(entry):
             ).encode("utf-8")
 
 
-def _authorize(request, job, what):
-    if not request.is_owner and request.userid != job.userid:
-        raise PermissionDenied(f"guests can only {what} their own jobs")
-
 
 @implementer(IJobTable, IJobSubmit, IFinalizeStep, IReconfigurable)
 class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
-                        UpdateMethods, Module):
+                        UpdateMethods, ControlMethods, PurgeMethods, Module):
     """The ``job-manager`` service (rank 0).
 
     :param clock: IReactorTime (event timestamps, purge timer).
@@ -498,59 +488,6 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
                     self.sched.free(job, job.R)
         self.post(job, "clean")
 
-    # -- inactive jobs -------------------------------------------------------------
-
-    def purge(self, age_limit=None, num_limit=None, jobids=None, force=True):
-        """Purge inactive jobs: those older than ``age_limit`` seconds and
-        the oldest beyond ``num_limit``, or exactly ``jobids``.
-
-        :returns: ``(count, remaining)``; with ``force`` False nothing is
-            removed and count is what would be.
-        """
-        now = self._clock.seconds()
-        if jobids is not None:
-            chosen = []
-            for jobid in jobids:
-                job = self._jobs.get(jobid)
-                if job is None:
-                    raise NotFound(f"{fluid.encode(jobid, 'f58')}: unknown"
-                                   " job id")
-                if job.state != J.INACTIVE:
-                    raise InvalidArgument(f"{fluid.encode(jobid, 'f58')}:"
-                                          " job is not inactive")
-                chosen.append(job)
-        else:
-            ordered = sorted(self._inactive, key=lambda j: j.t_inactive)
-            chosen = []
-            excess = len(ordered) - num_limit if num_limit is not None else 0
-            for i, job in enumerate(ordered):
-                if i < excess or (age_limit is not None
-                                  and now - job.t_inactive > age_limit):
-                    chosen.append(job)
-        remaining = len(self._inactive) - (len(chosen) if force else 0)
-        if force and chosen:
-            self._unlink(chosen)
-        return len(chosen), remaining
-
-    def _unlink(self, chosen):
-        gone = {job.id for job in chosen}
-        self._inactive = deque(j for j in self._inactive if j.id not in gone)
-        self.write_checkpoint()
-        for start in range(0, len(chosen), PURGE_BATCH):
-            batch = chosen[start:start + PURGE_BATCH]
-            for job in batch:
-                self._jobs.pop(job.id, None)
-                self.batcher.unlink(job_key(job.id))
-                self.jobtap.on_purge(job)
-            self.events.publish("job-purge-inactive",
-                                {"jobs": [job.id for job in batch]},
-                                cred=self.router.instance_cred)
-
-    def _purge_by_policy(self):
-        count, _ = self.purge(self.age_limit, self.num_limit)
-        if count:
-            self.log.debug("purged {n} inactive jobs", n=count)
-
     # -- RPC: job control -------------------------------------------------------
 
     def _job(self, body, wait=False):
@@ -563,114 +500,6 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
                 raise FluxError(NOT_WAITABLE, errnum=errno.ECHILD)
             raise NotFound("unknown job id")
         return job
-
-    @method("urgency", roles=ROLE_USER)
-    async def rpc_urgency(self, request):
-        """``{id, urgency}`` -> ``{old_urgency}`` (RFC 30)."""
-        body = request.json()
-        urgency = body.get("urgency")
-        job = self._job(body)
-        if job.state == J.INACTIVE:
-            raise InvalidArgument("job is inactive")
-        _authorize(request, job, "reprioritize")
-        self.check_urgency(request, job, urgency)
-        old = job.urgency
-        self.post_urgency(request, job, urgency)
-        await self.batcher.flush()
-        return {"old_urgency": old}
-
-    @method("raise", roles=ROLE_USER)
-    async def rpc_raise(self, request):
-        """``{id, severity, type, note}``: raise an exception."""
-        body = request.json()
-        severity, kind = body.get("severity", 0), body.get("type")
-        note = body.get("note") or ""
-        _check_exception(severity, kind, note)
-        job = self._job(body)
-        _authorize(request, job, "raise exceptions on")
-        if job.state == J.INACTIVE:
-            raise InvalidArgument("job is inactive")
-        self.raise_exception(job, kind, severity, note, userid=request.userid)
-        await self.batcher.flush()
-        return None
-
-    def _select(self, request, body, what="raise exceptions on"):
-        userid = body.get("userid", request.userid)
-        states = body.get("states", J.ACTIVE) or J.ACTIVE
-        if not isinstance(userid, int) or not isinstance(states, int):
-            raise FluxError("userid and states must be integers",
-                            errnum=errno.EPROTO)
-        if not request.is_owner and userid != request.userid:
-            raise PermissionDenied(f"guests can only {what} their own jobs")
-        return [job for job in self._jobs.values()
-                if job.state & states and job.state != J.INACTIVE
-                and (userid == 0xFFFFFFFF or job.userid == userid)]
-
-    @method("raiseall", roles=ROLE_USER)
-    async def rpc_raiseall(self, request):
-        """``{dry_run, userid, states, severity, type, note}`` ->
-        ``{count, errors}``."""
-        body = request.json()
-        severity, kind = body.get("severity", 0), body.get("type")
-        note = body.get("note") or ""
-        _check_exception(severity, kind, note)
-        chosen = self._select(request, body)
-        if not body.get("dry_run"):
-            for job in chosen:
-                self.raise_exception(job, kind, severity, note,
-                                     userid=request.userid)
-            await self.batcher.flush()
-        return {"count": len(chosen), "errors": 0}
-
-    @method("kill", roles=ROLE_USER)
-    def rpc_kill(self, request):
-        """``{id, signum}``: signal a running job's tasks."""
-        body = request.json()
-        signum = body.get("signum")
-        _check_signal(signum)
-        job = self._job(body)
-        _authorize(request, job, "kill")
-        if job.state != J.RUN:
-            raise InvalidArgument("job is not running")
-        self._kill(job, signum)
-        return None
-
-    def _kill(self, job, signum):
-        self.events.publish(f"shell-{job.id}.kill", {"signum": signum},
-                            cred=Credential(job.userid, ROLE_OWNER))
-
-    @method("killall", roles=ROLE_USER)
-    def rpc_killall(self, request):
-        """``{dry_run, userid, signum}`` -> ``{count, errors}``."""
-        body = request.json()
-        signum = body.get("signum")
-        _check_signal(signum)
-        chosen = self._select(request, dict(body, states=J.RUN), "kill")
-        if not body.get("dry_run"):
-            for job in chosen:
-                self._kill(job, signum)
-        return {"count": len(chosen), "errors": 0}
-
-    @method("purge")
-    async def rpc_purge(self, request):
-        """``{age_limit?, num_limit?, force, jobs?}`` -> ``{count,
-        remaining}``."""
-        body = request.json()
-        age, num, ids = body.get("age_limit"), body.get("num_limit"), \
-            body.get("jobs")
-        if age is not None and (not isinstance(age, (int, float))
-                                or isinstance(age, bool) or age < 0):
-            raise InvalidArgument("age limit must be >= 0")
-        if num is not None and (not isinstance(num, int)
-                                or isinstance(num, bool) or num < 0):
-            raise InvalidArgument("num limit must be >= 0")
-        if ids is not None and not (isinstance(ids, list) and all(
-                isinstance(i, int) for i in ids)):
-            raise InvalidArgument("jobs must be a list of job ids")
-        count, remaining = self.purge(age, num, ids,
-                                      force=bool(body.get("force")))
-        await self.batcher.flush()
-        return {"count": count, "remaining": remaining}
 
     @method("getinfo", roles=ROLE_USER)
     def rpc_getinfo(self, request):
@@ -783,20 +612,3 @@ def _summarize_R(job, R):
     job.ranks, job.nodelist = sys.intern(job.ranks), sys.intern(
         ",".join(nodelist))
     job.expiration = float(execution.get("expiration") or 0.0)
-
-
-def _check_exception(severity, kind, note):
-    if not isinstance(severity, int) or isinstance(severity, bool) \
-            or not 0 <= severity <= 7:
-        raise FluxError("invalid exception severity", errnum=errno.EPROTO)
-    if not isinstance(kind, str) or not kind or any(
-            c.isspace() or c == "=" for c in kind):
-        raise FluxError("invalid exception type", errnum=errno.EPROTO)
-    if not isinstance(note, str):
-        raise FluxError("invalid exception note", errnum=errno.EPROTO)
-
-
-def _check_signal(signum):
-    if not isinstance(signum, int) or isinstance(signum, bool) \
-            or not 0 < signum < 65:
-        raise InvalidArgument("invalid signal number")
