@@ -34,6 +34,8 @@ COMMANDS = {
     "ping": ("fluxd.cli.cmd_ping", "Send echo requests to a broker service"),
     "start": ("fluxd.cli.cmd_start", "Bootstrap a local Flux instance"),
     "R": ("fluxd.cli.cmd_R", "Manipulate Flux resource set (R) objects"),
+    "housekeeping": ("fluxd.cli.cmd_housekeeping",
+                     "List and kill active housekeeping"),
     "perilog-run": ("fluxd.cli.cmd_perilog_run",
                     "Run a job prolog or epilog on the ranks of a job"),
     "uptime": ("fluxd.cli.cmd_uptime", "Tell how long Flux has been up and running"),

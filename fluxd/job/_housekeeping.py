@@ -27,11 +27,14 @@ import signal
 from twisted.logger import Logger
 
 from fluxd.config import parse_duration_key
+from fluxd.errors import FluxError, InvalidArgument
 from fluxd.formats import fluid
+from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import Rv1
 from fluxd.job._rankcmd import RankCommands
+from fluxd.message.router import method
 
-__all__ = ["Housekeeping"]
+__all__ = ["Housekeeping", "HousekeepingMethods"]
 
 
 class _Allocation:
@@ -173,9 +176,43 @@ class Housekeeping:
         return {"running": {a.f58: a.info()
                             for a in self.allocations.values()}}
 
+    def kill(self, signum, jobid=None, ranks=None):
+        """Signal the running commands: of job ``jobid`` (None: of every
+        job), on ``ranks`` (a set of ints; None: on every rank)."""
+        for alloc in list(self.allocations.values()):
+            if jobid is None or alloc.job.id == jobid:
+                alloc.cmds.signal(signum, ranks)
+
     def stop(self):
         """The broker stops: kill what still runs, quietly (the
         resources are not housekept across a restart)."""
         self.stopping = True
         for alloc in self.allocations.values():
             alloc.cmds.cancel()
+
+
+class HousekeepingMethods:
+    """Mixin of :class:`~fluxd.job.manager.JobManagerService`:
+    ``job-manager.housekeeping-kill`` (flux-housekeeping(1) ``kill``)."""
+
+    @method("housekeeping-kill")
+    def rpc_housekeeping_kill(self, request):
+        """``{signum, jobid?, ranks?}``: signal the housekeeping commands
+        of one job (or all), on some ranks (an idset; or all)."""
+        body = request.json()
+        signum, jobid, ranks = (body.get("signum"), body.get("jobid"),
+                                body.get("ranks"))
+        if not isinstance(signum, int) or isinstance(signum, bool) \
+                or not 0 < signum < 65:
+            raise InvalidArgument("invalid signal number")
+        if jobid is not None and (not isinstance(jobid, int)
+                                  or isinstance(jobid, bool)):
+            raise InvalidArgument("jobid must be an integer")
+        chosen = None
+        if ranks is not None:
+            try:
+                chosen = set(IDset(ranks))
+            except (FluxError, ValueError, TypeError):
+                raise InvalidArgument(f"invalid idset: {ranks!r}") from None
+        self.housekeeping.kill(signum, jobid, chosen)
+        return None

@@ -131,9 +131,12 @@ class RankCommands:
                 self._kill_timer.cancel()
             self.on_done(dict(self.statuses))
 
-    def signal(self, signum):
-        """Signal the command on every rank where it still runs."""
+    def signal(self, signum, ranks=None):
+        """Signal the command on every rank where it still runs (or on
+        those of them in ``ranks``, a set of ints)."""
         for rank in self.running:
+            if ranks is not None and rank not in ranks:
+                continue
             pid = self.pids.get(rank)
             if pid is not None:
                 self.router.call("rexec.kill", {"pid": pid, "signum": signum},

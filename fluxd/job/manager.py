@@ -46,7 +46,7 @@ from fluxd.job import jobs as J
 from fluxd.job._control import ControlMethods
 from fluxd.job._drain import DrainWaiters
 from fluxd.job._execlink import ExecLink
-from fluxd.job._housekeeping import Housekeeping
+from fluxd.job._housekeeping import Housekeeping, HousekeepingMethods
 from fluxd.job._journal import Journal
 from fluxd.job._jobq import QueueSet
 from fluxd.job._jobtaprpc import JobtapMethods
@@ -86,7 +86,8 @@ def _line(entry):
 
 @implementer(IJobTable, IJobSubmit, IFinalizeStep, IReconfigurable)
 class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
-                        UpdateMethods, ControlMethods, PurgeMethods, Module):
+                        UpdateMethods, ControlMethods, PurgeMethods,
+                        HousekeepingMethods, Module):
     """The ``job-manager`` service (rank 0).
 
     :param clock: IReactorTime (event timestamps, purge timer).

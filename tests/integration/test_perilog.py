@@ -209,6 +209,7 @@ def test_epilog_and_housekeeping_timing(tmp_path):
         flux("resource", "status", "-s", "housekeeping", "-no", "{ranks}")
         flux("resource", "list", "-s", "free", "-no", "{ranks}")
         flux("resource", "list", "-s", "allocated", "-no", "{ranks}")
+        flux("housekeeping", "list", "-no", "{id.f58} {ranks} {pending.nnodes}")
         flux("run", "-N3", "true")
         open("hk-go", "w").close()
         time.sleep(1)
@@ -226,6 +227,8 @@ def test_epilog_and_housekeeping_timing(tmp_path):
     assert runs["resource.2"][1].strip() == "3"
     assert runs["resource.3"][1].strip() == "0-2"
     assert runs["resource.4"][1].strip() == "3"
+    assert runs["housekeeping"][1].split() == [
+        runs["submit"][1].strip(), "3", "1"]
     assert runs["run"][0] == 0          # the released ranks are usable
     assert runs["resource.5"][1].strip() == ""
     assert runs["resource.6"][1].strip() == "0-3"
@@ -234,6 +237,37 @@ def test_epilog_and_housekeeping_timing(tmp_path):
     dmesg = runs["dmesg"][1]
     assert "job-manager.err[0]: housekeeping: vm-1 (rank 1) ƒ" in dmesg
     assert ": nonzero exit code" in dmesg
+
+
+def test_housekeeping_kill(tmp_path):
+    toml = textwrap.dedent("""\
+        [job-manager.housekeeping]
+        command = ["sleep", "300"]
+        release-after = "0"
+        """)
+    runs = run_four(tmp_path, toml, """\
+        jobid = flux("submit", "-N4", "true").stdout.strip()
+        flux("job", "wait-event", jobid, "clean")
+        flux("housekeeping", "list", "-no", "{ranks} {pending.ranks}")
+        flux("housekeeping", "kill", "-t", "vm-[1-2]")
+        while flux("housekeeping", "list", "-no",
+                   "{ranks}").stdout.strip() != "0,3":
+            time.sleep(0.05)
+        flux("resource", "list", "-s", "free", "-no", "{ranks}")
+        flux("housekeeping", "kill", "-s", "9", "--all")
+        while flux("housekeeping", "list", "-no", "{ranks}").stdout.strip():
+            time.sleep(0.05)
+        flux("resource", "list", "-s", "free", "-no", "{ranks}")
+        flux("dmesg")
+        """)
+    assert runs["housekeeping"][1].strip() == "0-3 0-3"
+    assert runs["housekeeping.2"][0] == 0
+    # the killed ranks went back at once (release-after = 0)
+    assert runs["resource"][1].strip() == "1-2"
+    assert runs["resource.2"][1].strip() == "0-3"
+    dmesg = runs["dmesg"][1]
+    assert "(rank 1) ƒ" in dmesg and ": Terminated" in dmesg
+    assert "(rank 3) ƒ" in dmesg and ": Killed" in dmesg
 
 
 def test_perilog_run_timeout(tmp_path):

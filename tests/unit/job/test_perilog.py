@@ -10,7 +10,7 @@ from fluxd.config import Config
 from fluxd.job import jobs as J
 from fluxd.message.router import method
 from fluxd.module import Module
-from tests.unit.job.fakes import OWNER, Instance
+from tests.unit.job.fakes import GUEST, OWNER, Instance
 
 
 def R(ranks):
@@ -253,6 +253,37 @@ class HousekeepingTests(Base):
         self.assertEqual(self.frees(), [("0", True)])
         self.assertIsNone(
             self.i.ok("job-manager.resource-status")["allocated"])
+
+    def test_housekeeping_kill_by_job_by_rank_and_all(self):
+        first = self.run_to_alloc((0,))
+        self.i.exec.run(first)
+        second = self.run_to_alloc((0,))
+        self.i.exec.run(second)
+        self.i.settle()
+        pids = {body["env"]["FLUX_JOB_ID"]: pid
+                for _, _, body, _, pid in self.rexec.cmds}
+        self.i.ok("job-manager.housekeeping-kill",
+                  {"signum": 10, "jobid": second})
+        self.assertEqual(self.rexec.kills,
+                         [{"pid": pids[str(second)], "signum": 10}])
+        # no housekeeping runs on rank 5
+        self.i.ok("job-manager.housekeeping-kill",
+                  {"signum": 15, "ranks": "5"})
+        self.assertEqual(len(self.rexec.kills), 1)
+        self.i.ok("job-manager.housekeeping-kill",
+                  {"signum": 9, "ranks": "0"})
+        self.assertEqual(sorted(k["pid"] for k in self.rexec.kills[1:]),
+                         sorted(pids.values()))
+
+    def test_housekeeping_kill_refuses_bad_requests_and_guests(self):
+        self.assertIn("invalid signal number", str(self.i.fail(
+            "job-manager.housekeeping-kill", {"signum": 0})))
+        self.assertIn("invalid idset", str(self.i.fail(
+            "job-manager.housekeeping-kill", {"signum": 15,
+                                              "ranks": "x-"})))
+        self.assertIn("requires owner credentials", str(self.i.fail(
+            "job-manager.housekeeping-kill", {"signum": 15}, cred=GUEST)))
+        self.assertEqual(self.rexec.kills, [])
 
 
 def _f58(jobid):
