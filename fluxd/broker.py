@@ -355,7 +355,8 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
                             attrs=attrs, rundir=attrs.get("rundir"),
                             instance_stopping=lambda: False)]
     # every rank runs the commands of prologs, epilogs and housekeeping
-    jobs.append(RexecService(reactor, rank, local_uri=local_uri))
+    jobs.append(RexecService(reactor, rank, local_uri=local_uri,
+                             hostname=hostname))
     policy = Policy(owner,
                     allow_guest_user=bool(config.get("access.allow-guest-user", False)),
                     allow_root_owner=bool(config.get("access.allow-root-owner", False)))

@@ -18,17 +18,10 @@ from twisted.logger import Logger
 
 from fluxd.errors import FluxError
 
-__all__ = ["RankCommands", "LOST", "wait_status_text"]
+__all__ = ["RankCommands", "LOST"]
 
 #: the wait status of a rank whose command could not run or was lost
 LOST = 1 << 8
-
-
-def wait_status_text(status):
-    """``status=N`` for an exit code, ``signal=N`` for a signal."""
-    if status & 0x7f:
-        return f"signal={status & 0x7f}"
-    return f"status={status >> 8}"
 
 
 class RankCommands:
@@ -44,6 +37,9 @@ class RankCommands:
     :param on_done: ``on_done(statuses)`` once all ended (``{rank:
         status}``).
     :param kill_timeout: seconds from SIGTERM to SIGKILL.
+    :param on_kill_timeout: ``on_kill_timeout(ranks)`` when
+        ``kill_timeout`` has passed with the command still running on
+        ``ranks`` (a list), just before they get SIGKILL.
     :param exit_on_first_error: terminate the other ranks' commands when
         one fails.
     """
@@ -52,7 +48,7 @@ class RankCommands:
 
     def __init__(self, router, clock, cmd, ranks, env, on_line=None,
                  on_rank=None, on_done=None, kill_timeout=60.0,
-                 exit_on_first_error=False):
+                 exit_on_first_error=False, on_kill_timeout=None):
         self.router = router
         self.clock = clock
         self.cmd = list(cmd)
@@ -62,8 +58,11 @@ class RankCommands:
         self.on_rank = on_rank or (lambda rank, status: None)
         self.on_done = on_done or (lambda statuses: None)
         self.kill_timeout = kill_timeout
+        self.on_kill_timeout = on_kill_timeout or (lambda ranks: None)
         self.exit_on_first_error = exit_on_first_error
         self.pids = {}
+        #: rank -> the host name its rexec service gave
+        self.hosts = {}
         self.statuses = {}
         self.streams = {}
         self._partial = {}
@@ -92,6 +91,8 @@ class RankCommands:
         kind = resp.get("type")
         if kind == "started":
             self.pids[rank] = resp.get("pid")
+            if isinstance(resp.get("hostname"), str):
+                self.hosts[rank] = resp["hostname"]
         elif kind == "output":
             key = (rank, resp.get("stream"))
             text = self._partial.pop(key, "") + (resp.get("data") or "")
@@ -147,8 +148,14 @@ class RankCommands:
         """SIGTERM now, SIGKILL after ``kill_timeout`` seconds."""
         self.signal(signal.SIGTERM)
         if self._kill_timer is None and self.running:
-            self._kill_timer = self.clock.callLater(
-                self.kill_timeout, self.signal, signal.SIGKILL)
+            self._kill_timer = self.clock.callLater(self.kill_timeout,
+                                                    self._kill_now)
+
+    def _kill_now(self):
+        running = self.running
+        if running:
+            self.on_kill_timeout(running)
+        self.signal(signal.SIGKILL)
 
     def cancel(self):
         """End every request (the ranks SIGKILL what still runs)."""

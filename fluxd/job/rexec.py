@@ -6,7 +6,8 @@ It serves the instance owner only; the job manager's prolog, epilog and
 housekeeping and ``flux perilog-run`` use it to run commands on the
 ranks of a job.  ``rexec.exec {cmd, env?}`` (streaming) starts ``cmd`` in
 a process group of its own (through ``setsid(1)``, else a Python
-launcher 6 times slower to start) and answers ``{type: "started", pid, rank}``,
+launcher 6 times slower to start) and answers ``{type: "started", pid, rank,
+hostname}``,
 then ``{type: "output", stream, data}`` per chunk of its standard output
 or error, then ``{type: "finished", status}`` (a wait status) and the
 end of the stream.  A command that cannot be executed exits 127 (126
@@ -44,9 +45,10 @@ _LAUNCH = (
 class _Command(protocol.ProcessProtocol):
     """One running command: its output and end go to ``request``."""
 
-    def __init__(self, request, rank):
+    def __init__(self, request, rank, hostname):
         self.request = request
         self.rank = rank
+        self.hostname = hostname
         self.done = defer.Deferred()
         self.pid = None
 
@@ -54,7 +56,7 @@ class _Command(protocol.ProcessProtocol):
         self.pid = self.transport.pid
         self.transport.closeStdin()
         self.request.respond({"type": "started", "pid": self.pid,
-                              "rank": self.rank})
+                              "rank": self.rank, "hostname": self.hostname})
 
     def childDataReceived(self, fd, data):
         self.request.respond({"type": "output",
@@ -82,13 +84,17 @@ class RexecService(Module):
     :param env: the base environment of the commands (default: the
         broker's).
     :param local_uri: this broker's URI, the commands' ``FLUX_URI``.
+    :param hostname: this broker's host name (the ``hostname`` attribute),
+        told to the requester with the pid.
     """
 
     name = "rexec"
     log = Logger()
 
-    def __init__(self, reactor, rank=0, env=None, local_uri=None):
+    def __init__(self, reactor, rank=0, env=None, local_uri=None,
+                 hostname=None):
         super().__init__(rank)
+        self.hostname = hostname or f"rank{rank}"
         self.reactor = reactor
         self.env = dict(os.environ if env is None else env)
         if local_uri:
@@ -115,7 +121,7 @@ class RexecService(Module):
                 for k, v in env.items()):
             raise ProtocolError("rexec.exec: env must map strings to"
                                 " strings")
-        child = _Command(request, self.rank)
+        child = _Command(request, self.rank, self.hostname)
         self.reactor.spawnProcess(
             child, self.launcher[0], [*self.launcher, *cmd],
             env=dict(self.env, **env), childFDs={0: "w", 1: "r", 2: "r"})

@@ -104,7 +104,8 @@ def test_prolog_fails_on_one_node_of_four(tmp_path):
         """, FLUXD_SYSCONFDIR=str(tmp_path / "etc"))
     rc, out, err = runs["run"]
     assert rc != 0
-    assert "type=prolog severity=0 prolog failed with status=1" in err
+    assert "type=prolog severity=0 prolog exited with code=1 on vm-0" \
+        " (rank 0)" in err
     events = [line.split()[1] for line in runs["job.2"][1].splitlines()]
     assert events[-7:] == ["prolog-start", "exception", "prolog-finish",
                            "epilog-start", "epilog-finish", "free", "clean"]
@@ -112,9 +113,10 @@ def test_prolog_fails_on_one_node_of_four(tmp_path):
     drained = runs["resource"][1].strip().splitlines()
     assert len(drained) == 1
     assert drained[0].startswith("2 prolog failed for jobid ƒ")
-    assert "FAILED prolog failed with status=1" in runs["jobs"][1]
+    assert "FAILED prolog exited with code=1" in runs["jobs"][1]
     dmesg = runs["dmesg"][1]
-    assert "prolog: vm-2 (rank 2): rank 2 is bad" in dmesg
+    assert "prolog: vm-0 (rank 0): stderr: vm-2 (rank 2): rank 2 is bad" \
+        in dmesg
     for rank in range(4):
         assert f"stand-in epilog rank {rank} job ƒ" in dmesg
     assert "Xauth" not in dmesg         # log-ignore
@@ -166,8 +168,9 @@ def test_prolog_timeout_and_missing_epilog(tmp_path):
         """)
     rc, out, err = runs["run"]
     assert rc != 0
-    assert "type=prolog severity=0 prolog timed out after 0.5s" in err
-    assert runs["resource"][1].startswith("0-1 prolog timed out for jobid ƒ")
+    assert "type=prolog severity=0 prolog timed out on vm-[0-1]" \
+        " (rank 0-1)" in err
+    assert runs["resource"][1].startswith("0-1 prolog timed out for job ƒ")
     # the hung prolog, its child and grandchild are gone
     for pid in pids.read_text().split():
         assert not alive(pid), pid
@@ -175,15 +178,15 @@ def test_prolog_timeout_and_missing_epilog(tmp_path):
     rc, out, err = runs["run.2"]
     assert rc == 0, err
     [line] = [line for line in runs["dmesg"][1].splitlines()
-              if "epilog: rank 3: " in line]
+              if "epilog: vm-3 (rank 3): stderr: " in line]
     assert line.endswith(f"{tmp_path}/no-such-epilog: No such file or"
                          " directory")
     events = runs["job.2"][1]
-    assert 'type="epilog" severity=2 note="epilog failed with status=127' \
-        ' on rank(s) 0-3"' in events
+    assert 'type="epilog" severity=2 note="epilog exited with code=127' \
+        ' on vm-[0-3] (rank 0-3)"' in events
     assert "epilog-finish" in events and events.rstrip().endswith("clean")
     assert runs["resource.3"][1].split()[0] == "0-3"
-    assert "epilog failed for jobid ƒ" in runs["resource.3"][1]
+    assert "epilog failed for job ƒ" in runs["resource.3"][1]
     assert runs["jobs"][1].splitlines()[0] == "COMPLETED COMPLETED"
 
 
@@ -289,7 +292,8 @@ def test_perilog_run_timeout(tmp_path):
         """)
     rc, out, err = runs["run"]
     assert rc != 0
-    assert "type=prolog severity=0 prolog failed with status=143" in err
+    assert "type=prolog severity=0 prolog killed by signal 15 on vm-0" \
+        " (rank 0)" in err
     assert runs["resource"][1].startswith("1 prolog timed out for jobid ƒ")
     assert "rank 1 prolog timeout, draining" in runs["dmesg"][1]
     pid = (tmp_path / "pid").read_text().strip()
@@ -311,10 +315,10 @@ def test_without_setsid(tmp_path):
         flux("dmesg")
         """, PATH=BIN)
     assert runs["run"][0] == 0
-    assert "type=epilog severity=2 epilog failed with status=127 on" \
-        " rank(s) 0-1" in runs["run"][2]
+    assert "type=epilog severity=2 epilog exited with code=127 on" \
+        " vm-[0-1] (rank 0-1)" in runs["run"][2]
     assert runs["resource"][1].strip() == "0-1"
-    assert f"epilog: rank 1: {tmp_path}/missing: No such file or" \
+    assert f"epilog: vm-1 (rank 1): stderr: {tmp_path}/missing: No such file or" \
         " directory" in runs["dmesg"][1]
 
 

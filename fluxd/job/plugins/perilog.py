@@ -11,21 +11,28 @@
 kills the running command) and ``exit-on-first-error`` (the first rank
 that fails terminates the command on the others).  Commands run through each rank's ``rexec``
 service with ``FLUX_JOB_ID`` (f58), ``FLUX_JOB_USERID`` and ``FLUX_URI``
-(their broker's) in their environment.  Each line of their output is logged
-(``JOBID: NAME: rank R: LINE``) unless it matches a regex of
-``[job-manager.perilog] log-ignore``.
+(their broker's) in their environment.  Each non-blank line of their
+output is logged as flux-core's plugin logs it (``JOBID: NAME: HOST (rank
+R): STREAM: LINE``, standard error at the error level) unless it matches
+a regex of ``[job-manager.perilog] log-ignore``.
 
 The prolog starts when the job enters RUN (``prolog-start
 {description: "job-manager.prolog"}``) and holds the start request
 until ``prolog-finish {description, status}``; a failure raises a fatal
-``prolog`` exception first (``prolog failed with status=N``; per rank:
-``... on rank(s) IDSET``, those ranks drained ``prolog failed for jobid
-JOBID``); past its timeout it is terminated (``prolog timed out after
-FSD``; per rank: the ranks still running drained ``prolog timed out for
-jobid JOBID``).  The epilog starts once the job's shells are gone
-(``job.epilog-ready``, the job manager's topic) and holds the ``free``
-until ``epilog-finish``; it fails the same way, with a severity-2
-``epilog`` exception.
+``prolog`` exception first, worded as flux-core's: ``prolog exited with
+code=N on HOSTS (rank IDSET)``, ``prolog killed by signal N on ...``
+(also for an exit code above 128) or ``prolog timed out on ...`` (past
+its timeout it gets SIGTERM).  With ``per-rank`` the failed ranks are
+drained ``prolog failed for job JOBID`` (``prolog timed out for job
+JOBID`` after a timeout).  A command still running ``kill-timeout``
+seconds after its SIGTERM gets SIGKILL, and with ``per-rank`` its ranks
+are drained ``... timed out for job JOBID`` (``... canceled then timed out
+for job JOBID`` when a fatal exception had canceled it); a command
+canceled by an exception drains nothing else.  The epilog starts once
+the job's shells are gone (``job.epilog-ready``, the job manager's topic)
+and holds the ``free`` until ``epilog-finish``; it fails the same way,
+with a severity-2 ``epilog`` exception (flux-core 0.88 raises none; the
+guide's admin sees the failure in ``flux jobs``).
 """
 
 import json
@@ -34,11 +41,12 @@ import re
 from twisted.logger import Logger
 
 from fluxd.formats import fluid
-from fluxd.formats.fsd import FSDError, format_fsd, parse_fsd
+from fluxd.formats.fsd import FSDError, parse_fsd
+from fluxd.formats.hostlist import Hostlist
 from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import Rv1
 from fluxd.job import jobs as J
-from fluxd.job._rankcmd import RankCommands, wait_status_text
+from fluxd.job._rankcmd import RankCommands
 from fluxd.job.jobtap import JobtapError
 
 DESCRIPTION = "job-manager.{}"
@@ -84,21 +92,38 @@ class _Run:
         self.s = settings
         self.job = job
         self.f58 = fluid.encode(job.id, "f58")
-        #: the ranks still running at the timeout (None: not passed)
-        self.timed_out = None
+        #: the timeout passed (the command got SIGTERM)
+        self.timed_out = False
         self.canceled = False
+        #: the ranks still running kill-timeout after the SIGTERM
+        self.stuck = IDset()
         self.timer = None
         manager = plugin.p.host.manager
         ranks = IDset()
-        if settings.per_rank and job.R:
-            ranks = Rv1.decode(json.dumps(job.R)).ranks()
+        self.R = None
+        if job.R:
+            self.R = Rv1.decode(json.dumps(job.R))
+            if settings.per_rank:
+                ranks = self.R.ranks()
         self.cmds = RankCommands(
             manager.router, plugin.p.clock, settings.command,
             list(ranks) if settings.per_rank else [0],
             {"FLUX_JOB_ID": self.f58, "FLUX_JOB_USERID": str(job.userid)},
             on_line=self.line, on_done=self.done,
             kill_timeout=settings.kill_timeout,
-            exit_on_first_error=settings.exit_on_first_error)
+            exit_on_first_error=settings.exit_on_first_error,
+            on_kill_timeout=self.kill_timed_out)
+
+    def host(self, rank):
+        """The host name of ``rank`` (its rexec service's, else R's)."""
+        name = self.cmds.hosts.get(rank)
+        if name is None and self.R is not None and rank in self.R.ranks():
+            name = self.R.hostname(rank)
+        return name or "unknown"
+
+    def hosts(self, ranks):
+        """The host names of ``ranks`` as a hostlist."""
+        return Hostlist([self.host(r) for r in ranks]).encode()
 
     def start(self):
         p = self.plugin.p
@@ -109,17 +134,29 @@ class _Run:
         self.cmds.start()
 
     def line(self, rank, stream, text):
+        if not text.strip():
+            return
         for pattern in self.plugin.ignore:
             if pattern.search(text):
                 return
-        where = f"rank {rank}: " if self.s.per_rank else ""
-        self.plugin.log.info("{id}: {name}: {where}{line}", id=self.f58,
-                             name=self.s.name, where=where, line=text)
+        log = self.plugin.log.error if stream == "stderr" \
+            else self.plugin.log.info
+        log("{id}: {name}: {host} (rank {rank}): {stream}: {line}",
+            id=self.f58, name=self.s.name, host=self.host(rank), rank=rank,
+            stream=stream, line=text)
 
     def expire(self):
         self.timer = None
-        self.timed_out = IDset(self.cmds.running)
+        self.timed_out = True
         self.cmds.terminate()
+
+    def kill_timed_out(self, ranks):
+        """Still running kill-timeout after the SIGTERM: SIGKILL comes,
+        the ranks are drained."""
+        self.plugin.log.error("{id}: timed out waiting for SIGTERM to"
+                              " terminate {name}", id=self.f58,
+                              name=self.s.name)
+        self.stuck = IDset(ranks)
 
     def cancel(self):
         """A fatal exception: stop the command (cancel-on-exception)."""
@@ -135,22 +172,25 @@ class _Run:
         name, job = self.s.name, self.job
         status = max(statuses.values(), default=0)
         failed = IDset([r for r, s in statuses.items() if s])
-        severity = 0 if name == "prolog" else 2
-        if self.timed_out is not None:
-            note = f"{name} timed out after {format_fsd(self.s.timeout)}"
-            self._drain(self.timed_out,
-                        f"{name} timed out for jobid {self.f58}")
-            self._drain(failed - self.timed_out,
-                        f"{name} failed for jobid {self.f58}")
-        elif status and not self.canceled:
-            note = f"{name} failed with {wait_status_text(status)}"
-            if self.s.per_rank:
-                note += f" on rank(s) {failed}"
-                self._drain(failed, f"{name} failed for jobid {self.f58}")
-        else:
-            note = None
-        if note is not None and job.state in _ACTIVE:
-            manager.raise_exception(job, name, severity, note)
+        if self.canceled:
+            self._drain(self.stuck, f"{name} canceled then timed out for"
+                                    f" job {self.f58}")
+        elif self.timed_out:
+            self._drain(failed, f"{name} timed out for job {self.f58}")
+        elif status:
+            self._drain(failed, f"{name} failed for job {self.f58}")
+        if status and not self.canceled and job.state in _ACTIVE:
+            where = f"on {self.hosts(failed)} (rank {failed})"
+            code = status >> 8 if not status & 0x7f else -1
+            if self.timed_out:
+                note = f"{name} timed out {where}"
+            elif status & 0x7f or code > 128:
+                signum = status & 0x7f or code - 128
+                note = f"{name} killed by signal {signum} {where}"
+            else:
+                note = f"{name} exited with code={code} {where}"
+            manager.raise_exception(job, name, 0 if name == "prolog" else 2,
+                                    note)
         manager.post(job, f"{name}-finish", {
             "description": DESCRIPTION.format(name), "status": status})
 

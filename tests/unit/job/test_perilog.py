@@ -137,10 +137,10 @@ class PrologTests(Base):
         job = self.i.manager.get(jobid)
         self.assertEqual(job.exception_type, "prolog")
         self.assertEqual(job.exception_note,
-                         "prolog failed with status=1 on rank(s) 1")
+                         "prolog exited with code=1 on node1 (rank 1)")
         self.assertEqual(self.res.drains, [{
             "targets": "1", "mode": "update",
-            "reason": "prolog failed for jobid " + _f58(jobid)}])
+            "reason": "prolog failed for job " + _f58(jobid)}])
         names = self.i.events(jobid)
         self.assertLess(names.index("exception"),
                         names.index("prolog-finish"))
@@ -161,10 +161,11 @@ class PrologTests(Base):
         self.rexec.end(0, 9)
         self.i.settle()
         job = self.i.manager.get(jobid)
-        self.assertEqual(job.exception_note, "prolog timed out after 10s")
+        self.assertEqual(job.exception_note,
+                         "prolog timed out on node0 (rank 0)")
         self.assertEqual(self.res.drains[0]["targets"], "0")
         self.assertEqual(self.res.drains[0]["reason"],
-                         "prolog timed out for jobid " + _f58(jobid))
+                         "prolog timed out for job " + _f58(jobid))
 
     def test_cancel_kills_the_prolog(self):
         jobid = self.run_to_alloc((0,))
@@ -177,6 +178,49 @@ class PrologTests(Base):
         job = self.i.manager.get(jobid)
         self.assertEqual(job.exception_type, "cancel")   # no prolog one
         self.assertEqual(self.res.drains, [])
+
+    def test_a_canceled_prolog_that_ignores_sigterm_is_drained(self):
+        jobid = self.run_to_alloc((0,))
+        self.i.ok("job-manager.raise", {"id": jobid, "type": "cancel",
+                                        "severity": 0, "note": ""})
+        self.i.clock.advance(2)         # kill-timeout
+        self.i.settle()
+        self.assertEqual(self.rexec.kills[-1], {"pid": 100, "signum": 9})
+        self.rexec.end(0, 9)
+        self.i.settle()
+        self.assertEqual(self.res.drains, [{
+            "targets": "0", "mode": "update",
+            "reason": "prolog canceled then timed out for job "
+                      + _f58(jobid)}])
+        self.assertEqual(self.i.manager.get(jobid).exception_type, "cancel")
+
+    def test_signals_and_codes_above_128_are_killed_by_signal(self):
+        for status, note in ((15, "prolog killed by signal 15"),
+                             (137 << 8, "prolog killed by signal 9"),
+                             (2 << 8, "prolog exited with code=2")):
+            jobid = self.run_to_alloc((0,))
+            self.rexec.end(len(self.rexec.cmds) - 1, status)
+            self.i.settle()
+            self.assertEqual(self.i.manager.get(jobid).exception_note,
+                             note + " on node0 (rank 0)")
+            self.rexec.end(len(self.rexec.cmds) - 1)     # the epilog
+            self.i.settle()
+
+    def test_output_lines_are_logged_as_flux_does(self):
+        from twisted.logger import globalLogPublisher
+        seen = []
+        globalLogPublisher.addObserver(seen.append)
+        self.addCleanup(globalLogPublisher.removeObserver, seen.append)
+        jobid = self.run_to_alloc((0,))
+        self.rexec.end(0, 0, "oops\n\n   \n")
+        self.i.settle()
+        from twisted.logger import formatEvent
+        lines = [formatEvent(e) for e in seen if "prolog:" in
+                 formatEvent(e)]
+        self.assertEqual(lines, [f"{_f58(jobid)}: prolog: node0 (rank 0):"
+                                 " stderr: oops"])
+        self.assertEqual([e["log_level"].name for e in seen
+                          if "prolog:" in formatEvent(e)], ["error"])
 
 
 class EpilogTests(Base):
@@ -192,8 +236,8 @@ class EpilogTests(Base):
         job = self.i.manager.get(jobid)
         self.assertEqual((job.exception_type, job.exception_severity,
                           job.exception_note),
-                         ("epilog", 2, "epilog failed with status=127 on"
-                                       " rank(s) 0"))
+                         ("epilog", 2, "epilog exited with code=127 on"
+                                       " node0 (rank 0)"))
         self.assertEqual(job.result, J.COMPLETED)
         self.assertEqual(self.res.drains[0]["targets"], "0")
         self.assertEqual(self.state(jobid), J.INACTIVE)
@@ -347,7 +391,8 @@ class FirstErrorTests(Base):
         self.i.settle()
         job = self.i.manager.get(jobid)
         self.assertEqual(job.exception_note,
-                         "prolog failed with status=1 on rank(s) 0-1")
+                         "prolog exited with code=1 on node[0-1]"
+                         " (rank 0-1)")
         self.assertEqual(self.i.sched.free_bodies, [])
         # housekeeping likewise: rank 1 fails, rank 0 is terminated
         self.assertEqual(self.rexec.kills[-1], {"pid": 101, "signum": 15})
