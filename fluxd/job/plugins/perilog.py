@@ -150,6 +150,15 @@ class _Run:
         self.timed_out = True
         self.cmds.terminate()
 
+    def describe(self):
+        """``{name, state, total, active, active_ranks}`` (query)."""
+        running = self.cmds.running
+        state = ("canceled" if self.canceled else
+                 "timeout" if self.timed_out else "running")
+        return {"name": self.s.name, "state": state,
+                "total": len(self.cmds.ranks), "active": len(running),
+                "active_ranks": str(IDset(running))}
+
     def kill_timed_out(self, ranks):
         """Still running kill-timeout after the SIGTERM: SIGKILL comes,
         the ranks are drained."""
@@ -264,10 +273,20 @@ class Perilog:
                 run.cancel()
 
     def query(self, p, topic, args):
-        return {"conf": {name: {"command": s.command, "per-rank": s.per_rank}
-                         for name, s in self.settings.items()},
-                "procs": {fluid.encode(jobid, "f58"): name
-                          for jobid, name in self.running}}
+        """``flux jobtap query perilog.so``, shaped as flux-core's:
+        ``conf.{prolog,epilog}`` (``{}`` when not configured) and the
+        running commands by job."""
+        conf = {}
+        for name in ("prolog", "epilog"):
+            s = self.settings.get(name)
+            conf[name] = {} if s is None else {
+                "command": s.command, "per_rank": s.per_rank,
+                "cancel_on_exception": s.cancel,
+                "timeout": float(s.timeout or 0.0),
+                "kill-timeout": float(s.kill_timeout)}
+        return {"conf": conf,
+                "procs": {run.f58: run.describe()
+                          for run in self.running.values()}}
 
 
 _ACTIVE = (J.DEPEND, J.PRIORITY, J.SCHED, J.RUN, J.CLEANUP)

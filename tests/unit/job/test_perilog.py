@@ -372,9 +372,21 @@ class QueryTests(Base):
     def test_query_shows_the_config_and_what_runs(self):
         jobid = self.run_to_alloc((0,))
         answer = self.i.manager.jobtap.query("perilog")
-        self.assertEqual(answer["conf"], {"prolog": {
-            "command": ["pro"], "per-rank": True}})
-        self.assertEqual(answer["procs"], {_f58(jobid): "prolog"})
+        self.assertEqual(answer["conf"], {"epilog": {}, "prolog": {
+            "command": ["pro"], "per_rank": True,
+            "cancel_on_exception": True, "timeout": 1800.0,
+            "kill-timeout": 60.0}})
+        self.assertEqual(answer["procs"], {_f58(jobid): {
+            "name": "prolog", "state": "running", "total": 1,
+            "active": 1, "active_ranks": "0"}})
+        self.i.ok("job-manager.raise", {"id": jobid, "type": "cancel",
+                                        "severity": 0, "note": ""})
+        answer = self.i.manager.jobtap.query("perilog")
+        self.assertEqual(answer["procs"][_f58(jobid)]["state"], "canceled")
+        self.rexec.end(0, 15)
+        self.i.settle()
+        self.assertEqual(self.i.manager.jobtap.query("perilog")["procs"],
+                         {})
 
 
 class FirstErrorTests(Base):
