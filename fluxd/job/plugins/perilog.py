@@ -44,7 +44,7 @@ from fluxd.formats import fluid
 from fluxd.formats.fsd import FSDError, parse_fsd
 from fluxd.formats.hostlist import Hostlist
 from fluxd.formats.idset import IDset
-from fluxd.formats.rv1 import Rv1
+from fluxd.formats.rv1 import RError, Rv1
 from fluxd.job import jobs as J
 from fluxd.job._rankcmd import RankCommands
 from fluxd.job.jobtap import JobtapError
@@ -118,7 +118,10 @@ class _Run:
         """The host name of ``rank`` (its rexec service's, else R's)."""
         name = self.cmds.hosts.get(rank)
         if name is None and self.R is not None and rank in self.R.ranks():
-            name = self.R.hostname(rank)
+            try:
+                name = self.R.hostname(rank)
+            except RError:
+                name = None         # an R without a nodelist
         return name or "unknown"
 
     def hosts(self, ranks):
