@@ -50,6 +50,7 @@ from fluxd.job._housekeeping import Housekeeping
 from fluxd.job._journal import Journal
 from fluxd.job._jobq import QueueSet
 from fluxd.job._jobtaprpc import JobtapMethods
+from fluxd.job._memo import MemoMethods
 from fluxd.job._queue import QueueMethods
 from fluxd.job._schedlink import SchedLink
 from fluxd.job._update import UpdateMethods
@@ -96,7 +97,7 @@ def _authorize(request, job, what):
 
 @implementer(IJobTable, IJobSubmit, IFinalizeStep, IReconfigurable)
 class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
-                        UpdateMethods, Module):
+                        UpdateMethods, MemoMethods, Module):
     """The ``job-manager`` service (rank 0).
 
     :param clock: IReactorTime (event timestamps, purge timer).
@@ -400,7 +401,8 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         changes."""
         if not isinstance(annotations, dict):
             return
-        job.annotations = _merged(job.annotations, annotations) or None
+        job.annotations = J.merge_annotations(job.annotations,
+                                              annotations) or None
 
     def clear_annotations(self, job, key=None):
         """Forget ``job``'s annotations, or only those under ``key`` (an
@@ -408,7 +410,8 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         if key is None or not job.annotations:
             job.annotations = None
         else:
-            job.annotations = _merged(job.annotations, {key: None}) or None
+            job.annotations = J.merge_annotations(job.annotations,
+                                                  {key: None}) or None
 
     # -- scheduler and exec outcomes ----------------------------------------------
 
@@ -749,24 +752,6 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
             self._journals.remove(journal)
         if not journal.done.called:
             journal.done.callback(None)
-
-
-def _merged(current, update):
-    """``current`` (a dict or None) updated by ``update`` as flux-core
-    merges annotations, as a new dict (``current`` is left alone)."""
-    result = dict(current) if isinstance(current, dict) else {}
-    for key, value in update.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict):
-            inner = _merged(result.get(key), value)
-            if inner:
-                result[key] = inner
-            else:
-                result.pop(key, None)
-        else:
-            result[key] = value
-    return result
 
 
 def _summarize_R(job, R):
