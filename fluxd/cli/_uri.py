@@ -111,7 +111,7 @@ def resolve(target, connect, environ=None, hostname=None, proc="/proc"):
             raise InvalidArgument(f"{target}: expected local:///PATH")
         return uri
     if not scheme:
-        scheme = "jobid"
+        scheme, path, query = _split("jobid:" + target)
     if scheme not in RESOLVERS:
         raise InvalidArgument(f"No plugin for URI scheme {scheme}")
     if "local" in query and "remote" in query:

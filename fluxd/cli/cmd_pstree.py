@@ -199,10 +199,10 @@ class PsTree:
         from fluxd.cli._jobid import try_jobid
         try:
             jobid = try_jobid(str(attr("jobid")))
-            parent = attr("parent-uri")
+            parent = attr("parent-uri") if jobid is not None else None
         except FluxError:
             return None
-        if jobid is None or not parent:
+        if not parent:
             return None
         try:
             handle = self.connect(parent)
