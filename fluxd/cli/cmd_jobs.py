@@ -358,8 +358,11 @@ class JobsCommand:
         formatter = self._formatter(args)
         if formatter is None:
             return 0
-        attrs = fields_to_attrs(formatter.fields + (
-            ["annotations", "status", "userid"] if args.recursive else []))
+        # as flux: color needs the result and the uri, -R the owner too
+        extra = ["result", "annotations"] if args.color != "never" else []
+        if args.recursive:
+            extra += ["annotations", "status", "userid"]
+        attrs = fields_to_attrs(formatter.fields + extra)
         records, truncated = self._fetch(args, jobids, attrs)
         if jobids and not records:
             return 1
