@@ -366,7 +366,7 @@ class JobsCommand:
         records, truncated = self._fetch(args, jobids, attrs)
         if jobids and not records:
             return 1
-        jobs = [JobInfo(r, now=self.now) for r in records]
+        jobs = self._jobinfos(records, formatter.fields)
         width = self._width(args.width)
         color = args.color == "always" or (args.color == "auto"
                                            and self.stdout.isatty())
@@ -412,8 +412,21 @@ class JobsCommand:
                     f"{stats['running']} running, {stats['successful']}"
                     f" completed, {stats['failed']} failed,"
                     f" {stats['pending']} pending\n")
-            self._lines(args, [JobInfo(r, now=self.now) for r in records],
+            self._lines(args, self._jobinfos(records, final.fields),
                         output, here + "/", level + 1)
+
+    def _jobinfos(self, records, fields):
+        """The :class:`JobInfo` of ``records``; asked about the instance
+        each one runs when ``fields`` has ``instance.*`` ones."""
+        jobs = [JobInfo(r, now=self.now) for r in records]
+        if any(f.startswith("instance.") for f in fields):
+            from fluxd.cli._instance import attach
+            connect = self._connect
+            if connect is None:
+                from fluxd.client.sync import Flux as connect
+            for job in jobs:
+                attach(job, connect)
+        return jobs
 
     def _descend(self, args, job):
         """Whether ``-R`` lists the jobs of ``job``: a running instance

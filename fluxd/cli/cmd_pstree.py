@@ -30,6 +30,17 @@ PROG = "flux-pstree"
 DETAILS_FORMAT = {
     "default": ("{id.f58:>12} {username:<8.8} {status_abbrev:>2.2}"
                 " {ntasks:>6h} {nnodes:>6h} {runtime!F:>8h}"),
+    "resources": ("{id.f58:>12} "
+                  "{instance.resources.all.nnodes:>5} "
+                  "{instance.resources.allocated.nnodes:>5} "
+                  "{instance.resources.all.ncores:>5} "
+                  "{instance.resources.allocated.ncores:>5} "
+                  "{instance.resources.all.ngpus:>5} "
+                  "{instance.resources.allocated.ngpus:>5}"),
+    "progress": ("{id.f58:>12} {ntasks:>6h} {instance.stats.total:>6} "
+                 "{instance.progress!P:>5} {instance.utilization!P:>5} "
+                 "{instance.gpu_utilization!P:>5} {runtime!H:>10}"),
+    "stats": "{id.f58:>12} {instance.stats:^25} {runtime!H:>10}",
 }
 LABEL_ALL = "{name}:{status_abbrev}"
 USERID_ANY = 0xFFFFFFFF
@@ -145,10 +156,18 @@ class PsTree:
             self.prefix = _formatter(fmt)
         if args.all:
             args.filter = "pending,running,inactive"
+        self._instance_fields = any(
+            f.startswith("instance.") for fmt in (
+                self.label, self.parent, self.prefix) if fmt is not None
+            for f in fmt.fields)
 
     def _job(self, record):
         from fluxd.cli._jobinfo import JobInfo
-        return JobInfo(record, now=self.now)
+        job = JobInfo(record, now=self.now)
+        if self._instance_fields:
+            from fluxd.cli._instance import attach
+            attach(job, self.connect)
+        return job
 
     def _prefix(self, job):
         return self.prefix.format(job) if self.prefix else ""

@@ -85,6 +85,18 @@ def test_uri_proxy_pstree_and_recursive_jobs(nested):
     assert sorted(below.splitlines()) == sorted(f"{j} sleep" for j in inner)
     assert ok(parent.flux("jobs", "-R", "-L", "0", "-no", "{id.f58}")) \
         .split() == [plain, batch]
+    # what the child instance says about itself
+    cores = ok(child.flux("resource", "list", "-no", "{ncores}",
+                          "-s", "all")).strip()
+    listed = ok(parent.flux(
+        "jobs", "-n", "-o", "{name} {instance.stats.total}"
+        " {instance.resources.all.ncores} {instance.resources.allocated.ncores}"
+        " {instance.stats} {uri.local}"))
+    assert [line.rstrip() for line in listed.splitlines()] == [
+        "plain", f"batch 2 {cores} 2 PD:0 R:2 CD:0 F:0 {child.uri}"]
+    stats = ok(parent.flux("pstree", "-d", "stats")).splitlines()
+    assert stats[0].split() == ["JOBID", "STATS", "RUNTIME"]
+    assert "PD:0 R:2 CD:0 F:0" in stats[2] and stats[2].endswith(" batch")
     colored = ok(parent.flux("jobs", "--color=always", "-no", "{name}"))
     assert "\033[01;34mbatch\033[0;0m" in colored
 

@@ -169,3 +169,39 @@ class PsTreeTests(SynchronousTestCase):
                                stdout=io.StringIO())
         self.assertEqual((code, err.getvalue()), (1, "flux-pstree: ERROR:"
                          " Unknown --details format 'nosuch'\n"))
+
+
+class InstanceInfoTests(SynchronousTestCase):
+    def test_counts_and_ratios(self):
+        from fluxd.cli._instance import InstanceInfo
+
+        class Handle:
+            def rpc(self, topic, payload, nodeid=None):
+                if topic == "job-list.job-stats":
+                    return {"job_states": {"sched": 1, "run": 2,
+                                           "inactive": 5, "total": 8},
+                            "successful": 3, "failed": 1, "canceled": 1}
+                assert topic == "resource.sched-status"
+                return {"all": rv1("0-3"), "allocated": rv1("0-2"),
+                        "down": None}
+
+        def rv1(cores):
+            return {"version": 1, "execution": {"R_lite": [
+                {"rank": "0", "children": {"core": cores}}],
+                "nodelist": ["n0"], "starttime": 0, "expiration": 0}}
+
+        info = InstanceInfo(Handle())
+        self.assertEqual(str(info.stats), "PD:1 R:2 CD:3 F:2")
+        self.assertEqual(info.stats.total, 8)
+        self.assertEqual((info.resources.all.ncores,
+                          info.resources.free.ncores,
+                          info.resources.all.nnodes), (4, 1, 1))
+        self.assertEqual(info.utilization, 0.75)
+        self.assertEqual(info.progress, 5 / 8)
+        self.assertEqual(info.gpu_utilization, "")
+
+    def test_not_an_instance_renders_empty(self):
+        from fluxd.cli._instance import InstanceInfo
+        info = InstanceInfo()
+        self.assertEqual(f"[{info.stats:^5}|{info.resources.all.ncores:>3}|"
+                         f"{info.utilization}]", "[     |   |]")
