@@ -23,7 +23,7 @@ journal, ``flux job wait``) told, only once the events are durable.  At
 start every job is rebuilt from its eventlog (:mod:`._restart`).  The
 queue's requests (with drain and idle) are in :mod:`._queue` and
 :mod:`._drain`, waiting in :mod:`._wait`, the events journal in
-:mod:`._journal`.
+:mod:`._journal`, memos (``flux job memo``) in :mod:`._memo`.
 """
 
 import errno
