@@ -178,9 +178,11 @@ def running_uri(handle, jobid, text=None):
 def pid_uri(text, connect, proc="/proc"):
     """The URI of the instance process ``text`` belongs to.
 
-    A broker (one of its listening UNIX sockets answers ``attr.get
-    broker.pid`` with PID) gives its ``local-uri``; any other process the
-    ``FLUX_URI`` of its environment.
+    A broker (one of its listening UNIX sockets named ``local*``, as
+    brokers name theirs, answers ``attr.get broker.pid`` with PID) gives
+    its ``local-uri``: its environment's ``FLUX_URI`` would be the
+    instance that started it.  Any other process gives that
+    ``FLUX_URI``.
     """
     pid = text.split("/")[0]
     if not pid.isdigit():
@@ -235,8 +237,9 @@ def _listening_sockets(pid, proc):
                 fields = line.split()
                 # Num RefCount Protocol Flags Type St Inode [Path]
                 if len(fields) >= 8 and fields[6] in inodes \
-                        and int(fields[3], 16) & 0x10000:    # __SO_ACCEPTCON
-                    paths.append(fields[7])
+                        and int(fields[3], 16) & 0x10000 \
+                        and os.path.basename(fields[7]).startswith("local"):
+                    paths.append(fields[7])     # listening (__SO_ACCEPTCON)
     except OSError:
         return []
     return paths

@@ -47,8 +47,8 @@ def local_target(uri, hostname=None):
     if uri.scheme == "local":
         return uri.local
     host = uri.netloc.rpartition("@")[2].partition(":")[0]
-    names = {"localhost", hostname or socket.gethostname()}
-    names.add(next(iter(names - {"localhost"})).split(".")[0])
+    name = hostname or socket.gethostname()
+    names = {"localhost", name, name.split(".")[0]}
     if uri.scheme == "ssh" and host in names:
         return uri.local
     raise InvalidArgument(f"{uri.uri}: remote instances are not supported"

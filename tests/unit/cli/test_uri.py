@@ -184,3 +184,20 @@ class CommandTests(SynchronousTestCase):
             1, "", "flux-uri: ERROR: jobid 5 not found\n"))
         self.assertEqual(self.run_uri("slurm:7"), (
             1, "", "flux-uri: ERROR: No plugin for URI scheme slurm\n"))
+
+
+class ProxyTargetTests(SynchronousTestCase):
+    def test_ssh_of_this_host_is_used_locally(self):
+        from fluxd.cli.cmd_proxy import local_target
+        for uri, host in (("ssh://localhost/tmp/x", "localhost"),
+                          ("ssh://n1/tmp/x", "n1.example.com"),
+                          ("ssh://user@n1.example.com/tmp/x",
+                           "n1.example.com"),
+                          ("local:///tmp/x", "n9")):
+            self.assertEqual(local_target(JobURI(uri), hostname=host),
+                             "local:///tmp/x")
+        with self.assertRaises(InvalidArgument) as cm:
+            local_target(JobURI("ssh://n2/tmp/x"), hostname="n1")
+        self.assertEqual(str(cm.exception), "ssh://n2/tmp/x: remote"
+                         " instances are not supported (fluxd has no ssh"
+                         " connector)")
