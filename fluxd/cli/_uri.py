@@ -14,8 +14,10 @@ A TARGET is:
     (its listening sockets answer with ``broker.pid`` = PID), else the
     ``FLUX_URI`` of the process's environment.
 
-A ``?local`` or ``?remote`` query converts the result, as ``--local`` and
-``--remote`` do: ``ssh://HOST/PATH`` <-> ``local://PATH`` (HOST: this
+A ``?wait`` query (``flux uri --wait``) waits for job ID to post its
+``uri`` memo (an instance still starting), as long as the job is not
+over.  A ``?local`` or ``?remote`` query converts the result, as
+``--local`` and ``--remote`` do: ``ssh://HOST/PATH`` <-> ``local://PATH`` (HOST: this
 host's name).  ``FLUX_URI_RESOLVE_LOCAL`` set in the environment makes
 every result local.  Errors are flux's: ``jobid ID not found``,
 ``jobid ID is not running``, ``URI not found for job ID``, ``No plugin
@@ -118,7 +120,7 @@ def resolve(target, connect, environ=None, hostname=None, proc="/proc"):
         raise InvalidArgument("Only one of 'local' or 'remote' is allowed")
     local = "local" in query or force_local
     if scheme == "jobid":
-        text = _jobid_uri(path, connect, local, hostname)
+        text = _jobid_uri(path, connect, local, hostname, "wait" in query)
     else:
         text = pid_uri(path, connect, proc)
     result = JobURI(text, hostname, force_local)
@@ -129,7 +131,7 @@ def resolve(target, connect, environ=None, hostname=None, proc="/proc"):
     return result
 
 
-def _jobid_uri(path, connect, local, hostname):
+def _jobid_uri(path, connect, local, hostname, wait=False):
     from fluxd.cli._jobid import try_jobid
     ids = [part for part in path.split("/") if part]
     if not ids:
@@ -144,10 +146,37 @@ def _jobid_uri(path, connect, local, hostname):
             _connectable(uri)
         handle = connect(uri)
         try:
+            if wait:
+                wait_for_uri(handle, jobid, text)
             uri = running_uri(handle, jobid, text)
         finally:
             handle.close()
     return uri
+
+
+def wait_for_uri(handle, jobid, text=None):
+    """Wait until job ``jobid`` posts a ``uri`` memo (its eventlog,
+    ``job-info.eventlog-watch``).
+
+    :raises InvalidArgument: ``jobid ID not found``, or ``jobid ID is not
+        running`` once the job is over without one.
+    """
+    import json
+    text = text or str(jobid)
+    try:
+        for response in handle.stream("job-info.eventlog-watch", {
+                "id": int(jobid), "path": "eventlog", "flags": 0}):
+            entry = response.get("event")
+            if isinstance(entry, str):
+                entry = json.loads(entry)
+            context = entry.get("context") or {}
+            if entry.get("name") == "memo" and context.get("uri"):
+                return
+            if entry.get("name") == "clean":
+                break
+    except NotFound:
+        raise InvalidArgument(f"jobid {text} not found") from None
+    raise InvalidArgument(f"jobid {text} is not running")
 
 
 def _connectable(uri):

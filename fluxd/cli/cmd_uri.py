@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.unit.cli.test_uri -*-
-"""``flux uri [--remote|--local] TARGET``: print the URI of the Flux
+"""``flux uri [--remote|--local] [--wait] TARGET``: print the URI of the Flux
 instance TARGET names (flux-uri(1)); see :mod:`fluxd.cli._uri` for the
 targets.  Errors are one line, ``flux-uri: ERROR: MESSAGE``, exit 1.
 """
@@ -40,6 +40,8 @@ def build_parser():
     p.add_argument("--local", action="store_true",
                    default=bool(os.environ.get("FLUX_URI_RESOLVE_LOCAL")),
                    help="convert a remote URI to local")
+    p.add_argument("--wait", action="store_true",
+                   help="wait for a URI to become available, if supported")
     p.add_argument("uri", metavar="TARGET",
                    help="A Flux jobid or URI in scheme:argument form"
                    " (e.g. jobid:f1234)")
@@ -52,6 +54,8 @@ def main(argv, connect=connector, stdout=None, stderr=None):
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     args = build_parser().parse_args(argv)
+    if args.wait and not args.uri.startswith(("local:", "ssh:")):
+        args.uri += "&wait" if "?" in args.uri else "?wait"
     try:
         uri = resolve(args.uri, connect)
         if args.remote:

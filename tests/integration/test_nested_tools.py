@@ -145,3 +145,29 @@ def test_memos_survive_a_restart(broker_factory, tmp_path):
                           held)) == "local:///tmp/x/local|2|\n"
     events = ok(broker.flux("job", "eventlog", held)).splitlines()
     assert [e.split()[1] for e in events].count("memo") == 1
+
+
+def test_uri_wait_for_an_instance_still_starting(broker):
+    import os
+    import subprocess
+    held = submit(broker, "--urgency=0", "sleep", "300")
+    env = dict(os.environ, FLUX_URI=broker.uri)
+    waiter = subprocess.Popen([flux_executable(), "uri", "--wait", held],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env, text=True)
+    try:
+        ok(broker.flux("job", "urgency", held, "default"))
+        ok(broker.flux("job", "wait-event", "-t", "60", held, "start"))
+        ok(broker.flux("job", "memo", held, "uri=local:///tmp/waited/local"))
+        out, err = waiter.communicate(timeout=60)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    assert (waiter.returncode, out, err) == (
+        0, "local:///tmp/waited/local\n", "")
+    gone = submit(broker, "--urgency=0", "true")
+    ok(broker.flux("cancel", gone))
+    ok(broker.flux("job", "wait-event", "-t", "60", gone, "clean"))
+    one_line_error(broker.flux("uri", "--wait", gone),
+                   f"flux-uri: ERROR: jobid {gone} is not running")

@@ -2,6 +2,7 @@
 nested instances, pid:, and flux's errors."""
 
 import io
+import json
 import os
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -20,6 +21,7 @@ class FakeHandle:
     def __init__(self, jobs=None, attrs=None):
         self.jobs = jobs or {}
         self.attrs = attrs or {}
+        self.events = {}
         self.closed = False
 
     def rpc(self, topic, payload):
@@ -30,6 +32,16 @@ class FakeHandle:
         if payload["id"] not in self.jobs:
             raise NotFound("unknown job id")
         return {"job": self.jobs[payload["id"]]}
+
+    def stream(self, topic, payload):
+        assert topic == "job-info.eventlog-watch"
+        if payload["id"] not in self.jobs:
+            raise NotFound("unknown job id")
+        for name, context in self.events.get(payload["id"], []):
+            if name == "memo" and "uri" in context:
+                self.jobs[payload["id"]] = job(uri=context["uri"])
+            yield {"event": json.dumps({"timestamp": 1.0, "name": name,
+                                        "context": context}) + "\n"}
 
     def close(self):
         self.closed = True
@@ -145,6 +157,19 @@ class ResolveTests(SynchronousTestCase):
         self.current.jobs[2] = job(uri="ssh://elsewhere/tmp/x")
         self.assertIn("fluxd connects to local:// URIs only",
                       self.error("2/5"))
+
+    def test_wait_for_the_uri_memo(self):
+        self.current.jobs[50] = job(state=SCHED)
+        self.current.events[50] = [("submit", {}), ("alloc", {}),
+                                   ("memo", {"x": 1}),
+                                   ("memo", {"uri": "local:///tmp/late"})]
+        self.assertEqual(str(self.resolve("50?wait")), "local:///tmp/late")
+        self.current.jobs[51] = job(state=SCHED)
+        self.current.events[51] = [("submit", {}), ("exception", {}),
+                                   ("clean", {}), ("memo", {"uri": "x"})]
+        self.assertEqual(self.error("jobid:51?wait"),
+                         "jobid 51 is not running")
+        self.assertEqual(self.error("52?wait"), "jobid 52 not found")
 
     def test_pid_of_a_process_reads_its_flux_uri(self):
         proc = self.mktemp()
