@@ -17,8 +17,8 @@ A TARGET is:
 A ``?wait`` query (``flux uri --wait``) waits for job ID to post its
 ``uri`` memo (an instance still starting), as long as the job is not
 over.  A ``?local`` or ``?remote`` query converts the result, as
-``--local`` and ``--remote`` do: ``ssh://HOST/PATH`` <-> ``local://PATH`` (HOST: this
-host's name).  ``FLUX_URI_RESOLVE_LOCAL`` set in the environment makes
+``--local`` and ``--remote`` do: ``ssh://HOST/PATH`` <->
+``local://PATH`` (HOST: this host's name).  ``FLUX_URI_RESOLVE_LOCAL`` set in the environment makes
 every result local.  Errors are flux's: ``jobid ID not found``,
 ``jobid ID is not running``, ``URI not found for job ID``, ``No plugin
 for URI scheme SCHEME`` (``slurm:`` and ``lsf:`` are not resolved here:

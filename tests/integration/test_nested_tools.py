@@ -90,7 +90,8 @@ def test_uri_proxy_pstree_and_recursive_jobs(nested):
                           "-s", "all")).strip()
     listed = ok(parent.flux(
         "jobs", "-n", "-o", "{name} {instance.stats.total}"
-        " {instance.resources.all.ncores} {instance.resources.allocated.ncores}"
+        " {instance.resources.all.ncores}"
+        " {instance.resources.allocated.ncores}"
         " {instance.stats} {uri.local}"))
     assert [line.rstrip() for line in listed.splitlines()] == [
         "plain", f"batch 2 {cores} 2 PD:0 R:2 CD:0 F:0 {child.uri}"]
