@@ -54,7 +54,7 @@ class _Parser(argparse.ArgumentParser):
 
 class _Filter(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
-        setattr(namespace, self.dest, values)
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
         namespace.filtered = True
 
 
@@ -67,7 +67,7 @@ def _yes_no(text):
 def build_parser():
     """:returns: the ``flux pstree`` argument parser."""
     p = _Parser(prog=PROG)
-    p.add_argument("-a", "--all", action="store_true",
+    p.add_argument("-a", "--all", action=_Filter, nargs=0, default=False,
                    help="Include all jobs for current user in all states")
     p.add_argument("-c", "--count", action=_Filter, type=int, default=1000,
                    metavar="N", help="Limit to N jobs per instance"
@@ -181,7 +181,7 @@ class PsTree:
             job = self.root_job()
             root = Tree(self.parent.format(job), self._prefix(job),
                         self.args.combine)
-        self._load(root, None, 0, jobids)
+        self._load(root, None, 0, jobids, skip_root)
         return root
 
     def root_job(self):
@@ -235,11 +235,15 @@ class PsTree:
         finally:
             handle.close()
 
-    def _load(self, tree, uri, level, jobids=None):
+    def _load(self, tree, uri, level, jobids=None, skip_root=False):
         from fluxd.cli.cmd_jobs import _parse_filters
         if level > self.args.level:
             return
-        states, results = _parse_filters(self.args.filter.split(","))
+        # as flux-core: without the root line, its own jobs are the
+        # running ones whatever the filter (which applies below them)
+        filters = "running" if level == 0 and skip_root \
+            else self.args.filter
+        states, results = _parse_filters(filters.split(","))
         try:
             handle = self.connect(uri)
         except FluxError:

@@ -162,6 +162,14 @@ class PsTreeTests(SynchronousTestCase):
         self.assertTrue(lines[3].endswith("10s ├── sleep"), lines[3])
         self.assertEqual(len(lines), 1 + 8)
 
+    def test_filter_applies_below_the_jobs_of_a_skipped_root(self):
+        lines = self.pstree("-a", "-x", "-n", "-o", "{name}")
+        names = [line.split()[-1] for line in lines]
+        # (details differ per job: nothing is combined)
+        self.assertEqual(names, ["other", "batch", "sleep", "sleep", "flux",
+                                 "hostname", "hostname", "done", "gone"])
+        self.assertEqual(self.top.queries[0]["states"], 16 | 32)
+
     def test_bad_options(self):
         err = io.StringIO()
         self.patch(cmd_pstree.sys, "stderr", err)
