@@ -28,6 +28,7 @@ import sys
 import time
 from datetime import datetime
 
+from fluxd.cli._instance import InstanceInfo, instance_heading
 from fluxd.formats import fluid
 from fluxd.formats.fsd import fsd_brief
 from fluxd.job import jobs as J
@@ -54,6 +55,22 @@ class JobID(int):
     dothex = property(lambda self: self._encode("dothex"))
     words = property(lambda self: self._encode("words"))
     emoji = property(lambda self: self._encode("emoji"))
+
+
+class InstanceURI(str):
+    """A job's ``uri`` with ``.local`` and ``.remote`` forms."""
+
+    @property
+    def local(self):
+        """``local://PATH`` ("" for a job that is not an instance)."""
+        from fluxd.cli._uri import JobURI
+        return JobURI(self).local if self else ""
+
+    @property
+    def remote(self):
+        """``ssh://HOST/PATH`` ("" for a job that is not an instance)."""
+        from fluxd.cli._uri import JobURI
+        return JobURI(self).remote if self else ""
 
 
 class EmptyObject:
@@ -209,6 +226,8 @@ class JobInfo:
         values["sched"] = values["annotations"].sched
         values["user"] = values["annotations"].user
         values["dependencies"] = DependencyList(values.get("dependencies"))
+        # filled in by fluxd.cli._instance.attach when a format needs it
+        values.setdefault("instance", InstanceInfo())
         self._values = values
         self._now = now
 
@@ -383,9 +402,10 @@ class JobInfo:
 
     @property
     def uri(self):
-        """The job's instance URI (``user.uri`` annotation) or ""."""
+        """The job's instance URI (``user.uri`` annotation) or "";
+        ``{uri.local}``/``{uri.remote}`` are its other forms."""
         value = self.user.uri
-        return value if isinstance(value, str) else ""
+        return InstanceURI(value if isinstance(value, str) else "")
 
     # -- JSON ----------------------------------------------------------------
 
@@ -456,7 +476,16 @@ HEADINGS = {
     "annotations.sched.resource_summary": "RESOURCES",
     "sched": "SCHED", "sched.t_estimate": "T_ESTIMATE",
     "sched.reason_pending": "REASON", "sched.resource_summary": "RESOURCES",
-    "user": "USER", "uri": "URI",
+    "user": "USER", "uri": "URI", "uri.local": "URI",
+    "instance.stats.total": "NJOBS", "instance.utilization": "CORE%",
+    "instance.gpu_utilization": "GPU%", "instance.progress": "PROG",
+    "instance.resources.all.ncores": "CORES",
+    "instance.resources.all.ngpus": "GPUS",
+    "instance.resources.all.nnodes": "NODES",
+    **{f"instance.resources.{state}.{what}": heading
+       for state, heading in (("up", "UP"), ("down", "DOWN"),
+                              ("allocated", "USED"), ("free", "FREE"))
+       for what in ("ncores", "ngpus", "nnodes")},
 }
 
 _STATUS = ("state", "result")
@@ -480,7 +509,7 @@ _FIELD_ATTRS = {
                         "exception_occurred", "exception_severity",
                         "exception_type", "exception_note"),
     "sched": ("annotations",), "user": ("annotations",),
-    "uri": ("annotations",),
+    "uri": ("annotations",), "uri.local": ("annotations",),
 }
 
 
@@ -495,6 +524,8 @@ def headings_for(fields):
             headings[field] = field[len("annotations."):].upper()
         elif field.startswith(("sched.", "user.")):
             headings[field] = field.upper()
+        elif field.startswith("instance."):
+            headings[field] = instance_heading(field)
     return headings
 
 
@@ -507,6 +538,8 @@ def fields_to_attrs(fields):
     for field in fields:
         if field.startswith(("annotations.", "sched.", "user.")):
             attrs.add("annotations")
+        elif field.startswith("instance."):
+            attrs.update(("annotations", "state", "result"))
         elif field.startswith("id"):
             continue
         elif field in _FIELD_ATTRS:

@@ -107,6 +107,8 @@ SUBCOMMANDS = {
               "Purge old inactive jobs"),
     "wait": ("fluxd.cli._job_control:cmd_wait", "[OPTIONS] [id]",
              "Wait for job(s) to complete."),
+    "memo": ("fluxd.cli._job_memo:cmd_memo", "[--volatile] id key=value...",
+             "Post job memo"),
     "post-event": ("fluxd.cli._job_post:cmd_post_event",
                    "id name [key=value...]",
                    "Post an event to a job's eventlog"),

@@ -16,6 +16,11 @@ imported only when rows are printed) with flux's named formats
 ``default``, ``cute``, ``long``, ``deps`` and ``endreason``, ``--sort``,
 ``-n``, ``-w N``, ``--color``; ``--json`` prints the jobs as JSON
 instead, ``--stats``/``--stats-only`` the counts of ``job-list.job-stats``.
+``-R`` also lists, below the jobs, the jobs of each of the user's running
+jobs that is a Flux instance (a ``uri`` memo), under a ``PATH:`` line
+(``ƒID``, ``ƒID/ƒID2``...), down ``-L N`` levels; ``--recurse-all``
+descends into other users' instances too; with ``--json`` each instance
+job gets a ``jobs`` array.  With color, instance jobs are blue.
 The job model is :mod:`fluxd.cli._jobinfo`.
 
 Errors are one line, ``flux-jobs: ERROR: ...``, exit 1.
@@ -77,6 +82,8 @@ _RESULTS = {"completed": COMPLETED, "failed": FAILED, "canceled": CANCELED,
             "timeout": TIMEOUT}
 _COLORS = {"COMPLETED": "\033[01;32m", "FAILED": "\033[01;31m",
            "CANCELED": "\033[37m", "TIMEOUT": "\033[01;31m"}
+#: flux's color of a job that is an instance (a ``uri``, no result yet)
+_INSTANCE_COLOR = "\033[01;34m"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,6 +158,13 @@ def build_parser():
                    default="auto", choices=["never", "always", "auto"],
                    help="Colorize output; WHEN can be 'never', 'always',"
                    " or 'auto' (default)")
+    p.add_argument("-R", "--recursive", action="store_true",
+                   help="List jobs recursively")
+    p.add_argument("-L", "--level", type=_count, default=9999, metavar="N",
+                   help="With --recursive, only descend N levels")
+    p.add_argument("--recurse-all", action="store_true",
+                   help="With --recursive, attempt to recurse all jobs,"
+                   " not just jobs of current user")
     p.add_argument("--stats", action="store_true",
                    help="Print job statistics before header")
     p.add_argument("--stats-only", action="store_true",
@@ -280,7 +294,8 @@ class JobsCommand:
             raise InvalidArgument("--json incompatible with --stats or"
                                   " --stats-only")
         jobids = [self._jobid(text) for text in args.jobids]
-        if jobids and args.filtered:
+        args.recursive = args.recursive or args.recurse_all
+        if jobids and args.filtered and not args.recursive:
             self.warn("Filtering options ignored with jobid list")
         if args.stats or args.stats_only:
             stats = self._stats(args.queue)
@@ -294,7 +309,7 @@ class JobsCommand:
             records, _ = self._fetch(args, jobids, ["all"])
             if jobids and not records:
                 return 1
-            jobs = [JobInfo(r, now=self.now).to_dict() for r in records]
+            jobs = self._json_jobs(args, records, 0)
             if len(jobids) == 1:
                 out = json.dumps(jobs[0])
             else:
@@ -343,11 +358,15 @@ class JobsCommand:
         formatter = self._formatter(args)
         if formatter is None:
             return 0
-        records, truncated = self._fetch(args, jobids,
-                                         fields_to_attrs(formatter.fields))
+        # as flux: color needs the result and the uri, -R the owner too
+        extra = ["result", "annotations"] if args.color != "never" else []
+        if args.recursive:
+            extra += ["annotations", "status", "userid"]
+        attrs = fields_to_attrs(formatter.fields + extra)
+        records, truncated = self._fetch(args, jobids, attrs)
         if jobids and not records:
             return 1
-        jobs = [JobInfo(r, now=self.now) for r in records]
+        jobs = self._jobinfos(records, formatter.fields)
         width = self._width(args.width)
         color = args.color == "always" or (args.color == "auto"
                                            and self.stdout.isatty())
@@ -357,16 +376,98 @@ class JobsCommand:
                                 headings=formatter.headings)
         if not args.no_header:
             self._line(final.header(), width)
-        for job in formatter.sort_items(jobs):
-            line = final.format(job)
-            if line and not line.isspace():
-                self._line(line, width,
-                           _COLORS.get(job.result) if color else None)
+        self._lines(args, formatter.sort_items(jobs),
+                    (final, width, color, attrs), "", 0)
         if not args.no_header and truncated:
             self.stderr.write(f"warning: output truncated at {args.count}"
                               " jobs.\nUse --count to increase returned"
                               " results or use filters to alter results.\n")
         return 0
+
+    def _lines(self, args, jobs, output, path, level):
+        """Print ``jobs``, then (``-R``) the jobs of the instances among
+        them under a ``PATH:`` line each."""
+        final, width, color, attrs = output
+        children = []
+        for job in jobs:
+            line = final.format(job)
+            if not line or line.isspace():
+                continue
+            shade = _COLORS.get(job.result) or (
+                _INSTANCE_COLOR if job.uri else None)
+            self._line(line, width, shade if color else None)
+            if args.recursive and self._descend(args, job):
+                children.append(job)
+        if not args.recursive or args.level == level:
+            return
+        for job in children:
+            fetched = self._child_jobs(args, job, attrs)
+            if fetched is None:
+                continue
+            records, stats = fetched
+            here = f"{path}{job.id.f58}"
+            self.stdout.write(f"\n{here}:\n")
+            if stats is not None:
+                self.stdout.write(
+                    f"{stats['running']} running, {stats['successful']}"
+                    f" completed, {stats['failed']} failed,"
+                    f" {stats['pending']} pending\n")
+            self._lines(args, self._jobinfos(records, final.fields),
+                        output, here + "/", level + 1)
+
+    def _jobinfos(self, records, fields):
+        """The :class:`JobInfo` of ``records``; asked about the instance
+        each one runs when ``fields`` has ``instance.*`` ones."""
+        jobs = [JobInfo(r, now=self.now) for r in records]
+        if any(f.startswith("instance.") for f in fields):
+            from fluxd.cli._instance import attach
+            connect = self._connect
+            if connect is None:
+                from fluxd.client.sync import Flux as connect
+            for job in jobs:
+                attach(job, connect)
+        return jobs
+
+    def _descend(self, args, job):
+        """Whether ``-R`` lists the jobs of ``job``: a running instance
+        of the user (any user's with ``--recurse-all``)."""
+        return bool(job.uri) and job.status_abbrev == "R" and (
+            args.recurse_all or job.userid == self.getuid())
+
+    def _child_jobs(self, args, job, attrs):
+        """``(records, stats)`` of the instance ``job`` runs, or None
+        when it cannot be reached (gone, not the user's)."""
+        saved, self._handle = self._handle, None
+        connect = self._connect
+        if connect is None:
+            from fluxd.client.sync import Flux as connect
+        try:
+            self._handle = connect(job.uri)
+            records, _ = self._fetch(args, [], attrs)
+            stats = self._stats(args.queue) if args.stats else None
+            return records, stats
+        except FluxError:
+            return None
+        finally:
+            if self._handle is not None:
+                self._handle.close()
+            self._handle = saved
+
+    def _json_jobs(self, args, records, level):
+        """``--json`` dicts of ``records``; with ``-R`` an instance's
+        dict has its own jobs as ``jobs``."""
+        result = []
+        for record in records:
+            job = JobInfo(record, now=self.now)
+            entry = job.to_dict()
+            if args.recursive and args.level != level \
+                    and self._descend(args, job):
+                fetched = self._child_jobs(args, job, ["all"])
+                if fetched is not None:
+                    entry["jobs"] = self._json_jobs(args, fetched[0],
+                                                    level + 1)
+            result.append(entry)
+        return result
 
     def _fetch(self, args, jobids, attrs):
         """``(records, truncated)``: the job-list records to show."""

@@ -316,6 +316,10 @@ def apply(job, entry):
                 job.ext()[flag] = True
     elif name == "resource-update":
         apply_update(job, name, ctx)
+    elif name == "memo":
+        # the job's user annotations (flux job memo): a null removes a key
+        job.annotations = merge_annotations(job.annotations,
+                                            {"user": ctx}) or None
     # counted once accepted: the entry's place in job.<id>.eventlog
     job.eventlog_seq += 1
     if new is not None and new != state:
@@ -344,6 +348,24 @@ def apply_update(job, name, ctx):
             execution = dict(job.R.get("execution") or {},
                              expiration=ctx["expiration"])
             job.R = dict(job.R, execution=execution)
+
+
+def merge_annotations(current, update):
+    """``current`` (a dict or None) updated by ``update`` as flux-core
+    merges annotations, as a new dict (``current`` is left alone)."""
+    result = dict(current) if isinstance(current, dict) else {}
+    for key, value in update.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict):
+            inner = merge_annotations(result.get(key), value)
+            if inner:
+                result[key] = inner
+            else:
+                result.pop(key, None)
+        else:
+            result[key] = value
+    return result
 
 
 def set_path(obj, dotted, value):

@@ -23,7 +23,7 @@ journal, ``flux job wait``) told, only once the events are durable.  At
 start every job is rebuilt from its eventlog (:mod:`._restart`).  The
 queue's requests (with drain and idle) are in :mod:`._queue` and
 :mod:`._drain`, waiting in :mod:`._wait`, the events journal in
-:mod:`._journal`.
+:mod:`._journal`, memos (``flux job memo``) in :mod:`._memo`.
 """
 
 import errno
@@ -50,9 +50,10 @@ from fluxd.job._housekeeping import Housekeeping, HousekeepingMethods
 from fluxd.job._journal import Journal
 from fluxd.job._jobq import QueueSet
 from fluxd.job._jobtaprpc import JobtapMethods
+from fluxd.job._memo import MemoMethods
+from fluxd.job._purge import PurgeMethods
 from fluxd.job._queue import QueueMethods
 from fluxd.job._schedlink import SchedLink
-from fluxd.job._purge import PurgeMethods
 from fluxd.job._update import UpdateMethods
 from fluxd.job._wait import NOT_WAITABLE, WaitMethods
 from fluxd.job.jobs import job_key
@@ -87,7 +88,7 @@ def _line(entry):
 @implementer(IJobTable, IJobSubmit, IFinalizeStep, IReconfigurable)
 class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
                         UpdateMethods, ControlMethods, PurgeMethods,
-                        HousekeepingMethods, Module):
+                        HousekeepingMethods, MemoMethods, Module):
     """The ``job-manager`` service (rank 0).
 
     :param clock: IReactorTime (event timestamps, purge timer).
@@ -391,7 +392,8 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         changes."""
         if not isinstance(annotations, dict):
             return
-        job.annotations = _merged(job.annotations, annotations) or None
+        job.annotations = J.merge_annotations(job.annotations,
+                                              annotations) or None
 
     def clear_annotations(self, job, key=None):
         """Forget ``job``'s annotations, or only those under ``key`` (an
@@ -399,7 +401,8 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         if key is None or not job.annotations:
             job.annotations = None
         else:
-            job.annotations = _merged(job.annotations, {key: None}) or None
+            job.annotations = J.merge_annotations(job.annotations,
+                                                  {key: None}) or None
 
     # -- scheduler and exec outcomes ----------------------------------------------
 
@@ -579,24 +582,6 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
             self._journals.remove(journal)
         if not journal.done.called:
             journal.done.callback(None)
-
-
-def _merged(current, update):
-    """``current`` (a dict or None) updated by ``update`` as flux-core
-    merges annotations, as a new dict (``current`` is left alone)."""
-    result = dict(current) if isinstance(current, dict) else {}
-    for key, value in update.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict):
-            inner = _merged(result.get(key), value)
-            if inner:
-                result[key] = inner
-            else:
-                result.pop(key, None)
-        else:
-            result[key] = value
-    return result
 
 
 def _summarize_R(job, R):
