@@ -45,7 +45,12 @@ for the next reader.  A job reattached after a restart opens
 ``job-exec.shell-attach`` streams instead of launching, skips the events
 it already has and answers ``reattached``; a rank whose broker is gone is
 asked again each second and, past ``tbon.tcp_user_timeout``, its job
-gets a ``lost-shell`` exception.
+gets a ``lost-shell`` exception.  The exec eventlog follows RFC 50:
+``recoverable`` once every shell of an owner's job is held by its shell
+server (an IMP's shell ends with its broker: never), ``reattach`` and
+``re-starting`` on each reattach, where a job never ``recoverable``
+fails at once; ``shell-exit {rank, wait_status, active_ranks}`` once
+the leader shell ends.
 """
 
 import signal
@@ -79,7 +84,8 @@ class ShellJob(TestJob):
                  "streams", "kill_timer", "kill_count", "kill_timeout",
                  "kill_started", "released", "exit_timer", "pids",
                  "input_queue", "input_size", "input_state", "pmi",
-                 "pty", "away", "seqs", "acking", "barrier_timer")
+                 "pty", "away", "seqs", "acking", "barrier_timer",
+                 "posted")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -105,6 +111,7 @@ class ShellJob(TestJob):
         self.seqs = {}            # rank -> last event seq received
         self.acking = set()       # ranks with an acknowledgement on its way
         self.barrier_timer = None
+        self.posted = set()       # RFC 50's at-most-once events posted
 
     # -- start ----------------------------------------------------------------
 
@@ -181,6 +188,10 @@ class ShellJob(TestJob):
         if self.finalizing:
             return
         if not self.reattach:
+            if self.userid == self.svc.owner:
+                # every shell is held by its rank's shell server, which
+                # outlives its broker (those run by the IMP do not)
+                self.svc.post(self, "recoverable")
             self.svc.post(self, "shell.init", {
                 "service": f"{self.userid}-shell-{self.id}",
                 "leader-rank": self.ranks[0], "size": len(self.ranks)})
@@ -213,11 +224,16 @@ class ShellJob(TestJob):
         self.jobspec = None
         for rank in self.ranks:
             self.state[rank] = "attach"
-        d = defer.Deferred.fromCoroutine(self.svc.shell_seqs(self,
-                                                             self.ranks))
+        d = defer.Deferred.fromCoroutine(self._recovered())
         d.addCallbacks(self._attach_shells, self._reattach_failed)
 
-    def _attach_shells(self, seqs):
+    async def _recovered(self):
+        names = await self.svc.exec_events(self)
+        return names, await self.svc.shell_seqs(self, self.ranks)
+
+    def _attach_shells(self, found):
+        names, seqs = found
+        self.posted.update(names & {"shell-exit"})
         self.seqs.update(seqs)
         if self.finalizing:
             return
@@ -229,6 +245,13 @@ class ShellJob(TestJob):
                 on_response=lambda ev, rank=rank: self.shell_event(rank, ev))
             self.streams[rank] = stream
             stream.done.addErrback(self._launch_failed, rank)
+        if "recoverable" not in names:
+            # RFC 50: its shells never all ran under their servers (or ran
+            # through the IMP): the ones found are killed
+            self.fatal("job shells are not recoverable: " + (
+                "the broker restarted before they all started"
+                if self.userid == self.svc.owner else
+                "those run by the IMP end with their broker"))
 
     def _ack_later(self, rank):
         """Once what the events of ``rank`` wrote is durable, tell its
@@ -401,6 +424,15 @@ class ShellJob(TestJob):
             return
         self.statuses[rank] = status
         host = self.svc.hostname
+        if rank == self.ranks[0] and not lost \
+                and "shell-exit" not in self.posted:
+            # RFC 50: the leader's services (stdio, MPIR) are gone
+            self.posted.add("shell-exit")
+            active = [r for r in self.ranks if r not in self.statuses]
+            context = {"rank": rank, "wait_status": status}
+            if active:
+                context["active_ranks"] = _idset(active)
+            self.svc.post(self, "shell-exit", context)
         if lost:
             self.fatal(f"rank {rank}: {lost}")
         elif status & 0x7f:
