@@ -8,7 +8,8 @@ between: a ``job-exec.shell-launch`` stream to the exec service of each
 rank in R (the overlay carries those to other brokers), whose responses
 are the shell's events (:mod:`flux_shell.shell`).  Once every shell has
 said ``init``, ``shell.init`` is posted and each gets the start barrier's
-``barrier`` order (it starts no task before); past
+``barrier`` order (it starts no task before; a job of one shell has no
+barrier); past
 ``exec.barrier-timeout`` (30m, ``0``: none) a fatal exception names the
 ranks short of init, which are drained.  Once every shell has started its
 tasks, ``shell.start {taskmap}`` and the ``start`` response; each shell's
@@ -137,8 +138,11 @@ class ShellJob(TestJob):
         self.output("header", {
             "version": 1, "encoding": {"stdout": "UTF-8", "stderr": "UTF-8"},
             "count": {"stdout": ntasks, "stderr": ntasks}, "options": {}})
+        # a lone shell has no one to wait for: it starts its tasks at
+        # once (flux-core's shell barrier is a no-op for one shell)
         payload = {"id": self.id, "f58": fluid.encode(self.id, "f58"),
-                   "jobspec": self.jobspec, "R": self.R, "barrier": True}
+                   "jobspec": self.jobspec, "R": self.R,
+                   "barrier": len(self.ranks) > 1}
         if self.svc.barrier_timeout > 0:
             self.barrier_timer = self.svc.at(
                 self, self.svc.barrier_timeout, "barrier")
@@ -195,8 +199,10 @@ class ShellJob(TestJob):
             self.svc.post(self, "shell.init", {
                 "service": f"{self.userid}-shell-{self.id}",
                 "leader-rank": self.ranks[0], "size": len(self.ranks)})
-        if self.exception_in_progress:
-            return      # the kill sequence ends the waiting shells
+        if self.exception_in_progress or len(self.ranks) == 1:
+            # the kill sequence ends the waiting shells (a lone one did
+            # not wait)
+            return
         for rank in self.ranks:
             if self.state.get(rank) == "init":
                 self.shell_order(rank, {"op": "barrier"})
