@@ -418,7 +418,19 @@ class ShellJob(TestJob):
         elif kind == "pmi-barrier":
             self.pmi_barrier(rank, ev.get("kvs"), ev.get("barrier"))
         elif kind == "shell-exit":
-            self.shell_exited(rank, int(ev.get("status", 0)))
+            status = int(ev.get("status", 0))
+            if rank == self.ranks[0] and rank not in self.statuses \
+                    and "shell-exit" not in self.posted:
+                # RFC 50: the leader's services (stdio, MPIR) are gone
+                # (only its observed end: a lost one has none)
+                self.posted.add("shell-exit")
+                context = {"rank": rank, "wait_status": status}
+                active = [r for r in self.ranks[1:]
+                          if r not in self.statuses]
+                if active:
+                    context["active_ranks"] = _idset(active)
+                self.svc.post(self, "shell-exit", context)
+            self.shell_exited(rank, status)
         elif kind == "lost":
             self.shell_exited(rank, signal.SIGKILL,
                               lost=ev.get("error") or "the shell server"
@@ -430,15 +442,6 @@ class ShellJob(TestJob):
             return
         self.statuses[rank] = status
         host = self.svc.hostname
-        if rank == self.ranks[0] and not lost \
-                and "shell-exit" not in self.posted:
-            # RFC 50: the leader's services (stdio, MPIR) are gone
-            self.posted.add("shell-exit")
-            active = [r for r in self.ranks if r not in self.statuses]
-            context = {"rank": rank, "wait_status": status}
-            if active:
-                context["active_ranks"] = _idset(active)
-            self.svc.post(self, "shell-exit", context)
         if lost:
             self.fatal(f"rank {rank}: {lost}")
         elif status & 0x7f:

@@ -278,14 +278,20 @@ def test_leader_exit_timeout(tmp_path):
     conf.mkdir()
     (conf / "exec.toml").write_text('[exec]\nshell-exit-timeout = "0.3s"\n'
                                     'kill-timeout = "0.2s"\n')
+    flux = flux_executable()
+    script = (f'{flux} run -N2 {SH} -c \'test "$FLUX_TASK_RANK" = 1 &&'
+              f' sleep 30; exit 0\'; rc=$?; {flux} job eventlog -f json'
+              f' -p exec $({flux} job last); exit $rc')
     proc = subprocess.run(
-        [flux_executable(), "start", "--test-size=2",
-         f"--config-path={conf}", flux_executable(), "run", "-N2", SH, "-c",
-         'test "$FLUX_TASK_RANK" = 1 && sleep 30; exit 0'],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        [flux, "start", "--test-size=2", f"--config-path={conf}", SH, "-c",
+         script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 143, proc.stderr
     assert "type=exec severity=0 leader shell exited while others are" \
         " still running" in proc.stderr
+    # RFC 50: the leader's end, with the ranks still running then
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["context"] for e in events if e["name"] == "shell-exit"] \
+        == [{"rank": 0, "wait_status": 0, "active_ranks": "1"}]
 
 
 def _counter(n, pause, flag):
