@@ -37,6 +37,18 @@ machine's load moves every figure, the spawn rate with it)::
         799        1     143          18%         111           -
         799        4     223          28%         121         108
 
+Issue 19's closing measurements (2026-12-03, load average 4-8 from other
+work on the 2 cores; base = before the CLI import and lone-shell barrier
+cuts, interleaved runs of ``flux run`` against a 4-broker instance, ms)::
+
+             -n1 min  p25  median    -N4 min  p25  median
+    base          85  118     178        112  161     178
+    after         55   77     111         65   97     113
+
+    spawn/s  brokers  jobs/s  (% of spawn)
+        560        1     144          26%      (base, next run: 128 of
+        560        4     110          20%       938/s, 14%; 82, 9%)
+
 Per job, on 1 broker: the broker spends about 2.8 ms of CPU (1.4 ms for
 a test job), the shell server 1 ms, the forked shell and its task 3 ms.
 

@@ -115,6 +115,12 @@ class CommandEnv:
                     stream = env.stdout if file is sys.stdout else env.stderr
                     stream.write(message)
 
+            def _get_formatter(self):
+                # argparse's own would import shutil (and with it lzma,
+                # bz2...) for the terminal width at every add_argument
+                return self.formatter_class(prog=self.prog,
+                                            width=_help_width())
+
         return Parser(**kwargs)
 
     def isatty(self, stream):
@@ -163,6 +169,21 @@ def encode_job(jobspec, userid):
     if not _signing:
         _signing.append(load_sign_config(security_confdir()))
     return wrap(dumps(jobspec).encode("utf-8"), userid, _signing[0])
+
+
+def _help_width():
+    """What argparse's help formatter takes: the terminal's columns
+    (``COLUMNS`` first, else stdout's terminal, else 80) less 2."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
 
 
 class Submitter:

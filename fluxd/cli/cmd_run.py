@@ -96,9 +96,10 @@ class RunCommand:
                              label_io=args.label_io, quiet=args.quiet)
         options = jobspec["attributes"]["system"].get("shell", {}).get(
             "options", {})
-        from fluxd.cli._pty import interactive
-        # an interactive pty takes stdin for task 0's terminal
-        if not (interactive(jobspec)
+        # an interactive pty takes stdin for task 0's terminal (the pty
+        # module, termios and all, is imported only then)
+        pty = options.get("pty")
+        if not (isinstance(pty, dict) and pty.get("interactive")
                 and self.attach.use_pty(self.env.connect)) \
                 and "stdin" not in (options.get("input") or {}):
             self.attach.forward_stdin(self.env.connect)

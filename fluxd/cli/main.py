@@ -169,9 +169,23 @@ def _loader(target):
     return run
 
 
+#: commands that end the process at once (no interpreter teardown, a few
+#: ms of a ``flux run``): they hold no open file but stdout and stderr
+_QUICK_EXIT = frozenset(("run", "submit", "job"))
+
+
 def main(argv=None):
     """Console-script entry point of ``flux``."""
-    sys.exit(dispatch(sys.argv[1:] if argv is None else argv))
+    args = sys.argv[1:] if argv is None else argv
+    code = dispatch(args)
+    if argv is None and args and args[0] in _QUICK_EXIT:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            sys.exit(code)      # the interpreter reports it as usual
+        os._exit(code if isinstance(code, int) else 1)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

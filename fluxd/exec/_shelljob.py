@@ -8,7 +8,8 @@ between: a ``job-exec.shell-launch`` stream to the exec service of each
 rank in R (the overlay carries those to other brokers), whose responses
 are the shell's events (:mod:`flux_shell.shell`).  Once every shell has
 said ``init``, ``shell.init`` is posted and each gets the start barrier's
-``barrier`` order (it starts no task before); past
+``barrier`` order (it starts no task before; a job of one shell has no
+barrier); past
 ``exec.barrier-timeout`` (30m, ``0``: none) a fatal exception names the
 ranks short of init, which are drained.  Once every shell has started its
 tasks, ``shell.start {taskmap}`` and the ``start`` response; each shell's
@@ -45,7 +46,12 @@ for the next reader.  A job reattached after a restart opens
 ``job-exec.shell-attach`` streams instead of launching, skips the events
 it already has and answers ``reattached``; a rank whose broker is gone is
 asked again each second and, past ``tbon.tcp_user_timeout``, its job
-gets a ``lost-shell`` exception.
+gets a ``lost-shell`` exception.  The exec eventlog follows RFC 50:
+``recoverable`` once every shell of an owner's job is held by its shell
+server (an IMP's shell ends with its broker: never), ``reattach`` and
+``re-starting`` on each reattach, where a job never ``recoverable``
+fails at once; ``shell-exit {rank, wait_status, active_ranks}`` once
+the leader shell ends.
 """
 
 import signal
@@ -79,7 +85,8 @@ class ShellJob(TestJob):
                  "streams", "kill_timer", "kill_count", "kill_timeout",
                  "kill_started", "released", "exit_timer", "pids",
                  "input_queue", "input_size", "input_state", "pmi",
-                 "pty", "away", "seqs", "acking", "barrier_timer")
+                 "pty", "away", "seqs", "acking", "barrier_timer",
+                 "posted")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         super().__init__(svc, jobid, userid, request, jobspec, R, reattach)
@@ -105,6 +112,7 @@ class ShellJob(TestJob):
         self.seqs = {}            # rank -> last event seq received
         self.acking = set()       # ranks with an acknowledgement on its way
         self.barrier_timer = None
+        self.posted = set()       # RFC 50's at-most-once events posted
 
     # -- start ----------------------------------------------------------------
 
@@ -130,8 +138,11 @@ class ShellJob(TestJob):
         self.output("header", {
             "version": 1, "encoding": {"stdout": "UTF-8", "stderr": "UTF-8"},
             "count": {"stdout": ntasks, "stderr": ntasks}, "options": {}})
+        # a lone shell has no one to wait for: it starts its tasks at
+        # once (flux-core's shell barrier is a no-op for one shell)
         payload = {"id": self.id, "f58": fluid.encode(self.id, "f58"),
-                   "jobspec": self.jobspec, "R": self.R, "barrier": True}
+                   "jobspec": self.jobspec, "R": self.R,
+                   "barrier": len(self.ranks) > 1}
         if self.svc.barrier_timeout > 0:
             self.barrier_timer = self.svc.at(
                 self, self.svc.barrier_timeout, "barrier")
@@ -181,11 +192,17 @@ class ShellJob(TestJob):
         if self.finalizing:
             return
         if not self.reattach:
+            if self.userid == self.svc.owner:
+                # every shell is held by its rank's shell server, which
+                # outlives its broker (those run by the IMP do not)
+                self.svc.post(self, "recoverable")
             self.svc.post(self, "shell.init", {
                 "service": f"{self.userid}-shell-{self.id}",
                 "leader-rank": self.ranks[0], "size": len(self.ranks)})
-        if self.exception_in_progress:
-            return      # the kill sequence ends the waiting shells
+        if self.exception_in_progress or len(self.ranks) == 1:
+            # the kill sequence ends the waiting shells (a lone one did
+            # not wait)
+            return
         for rank in self.ranks:
             if self.state.get(rank) == "init":
                 self.shell_order(rank, {"op": "barrier"})
@@ -213,11 +230,16 @@ class ShellJob(TestJob):
         self.jobspec = None
         for rank in self.ranks:
             self.state[rank] = "attach"
-        d = defer.Deferred.fromCoroutine(self.svc.shell_seqs(self,
-                                                             self.ranks))
+        d = defer.Deferred.fromCoroutine(self._recovered())
         d.addCallbacks(self._attach_shells, self._reattach_failed)
 
-    def _attach_shells(self, seqs):
+    async def _recovered(self):
+        names = await self.svc.exec_events(self)
+        return names, await self.svc.shell_seqs(self, self.ranks)
+
+    def _attach_shells(self, found):
+        names, seqs = found
+        self.posted.update(names & {"shell-exit"})
         self.seqs.update(seqs)
         if self.finalizing:
             return
@@ -229,6 +251,13 @@ class ShellJob(TestJob):
                 on_response=lambda ev, rank=rank: self.shell_event(rank, ev))
             self.streams[rank] = stream
             stream.done.addErrback(self._launch_failed, rank)
+        if "recoverable" not in names:
+            # RFC 50: its shells never all ran under their servers (or ran
+            # through the IMP): the ones found are killed
+            self.fatal("job shells are not recoverable: " + (
+                "the broker restarted before they all started"
+                if self.userid == self.svc.owner else
+                "those run by the IMP end with their broker"))
 
     def _ack_later(self, rank):
         """Once what the events of ``rank`` wrote is durable, tell its
@@ -389,7 +418,19 @@ class ShellJob(TestJob):
         elif kind == "pmi-barrier":
             self.pmi_barrier(rank, ev.get("kvs"), ev.get("barrier"))
         elif kind == "shell-exit":
-            self.shell_exited(rank, int(ev.get("status", 0)))
+            status = int(ev.get("status", 0))
+            if rank == self.ranks[0] and rank not in self.statuses \
+                    and "shell-exit" not in self.posted:
+                # RFC 50: the leader's services (stdio, MPIR) are gone
+                # (only its observed end: a lost one has none)
+                self.posted.add("shell-exit")
+                context = {"rank": rank, "wait_status": status}
+                active = [r for r in self.ranks[1:]
+                          if r not in self.statuses]
+                if active:
+                    context["active_ranks"] = _idset(active)
+                self.svc.post(self, "shell-exit", context)
+            self.shell_exited(rank, status)
         elif kind == "lost":
             self.shell_exited(rank, signal.SIGKILL,
                               lost=ev.get("error") or "the shell server"

@@ -367,6 +367,18 @@ class ExecService(Module):
                 return entry["timestamp"]
         return None
 
+    async def exec_events(self, job):
+        """The names of the events in the job's exec eventlog (reattach:
+        was it ``recoverable``, was ``shell-exit`` posted)."""
+        try:
+            obj = await self.kvs.lookup(
+                "primary", job.key + ".guest.exec.eventlog",
+                cred=self.router.instance_cred)
+        except NotFound:
+            return set()
+        return {entry["name"] for entry in
+                eventlog.decode(T.decode_val(obj).rstrip(b"\0"))}
+
     async def shell_seqs(self, job, ranks):
         """``{rank: seq}``: the last shell event of each rank whose
         output is durable (reattach: the ones sent again are skipped)."""

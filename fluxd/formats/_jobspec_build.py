@@ -14,10 +14,10 @@ key rules (``system.`` implied, ``.KEY`` for the attributes root, values
 JSON-decoded when they parse).
 """
 
-import datetime
 import json
 import math
 import os
+import sys
 from collections.abc import Mapping
 
 from fluxd.formats._jobspec_json import JobspecError, is_int, is_number
@@ -142,7 +142,9 @@ def duration_seconds(duration):
             seconds = parse_fsd(duration)
         except ValueError as exc:
             _fail(str(exc))
-    elif isinstance(duration, datetime.timedelta):
+    elif "datetime" in sys.modules and isinstance(
+            duration, sys.modules["datetime"].timedelta):
+        # (a timedelta means datetime was imported: flux run need not)
         seconds = duration.total_seconds()
     elif is_number(duration):
         seconds = float(duration)

@@ -15,8 +15,6 @@ import os
 import re
 import signal
 import stat
-from datetime import datetime, timedelta
-from urllib.parse import parse_qs, urlparse
 
 from fluxd.formats._jobspec_build import (
     _apply_keyvals, duration_seconds, set_attribute, set_shell_option,
@@ -110,6 +108,8 @@ def _rlimits(name="*", getrlimit=None):
 
 
 def _glob_or_regex(pattern):
+    if not any(c in pattern for c in "*?[/"):
+        return pattern.__eq__   # a plain name (compiled regexes cost)
     if pattern.startswith("/"):
         return re.compile(pattern[1:].rstrip("/")).match
     return re.compile(fnmatch.translate(pattern)).match
@@ -178,6 +178,8 @@ def uri_entry(uri, name):
     """
     if ":" not in uri:
         uri += ":"
+    # (imported here: every flux run pays for the module's imports)
+    from urllib.parse import parse_qs, urlparse
     # urlparse() refuses an all-digit path after the scheme: pad it
     parsed = urlparse(uri.replace(":", ":FXX", 1))
     if not parsed.scheme or not parsed.path:
@@ -191,7 +193,7 @@ def uri_entry(uri, name):
     return entry
 
 
-_TIME_OF_DAY = re.compile(
+_TIME_OF_DAY = (
     r"(?P<h>\d{1,2})(?::(?P<m>\d{2})(?::(?P<s>\d{2}))?)?\s*(?P<ampm>[ap]m)?")
 
 
@@ -200,7 +202,7 @@ def _time_of_day(text):
         return 12, 0, 0
     if text == "midnight":
         return 0, 0, 0
-    match = _TIME_OF_DAY.fullmatch(text)
+    match = re.fullmatch(_TIME_OF_DAY, text)
     if not match or (match["m"] is None and match["ampm"] is None):
         return None
     hour, minute = int(match["h"]), int(match["m"] or 0)
@@ -227,6 +229,7 @@ def parse_datetime(text, now=None):
     :returns: an aware datetime in the local zone.
     :raises JobspecError: ``Invalid datetime: "X"`` or an FSD error.
     """
+    from datetime import datetime, timedelta
     from fluxd.formats.fsd import parse_fsd
     if now is None:
         now = datetime.now().astimezone()
@@ -328,7 +331,6 @@ def apply_options(jobspec, args, *, duration=None, getrlimit=None):
     :param duration: the time limit in seconds (None: unset).
     :raises JobspecError: for any bad option, with flux-core's message.
     """
-    from fluxd.formats.constraint import parse_constraint
     rlimits = filtered_rlimits(getattr(args, "rlimit", None), getrlimit)
     if rlimits:
         set_shell_option(jobspec, "rlimit", rlimits)
@@ -342,6 +344,7 @@ def apply_options(jobspec, args, *, duration=None, getrlimit=None):
                       [uri_entry(uri, "dependency")
                        for uri in args.dependency])
     if getattr(args, "requires", None) is not None:
+        from fluxd.formats.constraint import parse_constraint
         query = " ".join(args.requires)
         try:
             set_attribute(jobspec, "system.constraints",

@@ -22,7 +22,6 @@ key=<json> ...`` with raw, ISO 8601, offset or "human" times.
 import json
 import math
 import time
-from datetime import datetime
 
 from fluxd.errors import InvalidArgument
 
@@ -264,6 +263,7 @@ class EventlogFormatter:
         return _COLORS[kind] + text + _RESET
 
     def _datetime(self, seconds):
+        from datetime import datetime   # only to format: not at import
         return datetime.fromtimestamp(seconds, self.tz) if self.tz is not None \
             else datetime.fromtimestamp(seconds).astimezone()
 

@@ -83,9 +83,12 @@ def instance(broker_factory):
         rundir = os.path.join(top, "run")
         os.makedirs(rundir)
         os.chmod(rundir, 0o755)
+        statedir = os.path.join(top, "state")
+        os.makedirs(statedir)
         broker = broker_factory(
             config_path=conf, name="b",
-            attrs={"rundir": rundir, "local-uri": f"local://{rundir}/local"},
+            attrs={"rundir": rundir, "local-uri": f"local://{rundir}/local",
+                   "statedir": statedir},
             env=dict(os.environ, FLUXD_SECURITY_CONF_DIR=security))
         # stopped before munged, the users and the prefix go
         stack.callback(broker.stop)
@@ -179,4 +182,28 @@ def test_broker_stop_ends_guest_jobs(instance):
     assert user_processes(i.guest.pw_uid) != []
     # the broker waits for its IMPs, whose shells end their tasks
     i.broker.stop()
+    assert user_processes(i.guest.pw_uid) == []
+
+
+def test_guest_jobs_are_not_recoverable(instance):
+    # the IMP's shells end with their broker: the restarted broker finds
+    # no "recoverable" event (RFC 50) and fails the job at once
+    i = instance
+    rc, out, err = i.flux("submit", "sleep", "300")
+    assert rc == 0, err
+    jobid = out.strip()
+    assert i.broker.flux("job", "wait-event", "-t", "60", jobid,
+                         "start").rc == 0
+    i.broker.kill()
+    i.broker.start()
+    assert i.broker.flux("job", "wait-event", "-t", "60", jobid,
+                         "clean").rc == 0
+    names = exec_events(i.broker, jobid)
+    assert "recoverable" not in names and "reattach" in names
+    events = [json.loads(line) for line in i.broker.flux(
+        "job", "eventlog", "-f", "json", jobid).out.splitlines()]
+    assert [(e["context"]["type"], e["context"]["note"]) for e in events
+            if e["name"] == "exception"] == [
+        ("exec", "job shells are not recoverable: those run by the IMP"
+                 " end with their broker")]
     assert user_processes(i.guest.pw_uid) == []

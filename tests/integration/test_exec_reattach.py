@@ -52,6 +52,47 @@ def test_jobs_survive_rank0_and_follower_restarts(make_instance, tmp_path):
             shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
 
 
+def test_jobs_survive_followers_gone_with_their_parent(make_instance,
+                                                       tmp_path):
+    # systemctl restart flux on rank 0: the followers stop because their
+    # parent went away (broker.exit-restart) and are started again as
+    # the unit's Restart= would
+    inst = make_instance(4)
+    state = tmp_path / "state0"
+    state.mkdir()
+    inst[0].attrs["statedir"] = str(state)
+    flag = tmp_path / "go-on"
+    try:
+        inst.start()
+        jobs = [inst[0].flux("submit", "-N4", "-n4", SH,
+                             *_counter(20, flag)).out.strip()
+                for _ in range(2)]
+        for jobid in jobs:
+            inst[0].flux("job", "wait-event", "-p", "exec", jobid,
+                         "shell.start")
+        inst[0].stop()
+        for rank in (1, 2, 3):
+            inst[rank].wait(timeout=60)
+            assert "overlay: parent is shutting down" in inst[rank].log_text
+        inst.start()
+        for jobid in jobs:
+            inst[0].flux("job", "wait-event", "-p", "exec", jobid,
+                         "reattach-finish")
+        flag.write_text("")
+        for jobid in jobs:
+            result = inst[0].flux("job", "attach", "-l", jobid)
+            assert (result.rc, result.err) == (0, ""), result.err[-600:]
+            for task in range(4):
+                lines = [line.split(": ", 1)[1]
+                         for line in result.out.splitlines()
+                         if line.startswith(f"{task}: ")]
+                assert lines == [str(i) for i in range(20)]
+    finally:
+        inst.stop()
+        for broker in inst.brokers:
+            shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
+
+
 def _alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:

@@ -52,10 +52,15 @@ def test_output_eventlog_is_rfc24(broker):
     assert text == {"0": "1\n2\n3\n", "1": "1\n2\n3\n"}
     # batched: a few entries, not one per line
     assert len(data) <= 4
-    names = [line.split()[1] for line in broker.flux(
-        "job", "eventlog", "-p", "exec", jobid).out.splitlines()]
-    assert names == ["init", "starting", "shell.init", "shell.start",
-                     "complete", "done"]
+    events = [json.loads(line) for line in broker.flux(
+        "job", "eventlog", "-f", "json", "-p", "exec", jobid
+    ).out.splitlines()]
+    # RFC 50: recoverable once the shells run, shell-exit of the leader
+    assert [e["name"] for e in events] == [
+        "init", "starting", "recoverable", "shell.init", "shell.start",
+        "shell-exit", "complete", "done"]
+    assert "context" not in events[2]
+    assert events[5]["context"] == {"rank": 0, "wait_status": 0}
     assert broker.flux("job", "taskmap", jobid).out == \
         '{"version":1,"map":[[0,1,2,1]]}\n'
 
@@ -273,14 +278,20 @@ def test_leader_exit_timeout(tmp_path):
     conf.mkdir()
     (conf / "exec.toml").write_text('[exec]\nshell-exit-timeout = "0.3s"\n'
                                     'kill-timeout = "0.2s"\n')
+    flux = flux_executable()
+    script = (f'{flux} run -N2 {SH} -c \'test "$FLUX_TASK_RANK" = 1 &&'
+              f' sleep 30; exit 0\'; rc=$?; {flux} job eventlog -f json'
+              f' -p exec $({flux} job last); exit $rc')
     proc = subprocess.run(
-        [flux_executable(), "start", "--test-size=2",
-         f"--config-path={conf}", flux_executable(), "run", "-N2", SH, "-c",
-         'test "$FLUX_TASK_RANK" = 1 && sleep 30; exit 0'],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        [flux, "start", "--test-size=2", f"--config-path={conf}", SH, "-c",
+         script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 143, proc.stderr
     assert "type=exec severity=0 leader shell exited while others are" \
         " still running" in proc.stderr
+    # RFC 50: the leader's end, with the ranks still running then
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["context"] for e in events if e["name"] == "shell-exit"] \
+        == [{"rank": 0, "wait_status": 0, "active_ranks": "1"}]
 
 
 def _counter(n, pause, flag):
@@ -314,8 +325,12 @@ def test_running_jobs_survive_a_broker_restart(broker_factory, tmp_path):
         names = [json.loads(line)["name"] for line in broker.flux(
             "job", "eventlog", "-f", "json", "-p", "exec", jobid
         ).out.splitlines()]
+        # RFC 50: reattach after init, recoverable and shell-exit once
+        assert names[:3] == ["init", "starting", "recoverable"]
         assert names.count("reattach") == 2, " ".join(names)
-        assert names[-2:] == ["complete", "done"]
+        assert names.count("recoverable") == 1
+        assert names.count("shell-exit") == 1
+        assert names[-3:] == ["shell-exit", "complete", "done"]
 
 
 def test_instance_shutdown_ends_running_jobs(broker_factory, tmp_path):
