@@ -16,7 +16,7 @@ import pytest
 
 from fluxd.testing.munged import MUNGED, private_munged
 from fluxd.testing.users import temporary_user
-from tests.integration.test_guest_access import REPO, SYSTEM_PYTHON
+from tests.integration.multiuser import REPO, SYSTEM_PYTHON
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0 or SYSTEM_PYTHON is None,
