@@ -1,0 +1,138 @@
+"""The guide's multi-user system instance, for real (root only): users
+flux, alice and bob, a real munged, ``flux install-system`` into a
+temporary root, three brokers on loopback run as ``flux`` with the
+system config shape (:mod:`tests.integration.system_helpers`).  Guests'
+jobs run as the guests through the IMP (on every rank), follow
+ownership, and every owner-only operation refuses them; the IMP's
+refusals show up as exceptions on the job.  Users, munged, files and
+processes are all removed afterwards."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.integration.multiuser import NEEDS_ROOT_AND_MUNGE, MultiUser
+from tests.integration.system_helpers import runtime_problem, system_instance
+
+pytestmark = [
+    *NEEDS_ROOT_AND_MUNGE,
+    pytest.mark.skipif(shutil.which("sudo") is None
+                       or shutil.which("visudo") is None
+                       or shutil.which("runuser") is None,
+                       reason="needs sudo, visudo and runuser"),
+]
+
+
+@pytest.fixture(scope="module")
+def system():
+    problem = runtime_problem()
+    if problem is not None:
+        pytest.skip(problem)
+    mu = MultiUser()
+    try:
+        yield system_instance(mu)
+    finally:
+        mu.close()
+
+
+def user_processes(uid):
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and os.stat(f"/proc/{pid}").st_uid == uid:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        found.append(int(pid))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def exceptions(s, jobid):
+    events = [json.loads(line) for line in s.brokers[0].flux(
+        "job", "eventlog", "-f", "json", jobid).out.splitlines()]
+    return [(e["context"]["type"], e["context"]["note"]) for e in events
+            if e["name"] == "exception"]
+
+
+def submit(s, user, *argv):
+    rc, out, err = s.as_user(user, "submit", *argv)
+    assert rc == 0, err
+    return out.strip()
+
+
+def wait_event(s, jobid, name):
+    result = s.brokers[0].flux("job", "wait-event", "-t", "60", jobid, name)
+    assert result.rc == 0, result.err
+
+
+def test_brokers_run_as_flux(system):
+    s = system
+    for broker in s.brokers:
+        assert os.stat(f"/proc/{broker.proc.pid}").st_uid == s.owner.pw_uid
+    st = os.stat(s.cert)
+    assert (st.st_uid, st.st_mode & 0o777) == (s.owner.pw_uid, 0o400)
+    # [systemd] and sdexec: accepted, one warning line each
+    log = s.brokers[0].log_text.splitlines()
+    for key in ("[systemd]", "exec.service"):
+        assert [line for line in log if line.startswith("broker.warning")
+                and f": {key}: " in line] == [
+            f"broker.warning[0]: {s.conf}/system.toml: {key}: has no effect"
+            " in fluxd (fluxd runs its shells itself, not in systemd"
+            " units)"], log
+
+
+def test_guests_jobs_run_as_themselves(system):
+    s = system
+    for user in (s.alice, s.bob):
+        assert s.as_user(user, "run", "id", "-un")[:2] == (
+            0, f"{user.pw_name}\n")
+    # every rank's shell goes through that rank's IMP
+    rc, out, err = s.as_user(s.alice, "run", "-N3", "-l", "sh", "-c",
+                             "echo $(id -u) $(id -g) $(hostname)")
+    assert rc == 0, err
+    uid, gid = s.alice.pw_uid, s.alice.pw_gid
+    assert sorted(out.splitlines()) == [
+        f"{r}: {uid} {gid} {os.uname().nodename}" for r in range(3)]
+    # the owner's own jobs do not need the IMP
+    rc, out, err = s.as_user(s.owner, "run", "id", "-u")
+    assert (rc, out) == (0, f"{s.owner.pw_uid}\n"), err
+
+
+def test_bob_cannot_touch_alices_job(system):
+    s = system
+    job = submit(s, s.alice, "sleep", "300")
+    wait_event(s, job, "start")
+    assert s.as_user(s.bob, "cancel", job) == (
+        1, "", f"flux-cancel: ERROR: {job}: guests can only raise"
+        " exceptions on their own jobs\n")
+    assert s.as_user(s.bob, "job", "urgency", job, "0") == (
+        1, "", f"flux-job: {job}: guests can only reprioritize their own"
+        " jobs\n")
+    assert s.as_user(s.bob, "update", job, "urgency=0") == (
+        1, "", "flux-update: ERROR: guests may only update their own"
+        " jobs\n")
+    assert s.as_user(s.bob, "job", "attach", job) == (
+        1, "", f"flux-job: Failed to attach to {job}: that is not your"
+        " job\n")
+    assert exceptions(s, job) == []
+    # alice cancels her own: her tasks are gone
+    assert s.as_user(s.alice, "cancel", job) == (0, "", "")
+    wait_event(s, job, "clean")
+    assert user_processes(s.alice.pw_uid) == []
+
+
+def test_alice_cannot_administer(system):
+    s = system
+    for argv in (("resource", "drain", "n1"), ("queue", "stop"),
+                 ("config", "reload")):
+        rc, out, err = s.as_user(s.alice, *argv)
+        assert (rc, out) == (1, ""), argv
+        assert err.endswith("Request requires owner credentials\n"), err
+        assert len(err.splitlines()) == 1
+    assert s.brokers[0].flux("resource", "drain", "-n").out == ""
+    assert s.brokers[0].flux("queue", "status").out == (
+        "Job submission is enabled\nScheduling is started\n")
