@@ -123,9 +123,9 @@ def system_instance(mu, size=3):
     :returns: a namespace: ``root``, ``venv``, ``flux`` (the binary),
         ``owner``, ``alice``, ``bob`` (``pwd`` entries), ``brokers``,
         ``security`` (the security conf.d), ``cert``, ``sudoers``,
-        ``as_user(user, *argv)``, ``munged``.
+        ``as_user(user, *argv)``, ``munged``, ``mu``.
     """
-    s = SimpleNamespace(munged=mu.munged)
+    s = SimpleNamespace(munged=mu.munged, mu=mu)
     s.venv = runtime_venv(mu.top)
     s.flux = os.path.join(s.venv, "bin", "flux")
     s.owner, s.alice, s.bob = mu.user("flux"), mu.user("alice"), \

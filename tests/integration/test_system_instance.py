@@ -10,7 +10,11 @@ processes are all removed afterwards."""
 import json
 import os
 import shutil
+import socket
+import stat
 import subprocess
+import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -136,3 +140,86 @@ def test_alice_cannot_administer(system):
     assert s.brokers[0].flux("resource", "drain", "-n").out == ""
     assert s.brokers[0].flux("queue", "status").out == (
         "Job submission is enabled\nScheduling is started\n")
+
+
+@contextmanager
+def edited(path, old, new):
+    """``path`` with ``old`` replaced by ``new`` for the block."""
+    with open(path) as f:
+        saved = f.read()
+    assert old in saved
+    with open(path, "w") as f:
+        f.write(saved.replace(old, new))
+    try:
+        yield
+    finally:
+        with open(path, "w") as f:
+            f.write(saved)
+
+
+@contextmanager
+def group_writable(path):
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    os.chmod(path, mode | 0o020)
+    try:
+        yield
+    finally:
+        os.chmod(path, mode)
+
+
+def refused(s, user, change, fatal, before_release=None):
+    """A job of ``user`` submitted held, ``change`` made, then released:
+    one exec exception with the IMP's ``fatal`` line; nothing ran."""
+    marker = f"/tmp/fluxd-ran-{user.pw_name}"
+    job = submit(s, user, "--urgency=hold", "touch", marker)
+    with change():
+        if before_release is not None:
+            before_release()
+        assert s.brokers[0].flux("job", "urgency", job, "16").rc == 0
+        wait_event(s, job, "clean")
+    assert exceptions(s, job) == [("exec", f"flux-imp: Fatal: {fatal}")]
+    assert not os.path.exists(marker)
+    return job
+
+
+def test_imp_refusals_are_job_exceptions(system):
+    s = system
+    sign = os.path.join(s.security, "sign.toml")
+    owner = s.owner.pw_name
+    shell = f"{s.root}/usr/libexec/flux/flux-shell"
+    refused(s, s.alice, lambda: edited(
+        s.imp_toml, f'[exec]\nallowed-users = [ "{owner}" ]',
+        '[exec]\nallowed-users = [ "root" ]'),
+        f"exec: user {owner} not in allowed-users list")
+    refused(s, s.alice, lambda: edited(
+        s.imp_toml, f'allowed-shells = [ "{shell}" ]',
+        'allowed-shells = [ "/bin/true" ]'),
+        "exec: shell not in allowed-shells list")
+    refused(s, s.bob, lambda: group_writable(s.imp_toml),
+            f"{s.imp_toml}: writable by group or others")
+    refused(s, s.bob, lambda: edited(
+        sign, 'default-type = "munge"\nallowed-types = [ "munge" ]',
+        'default-type = "none"\nallowed-types = [ "none" ]'),
+        "exec: signature validation failed: sign-unwrap: header"
+        " mechanism=munge not allowed")
+    submitted = time.time()
+
+    def after_ttl():
+        # the J must be older than the new max-ttl (1 s)
+        while time.time() < submitted + 2.5:
+            time.sleep(0.1)
+    refused(s, s.alice, lambda: edited(sign, "max-ttl = 1209600",
+                                       "max-ttl = 1"),
+            "exec: signature validation failed: sign-munge-verify: max-ttl"
+            " exceeded", before_release=after_ttl)
+    carol = s.mu.user("carol")
+
+    @contextmanager
+    def carol_gone():
+        assert subprocess.run(["userdel", carol.pw_name]).returncode == 0
+        yield
+    refused(s, carol, carol_gone, f"exec: userid {carol.pw_uid} is invalid"
+            f" on {socket.gethostname()}")
+    # the IMP runs again once the config is fixed
+    assert s.as_user(s.alice, "run", "id", "-u")[:2] == (
+        0, f"{s.alice.pw_uid}\n")
