@@ -10,6 +10,7 @@ processes are all removed afterwards."""
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -223,3 +224,57 @@ def test_imp_refusals_are_job_exceptions(system):
     # the IMP runs again once the config is fixed
     assert s.as_user(s.alice, "run", "id", "-u")[:2] == (
         0, f"{s.alice.pw_uid}\n")
+
+
+#: tasks that ignore SIGTERM and leave a child in a session of its own
+#: (out of reach of the shell's process-group kill)
+STUBBORN = "trap '' TERM; setsid sleep 300 & sleep 300; wait"
+
+
+def shells_of(uid):
+    found = []
+    for pid in user_processes(uid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"flux-shell" in f.read():
+                    found.append(pid)
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def running(s, user, nodes):
+    job = submit(s, user, f"-N{nodes}", "sh", "-c", STUBBORN)
+    wait_event(s, job, "start")
+    # every rank's tasks have started (their own session's sleep too)
+    deadline = time.monotonic() + 30
+    while len([p for p in user_processes(user.pw_uid)
+               if open(f"/proc/{p}/comm").read() == "sleep\n"]) < 2 * nodes:
+        assert time.monotonic() < deadline, "tasks did not start"
+        time.sleep(0.05)
+    return job
+
+
+def test_guest_cancels_own_job_tasks_gone(system):
+    s = system
+    job = running(s, s.bob, 3)
+    assert s.as_user(s.bob, "cancel", job) == (0, "", "")
+    wait_event(s, job, "clean")
+    assert user_processes(s.bob.pw_uid) == []
+
+
+def test_owner_cancel_of_hung_shells_goes_through_flux_imp_kill(system):
+    """The shells stop answering (SIGSTOP): after 5 kill-timeouts the
+    exec service kills them with ``flux-imp kill`` (the brokers, as
+    ``flux``, cannot signal alice's processes themselves); the IMP kills
+    the whole tree, tasks included."""
+    s = system
+    job = running(s, s.alice, 3)
+    shells = shells_of(s.alice.pw_uid)
+    assert len(shells) == 3
+    for pid in shells:
+        os.kill(pid, signal.SIGSTOP)
+    assert s.brokers[0].flux("cancel", job).rc == 0
+    wait_event(s, job, "clean")
+    assert user_processes(s.alice.pw_uid) == []
+    assert os.listdir(os.path.join(s.root, "run/flux-imp")) == []
