@@ -278,3 +278,62 @@ def test_owner_cancel_of_hung_shells_goes_through_flux_imp_kill(system):
     wait_event(s, job, "clean")
     assert user_processes(s.alice.pw_uid) == []
     assert os.listdir(os.path.join(s.root, "run/flux-imp")) == []
+
+
+def preflight(s):
+    proc = subprocess.run(
+        [s.flux, "preflight", "--root", s.root, "--user", s.owner.pw_name,
+         "--munge-socket", s.munged.socket, "--uri", s.uri, "--min-free",
+         "1M"], capture_output=True, text=True, timeout=120)
+    rows = {}
+    lines = proc.stdout.splitlines()
+    for i, line in enumerate(lines[1:], 1):
+        if line.startswith(" "):
+            continue
+        name, status, detail = (line.split(None, 2) + [""])[:3]
+        fix = lines[i + 1].strip() if i + 1 < len(lines) \
+            and lines[i + 1].startswith(" ") else None
+        rows[name] = (status, detail, fix)
+    return proc.returncode, rows, proc.stderr
+
+
+def test_preflight_on_the_system_instance(system):
+    s = system
+    rc, rows, err = preflight(s)
+    assert (rc, err) == (0, ""), rows
+    assert {name: row[0] for name, row in rows.items()} == {
+        "munge": "pass", "user": "pass", "certificate": "pass",
+        "config-owner": "pass", "config-sync": "pass", "clock": "pass",
+        "imp-config": "pass", "sudoers": "pass", "statedir": "pass",
+        "systemd": "n/a"}
+    assert rows["config-sync"][1] == ("3 ranks have this node's system,"
+                                      " security and imp config")
+    # the certificate made world-readable
+    os.chmod(s.cert, 0o444)
+    try:
+        rc, rows, err = preflight(s)
+    finally:
+        os.chmod(s.cert, 0o400)
+    assert (rc, err) == (1, "flux-preflight: 1 check(s) failed:"
+                            " certificate\n")
+    assert rows["certificate"] == (
+        "FAIL", f"{s.cert}: mode 0444, readable by group or others",
+        f"fix: chown {s.owner.pw_name} {s.cert}; chmod 0400 {s.cert}")
+    # munged stopped: the check fails, and so does a guest's submission
+    s.munged.stop()
+    try:
+        rc, rows, err = preflight(s)
+        submitted = s.as_user(s.alice, "submit", "true")
+    finally:
+        s.munged.start()
+    assert (rc, err) == (1, "flux-preflight: 1 check(s) failed: munge\n")
+    status, detail, fix = rows["munge"]
+    assert status == "FAIL" and detail.startswith(f"{s.munged.socket}: ")
+    assert fix == ("fix: start munged on every node with the same key"
+                   " (systemctl enable --now munge)")
+    assert submitted[0] == 1 and len(submitted[2].splitlines()) == 1
+    assert "sign-munge-sign: Failed to access" in submitted[2]
+    # started again: everything passes, and guests' jobs run
+    assert preflight(s)[0] == 0
+    assert s.as_user(s.alice, "run", "id", "-u")[:2] == (
+        0, f"{s.alice.pw_uid}\n")
