@@ -194,11 +194,13 @@ def system_instance(mu, size=3):
         broker.wait_for("broker ready", timeout=60)
     s.uri = s.brokers[0].uri
 
-    def as_user(user, *argv, uri=None, timeout=60):
+    def as_user(user, *argv, uri=None, timeout=60, security=None):
         """``runuser -u USER -- flux ARGV``: (rc, stdout, stderr)."""
         proc = subprocess.run(
             ["runuser", "-u", user.pw_name, "--", s.flux, *argv],
-            env=dict(env, FLUX_URI=uri or s.uri), cwd="/",
+            env=dict(env, FLUX_URI=uri or s.uri,
+                     FLUXD_SECURITY_CONF_DIR=security or s.security),
+            cwd="/",
             capture_output=True, text=True, timeout=timeout)
         return proc.returncode, proc.stdout, proc.stderr
     s.as_user = as_user

@@ -337,3 +337,46 @@ def test_preflight_on_the_system_instance(system):
     assert preflight(s)[0] == 0
     assert s.as_user(s.alice, "run", "id", "-u")[:2] == (
         0, f"{s.alice.pw_uid}\n")
+
+
+def sighup(s):
+    """``systemctl reload flux`` on the leader: SIGHUP, then the
+    broker's ``config reloaded`` line."""
+    broker = s.brokers[0]
+    seen = len(broker.output)
+    os.kill(broker.proc.pid, signal.SIGHUP)
+    broker.wait_for("config reloaded", start=seen)
+
+
+def test_sighup_rereads_sign_and_access(system):
+    s = system
+    # the guests sign with munge whatever the node's files say
+    client = s.mu.security("client")
+    sign = os.path.join(s.security, "sign.toml")
+    system_toml = os.path.join(s.conf, "system.toml")
+
+    def alice_submits():
+        return s.as_user(s.alice, "submit", "--urgency=hold", "true",
+                         security=client)
+    rc, out, err = alice_submits()
+    assert rc == 0, err
+    assert s.brokers[0].flux("cancel", out.strip()).rc == 0
+    with edited(sign, 'default-type = "munge"\nallowed-types = [ "munge" ]',
+                'default-type = "none"\nallowed-types = [ "none" ]'):
+        # not before the reload
+        rc, out, err = alice_submits()
+        assert rc == 0, err
+        assert s.brokers[0].flux("cancel", out.strip()).rc == 0
+        sighup(s)
+        assert alice_submits() == (
+            1, "", "[Errno 22] sign-unwrap: header mechanism=munge not"
+            " allowed\n")
+    with edited(system_toml, "allow-guest-user = true",
+                "allow-guest-user = false"):
+        sighup(s)
+        assert alice_submits() == (
+            1, "", "flux-submit: ERROR: guest access is not allowed\n")
+    sighup(s)
+    rc, out, err = alice_submits()
+    assert rc == 0, err
+    assert s.brokers[0].flux("cancel", out.strip()).rc == 0
