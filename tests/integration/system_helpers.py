@@ -186,8 +186,13 @@ def system_instance(mu, size=3):
                    "local-uri": f"local://{rundir}/local",
                    "log-stderr-mode": "local", "log-stderr-level": "6"},
             env=dict(env, HOME=work), user=s.owner))
+    def stop():
+        for broker in reversed(s.brokers):
+            broker.stop(timeout=20)
+            # the shell server ends once its rundir is gone
+            shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
     # stopped before munged and the users go
-    mu.callback(lambda: [b.stop(timeout=20) for b in reversed(s.brokers)])
+    mu.callback(stop)
     for broker in s.brokers:
         broker.start(wait=False)
     for broker in s.brokers:
