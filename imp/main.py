@@ -153,6 +153,15 @@ def descendants(root):
     return found
 
 
+def _is_imp(pid):
+    """True when ``pid`` is a running IMP (as its record says)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"flux-imp" in f.read()
+    except OSError:
+        return False
+
+
 def _signal_all(pids, signum):
     for pid in pids:
         try:
@@ -340,6 +349,10 @@ def cmd_kill(args, paths, caller, environ):
             continue
         if pid in (int(entry), record["child"], record["parent"]) \
                 and record["caller"] == caller.uid:
+            if not _is_imp(int(entry)):
+                # the IMP was killed before removing its record, and
+                # its pid may be another process's now
+                raise ImpError(f"kill: {pid}: job has ended")
             targets = descendants(int(entry))
             if not targets:
                 raise ImpError(f"kill: {pid}: job has ended")

@@ -43,7 +43,10 @@ exec sleep 300
 #: then the shell waits (``wait``) or leaves it behind (``exit``)
 TREE_SHELL = """#!/bin/sh
 setsid sleep 300 &
-echo ready $(id -u) $!
+task=$!
+# ready once setsid(1) has made the task a session leader
+until [ "$(cut -d' ' -f6 /proc/$task/stat)" = $task ]; do sleep 0.01; done
+echo ready $(id -u) $task
 [ "$1" = exit ] && exit 0
 exec sleep 300
 """
@@ -236,14 +239,13 @@ def start_tree(imp, how):
     proc.stdin.close()
     ready, uid, task = proc.stdout.readline().split()
     assert (ready, uid) == ("ready", str(imp.job.pw_uid))
-    assert os.getsid(int(task)) == int(task)    # out of the shell's group
     return proc, int(task)
 
 
 def test_kill_reaches_tasks_outside_the_shell_group(imp):
     proc, task = start_tree(imp, "wait")
     try:
-        assert alive(task)
+        assert alive(task) and os.getsid(task) == task
         assert imp.run(imp.flux, "kill", "9", str(proc.pid)) == (0, "", "")
         assert proc.wait(timeout=30) != 0
         assert not alive(task)
