@@ -633,7 +633,7 @@ _LATER_EXEC = ("service-override", "method", "job-shell",
                "sdexec-constrain-resources", "sdexec-properties",
                "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")
 #: ``[systemd]`` and ``exec.service``: accepted, one warning each
-_OWN_SHELLS = ("fluxd runs its shells itself, not in systemd units")
+_OWN_SHELLS = "fluxd runs its shells itself, not in systemd units"
 mark(SYSTEM, "exec.service", inert=_OWN_SHELLS)
 for _key, _what in (
         *((f"exec.{k}", _EXEC) for k in _LATER_EXEC),
