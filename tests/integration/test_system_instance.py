@@ -380,3 +380,36 @@ def test_sighup_rereads_sign_and_access(system):
     rc, out, err = alice_submits()
     assert rc == 0, err
     assert s.brokers[0].flux("cancel", out.strip()).rc == 0
+
+
+def test_everything_is_removed():
+    """A one-broker system instance with a running guest job whose task
+    escaped the shell's process group: the broker stops (the shell is
+    killed with its tree by flux-imp kill once its grace is over), then
+    the users, munged, sudoers rule, files and processes are gone."""
+    import pwd
+    problem = runtime_problem()
+    if problem is not None:
+        pytest.skip(problem)
+    mu = MultiUser()
+    try:
+        s = system_instance(mu, size=1)
+        running(s, s.alice, 1)
+        users = [s.owner, s.alice, s.bob]
+        munged = s.munged.proc.pid
+        brokers = [b.proc.pid for b in s.brokers]
+        assert s.brokers[0].stop(timeout=60) in (0, -signal.SIGTERM)
+        assert "shell still running 5.0s after its stdin closed: killed" \
+            in s.brokers[0].log_text
+        assert user_processes(s.alice.pw_uid) == []
+    finally:
+        mu.close()
+    for user in users:
+        with pytest.raises(KeyError):
+            pwd.getpwnam(user.pw_name)
+        assert user_processes(user.pw_uid) == []
+    for pid in [munged, *brokers]:
+        assert not os.path.exists(f"/proc/{pid}")
+    assert not os.path.exists(s.sudoers)
+    assert not os.path.exists(mu.top)
+    assert not os.path.exists(os.path.dirname(s.munged.socket))
