@@ -16,7 +16,7 @@ every one is inactive, and print:
   every inactive job retained (no purge).
 
 Usage: ``bench/throughput.py [-N 1000,16000] [-s 1,4] [--duration 0.001s]
-[--config-path DIR] [--real]``.
+[--config-path DIR] [--real] [--guest]``.
 Run inside an instance (``--inner``), it measures that instance only.
 
 ``--real`` runs real jobs instead: ``true`` in a job shell (forked from
@@ -51,6 +51,28 @@ cuts, interleaved runs of ``flux run`` against a 4-broker instance, ms)::
 
 Per job, on 1 broker: the broker spends about 2.8 ms of CPU (1.4 ms for
 a test job), the shell server 1 ms, the forked shell and its task 3 ms.
+
+``--guest`` (root; munge, sudo and runuser installed) measures the
+system instance of the multi-user tests instead
+(``tests/integration/system_helpers.py``: users flux, alice and bob, a
+private munged, ``flux install-system`` into a temporary root, S
+brokers run as ``flux``): for each job count, ``flux submit --cc=1-N
+true`` (real jobs, one task each) by the owner signing with ``none``, by
+the owner signing with ``munge``, and by the guest alice (``munge``,
+every shell through the IMP: sudo, the IMP's checks, a PAM session, the
+switch to alice), each in jobs/s from the first submit to the last
+``clean``.  Everything it creates is removed at the end.  Measured with
+``--guest -N 200 -s 1,3``::
+
+    brokers   jobs  owner none/s  owner munge/s  guest munge+IMP/s
+          1    200            73             71                  5
+          3    200            75             77                  5
+
+(load average 7 on the shared 2-core machine).  munge signing costs the
+owner nothing measurable end to end; a guest's job costs about 200 ms of
+CPU more: sudo, the IMP's interpreter, its checks and PAM session, and
+a job shell started from scratch (an owner's shell is forked from the
+shell server, its imports done).
 
 On the 2-core development machine (``content.sqlite``, FULL sync; the
 targets: 1,000 jobs/s on 1 broker, 16,000 jobs at 90% of the 1,000-job
@@ -215,6 +237,68 @@ def run_one(flux, size, count, args, tmp):
         capture_output=True, text=True)
 
 
+def guest_rate(s, user, count, security):
+    """Jobs/s of ``flux submit --cc=1-COUNT true`` run as ``user`` on the
+    system instance ``s``, from the submit to the last ``clean``."""
+    done = threading.Event()
+    state = {"cleaned": 0, "last": None, "start": None}
+    ready = threading.Event()
+
+    def follow():
+        with Flux(s.uri) as h:
+            stream = h.stream("job-manager.events-journal", {})
+            ready.set()
+            for batch_ in stream:
+                for event in batch_["events"]:
+                    entry = event["entry"]
+                    if entry["name"] == "clean" and state["start"] and \
+                            entry["timestamp"] >= state["start"]:
+                        state["cleaned"] += 1
+                        state["last"] = entry["timestamp"]
+                if state["cleaned"] >= count:
+                    done.set()
+                    return
+    threading.Thread(target=follow, daemon=True).start()
+    ready.wait()
+    time.sleep(0.2)     # let the journal stream register
+    state["start"] = time.time()
+    rc, out, err = s.as_user(user, "submit", f"--cc=1-{count}", "--quiet",
+                             "true", security=security, timeout=3600)
+    if rc != 0:
+        raise RuntimeError(f"flux submit as {user.pw_name}: {err}")
+    if not done.wait(3600):
+        raise RuntimeError("jobs did not finish")
+    return count / (state["last"] - state["start"])
+
+
+def guest(args):
+    """``--guest``: owner and guest jobs/s on the tests' system
+    instance."""
+    from tests.integration.multiuser import MultiUser
+    from tests.integration.system_helpers import (
+        runtime_problem, system_instance)
+    problem = runtime_problem()
+    if os.geteuid() != 0 or problem is not None:
+        sys.exit(f"throughput --guest: needs root and a system python3"
+                 f" like this one ({problem or 'not root'})")
+    print(f"{'brokers':>7} {'jobs':>6} {'owner none/s':>13}"
+          f" {'owner munge/s':>14} {'guest munge+IMP/s':>18}", flush=True)
+    for size in args.sizes:
+        mu = MultiUser()
+        try:
+            s = system_instance(mu, size)
+            none = mu.security("none", socket=None, default="none",
+                               allowed=("none",))
+            for count in args.counts:
+                rates = [guest_rate(s, s.owner, count, none),
+                         guest_rate(s, s.owner, count, s.security),
+                         guest_rate(s, s.alice, count, s.security)]
+                print(f"{size:>7} {count:>6} {rates[0]:>13.0f}"
+                      f" {rates[1]:>14.0f} {rates[2]:>18.0f}", flush=True)
+        finally:
+            mu.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-N", "--counts", default="1000,16000")
@@ -228,13 +312,18 @@ def main():
                         help="run true in job shells, not test jobs")
     parser.add_argument("--size", type=int, default=1,
                         help=argparse.SUPPRESS)
+    parser.add_argument("--guest", action="store_true",
+                        help="owner and guest jobs/s on a multi-user"
+                        " system instance (root)")
     parser.add_argument("--config-path",
                         help="config directory for the instance (e.g. the"
                         " guide's queues and policy limits)")
     args = parser.parse_args()
     args.counts = [int(n) for n in args.counts.split(",")]
     args.sizes = [int(n) for n in args.sizes.split(",")]
-    if args.inner:
+    if args.guest:
+        guest(args)
+    elif args.inner:
         print(json.dumps(inner(args.counts[0], args.batch, args.duration,
                                real=args.real, size=args.size)))
     else:

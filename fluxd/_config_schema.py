@@ -629,9 +629,12 @@ _LISTING = "the admin role (multi-user instance)"
 #: ``max-start-delay-percent``, ``barrier-timeout``, ``imp``),
 #: ``job-manager.inactive-age-limit`` and ``inactive-num-limit`` are read;
 #: the rest of those tables waits for the issues that bring their services
-_LATER_EXEC = ("service", "service-override", "method", "job-shell",
+_LATER_EXEC = ("service-override", "method", "job-shell",
                "sdexec-constrain-resources", "sdexec-properties",
                "sdexec-stop-timer-sec", "sdexec-stop-timer-signal")
+#: ``[systemd]`` and ``exec.service``: accepted, one warning each
+_OWN_SHELLS = "fluxd runs its shells itself, not in systemd units"
+mark(SYSTEM, "exec.service", inert=_OWN_SHELLS)
 for _key, _what in (
         *((f"exec.{k}", _EXEC) for k in _LATER_EXEC),
         ("policy.access", _POLICY), ("policy.scheduler", _POLICY),
@@ -657,7 +660,7 @@ for _key, _why in (
         ("tbon.child_rcvhwm", _NO_ZMQ),
         ("tbon.interface-hint", "fluxd never boots through PMI, the only"
          " time it is used"),
-        ("systemd", "fluxd does not run jobs in systemd units"),
+        ("systemd", _OWN_SHELLS),
         ("resource.rediscover", "it only matters to an instance run as a"
          " job of another"),
         ("resource.no-update-watch", "it only matters to an instance run as"

@@ -6,8 +6,16 @@ caller is sudo's ``SUDO_UID``); the prefix of its files is baked into
 the installed launcher.  Synchronous, stdlib only.  Every refusal is one
 line ``flux-imp: Fatal: MESSAGE`` and exit status 1 (126/127 when the
 shell cannot be executed).
+
+The IMP that runs a job stays its parent (forwarding signals) and is a
+child subreaper: the tasks a dying shell leaves behind are re-parented
+to it, not to init, so that they stay its descendants.  Once the shell
+has exited it SIGKILLs what is left of its tree; ``flux-imp kill``
+signals that whole tree (the job's processes, as flux's IMP signals the
+job's cgroup), not only the shell's process group.
 """
 
+import ctypes
 import fnmatch
 import json
 import os
@@ -16,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 from flux_imp.conf import (ImpError, Paths, load_imp_config,
                            load_sign_table)
@@ -26,6 +35,10 @@ __all__ = ["main", "Caller"]
 FORWARD = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCONT,
            signal.SIGALRM, signal.SIGUSR2, signal.SIGWINCH)
 SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+#: prctl(2) option: orphaned descendants are re-parented to this process
+PR_SET_CHILD_SUBREAPER = 36
+#: how long the IMP goes on killing what its shell left behind
+SWEEP_SECONDS = 10
 
 
 class Caller:
@@ -116,12 +129,81 @@ def _record(paths, caller, child):
     return path
 
 
+def descendants(root):
+    """The pids of every live descendant of ``root`` (from /proc; zombies
+    are left out)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(b")") + 2:].split()
+        if fields[0] == b"Z":
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for kid in children.get(todo.pop(), ()):
+            found.append(kid)
+            todo.append(kid)
+    return found
+
+
+def _is_imp(pid):
+    """True when ``pid`` is a running IMP (as its record says)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"flux-imp" in f.read()
+    except OSError:
+        return False
+
+
+def _signal_all(pids, signum):
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def _sweep():
+    """SIGKILL and reap what is left of this IMP's tree (tasks whose
+    shell ended or was killed), until nothing is left."""
+    deadline = time.monotonic() + SWEEP_SECONDS
+    while True:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        left = descendants(os.getpid())
+        if not left or time.monotonic() > deadline:
+            return
+        _signal_all(left, signal.SIGKILL)
+        time.sleep(0.01)
+
+
+def _subreaper():
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1,
+                                                0, 0, 0)
+    except (OSError, AttributeError):
+        pass        # not Linux: leftovers go to init, as before
+
+
 def _spawn(argv, become, env, paths, caller):
     """Fork ``argv`` in its own process group (as ``become``, or as is),
     forward signals to it, wait, and return the IMP's exit status."""
     gate_r, gate_w = os.pipe()
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK,
                                       set(FORWARD) | {signal.SIGUSR1})
+    _subreaper()
     child = os.fork()
     if child == 0:
         try:
@@ -157,6 +239,7 @@ def _spawn(argv, become, env, paths, caller):
         os.close(gate_w)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         _, status = os.waitpid(child, 0)
+        _sweep()
     finally:
         if record is not None:
             os.unlink(record)
@@ -241,8 +324,9 @@ def cmd_run(args, paths, caller, environ):
 
 
 def cmd_kill(args, paths, caller, environ):
-    """``flux-imp kill SIGNAL PID``: signal a job this IMP started for the
-    caller (PID: the IMP's, its parent's (sudo) or the shell's)."""
+    """``flux-imp kill SIGNAL PID``: signal every process of a job an IMP
+    started for the caller (PID: that IMP's, its parent's (sudo) or the
+    shell's): the shell and all its descendants."""
     if len(args) != 2:
         raise ImpError("kill: usage: flux-imp kill SIGNAL PID")
     try:
@@ -265,10 +349,14 @@ def cmd_kill(args, paths, caller, environ):
             continue
         if pid in (int(entry), record["child"], record["parent"]) \
                 and record["caller"] == caller.uid:
-            try:
-                os.killpg(record["child"], signum)
-            except ProcessLookupError:
-                raise ImpError(f"kill: {pid}: job has ended") from None
+            if not _is_imp(int(entry)):
+                # the IMP was killed before removing its record, and
+                # its pid may be another process's now
+                raise ImpError(f"kill: {pid}: job has ended")
+            targets = descendants(int(entry))
+            if not targets:
+                raise ImpError(f"kill: {pid}: job has ended")
+            _signal_all(targets, signum)
             return 0
     raise ImpError(f"kill: {pid}: not a job started by flux-imp for"
                    f" {caller.name}")

@@ -11,6 +11,8 @@ installation's ``twistd`` and ``flux``.  Under ROOT it writes:
 - ``etc/flux/system/conf.d/system.toml``, ``etc/flux/security/conf.d/
   sign.toml``, ``etc/flux/imp/conf.d/imp.toml`` (the guide's examples,
   ``conf/``), root-owned, mode 0644, in root-owned 0755 directories;
+- ``usr/libexec/flux/flux-shell``: the job shell of this installation,
+  beside the IMP (``[exec] imp``'s directory, the IMP's allowed-shells);
 - ``etc/pam.d/flux`` (the IMP's ``auth``/``session`` stack) and
   ``usr/libexec/flux/flux-pam-account`` (the node access check for a
   ``pam_exec`` account rule);
@@ -68,6 +70,7 @@ _SYSTEM_DIRS = (("etc/systemd/system", 0o755), ("etc/pam.d", 0o755),
 CERT = "etc/flux/system/curve.cert"
 STATEDIR = "var/lib/flux"
 PAM_ACCOUNT = "usr/libexec/flux/flux-pam-account"
+JOB_SHELL = "usr/libexec/flux/flux-shell"
 
 
 class InstallError(Exception):
@@ -126,6 +129,14 @@ def pam_account_text(conf, python):
     with open(os.path.join(conf, "pam/flux-pam-account")) as f:
         lines = f.read().split("\n", 1)
     return f"#!{python} -I\n" + lines[1]
+
+
+def shell_text(python):
+    """The job shell program: this installation's ``flux_shell``, run by
+    the IMP as the job's user."""
+    return (f"#!{python}\n# the fluxd job shell (flux install-system)\n"
+            "import sys\nfrom flux_shell.__main__ import main\n"
+            "sys.exit(main())\n")
 
 
 def ensure_user(name, out):
@@ -208,7 +219,8 @@ def install_system(root="/", user="flux", force=False, out=sys.stdout,
     plan = {os.path.join(root, "etc/systemd/system/flux.service"):
             (unit_text(conf, bindir, owner), 0o644),
             os.path.join(root, PAM_ACCOUNT):
-            (pam_account_text(conf, python), 0o755)}
+            (pam_account_text(conf, python), 0o755),
+            os.path.join(root, JOB_SHELL): (shell_text(python), 0o755)}
     for src, dest, mode in _CONFIG_FILES:
         with open(os.path.join(conf, src)) as f:
             text = f.read()

@@ -14,7 +14,10 @@ the orders the shell server would pass it (``kill``, ``input``, ``pmi``,
 ``flux-imp kill 9 PID``.  The IMP's stderr is kept: a refusal (one
 ``flux-imp: Fatal:`` line) becomes a fatal ``log`` event, then
 ``shell-exit``.  These shells end with their broker (their stdin closes,
-the shell kills its tasks): ``attach`` finds none.
+the shell kills its tasks; a shell still there :data:`STOP_GRACE`
+seconds later, e.g. waiting on a task that escaped its process group,
+is killed with its whole tree by ``flux-imp kill``): ``attach`` finds
+none.
 """
 
 import json
@@ -31,6 +34,8 @@ __all__ = ["ImpShells"]
 _HELPER = 'printf %s "$FLUX_IMP_EXEC_INPUT"'
 #: bytes of the IMP's stderr kept for the refusal message
 _STDERR_MAX = 4096
+#: seconds a stopping broker waits for a shell before ``flux-imp kill``
+STOP_GRACE = 5.0
 
 
 class _ImpShell(protocol.ProcessProtocol):
@@ -179,15 +184,34 @@ class ImpShells:
         self.reactor.spawnProcess(_Quiet(self, argv), argv[0], argv,
                                   env=self.env, path="/")
 
-    def stop(self):
+    def stop(self, grace=STOP_GRACE):
         """The broker stops: close each shell's stdin (it ends its
-        tasks, then itself).  :returns: a Deferred firing once every
-        IMP has exited."""
+        tasks, then itself); those still running ``grace`` seconds later
+        are killed (:meth:`terminate`).  :returns: a Deferred firing
+        once every IMP has exited."""
         children = list(self.jobs.values())
         for child in children:
             if child.transport is not None:
                 child.transport.closeStdin()
-        return defer.gatherResults([c.ended for c in children])
+        ended = defer.gatherResults([c.ended for c in children])
+        if children:
+            late = self.reactor.callLater(grace, self._kill_late, children,
+                                          grace)
+
+            def done(result):
+                if late.active():
+                    late.cancel()
+                return result
+            ended.addBoth(done)
+        return ended
+
+    def _kill_late(self, children, grace):
+        for child in children:
+            if self.jobs.get(child.id) is child:
+                self.log.warn("job {id}: shell still running {grace}s after"
+                              " its stdin closed: killed", id=child.id,
+                              grace=grace)
+                self.terminate(child.id)
 
 
 class _Quiet(protocol.ProcessProtocol):

@@ -79,6 +79,10 @@ class IngestService(Module):
     :param router: the broker's router (``feasibility`` calls it).
     :param signing: the :class:`fluxd.security.sign.SignConfig` that
         checks J (None: single-user, mechanism ``none`` only).
+    :param load_signing: returns a fresh ``SignConfig`` (re-reads the
+        security config directory) on each reconfiguration (``flux
+        config reload``, SIGHUP); raises ``SignError``.  None: ``signing``
+        stays.
     :param blocking: ``blocking(fn, *args)`` runs ``fn`` off the reactor
         thread and returns a Deferred of its result (munge signatures are
         checked there, one munged round trip each); None runs it inline.
@@ -89,15 +93,18 @@ class IngestService(Module):
 
     def __init__(self, manager, wallclock=time.time,
                  monotonic=time.monotonic, generator_id=0, config=None,
-                 router=None, signing=None, blocking=None):
+                 router=None, signing=None, blocking=None,
+                 load_signing=None):
         super().__init__(0)
         self._signing = signing or SignConfig.single_user()
+        self._load_signing = None
         self._blocking = blocking or (
             lambda fn, *args: defer.maybeDeferred(fn, *args))
         self._router = router
         self._manager = provide(IJobSubmit, manager)
         self._wallclock = wallclock
         self.reconfigure(config)
+        self._load_signing = load_signing
         self._monotonic = monotonic
         self._generator_id = generator_id
         self._fluids = None
@@ -116,12 +123,21 @@ class IngestService(Module):
                                             clock=self._monotonic)
 
     def reconfigure(self, config):
-        """Rebuild the pipeline from ``config`` (refused whole on error).
+        """Rebuild the pipeline from ``config`` and re-read ``[sign]``
+        from the security config directory (refused whole on error).
 
         :raises InvalidArgument: one line naming the problem.
         """
         table = config.as_dict() if config is not None else {}
-        self._pipeline = IngestPipeline(table, self._router)
+        pipeline = IngestPipeline(table, self._router)
+        signing = self._signing
+        if self._load_signing is not None:
+            try:
+                signing = self._load_signing()
+            except SignError as exc:
+                raise InvalidArgument(str(exc)) from None
+        self._pipeline, self._signing = pipeline, signing
+        self._last = None
 
     # -- checks ----------------------------------------------------------------
 

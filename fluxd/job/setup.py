@@ -30,18 +30,22 @@ def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
         the job manager's ``.validate-duration`` plugin.
     :param signing: the :class:`fluxd.security.sign.SignConfig` job-ingest
         checks J with; None: read from :func:`security_confdir` (flux's
-        single-user ``none`` when that directory does not exist).
+        single-user ``none`` when that directory does not exist), and
+        read again on each config reload (SIGHUP).
     :returns: a list of modules.
     :raises SignError: when the security config is invalid.
     """
     manager = JobManagerService(reactor, router, kvs, events, config,
                                 safe_mode=safe_mode, expiration=expiration)
     manager.batcher.interval = BATCH_INTERVAL
+    load_signing = None
     if signing is None:
-        signing = load_sign_config(security_confdir())
+        def load_signing():
+            return load_sign_config(security_confdir())
+        signing = load_signing()
     ingest = IngestService(
         manager, wallclock=reactor.seconds, config=config, router=router,
-        signing=signing,
+        signing=signing, load_signing=load_signing,
         blocking=lambda fn, *args: threads.deferToThreadPool(
             reactor, reactor.getThreadPool(), fn, *args))
     return [manager, ingest]

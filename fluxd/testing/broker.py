@@ -30,10 +30,12 @@ class BrokerProcess:
     :param workdir: a private directory (the rundir lives below it).
     :param config_path: a config file or directory, or None.
     :param attrs: extra ``-S`` attributes.
+    :param user: a ``pwd`` entry to run the broker as (root only), or
+        None: as the caller.
     """
 
     def __init__(self, workdir, config_path=None, attrs=None, env=None,
-                 initial_program=None):
+                 initial_program=None, user=None):
         self.workdir = str(workdir)
         self.config_path = config_path
         self.attrs = dict(attrs or {})
@@ -43,6 +45,8 @@ class BrokerProcess:
         self.uri = self.attrs["local-uri"]
         self.env = dict(os.environ if env is None else env)
         self.initial_program = list(initial_program or [])
+        self.popen_kw = {} if user is None else {
+            "user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
         self.proc = None
         self.output = []
         self._cond = threading.Condition()
@@ -74,7 +78,7 @@ class BrokerProcess:
         self._eof = False
         self.proc = subprocess.Popen(
             self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=self.workdir, env=self.env)
+            cwd=self.workdir, env=self.env, **self.popen_kw)
         # Read the log continuously: a broker whose stdout pipe fills up
         # would block on its next log line.
         self._reader = threading.Thread(target=self._read_log, daemon=True)

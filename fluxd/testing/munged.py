@@ -3,8 +3,9 @@
 
 The daemon runs from a fresh temporary directory (world-traversable, so
 that other test users can reach its socket) and is stopped and removed
-when the block ends.  Needs the ``munge`` package (``munged``,
-``mungekey``).
+when the block ends.  :class:`Munged` can also be stopped and started
+again (same key and socket) in between, e.g. to show what a node does
+while its munged is down.  Needs the ``munge`` package (``munged``).
 """
 
 import os
@@ -15,9 +16,81 @@ import tempfile
 import time
 from contextlib import contextmanager
 
-__all__ = ["private_munged", "MUNGED"]
+__all__ = ["private_munged", "Munged", "MUNGED"]
 
 MUNGED = shutil.which("munged", path="/usr/sbin:/sbin:/usr/bin:/bin")
+
+
+class Munged:
+    """One private munged in a temporary directory of its own.
+
+    :ivar socket: the socket path (the same after a restart).
+    :raises RuntimeError: when munged is missing.
+    """
+
+    def __init__(self):
+        if MUNGED is None:
+            raise RuntimeError("munged is not installed (package munge)")
+        self.top = tempfile.mkdtemp(prefix="fluxd-munge-")
+        os.chmod(self.top, 0o755)
+        self.key = os.path.join(self.top, "munge.key")
+        self.socket = os.path.join(self.top, "munge.socket")
+        self.logpath = os.path.join(self.top, "munged.log")
+        with open(self.key, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(os.urandom(1024))
+        self.proc = None
+        self._log = None
+
+    def start(self, timeout=20):
+        """Start the daemon and wait until its socket exists.
+
+        :raises RuntimeError: when it exits or does not serve in time.
+        """
+        # its log goes to a file: munged logs every replayed credential,
+        # and would block on a full pipe nobody reads
+        self._log = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(
+            [MUNGED, "--foreground", "--force", f"--key-file={self.key}",
+             f"--socket={self.socket}",
+             f"--pid-file={os.path.join(self.top, 'munged.pid')}",
+             f"--log-file={self.logpath}",
+             f"--seed-file={os.path.join(self.top, 'munged.seed')}",
+             "--num-threads=2"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+        # munged creates its socket once it serves; nothing else to await
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.socket):
+            if self.proc.poll() is not None:
+                with open(self.logpath, "rb") as f:
+                    raise RuntimeError("munged failed: "
+                                       + f.read().decode().strip())
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("munged did not create its socket")
+            time.sleep(0.01)
+        return self
+
+    def stop(self):
+        """Stop the daemon (its socket goes with it); files are kept."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+
+    def close(self):
+        """Stop the daemon and remove its directory."""
+        self.stop()
+        shutil.rmtree(self.top, ignore_errors=True)
 
 
 @contextmanager
@@ -27,47 +100,8 @@ def private_munged():
     :yields: the socket path.
     :raises RuntimeError: when munged is missing or does not start.
     """
-    if MUNGED is None:
-        raise RuntimeError("munged is not installed (package munge)")
-    top = tempfile.mkdtemp(prefix="fluxd-munge-")
-    os.chmod(top, 0o755)
-    key = os.path.join(top, "munge.key")
-    sock = os.path.join(top, "munge.socket")
-    pidfile = os.path.join(top, "munged.pid")
-    with open(key, "wb") as f:
-        os.fchmod(f.fileno(), 0o600)
-        f.write(os.urandom(1024))
-    proc = None
-    logpath = os.path.join(top, "munged.log")
-    # its log goes to a file: munged logs every replayed credential, and
-    # would block on a full pipe nobody reads
-    log = open(logpath, "wb")
+    munged = Munged()
     try:
-        proc = subprocess.Popen(
-            [MUNGED, "--foreground", "--force", f"--key-file={key}",
-             f"--socket={sock}", f"--pid-file={pidfile}",
-             f"--log-file={logpath}",
-             f"--seed-file={os.path.join(top, 'munged.seed')}",
-             "--num-threads=2"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        # munged creates its socket once it serves; nothing else to await
-        deadline = time.monotonic() + 20
-        while not os.path.exists(sock):
-            if proc.poll() is not None:
-                with open(logpath, "rb") as f:
-                    raise RuntimeError("munged failed: "
-                                       + f.read().decode().strip())
-            if time.monotonic() > deadline:
-                raise RuntimeError("munged did not create its socket")
-            time.sleep(0.01)
-        yield sock
+        yield munged.start().socket
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
-        shutil.rmtree(top, ignore_errors=True)
+        munged.close()

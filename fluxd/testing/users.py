@@ -3,7 +3,9 @@
 
 import os
 import pwd
+import signal
 import subprocess
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -23,4 +25,36 @@ def temporary_user(prefix="fluxt"):
     try:
         yield pwd.getpwnam(name)
     finally:
-        subprocess.run(["userdel", name], capture_output=True)
+        remove_user(name)
+
+
+def _processes(uid):
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid:
+                pids.append(int(entry))
+        except FileNotFoundError:
+            continue
+    return pids
+
+
+def remove_user(name, timeout=10):
+    """``userdel NAME``; processes of the user still running (which make
+    userdel refuse) are SIGKILLed first.  Nothing when it is gone."""
+    try:
+        uid = pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in _processes(uid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc = subprocess.run(["userdel", name], capture_output=True,
+                              text=True)
+        if proc.returncode == 0 or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)

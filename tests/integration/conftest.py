@@ -32,3 +32,16 @@ def broker_factory(tmp_path):
 def broker(broker_factory):
     """One running broker with the embedded default configuration."""
     return broker_factory()
+
+
+@pytest.fixture
+def multiuser():
+    """A :class:`tests.integration.multiuser.MultiUser`: a private munged,
+    users made on demand and their files, all removed afterwards (root
+    only: mark the test with ``multiuser.NEEDS_ROOT_AND_MUNGE``)."""
+    from tests.integration.multiuser import MultiUser
+    mu = MultiUser()
+    try:
+        yield mu
+    finally:
+        mu.close()

@@ -6,22 +6,17 @@ a real sudoers rule (root only; a private munged)."""
 import json
 import os
 import shutil
-import subprocess
-import tempfile
 import uuid
-from contextlib import ExitStack
 
 import pytest
 
-from fluxd.testing.munged import MUNGED, private_munged
-from fluxd.testing.users import temporary_user
-from tests.integration.test_guest_access import REPO, SYSTEM_PYTHON
+from tests.integration.multiuser import (
+    NEEDS_ROOT_AND_MUNGE, SYSTEM_PYTHON, sign_toml, write)
 
 pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0 or SYSTEM_PYTHON is None,
-                       reason="needs root to create users"),
-    pytest.mark.skipif(MUNGED is None or shutil.which("sudo") is None,
-                       reason="needs munge and sudo (.ci/run installs them)"),
+    *NEEDS_ROOT_AND_MUNGE,
+    pytest.mark.skipif(shutil.which("sudo") is None,
+                       reason="needs sudo (.ci/run installs it)"),
 ]
 
 FLUX_SHELL = """#!{python}
@@ -32,84 +27,51 @@ sys.exit(main())
 """
 
 
-def write(path, text, mode=0o644):
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
-
-
 @pytest.fixture
-def instance(broker_factory):
+def instance(multiuser, broker_factory):
     """A broker (run by root, the instance owner) with the IMP, a guest
     and a user the IMP refuses."""
     from flux_imp.install import install
-    with ExitStack() as stack:
-        top = tempfile.mkdtemp(prefix="fluxd-impexec-")
-        stack.callback(shutil.rmtree, top, ignore_errors=True)
-        os.chmod(top, 0o755)
-        prefix = os.path.join(top, "prefix")
-        sock = stack.enter_context(private_munged())
-        guest = stack.enter_context(temporary_user("fluxg"))
-        sudoers = f"/etc/sudoers.d/fluxd-test-{uuid.uuid4().hex[:12]}"
-        stack.callback(lambda: os.path.exists(sudoers) and os.unlink(sudoers))
-        launcher = install(prefix, ["root"], python=SYSTEM_PYTHON,
-                           sudoers=sudoers)
-        libdir = os.path.join(top, "lib")
-        shutil.copytree(os.path.join(REPO, "fluxd"),
-                        os.path.join(libdir, "fluxd"),
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(os.path.join(REPO, "shell"),
-                        os.path.join(libdir, "flux_shell"),
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        shell = os.path.join(os.path.dirname(launcher), "flux-shell")
-        write(shell, FLUX_SHELL.format(python=SYSTEM_PYTHON, libdir=libdir),
-              0o755)
-        imp_toml = os.path.join(prefix, "etc/flux/imp/conf.d/imp.toml")
-        write(imp_toml, f'[exec]\nallowed-users = ["root"]\n'
-                        f'allowed-shells = ["{shell}"]\n')
-        sign = ('[sign]\nmax-ttl = 3600\ndefault-type = "munge"\n'
-                f'allowed-types = ["munge"]\n[sign.munge]\n'
-                f'socket-path = "{sock}"\n')
-        write(os.path.join(prefix, "etc/flux/security/conf.d/sign.toml"),
-              sign)
-        security = os.path.join(top, "security")
-        write(os.path.join(security, "sign.toml"), sign)
-        os.chmod(security, 0o755)
-        conf = os.path.join(top, "conf")
-        write(os.path.join(conf, "system.toml"),
-              '[access]\nallow-guest-user = true\n'
-              f'[exec]\nimp = "{launcher}"\nkill-timeout = "0.5s"\n')
-        rundir = os.path.join(top, "run")
-        os.makedirs(rundir)
-        os.chmod(rundir, 0o755)
-        statedir = os.path.join(top, "state")
-        os.makedirs(statedir)
-        broker = broker_factory(
-            config_path=conf, name="b",
-            attrs={"rundir": rundir, "local-uri": f"local://{rundir}/local",
-                   "statedir": statedir},
-            env=dict(os.environ, FLUXD_SECURITY_CONF_DIR=security))
-        # stopped before munged, the users and the prefix go
-        stack.callback(broker.stop)
+    mu = multiuser
+    prefix = mu.path("prefix")
+    guest = mu.user("fluxg")
+    sudoers = f"/etc/sudoers.d/fluxd-test-{uuid.uuid4().hex[:12]}"
+    mu.callback(lambda: os.path.exists(sudoers) and os.unlink(sudoers))
+    launcher = install(prefix, ["root"], python=SYSTEM_PYTHON,
+                       sudoers=sudoers)
+    shell = os.path.join(os.path.dirname(launcher), "flux-shell")
+    write(shell, FLUX_SHELL.format(python=SYSTEM_PYTHON, libdir=mu.libdir),
+          0o755)
+    imp_toml = os.path.join(prefix, "etc/flux/imp/conf.d/imp.toml")
+    write(imp_toml, f'[exec]\nallowed-users = ["root"]\n'
+                    f'allowed-shells = ["{shell}"]\n')
+    write(os.path.join(prefix, "etc/flux/security/conf.d/sign.toml"),
+          sign_toml(mu.socket, max_ttl=3600))
+    security = mu.security(max_ttl=3600)
+    conf = mu.path("conf")
+    write(os.path.join(conf, "system.toml"),
+          '[access]\nallow-guest-user = true\n'
+          f'[exec]\nimp = "{launcher}"\nkill-timeout = "0.5s"\n')
+    rundir = mu.rundir("run")
+    statedir = mu.path("state")
+    os.makedirs(statedir)
+    broker = broker_factory(
+        config_path=conf, name="b",
+        attrs={"rundir": rundir, "local-uri": f"local://{rundir}/local",
+               "statedir": statedir},
+        env=dict(os.environ, FLUXD_SECURITY_CONF_DIR=security))
+    # stopped before munged, the users and the prefix go
+    mu.callback(broker.stop)
 
-        class I:
-            pass
-        i = I()
-        i.broker, i.guest, i.imp_toml, i.shell = broker, guest, imp_toml, \
-            shell
+    class I:
+        pass
+    i = I()
+    i.broker, i.guest, i.imp_toml, i.shell = broker, guest, imp_toml, shell
 
-        def flux(*argv):
-            env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
-                   "PYTHONPATH": libdir, "FLUX_URI": broker.uri,
-                   "FLUXD_SECURITY_CONF_DIR": security}
-            proc = subprocess.run(
-                [SYSTEM_PYTHON, "-c", "from fluxd.cli.main import main;"
-                 " main()", *argv], user=guest.pw_uid, group=guest.pw_gid,
-                env=env, cwd="/", capture_output=True, text=True, timeout=60)
-            return proc.returncode, proc.stdout, proc.stderr
-        i.flux = flux
-        yield i
+    def flux(*argv):
+        return mu.flux_as(guest, broker.uri, *argv, confdir=security)
+    i.flux = flux
+    yield i
 
 
 def exec_events(broker, jobid):

@@ -15,9 +15,7 @@ import pytest
 import tomli_w
 
 from fluxd.testing.users import temporary_user
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
+from tests.integration.multiuser import REPO, SYSTEM_PYTHON
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or SYSTEM_PYTHON is None,
                                 reason="needs root to create a user")

@@ -16,7 +16,7 @@ import pytest
 
 from fluxd.testing.munged import MUNGED, private_munged
 from fluxd.testing.users import temporary_user
-from tests.integration.test_guest_access import REPO, SYSTEM_PYTHON
+from tests.integration.multiuser import REPO, SYSTEM_PYTHON
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0 or SYSTEM_PYTHON is None,
@@ -36,6 +36,18 @@ print(sign(b'{"version": 1}', int(sys.argv[2])))
 
 TEST_SHELL = """#!/bin/sh
 echo ready $(id -u)
+exec sleep 300
+"""
+
+#: a task in a session of its own (out of the shell's process group),
+#: then the shell waits (``wait``) or leaves it behind (``exit``)
+TREE_SHELL = """#!/bin/sh
+setsid sleep 300 &
+task=$!
+# ready once setsid(1) has made the task a session leader
+until [ "$(cut -d' ' -f6 /proc/$task/stat)" = $task ]; do sleep 0.01; done
+echo ready $(id -u) $task
+[ "$1" = exit ] && exit 0
 exec sleep 300
 """
 
@@ -102,13 +114,15 @@ def imp():
                         ignore=shutil.ignore_patterns("__pycache__"))
         e.shell = os.path.join(e.prefix, "libexec/test-shell")
         write(e.shell, TEST_SHELL, 0o755)
+        e.tree_shell = os.path.join(e.prefix, "libexec/tree-shell")
+        write(e.tree_shell, TREE_SHELL, 0o755)
         e.prolog = os.path.join(e.prefix, "libexec/prolog")
         write(e.prolog, PROLOG, 0o755)
         e.imp_toml = os.path.join(e.prefix, "etc/flux/imp/conf.d/imp.toml")
         write(e.imp_toml, f"""
 [exec]
 allowed-users = ["{e.flux.pw_name}"]
-allowed-shells = ["/usr/bin/id", "{e.shell}"]
+allowed-shells = ["/usr/bin/id", "{e.shell}", "{e.tree_shell}"]
 [run.prolog]
 allowed-users = ["{e.flux.pw_name}"]
 allowed-environment = ["FLUX_ALLOWED_*"]
@@ -204,6 +218,54 @@ def test_exec_expired(imp):
     finally:
         write(imp.sign_toml, saved)
     assert imp.exec_(imp.early)[0] == 0
+
+
+def alive(pid):
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def start_tree(imp, how):
+    proc = subprocess.Popen(
+        [imp.launcher, "exec", imp.tree_shell, how], user=imp.flux.pw_uid,
+        group=imp.flux.pw_gid, extra_groups=[], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/bin:/bin"}, cwd="/")
+    proc.stdin.write(json.dumps({"J": imp.sign(imp.job)}))
+    proc.stdin.close()
+    ready, uid, task = proc.stdout.readline().split()
+    assert (ready, uid) == ("ready", str(imp.job.pw_uid))
+    return proc, int(task)
+
+
+def test_kill_reaches_tasks_outside_the_shell_group(imp):
+    proc, task = start_tree(imp, "wait")
+    try:
+        assert alive(task) and os.getsid(task) == task
+        assert imp.run(imp.flux, "kill", "9", str(proc.pid)) == (0, "", "")
+        assert proc.wait(timeout=30) != 0
+        assert not alive(task)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_tasks_left_by_the_shell_are_killed(imp):
+    proc, task = start_tree(imp, "exit")
+    try:
+        # the shell exits at once; the IMP kills what it left, then exits
+        assert proc.wait(timeout=30) == 0
+        assert not alive(task)
+    finally:
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 @pytest.mark.parametrize("what", ["file", "dir", "owner", "parent"])

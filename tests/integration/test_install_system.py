@@ -47,6 +47,7 @@ def test_layout_owners_and_modes(tmp_path, owner):
             "usr/libexec/flux/flux-imp": (0, 0o755),
             "usr/libexec/flux/flux-imp-privileged": (0, 0o755),
             "usr/libexec/flux/flux-pam-account": (0, 0o755),
+            "usr/libexec/flux/flux-shell": (0, 0o755),
             "usr/lib/flux-imp/flux_imp/main.py": (0, 0o644),
             "etc/flux/system/conf.d": (0, 0o755),
             "etc/flux/system/prolog.d": (0, 0o755),
@@ -70,6 +71,8 @@ def test_layout_owners_and_modes(tmp_path, owner):
         root / "etc/pam.d/flux").read_text()
     assert (root / "usr/libexec/flux/flux-pam-account").read_text(
     ).startswith(f"#!{bindir}/python3 -I\n")
+    assert (root / "usr/libexec/flux/flux-shell").read_text().startswith(
+        f"#!{bindir}/python3\n")
     assert "no certificate yet" in result.out
     manifest = json.loads((root / MANIFEST).read_text())
     assert "etc/flux/imp/conf.d/imp.toml" in manifest

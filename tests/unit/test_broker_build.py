@@ -78,8 +78,8 @@ class BuildTests(TestCase):
                      " cron service to load crontabs)"),
             ("warn", "[boostrap]: unknown table, ignored (did you mean"
                      " [bootstrap]?)"),
-            ("warn", "[systemd]: has no effect in fluxd (fluxd does not run"
-                     " jobs in systemd units)")])
+            ("warn", "[systemd]: has no effect in fluxd (fluxd runs its"
+                     " shells itself, not in systemd units)")])
         broker.stopService()
 
     def test_timeouts_recorded_as_flux_does(self):

@@ -53,8 +53,8 @@ class NotesTests(TestCase):
                             "prolog": {"command": ["true"]}},
             "access": {"allow-guest-user": True}})
         self.assertEqual(config_notes(config), [
-            ("warn", "[systemd]: has no effect in fluxd (fluxd does not run"
-                     " jobs in systemd units)"),
+            ("warn", "[systemd]: has no effect in fluxd (fluxd runs its"
+                     " shells itself, not in systemd units)"),
             ("info", "exec.job-shell: not used until fluxd has the exec service"
                      " (job shells and the IMP)"),
             ("warn", "tbon.zmqdebug: has no effect in fluxd (fluxd's overlay"
@@ -63,6 +63,16 @@ class NotesTests(TestCase):
                      " scheduler"),
             ("warn", "job-manager.journal-size-limit: has no effect in fluxd"
                      " (flux-core does not read it either)")])
+
+    def test_systemd_and_sdexec_one_warning_each(self):
+        config = config_from_object({
+            "systemd": {"enable": True, "sdbus-debug": True},
+            "exec": {"service": "sdexec", "imp": "/usr/libexec/flux/flux-imp"}})
+        self.assertEqual(config_notes(config), [
+            ("warn", "[systemd]: has no effect in fluxd (fluxd runs its"
+                     " shells itself, not in systemd units)"),
+            ("warn", "exec.service: has no effect in fluxd (fluxd runs its"
+                     " shells itself, not in systemd units)")])
 
     def test_fluxion_graph_internals_warn_once_each(self):
         config = config_from_object({

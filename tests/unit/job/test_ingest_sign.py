@@ -101,6 +101,35 @@ class IngestMungeTests(SynchronousTestCase):
                          "sign-unwrap: header mechanism=munge not allowed")
         self.assertEqual(list(i.manager.jobs()), [])
 
+    def test_reconfigure_rereads_sign(self):
+        """A reload re-reads [sign]: a mechanism no longer allowed is
+        refused; an invalid [sign] refuses the reload whole."""
+        from fluxd.config import config_from_object
+        from fluxd.errors import InvalidArgument
+        from fluxd.security.sign import SignError
+        loaded = [SignConfig(TTL, "none", ("none",))]
+
+        def load():
+            if isinstance(loaded[0], Exception):
+                raise loaded[0]
+            return loaded[0]
+        self.i.ingest._load_signing = load
+        signed = self.J()
+        self.assertIn("id", self.successResultOf(self.submit(signed, GUEST)))
+        self.i.ingest.reconfigure(config_from_object({}))
+        self.assertEqual(self.refused(signed), (
+            errno.EINVAL, "sign-unwrap: header mechanism=munge not allowed"))
+        loaded[0] = SignError("sign: default-type: bad")
+        with self.assertRaises(InvalidArgument) as caught:
+            self.i.ingest.reconfigure(config_from_object({}))
+        self.assertEqual(str(caught.exception), "sign: default-type: bad")
+        self.assertEqual(self.refused(self.J()), (
+            errno.EINVAL, "sign-unwrap: header mechanism=munge not allowed"))
+        loaded[0] = self.signing
+        self.i.ingest.reconfigure(config_from_object({}))
+        self.assertIn("id", self.successResultOf(self.submit(self.J(),
+                                                             GUEST)))
+
 
 class IngestOffReactorTests(SynchronousTestCase):
     def test_batch_verified_in_one_blocking_call(self):
