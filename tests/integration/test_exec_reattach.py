@@ -16,40 +16,60 @@ def _counter(n, flag):
             f" done; sleep 0.02; done"]
 
 
-def test_jobs_survive_rank0_and_follower_restarts(make_instance, tmp_path):
-    inst = make_instance(4)
+def _start_counters(inst, tmp_path):
+    """Rank 0 keeps its statedir; two 4-node counter jobs run, held half
+    way until the returned flag file exists."""
     state = tmp_path / "state0"
     state.mkdir()
     inst[0].attrs["statedir"] = str(state)
     flag = tmp_path / "go-on"
+    inst.start()
+    jobs = [inst[0].flux("submit", "-N4", "-n4", SH,
+                         *_counter(20, flag)).out.strip()
+            for _ in range(2)]
+    for jobid in jobs:
+        inst[0].flux("job", "wait-event", "-p", "exec", jobid, "shell.start")
+    return jobs, flag
+
+
+def _wait_reattached(inst, jobs):
+    for jobid in jobs:
+        inst[0].flux("job", "wait-event", "-p", "exec", jobid,
+                     "reattach-finish")
+
+
+def _check_whole_output(inst, jobs, flag):
+    """Let the jobs go on; each ends with exit 0 and every task's whole
+    output, in order."""
+    flag.write_text("")
+    for jobid in jobs:
+        result = inst[0].flux("job", "attach", "-l", jobid)
+        assert (result.rc, result.err) == (0, ""), result.err[-600:]
+        for task in range(4):
+            lines = [line.split(": ", 1)[1]
+                     for line in result.out.splitlines()
+                     if line.startswith(f"{task}: ")]
+            assert lines == [str(i) for i in range(20)]
+
+
+def _stop(inst):
+    inst.stop()
+    for broker in inst.brokers:
+        shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
+
+
+def test_jobs_survive_rank0_and_follower_restarts(make_instance, tmp_path):
+    inst = make_instance(4)
     try:
-        inst.start()
-        jobs = [inst[0].flux("submit", "-N4", "-n4", SH,
-                             *_counter(20, flag)).out.strip()
-                for _ in range(2)]
-        for jobid in jobs:
-            inst[0].flux("job", "wait-event", "-p", "exec", jobid,
-                         "shell.start")
+        jobs, flag = _start_counters(inst, tmp_path)
         inst[0].kill()
         inst.start([0])
-        for jobid in jobs:
-            inst[0].flux("job", "wait-event", "-p", "exec", jobid,
-                          "reattach-finish")
+        _wait_reattached(inst, jobs)
         inst[2].kill()
         inst.start([2])
-        flag.write_text("")
-        for jobid in jobs:
-            result = inst[0].flux("job", "attach", "-l", jobid)
-            assert (result.rc, result.err) == (0, ""), result.err[-600:]
-            for task in range(4):
-                lines = [line.split(": ", 1)[1]
-                         for line in result.out.splitlines()
-                         if line.startswith(f"{task}: ")]
-                assert lines == [str(i) for i in range(20)]
+        _check_whole_output(inst, jobs, flag)
     finally:
-        inst.stop()
-        for broker in inst.brokers:
-            shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
+        _stop(inst)
 
 
 def test_jobs_survive_followers_gone_with_their_parent(make_instance,
@@ -58,39 +78,17 @@ def test_jobs_survive_followers_gone_with_their_parent(make_instance,
     # parent went away (broker.exit-restart) and are started again as
     # the unit's Restart= would
     inst = make_instance(4)
-    state = tmp_path / "state0"
-    state.mkdir()
-    inst[0].attrs["statedir"] = str(state)
-    flag = tmp_path / "go-on"
     try:
-        inst.start()
-        jobs = [inst[0].flux("submit", "-N4", "-n4", SH,
-                             *_counter(20, flag)).out.strip()
-                for _ in range(2)]
-        for jobid in jobs:
-            inst[0].flux("job", "wait-event", "-p", "exec", jobid,
-                         "shell.start")
+        jobs, flag = _start_counters(inst, tmp_path)
         inst[0].stop()
         for rank in (1, 2, 3):
             inst[rank].wait(timeout=60)
             assert "overlay: parent is shutting down" in inst[rank].log_text
         inst.start()
-        for jobid in jobs:
-            inst[0].flux("job", "wait-event", "-p", "exec", jobid,
-                         "reattach-finish")
-        flag.write_text("")
-        for jobid in jobs:
-            result = inst[0].flux("job", "attach", "-l", jobid)
-            assert (result.rc, result.err) == (0, ""), result.err[-600:]
-            for task in range(4):
-                lines = [line.split(": ", 1)[1]
-                         for line in result.out.splitlines()
-                         if line.startswith(f"{task}: ")]
-                assert lines == [str(i) for i in range(20)]
+        _wait_reattached(inst, jobs)
+        _check_whole_output(inst, jobs, flag)
     finally:
-        inst.stop()
-        for broker in inst.brokers:
-            shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
+        _stop(inst)
 
 
 def _alive(pid):
@@ -123,9 +121,7 @@ def test_instance_shutdown_ends_jobs_on_every_rank(make_instance):
             broker.wait(timeout=60)
         assert not any(_alive(pid) for pid in pids)
     finally:
-        inst.stop()
-        for broker in inst.brokers:
-            shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
+        _stop(inst)
 
 
 def test_a_node_away_too_long_loses_its_jobs(make_instance):
@@ -142,6 +138,4 @@ def test_a_node_away_too_long_loses_its_jobs(make_instance):
         assert "type=lost-shell severity=0 rank 3: its broker stayed away" \
             in result.err
     finally:
-        inst.stop()
-        for broker in inst.brokers:
-            shutil.rmtree(broker.attrs["rundir"], ignore_errors=True)
+        _stop(inst)
