@@ -101,13 +101,19 @@ def test_guest_job_runs_as_the_guest(instance):
     assert "shell.start" in exec_events(i.broker, jobid)
 
 
-def test_cancel_kills_the_guest_job(instance):
-    i = instance
+def _started_sleep(i):
+    """The guest's ``sleep 300`` job, once it started."""
     rc, out, err = i.flux("submit", "sleep", "300")
     assert rc == 0, err
     jobid = out.strip()
     assert i.broker.flux("job", "wait-event", "-t", "60", jobid,
                          "start").rc == 0
+    return jobid
+
+
+def test_cancel_kills_the_guest_job(instance):
+    i = instance
+    jobid = _started_sleep(i)
     assert any(open(f"/proc/{p}/comm").read().strip() == "sleep"
                for p in user_processes(i.guest.pw_uid))
     rc, out, err = i.flux("cancel", jobid)
@@ -136,11 +142,7 @@ def test_refused_by_the_imp(instance):
 
 def test_broker_stop_ends_guest_jobs(instance):
     i = instance
-    rc, out, err = i.flux("submit", "sleep", "300")
-    assert rc == 0, err
-    jobid = out.strip()
-    assert i.broker.flux("job", "wait-event", "-t", "60", jobid,
-                         "start").rc == 0
+    jobid = _started_sleep(i)
     assert user_processes(i.guest.pw_uid) != []
     # the broker waits for its IMPs, whose shells end their tasks
     i.broker.stop()
@@ -151,11 +153,7 @@ def test_guest_jobs_are_not_recoverable(instance):
     # the IMP's shells end with their broker: the restarted broker finds
     # no "recoverable" event (RFC 50) and fails the job at once
     i = instance
-    rc, out, err = i.flux("submit", "sleep", "300")
-    assert rc == 0, err
-    jobid = out.strip()
-    assert i.broker.flux("job", "wait-event", "-t", "60", jobid,
-                         "start").rc == 0
+    jobid = _started_sleep(i)
     i.broker.kill()
     i.broker.start()
     assert i.broker.flux("job", "wait-event", "-t", "60", jobid,
