@@ -242,6 +242,15 @@ def start_tree(imp, how):
     return proc, int(task)
 
 
+def _reap(proc):
+    """Kill ``proc`` if still running and close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+
+
 def test_kill_reaches_tasks_outside_the_shell_group(imp):
     proc, task = start_tree(imp, "wait")
     try:
@@ -250,11 +259,7 @@ def test_kill_reaches_tasks_outside_the_shell_group(imp):
         assert proc.wait(timeout=30) != 0
         assert not alive(task)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        _reap(proc)
 
 
 def test_tasks_left_by_the_shell_are_killed(imp):
@@ -345,11 +350,7 @@ def test_kill_only_jobs_it_started(imp):
         assert proc.wait(timeout=30) in (-signal.SIGTERM, 128 + 15)
         assert os.listdir(os.path.join(imp.prefix, "run/flux-imp")) == []
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        _reap(proc)
 
 
 def test_pam_session(imp):
