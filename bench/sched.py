@@ -186,7 +186,7 @@ def run(nodes, policy, match, jobs):
     cluster.settle()
     queued = tracemalloc.get_traced_memory()[0] - cluster.base
     tracemalloc.stop()
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     while True:
         for last in answered:
             jobid = last["id"]
@@ -219,10 +219,11 @@ def run(nodes, policy, match, jobs):
                                        "final": True}, cred=cred)
         cluster.settle()
     wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
     makespan = clock.seconds() - t0
     util = used / (nodes * CORES * makespan) if makespan else 0.0
     pending = len(jobs) - allocs - denied
-    return dict(rate=allocs / wall, us=cluster.policy_s / max(allocs, 1) * 1e6,
+    return dict(rate=allocs / wall, cpu_rate=allocs / cpu, us=cluster.policy_s / max(allocs, 1) * 1e6,
                 util=util, wait=waited / max(allocs, 1) / 60, allocs=allocs,
                 denied=denied, pending=pending, ready=cluster.ready_s,
                 memory=cluster.memory, queued=queued)
@@ -250,7 +251,7 @@ def main():
         for policy in args.policies.split(","):
             for match in args.match.split(","):
                 r = run(nodes, policy, match, jobs)
-                print(f"{nodes:>6} {policy:>12} {match:>8} {r['rate']:>9.0f}"
+                print(f"{nodes:>6} {policy:>12} {match:>8} {r['rate']:>9.0f} cpu {r['cpu_rate']:>5.0f}"
                       f" {r['us']:>9.0f} {r['util']:>6.1%} {r['wait']:>9.0f}"
                       f" {r['denied']:>7} {r['ready']:>8.2f}"
                       f" {r['memory'] / 1e6:>6.1f}"

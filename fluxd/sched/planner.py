@@ -45,10 +45,11 @@ class Reservation:
 
 
 class _Running:
-    __slots__ = ("end", "counts")
+    __slots__ = ("end", "counts", "ids")
 
-    def __init__(self, end, counts):
-        self.end, self.counts = end, counts
+    def __init__(self, end, counts, ids):
+        #: {pos: (ncores, ngpus)} and {pos: (cores, gpus)} (bit sets)
+        self.end, self.counts, self.ids = end, counts, ids
 
 
 class Planner:
@@ -70,13 +71,14 @@ class Planner:
 
     # -- running ---------------------------------------------------------------
 
-    def add_running(self, jobid, end, counts):
-        """Record a running allocation (``counts``: {pos: (c, g)})."""
+    def add_running(self, jobid, end, counts, ids):
+        """Record a running allocation (``counts``: {pos: (c, g)};
+        ``ids``: {pos: (cores, gpus)} as bit sets)."""
         old = self.running.pop(jobid, None)
         if old is not None:
             self._drop_end(old.end, jobid)
         end = INF if not end else end
-        self.running[jobid] = _Running(end, counts)
+        self.running[jobid] = _Running(end, counts, ids)
         bisect.insort(self._ends, (end, jobid))
 
     def _drop_end(self, end, jobid):
@@ -93,6 +95,7 @@ class Planner:
         if positions is not None:
             for pos in positions:
                 run.counts.pop(pos, None)
+                run.ids.pop(pos, None)
             if run.counts:
                 return run.end
         del self.running[jobid]
@@ -122,9 +125,9 @@ class Planner:
         if res is not None:
             i = bisect.bisect_left(self._by_start, (res.start, jobid))
             del self._by_start[i]
-            self._views = {k if k <= i else k - 1:
-                           view if k <= i else self._apply(view, res, 1)
-                           for k, view in self._views.items()}
+            # the views of longer prefixes held it: built again if asked
+            self._views = {k: view for k, view in self._views.items()
+                           if k <= i}
         return res
 
     def overdue(self, res, now):
@@ -219,16 +222,21 @@ class Planner:
             self._views[k] = view
         return view
 
-    def changed(self, pos, dc, dg):
-        """The pool's free counts of rank ``pos`` moved by ``dc``/``dg``
-        (the cached views follow)."""
-        if not self._views:
-            return
+    def changed(self, moves, sign):
+        """The pool's free counts moved by ``sign`` times ``moves``
+        ({pos: (ncores, ngpus)}): the cached views follow."""
         for _, counts, slack, _ in self._views.values():
-            have = counts.get(pos)
-            if have is not None:
-                have[0] += dc
-                have[1] += dg
+            if len(counts) < len(moves):
+                pairs = [(pos, have, moves.get(pos))
+                         for pos, have in counts.items()]
+            else:
+                pairs = [(pos, counts.get(pos), cg)
+                         for pos, cg in moves.items()]
+            for pos, have, cg in pairs:
+                if have is None or cg is None:
+                    continue
+                have[0] += sign * cg[0]
+                have[1] += sign * cg[1]
                 if have[0] > 0:
                     slack.add(pos)
                 else:

@@ -148,6 +148,14 @@ class ISchedPolicy(Interface):
         :returns: True when every id was allocated, False otherwise.
         """
 
+    def free_job(jobid, now=None):
+        """Return everything job ``jobid`` still holds, from the policy's
+        own record of its allocation (R is not needed, as Fluxion frees
+        a job by id).
+
+        :returns: False when the policy holds nothing of that job.
+        """
+
     def set_allocated(shares, jobid=None, end=0.0):
         """Mark resources allocated (a job that held them before a
         restart, running until ``end``).

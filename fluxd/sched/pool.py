@@ -242,7 +242,8 @@ class Pool:
         mask (a run of ranks costs about one operation)."""
         moves = {}
         for node, free_c, free_g in changes:
-            old_c, old_g, was_idle = node.nfree_c, node.nfree_g, node.idle()
+            old_c, old_g = node.nfree_c, node.nfree_g
+            was_idle = node.free_c == node.cores and node.free_g == node.gpus
             node.free_c, node.free_g = free_c, free_g
             new_c = node.nfree_c = free_c.bit_count()
             new_g = node.nfree_g = free_g.bit_count()
@@ -250,10 +251,46 @@ class Pool:
                 key = (old_c, new_c, old_g, new_g,
                        was_idle != (free_c == node.cores
                                     and free_g == node.gpus))
-                moves.setdefault(key, []).append(node.pos)
+                group = moves.get(key)
+                if group is None:
+                    moves[key] = [node.pos]
+                else:
+                    group.append(node.pos)
+        self._move(moves)
+
+    def give(self, items):
+        """Free ``[(node, cores, gpus)]`` (id bit sets the ranks hold
+        allocated): :meth:`set_free_many` of their union with the free
+        ids."""
+        moves = {}
+        for node, cores, gpus in items:
+            old_c, old_g = node.nfree_c, node.nfree_g
+            fc, fg = node.free_c, node.free_g
+            was_idle = fc == node.cores and fg == node.gpus
+            fc = node.free_c = fc | cores
+            fg = node.free_g = fg | gpus
+            new_c = node.nfree_c = fc.bit_count()
+            new_g = node.nfree_g = fg.bit_count()
+            if node.up:
+                key = (old_c, new_c, old_g, new_g,
+                       was_idle != (fc == node.cores and fg == node.gpus))
+                group = moves.get(key)
+                if group is None:
+                    moves[key] = [node.pos]
+                else:
+                    group.append(node.pos)
+        self._move(moves)
+
+    def _move(self, moves):
+        """Move the ranks ``{(old_c, new_c, old_g, new_g, idle_flips):
+        [pos]}`` between buckets."""
         core_eq, gpu_eq = self.core_eq, self.gpu_eq
         for (old_c, new_c, old_g, new_g, flip), positions in moves.items():
-            positions.sort()
+            if len(positions) > 1 and positions[0] > positions[-1]:
+                positions.reverse()
+            if any(positions[i] > positions[i + 1]
+                   for i in range(len(positions) - 1)):
+                positions.sort()
             mask = _mask(positions)
             if old_c != new_c:
                 core_eq[old_c] ^= mask
@@ -281,15 +318,26 @@ class Pool:
     def take(self, plan, high=False):
         """Allocate ``[(node, ncores, ngpus)]`` from the free ids; returns
         the ``(cores, gpus)`` masks taken, in plan order."""
-        taken, changes = [], []
+        taken, moves = [], {}
         for node, ncores, ngpus in plan:
-            cores = node.free_c if ncores == node.nfree_c \
-                else pick_ids(node.free_c, ncores, high)
-            gpus = node.free_g if ngpus == node.nfree_g \
-                else pick_ids(node.free_g, ngpus, high)
+            old_c, old_g = node.nfree_c, node.nfree_g
+            fc, fg = node.free_c, node.free_g
+            was_idle = fc == node.cores and fg == node.gpus
+            cores = fc if ncores == old_c else pick_ids(fc, ncores, high)
+            gpus = fg if ngpus == old_g else pick_ids(fg, ngpus, high)
             taken.append((cores, gpus))
-            changes.append((node, node.free_c & ~cores, node.free_g & ~gpus))
-        self.set_free_many(changes)
+            node.free_c, node.free_g = fc ^ cores, fg ^ gpus
+            new_c = node.nfree_c = old_c - cores.bit_count()
+            new_g = node.nfree_g = old_g - gpus.bit_count()
+            if node.up:
+                key = (old_c, new_c, old_g, new_g,
+                       was_idle and bool(cores or gpus))
+                group = moves.get(key)
+                if group is None:
+                    moves[key] = [node.pos]
+                else:
+                    group.append(node.pos)
+        self._move(moves)
         return taken
 
     # -- capacity --------------------------------------------------------------

@@ -446,23 +446,14 @@ class SchedulerService(Module):
         (R looked up in the KVS when absent)."""
         body = request.json()
         jobid = _int_field(body, "id")
-        R = body.get("R")
-        if R is None:
-            obj = await self.kvs.lookup(
-                "primary", fluid.encode(jobid, "kvs") + ".R",
-                cred=self.router.instance_cred)
-            R = json.loads(T.decode_val(obj))
-        try:
-            shares = shares_of(R)
-        except RError as exc:
-            raise InvalidArgument(f"free: job {jobid}: {exc}") from None
         if self.policy is None:
             raise NoSuchService("sched-simple not initialized")
-        final = body.get("final", True)
-        if not self.policy.free(shares, jobid, final is not False,
-                                self.reactor.seconds()):
-            self.log.error("sched: free: job {id}: R was not allocated",
-                           id=jobid)
+        final = body.get("final", True) is not False
+        now = self.reactor.seconds()
+        if not (final and self.policy.free_job(jobid, now)):
+            # a partial release, or a job the policy holds nothing of
+            # (a free of what hello did not reclaim): from R
+            await self._free_R(jobid, body.get("R"), final, now)
         self.stats["frees"] += 1
         if self._shared and self.queue:
             # the job manager queued its free event first: the next job's
@@ -473,6 +464,20 @@ class SchedulerService(Module):
         else:
             self._kick()
         return {}
+
+    async def _free_R(self, jobid, R, final, now):
+        if R is None:
+            obj = await self.kvs.lookup(
+                "primary", fluid.encode(jobid, "kvs") + ".R",
+                cred=self.router.instance_cred)
+            R = json.loads(T.decode_val(obj))
+        try:
+            shares = shares_of(R)
+        except RError as exc:
+            raise InvalidArgument(f"free: job {jobid}: {exc}") from None
+        if not self.policy.free(shares, jobid, final, now):
+            self.log.error("sched: free: job {id}: R was not allocated",
+                           id=jobid)
 
     @method("expiration")
     def rpc_expiration(self, request):
