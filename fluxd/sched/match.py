@@ -23,6 +23,8 @@ mask (free counts in the pool) and ranks given with counts of their own
 after reservations).
 """
 
+import itertools
+
 from fluxd.sched.pool import bits
 
 __all__ = ["MatchPolicy", "MatchError", "select"]
@@ -96,20 +98,21 @@ def _ordered(pool, policy, shape, mask):
 
 
 def _by_class(pool, policy, shape, mask):
-    """The ranks of the class that alone holds the request first."""
-    classes = {}
-    for pos in bits(mask):
-        classes.setdefault(pool.nodes[pos].props, []).append(pos)
+    """The ranks of the smallest class (same properties) that alone
+    holds the request first (classes and capacities from the pool's
+    indexes: no rank is visited)."""
     best = None
-    for positions in classes.values():
-        have = sum(shape.cap(pool.nodes[p].nfree_c, pool.nodes[p].nfree_g,
-                             pool.nodes[p]) for p in positions)
-        if have >= shape.need and (best is None or len(positions)
-                                   < len(best)):
-            best = positions
-    first = best or []
-    rest = [p for p in bits(mask) if best is None or p not in set(best)]
-    return iter(first + rest)
+    for cmask in pool.classes.values():
+        part = mask & cmask
+        if not part:
+            continue
+        count = part.bit_count()
+        if (best is None or count < best[0]) \
+                and pool.capacity(shape, part) >= shape.need:
+            best = (count, part)
+    if best is None:
+        return bits(mask)
+    return itertools.chain(bits(best[1]), bits(mask & ~best[1]))
 
 
 def select(pool, policy, shape, mask, touched=()):

@@ -168,6 +168,11 @@ class Pool:
         self.tcore_ge = _cumulative(self.tcore_eq)
         self.tgpu_ge = _cumulative(self.tgpu_eq)
         self._ge = {}
+        #: ranks by property set (``variation``'s node classes)
+        classes = {}
+        for node in self.nodes:
+            classes.setdefault(node.props, []).append(node.pos)
+        self.classes = {props: _mask(p) for props, p in classes.items()}
         self.idle = 0
         self.up = 0
         self.total = sum(n.ncores for n in self.nodes)
