@@ -272,17 +272,17 @@ class Fluxion:
 
     def _start(self, job, plan, now):
         taken = self.pool.take(plan, self.settings.match.ids_high)
-        shares, counts, ids = [], {}, {}
-        for (node, ncores, ngpus), (cores, gpus) in zip(plan, taken):
-            shares.append(Share(node.rank, node.hostname, cores, gpus,
-                                node.props))
-            counts[node.pos] = (ncores, ngpus)
-            ids[node.pos] = (cores, gpus)
+        make = Share.make
+        shares = [make((node.rank, node.hostname, cores, gpus, node.props))
+                  for (node, _, _), (cores, gpus) in zip(plan, taken)]
+        positions = [node.pos for node, _, _ in plan]
+        counts = dict(zip(positions, [(c, g) for _, c, g in plan]))
+        ids = dict(zip(positions, taken))
         if self.planner._views:
             self.planner.changed(counts, -1)
-        if len(shares) > 1 and (shares[0].rank > shares[1].rank or any(
-                a.rank > b.rank for a, b in zip(shares, shares[1:]))):
-            shares.sort(key=lambda s: s.rank)
+        if len(shares) > 1 and (shares[0][0] > shares[1][0] or any(
+                a[0] > b[0] for a, b in zip(shares, shares[1:]))):
+            shares.sort()
         duration = job.req.duration
         end = now + duration if duration > 0 else self.expiration
         self.planner.add_running(job.id, end, counts, ids)

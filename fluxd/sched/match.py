@@ -25,7 +25,7 @@ after reservations).
 
 import itertools
 
-from fluxd.sched.pool import bits
+from fluxd.sched.pool import bits, first_bits
 
 __all__ = ["MatchPolicy", "MatchError", "select"]
 
@@ -94,7 +94,8 @@ def _ordered(pool, policy, shape, mask):
         return pool.by_free(mask)
     if policy.mode == "variation":
         return _by_class(pool, policy, shape, mask)
-    return bits(mask, policy.high)
+    # every candidate holds a unit at least: ``need`` of them are enough
+    return first_bits(mask, shape.need, policy.high)
 
 
 def _by_class(pool, policy, shape, mask):
@@ -147,12 +148,10 @@ def select(pool, policy, shape, mask, touched=()):
             and policy.mode == "order":
         # every candidate holds exactly one unit: take the first ones
         nodes = pool.nodes
-        for pos in bits(mask, policy.high):
-            chosen.append((nodes[pos], 1))
-            units += 1
-            if units >= need:
-                done = True
-                break
+        positions = first_bits(mask, need - units, policy.high)
+        chosen.extend((nodes[pos], 1) for pos in positions)
+        units += len(positions)
+        done = units >= need
     elif not done and mask:
         for pos in _ordered(pool, policy, shape, mask):
             node = pool.nodes[pos]

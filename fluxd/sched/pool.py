@@ -16,7 +16,11 @@ GPUs (slots, or 1 when the rank qualifies as one of ``nnodes``), and
 buckets of equal free counts, without visiting the ranks.
 """
 
-__all__ = ["Node", "Pool", "Shape", "bits"]
+__all__ = ["Node", "Pool", "Shape", "bits", "first_bits"]
+
+#: the set bits of every byte value, ascending
+_BYTE_BITS = [tuple(i for i in range(8) if value >> i & 1)
+              for value in range(256)]
 
 
 def bits(mask, high=False):
@@ -32,6 +36,40 @@ def bits(mask, high=False):
             low = mask & -mask
             yield low.bit_length() - 1
             mask ^= low
+
+
+def first_bits(mask, count, high=False):
+    """The positions of the first ``count`` set bits of ``mask`` (lowest
+    first, or highest with ``high``), as a list.  A big mask (10,000
+    ranks) is read once as bytes: a bit costs no big-integer operation."""
+    if mask.bit_length() <= 256:
+        out = []
+        for pos in bits(mask, high):
+            if len(out) >= count:
+                break
+            out.append(pos)
+        return out
+    data = mask.to_bytes((mask.bit_length() + 7) // 8, "little")
+    out = []
+    table = _BYTE_BITS
+    if not high:
+        for i, value in enumerate(data):
+            if value:
+                base = i * 8
+                for j in table[value]:
+                    out.append(base + j)
+                if len(out) >= count:
+                    return out[:count]
+        return out
+    for i in range(len(data) - 1, -1, -1):
+        value = data[i]
+        if value:
+            base = i * 8
+            for j in reversed(table[value]):
+                out.append(base + j)
+            if len(out) >= count:
+                return out[:count]
+    return out
 
 
 def pick_ids(mask, count, high=False):

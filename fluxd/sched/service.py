@@ -59,7 +59,7 @@ from fluxd.sched.fluxion import Fluxion
 from fluxd.sched.policy import InvalidRequest, Unsatisfiable
 from fluxd.sched.schedconf import SettingsError, sched_settings
 from fluxd.sched.rbuild import (
-    RError, build_R, ids_of, policy_nodes, shares_of, summary)
+    RError, build_R, groups_of, ids_of, policy_nodes, shares_of, summary)
 from fluxd.sched.request import request_of
 
 __all__ = ["SchedulerService", "SUCCESS", "ANNOTATE", "DENY", "CANCEL"]
@@ -307,10 +307,12 @@ class SchedulerService(Module):
                 self._deny(job, value)
             else:
                 shares, expiration = value
+                groups = groups_of(shares)
                 R = build_R(shares, job.req.nslots, now, expiration,
-                            self.settings.match_format != "rv1_nosched")
+                            self.settings.match_format != "rv1_nosched",
+                            groups)
                 # the summary string is shared by every job with the same one
-                job.alloc = (R, sys.intern(summary(shares)), shares)
+                job.alloc = (R, sys.intern(summary(shares, groups)), shares)
                 self.writer.put_value(
                     fluid.encode(job.id, "kvs") + ".R",
                     json.dumps(R, separators=(",", ":")).encode(),

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.sched.policy import Request
-from fluxd.sched.pool import Pool, Shape, _mask
+from fluxd.sched.pool import Pool, Shape, _mask, bits, first_bits
 
 SHAPES = [Shape(Request(3, 2)), Shape(Request(2, 1, slot_gpus=1)),
           Shape(Request(4, 2, nnodes=2)), Shape(Request(2, 1, nnodes=2,
@@ -25,6 +25,14 @@ def model_capacity(pool, shape, mask):
 
 
 class PoolTests(SynchronousTestCase):
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.integers(0, 3000), max_size=300),
+           st.integers(0, 400), st.booleans())
+    def test_first_bits_of_big_and_small_masks(self, positions, count, high):
+        mask = sum(1 << p for p in set(positions))
+        self.assertEqual(first_bits(mask, count, high),
+                         list(bits(mask, high))[:count])
+
     def test_mask_of_positions(self):
         self.assertEqual(_mask([0, 1, 2, 5, 7, 8]), 0b110100111)
         self.assertEqual(_mask([]), 0)
