@@ -158,14 +158,16 @@ def main():
           " cores); per CPU s: allocations per second of this process's CPU"
           " time; us/alloc: the policy's time per allocation")
     print(f"{'nodes':>6} {'policy':>12} {'match':>10} {'allocs/s':>9}"
-          f" {'per CPU s':>9} {'us/alloc':>9} {'util':>6} {'wait min':>9} {'denied':>7}"
+          f" {'per CPU s':>9} {'us/alloc':>9} {'util':>6} {'wait min':>9}"
+          f" {'denied':>7}"
           f" {'ready s':>8} {'MB':>6} {'MB q':>6}")
     for nodes in (int(n) for n in args.nodes.split(",")):
         for policy in args.policies.split(","):
             for match in args.match.split(","):
                 r = run(nodes, policy, match, jobs)
                 print(f"{nodes:>6} {policy:>12} {match:>10} {r['rate']:>9.0f}"
-                      f" {r['cpu_rate']:>9.0f} {r['us']:>9.0f} {r['util']:>6.1%} {r['wait']:>9.0f}"
+                      f" {r['cpu_rate']:>9.0f} {r['us']:>9.0f}"
+                      f" {r['util']:>6.1%} {r['wait']:>9.0f}"
                       f" {r['denied']:>7} {r['ready']:>8.2f}"
                       f" {r['memory'] / 1e6:>6.1f}"
                       f" {r['queued'] / 1e6:>6.1f}", flush=True)

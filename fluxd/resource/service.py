@@ -569,8 +569,8 @@ def build_resource(reactor, config, attrs, router, overlay=None,
             else dict(enumerate(hostlist))
         exclude = exclude_ranks(config.get("resource.exclude", None), names,
                                 size)
+    forced = attrs.get_default("resource.monitor-force-up") is not None
     return ResourceService(reactor, rank, size, router, hostlist, rset=rset,
                            local=local, exclude=exclude,
                            verify=verify_modes(config), overlay=overlay,
-                           force_up=attrs.get_default("resource.monitor-force-up")
-                           is not None)
+                           force_up=forced)

@@ -53,22 +53,30 @@ def first_bits(mask, count, high=False):
     out = []
     table = _BYTE_BITS
     if not high:
-        for i, value in enumerate(data):
-            if value:
+        # from the byte of the lowest set bit (busy low ranks cost nothing)
+        for i in range(((mask & -mask).bit_length() - 1) // 8, len(data)):
+            value = data[i]
+            if value == 255:
+                out.extend(range(i * 8, i * 8 + 8))
+            elif value:
                 base = i * 8
-                for j in table[value]:
-                    out.append(base + j)
-                if len(out) >= count:
-                    return out[:count]
+                out.extend([base + j for j in table[value]])
+            else:
+                continue
+            if len(out) >= count:
+                return out[:count]
         return out
     for i in range(len(data) - 1, -1, -1):
         value = data[i]
-        if value:
+        if value == 255:
+            out.extend(range(i * 8 + 7, i * 8 - 1, -1))
+        elif value:
             base = i * 8
-            for j in reversed(table[value]):
-                out.append(base + j)
-            if len(out) >= count:
-                return out[:count]
+            out.extend([base + j for j in reversed(table[value])])
+        else:
+            continue
+        if len(out) >= count:
+            return out[:count]
     return out
 
 

@@ -31,13 +31,13 @@ Then:
 - ``sched.free`` (``final`` false: a partial release of those ranks),
   ``sched.cancel``, ``sched.prioritize``, ``sched.expiration`` and
   ``sched.resource-status`` (the scheduler's view);
-- ``feasibility.check`` (:class:`FeasibilityService`);
+- ``feasibility.check`` (:class:`~fluxd.sched.feasibility.FeasibilityService`,
+  here too);
 - ``flux config reload``: new policies (an unknown one refused).
 
 The policy is pure: this module only speaks the protocol.
 """
 
-import errno
 import json
 import sys
 
@@ -55,14 +55,16 @@ from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
 from fluxd.sched._queue import QueueSet
+from fluxd.sched.feasibility import FeasibilityService
 from fluxd.sched.fluxion import Fluxion
-from fluxd.sched.policy import InvalidRequest, Unsatisfiable
+from fluxd.sched.policy import InvalidRequest
 from fluxd.sched.schedconf import SettingsError, sched_settings
 from fluxd.sched.rbuild import (
     RError, build_R, groups_of, ids_of, policy_nodes, shares_of, summary)
 from fluxd.sched.request import request_of
 
-__all__ = ["SchedulerService", "SUCCESS", "ANNOTATE", "DENY", "CANCEL"]
+__all__ = ["SchedulerService", "FeasibilityService", "SUCCESS", "ANNOTATE",
+           "DENY", "CANCEL"]
 
 SUCCESS, ANNOTATE, DENY, CANCEL = 0, 1, 2, 3
 #: sched-simple's default concurrency: ``limited=8``
@@ -508,36 +510,3 @@ class SchedulerService(Module):
             await d
         if self.policy is None:
             raise NoSuchService("sched-simple not initialized")
-
-    async def feasibility(self, jobspec):
-        """``feasibility.check``: None, or raise the reason the jobspec
-        could never run here."""
-        if not isinstance(jobspec, dict):
-            raise ProtocolError("jobspec must be an object")
-        await self._when_resources()
-        try:
-            self.policy.check(request_of(jobspec))
-        except Unsatisfiable as exc:
-            raise FluxError(str(exc), errnum=errno.EOVERFLOW) from None
-        except InvalidRequest as exc:
-            raise InvalidArgument(str(exc)) from None
-
-
-class FeasibilityService(Module):
-    """``feasibility.check {jobspec}`` (RFC 27): empty success, or the
-    reason the instance could never run the job.
-
-    :param sched: the :class:`SchedulerService` that decides.
-    """
-
-    name = "feasibility"
-
-    def __init__(self, sched):
-        super().__init__(0)
-        self.sched = sched
-
-    @method("check", roles=ROLE_USER)
-    async def rpc_check(self, request):
-        """Check one jobspec against the instance's resources."""
-        await self.sched.feasibility(request.json().get("jobspec"))
-        return {}
