@@ -362,19 +362,24 @@ class Planner:
 def _capacity(shape, nodes, usable):
     """``cap(pos, c, g)``: the units of ``shape`` rank ``pos`` holds with
     ``c``/``g`` free (0 unless it is in ``usable``), fast paths for the
-    common kinds."""
+    common kinds (``usable`` read as bytes: testing a bit of a 10,000-bit
+    integer would copy it)."""
     kind, size, gsize, per = shape.kind, shape.size, shape.gsize, shape.per
+    table = usable.to_bytes((usable.bit_length() + 8) // 8, "little")
+    top = usable.bit_length()
     if kind == "slots" and not gsize:
         def cap(pos, c, g):
-            return c // size if c >= size and usable >> pos & 1 else 0
+            return c // size if c >= size and pos < top \
+                and table[pos >> 3] >> (pos & 7) & 1 else 0
     elif kind == "nodes" and not gsize:
         least = size * per
 
         def cap(pos, c, g):
-            return 1 if c >= least and usable >> pos & 1 else 0
+            return 1 if c >= least and pos < top \
+                and table[pos >> 3] >> (pos & 7) & 1 else 0
     else:
         def cap(pos, c, g):
-            if not usable >> pos & 1:
+            if pos >= top or not table[pos >> 3] >> (pos & 7) & 1:
                 return 0
             return shape.cap(c, g, nodes[pos])
     return cap
