@@ -377,6 +377,20 @@ def _capacity(shape, nodes, usable):
         def cap(pos, c, g):
             return 1 if c >= least and pos < top \
                 and table[pos >> 3] >> (pos & 7) & 1 else 0
+    elif kind in ("whole", "wholeslots"):
+        # idle ranks only: a rank holds units once everything is free
+        slots, whole = shape.slots, kind == "whole"
+
+        def cap(pos, c, g):
+            if pos >= top or not table[pos >> 3] >> (pos & 7) & 1:
+                return 0
+            node = nodes[pos]
+            if c != node.ncores or g != node.ngpus:
+                return 0
+            fit = slots(c, g)
+            if whole:
+                return 1 if fit >= per else 0
+            return fit
     else:
         def cap(pos, c, g):
             if pos >= top or not table[pos >> 3] >> (pos & 7) & 1:

@@ -138,12 +138,15 @@ class Shape:
 
     def slots(self, c, g):
         """Slots ``c`` cores and ``g`` GPUs hold."""
-        if c < self.size:
+        size = self.size
+        if c < size:
             return 0
-        fit = c // self.size
+        fit = c // size
         if self.gsize:
-            fit = min(fit, g // self.gsize)
-        return max(fit, 0)
+            gfit = g // self.gsize
+            if gfit < fit:
+                return gfit
+        return fit
 
     def cap(self, c, g, node):
         """Units of the request a rank holds with ``c``/``g`` free."""
