@@ -169,8 +169,7 @@ class Fluxion:
             counts[node.pos] = (cores.bit_count(), gpus.bit_count())
             ids[node.pos] = (cores, gpus)
         self.pool.set_free_many(changes)
-        if self.planner._views:
-            self.planner.changed(moves, 1)
+        self.planner.changed(moves, 1)
         return exact, counts, ids
 
     def free(self, shares, jobid=None, final=True, now=None):
@@ -203,8 +202,7 @@ class Fluxion:
         nodes = self.pool.nodes
         self.pool.give([(nodes[pos], cores, gpus)
                         for pos, (cores, gpus) in run.ids.items()])
-        if self.planner._views:
-            self.planner.changed(run.counts, 1)
+        self.planner.changed(run.counts, 1)
         self._released(jobid, None, now)
         return True
 
@@ -278,8 +276,7 @@ class Fluxion:
         positions = [node.pos for node, _, _ in plan]
         counts = dict(zip(positions, [(c, g) for _, c, g in plan]))
         ids = dict(zip(positions, taken))
-        if self.planner._views:
-            self.planner.changed(counts, -1)
+        self.planner.changed(counts, -1)
         if len(shares) > 1 and (shares[0][0] > shares[1][0] or any(
                 a[0] > b[0] for a, b in zip(shares, shares[1:]))):
             shares.sort()
