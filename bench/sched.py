@@ -37,11 +37,11 @@ import sys
 import time
 import tracemalloc
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from twisted.internet import defer  # noqa: E402
 
-from _schedbench import (  # noqa: E402
+from fluxd.testing.schedbench import (  # noqa: E402
     CORES, GPUS, RESERVATIONS, Cluster, jobspec, workload)
 from fluxd.sched.match import MatchPolicy  # noqa: E402
 from fluxd.sched.schedconf import QueueSettings, SchedSettings  # noqa: E402

@@ -31,16 +31,21 @@ import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import tomli_w  # noqa: E402
 
-from _schedbench import config_entries, jobspec, workload  # noqa: E402
-from throughput import rss_mib  # noqa: E402
 from fluxd.client.sync import Flux  # noqa: E402
 from fluxd.security.sign import wrap_none  # noqa: E402
+from fluxd.testing.schedbench import (  # noqa: E402
+    config_entries, jobspec, workload)
+
+
+def rss_mib(pid):
+    """A process's VmRSS in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f
+                    if line.startswith("VmRSS:"))
 
 
 def specs(count, duration, simple):
@@ -89,7 +94,7 @@ def inner(count, batch, duration, simple):
         submitted = time.time()
     done.wait()
     end = max(state["last"] or time.time(), submitted)
-    rss, _ = rss_mib(pid)
+    rss = rss_mib(pid)
     return {"submit_rate": count / (submitted - start),
             "rate": count / (end - start), "rss": rss}
 

@@ -24,12 +24,12 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from twisted.internet import defer  # noqa: E402
 
-from _schedbench import Cluster  # noqa: E402
 from fluxd.formats.jobspec import from_command  # noqa: E402
+from fluxd.testing.schedbench import Cluster  # noqa: E402
 
 CORES = 32
 

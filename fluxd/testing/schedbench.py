@@ -1,5 +1,7 @@
+# -*- test-case-name: tests.unit.sched.test_schedbench -*-
 """What the scheduler benchmarks share (``bench/sched.py``,
-``bench/sched_simple.py``, ``bench/sched_e2e.py``): the simulated rank 0
+``bench/sched_simple.py``, ``bench/sched_e2e.py``; not used by the
+broker): the simulated rank 0
 around the real ``sched`` service, and the issue's job mix.
 
 :class:`Cluster` runs the real resource and KVS services (memory content
@@ -10,24 +12,23 @@ the job manager would.  :func:`workload` is the fixed job mix of issue 18.
 """
 
 import math
-import os
 import random
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from twisted.internet.task import Clock
 
-from twisted.internet.task import Clock  # noqa: E402
+from fluxd.formats import fluid
+from fluxd.formats.jobspec import from_command
+from fluxd.formats.rv1 import from_config
+from fluxd.message.router import method
+from fluxd.module import Module
+from fluxd.resource.service import ResourceService
+from fluxd.sched.service import SchedulerService
+from fluxd.testing.kvs import KVSBroker
+from fluxd.testing.overlay import FakeOverlayStatus
 
-from fluxd.formats import fluid  # noqa: E402
-from fluxd.formats.jobspec import from_command  # noqa: E402
-from fluxd.formats.rv1 import from_config  # noqa: E402
-from fluxd.message.router import method  # noqa: E402
-from fluxd.module import Module  # noqa: E402
-from fluxd.resource.service import ResourceService  # noqa: E402
-from fluxd.sched.service import SchedulerService  # noqa: E402
-from fluxd.testing.kvs import KVSBroker  # noqa: E402
-from fluxd.testing.overlay import FakeOverlayStatus  # noqa: E402
+__all__ = ["CORES", "GPUS", "RESERVATIONS", "Cluster", "JobManager",
+           "config_entries", "jobspec", "workload"]
 
 #: the issue's nodes: 64 cores, 4 GPUs on a quarter of them
 CORES, GPUS = 64, 4
