@@ -28,17 +28,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import tomli_w  # noqa: E402
 
-from fluxd.client.sync import Flux  # noqa: E402
 from fluxd.security.sign import wrap_none  # noqa: E402
 from fluxd.testing.schedbench import (  # noqa: E402
-    config_entries, jobspec, workload)
+    config_entries, jobspec, submit_and_wait, workload)
 
 
 def rss_mib(pid):
@@ -63,40 +60,10 @@ def specs(count, duration, simple):
 
 def inner(count, batch, duration, simple):
     """Measure in the enclosing instance (FLUX_URI)."""
-    entries = specs(count, duration, simple)
-    done = threading.Event()
-    state = {"cleaned": 0, "last": None}
-
-    def follow():
-        with Flux() as h:
-            for events in h.stream("job-manager.events-journal", {}):
-                for event in events["events"]:
-                    if event["entry"]["name"] == "clean":
-                        state["cleaned"] += 1
-                        state["last"] = event["entry"]["timestamp"]
-                if state["cleaned"] >= count:
-                    done.set()
-                    return
-    watcher = threading.Thread(target=follow, daemon=True)
-    watcher.start()
-    with Flux() as h:
-        pid = int(h.rpc("attr.get", {"name": "broker.pid"})["value"])
-        time.sleep(0.2)     # let the journal stream register
-        start = time.time()
-        tokens = []
-        for first in range(0, count, batch):
-            tokens.append(h.send("job-ingest.submit",
-                                 {"jobs": entries[first:first + batch]}))
-            if len(tokens) >= 4:
-                h.wait(tokens.pop(0))
-        for token in tokens:
-            h.wait(token)
-        submitted = time.time()
-    done.wait()
-    end = max(state["last"] or time.time(), submitted)
-    rss = rss_mib(pid)
+    start, submitted, end, pid = submit_and_wait(
+        specs(count, duration, simple), batch)
     return {"submit_rate": count / (submitted - start),
-            "rate": count / (end - start), "rss": rss}
+            "rate": count / (end - start), "rss": rss_mib(pid)}
 
 
 def config(nodes, match):

@@ -13,6 +13,7 @@ the job manager would.  :func:`workload` is the fixed job mix of issue 18.
 
 import math
 import random
+import threading
 import time
 
 from twisted.internet.task import Clock
@@ -28,7 +29,7 @@ from fluxd.testing.kvs import KVSBroker
 from fluxd.testing.overlay import FakeOverlayStatus
 
 __all__ = ["CORES", "GPUS", "RESERVATIONS", "Cluster", "JobManager",
-           "config_entries", "jobspec", "workload"]
+           "config_entries", "jobspec", "submit_and_wait", "workload"]
 
 #: the issue's nodes: 64 cores, 4 GPUs on a quarter of them
 CORES, GPUS = 64, 4
@@ -163,3 +164,45 @@ class Cluster:
         """``sched.free`` as the job manager sends it (R included)."""
         self.router.call("sched.free", {"id": jobid, "R": R, "final": True},
                          cred=self.router.instance_cred)
+
+
+def submit_and_wait(entries, batch, uri=None):
+    """Submit ``job-ingest.submit`` entries to a real instance, ``batch``
+    a request (four requests in flight), and wait until every job is
+    ``clean`` (the throughput benchmarks).
+
+    :returns: ``(start, submitted, end, pid)``: epoch seconds of the
+        first submit, of the last acknowledgement and of the last
+        ``clean``, and the broker's pid.
+    """
+    from fluxd.client.sync import Flux  # the stdlib client: threads
+    count = len(entries)
+    done = threading.Event()
+    state = {"cleaned": 0, "last": None}
+
+    def follow():
+        with Flux(uri) as h:
+            for events in h.stream("job-manager.events-journal", {}):
+                for event in events["events"]:
+                    if event["entry"]["name"] == "clean":
+                        state["cleaned"] += 1
+                        state["last"] = event["entry"]["timestamp"]
+                if state["cleaned"] >= count:
+                    done.set()
+                    return
+    threading.Thread(target=follow, daemon=True).start()
+    with Flux(uri) as h:
+        pid = int(h.rpc("attr.get", {"name": "broker.pid"})["value"])
+        time.sleep(0.2)     # let the journal stream register
+        start = time.time()
+        tokens = []
+        for first in range(0, count, batch):
+            tokens.append(h.send("job-ingest.submit",
+                                 {"jobs": entries[first:first + batch]}))
+            if len(tokens) >= 4:
+                h.wait(tokens.pop(0))
+        for token in tokens:
+            h.wait(token)
+        submitted = time.time()
+    done.wait()
+    return start, submitted, max(state["last"] or time.time(), submitted), pid
