@@ -35,7 +35,7 @@ class FeasibilityService(Module):
         jobspec = request.json().get("jobspec")
         if not isinstance(jobspec, dict):
             raise ProtocolError("jobspec must be an object")
-        await self.sched._when_resources()
+        await self.sched.when_resources()
         try:
             self.sched.policy.check(request_of(jobspec))
         except Unsatisfiable as exc:

@@ -497,13 +497,15 @@ class SchedulerService(Module):
     @method("resource-status", roles=ROLE_USER)
     async def rpc_resource_status(self, request):
         """``{all, allocated, down}`` as the scheduler sees them."""
-        await self._when_resources()
+        await self.when_resources()
         every, used, down = self.policy.snapshot()
         return {"all": build_R(every, 0, 0, 0),
                 "allocated": build_R(used, 0, 0, 0),
                 "down": build_R(down, 0, 0, 0)}
 
-    async def _when_resources(self):
+    async def when_resources(self):
+        """Wait until the policy has the resources (raise NoSuchService
+        when the scheduler could not get them)."""
         if not self._resources.called:
             d = defer.Deferred()
             self._resources.addBoth(lambda r: (d.callback(None), r)[1])
