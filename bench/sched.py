@@ -25,6 +25,17 @@ tracemalloc, its policy) and once every job is submitted and queued
 (``MB q``: everything allocated since, the alloc requests included; the
 first pass has run).
 
+Measured on the shared 2-core machine with a load of about 1 (other
+helpers' work), easy backfill, 16,000 jobs, 10,000 nodes: 614-823
+allocations/s by match policy (first 798, low 823, firstnodex 792,
+lonodex 734, high 675, lonode 679, hinodex 655, variation 646,
+locality 635, hinode 614; 501-806 us/alloc of
+policy time), 12.6 MB, ready in 1.1-2.1 s; the first 2,000 jobs only
+(``--quick``): 938-1,428/s.  At 1,000 nodes: first 1,004/s (420 us),
+lonodex 933/s (387 us): one decision costs 1.4-1.5x at 10,000 nodes.
+The R writes to the KVS (re-encoding a job directory per commit) are
+about a quarter of the time, in the KVS.
+
 Usage: ``.venv/bin/python bench/sched.py [--quick] [--jobs N]
 [--nodes 16,1000,10000] [--policies fcfs,easy,conservative]
 [--match first,lonodex]`` (every match policy by default)
