@@ -27,73 +27,20 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from twisted.internet import defer  # noqa: E402
-from twisted.internet.task import Clock  # noqa: E402
 
-from fluxd.formats import fluid  # noqa: E402
 from fluxd.formats.jobspec import from_command  # noqa: E402
-from fluxd.formats.rv1 import from_config  # noqa: E402
-from fluxd.message.router import method  # noqa: E402
-from fluxd.module import Module  # noqa: E402
-from fluxd.resource.service import ResourceService  # noqa: E402
-from fluxd.sched.service import SchedulerService  # noqa: E402
-from fluxd.testing.kvs import KVSBroker  # noqa: E402
-from fluxd.testing.overlay import FakeOverlayStatus  # noqa: E402
+from fluxd.testing.schedbench import Cluster  # noqa: E402
 
 CORES = 32
 
 
-class JobManager(Module):
-    """Hello (nothing held) and ready."""
-
-    name = "job-manager"
-
-    @method("sched-hello", streaming=True)
-    def hello(self, request):
-        return None
-
-    @method("sched-ready")
-    def ready(self, request):
-        return {"count": 0}
-
-
-class Cluster:
-    """The services of rank 0 for ``nodes`` nodes of 32 cores."""
+class Pairs(Cluster):
+    """A :class:`Cluster` of ``nodes`` nodes of 32 cores, no GPUs, with
+    the allocs it sent and not yet answered."""
 
     def __init__(self, nodes, limit):
-        self.clock = Clock()
-        self.clock.advance(1e9)
-        self.kvs = KVSBroker(0)
-        self.kvs.start()
-        self.router = self.kvs.router
-        rset = from_config([{"hosts": f"node[0-{nodes - 1}]",
-                             "cores": f"0-{CORES - 1}"}])
-        hosts = [f"node{i}" for i in range(nodes)]
-        resource = ResourceService(
-            self.clock, 0, nodes, self.router, hosts, rset=rset,
-            local=rset.copy_ranks([0]),
-            overlay=FakeOverlayStatus(f"0-{nodes - 1}"))
-        resource.startService()
-        self.router.add_module(resource)
-        self.router.add_module(JobManager())
-        self.sched = SchedulerService(self.clock, self.router, self.kvs.kvs,
-                                      limit=limit)
-        self.sched.startService()
-        self.router.add_module(self.sched)
-        self.settle()
-        assert self.sched.ready
-        self.ms = 0
+        super().__init__(nodes, limit=limit, cores=CORES, gpus=0)
         self.outstanding = {}
-
-    def next_id(self):
-        """FLUID-like ids, 1000 jobs a second: job directories in the KVS
-        stay as small as an instance's (sequential small ids would pile
-        every job into one directory)."""
-        self.ms += 1
-        return fluid.compose(self.ms, 0, 0)
-
-    def settle(self):
-        while self.clock.getDelayedCalls():
-            self.clock.advance(0)
 
     def allocs(self, jobspec, count):
         """Send ``count`` allocs; returns {id: responses} of those answered
@@ -101,11 +48,8 @@ class Cluster:
         for _ in range(count):
             jobid = self.next_id()
             got = self.outstanding[jobid] = []
-            self.router.stream(
-                "sched.alloc", {"id": jobid, "priority": 16, "userid": 1,
-                                "t_submit": 0.0, "jobspec": jobspec},
-                cred=self.router.instance_cred, on_response=got.append)
-        self.settle()
+            self.alloc(jobid, jobspec, got.append)
+        self.settle(due_only=False)
         # ANNOTATE responses (reason_pending) come before the answer
         answered = {jobid: got for jobid, got in self.outstanding.items()
                     if got and got[-1]["type"] != 1}
@@ -113,13 +57,10 @@ class Cluster:
             del self.outstanding[jobid]
         return answered
 
-    def free(self, answered):
+    def free_all(self, answered):
         for jobid, responses in answered.items():
-            R = responses[-1]["R"]
-            self.router.call("sched.free", {"id": jobid, "R": R,
-                                            "final": True},
-                             cred=self.router.instance_cred)
-        self.settle()
+            self.free(jobid, responses[-1]["R"])
+        self.settle(due_only=False)
 
 
 def spec(exclusive):
@@ -142,7 +83,7 @@ def fill(cluster, fraction):
 
 
 def measure(nodes, limit, exclusive, pairs, busy):
-    cluster = Cluster(nodes, limit)
+    cluster = Pairs(nodes, limit)
     fill(cluster, busy)
     batch = limit or 256
     jobspec = spec(exclusive)
@@ -155,7 +96,7 @@ def measure(nodes, limit, exclusive, pairs, busy):
         sent += more
         for responses in answered.values():
             assert responses[-1]["type"] == 0, responses
-        cluster.free(answered)
+        cluster.free_all(answered)
         done += len(answered)
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu

@@ -95,15 +95,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from fluxd.client.sync import Flux  # noqa: E402
 from fluxd.formats.jobspec import from_command  # noqa: E402
 from fluxd.security.sign import wrap_none  # noqa: E402
+from fluxd.testing.schedbench import submit_and_wait  # noqa: E402
 
 
 def rss_mib(pid):
@@ -156,37 +155,7 @@ def inner(count, batch, duration, uri=None, real=False, size=1):
     jobspec["attributes"]["system"]["environment"] = {}
     signed = wrap_none(json.dumps(jobspec).encode(), os.getuid())
     entry = {"J": signed, "urgency": 16, "flags": 0}
-    done = threading.Event()
-    state = {"cleaned": 0, "last": None}
-
-    def follow():
-        with Flux(uri) as h:
-            for batch_ in h.stream("job-manager.events-journal", {}):
-                for event in batch_["events"]:
-                    if event["entry"]["name"] == "clean":
-                        state["cleaned"] += 1
-                        state["last"] = event["entry"]["timestamp"]
-                if state["cleaned"] >= count:
-                    done.set()
-                    return
-    watcher = threading.Thread(target=follow, daemon=True)
-    watcher.start()
-    with Flux(uri) as h:
-        pid = int(h.rpc("attr.get", {"name": "broker.pid"})["value"])
-        time.sleep(0.2)     # let the journal stream register
-        start = time.time()
-        tokens = []
-        for first in range(0, count, batch):
-            n = min(batch, count - first)
-            tokens.append(h.send("job-ingest.submit",
-                                 {"jobs": [entry] * n}))
-            if len(tokens) >= 4:
-                h.wait(tokens.pop(0))
-        for token in tokens:
-            h.wait(token)
-        submitted = time.time()
-    done.wait()
-    end = max(state["last"] or time.time(), submitted)
+    start, submitted, end, pid = submit_and_wait([entry] * count, batch, uri)
     rss, hwm = rss_mib(pid)
     result = {"jobs": count, "submit_rate": count / (submitted - start),
               "rate": count / (end - start), "rss": rss, "hwm": hwm}

@@ -265,6 +265,9 @@ ATTRIBUTES = {
     "content.blob-size-limit": AttrSpec("count"),
     "connector-local.guest-message-limit": AttrSpec("count"),
     "connector-local.guest-buffer-limit": AttrSpec("count"),
+    # flux-core's resource module option (``flux module load resource
+    # monitor-force-up``): fluxd's modules are built in, so it is set here
+    "resource.monitor-force-up": AttrSpec("flag"),
     "cron.directory": AttrSpec(
         "path", "warned", "fluxd has no cron service to load crontabs"),
 }

@@ -82,13 +82,17 @@ class ResourceService(Module):
     :param verify: verification modes, or None for no verification.
     :param overlay: the broker's overlay (online/torpid ranks, parent
         link); None on a lone broker.
+    :param force_up: ``resource.monitor-force-up``: every rank counts as
+        online from the start (the ``restart`` event says so), whether a
+        broker runs for it or not, until its broker is seen to leave.
     """
 
     name = "resource"
     log = Logger()
 
     def __init__(self, reactor, rank, size, router, hostlist, *, rset=None,
-                 local=None, exclude=None, verify=None, overlay=None):
+                 local=None, exclude=None, verify=None, overlay=None,
+                 force_up=False):
         super().__init__(rank)
         self.reactor = reactor
         self.size = size
@@ -109,6 +113,11 @@ class ResourceService(Module):
         self._saved = None
         self._defined = None if rank else defer.Deferred()
         self._posted = {"online": IDset(), "torpid": IDset()}
+        self.force_up = force_up
+        #: ranks whose broker was seen online, then gone (forced up no
+        #: more); the overlay's online set last seen
+        self._gone = IDset()
+        self._seen = IDset()
         self._background = []
         self._waiters = []
 
@@ -146,8 +155,12 @@ class ResourceService(Module):
     async def _start_leader(self):
         entries = await self.reslog.load()
         self.drain.replay(entries, self.hostlist)
+        # forced up ranks are online in the restart event itself
+        forced = IDset(range(self.size)) if self.force_up else IDset()
+        self._posted["online"] = forced
         await self.reslog.post("restart", {
-            "ranks": IDset(range(self.size)).encode(), "online": "",
+            "ranks": IDset(range(self.size)).encode(),
+            "online": forced.encode(),
             "nodelist": Hostlist(self.hostlist).encode()})
         stale = self.drain.drained() & self.exclude
         if stale:
@@ -312,10 +325,17 @@ class ResourceService(Module):
     # -- node states ----------------------------------------------------------
 
     def online(self):
-        """:returns: the online ranks (rank 0's view)."""
-        if self.overlay is None:
-            return IDset([self.rank])
-        return self.overlay.online_ranks()
+        """:returns: the online ranks (rank 0's view), those forced up
+        (``resource.monitor-force-up``) included."""
+        now = IDset([self.rank]) if self.overlay is None \
+            else self.overlay.online_ranks()
+        if not self.force_up:
+            return now
+        # every rank of the instance and of R, but a broker seen online
+        # then gone is down
+        self._gone = (self._gone | (self._seen - now)) - now
+        self._seen = now
+        return now | (self._all_ranks() - self._gone)
 
     def torpid(self):
         """:returns: the torpid ranks (rank 0's view)."""
@@ -549,6 +569,8 @@ def build_resource(reactor, config, attrs, router, overlay=None,
             else dict(enumerate(hostlist))
         exclude = exclude_ranks(config.get("resource.exclude", None), names,
                                 size)
+    forced = attrs.get_default("resource.monitor-force-up") is not None
     return ResourceService(reactor, rank, size, router, hostlist, rset=rset,
                            local=local, exclude=exclude,
-                           verify=verify_modes(config), overlay=overlay)
+                           verify=verify_modes(config), overlay=overlay,
+                           force_up=forced)

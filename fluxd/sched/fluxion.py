@@ -38,6 +38,8 @@ __all__ = ["Fluxion", "REASON"]
 #: ``sched.reason_pending`` of a job that waits for resources
 REASON = "insufficient resources"
 
+_NONE = object()
+
 
 def _args(req):
     if req.nslots <= 0 or req.slot_size <= 0 or req.nnodes < 0 \
@@ -84,6 +86,8 @@ class Fluxion:
         #: jobid -> [req, shape, eligible, checked]: what a pass learns
         #: of a pending request once (none of it changes while it waits)
         self._reqs = {}
+        #: jobid -> the t_estimate last annotated
+        self._noted = {}
         #: jobid -> queue key of the reserved jobs
         self._keys = {}
         self.dirty = False
@@ -116,6 +120,7 @@ class Fluxion:
         """A pending job left (cancelled): its reservation goes."""
         self._reqs.pop(jobid, None)
         self._keys.pop(jobid, None)
+        self._noted.pop(jobid, None)
         if self.planner.unreserve(jobid) is not None:
             self.dirty = True
 
@@ -136,8 +141,8 @@ class Fluxion:
         return self.pool.avail, self.pool.total
 
     def _shares(self, shares, take):
-        exact, counts, changes = True, {}, []
-        by_rank, changed = self.pool.by_rank, self.planner.changed
+        exact, counts, ids, changes, moves = True, {}, {}, [], {}
+        by_rank = self.pool.by_rank
         for share in shares:
             node = by_rank.get(share.rank)
             if node is None:
@@ -158,11 +163,14 @@ class Fluxion:
                     exact = False
                 free_c, free_g = node.free_c | cores, node.free_g | gpus
             changes.append((node, free_c, free_g))
-            changed(node.pos, free_c.bit_count() - node.nfree_c,
-                    free_g.bit_count() - node.nfree_g)
+            dc, dg = moves.get(node.pos, (0, 0))
+            moves[node.pos] = (dc + free_c.bit_count() - node.nfree_c,
+                               dg + free_g.bit_count() - node.nfree_g)
             counts[node.pos] = (cores.bit_count(), gpus.bit_count())
+            ids[node.pos] = (cores, gpus)
         self.pool.set_free_many(changes)
-        return exact, counts
+        self.planner.changed(moves, 1)
+        return exact, counts, ids
 
     def free(self, shares, jobid=None, final=True, now=None):
         """Give back resources (all of a job's, or the ranks of a partial
@@ -178,22 +186,38 @@ class Fluxion:
                     and self.pool.by_rank[s.rank].pos in run.counts]
             exact = len(held) == len(shares)
             shares = held
-        some, counts = self._shares(shares, take=False)
+        some, counts, _ = self._shares(shares, take=False)
         exact = exact and some
         if jobid is not None:
-            end = self.planner.release(jobid,
-                                       None if final else list(counts))
-            if end is not None and now is not None and end > now + 1.0:
-                # ended early: reservations may come sooner
-                self.dirty = True
+            self._released(jobid, None if final else list(counts), now)
         return exact
+
+    def free_job(self, jobid, now=None):
+        """Give back everything job ``jobid`` still holds here, from the
+        policy's own record of its allocation (as Fluxion frees a job by
+        its id); False when it holds nothing here."""
+        run = self.planner.running.get(jobid)
+        if run is None:
+            return False
+        nodes = self.pool.nodes
+        self.pool.give([(nodes[pos], cores, gpus)
+                        for pos, (cores, gpus) in run.ids.items()])
+        self.planner.changed(run.counts, 1)
+        self._released(jobid, None, now)
+        return True
+
+    def _released(self, jobid, positions, now):
+        end = self.planner.release(jobid, positions)
+        if end is not None and now is not None and end > now + 1.0:
+            # ended early: reservations may come sooner
+            self.dirty = True
 
     def set_allocated(self, shares, jobid=None, end=0.0):
         """Take what a job held across a restart (False when some ids
         were not free or not known)."""
-        exact, counts = self._shares(shares, take=True)
+        exact, counts, ids = self._shares(shares, take=True)
         if jobid is not None and counts:
-            self.planner.add_running(jobid, end, counts)
+            self.planner.add_running(jobid, end, counts, ids)
         self.dirty = True
         return exact
 
@@ -246,16 +270,19 @@ class Fluxion:
 
     def _start(self, job, plan, now):
         taken = self.pool.take(plan, self.settings.match.ids_high)
-        shares, counts, changed = [], {}, self.planner.changed
-        for (node, ncores, ngpus), (cores, gpus) in zip(plan, taken):
-            changed(node.pos, -ncores, -ngpus)
-            shares.append(Share(node.rank, node.hostname, cores, gpus,
-                                node.props))
-            counts[node.pos] = (ncores, ngpus)
-        shares.sort(key=lambda s: s.rank)
+        make = Share.make
+        shares = [make((node.rank, node.hostname, cores, gpus, node.props))
+                  for (node, _, _), (cores, gpus) in zip(plan, taken)]
+        positions = [node.pos for node, _, _ in plan]
+        counts = dict(zip(positions, [(c, g) for _, c, g in plan]))
+        ids = dict(zip(positions, taken))
+        self.planner.changed(counts, -1)
+        if len(shares) > 1 and (shares[0][0] > shares[1][0] or any(
+                a[0] > b[0] for a, b in zip(shares, shares[1:]))):
+            shares.sort()
         duration = job.req.duration
         end = now + duration if duration > 0 else self.expiration
-        self.planner.add_running(job.id, end, counts)
+        self.planner.add_running(job.id, end, counts, ids)
         return shares, end
 
     def schedule(self, queues, now):
@@ -306,6 +333,15 @@ class Fluxion:
             self._reqs[job.id] = info
         return info
 
+    def _note(self, out, job, t_estimate):
+        """Annotate a waiting job, unless nothing changed since the
+        last time (a pass looks at the same blocked jobs again and
+        again)."""
+        if self._noted.get(job.id, _NONE) != t_estimate:
+            self._noted[job.id] = t_estimate
+            out.append(("annotate", job, {"t_estimate": t_estimate,
+                                          "reason_pending": REASON}))
+
     def _late(self, res, job):
         """A reserved job cannot start at its time: the reservations
         made after its own (they may have been placed around it) go too
@@ -339,6 +375,7 @@ class Fluxion:
                 info = self._request(job)
             except InvalidRequest as exc:
                 queues.remove(job.id)
+                self._noted.pop(job.id, None)
                 out.append(("deny", job, "unable to allocate provided"
                                          f" jobspec: {exc}"))
                 continue
@@ -360,6 +397,7 @@ class Fluxion:
                         failed.setdefault(key, []).append(cost)
             if plan is not None:
                 queues.remove(job.id)
+                self._noted.pop(job.id, None)
                 self._reqs.pop(job.id, None)
                 self._keys.pop(job.id, None)
                 out.append(("alloc", job, self._start(job, plan, now)))
@@ -370,8 +408,7 @@ class Fluxion:
                 # runs a pass)
                 planner.reserve(res)
                 reserved += 1
-                out.append(("annotate", job, {"t_estimate": res.start,
-                                              "reason_pending": REASON}))
+                self._note(out, job, res.start)
                 continue
             if res is not None:
                 # late: what was reserved after it is redone (a stale
@@ -388,6 +425,7 @@ class Fluxion:
                                            req.duration)
                     if plan is not None:
                         queues.remove(job.id)
+                        self._noted.pop(job.id, None)
                         self._reqs.pop(job.id, None)
                         out.append(("alloc", job,
                                     self._start(job, plan, now)))
@@ -397,6 +435,7 @@ class Fluxion:
                     self.check(req)
                 except (Unsatisfiable, InvalidRequest) as exc:
                     queues.remove(job.id)
+                    self._noted.pop(job.id, None)
                     self._reqs.pop(job.id, None)
                     out.append(("deny", job, str(exc)
                                 if isinstance(exc, Unsatisfiable) else
@@ -405,16 +444,14 @@ class Fluxion:
                     continue
                 info[3] = True
             if reserved >= conf.reservations:
-                out.append(("annotate", job, {"t_estimate": None,
-                                              "reason_pending": REASON}))
+                self._note(out, job, None)
                 if conf.policy == "fcfs":
                     break
                 continue
             reserved += 1
             found = planner.earliest(shape, eligible, now, req.duration)
             if found is None:
-                out.append(("annotate", job, {"t_estimate": None,
-                                              "reason_pending": REASON}))
+                self._note(out, job, None)
                 continue
             start, plan = found
             duration = req.duration if req.duration > 0 else INF
@@ -426,5 +463,4 @@ class Fluxion:
             self._keys[job.id] = key
             if self._last_key is None or key > self._last_key:
                 self._last_key = key
-            out.append(("annotate", job, {"t_estimate": res.start,
-                                          "reason_pending": REASON}))
+            self._note(out, job, res.start)

@@ -23,7 +23,9 @@ mask (free counts in the pool) and ranks given with counts of their own
 after reservations).
 """
 
-from fluxd.sched.pool import bits
+import itertools
+
+from fluxd.sched.pool import bits, first_bits
 
 __all__ = ["MatchPolicy", "MatchError", "select"]
 
@@ -92,24 +94,26 @@ def _ordered(pool, policy, shape, mask):
         return pool.by_free(mask)
     if policy.mode == "variation":
         return _by_class(pool, policy, shape, mask)
-    return bits(mask, policy.high)
+    # every candidate holds a unit at least: ``need`` of them are enough
+    return first_bits(mask, shape.need, policy.high)
 
 
 def _by_class(pool, policy, shape, mask):
-    """The ranks of the class that alone holds the request first."""
-    classes = {}
-    for pos in bits(mask):
-        classes.setdefault(pool.nodes[pos].props, []).append(pos)
+    """The ranks of the smallest class (same properties) that alone
+    holds the request first (classes and capacities from the pool's
+    indexes: no rank is visited)."""
     best = None
-    for positions in classes.values():
-        have = sum(shape.cap(pool.nodes[p].nfree_c, pool.nodes[p].nfree_g,
-                             pool.nodes[p]) for p in positions)
-        if have >= shape.need and (best is None or len(positions)
-                                   < len(best)):
-            best = positions
-    first = best or []
-    rest = [p for p in bits(mask) if best is None or p not in set(best)]
-    return iter(first + rest)
+    for cmask in pool.classes.values():
+        part = mask & cmask
+        if not part:
+            continue
+        count = part.bit_count()
+        if (best is None or count < best[0]) \
+                and pool.capacity(shape, part) >= shape.need:
+            best = (count, part)
+    if best is None:
+        return bits(mask)
+    return itertools.chain(bits(best[1]), bits(mask & ~best[1]))
 
 
 def select(pool, policy, shape, mask, touched=()):
@@ -144,12 +148,10 @@ def select(pool, policy, shape, mask, touched=()):
             and policy.mode == "order":
         # every candidate holds exactly one unit: take the first ones
         nodes = pool.nodes
-        for pos in bits(mask, policy.high):
-            chosen.append((nodes[pos], 1))
-            units += 1
-            if units >= need:
-                done = True
-                break
+        positions = first_bits(mask, need - units, policy.high)
+        chosen.extend((nodes[pos], 1) for pos in positions)
+        units += len(positions)
+        done = units >= need
     elif not done and mask:
         for pos in _ordered(pool, policy, shape, mask):
             node = pool.nodes[pos]

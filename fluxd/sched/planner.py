@@ -45,10 +45,11 @@ class Reservation:
 
 
 class _Running:
-    __slots__ = ("end", "counts")
+    __slots__ = ("end", "counts", "ids")
 
-    def __init__(self, end, counts):
-        self.end, self.counts = end, counts
+    def __init__(self, end, counts, ids):
+        #: {pos: (ncores, ngpus)} and {pos: (cores, gpus)} (bit sets)
+        self.end, self.counts, self.ids = end, counts, ids
 
 
 class Planner:
@@ -70,13 +71,14 @@ class Planner:
 
     # -- running ---------------------------------------------------------------
 
-    def add_running(self, jobid, end, counts):
-        """Record a running allocation (``counts``: {pos: (c, g)})."""
+    def add_running(self, jobid, end, counts, ids):
+        """Record a running allocation (``counts``: {pos: (c, g)};
+        ``ids``: {pos: (cores, gpus)} as bit sets)."""
         old = self.running.pop(jobid, None)
         if old is not None:
             self._drop_end(old.end, jobid)
         end = INF if not end else end
-        self.running[jobid] = _Running(end, counts)
+        self.running[jobid] = _Running(end, counts, ids)
         bisect.insort(self._ends, (end, jobid))
 
     def _drop_end(self, end, jobid):
@@ -93,6 +95,7 @@ class Planner:
         if positions is not None:
             for pos in positions:
                 run.counts.pop(pos, None)
+                run.ids.pop(pos, None)
             if run.counts:
                 return run.end
         del self.running[jobid]
@@ -122,9 +125,9 @@ class Planner:
         if res is not None:
             i = bisect.bisect_left(self._by_start, (res.start, jobid))
             del self._by_start[i]
-            self._views = {k if k <= i else k - 1:
-                           view if k <= i else self._apply(view, res, 1)
-                           for k, view in self._views.items()}
+            # the views of longer prefixes held it: built again if asked
+            self._views = {k: view for k, view in self._views.items()
+                           if k <= i}
         return res
 
     def overdue(self, res, now):
@@ -219,16 +222,21 @@ class Planner:
             self._views[k] = view
         return view
 
-    def changed(self, pos, dc, dg):
-        """The pool's free counts of rank ``pos`` moved by ``dc``/``dg``
-        (the cached views follow)."""
-        if not self._views:
-            return
+    def changed(self, moves, sign):
+        """The pool's free counts moved by ``sign`` times ``moves``
+        ({pos: (ncores, ngpus)}): the cached views follow."""
         for _, counts, slack, _ in self._views.values():
-            have = counts.get(pos)
-            if have is not None:
-                have[0] += dc
-                have[1] += dg
+            if len(counts) < len(moves):
+                pairs = [(pos, have, moves.get(pos))
+                         for pos, have in counts.items()]
+            else:
+                pairs = [(pos, counts.get(pos), cg)
+                         for pos, cg in moves.items()]
+            for pos, have, cg in pairs:
+                if have is None or cg is None:
+                    continue
+                have[0] += sign * cg[0]
+                have[1] += sign * cg[1]
                 if have[0] > 0:
                     slack.add(pos)
                 else:
@@ -354,19 +362,38 @@ class Planner:
 def _capacity(shape, nodes, usable):
     """``cap(pos, c, g)``: the units of ``shape`` rank ``pos`` holds with
     ``c``/``g`` free (0 unless it is in ``usable``), fast paths for the
-    common kinds."""
+    common kinds (``usable`` read as bytes: testing a bit of a 10,000-bit
+    integer would copy it)."""
     kind, size, gsize, per = shape.kind, shape.size, shape.gsize, shape.per
+    table = usable.to_bytes((usable.bit_length() + 8) // 8, "little")
+    top = usable.bit_length()
     if kind == "slots" and not gsize:
         def cap(pos, c, g):
-            return c // size if c >= size and usable >> pos & 1 else 0
+            return c // size if c >= size and pos < top \
+                and table[pos >> 3] >> (pos & 7) & 1 else 0
     elif kind == "nodes" and not gsize:
         least = size * per
 
         def cap(pos, c, g):
-            return 1 if c >= least and usable >> pos & 1 else 0
+            return 1 if c >= least and pos < top \
+                and table[pos >> 3] >> (pos & 7) & 1 else 0
+    elif kind in ("whole", "wholeslots"):
+        # idle ranks only: a rank holds units once everything is free
+        slots, whole = shape.slots, kind == "whole"
+
+        def cap(pos, c, g):
+            if pos >= top or not table[pos >> 3] >> (pos & 7) & 1:
+                return 0
+            node = nodes[pos]
+            if c != node.ncores or g != node.ngpus:
+                return 0
+            fit = slots(c, g)
+            if whole:
+                return 1 if fit >= per else 0
+            return fit
     else:
         def cap(pos, c, g):
-            if not usable >> pos & 1:
+            if pos >= top or not table[pos >> 3] >> (pos & 7) & 1:
                 return 0
             return shape.cap(c, g, nodes[pos])
     return cap

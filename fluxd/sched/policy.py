@@ -13,6 +13,8 @@ per-rank :class:`Share` objects.  Resource ids travel as Python ints used
 as bit sets (bit ``i`` set: id ``i``).
 """
 
+import operator
+
 from zope.interface import Attribute, Interface
 
 __all__ = ["ISchedPolicy", "Request", "Share",
@@ -76,8 +78,10 @@ def _freeze(value):
     return value
 
 
-class Share:
-    """The resources one rank gives an allocation.
+class Share(tuple):
+    """The resources one rank gives an allocation (a tuple: the policy
+    makes one per rank of every allocation, so it is built in C; see
+    :meth:`make`).
 
     :ivar rank: the broker rank.
     :ivar hostname: its hostname (None when R names none).
@@ -86,14 +90,27 @@ class Share:
     :ivar properties: the rank's property names (a frozenset).
     """
 
-    __slots__ = ("rank", "hostname", "cores", "gpus", "properties")
+    __slots__ = ()
 
-    def __init__(self, rank, hostname, cores, gpus=0, properties=frozenset()):
-        self.rank = rank
-        self.hostname = hostname
-        self.cores = cores
-        self.gpus = gpus
-        self.properties = properties
+    def __new__(cls, rank, hostname, cores, gpus=0,
+                properties=frozenset()):
+        return tuple.__new__(cls, (rank, hostname, cores, gpus, properties))
+
+    @classmethod
+    def make(cls, fields):
+        """A share from ``(rank, hostname, cores, gpus, properties)``
+        (no Python call: the fast path)."""
+        return tuple.__new__(cls, fields)
+
+    rank = property(operator.itemgetter(0))
+    hostname = property(operator.itemgetter(1))
+    cores = property(operator.itemgetter(2))
+    gpus = property(operator.itemgetter(3))
+    properties = property(operator.itemgetter(4))
+
+    def __repr__(self):
+        return (f"Share(rank={self.rank}, cores={self.cores:#x},"
+                f" gpus={self.gpus:#x})")
 
 
 class ISchedPolicy(Interface):
@@ -146,6 +163,14 @@ class ISchedPolicy(Interface):
         ranks of the job's allocation (a partial release).
 
         :returns: True when every id was allocated, False otherwise.
+        """
+
+    def free_job(jobid, now=None):
+        """Return everything job ``jobid`` still holds, from the policy's
+        own record of its allocation (R is not needed, as Fluxion frees
+        a job by id).
+
+        :returns: False when the policy holds nothing of that job.
         """
 
     def set_allocated(shares, jobid=None, end=0.0):

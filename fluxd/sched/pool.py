@@ -16,7 +16,11 @@ GPUs (slots, or 1 when the rank qualifies as one of ``nnodes``), and
 buckets of equal free counts, without visiting the ranks.
 """
 
-__all__ = ["Node", "Pool", "Shape", "bits"]
+__all__ = ["Node", "Pool", "Shape", "bits", "first_bits"]
+
+#: the set bits of every byte value, ascending
+_BYTE_BITS = [tuple(i for i in range(8) if value >> i & 1)
+              for value in range(256)]
 
 
 def bits(mask, high=False):
@@ -32,6 +36,48 @@ def bits(mask, high=False):
             low = mask & -mask
             yield low.bit_length() - 1
             mask ^= low
+
+
+def first_bits(mask, count, high=False):
+    """The positions of the first ``count`` set bits of ``mask`` (lowest
+    first, or highest with ``high``), as a list.  A big mask (10,000
+    ranks) is read once as bytes: a bit costs no big-integer operation."""
+    if mask.bit_length() <= 256:
+        out = []
+        for pos in bits(mask, high):
+            if len(out) >= count:
+                break
+            out.append(pos)
+        return out
+    data = mask.to_bytes((mask.bit_length() + 7) // 8, "little")
+    out = []
+    table = _BYTE_BITS
+    if not high:
+        # from the byte of the lowest set bit (busy low ranks cost nothing)
+        for i in range(((mask & -mask).bit_length() - 1) // 8, len(data)):
+            value = data[i]
+            if value == 255:
+                out.extend(range(i * 8, i * 8 + 8))
+            elif value:
+                base = i * 8
+                out.extend([base + j for j in table[value]])
+            else:
+                continue
+            if len(out) >= count:
+                return out[:count]
+        return out
+    for i in range(len(data) - 1, -1, -1):
+        value = data[i]
+        if value == 255:
+            out.extend(range(i * 8 + 7, i * 8 - 1, -1))
+        elif value:
+            base = i * 8
+            out.extend([base + j for j in reversed(table[value])])
+        else:
+            continue
+        if len(out) >= count:
+            return out[:count]
+    return out
 
 
 def pick_ids(mask, count, high=False):
@@ -92,12 +138,15 @@ class Shape:
 
     def slots(self, c, g):
         """Slots ``c`` cores and ``g`` GPUs hold."""
-        if c < self.size:
+        size = self.size
+        if c < size:
             return 0
-        fit = c // self.size
+        fit = c // size
         if self.gsize:
-            fit = min(fit, g // self.gsize)
-        return max(fit, 0)
+            gfit = g // self.gsize
+            if gfit < fit:
+                return gfit
+        return fit
 
     def cap(self, c, g, node):
         """Units of the request a rank holds with ``c``/``g`` free."""
@@ -168,6 +217,11 @@ class Pool:
         self.tcore_ge = _cumulative(self.tcore_eq)
         self.tgpu_ge = _cumulative(self.tgpu_eq)
         self._ge = {}
+        #: ranks by property set (``variation``'s node classes)
+        classes = {}
+        for node in self.nodes:
+            classes.setdefault(node.props, []).append(node.pos)
+        self.classes = {props: _mask(p) for props, p in classes.items()}
         self.idle = 0
         self.up = 0
         self.total = sum(n.ncores for n in self.nodes)
@@ -242,7 +296,8 @@ class Pool:
         mask (a run of ranks costs about one operation)."""
         moves = {}
         for node, free_c, free_g in changes:
-            old_c, old_g, was_idle = node.nfree_c, node.nfree_g, node.idle()
+            old_c, old_g = node.nfree_c, node.nfree_g
+            was_idle = node.free_c == node.cores and node.free_g == node.gpus
             node.free_c, node.free_g = free_c, free_g
             new_c = node.nfree_c = free_c.bit_count()
             new_g = node.nfree_g = free_g.bit_count()
@@ -250,10 +305,46 @@ class Pool:
                 key = (old_c, new_c, old_g, new_g,
                        was_idle != (free_c == node.cores
                                     and free_g == node.gpus))
-                moves.setdefault(key, []).append(node.pos)
+                group = moves.get(key)
+                if group is None:
+                    moves[key] = [node.pos]
+                else:
+                    group.append(node.pos)
+        self._move(moves)
+
+    def give(self, items):
+        """Free ``[(node, cores, gpus)]`` (id bit sets the ranks hold
+        allocated): :meth:`set_free_many` of their union with the free
+        ids."""
+        moves = {}
+        for node, cores, gpus in items:
+            old_c, old_g = node.nfree_c, node.nfree_g
+            fc, fg = node.free_c, node.free_g
+            was_idle = fc == node.cores and fg == node.gpus
+            fc = node.free_c = fc | cores
+            fg = node.free_g = fg | gpus
+            new_c = node.nfree_c = fc.bit_count()
+            new_g = node.nfree_g = fg.bit_count()
+            if node.up:
+                key = (old_c, new_c, old_g, new_g,
+                       was_idle != (fc == node.cores and fg == node.gpus))
+                group = moves.get(key)
+                if group is None:
+                    moves[key] = [node.pos]
+                else:
+                    group.append(node.pos)
+        self._move(moves)
+
+    def _move(self, moves):
+        """Move the ranks ``{(old_c, new_c, old_g, new_g, idle_flips):
+        [pos]}`` between buckets."""
         core_eq, gpu_eq = self.core_eq, self.gpu_eq
         for (old_c, new_c, old_g, new_g, flip), positions in moves.items():
-            positions.sort()
+            if len(positions) > 1 and positions[0] > positions[-1]:
+                positions.reverse()
+            if any(positions[i] > positions[i + 1]
+                   for i in range(len(positions) - 1)):
+                positions.sort()
             mask = _mask(positions)
             if old_c != new_c:
                 core_eq[old_c] ^= mask
@@ -281,15 +372,26 @@ class Pool:
     def take(self, plan, high=False):
         """Allocate ``[(node, ncores, ngpus)]`` from the free ids; returns
         the ``(cores, gpus)`` masks taken, in plan order."""
-        taken, changes = [], []
+        taken, moves = [], {}
         for node, ncores, ngpus in plan:
-            cores = node.free_c if ncores == node.nfree_c \
-                else pick_ids(node.free_c, ncores, high)
-            gpus = node.free_g if ngpus == node.nfree_g \
-                else pick_ids(node.free_g, ngpus, high)
+            old_c, old_g = node.nfree_c, node.nfree_g
+            fc, fg = node.free_c, node.free_g
+            was_idle = fc == node.cores and fg == node.gpus
+            cores = fc if ncores == old_c else pick_ids(fc, ncores, high)
+            gpus = fg if ngpus == old_g else pick_ids(fg, ngpus, high)
             taken.append((cores, gpus))
-            changes.append((node, node.free_c & ~cores, node.free_g & ~gpus))
-        self.set_free_many(changes)
+            node.free_c, node.free_g = fc ^ cores, fg ^ gpus
+            new_c = node.nfree_c = old_c - cores.bit_count()
+            new_g = node.nfree_g = old_g - gpus.bit_count()
+            if node.up:
+                key = (old_c, new_c, old_g, new_g,
+                       was_idle and bool(cores or gpus))
+                group = moves.get(key)
+                if group is None:
+                    moves[key] = [node.pos]
+                else:
+                    group.append(node.pos)
+        self._move(moves)
         return taken
 
     # -- capacity --------------------------------------------------------------

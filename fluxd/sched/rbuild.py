@@ -19,7 +19,8 @@ from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError
 from fluxd.sched.policy import Share
 
-__all__ = ["build_R", "jgf", "nodelist", "summary", "shares_of", "policy_nodes",
+__all__ = ["build_R", "groups_of", "jgf", "nodelist", "summary", "shares_of",
+           "policy_nodes",
            "encode_mask", "ids_of", "RError"]
 
 
@@ -39,16 +40,18 @@ def encode_mask(mask, brackets=False):
     return f"[{body}]" if brackets and count > 1 else body
 
 
-def _groups(shares):
-    """Ranks with identical children, ordered by first rank."""
+def groups_of(shares):
+    """``{(cores, gpus): [rank]}``: ranks with identical children,
+    ordered by first rank (give it to :func:`build_R` and
+    :func:`summary` of the same shares: it is made once)."""
     groups = {}
-    for share in shares:
-        key = (share.cores, share.gpus)
+    for rank, _, cores, gpus, _ in shares:
+        key = (cores, gpus)
         group = groups.get(key)
         if group is None:
-            groups[key] = [share.rank]
+            groups[key] = [rank]
         else:
-            group.append(share.rank)
+            group.append(rank)
     return groups
 
 
@@ -135,15 +138,17 @@ def jgf(shares):
     return {"graph": graph}
 
 
-def build_R(shares, nslots, starttime, expiration, scheduling=False):
+def build_R(shares, nslots, starttime, expiration, scheduling=False,
+            groups=None):
     """Encode an allocation as R version 1.
 
     :param shares: :class:`~fluxd.sched.policy.Share` objects, by rank.
     :param scheduling: add the ``scheduling`` key (JGF; ``rv1``).
+    :param groups: :func:`groups_of` the shares, if made already.
     :returns: the R dict (``rlist_to_R``'s keys and order).
     """
     r_lite = []
-    for (cores, gpus), ranks in _groups(shares).items():
+    for (cores, gpus), ranks in (groups or groups_of(shares)).items():
         children = {}
         if cores:
             children["core"] = encode_mask(cores)
@@ -173,10 +178,10 @@ def build_R(shares, nslots, starttime, expiration, scheduling=False):
     return R
 
 
-def summary(shares):
+def summary(shares, groups=None):
     """``rlist_dumps``: ``rank[0-1]/core[0-3],gpu0`` (``""`` if empty)."""
     out = []
-    for (cores, gpus), ranks in _groups(shares).items():
+    for (cores, gpus), ranks in (groups or groups_of(shares)).items():
         children = []
         if cores:
             children.append("core" + encode_mask(cores, brackets=True))

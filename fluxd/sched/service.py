@@ -31,13 +31,13 @@ Then:
 - ``sched.free`` (``final`` false: a partial release of those ranks),
   ``sched.cancel``, ``sched.prioritize``, ``sched.expiration`` and
   ``sched.resource-status`` (the scheduler's view);
-- ``feasibility.check`` (:class:`FeasibilityService`);
+- ``feasibility.check`` (:class:`~fluxd.sched.feasibility.FeasibilityService`,
+  here too);
 - ``flux config reload``: new policies (an unknown one refused).
 
 The policy is pure: this module only speaks the protocol.
 """
 
-import errno
 import json
 import sys
 
@@ -55,14 +55,16 @@ from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
 from fluxd.sched._queue import QueueSet
+from fluxd.sched.feasibility import FeasibilityService
 from fluxd.sched.fluxion import Fluxion
-from fluxd.sched.policy import InvalidRequest, Unsatisfiable
+from fluxd.sched.policy import InvalidRequest
 from fluxd.sched.schedconf import SettingsError, sched_settings
 from fluxd.sched.rbuild import (
-    RError, build_R, ids_of, policy_nodes, shares_of, summary)
+    RError, build_R, groups_of, ids_of, policy_nodes, shares_of, summary)
 from fluxd.sched.request import request_of
 
-__all__ = ["SchedulerService", "SUCCESS", "ANNOTATE", "DENY", "CANCEL"]
+__all__ = ["SchedulerService", "FeasibilityService", "SUCCESS", "ANNOTATE",
+           "DENY", "CANCEL"]
 
 SUCCESS, ANNOTATE, DENY, CANCEL = 0, 1, 2, 3
 #: sched-simple's default concurrency: ``limited=8``
@@ -307,10 +309,12 @@ class SchedulerService(Module):
                 self._deny(job, value)
             else:
                 shares, expiration = value
+                groups = groups_of(shares)
                 R = build_R(shares, job.req.nslots, now, expiration,
-                            self.settings.match_format != "rv1_nosched")
+                            self.settings.match_format != "rv1_nosched",
+                            groups)
                 # the summary string is shared by every job with the same one
-                job.alloc = (R, sys.intern(summary(shares)), shares)
+                job.alloc = (R, sys.intern(summary(shares, groups)), shares)
                 self.writer.put_value(
                     fluid.encode(job.id, "kvs") + ".R",
                     json.dumps(R, separators=(",", ":")).encode(),
@@ -446,23 +450,14 @@ class SchedulerService(Module):
         (R looked up in the KVS when absent)."""
         body = request.json()
         jobid = _int_field(body, "id")
-        R = body.get("R")
-        if R is None:
-            obj = await self.kvs.lookup(
-                "primary", fluid.encode(jobid, "kvs") + ".R",
-                cred=self.router.instance_cred)
-            R = json.loads(T.decode_val(obj))
-        try:
-            shares = shares_of(R)
-        except RError as exc:
-            raise InvalidArgument(f"free: job {jobid}: {exc}") from None
         if self.policy is None:
             raise NoSuchService("sched-simple not initialized")
-        final = body.get("final", True)
-        if not self.policy.free(shares, jobid, final is not False,
-                                self.reactor.seconds()):
-            self.log.error("sched: free: job {id}: R was not allocated",
-                           id=jobid)
+        final = body.get("final", True) is not False
+        now = self.reactor.seconds()
+        if not (final and self.policy.free_job(jobid, now)):
+            # a partial release, or a job the policy holds nothing of
+            # (a free of what hello did not reclaim): from R
+            await self._free_R(jobid, body.get("R"), final, now)
         self.stats["frees"] += 1
         if self._shared and self.queue:
             # the job manager queued its free event first: the next job's
@@ -473,6 +468,20 @@ class SchedulerService(Module):
         else:
             self._kick()
         return {}
+
+    async def _free_R(self, jobid, R, final, now):
+        if R is None:
+            obj = await self.kvs.lookup(
+                "primary", fluid.encode(jobid, "kvs") + ".R",
+                cred=self.router.instance_cred)
+            R = json.loads(T.decode_val(obj))
+        try:
+            shares = shares_of(R)
+        except RError as exc:
+            raise InvalidArgument(f"free: job {jobid}: {exc}") from None
+        if not self.policy.free(shares, jobid, final, now):
+            self.log.error("sched: free: job {id}: R was not allocated",
+                           id=jobid)
 
     @method("expiration")
     def rpc_expiration(self, request):
@@ -488,49 +497,18 @@ class SchedulerService(Module):
     @method("resource-status", roles=ROLE_USER)
     async def rpc_resource_status(self, request):
         """``{all, allocated, down}`` as the scheduler sees them."""
-        await self._when_resources()
+        await self.when_resources()
         every, used, down = self.policy.snapshot()
         return {"all": build_R(every, 0, 0, 0),
                 "allocated": build_R(used, 0, 0, 0),
                 "down": build_R(down, 0, 0, 0)}
 
-    async def _when_resources(self):
+    async def when_resources(self):
+        """Wait until the policy has the resources (raise NoSuchService
+        when the scheduler could not get them)."""
         if not self._resources.called:
             d = defer.Deferred()
             self._resources.addBoth(lambda r: (d.callback(None), r)[1])
             await d
         if self.policy is None:
             raise NoSuchService("sched-simple not initialized")
-
-    async def feasibility(self, jobspec):
-        """``feasibility.check``: None, or raise the reason the jobspec
-        could never run here."""
-        if not isinstance(jobspec, dict):
-            raise ProtocolError("jobspec must be an object")
-        await self._when_resources()
-        try:
-            self.policy.check(request_of(jobspec))
-        except Unsatisfiable as exc:
-            raise FluxError(str(exc), errnum=errno.EOVERFLOW) from None
-        except InvalidRequest as exc:
-            raise InvalidArgument(str(exc)) from None
-
-
-class FeasibilityService(Module):
-    """``feasibility.check {jobspec}`` (RFC 27): empty success, or the
-    reason the instance could never run the job.
-
-    :param sched: the :class:`SchedulerService` that decides.
-    """
-
-    name = "feasibility"
-
-    def __init__(self, sched):
-        super().__init__(0)
-        self.sched = sched
-
-    @method("check", roles=ROLE_USER)
-    async def rpc_check(self, request):
-        """Check one jobspec against the instance's resources."""
-        await self.sched.feasibility(request.json().get("jobspec"))
-        return {}

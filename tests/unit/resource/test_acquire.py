@@ -95,6 +95,47 @@ class AcquireTests(SynchronousTestCase):
             (errno.EPROTO, "this RPC only works on rank 0")])
 
 
+class ForceUpTests(SynchronousTestCase):
+    """``-Sresource.monitor-force-up``: every rank is up from the start,
+    no broker needed, until a broker is seen to leave."""
+
+    def setUp(self):
+        # one broker of four runs; R names four ranks
+        self.overlay = FakeOverlayStatus("0")
+        self.node = Node(self, overlay=self.overlay, force_up=True)
+        self.successResultOf(self.node.start())
+
+    def test_every_rank_is_up_and_allocatable(self):
+        stream = Acquire(self.node)
+        [first] = stream.bodies()
+        self.assertEqual((first["up"], first["down"]), ("0-3", ""))
+        status = self.node.ok("resource.status")
+        self.assertEqual((status["online"], status["offline"]), ("0-3", ""))
+        # the journal (flux resource eventlog): online from the restart
+        # event on, in one piece (flux-core: "0" of the broker size,
+        # then the ranks only R names)
+        journal = self.node.svc.reslog.journal
+        restart = journal[0]
+        self.assertEqual(restart["name"], "restart")
+        self.assertEqual(restart["context"]["online"], "0-3")
+        self.assertNotIn("online", [e["name"] for e in journal])
+
+    def test_a_broker_seen_then_gone_is_down(self):
+        stream = Acquire(self.node)
+        self.overlay.change(online="0,2")
+        self.assertEqual(stream.bodies()[1:], [])
+        self.overlay.change(online="0")
+        self.assertEqual(stream.bodies()[1:], [{"down": "2"}])
+        self.overlay.change(online="0,2")
+        self.assertEqual(stream.bodies()[1:], [{"down": "2"}, {"up": "2"}])
+
+    def test_without_it_ranks_without_a_broker_are_down(self):
+        node = Node(self, overlay=FakeOverlayStatus("0"))
+        self.successResultOf(node.start())
+        [first] = Acquire(node).bodies()
+        self.assertEqual((first["up"], first["down"]), ("0", "1-3"))
+
+
 class DiscoveryAcquireTests(SynchronousTestCase):
     def test_waits_for_R(self):
         node = Node(self, size=2, rset=None,

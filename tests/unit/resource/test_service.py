@@ -34,7 +34,7 @@ class Node:
 
     def __init__(self, test, rank=0, size=4, store=None, clock=None,
                  rset="config", local=None, exclude="", verify=None,
-                 overlay=None, hosts=HOSTS):
+                 overlay=None, hosts=HOSTS, force_up=False):
         self.test = test
         if clock is None:
             clock = Clock()
@@ -49,7 +49,8 @@ class Node:
         self.overlay = overlay if overlay is not None else FakeOverlayStatus()
         self.svc = ResourceService(
             self.clock, rank, size, self.kvs.router, hosts, rset=rset,
-            local=local, exclude=exclude, verify=verify, overlay=self.overlay)
+            local=local, exclude=exclude, verify=verify, overlay=self.overlay,
+            force_up=force_up)
 
     def start(self):
         d = defer.maybeDeferred(self.svc.startService)

@@ -51,7 +51,8 @@ class OverdueTests(SynchronousTestCase):
         self.assertEqual(sim.notes[3]["t_estimate"], 110.0)
         # the planner's idea of job 1 was wrong: it ends at 200 (a
         # running allocation's end as recorded after a restart)
-        policy.planner.add_running(1, 200.0, policy.planner.running[1].counts)
+        run = policy.planner.running[1]
+        policy.planner.add_running(1, 200.0, run.counts, run.ids)
         sim.now = 100.0
         sim.run()
         self.assertNotIn(2, sim.started)

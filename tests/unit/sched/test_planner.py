@@ -24,9 +24,10 @@ def run(p, jobid, plan, end):
     """Start a job as the policy does (the pool, then the views)."""
     taken = p.pool.take(plan)
     assert all(c.bit_count() == n for (c, _), (_, n, _) in zip(taken, plan))
-    for node, c, g in plan:
-        p.changed(node.pos, -c, -g)
-    p.add_running(jobid, end, {node.pos: (c, g) for node, c, g in plan})
+    counts = {node.pos: (c, g) for node, c, g in plan}
+    p.changed(counts, -1)
+    p.add_running(jobid, end, counts,
+                  {node.pos: ids for (node, _, _), ids in zip(plan, taken)})
 
 
 def ranks(plan):

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.sched.policy import Request
-from fluxd.sched.pool import Pool, Shape, _mask
+from fluxd.sched.pool import Pool, Shape, _mask, bits, first_bits
 
 SHAPES = [Shape(Request(3, 2)), Shape(Request(2, 1, slot_gpus=1)),
           Shape(Request(4, 2, nnodes=2)), Shape(Request(2, 1, nnodes=2,
@@ -25,6 +25,14 @@ def model_capacity(pool, shape, mask):
 
 
 class PoolTests(SynchronousTestCase):
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.integers(0, 3000), max_size=300),
+           st.integers(0, 400), st.booleans())
+    def test_first_bits_of_big_and_small_masks(self, positions, count, high):
+        mask = sum(1 << p for p in set(positions))
+        self.assertEqual(first_bits(mask, count, high),
+                         list(bits(mask, high))[:count])
+
     def test_mask_of_positions(self):
         self.assertEqual(_mask([0, 1, 2, 5, 7, 8]), 0b110100111)
         self.assertEqual(_mask([]), 0)
@@ -32,7 +40,8 @@ class PoolTests(SynchronousTestCase):
     @settings(max_examples=60, deadline=None)
     @given(st.lists(st.tuples(st.integers(1, 6), st.integers(0, 3)),
                     min_size=1, max_size=8),
-           st.lists(st.tuples(st.sampled_from(["take", "give", "give-one",
+           st.lists(st.tuples(st.sampled_from(["take", "take-many", "give",
+                                               "give-one", "give-ids",
                                                "down", "up"]),
                               st.integers(0, 7), st.integers(0, 6),
                               st.integers(0, 3)), max_size=40))
@@ -44,6 +53,18 @@ class PoolTests(SynchronousTestCase):
             if op == "take":
                 pool.take([(node, min(c, node.nfree_c),
                             min(g, node.nfree_g))])
+            elif op == "take-many":
+                # two ranks in one plan, in descending order
+                other = pool.nodes[(r + 1) % len(spec)]
+                plan = [(n, min(c, n.nfree_c), min(g, n.nfree_g))
+                        for n in {node.pos: node, other.pos: other}.values()]
+                pool.take(sorted(plan, key=lambda p: -p[0].pos), high=True)
+            elif op == "give-ids":
+                # the allocated ids of two ranks back (Pool.give)
+                other = pool.nodes[(r + 1) % len(spec)]
+                pool.give([(n, n.cores & ~n.free_c, n.gpus & ~n.free_g)
+                           for n in {node.pos: node,
+                                     other.pos: other}.values()])
             elif op == "give":
                 pool.set_free_many([(node, node.cores, node.gpus)])
             elif op == "give-one":
@@ -57,6 +78,9 @@ class PoolTests(SynchronousTestCase):
                                             if n.up and n.idle()))
             self.assertEqual(pool.avail, sum(n.nfree_c for n in pool.nodes
                                              if n.up))
+            for n in pool.nodes:
+                self.assertEqual((n.nfree_c, n.nfree_g), (
+                    n.free_c.bit_count(), n.free_g.bit_count()))
             everyone = (1 << len(spec)) - 1
             for shape in SHAPES:
                 self.assertEqual(pool.capacity(shape, everyone),
