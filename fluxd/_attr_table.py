@@ -214,6 +214,11 @@ ATTRIBUTES = {
         "idset", "warned", "it only matters to an enclosing instance that"
         " runs this one as a job, which fluxd does not do"),
     "broker.boot-method": AttrSpec("boot-method"),
+    # a nested instance's place (set by ``flux broker``, fluxd.nest)
+    "instance-level": AttrSpec("size"),
+    "jobid": AttrSpec("string"),
+    "parent-uri": AttrSpec("string"),
+    "parent-kvs-namespace": AttrSpec("string"),
     "broker.quorum": AttrSpec("quorum"),
     "broker.quorum-warn": AttrSpec("fsd|none"),
     "broker.shutdown-warn": AttrSpec("fsd|none"),
@@ -239,6 +244,7 @@ ATTRIBUTES = {
     "conf.shell_pluginpath": AttrSpec("string", runtime=True),
     "config.path": AttrSpec("path"),
     "tbon.topo": AttrSpec("topo"),
+    "tbon.peer-certs": AttrSpec("path"),
     "tbon.prefertcp": AttrSpec("bool01", "warned", _NO_PMI),
     "tbon.interface-hint": AttrSpec("string", "warned", _NO_PMI,
                                     runtime=True),
