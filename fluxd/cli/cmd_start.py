@@ -129,18 +129,21 @@ class ForkedBroker:
     work and its memory pages (copy-on-write).
     """
 
-    def __init__(self, argv, env, close=()):
+    def __init__(self, argv, env, close=(), die_with_parent=False):
         self.args = argv
         self.returncode = None
         pid = os.fork()
         if pid == 0:
-            self._child(argv, env, close)
+            self._child(argv, env, close, die_with_parent)
         self.pid = pid
 
     @staticmethod
-    def _child(argv, env, close):
+    def _child(argv, env, close, die_with_parent=False):
         code = 1
         try:
+            if die_with_parent:     # prctl(PR_SET_PDEATHSIG, SIGKILL)
+                import ctypes
+                ctypes.CDLL(None).prctl(1, signal.SIGKILL)
             for sock in close:  # the parent's, not the broker's
                 sock.close()
             devnull = os.open(os.devnull, os.O_RDONLY)

@@ -29,8 +29,12 @@ task:
    then stops the instance and exits with the program's status; other
    ranks wait for their broker to stop with the instance.
 
-SIGTERM, SIGINT, SIGHUP and SIGALRM reaching the task go to the initial
-program and the broker.
+SIGTERM, SIGINT, SIGHUP and SIGALRM reaching rank 0's task go to the
+initial program (to the broker while there is none yet); when the
+program is gone, the instance stops.  A follower rank leaves its broker
+to the instance's shutdown (rank 0 ends the instance's jobs first) and
+stops it itself only :data:`FOLLOWER_GRACE` seconds after a signal.  A
+broker dies with its task (``PR_SET_PDEATHSIG``).
 """
 
 import argparse
@@ -42,6 +46,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 from fluxd.cli._oneline import OneLineParser
 from fluxd.cli.cmd_start import (
@@ -55,6 +60,8 @@ __all__ = ["NestedBroker", "main", "overlay_address", "stage_files"]
 FORWARD = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM)
 #: seconds a stopping broker gets before SIGKILL
 STOP_TIMEOUT = 60.0
+#: seconds a signalled follower waits for the instance's shutdown
+FOLLOWER_GRACE = 10.0
 _PMI_VARS = ("PMI_FD", "PMI_RANK", "PMI_SIZE", "PMI_SPAWNED")
 
 
@@ -117,6 +124,7 @@ class NestedBroker:
         self.program = None
         self.reserved = []
         self.rank, self.size = 0, 1
+        self.signalled = None
 
     def warn(self, text):
         sys.stderr.write(f"flux-broker: {text}\n")
@@ -278,12 +286,29 @@ class NestedBroker:
     # -- running ------------------------------------------------------------
 
     def _forward(self, signum, frame):
-        for proc in (self.program, self.broker):
-            if proc is not None and proc.poll() is None:
-                try:
-                    proc.send_signal(signum)
-                except ProcessLookupError:
-                    pass
+        if self.signalled is None:
+            self.signalled = time.monotonic()
+        if self.rank != 0:
+            return
+        proc = self.program if self.program is not None else self.broker
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    def wait_follower(self):
+        """Wait for this follower's broker to stop with the instance, or
+        :data:`FOLLOWER_GRACE` seconds after a signal; returns 0."""
+        while True:
+            try:
+                self.broker.wait(1.0)
+                return 0
+            except subprocess.TimeoutExpired:
+                pass
+            if self.signalled is not None and \
+                    time.monotonic() - self.signalled > FOLLOWER_GRACE:
+                return 0
 
     def _child_env(self):
         env = {k: v for k, v in self.environ.items()
@@ -315,6 +340,20 @@ class NestedBroker:
             self.warn("job-manager.memo is not available in the enclosing"
                       " instance: no uri memo posted")
 
+    def shutdown(self):
+        """Ask rank 0 to stop the instance as ``flux shutdown`` does (its
+        jobs end first); returns False when it cannot be asked."""
+        from fluxd.client.sync import Flux
+        try:
+            with Flux(self.uri) as h:
+                for _ in h.stream("shutdown.start", {"loglevel": 4,
+                                                     "background": True}):
+                    pass
+        except FluxError as exc:
+            self.warn(f"shutdown: {exc}")
+            return False
+        return True
+
     def run(self):
         """Start the broker; on rank 0 run the initial program.
 
@@ -328,10 +367,10 @@ class NestedBroker:
             sys.stdout.flush()
             sys.stderr.flush()
             self.broker = ForkedBroker(argv, self._child_env(),
-                                       close=self.reserved)
+                                       close=self.reserved,
+                                       die_with_parent=True)
             if self.rank != 0:
-                self.broker.wait()
-                return 0
+                return self.wait_follower()
             wait_for_run(self.uri, self._check_alive, self._log_tail)
             self.post_memo()
             return self.run_program()
@@ -364,7 +403,8 @@ class NestedBroker:
             sock.close()
         self.reserved = []
         if self.broker is not None:
-            if self.broker.poll() is None:
+            if self.broker.poll() is None and not (self.rank == 0
+                                                   and self.shutdown()):
                 self.broker.send_signal(signal.SIGTERM)
             try:
                 self.broker.wait(STOP_TIMEOUT)
