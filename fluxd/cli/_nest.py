@@ -23,7 +23,7 @@ import sys
 
 from fluxd.errors import InvalidArgument
 
-__all__ = ["add_nest_arguments", "nest_jobspec", "parse_conf",
+__all__ = ["add_nest_arguments", "fix_dump", "nest_jobspec", "parse_conf",
            "parse_directives", "DUMP_DEFAULT"]
 
 DUMP_DEFAULT = "flux-{{jobid}}-dump.tgz"
@@ -70,6 +70,18 @@ def add_nest_arguments(parser):
     add("--dump", nargs="?", const=DUMP_DEFAULT, metavar="FILE",
         help=f"Archive the instance's KVS at exit (default {DUMP_DEFAULT})")
     return parser
+
+
+def fix_dump(args, argv, positional):
+    """``--dump[=FILE]`` takes a file only after ``=``: a word argparse
+    took after a bare ``--dump`` goes back to the front of the
+    ``positional`` list (the script or command)."""
+    if args.dump is None or args.dump == DUMP_DEFAULT \
+            or f"--dump={args.dump}" in argv:
+        return args
+    getattr(args, positional).insert(0, args.dump)
+    args.dump = DUMP_DEFAULT
+    return args
 
 
 def _count(args, name, minimum=1):

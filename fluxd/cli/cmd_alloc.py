@@ -7,7 +7,7 @@ Resource and instance options: see :mod:`fluxd.cli._nest`.  With a
 terminal on stdin the job gets an interactive pty (``pty.interactive``).
 """
 
-from fluxd.cli._nest import add_nest_arguments, nest_jobspec
+from fluxd.cli._nest import add_nest_arguments, fix_dump, nest_jobspec
 from fluxd.cli.cmd_run import RunCommand
 from fluxd.cli.cmd_submit import add_submit_options
 
@@ -35,9 +35,16 @@ class AllocCommand(RunCommand):
                             help="Initial program and arguments")
         return parser
 
+    def run(self, argv):
+        """As ``flux run``, with ``--dump[=FILE]`` (see
+        :func:`~fluxd.cli._nest.fix_dump`)."""
+        self._argv = list(argv)
+        return super().run(argv)
+
     def build_jobspec(self, args):
         """The nested instance's jobspec: COMMAND is its program."""
         from fluxd.formats._jobspec_build import set_shell_option
+        fix_dump(args, self._argv, "command")
         command = list(args.command)
         if command and command[0] == "--":
             command = command[1:]

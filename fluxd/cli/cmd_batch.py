@@ -18,7 +18,8 @@ import argparse
 import os
 import shlex
 
-from fluxd.cli._nest import add_nest_arguments, nest_jobspec, parse_directives
+from fluxd.cli._nest import (
+    add_nest_arguments, fix_dump, nest_jobspec, parse_directives)
 from fluxd.cli._submit import log
 from fluxd.cli.cmd_submit import (
     SubmitBulkCommand, add_bulk_options, add_submit_options)
@@ -83,12 +84,13 @@ class BatchCommand(SubmitBulkCommand):
     def run(self, argv):
         """Parse options and directives, submit; returns the exit code."""
         parser = self.build_parser()
-        args = parser.parse_args(argv)
+        args = fix_dump(parser.parse_args(argv), argv, "script")
         try:
             text, name, rest = self.read_script(args)
             directives = parse_directives(text)
             if directives:
-                args = parser.parse_args(directives + list(argv))
+                words = directives + list(argv)
+                args = fix_dump(parser.parse_args(words), words, "script")
             if args.output is None:
                 args.output = "flux-{{id}}.out"
             if args.job_name is None:
