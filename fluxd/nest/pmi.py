@@ -79,7 +79,7 @@ class PMIClient:
             ``rc=0``.
         """
         try:
-            self._file.write((line + "\n").encode("ascii"))
+            self._write((line + "\n").encode("ascii"))
             reply = self._file.readline().decode("ascii", "replace")
         except OSError as exc:
             raise PMIError(f"PMI: {exc.strerror or exc}") from None
@@ -89,6 +89,9 @@ class PMIClient:
         if fields.get("cmd") != expect or fields.get("rc", "0") != "0":
             raise PMIError(f"PMI: {line.split()[0]}: {reply.strip()}")
         return fields
+
+    def _write(self, data):
+        self._file.write(data)
 
     def init(self):
         """``init`` then ``get_my_kvsname``."""

@@ -69,14 +69,16 @@ def write(tmp_path, name, text):
 
 @pytest.mark.slow
 def test_batch_on_two_nodes_runs_ten_jobs(tmp_path):
-    write(tmp_path, "ten.sh", """
+    write(tmp_path, "ten.sh", r"""
         #!/bin/sh
         # flux: --job-name=tenjobs
         flux submit --cc=1-10 --quiet --wait -N1 true
         flux jobs -a -n -o "{result}"
         echo size=$(flux getattr size) level=$(flux getattr instance-level)
         flux resource list -n -s free -o "{nnodes}"
-        flux run -N2 -l sh -c 'echo rank $(flux getattr rank)' | sort
+        # (tasks get no PATH: the shell's environment is the redacted one)
+        flux run -N2 -l sh -c "echo rank \$($(command -v flux) getattr rank)" \\
+            | sort
         """)
     proc = run_in_instance(tmp_path, """
         id=$(flux batch -N2 ten.sh)
@@ -100,7 +102,7 @@ def test_alloc_runs_a_command_at_depth_one(tmp_path):
     proc = run_in_instance(tmp_path, """
         flux alloc -N1 sh -c 'flux uptime; echo jobid=$(flux getattr jobid);
             echo parent=$(flux getattr parent-uri)'
-        echo "outer=$(flux jobs -a -n -o '{id}') uri=$FLUX_URI"
+        echo "outer=$(flux jobs -a -n -o '{id.f58}') uri=$FLUX_URI"
         """)
     assert proc.returncode == 0, proc.stderr
     uptime, jobid, parent, outer = proc.stdout.splitlines()
@@ -111,9 +113,10 @@ def test_alloc_runs_a_command_at_depth_one(tmp_path):
 
 @pytest.mark.slow
 def test_three_deep(tmp_path):
-    write(tmp_path, "inner.sh", """
+    write(tmp_path, "inner.sh", r"""
         #!/bin/sh
-        flux run -N1 sh -c 'echo innermost level $(flux getattr instance-level)'
+        F=$(command -v flux)
+        flux run -N1 sh -c "echo innermost level \$($F getattr instance-level)"
         """)
     write(tmp_path, "middle.sh", """
         #!/bin/sh
@@ -138,7 +141,7 @@ def test_three_deep(tmp_path):
 def test_dump_leaves_an_archive_flux_restore_takes(tmp_path):
     proc = run_in_instance(tmp_path, """
         flux alloc -N1 --dump flux kvs put nested.key=hello
-        id=$(flux jobs -a -n -o '{id}')
+        id=$(flux jobs -a -n -o '{id.f58}')
         ls flux-$id-dump.tgz
         flux restore --key=restored flux-$id-dump.tgz
         flux kvs get restored.nested.key
