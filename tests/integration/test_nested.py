@@ -77,7 +77,7 @@ def test_batch_on_two_nodes_runs_ten_jobs(tmp_path):
         echo size=$(flux getattr size) level=$(flux getattr instance-level)
         flux resource list -n -s free -o "{nnodes}"
         # (tasks get no PATH: the shell's environment is the redacted one)
-        flux run -N2 -l sh -c "echo rank \$($(command -v flux) getattr rank)" \\
+        flux run -N2 -l sh -c "echo rank \$($(command -v flux) getattr rank)" \
             | sort
         """)
     proc = run_in_instance(tmp_path, """
@@ -86,10 +86,11 @@ def test_batch_on_two_nodes_runs_ten_jobs(tmp_path):
         echo "id=$id"
         flux jobs -a -n -o "{name} {result} {nnodes}"
         cat flux-$id.out
+        flux job eventlog -p guest.exec.eventlog $id >&2
         """)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[1] == "tenjobs COMPLETED 2", proc.stdout
+    assert lines[1] == "tenjobs COMPLETED 2", proc.stdout + proc.stderr
     out = lines[2:]
     assert out.count("COMPLETED") == 10, proc.stdout
     assert "size=2 level=1" in out
