@@ -316,17 +316,21 @@ class NestedBroker:
         env.pop("FLUX_URI", None)
         return env
 
-    def _log_tail(self):
+    def _log_tail(self, lines=20):
         try:
             with open(os.path.join(self.rundir, "broker.log")) as f:
-                return "".join(f.readlines()[-20:])
+                return "".join(f.readlines()[-lines:])
         except OSError:
             return ""
 
     def _check_alive(self):
+        """Raise when the broker exited while starting: one line, with
+        its log's last line (a config error is on stderr already)."""
         if self.broker.poll() is not None:
-            raise FluxError(f"broker exited with {self.broker.returncode}:\n"
-                            + self._log_tail())
+            last = self._log_tail(1).strip()
+            raise FluxError(f"the broker exited with status"
+                            f" {self.broker.returncode}"
+                            + (f": {last}" if last else ""))
 
     def post_memo(self):
         """Tell the enclosing job manager where this instance listens."""

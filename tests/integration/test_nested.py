@@ -101,12 +101,15 @@ def test_batch_on_two_nodes_runs_ten_jobs(tmp_path):
 @pytest.mark.slow
 def test_alloc_runs_a_command_at_depth_one(tmp_path):
     proc = run_in_instance(tmp_path, """
-        flux alloc -N1 sh -c 'flux uptime; echo jobid=$(flux getattr jobid);
-            echo parent=$(flux getattr parent-uri)'
+        flux alloc -N1 --conf=policy.limits.duration='"1m"' sh -c '
+            flux uptime; echo jobid=$(flux getattr jobid);
+            echo parent=$(flux getattr parent-uri)
+            flux run -t 2m true 2>&1 | grep -o "exceeds policy limit of 1m"'
         echo "outer=$(flux jobs -a -n -o '{id.f58}') uri=$FLUX_URI"
         """)
     assert proc.returncode == 0, proc.stderr
-    uptime, jobid, parent, outer = proc.stdout.splitlines()
+    uptime, jobid, parent, limit, outer = proc.stdout.splitlines()
+    assert limit == "exceeds policy limit of 1m"    # --conf took effect
     assert ",  depth 1,  size 1" in uptime
     assert jobid == "jobid=" + outer.split()[0].split("=")[1]
     assert parent == "parent=" + outer.split("uri=")[1]
@@ -168,14 +171,22 @@ def test_a_failing_initial_program_fails_the_job(tmp_path):
         rc=0; flux alloc -N1 no-such-program 2>err.txt || rc=$?
         echo missing=$rc
         grep no-such-program err.txt
+        rc=0; flux alloc -N1 --conf=tbon.bogus=1 true 2>err.txt || rc=$?
+        echo badconf=$rc
+        grep -v memo err.txt | sed "s/flux-nest-[^/]*/TMP/" >&2
         """)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[:2] == ["FAILED 7", "about to fail"], proc.stdout
     assert "alloc=3" in lines
     assert "missing=127" in lines
-    assert lines[-1] == ("flux-broker: no-such-program: No such file or"
+    assert lines[-2] == ("flux-broker: no-such-program: No such file or"
                          " directory")
+    assert lines[-1] == "badconf=1"
+    assert proc.stderr.splitlines()[-3:] == [
+        "fluxd: /tmp/TMP/conf.d/zz-nested.toml: tbon.bogus: unknown key",
+        "flux-broker: the broker exited with status 1",
+        "flux-job: task(s) exited with exit code 1"], proc.stderr
 
 
 @pytest.mark.slow
