@@ -102,6 +102,14 @@ def stage_files(jobspec, tmpdir):
     return written
 
 
+class _Interrupted(Exception):
+    """A signal reached the task before its broker was started."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def _substitute(text, values):
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", value)
@@ -125,6 +133,8 @@ class NestedBroker:
         self.reserved = []
         self.rank, self.size = 0, 1
         self.signalled = None
+        self.forking = False
+        self.pmi = None
 
     def warn(self, text):
         sys.stderr.write(f"flux-broker: {text}\n")
@@ -288,6 +298,8 @@ class NestedBroker:
     def _forward(self, signum, frame):
         if self.signalled is None:
             self.signalled = time.monotonic()
+        if self.broker is None and not self.forking:
+            raise _Interrupted(signum)      # still preparing: give up
         if self.rank != 0:
             return
         proc = self.program if self.program is not None else self.broker
@@ -299,11 +311,12 @@ class NestedBroker:
 
     def wait_follower(self):
         """Wait for this follower's broker to stop with the instance, or
-        :data:`FOLLOWER_GRACE` seconds after a signal; returns 0."""
+        :data:`FOLLOWER_GRACE` seconds after a signal; returns the
+        broker's exit code (0 then)."""
         while True:
             try:
-                self.broker.wait(1.0)
-                return 0
+                rc = self.broker.wait(1.0)
+                return rc if rc >= 0 else 128 - rc
             except subprocess.TimeoutExpired:
                 pass
             if self.signalled is not None and \
@@ -367,6 +380,7 @@ class NestedBroker:
             signal.signal(signum, self._forward)
         try:
             argv = self.prepare()
+            self.forking = True
             _preimport()
             sys.stdout.flush()
             sys.stderr.flush()
@@ -378,10 +392,26 @@ class NestedBroker:
             wait_for_run(self.uri, self._check_alive, self._log_tail)
             self.post_memo()
             return self.run_program()
+        except _Interrupted as exc:
+            self._abort(f"interrupted by signal {exc.signum}")
+            return 128 + exc.signum
         except PMIError as exc:
+            self._abort(str(exc))
             raise FluxError(str(exc)) from None
+        except (FluxError, OSError) as exc:
+            self._abort(str(exc))
+            raise
         finally:
             self.stop()
+
+    def _abort(self, message):
+        """End the job through PMI when the exchange did not finish (the
+        other ranks would wait at its barrier for ever)."""
+        if self.pmi is not None and not self.pmi.closed:
+            try:
+                self.pmi.abort(1, message)
+            except (PMIError, OSError):
+                pass
 
     def run_program(self):
         """The initial program's exit code (128+N when killed by N)."""

@@ -52,6 +52,7 @@ class PMIClient:
         self._file = sock.makefile("rwb", buffering=0)
         self._sock = sock
         self.kvsname = None
+        self.closed = False
 
     @classmethod
     def from_environ(cls, environ=None):
@@ -119,8 +120,23 @@ class PMIClient:
         try:
             self.call("cmd=finalize", "finalize_ack")
         finally:
-            self._file.close()
-            self._sock.close()
+            self.close()
+
+    def abort(self, code, message):
+        """``abort``: the job shell ends the job with ``message`` (spaces
+        become ``_``: a value of the wire protocol has none)."""
+        text = "_".join(str(message).split()) or "aborted"
+        try:
+            self._write(f"cmd=abort exitcode={int(code)} error_msg={text}\n"
+                        .encode("ascii", "replace"))
+        finally:
+            self.close()
+
+    def close(self):
+        """Close the connection."""
+        self.closed = True
+        self._file.close()
+        self._sock.close()
 
 
 def card_items(rank, host, port, cert_pem):

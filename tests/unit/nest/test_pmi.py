@@ -143,3 +143,16 @@ class CardTests(SynchronousTestCase):
         self.assertIn("PMI_FD is not set", str(cm.exception))
         self.assertRaises(PMIError, PMIClient.from_environ,
                           {"PMI_FD": "x", "PMI_RANK": "0", "PMI_SIZE": "1"})
+
+
+class AbortTests(SynchronousTestCase):
+
+    def test_abort_ends_the_job_with_the_message(self):
+        server = ServerSocket()
+        client = PumpedClient(server)
+        client.init()
+        died = []
+        server.shell.die = lambda code, message: died.append((code, message))
+        client.abort(1, "no broker here")
+        self.assertTrue(client.closed)
+        self.assertEqual(died, [(1, "task 0: PMI_Abort: no_broker_here")])
