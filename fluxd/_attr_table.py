@@ -199,7 +199,8 @@ _CHECKS = {
 }
 
 _NO_ZMQ = "fluxd's overlay is TLS over TCP, not ZeroMQ"
-_NO_PMI = "fluxd boots from [bootstrap] or alone, never through PMI"
+_NO_PMI = ("a nested instance's brokers (flux batch, flux alloc) always use the"
+           " address of the default route's interface")
 
 #: name -> AttrSpec, in the order of flux-broker-attributes(7)
 ATTRIBUTES = {
