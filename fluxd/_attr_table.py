@@ -199,7 +199,8 @@ _CHECKS = {
 }
 
 _NO_ZMQ = "fluxd's overlay is TLS over TCP, not ZeroMQ"
-_NO_PMI = "fluxd boots from [bootstrap] or alone, never through PMI"
+_NO_PMI = ("a nested instance's brokers (flux batch, flux alloc) always use the"
+           " address of the default route's interface")
 
 #: name -> AttrSpec, in the order of flux-broker-attributes(7)
 ATTRIBUTES = {
@@ -214,6 +215,11 @@ ATTRIBUTES = {
         "idset", "warned", "it only matters to an enclosing instance that"
         " runs this one as a job, which fluxd does not do"),
     "broker.boot-method": AttrSpec("boot-method"),
+    # a nested instance's place (set by ``flux broker``, fluxd.nest)
+    "instance-level": AttrSpec("size"),
+    "jobid": AttrSpec("string"),
+    "parent-uri": AttrSpec("string"),
+    "parent-kvs-namespace": AttrSpec("string"),
     "broker.quorum": AttrSpec("quorum"),
     "broker.quorum-warn": AttrSpec("fsd|none"),
     "broker.shutdown-warn": AttrSpec("fsd|none"),
@@ -239,6 +245,7 @@ ATTRIBUTES = {
     "conf.shell_pluginpath": AttrSpec("string", runtime=True),
     "config.path": AttrSpec("path"),
     "tbon.topo": AttrSpec("topo"),
+    "tbon.peer-certs": AttrSpec("path"),
     "tbon.prefertcp": AttrSpec("bool01", "warned", _NO_PMI),
     "tbon.interface-hint": AttrSpec("string", "warned", _NO_PMI,
                                     runtime=True),

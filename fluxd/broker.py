@@ -428,7 +428,9 @@ def _attributes(config, setattrs, layout, owner, hostname, cleanup, made):
     values.update(setattrs)
     values.update({
         "rank": rank, "size": size, "version": __version__,
-        "security.owner": owner, "instance-level": 0, "jobid": "-",
+        "security.owner": owner,
+        "instance-level": int(setattrs.get("instance-level") or 0),
+        "jobid": setattrs.get("jobid") or "-",
         "broker.pid": os.getpid(), "broker.starttime": f"{time.time():.6f}",
         "broker.uuid": str(uuid.uuid4()),
         "tbon.topo": layout.topology.uri,

@@ -66,9 +66,34 @@ def _slot(resources):
     return node, int(res.get("count", 1)), max(cores, 1)
 
 
+def _per_resource(jobspec):
+    """The ``per-resource`` shell option ``(type, count)``, or None."""
+    try:
+        per = jobspec["attributes"]["system"]["shell"]["options"][
+            "per-resource"]
+    except (KeyError, TypeError):
+        return None
+    if not isinstance(per, dict) or per.get("type") not in ("node", "core"):
+        raise TaskmapError("per-resource: type must be node or core")
+    count = per.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise TaskmapError("per-resource: count must be an integer >= 1")
+    return per["type"], count
+
+
 def tasks_per_rank(jobspec, R):
-    """The number of tasks of each rank: ``{rank: ntasks}``."""
+    """The number of tasks of each rank: ``{rank: ntasks}``.
+
+    The ``per-resource`` shell option ``{type, count}`` runs ``count``
+    tasks per allocated node or core instead (what ``flux batch`` and
+    ``flux alloc`` ask for: one broker per node).
+    """
     ranks = ranks_of(R)
+    per = _per_resource(jobspec if isinstance(jobspec, dict) else {})
+    if per is not None:
+        kind, count = per
+        return {rank: count * (1 if kind == "node" else ncores)
+                for rank, ncores in ranks.items()}
     try:
         node, per_node, cores_per_slot = _slot(jobspec.get("resources"))
         count = jobspec["tasks"][0]["count"]

@@ -62,16 +62,22 @@ class RunCommand:
         finally:
             self.env.close()
 
+    def build_jobspec(self, args):
+        """The jobspec and urgency of ``args`` (``flux alloc`` has its
+        own)."""
+        from fluxd.formats._jobspec_cli import jobspec_from_args
+        jobspec, urgency, _ = jobspec_from_args(
+            args, environ=self.env.environ, cwd=self.env.cwd,
+            getrlimit=self.env.getrlimit)
+        return jobspec, urgency
+
     def main(self, args):
         """Submit the job of ``args`` and follow it."""
         from fluxd.cli._attach import Attach
         from fluxd.cli._follow import EventFollower
         from fluxd.formats.fluid import encode
-        from fluxd.formats._jobspec_cli import jobspec_from_args
         from fluxd.formats._jobspec_json import dumps
-        jobspec, urgency, _ = jobspec_from_args(
-            args, environ=self.env.environ, cwd=self.env.cwd,
-            getrlimit=self.env.getrlimit)
+        jobspec, urgency = self.build_jobspec(args)
         if args.dry_run:
             self.env.stdout.write(dumps(jobspec) + "\n")
             return 0

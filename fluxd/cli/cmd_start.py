@@ -129,18 +129,21 @@ class ForkedBroker:
     work and its memory pages (copy-on-write).
     """
 
-    def __init__(self, argv, env, close=()):
+    def __init__(self, argv, env, close=(), die_with_parent=False):
         self.args = argv
         self.returncode = None
         pid = os.fork()
         if pid == 0:
-            self._child(argv, env, close)
+            self._child(argv, env, close, die_with_parent)
         self.pid = pid
 
     @staticmethod
-    def _child(argv, env, close):
+    def _child(argv, env, close, die_with_parent=False):
         code = 1
         try:
+            if die_with_parent:     # prctl(PR_SET_PDEATHSIG, SIGKILL)
+                import ctypes
+                ctypes.CDLL(None).prctl(1, signal.SIGKILL)
             for sock in close:  # the parent's, not the broker's
                 sock.close()
             devnull = os.open(os.devnull, os.O_RDONLY)
@@ -201,6 +204,57 @@ def _preimport():
     import fluxd.tap  # noqa: F401
 
 
+def broker_argv(rundir, extra, attrs):
+    """The ``twistd -n fluxd`` argv of one broker logging to
+    ``RUNDIR/broker.log``, with options ``extra`` and ``-S`` attributes
+    ``attrs`` (``{name: value}``, None for a bare ``-Sname``)."""
+    twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+    argv = [twistd, "-n", "--pidfile=", f"--logfile={rundir}/broker.log",
+            "fluxd", *extra]
+    argv += [f"-S{k}" if v is None else f"-S{k}={v}"
+             for k, v in attrs.items()]
+    return argv
+
+
+def wait_for_run(uri, check_alive, log_tail, timeout=START_TIMEOUT):
+    """Wait until the broker at ``uri`` is in RUN, i.e. ``broker.quorum``
+    is online.
+
+    Only the socket's appearance is polled (briefly, with back-off);
+    then ``state-machine.wait`` answers when the broker reaches RUN.
+
+    :param check_alive: called while waiting; raises when a broker died.
+    :param log_tail: returns the broker log's last lines (for errors).
+    :raises NotConnected: when the broker is not up in ``timeout``.
+    """
+    from fluxd.client.sync import Flux
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        check_alive()
+        try:
+            h = Flux(uri)
+            break
+        except NotConnected:
+            pass
+        if time.monotonic() > deadline:
+            raise NotConnected("instance did not start in time:\n"
+                               + log_tail())
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.2)
+    with h:
+        token = h.send("state-machine.wait", {}, nodeid=0)
+        while True:
+            try:
+                h.wait(token, timeout=0.5)
+                return
+            except TimedOut:
+                check_alive()
+                if time.monotonic() > deadline:
+                    raise NotConnected("instance did not start in time:\n"
+                                       + log_tail()) from None
+
+
 class Instance:
     """The broker processes of one ``flux start``."""
 
@@ -250,7 +304,6 @@ class Instance:
                 tomli_w.dump({"bootstrap": {"curve_cert": cert,
                                             "hosts": hosts}}, f)
             extra.append(f"--bootstrap={bootstrap}")
-        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
         argvs = []
         for rank in range(self.size):
             rundir = os.path.join(self.dir, f"rank-{rank}")
@@ -260,11 +313,7 @@ class Instance:
             if self.size > 1:
                 attrs["tbon.topo"] = "kary:32"
             attrs.update(user_attrs)
-            argv = [twistd, "-n", "--pidfile=",
-                    f"--logfile={rundir}/broker.log", "fluxd", *extra]
-            argv += [f"-S{k}" if v is None else f"-S{k}={v}"
-                     for k, v in attrs.items()]
-            argvs.append(argv)
+            argvs.append(broker_argv(rundir, extra, attrs))
         return argvs
 
     def _broker_args(self):
@@ -307,37 +356,8 @@ class Instance:
         self.reserved = []
 
     def wait_ready(self):
-        """Wait until rank 0 is in RUN, i.e. ``broker.quorum`` is online.
-
-        Only the socket's appearance is polled (briefly, with back-off);
-        then ``state-machine.wait`` answers when rank 0 reaches RUN.
-        """
-        from fluxd.client.sync import Flux
-        deadline = time.monotonic() + START_TIMEOUT
-        delay = 0.01
-        while True:
-            self._check_alive()
-            try:
-                h = Flux(self.uri)
-                break
-            except NotConnected:
-                pass
-            if time.monotonic() > deadline:
-                raise NotConnected("instance did not start in time:\n"
-                                   + self.log_tail(0))
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.2)
-        with h:
-            token = h.send("state-machine.wait", {}, nodeid=0)
-            while True:
-                try:
-                    h.wait(token, timeout=0.5)
-                    return
-                except TimedOut:
-                    self._check_alive()
-                    if time.monotonic() > deadline:
-                        raise NotConnected("instance did not start in time:\n"
-                                           + self.log_tail(0)) from None
+        """Wait until rank 0 is in RUN (see :func:`wait_for_run`)."""
+        wait_for_run(self.uri, self._check_alive, lambda: self.log_tail(0))
 
     def _check_alive(self):
         for rank, proc in enumerate(self.procs):

@@ -13,6 +13,7 @@ from twisted.internet.endpoints import (
     TCP4ClientEndpoint, TCP4ServerEndpoint, TCP6ClientEndpoint)
 
 from fluxd.config import parse_duration_key
+from fluxd.errors import InvalidArgument
 from fluxd.formats.fsd import parse_fsd
 from fluxd.overlay.bootstrap import bootstrap_layout
 from fluxd.overlay.gate import AdmissionGate
@@ -51,12 +52,36 @@ def pending_limits(nofile):
     return overall, min(MAX_PENDING_PER_SOURCE, overall)
 
 
+def peer_certs(path):
+    """The DER certificates of the PEM file ``path`` (``tbon.peer-certs``:
+    a nested instance's brokers each present their own, exchanged through
+    PMI), or None when ``path`` is None.
+
+    :raises fluxd.errors.InvalidArgument: for a file that cannot be read
+        or holds no certificate.
+    """
+    if path is None:
+        return None
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    try:
+        with open(path, "rb") as f:
+            certs = x509.load_pem_x509_certificates(f.read())
+    except OSError as exc:
+        raise InvalidArgument(f"tbon.peer-certs: {path}: {exc.strerror}") \
+            from None
+    except ValueError as exc:
+        raise InvalidArgument(f"tbon.peer-certs: {path}: {exc}") from None
+    return [c.public_bytes(Encoding.DER) for c in certs]
+
+
 def build_overlay(reactor, layout, config, setattrs, router, events, version):
     """An :class:`OverlayService` for a multi-broker layout.
 
     :raises fluxd.errors.InvalidArgument: for an unusable certificate.
     """
     cert = load_cluster_cert(layout.cert_path)
+    trusted = peer_certs(setattrs.get("tbon.peer-certs"))
     listen = parent = None
     if layout.children:
         address = layout.bind_address
@@ -80,7 +105,8 @@ def build_overlay(reactor, layout, config, setattrs, router, events, version):
         torpid_max=_duration(config, setattrs, "torpid_max"),
         tcp_user_timeout=_duration(config, setattrs, "tcp_user_timeout"),
         version=version,
-        server_tls=server_options(cert), client_tls=client_options(cert),
+        server_tls=server_options(cert, trusted),
+        client_tls=client_options(cert, trusted=trusted),
         hello_timeout=HELLO_TIMEOUT,
         gate=AdmissionGate(reactor, timeout=HELLO_TIMEOUT,
                            max_pending=max_pending,

@@ -48,15 +48,16 @@ class PeerCheck:
     certificate).  The first refusal is reported to the connection's TLS
     protocol through ``failVerification(Failure)``.
 
-    :param der: the pinned certificate, DER.
+    :param der: the pinned certificate, DER, or a collection of them (a
+        nested instance: each broker's own, exchanged through PMI).
     :param name: the DNS name the peer's certificate must carry, or None
         (the listening side does not check names).
     :param tls_protocol: the connection's TLS protocol.
     """
 
     def __init__(self, der, name, tls_protocol):
-        self._der = der
-        self._fingerprint = fingerprint(der)
+        self._ders = [der] if isinstance(der, bytes) else list(der)
+        self._fingerprint = ", ".join(fingerprint(d) for d in self._ders)
         self._name = name
         self._pending = [tls_protocol]
 
@@ -76,7 +77,7 @@ class PeerCheck:
         try:
             peer = x509.to_cryptography()
             der = peer.public_bytes(Encoding.DER)
-            if not hmac.compare_digest(der, self._der):
+            if not any(hmac.compare_digest(der, pin) for pin in self._ders):
                 return self.refuse(f"peer certificate {fingerprint(der)} is "
                                    "not the cluster certificate "
                                    f"{self._fingerprint}")
@@ -110,15 +111,17 @@ class _PinnedTLS:
 
     :param cert: the :class:`fluxd.security.keys.ClusterCert`.
     :param name: the name the peer's certificate must carry, or None.
+    :param trusted: the DER certificates a peer may present (default:
+        ``cert`` itself).
     """
 
-    def __init__(self, cert, name=None):
+    def __init__(self, cert, name=None, trusted=None):
         certificate, key = cert.to_cryptography()
         # Twisted's defaults for protocol versions and ciphers; verification
         # is ours, set per connection below.
         self._context = CertificateOptions(
             privateKey=key, certificate=certificate).getContext()
-        self._der = cert.der
+        self._der = list(trusted) if trusted else cert.der
         self.name = name
 
     def _connection(self, tls_protocol):
@@ -150,7 +153,7 @@ class PinnedClientTLS(_PinnedTLS):
         return conn
 
 
-def server_options(cert):
+def server_options(cert, trusted=None):
     """TLS settings for accepting children: mutual TLS pinned to ``cert``.
 
     The server presents ``cert``, requires the client's certificate and
@@ -158,12 +161,13 @@ def server_options(cert):
     ``connectionLost`` reason is a :class:`PeerCertificateError`.
 
     :param cert: the :class:`fluxd.security.keys.ClusterCert`.
+    :param trusted: DER certificates to accept instead of ``cert`` alone.
     :returns: a :class:`PinnedServerTLS`.
     """
-    return PinnedServerTLS(cert)
+    return PinnedServerTLS(cert, trusted=trusted)
 
 
-def client_options(cert, name=None):
+def client_options(cert, name=None, trusted=None):
     """TLS settings for connecting to the parent, pinned to ``cert``.
 
     The client presents ``cert`` (the server demands it), sends the name
@@ -177,6 +181,8 @@ def client_options(cert, name=None):
 
     :param cert: the :class:`fluxd.security.keys.ClusterCert`.
     :param name: the name to expect (default: ``cert.name``).
+    :param trusted: DER certificates to accept instead of ``cert`` alone.
     :returns: a :class:`PinnedClientTLS`.
     """
-    return PinnedClientTLS(cert, name if name is not None else cert.name)
+    return PinnedClientTLS(cert, name if name is not None else cert.name,
+                           trusted=trusted)

@@ -62,3 +62,30 @@ class BuildTests(SynchronousTestCase):
         self.assertIsInstance(overlay.parent_endpoint, TCP4ClientEndpoint)
         self.assertIsInstance(overlay.client_tls, PinnedClientTLS)
         self.assertEqual(overlay.client_tls.name, "flux")
+
+
+class PeerCertsTests(SynchronousTestCase):
+    """``tbon.peer-certs``: the certificates a nested instance's brokers
+    exchanged through PMI."""
+
+    def test_every_certificate_of_the_file(self):
+        from fluxd.security.keys import generate_cluster_cert
+        certs = [generate_cluster_cert("flux") for _ in range(3)]
+        path = self.mktemp()
+        with open(path, "wb") as f:
+            for cert in certs:
+                f.write(cert.cert_pem)
+        self.assertEqual(setup.peer_certs(path), [c.der for c in certs])
+        self.assertIsNone(setup.peer_certs(None))
+
+    def test_unusable_files_are_one_line(self):
+        from fluxd.errors import InvalidArgument
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("not a certificate\n")
+        for where, message in [(path, "tbon.peer-certs: " + path + ": "),
+                               ("/nonexistent/x", "No such file")]:
+            with self.assertRaises(InvalidArgument) as cm:
+                setup.peer_certs(where)
+            self.assertIn(message, str(cm.exception))
+            self.assertNotIn("\n", str(cm.exception))

@@ -207,3 +207,30 @@ class RecheckTests(SynchronousTestCase):
         self.assertIsNone(proto.reason)
         info(self.FakeConnection(other), SSL.SSL_CB_HANDSHAKE_DONE, 1)
         proto.reason.trap(PeerCertificateError)
+
+
+class PeerCertificatesTests(SynchronousTestCase):
+    """``trusted``: each broker of a nested instance presents its own
+    certificate and accepts exactly those exchanged through PMI."""
+
+    THIRD = generate_cluster_cert("flux")
+
+    def test_own_certificates_accepted_both_ways(self):
+        trusted = [CERT.der, OTHER.der]
+        server, client = tls_pair(server_options(CERT, trusted),
+                                  client_options(OTHER, trusted=trusted))
+        self.assertEqual((server.data, client.data),
+                         (b"hello from client", b"hello from server"))
+
+    def test_a_certificate_outside_the_set_is_refused(self):
+        trusted = [CERT.der, OTHER.der]
+        server, client = tls_pair(server_options(CERT, trusted),
+                                  alien(self.THIRD))
+        self.assertIsNotNone(server.lost)
+        server.lost.trap(PeerCertificateError)
+        self.assertIn(f"peer certificate {self.THIRD.fingerprint}",
+                      str(server.lost.value))
+        server, client = tls_pair(alien(self.THIRD),
+                                  client_options(CERT, trusted=trusted))
+        self.assertIsNotNone(client.lost)
+        client.lost.trap(PeerCertificateError)
