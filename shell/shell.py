@@ -39,6 +39,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import time
 
@@ -98,6 +99,7 @@ class Shell:
         self.order_handlers = {}  # op -> callback(order)
         self.signalled = None     # the last signal for the tasks
         self.exit_code = None
+        self.tmpdir = None        # FLUX_JOB_TMPDIR, once made
 
     # -- what plugins use ----------------------------------------------------
 
@@ -168,13 +170,35 @@ class Shell:
         env = system.get("environment")
         env = dict(env) if isinstance(env, dict) else {}
         env = {str(k): str(v) for k, v in env.items()}
-        env.update(FLUX_JOB_ID=self.spec.get("f58", str(self.jobid)),
-                   FLUX_JOB_SIZE=str(self.size),
+        f58 = self.spec.get("f58", str(self.jobid))
+        env.update(FLUX_JOB_ID=f58, FLUX_JOB_SIZE=str(self.size),
                    FLUX_JOB_NNODES=str(self.nnodes),
-                   FLUX_JOB_TMPDIR=env.get("TMPDIR", "/tmp"))
+                   FLUX_JOB_TMPDIR=self.make_tmpdir(env, f58))
         if self.spec.get("uri"):
             env["FLUX_URI"] = self.spec["uri"]
         return env
+
+    def make_tmpdir(self, env, f58):
+        """The job's own temporary directory on this node, as flux's
+        shell makes it: ``$TMPDIR/jobtmp-SHELLRANK-JOBID`` (mode 0700),
+        removed when the shell exits; ``$TMPDIR`` itself when it cannot
+        be made."""
+        base = env.get("TMPDIR") or "/tmp"
+        path = os.path.join(base, f"jobtmp-{self.rank}-{f58}")
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass                    # a reattached or restarted shell
+        except OSError as exc:
+            self.log(_WARN, f"cannot create {path}: {exc.strerror}")
+            return base
+        self.tmpdir = path
+        return path
+
+    def remove_tmpdir(self):
+        """Remove the job's temporary directory (shell exit)."""
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
 
     def chdir(self, system):
         cwd = system.get("cwd")
@@ -648,5 +672,6 @@ def run(spec, ev_fd, ctl_fd):
         shell.hook("shell.exit")
     except ShellExit as exc:
         code = code or exc.code
+    shell.remove_tmpdir()
     shell.emit("exit", code=code)
     return code

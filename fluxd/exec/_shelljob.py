@@ -54,6 +54,7 @@ fails at once; ``shell-exit {rank, wait_status, active_ranks}`` once
 the leader shell ends.
 """
 
+import json
 import signal
 
 from twisted.internet import defer
@@ -62,6 +63,7 @@ from fluxd.errors import FluxError, InvalidArgument
 from fluxd.exec._job import TestJob
 from fluxd.exec._pty import PtyRelay
 from fluxd.formats import eventlog, fluid
+from fluxd.security import sign
 from fluxd.storage import treeobj as T
 from flux_shell import taskmap as TM
 
@@ -146,18 +148,21 @@ class ShellJob(TestJob):
         if self.svc.barrier_timeout > 0:
             self.barrier_timer = self.svc.at(
                 self, self.svc.barrier_timeout, "barrier")
-        if self.userid != self.svc.owner:
-            # the IMP of each rank checks J and runs the shell as its signer
-            d = defer.Deferred.fromCoroutine(self._signed())
-            d.addCallbacks(lambda J: self._launch(dict(payload, J=J)),
-                           self._no_J)
-            return
-        self._launch(payload)
+        # the job manager's jobspec has no environment (only J keeps it,
+        # as in flux): the shells get it back from J; the IMP of each rank
+        # also checks a guest's J and runs the shell as its signer
+        d = defer.Deferred.fromCoroutine(self._with_J(payload))
+        d.addCallbacks(self._launch, self._no_J)
 
-    async def _signed(self):
+    async def _with_J(self, payload):
         obj = await self.svc.kvs.lookup("primary", f"{self.key}.J",
                                         cred=self.svc.router.instance_cred)
-        return T.decode_val(obj).decode()
+        J = T.decode_val(obj).decode()
+        payload = dict(payload,
+                       jobspec=_with_environment(payload["jobspec"], J))
+        if self.userid != self.svc.owner:
+            payload["J"] = J
+        return payload
 
     def _no_J(self, failure):
         failure.trap(FluxError)
@@ -168,7 +173,7 @@ class ShellJob(TestJob):
     def _launch(self, payload):
         if self.finalizing:
             return
-        if "J" in payload and self.exception_in_progress:
+        if self.exception_in_progress:
             # killed while its J was read: no shell to start
             for rank in self.ranks:
                 self.shell_exited(rank, 0)
@@ -665,3 +670,22 @@ def _idset(ranks):
     if start is not None:
         parts.append(f"{start}-{prev}" if prev > start else str(start))
     return ",".join(parts)
+
+
+def _with_environment(jobspec, J):
+    """``jobspec`` with the ``attributes.system.environment`` of the
+    jobspec signed in ``J`` (the rest, updated since, is the manager's).
+
+    :raises FluxError: J or its jobspec cannot be decoded.
+    """
+    try:
+        signed = json.loads(sign.unwrap(J)[0])
+        env = signed["attributes"]["system"].get("environment")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise FluxError(f"J holds no jobspec: {exc}") from None
+    if env is None:
+        return jobspec
+    attributes = dict(jobspec.get("attributes") or {})
+    attributes["system"] = dict(attributes.get("system") or {},
+                                environment=env)
+    return dict(jobspec, attributes=attributes)

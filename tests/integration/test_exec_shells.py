@@ -37,6 +37,33 @@ def test_output_environment_and_labels(broker):
     assert result.out.splitlines() == [jobid, broker.uri, "/"]
 
 
+def test_tasks_get_the_submitters_environment_and_a_job_tmpdir(broker,
+                                                               tmp_path):
+    # the stored jobspec has no environment (only J keeps it): the
+    # shells get it back from J
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(broker.env, FLUXD_TEST_VAR="kept value", TMPDIR=str(tmp))
+    result = broker.flux("run", "-n2", "-l", SH, "-c",
+                         'echo "$FLUXD_TEST_VAR $PATH";'
+                         ' test -d "$FLUX_JOB_TMPDIR" && echo "$FLUX_JOB_TMPDIR"',
+                         env=env)
+    assert result.rc == 0, result.err
+    task0 = [line[3:] for line in result.out.splitlines()
+             if line.startswith("0: ")]
+    task1 = [line[3:] for line in result.out.splitlines()
+             if line.startswith("1: ")]
+    assert task0[0] == task1[0] == f"kept value {env['PATH']}"
+    # both tasks of the one shell share its directory
+    assert task0[1] == task1[1]
+    assert task0[1].startswith(f"{tmp}/jobtmp-0-ƒ")
+    # the job's temporary directory is gone with the job
+    assert os.listdir(tmp) == []
+    jobid = broker.flux("job", "last").out.strip()
+    spec = broker.flux("job", "info", jobid, "jobspec").out
+    assert "kept value" not in spec and "environment" not in spec
+
+
 def test_output_eventlog_is_rfc24(broker):
     jobid = broker.flux("submit", "-n2", SH, "-c", "seq 1 3").out.strip()
     assert broker.flux("job", "status", jobid).rc == 0

@@ -173,7 +173,7 @@ def test_a_failing_initial_program_fails_the_job(tmp_path):
         grep no-such-program err.txt
         rc=0; flux alloc -N1 --conf=tbon.bogus=1 true 2>err.txt || rc=$?
         echo badconf=$rc
-        grep -v memo err.txt | sed "s/flux-nest-[^/]*/TMP/" >&2
+        grep -v memo err.txt | sed -e "s/flux-nest-[^/]*/TMP/" -e "s/jobtmp-[^/]*\\///" >&2
         """)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()

@@ -144,3 +144,13 @@ class Bench:
             "dirent": T.create_val(line.encode())}])
         self.test.successResultOf(d)
 
+    def store_J(self, jobid, spec, userid=OWNER):
+        """Write the job's J (the jobspec signed with ``none``), which
+        the exec service reads the environment from."""
+        import json
+        from fluxd.security.sign import wrap_none
+        J = wrap_none(json.dumps(spec).encode(), userid)
+        d = self.kvs.kvs.commit("primary", [{
+            "key": f"{fluid.encode(jobid, 'kvs')}.J", "flags": 0,
+            "dirent": T.create_val(J.encode())}])
+        self.test.successResultOf(d)

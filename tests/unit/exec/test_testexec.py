@@ -147,12 +147,18 @@ class RunTests(SynchronousTestCase):
 
     def test_not_a_test_job_without_processes(self):
         # a job shell's job; this reactor (a Clock) cannot start one
+        self.bench.store_J(1, jobspec(test=None))
         s = self.bench.start(1, jobspec(test=None))
         self.assertEqual(s.data(EXC), [exc(
             "exec", "rank 0: cannot start the shell server: this broker's"
             " reactor cannot start processes")])
         self.assertEqual(s.kinds(), [EXC, "finish", "release"])
         self.assertEqual(s.data("finish"), [{"status": 9}])
+
+    def test_a_shell_job_without_its_J_fails_clearly(self):
+        s = self.bench.start(1, jobspec(test=None))
+        self.assertEqual(s.data(EXC), [exc(
+            "exec", "cannot read the job's J: No such file or directory")])
 
     def test_invalid_test_settings(self):
         for test, note in [
