@@ -11,7 +11,7 @@ every acknowledgement waits for the disk), and inside it run each shape
 - the command as a user types it (``flux run -n1 true``): its wall time
   gives min, p25 and median;
 - the same command started through a small probe (same interpreter,
-  same modules) that also notes when the command sends its first
+  same modules: ``python -P -c PROBE``) that also notes when the command sends its first
   request and when its ``main`` returns.
 
 The per-stage breakdown (median ms over the probed runs) joins those
@@ -128,7 +128,7 @@ def measure(opts, runs, tmp):
                                    f" {proc.stderr.decode()}")
             t_spawn = time.time()
             proc = subprocess.run(
-                [sys.executable, "-c", PROBE, FLUX, "run", "-v", *opts,
+                [sys.executable, "-P", "-c", PROBE, FLUX, "run", "-v", *opts,
                  "true"], capture_output=True, env=env,
                 stdin=subprocess.DEVNULL)
             t_exit = time.time()
