@@ -40,7 +40,9 @@ times with the job eventlog and the exec eventlog timestamps (all are
 The packages are byte-compiled first, as an install does.
 
 Usage: ``.venv/bin/python bench/latency.py [-s 1,4] [-K 20]
-[--memory]``; ``--inner`` measures the instance at ``$FLUX_URI``.
+[--memory] [--preload N]``; ``--preload N`` first runs N test jobs to
+their end (an instance holding N inactive jobs, as after
+bench/throughput.py); ``--inner`` measures the instance at ``$FLUX_URI``.
 """
 
 import argparse
@@ -147,7 +149,18 @@ def measure(opts, runs, tmp):
             "probed": statistics.median(sum(s) for s in stages)}
 
 
-def inner(size, runs):
+def preload(count):
+    """``count`` test-execution jobs run to their end first, so that the
+    KVS holds as many inactive jobs (as after bench/throughput.py)."""
+    subprocess.run([FLUX, "submit", "--quiet", f"--cc=1-{count}",
+                    "--setattr=system.exec.test.run_duration=0.001s",
+                    "true"], check=True, stdin=subprocess.DEVNULL)
+    subprocess.run([FLUX, "queue", "drain"], check=True)
+
+
+def inner(size, runs, count=0):
+    if count:
+        preload(count)
     shapes = [("-n1", ["-n1"])] + ([(f"-N{size}", [f"-N{size}"])]
                                    if size > 1 else [])
     with tempfile.TemporaryDirectory(prefix="fluxd-latency-") as tmp:
@@ -177,14 +190,16 @@ def outer(args):
             proc = subprocess.run(
                 [FLUX, "start", f"--test-size={size}", *store,
                  sys.executable, os.path.abspath(__file__), "--inner",
-                 "-s", str(size), "-K", str(args.runs)],
+                 "-s", str(size), "-K", str(args.runs),
+                 "--preload", str(args.preload)],
                 capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"size {size} failed:\n{proc.stderr[-2000:]}")
             continue
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         for name, r in result.items():
-            print(f"\n{size} broker(s), flux run {name} true, {args.runs}"
+            print(f"\n{size} broker(s), {args.preload} inactive jobs,"
+                  f" flux run {name} true, {args.runs}"
                   f" runs: min {r['min']:.0f}  p25 {r['p25']:.0f}"
                   f"  median {r['median']:.0f} ms"
                   f" (probed median {r['probed']:.0f})")
@@ -199,11 +214,14 @@ def main():
     parser.add_argument("-K", "--runs", type=int, default=20)
     parser.add_argument("--memory", action="store_true",
                         help="keep the KVS in memory (no content.sqlite)")
+    parser.add_argument("--preload", type=int, default=0, metavar="N",
+                        help="first run N test jobs to their end (an"
+                        " instance holding N inactive jobs)")
     parser.add_argument("--inner", action="store_true")
     args = parser.parse_args()
     args.sizes = [int(n) for n in args.sizes.split(",")]
     if args.inner:
-        print(json.dumps(inner(args.sizes[0], args.runs)))
+        print(json.dumps(inner(args.sizes[0], args.runs, args.preload)))
     else:
         outer(args)
 
