@@ -175,9 +175,10 @@ def compile_all():
     (``PYTHONDONTWRITEBYTECODE`` would leave every ``flux`` to compile its
     modules anew)."""
     import compileall
+
+    import flux_shell
     import fluxd
-    import shell
-    for pkg in (fluxd, shell):
+    for pkg in (fluxd, flux_shell):
         compileall.compile_dir(os.path.dirname(pkg.__file__), quiet=1)
 
 
