@@ -37,7 +37,8 @@ times with the job eventlog and the exec eventlog timestamps (all are
 - ``cli sees end``: ``clean`` to the command's ``main`` returning;
 - ``cli exit``: ``main`` returning to the process having exited.
 
-The packages are byte-compiled first, as an install does.
+The packages are byte-compiled first, as an install does (not with
+``--no-compile``).
 
 Usage: ``.venv/bin/python bench/latency.py [-s 1,4] [-K 20]
 [--memory] [--preload N]``; ``--preload N`` first runs N test jobs to
@@ -183,7 +184,8 @@ def compile_all():
 
 
 def outer(args):
-    compile_all()
+    if not args.no_compile:
+        compile_all()
     print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
     for size in args.sizes:
         with tempfile.TemporaryDirectory(prefix="fluxd-latency-") as tmp:
@@ -218,6 +220,10 @@ def main():
     parser.add_argument("--preload", type=int, default=0, metavar="N",
                         help="first run N test jobs to their end (an"
                         " instance holding N inactive jobs)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="do not byte-compile first (with"
+                        " PYTHONDONTWRITEBYTECODE and no .pyc, each flux"
+                        " command compiles its modules)")
     parser.add_argument("--inner", action="store_true")
     args = parser.parse_args()
     args.sizes = [int(n) for n in args.sizes.split(",")]
