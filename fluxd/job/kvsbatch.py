@@ -18,10 +18,12 @@ manager's batch timer in flux, 10 ms): each commit re-encodes the large
 far less than many small ones, for a few milliseconds more before an
 acknowledgement.  Load is told by the size of the previous batch: after
 one of fewer than :attr:`KVSBatcher.busy_ops` operations (a lone job's
-carry one to three: its J, its jobspec, its eventlog lines joined into
-one append) the next commit goes as soon as the previous one is durable,
-so that a job on an idle instance does not wait for the timer at each
-of its steps (flux's timer costs a lone ``flux run`` tens of ms).
+carry one to six on four nodes: J and jobspec, then its eventlog lines
+joined into one append, its exec eventlog, output and one
+acknowledgement key per rank) the next commit goes as soon as the
+previous one is durable, so that a job on an idle instance does not
+wait for the interval at each of its steps (10 ms of a lone ``flux
+run``'s wall time, at its ``clean``).
 A commit that fails (the KVS turned read-only on a full disk) is retried
 with a growing delay, its operations kept in order: the job services
 cannot take back events they already acted on.
@@ -72,7 +74,7 @@ class KVSBatcher:
         self._last_start = None
         self._last_ops = 0
         self.interval = 0.0
-        self.busy_ops = 8
+        self.busy_ops = 16
         self.commits = 0
         self.ops_committed = 0
 
