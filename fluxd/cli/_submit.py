@@ -15,7 +15,6 @@
 No Twisted: these run in the ``flux`` command.
 """
 
-import copy
 import os
 import sys
 from collections import deque
@@ -306,6 +305,7 @@ def substitute(args, inputs=(), **keywords):
     :raises InvalidArgument: ``Invalid replacement string in command:
         'X'`` and the like.
     """
+    import copy
     new = copy.copy(args)
     command = []
     for arg in args.command:

@@ -29,7 +29,6 @@ import fnmatch
 import os
 import re
 from collections import ChainMap
-from string import Template
 
 from fluxd.formats._jobspec_build import (
     from_command, from_nodes_and_cores, set_shell_option,
@@ -111,6 +110,7 @@ def _apply_rules(rules, environ, expand, source):
             elif "{{" in value:
                 expand[name] = value
             else:
+                from string import Template
                 try:
                     environ[name] = Template(value).substitute(
                         ChainMap(environ, source))

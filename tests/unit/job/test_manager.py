@@ -189,11 +189,12 @@ class BatchTests(SynchronousTestCase):
         commits = i.manager.batcher.commits - before
         self.assertLessEqual(commits, 10, commits)
 
-    def test_commits_keep_their_interval(self):
+    def test_commits_keep_their_interval_under_load(self):
         i = Instance(self)
         batcher = i.manager.batcher
         batcher.interval = 0.01
-        batcher.put_value("a", b"1")
+        for n in range(batcher.busy_ops):
+            batcher.put_value(f"a{n}", b"1")
         first = batcher.flush()
         i.settle()
         self.successResultOf(first)
@@ -206,6 +207,23 @@ class BatchTests(SynchronousTestCase):
         i.clock.advance(0.01)
         i.settle()
         self.successResultOf(second)
+        self.assertEqual(batcher.commits - before, 1)
+
+    def test_small_batch_is_not_delayed(self):
+        # a lone job's batches are small: the next commit goes as soon as
+        # the previous one is durable, without waiting for the interval
+        i = Instance(self)
+        batcher = i.manager.batcher
+        batcher.interval = 0.01
+        batcher.put_value("a", b"1")
+        first = batcher.flush()
+        i.settle()
+        self.successResultOf(first)
+        before = batcher.commits
+        batcher.put_value("b", b"2")
+        second = batcher.flush()
+        i.settle()
+        self.successResultOf(second)    # the clock has not moved
         self.assertEqual(batcher.commits - before, 1)
 
 
