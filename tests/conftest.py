@@ -3,17 +3,22 @@
 Job shells run in their own sessions and outlive their broker on purpose
 (running jobs survive a broker restart), so a test that fails or hangs
 before its teardown can leave a shell server, its shells and their tasks
-behind.  At the end of the session every shell server started during it
+behind.  At the end of the session every shell server this session started
 that is still alive is killed with all its descendants, so that a red run
-leaves nothing running on the machine.
+leaves nothing running on the machine.  "This session's" is told by a token
+in the environment the brokers (and so their shell servers) inherit: the
+servers of another test run or of an instance started by hand at the same
+time are left alone.
 """
 
 import os
 import signal
+import uuid
 
 import pytest
 
 _SERVER = b"flux_shell.server"
+_TOKEN_NAME = "FLUXD_TEST_SESSION"
 
 
 def _processes():
@@ -35,10 +40,24 @@ def _processes():
     return found
 
 
-def shell_servers():
-    """The pids of the running shell servers."""
-    return {pid for pid, (_, cmdline) in _processes().items()
+def _environ(pid):
+    """The environment block of ``pid`` (empty once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def shell_servers(token=None):
+    """The pids of the running shell servers (only those whose environment
+    holds ``token`` when it is given)."""
+    pids = {pid for pid, (_, cmdline) in _processes().items()
             if _SERVER in cmdline}
+    if token is None:
+        return pids
+    mark = f"{_TOKEN_NAME}={token}".encode() + b"\0"
+    return {pid for pid in pids if mark in _environ(pid) + b"\0"}
 
 
 def kill_trees(roots):
@@ -66,6 +85,7 @@ def kill_trees(roots):
 def no_shells_left_behind():
     """Kill the shell servers (and their shells and tasks) that the
     session started and left running."""
-    before = shell_servers()
+    token = uuid.uuid4().hex
+    os.environ[_TOKEN_NAME] = token
     yield
-    kill_trees(shell_servers() - before)
+    kill_trees(shell_servers(token))
