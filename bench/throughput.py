@@ -13,7 +13,11 @@ every one is inactive, and print:
 - end-to-end rate: N / (time of the last ``clean`` - time of the first
   submit);
 - rank 0's RSS (VmRSS and VmHWM, MiB) once every job is inactive, with
-  every inactive job retained (no purge).
+  every inactive job retained (no purge);
+- CPU per job from the first submit to the last ``clean`` (ms): rank
+  0's broker (``r0``, its threads included) and its children (``kids``:
+  the shell server, and the job shells and tasks it reaped: on several
+  brokers only rank 0's share of the shells).
 
 Usage: ``bench/throughput.py [-N 1000,16000] [-s 1,4] [--duration 0.001s]
 [--config-path DIR] [--real] [--guest]``.
@@ -51,6 +55,37 @@ cuts, interleaved runs of ``flux run`` against a 4-broker instance, ms)::
 
 Per job, on 1 broker: the broker spends about 2.8 ms of CPU (1.4 ms for
 a test job), the shell server 1 ms, the forked shell and its task 3 ms.
+
+The commit path's directory encoding made incremental (2026-12-03: a
+large ``job.*`` directory re-serializes only its changed entries),
+interleaved runs of ``--real`` against the same tree encoding every
+directory whole (before), load average 4.7-7 from other work on the 2
+cores (r0 and kids in ms of CPU per job)::
+
+    brokers   jobs   before jobs/s  r0    after jobs/s  r0   rank0 RSS MiB
+          1   1000      88 110 79   4.9-5.3   96 111 105  3.7-4.3
+          1  16000             75   5.85             85   5.03  150 -> 143
+          4   1000         169 102  2.6 3.5     142 100   2.6 3.6
+
+(at load 2: 1 broker, 2,000 jobs, 163 -> 239 jobs/s, r0 3.1 -> 2.5 ms).
+With 4 brokers the commits already carry many jobs each: no change.
+The whole matrix, same day, load average 5.4 rising to 9.3 (spawn
+701/s)::
+
+    brokers   jobs   jobs/s  (% of spawn)  r0 ms/job  kids ms/job
+          1   1000       66          9.4%       5.67         6.59
+          1  16000       59          8.4%       6.05         5.17
+          4   1000       75         10.7%       3.99         1.84
+          4  16000       87         12.4%       4.05         1.46
+
+(``flux run`` then: -n1 209-285 ms, -N4 276-288 ms under that load.)
+The kids' CPU (the shell server forking a shell, the shell's
+copy-on-write page faults and exit, the task) is now the larger part,
+3-4 ms a job on a quiet machine; with the broker's 2.5-3 ms (spread
+over the whole job path: deferreds, routing, eventlog appends,
+scheduling, ~20 KVS operations) about 6.5 ms of CPU a job caps the 2
+cores near 300 jobs/s, short of 25% of a quiet machine's ~1,400
+spawns/s.
 
 ``--guest`` (root; munge, sudo and runuser installed) measures the
 system instance of the multi-user tests instead
@@ -116,6 +151,36 @@ def rss_mib(pid):
     return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
 
 
+def cpu_seconds(pid):
+    """``(own, children)`` CPU seconds of ``pid`` and its direct children:
+    ``own`` is the broker's user+system time, ``children`` that of its
+    live children (the shell server) plus what they have reaped (the
+    job shells and their tasks)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(p):
+        with open(f"/proc/{p}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return [int(x) / tick for x in fields[11:15]]
+    own = sum(stat(pid)[:2])
+    children = 0.0
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        kids = f.read().split()
+    for kid in kids:
+        try:
+            children += sum(stat(kid))
+        except FileNotFoundError:
+            pass
+    return own, children
+
+
+def broker_pid(uri=None):
+    """Rank 0's pid (``broker.pid``)."""
+    from fluxd.client.sync import Flux
+    with Flux(uri) as h:
+        return int(h.rpc("attr.get", {"name": "broker.pid"})["value"])
+
+
 def spawn_rate(seconds=1.0):
     """``/bin/true`` spawned and reaped per second, one at a time."""
     n, start = 0, time.monotonic()
@@ -155,10 +220,13 @@ def inner(count, batch, duration, uri=None, real=False, size=1):
     jobspec["attributes"]["system"]["environment"] = {}
     signed = wrap_none(json.dumps(jobspec).encode(), os.getuid())
     entry = {"J": signed, "urgency": 16, "flags": 0}
+    cpu0 = cpu_seconds(broker_pid(uri))
     start, submitted, end, pid = submit_and_wait([entry] * count, batch, uri)
+    cpu1 = cpu_seconds(pid)
     rss, hwm = rss_mib(pid)
     result = {"jobs": count, "submit_rate": count / (submitted - start),
-              "rate": count / (end - start), "rss": rss, "hwm": hwm}
+              "rate": count / (end - start), "rss": rss, "hwm": hwm,
+              "cpu": [(b - a) * 1000 / count for a, b in zip(cpu0, cpu1)]}
     if real:
         result["latency"] = run_latency(size)
     return result
@@ -171,6 +239,7 @@ def outer(args):
               f" {spawn_rate():.0f}/s", flush=True)
     print(f"{'brokers':>7} {'jobs':>6} {'submit/s':>9} {'jobs/s':>8}"
           f" {'rank0 RSS MiB':>14} {'HWM MiB':>8}"
+          f" {'r0 ms/job':>9} {'kids ms/job':>11}"
           + ("  run -n1 ms  run -N ms" if args.real else ""))
     for size in args.sizes:
         for count in args.counts:
@@ -188,6 +257,7 @@ def outer(args):
                          f" {'-' if many is None else f'{many * 1000:.0f}':>9}")
             print(f"{size:>7} {count:>6} {r['submit_rate']:>9.0f}"
                   f" {r['rate']:>8.0f} {r['rss']:>14.1f} {r['hwm']:>8.1f}"
+                  f" {r['cpu'][0]:>9.2f} {r['cpu'][1]:>11.2f}"
                   + extra, flush=True)
 
 

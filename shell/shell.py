@@ -197,7 +197,11 @@ class Shell:
 
     def remove_tmpdir(self):
         """Remove the job's temporary directory (shell exit)."""
-        if self.tmpdir is not None:
+        if self.tmpdir is None:
+            return
+        try:
+            os.rmdir(self.tmpdir)    # most jobs leave it empty: one call
+        except OSError:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
 
     def chdir(self, system):

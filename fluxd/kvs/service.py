@@ -61,6 +61,9 @@ DEFAULT_CACHE_BYTES = 1 * 1024 * 1024
 #: memory of a decoded directory per byte of its JSON (measured: a
 #: directory of 500 dirrefs, 45 kB of JSON, takes 250 kB as dicts)
 DECODED_PER_BYTE = 6
+#: and the entry texts a large directory keeps for its next encoding
+#: (:class:`fluxd.storage.treeobj.DirData`), per byte of its JSON
+PARTS_PER_BYTE = 3
 
 
 class _Pending:
@@ -509,7 +512,10 @@ class KVSService(Module):
         await self.content.write(
             blobs, {ns.name: root_record(rootref, seq, ns.owner, ns.flags)})
         for ref, obj in objects.items():
-            self._objects.put(ref, obj, len(blobs[ref]) * DECODED_PER_BYTE)
+            per_byte = DECODED_PER_BYTE + (
+                PARTS_PER_BYTE if getattr(obj["data"], "parts", None)
+                else 0)
+            self._objects.put(ref, obj, len(blobs[ref]) * per_byte)
         key_list = list(keys)
         self._root_changed(ns, rootref, seq, key_list)
         self.events.publish(f"{EVENT_PREFIX}{ns.name}-setroot",

@@ -37,7 +37,7 @@ __all__ = [
     "TreeobjError", "BadKey", "create_val", "create_valref", "create_dir",
     "create_dirref", "create_symlink", "validate", "encode", "decode",
     "decode_val", "blobrefs", "split_key", "normalize_key", "join_key",
-    "VAL_INLINE_MAX",
+    "VAL_INLINE_MAX", "DirData", "encode_dir",
 ]
 
 VAL, VALREF, DIR, DIRREF, SYMLINK, HDIR = (
@@ -194,6 +194,71 @@ def encode(obj):
     """Serialize a tree object (compact JSON, sorted keys) to bytes."""
     return json.dumps(obj, separators=(",", ":"), sort_keys=True,
                       ensure_ascii=False).encode("utf-8")
+
+
+#: a ``dir`` with at least this many entries keeps each entry's JSON text
+#: once encoded (:func:`encode_dir`); smaller ones are encoded whole
+PARTS_MIN = 32
+
+
+class DirData(dict):
+    """The entries of a ``dir`` that a commit copied to change (a dict).
+
+    It remembers the dict it was copied from (``base``) and, once
+    :func:`encode_dir` has serialized it, each entry's JSON text
+    (``parts``, ``{name: '"name":{...}'}``, with ``names`` sorted), so
+    that the next copy re-serializes only the entries that changed: a
+    directory of thousands of jobs costs one entry per commit, not all.
+    Stored directories are never modified, so an entry still holding
+    the same object as in ``base`` still has the same text.
+    """
+
+    __slots__ = ("base", "parts", "names")
+
+    def __init__(self, entries=(), base=None):
+        super().__init__(entries)
+        self.base, self.parts, self.names = base, None, None
+
+
+def _part(name, entry):
+    return json.dumps(name, ensure_ascii=False) + ":" + json.dumps(
+        entry, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def encode_dir(obj):
+    """Serialize a ``dir`` exactly as :func:`encode`, reusing the entry
+    texts of the directory its :class:`DirData` was copied from.
+
+    Afterwards ``obj``'s data holds its own entry texts and forgets its
+    base (so no chain of old versions stays alive); ``obj`` must not be
+    changed any more.
+    """
+    data = obj["data"]
+    if not isinstance(data, DirData) or len(data) < PARTS_MIN or \
+            len(obj) != 3 or obj.get("ver") != 1 or obj.get("type") != DIR:
+        if isinstance(data, DirData):
+            data.base = None
+        return encode(obj)
+    base = data.base
+    while isinstance(base, DirData) and base.parts is None:
+        base = base.base
+    if not isinstance(base, DirData):
+        parts = {name: _part(name, entry) for name, entry in data.items()}
+        names = sorted(parts)
+    else:
+        parts, names, added = dict(base.parts), base.names, False
+        for name, entry in data.items():
+            old = base.get(name)
+            if old is not entry:
+                parts[name] = _part(name, entry)
+                added = added or old is None
+        if added or len(parts) != len(data):
+            for name in [n for n in base if n not in data]:
+                del parts[name]
+            names = sorted(parts)
+    data.base, data.parts, data.names = None, parts, names
+    return ('{"data":{' + ",".join([parts[n] for n in names])
+            + '},"type":"dir","ver":1}').encode("utf-8")
 
 
 def decode(data, where=""):

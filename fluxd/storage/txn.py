@@ -217,12 +217,13 @@ class Transaction:
 
     def _own(self, dirobj):
         # A private shallow copy that this transaction may change in place.
-        copy = {"ver": 1, "type": T.DIR, "data": dict(dirobj["data"])}
+        data = dirobj["data"]
+        copy = {"ver": 1, "type": T.DIR, "data": T.DirData(data, data)}
         self._owned.add(id(copy["data"]))
         return copy
 
     def _new_dir(self):
-        obj = T.create_dir()
+        obj = {"ver": 1, "type": T.DIR, "data": T.DirData()}
         self._owned.add(id(obj["data"]))
         return obj
 
@@ -329,7 +330,7 @@ def _unroll_dir(dirobj, hash_blob, blobs, objects):
             ref = hash_blob(value)
             blobs[ref] = value
             data[name] = {"ver": 1, "type": T.VALREF, "data": [ref]}
-    encoded = T.encode(dirobj)
+    encoded = T.encode_dir(dirobj)
     ref = hash_blob(encoded)
     blobs[ref] = encoded
     objects[ref] = dirobj

@@ -46,7 +46,8 @@ def test_tasks_get_the_submitters_environment_and_a_job_tmpdir(broker,
     env = dict(broker.env, FLUXD_TEST_VAR="kept value", TMPDIR=str(tmp))
     result = broker.flux("run", "-n2", "-l", SH, "-c",
                          'echo "$FLUXD_TEST_VAR $PATH";'
-                         ' test -d "$FLUX_JOB_TMPDIR" && echo "$FLUX_JOB_TMPDIR"',
+                         ' test -d "$FLUX_JOB_TMPDIR" && echo "$FLUX_JOB_TMPDIR";'
+                         ' touch "$FLUX_JOB_TMPDIR/f$FLUX_TASK_RANK"',
                          env=env)
     assert result.rc == 0, result.err
     task0 = [line[3:] for line in result.out.splitlines()
@@ -57,7 +58,10 @@ def test_tasks_get_the_submitters_environment_and_a_job_tmpdir(broker,
     # both tasks of the one shell share its directory
     assert task0[1] == task1[1]
     assert task0[1].startswith(f"{tmp}/jobtmp-0-ƒ")
-    # the job's temporary directory is gone with the job
+    # the job's temporary directory is gone with the job, with what the
+    # tasks left in it (or empty)
+    assert os.listdir(tmp) == []
+    assert broker.flux("run", "true", env=env).rc == 0
     assert os.listdir(tmp) == []
     jobid = broker.flux("job", "last").out.strip()
     spec = broker.flux("job", "info", jobid, "jobspec").out

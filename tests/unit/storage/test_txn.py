@@ -265,3 +265,86 @@ class ApplyTests(SynchronousTestCase):
             return b.value(ref, key)
         except FluxError:
             return None
+
+
+class IncrementalEncodingTests(SynchronousTestCase):
+    """Large directories re-serialize only their changed entries
+    (:func:`fluxd.storage.treeobj.encode_dir`): every blob must still be
+    byte for byte what :func:`~fluxd.storage.treeobj.encode` gives."""
+
+    def check_blobs(self, blobs):
+        for ref, data in blobs.items():
+            obj = T.decode(data)
+            self.assertEqual(T.encode(obj), data)
+            self.assertEqual(blobref.hash_blob(data), ref)
+
+    def batch(self, b, rootref, txns):
+        # the KVS service's way: each transaction of a batch applies to
+        # the previous one's working root, one unroll at the end
+        current = b.get(rootref)
+        for ops in txns:
+            txn = Transaction(b.get, b.hash, "primary")
+            try:
+                current = txn.apply(current, check_ops(ops))
+            except FluxError:
+                continue
+            b.raw.update(txn.blobs)
+        ref, blobs, objects = unroll(current, b.hash)
+        self.check_blobs(blobs)
+        b.raw.update(blobs)
+        b.objects.update(objects)
+        return ref
+
+    def test_large_dir_changes(self):
+        b = Blobs()
+        r = b.commit(b.empty(), [put(f"job.{i:04x}.state", b"new")
+                                 for i in range(T.PARTS_MIN + 8)])
+        data = b.get(r)["data"]["job"]
+        ref = data["data"][0]
+        self.assertIsNotNone(b.get(ref)["data"].parts)
+        r = self.batch(b, r, [[put("job.0003.state", b"run")],
+                              [unlink("job.0004")],
+                              [put("job.zzzz.state", b"new"),
+                               put("job.0005.é\"x", b"q")]])
+        self.assertEqual(self.b_value(b, r, "job.0003.state"), b"run")
+        self.assertEqual(self.b_value(b, r, "job.0005.é\"x"), b"q")
+        self.assertIsNone(self.b_value(b, r, "job.0004.state"))
+        self.assertEqual(self.b_value(b, r, "job.zzzz.state"), b"new")
+        job = b.get(b.get(r)["data"]["job"]["data"][0])
+        self.assertIsNone(job["data"].base)    # no chain of old versions
+        self.assertEqual(len(job["data"].parts), len(job["data"]))
+
+    def b_value(self, b, r, key):
+        try:
+            return b.value(r, key)
+        except FluxError:
+            return None
+
+    @given(st.lists(st.lists(st.lists(st.tuples(
+        st.integers(0, T.PARTS_MIN + 20), st.sampled_from(["s", "t"]),
+        st.binary(max_size=80), st.booleans()), max_size=4), max_size=3),
+        max_size=6))
+    def test_same_blobs_as_full_encoding(self, batches):
+        b = Blobs()
+        r = b.commit(b.empty(), [put(f"d.{i}.s", b"x")
+                                 for i in range(T.PARTS_MIN)])
+        expect = {f"d.{i}.s": b"x" for i in range(T.PARTS_MIN)}
+        for txns in batches:
+            ops_list = []
+            for txn in txns:
+                ops = []
+                for i, leaf, value, remove in txn:
+                    key = f"d.{i}.{leaf}"
+                    ops.append(unlink(f"d.{i}") if remove
+                               else put(key, value))
+                ops_list.append(ops)
+                for op in ops:
+                    if op["dirent"] is None:
+                        for k in [k for k in expect
+                                  if k.startswith(op["key"] + ".")]:
+                            del expect[k]
+                    else:
+                        expect[op["key"]] = T.decode_val(op["dirent"])
+            r = self.batch(b, r, ops_list)
+        for key, value in expect.items():
+            self.assertEqual(b.value(r, key), value)
