@@ -236,6 +236,11 @@ class IKVS(Interface):
         """Apply a transaction; a Deferred firing with ``{rootref, rootseq}``
         once the new root is durable and visible on this broker."""
 
+    def commit_batch(steps):
+        """Apply ordered ``create``/``commit``/``copy``/``remove`` steps
+        over several namespaces in one durable write (rank 0); a Deferred
+        firing with ``primary``'s ``{rootref, rootseq}``."""
+
     def getroot(namespace):
         """A Deferred firing with ``{rootref, rootseq, owner, flags}``."""
 
