@@ -111,6 +111,14 @@ def check_steps(steps, cred, blob_limit):
     return out
 
 
+class _StepFailed(Exception):
+    """A ``primary`` step could not be applied: the batch fails."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
+
+
 class _Work:
     """One namespace's working copy during a batch."""
 
@@ -161,7 +169,7 @@ class _Batch:
 
     def _skip(self, name, what, why):
         if name == PRIMARY:
-            raise why if isinstance(why, FluxError) else InvalidArgument(str(why))
+            raise _StepFailed(why)
         log.warn("kvs: batch: {what} in namespace {ns} skipped: {why}",
                  what=what, ns=name, why=why)
 
@@ -306,6 +314,11 @@ async def apply_multi(svc, pending):
     batch = _Batch(svc)
     try:
         answer = await batch.run(pending.steps)
+    except _StepFailed as failed:
+        svc.stats["commit-errors"] += 1
+        log.warn("kvs: batch refused: {why}", why=failed.error)
+        pending.d.errback(failed.error)
+        return
     finally:
         batch.release()
     svc.stats["batches"] += 1
