@@ -244,6 +244,10 @@ class IKVS(Interface):
     def getroot(namespace):
         """A Deferred firing with ``{rootref, rootseq, owner, flags}``."""
 
+    def namespaces():
+        """``[{namespace, owner, flags}]`` known to this broker (rank 0:
+        every namespace)."""
+
     def wait_version(namespace, rootseq):
         """A Deferred firing once the local root reaches ``rootseq``."""
 

@@ -44,10 +44,9 @@ class TestJob:
 
     __test__ = False  # not a test case, whatever pytest thinks of the name
     __slots__ = ("svc", "id", "userid", "key", "guest", "moved", "request",
-                 "jobspec",
-                 "reattach", "conf", "expiration", "starttime", "run_timer",
-                 "expiry", "started", "running", "exception_in_progress",
-                 "finalizing", "wait_status", "done")
+                 "jobspec", "reattach", "conf", "expiration", "starttime",
+                 "run_timer", "expiry", "started", "running",
+                 "exception_in_progress", "finalizing", "wait_status", "done")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         self.svc, self.id, self.userid = svc, jobid, userid

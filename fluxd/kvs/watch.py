@@ -23,9 +23,9 @@ another namespace (``job.<id>.guest`` while the job runs) is watched in
 both: a new root of the other namespace is looked at too, and answered
 when the value it gives differs from the last one (its key names are
 not those of the watched namespace).  That namespace's removal alone
-ends nothing: the symlink is replaced in the same batch.  Watches run on every broker, driven by
-the local KVS's root changes, so a follower's watcher sees the same
-sequence of values as one on rank 0.
+ends nothing: the symlink is replaced in the same batch.  Watches run on
+every broker, driven by the local KVS's root changes, so a follower's
+watcher sees the same sequence of values as one on rank 0.
 """
 
 import errno
