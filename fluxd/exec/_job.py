@@ -17,13 +17,11 @@ import signal
 from twisted.internet import defer
 
 from fluxd.errors import FluxError, InvalidArgument
+from fluxd.exec._guest import guest_namespace
 from fluxd.exec.testconf import ExecTestError, read_conf
 from fluxd.formats import fluid
 
-__all__ = ["TestJob", "GUESTS_REFUSED", "GUEST_PREFIX"]
-
-#: a job's guest namespace is ``job-<decimal id>``
-GUEST_PREFIX = "job-"
+__all__ = ["TestJob", "GUESTS_REFUSED"]
 
 #: the fatal exception of a guest's test job without allow-guests
 GUESTS_REFUSED = ("guests may not use test execution: set [exec.testexec]"
@@ -52,7 +50,7 @@ class TestJob:
         self.svc, self.id, self.userid = svc, jobid, userid
         self.key = fluid.encode(jobid, "kvs")
         #: the guest namespace; ``moved``: folded back into ``primary``
-        self.guest, self.moved = f"{GUEST_PREFIX}{jobid}", False
+        self.guest, self.moved = guest_namespace(jobid), False
         self.request, self.jobspec, self.reattach = request, jobspec, reattach
         self.conf = None
         execution = R.get("execution") if isinstance(R, dict) else None
@@ -84,11 +82,11 @@ class TestJob:
         """Open the guest namespace, post ``init`` (``reattach``); the
         rest follows once durable."""
         if self.reattach:
-            d = defer.Deferred.fromCoroutine(self.svc.guest_exists(self))
+            d = defer.Deferred.fromCoroutine(self.svc.guests.exists(self))
             d.addCallback(self._begin_reattach)
             d.addErrback(self._reattach_failed)
             return
-        self.svc.open_guest(self)
+        self.svc.guests.open(self)
         self._begin()
 
     def _begin_reattach(self, exists):
@@ -244,7 +242,7 @@ class TestJob:
         self.svc.deadlines.cancel(self.run_timer)
         self.svc.deadlines.cancel(self.expiry)
         self.run_timer = self.expiry = None
-        self.svc.close_guest(self)
+        self.svc.guests.close(self)
         self.svc.post(self, "done", then=type(self)._release)
 
     def _release(self):

@@ -275,8 +275,8 @@ class ShellJob(TestJob):
         upto = self.seqs[rank]
         # with (or after) the output of those events: a broker killed
         # before the acknowledgement skips them when they come again
-        self.svc.guest_put_value(self, f"exec.seq.{rank}",
-                                 str(upto).encode())
+        self.svc.guests.put_value(self, f"exec.seq.{rank}",
+                                  str(upto).encode())
 
         def durable(_):
             self.acking.discard(rank)
@@ -363,7 +363,7 @@ class ShellJob(TestJob):
     def output(self, name, context):
         """Append an entry to the job's output eventlog."""
         line = eventlog.encode_entry(name, context, self.svc.reactor.seconds())
-        self.svc.guest_append(self, "output", line.encode("utf-8"))
+        self.svc.guests.append(self, "output", line.encode("utf-8"))
 
     # -- shell events ---------------------------------------------------------
 
@@ -496,7 +496,7 @@ class ShellJob(TestJob):
 
     def input_entry(self, name, context):
         line = eventlog.encode_entry(name, context, self.svc.reactor.seconds())
-        self.svc.guest_append(self, "input", line.encode("utf-8"))
+        self.svc.guests.append(self, "input", line.encode("utf-8"))
 
     def _send_input(self, order):
         router = self.svc.router

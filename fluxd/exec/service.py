@@ -30,9 +30,9 @@ entering RUN.  Jobs are simulated as flux-core's ``testexec`` does
 
 - the job's guest namespace ``job-<id>`` (decimal id) is created, owned
   by the job's user, and ``job.<id>.guest`` in ``primary`` becomes a
-  symlink to its root (:meth:`ExecService.open_guest`); the exec
-  eventlog, the output and the input are written there, so the job's
-  user may read them with ``flux kvs -N job-<id>``;
+  symlink to its root (:class:`~fluxd.exec._guest.GuestNamespaces`);
+  the exec eventlog, the output and the input are written there, so the
+  job's user may read them with ``flux kvs -N job-<id>``;
 - exec eventlog ``init`` (``reattach`` on reattach), written to
   ``exec.eventlog`` of the guest namespace and awaited;
 - the settings are read (a guest's test job needs ``[exec.testexec]
@@ -50,16 +50,15 @@ entering RUN.  Jobs are simulated as flux-core's ``testexec`` does
   ``exec.term-signal`` (SIGTERM);
 - ``complete {status}`` and the ``finish`` response; the guest
   namespace's final root is copied into ``job.<id>.guest`` (a ``dirref``
-  to the same blobs) and the namespace removed
-  (:meth:`ExecService.close_guest`), then ``done`` (awaited) and the
-  final ``release``, which ends the stream.
+  to the same blobs) and the namespace removed, then ``done`` (awaited)
+  and the final ``release``, which ends the stream.
 
 Every write of a job, its namespace's creation and removal included,
 goes through the batcher, in order, many jobs per commit (one
 multi-namespace batch, one durable write).  Namespaces survive a broker
 restart: a reattached job writes on into its own; the namespaces of jobs
 that finished while the broker was down are folded back at start
-(:meth:`ExecService.recover_guests`).
+(:meth:`~fluxd.exec._guest.GuestNamespaces.recover`).
 
 Killing a test job "ends" it with the signal as wait status, as
 testexec's kill does.  Every eventlog write goes through one
@@ -84,21 +83,21 @@ from fluxd.errors import (
     FluxError, InvalidArgument, NotFound, PermissionDenied, ProtocolError)
 from fluxd.exec._deadlines import Deadlines
 from fluxd.exec._imp import ImpShells
-from fluxd.exec._job import GUEST_PREFIX, GUESTS_REFUSED, TestJob
+from fluxd.exec._guest import GuestNamespaces
+from fluxd.exec._job import GUESTS_REFUSED, TestJob
 from fluxd.exec._shelljob import IMP_NEEDED, ShellJob, _idset
 from fluxd.exec._shells import ShellServerProcess
 from fluxd.exec.testconf import ExecTestError, read_conf
-from fluxd.formats import eventlog, fluid
+from fluxd.formats import eventlog
 from fluxd.formats.fsd import parse_fsd
 from fluxd.interfaces import IEvents, IKVS, IReconfigurable, IRouter, provide
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.storage import treeobj as T
-from fluxd.storage.errors import NoNamespace
 from fluxd.message.router import method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
 
-__all__ = ["ExecService", "IMP_NEEDED", "GUESTS_REFUSED", "GUEST_PREFIX"]
+__all__ = ["ExecService", "IMP_NEEDED", "GUESTS_REFUSED"]
 
 
 def _signum(name):
@@ -169,6 +168,8 @@ class ExecService(Module):
         self._shared = writer is not None
         self.writer = writer if self._shared or rank != 0 else KVSBatcher(
             reactor, kvs, router.instance_cred, on_durable=self._durable)
+        self.guests = GuestNamespaces(reactor, kvs, self.writer,
+                                      router.instance_cred)
         self.deadlines = Deadlines(reactor, self._deadline)
         self.shells = shells if shells is not None \
             else ShellServerProcess(reactor, rundir=rundir, rank=rank)
@@ -231,7 +232,7 @@ class ExecService(Module):
 
     def _recover_then_hello(self):
         self._hello = None
-        d = defer.Deferred.fromCoroutine(self.recover_guests())
+        d = defer.Deferred.fromCoroutine(self.guests.recover(self.jobs))
         d.addErrback(lambda f: self.log.failure(
             "job-exec: recovering guest namespaces", f))
         d.addCallback(lambda _: self._say_hello() if self.running else None)
@@ -269,99 +270,11 @@ class ExecService(Module):
         """Append to the job's exec eventlog; ``then(job)`` once durable."""
         line = eventlog.encode_entry(name, context, self.reactor.seconds())
         note = None if then is None else (then, job)
-        self.guest_append(job, "exec.eventlog", line.encode("utf-8"),
-                          note=None if self._shared else note)
+        self.guests.append(job, "exec.eventlog", line.encode("utf-8"),
+                           note=None if self._shared else note)
         if self._shared and note is not None:
             # ordered before anything queued after it: go on at once
             self._durable([note])
-
-    # -- the job's guest namespace ---------------------------------------------
-
-    def open_guest(self, job):
-        """Create the job's guest namespace and link ``job.<id>.guest``
-        to it (queued before anything the job writes)."""
-        self.writer.create_namespace(job.guest, job.userid)
-        self.writer.put(job.key + ".guest", T.create_symlink(".", job.guest))
-
-    def close_guest(self, job):
-        """Fold the job's guest namespace back into ``primary``: its
-        final root becomes ``job.<id>.guest``, the namespace goes."""
-        if job.moved:
-            return
-        job.moved = True
-        self.writer.copy_namespace(job.guest, job.key + ".guest")
-        self.writer.remove_namespace(job.guest)
-
-    async def guest_exists(self, job):
-        """Whether the job's guest namespace exists (a reattached job)."""
-        try:
-            await self.kvs.namespace(job.guest)
-        except NoNamespace:
-            return False
-        return True
-
-    def guest_append(self, job, key, data, note=None):
-        """Append ``data`` to ``key`` of the job's guest directory."""
-        if job.moved:
-            self.writer.append(f"{job.key}.guest.{key}", data, note=note)
-        else:
-            self.writer.append(key, data, note=note, namespace=job.guest)
-
-    def guest_put_value(self, job, key, data):
-        """Set ``key`` of the job's guest directory to ``data``."""
-        if job.moved:
-            self.writer.put_value(f"{job.key}.guest.{key}", data)
-        else:
-            self.writer.put_value(key, data, namespace=job.guest)
-
-    async def recover_guests(self):
-        """At start, before any job: fold back the guest namespaces of the
-        jobs that finished (or were purged) while the broker was down;
-        those still running are reattached and keep theirs.  A job that
-        ended before its exec eventlog had ``done`` gets it."""
-        for info in self.kvs.namespaces():
-            name = info["namespace"]
-            if not name.startswith(GUEST_PREFIX) \
-                    or not name[len(GUEST_PREFIX):].isdigit():
-                continue
-            jobid = int(name[len(GUEST_PREFIX):])
-            key = fluid.encode(jobid, "kvs")
-            try:
-                names = await self._event_names(key + ".eventlog")
-            except NotFound:
-                names = None
-            if jobid in self.jobs or (names is not None
-                                      and "finish" not in names):
-                continue
-            if names is None:
-                self.log.info("job-exec: removing the guest namespace {ns}"
-                              " of a job that is gone", ns=name)
-                self.writer.remove_namespace(name)
-                continue
-            done = "done" in await self._event_names(
-                key + ".guest.exec.eventlog")
-            self.log.info("job-exec: job {id} ended while the broker was"
-                          " down: its guest namespace is moved",
-                          id=fluid.encode(jobid, "f58plain"))
-            self.writer.copy_namespace(name, key + ".guest")
-            self.writer.remove_namespace(name)
-            if not done:
-                line = eventlog.encode_entry("done", None,
-                                             self.reactor.seconds())
-                self.writer.append(key + ".guest.exec.eventlog",
-                                   line.encode("utf-8"))
-        await self.writer.flush()
-
-    async def _event_names(self, key):
-        try:
-            obj = await self.kvs.lookup("primary", key,
-                                        cred=self.router.instance_cred)
-        except NotFound:
-            if key.endswith(".guest.exec.eventlog"):
-                return set()
-            raise
-        return {entry["name"] for entry in
-                eventlog.decode(T.decode_val(obj).rstrip(b"\0"))}
 
     def _durable(self, notes):
         for then, job in notes:
