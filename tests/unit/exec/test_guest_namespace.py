@@ -16,7 +16,7 @@ from fluxd.message.types import ROLE_USER
 from fluxd.storage import treeobj as T
 from fluxd.storage.lookup import TREEOBJ
 from fluxd.testing.kvs import GatedStore
-from tests.unit.exec.fakejm import OWNER, Bench, jobspec
+from tests.unit.exec.fakejm import Bench, jobspec
 
 GUEST = 4242
 KEY = fluid.encode(1, "kvs")
@@ -130,4 +130,3 @@ class GuestNamespaceTests(SynchronousTestCase):
         self.assertEqual([n for n, _ in again.exec_log(1)],
                          ["init", "starting", "done"])
         self.assertEqual(again.jm.hellos, [{"service": "job-exec"}])
-        self.assertEqual(OWNER, again.exec.owner)
