@@ -72,6 +72,23 @@ def test_output_in_the_guest_namespace_then_in_primary(broker, tmp_path):
     assert info.rstrip().splitlines()[-1].endswith('"name":"done"}'), info
 
 
+def test_tasks_use_the_guest_namespace(broker):
+    # as in flux, FLUX_KVS_NAMESPACE names the job's namespace: flux kvs
+    # in a task reads (and writes) the job's own data
+    flux = flux_executable()
+    result = broker.flux("run", "-v", SH, "-c",
+                         f'echo $FLUX_KVS_NAMESPACE; {flux} kvs put mine=1;'
+                         f' {flux} kvs get exec.eventlog | head -1')
+    assert result.rc == 0, result.err
+    jobid = result.err.split()[1]
+    ns, key = _ids(broker, jobid)
+    out = result.out.splitlines()
+    assert out[0] == ns
+    assert json.loads(out[1])["name"] == "init"
+    assert broker.flux("kvs", "get", f"{key}.guest.mine").out == "1\n"
+    assert broker.flux("kvs", "get", "mine").rc != 0
+
+
 def test_kvs_watch_through_the_symlink(broker, tmp_path):
     flag, flag2 = tmp_path / "go-on", tmp_path / "end"
     jobid = broker.flux("submit", SH, "-c",
