@@ -47,8 +47,9 @@ for the next reader.  A job reattached after a restart opens
 it already has and answers ``reattached``; a rank whose broker is gone is
 asked again each second and, past ``tbon.tcp_user_timeout``, its job
 gets a ``lost-shell`` exception.  The exec eventlog follows RFC 50:
-``recoverable`` once every shell of an owner's job is held by its shell
-server (an IMP's shell ends with its broker: never), ``reattach`` and
+``recoverable`` once every shell of the job is held by its shell server
+or, for another user's job, by its relay (:mod:`flux_shell.relay`),
+``reattach`` and
 ``re-starting`` on each reattach, where a job never ``recoverable``
 fails at once; ``shell-exit {rank, wait_status, active_ranks}`` once
 the leader shell ends.
@@ -197,10 +198,9 @@ class ShellJob(TestJob):
         if self.finalizing:
             return
         if not self.reattach:
-            if self.userid == self.svc.owner:
-                # every shell is held by its rank's shell server, which
-                # outlives its broker (those run by the IMP do not)
-                self.svc.post(self, "recoverable")
+            # every shell is held by its rank's shell server (or its
+            # relay under the IMP), which outlives its broker
+            self.svc.post(self, "recoverable")
             self.svc.post(self, "shell.init", {
                 "service": f"{self.userid}-shell-{self.id}",
                 "leader-rank": self.ranks[0], "size": len(self.ranks)})
@@ -257,12 +257,10 @@ class ShellJob(TestJob):
             self.streams[rank] = stream
             stream.done.addErrback(self._launch_failed, rank)
         if "recoverable" not in names:
-            # RFC 50: its shells never all ran under their servers (or ran
-            # through the IMP): the ones found are killed
-            self.fatal("job shells are not recoverable: " + (
-                "the broker restarted before they all started"
-                if self.userid == self.svc.owner else
-                "those run by the IMP end with their broker"))
+            # RFC 50: its shells had not all started: the ones found
+            # are killed
+            self.fatal("job shells are not recoverable: the broker"
+                       " restarted before they all started")
 
     def _ack_later(self, rank):
         """Once what the events of ``rank`` wrote is durable, tell its

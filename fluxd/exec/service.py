@@ -95,6 +95,9 @@ def _signum(name):
 #: shell events that rank 0 does not use: not sent (``exit`` is told
 #: again, as a wait status, by ``shell-exit``)
 _LOCAL_EVENTS = frozenset(("spawned", "exit"))
+#: the event of rank 0's exec service when the whole instance stops
+#: (``flux shutdown``): each rank ends its shells when it stops
+INSTANCE_STOPS = "shell-instance.stop"
 #: the orders rank 0 may send to a rank's shell (job-exec.shell-order)
 _SHELL_ORDERS = frozenset(("barrier", "pmi", "pty-input", "pty-resize"))
 
@@ -154,6 +157,7 @@ class ExecService(Module):
         self.writer = writer if self._shared or rank != 0 else KVSBatcher(
             reactor, kvs, router.instance_cred, on_durable=self._durable)
         self.deadlines = Deadlines(reactor, self._deadline)
+        self.rundir = rundir
         self.shells = shells if shells is not None \
             else ShellServerProcess(reactor, rundir=rundir, rank=rank)
         self.instance_stopping = instance_stopping or (lambda: True)
@@ -161,6 +165,8 @@ class ExecService(Module):
         self.local_uri = local_uri
         self.attrs = attrs
         self.local = set()
+        # rank 0 said the whole instance stops (INSTANCE_STOPS)
+        self.instance_ends = False
         self._sub = None
         self._kill_sub = None
         self._hello = None
@@ -200,13 +206,21 @@ class ExecService(Module):
         elif getattr(self, "imp_shells", None) is not None:
             self.imp_shells.imp, self.imp_shells.shell = imp, shell
         else:
-            self.imp_shells = ImpShells(self.reactor, imp, shell)
+            self.imp_shells = ImpShells(self.reactor, imp, shell,
+                                        rundir=self.rundir, rank=self.rank)
 
     # -- start and stop --------------------------------------------------------
 
     def startService(self):
         super().startService()
         self._kill_sub = self.events.subscribe("shell-", self._kill_event)
+        if self.imp_shells is not None:
+            # the IMP's shells that outlived the last broker connect again
+            try:
+                self.imp_shells.listen()
+            except OSError as exc:
+                self.log.error("job-exec: IMP shells: {path}: {why}",
+                               path=self.imp_shells.path, why=exc.strerror)
         if self.rank != 0:
             return
         self._sub = self.events.subscribe("job-exception", self._exception)
@@ -233,9 +247,11 @@ class ExecService(Module):
             if sub is not None:
                 sub.cancel()
         self.deadlines.stop()
-        stopped = self.shells.stop(kill=bool(self.instance_stopping()))
+        kill = bool(self.instance_stopping()) or self.instance_ends
+        stopped = self.shells.stop(kill=kill)
         if self.imp_shells is not None:
-            stopped = defer.gatherResults([stopped, self.imp_shells.stop()])
+            stopped = defer.gatherResults([stopped,
+                                           self.imp_shells.stop(kill=kill)])
         # a shared writer is the job manager's to flush (bounded in time)
         if self._shared or self.writer is None:
             return stopped
@@ -330,7 +346,10 @@ class ExecService(Module):
     def end_all(self):
         """The whole instance stops (``flux shutdown``): a fatal exception
         on every running job (its tasks get ``exec.term-signal`` at once,
-        on every rank, before the followers stop)."""
+        on every rank, before the followers stop); the other ranks hear
+        it (:data:`INSTANCE_STOPS`) and end their shells when they stop."""
+        self.events.publish(INSTANCE_STOPS, {},
+                            cred=self.router.instance_cred)
         for job in list(self.jobs.values()):
             if isinstance(job, ShellJob) and not job.finalizing:
                 job.fatal("the instance is shutting down")
@@ -524,7 +543,7 @@ class ExecService(Module):
         if not isinstance(jobid, int):
             raise ProtocolError("job-exec.shell-attach: expected {id}")
         done, event = self._relay(request, jobid)
-        self.shells.attach(jobid, event)
+        self._shells(jobid).attach(jobid, event)
         return done
 
     def _relay(self, request, jobid):
@@ -548,7 +567,7 @@ class ExecService(Module):
 
         def cancelled():
             self.local.discard(jobid)
-            self.shells.detach(jobid)
+            self._shells(jobid).detach(jobid)
         request.on_cancel(cancelled)
         return done, event
 
@@ -642,6 +661,9 @@ class ExecService(Module):
     def _kill_event(self, message):
         """``shell-<id>.kill {signum}`` (``flux job kill``)."""
         topic = message.topic
+        if topic == INSTANCE_STOPS:
+            self.instance_ends = message.userid == self.owner
+            return
         if not topic.endswith(".kill"):
             return
         try:
