@@ -93,6 +93,7 @@ class Relay:
         self.exited = False      # shell-exit is held
         self.forgotten = False
         self.closing = False
+        self.early = []          # orders for the shell before its fork
         self.wake_r, self.wake_w = os.pipe()
         for fd in (self.wake_r, self.wake_w):
             os.set_blocking(fd, False)
@@ -172,6 +173,8 @@ class Relay:
                 sys.stderr.write(f"flux-shell: job {self.id}: the broker"
                                  f" refused this shell: {obj.get('error')}\n")
             self.shutdown()
+        elif op in _SHELL_ORDERS and self.pid is None:
+            self.early.append(obj)
         elif op in _SHELL_ORDERS and self.ctl_fd is not None:
             line = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
             view = memoryview(line)
@@ -230,6 +233,9 @@ class Relay:
         os.close(ev_w)
         os.close(ctl_r)
         self.pid, self.ev_fd, self.ctl_fd = pid, ev_r, ctl_w
+        early, self.early = self.early, []
+        for order in early:
+            self.order(order)
 
     def _hold(self, lines, final=False):
         for line in lines.splitlines():

@@ -90,7 +90,8 @@ class _Job:
 
 class _Link(LineOnlyReceiver):
     delimiter = b"\n"
-    MAX_LENGTH = 1 << 30
+    #: a hello's most (an accepted relay's event lines may be long)
+    MAX_LENGTH = 65536
 
     def __init__(self, owner):
         self.owner = owner
@@ -273,7 +274,8 @@ class ImpShells:
 
     def _hello(self, link, obj):
         jobid, uid = obj.get("id"), link.peer_uid()
-        job = self.jobs.get(jobid) if obj.get("op") == "hello" else None
+        job = self.jobs.get(jobid) if obj.get("op") == "hello" \
+            and isinstance(jobid, int) else None
         why = None
         if job is None:
             why = "no such job shell here"
@@ -288,6 +290,7 @@ class ImpShells:
             link.transport.loseConnection()
             return
         link.job, job.link = job, link
+        link.MAX_LENGTH = 1 << 30
         if isinstance(obj.get("start"), dict):
             job.start = obj["start"]
         if isinstance(obj.get("pid"), int) and obj["pid"] != job.relay:
@@ -432,7 +435,12 @@ class ImpShells:
             return
         job.child, job.pid = child, child.transport.pid
         self.jobs[jobid] = job
-        self._save(job)
+        try:
+            self._save(job)
+        except OSError as exc:
+            self.log.warn("job {id}: cannot record its IMP shell (it will"
+                          " not be found after a restart): {why}",
+                          id=jobid, why=exc.strerror)
         on_event({"id": jobid, "ev": "spawned", "pid": job.pid})
         child.transport.write(json.dumps(
             dict(spec, link=self.path), separators=(",", ":")).encode()
@@ -514,7 +522,8 @@ class ImpShells:
             self.port.stopListening()
             self.port = None
         jobs = list(self.jobs.values())
-        if not kill:
+        if not kill and not self._private:
+            # (a private rundir goes with this broker: no other finds them)
             self.stopped = True
             for job in jobs:
                 self._stop_check(job)

@@ -94,6 +94,17 @@ class LinkTests(Base):
         self.assertTrue(bob.transport.closed)
         self.assertIsNone(self.shells.jobs[7].link)
 
+    def test_bad_hellos_are_refused(self):
+        self.running(7, 1001, os.getpid())
+        for hello in ({"op": "hello", "id": [7]}, {"op": "hi", "id": 7},
+                      ["hello"]):
+            link = _Link(self.shells, 1001)
+            link.say(hello)
+            if isinstance(hello, dict):
+                self.assertEqual(link.sent, [{
+                    "op": "refused", "error": "no such job shell here"}])
+            self.assertIsNone(self.shells.jobs[7].link)
+
     def test_unknown_job_and_second_connection_refused(self):
         self.running(7, 1001, os.getpid())
         self.assertEqual(self.link(1001, 8).sent, [

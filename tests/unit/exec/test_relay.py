@@ -69,6 +69,7 @@ def test_the_exit_is_kept_until_the_job_is_forgotten():
 def test_orders_reach_the_shell():
     relay, broker = _relay()
     r, relay.ctl_fd = os.pipe()
+    relay.pid = 123          # the shell is forked
     relay.order({"op": "kill", "signum": 15})
     relay.order({"op": "bogus"})
     assert json.loads(os.read(r, 4096)) == {"op": "kill", "signum": 15}
@@ -76,3 +77,17 @@ def test_orders_reach_the_shell():
     assert relay.closing and relay.ctl_fd is None
     assert os.read(r, 4096) == b""
     os.close(r)
+
+
+def test_orders_before_the_fork_wait_for_the_shell():
+    relay, broker = _relay()
+    relay.order({"op": "kill", "signum": 15})
+    assert relay.early == [{"op": "kill", "signum": 15}]
+    r, w = os.pipe()
+    relay.pid, relay.ctl_fd = 123, w
+    early, relay.early = relay.early, []
+    for order in early:
+        relay.order(order)
+    assert json.loads(os.read(r, 4096)) == {"op": "kill", "signum": 15}
+    os.close(r)
+    os.close(w)
