@@ -24,8 +24,10 @@ Only a connection from the server's own user is served, one at a time
 - ``{"op": "pmi", "id": ID, "barrier": N, "kvs": {...}}``: the end of a PMI
   barrier, for the shell's ``pmi`` plugin; ``pty-input {data}`` and
   ``pty-resize {rows, cols}`` for its ``pty`` plugin;
-- ``{"op": "terminate", "id": ID}``: SIGKILL the shell itself and its
-  tasks' process group (known from the shell's ``start`` event);
+- ``{"op": "terminate", "id": ID, "tasks": BOOL}``: SIGKILL the shell
+  itself and its tasks' process group (known from the shell's ``start``
+  event); with ``tasks``, only while that group has a process (else the
+  shell is only slow to end: SIGCONT);
 - ``{"op": "shutdown"}``: the instance stops: close every shell's order
   pipe (the shells kill their tasks), exit once they are gone.
 
@@ -276,6 +278,12 @@ class ShellServer:
             except OSError:
                 pass
         elif op == "terminate":
+            if obj.get("tasks") and not _group_alive(child.pgid):
+                try:
+                    os.kill(child.pid, signal.SIGCONT)
+                except OSError:
+                    pass
+                return
             # the shell, and its tasks (a stopped or hung shell passes
             # on no signal)
             for kill, target in ((os.kill, child.pid),
@@ -420,6 +428,20 @@ class ShellServer:
             self._reap()
             if self.conn is None and not self.closing and self._rundir_gone():
                 self.shutdown()
+
+
+def _group_alive(pgid):
+    """Whether process group ``pgid`` has a process (None: unknown, so
+    yes)."""
+    if pgid is None:
+        return True
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def listen(path):

@@ -503,11 +503,20 @@ class ImpShells:
         elif job.child is not None and order.get("op") != "ack":
             job.queue.append(order)
 
-    def terminate(self, jobid):
-        """SIGKILL the shell and its whole tree (``flux-imp kill``)."""
+    def terminate(self, jobid, tasks=False):
+        """SIGKILL the shell and its whole tree (``flux-imp kill``;
+        ``tasks``: only while its tasks' process group has a process)."""
         job = self.jobs.get(jobid)
         if job is None or job.pid is None:
             return
+        pids = (job.start or {}).get("pids") or [None]
+        if tasks and isinstance(pids[0], int) and pids[0] > 0:
+            try:
+                os.killpg(pids[0], 0)
+            except ProcessLookupError:
+                return      # the shell is only slow to end
+            except OSError:
+                pass        # EPERM: the user's processes are there
         argv = api.kill_argv(self.imp, 9, job.pid)
         self.reactor.spawnProcess(_Quiet(self, argv), argv[0], argv,
                                   env=self.env, path="/")

@@ -32,7 +32,8 @@ A fatal exception, or the time limit (SIGALRM first), starts the kill
 sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
 ``exec.kill-timeout``, again with the timeout doubled (at most
 ``exec.max-kill-timeout``, 300 s) up to ``exec.max-kill-count`` times;
-past ``5 * kill-timeout`` the shells themselves are SIGKILLed; ranks
+past ``5 * kill-timeout`` the shells whose tasks still run are
+SIGKILLed themselves (one whose tasks are gone is only slow); ranks
 whose processes outlive ``max-kill-count`` kill signals are drained
 (``unkillable processes for job ID``) and their shells SIGKILLed.  A
 shell that dies by a signal or is lost with its server raises an
@@ -592,7 +593,9 @@ class ShellJob(TestJob):
             return
         now = self.svc.reactor.seconds()
         if now - self.kill_started >= 5 * self.svc.kill_timeout:
-            self._kill_shells()
+            # (a shell whose tasks are all gone is only slow to say so,
+            # as on a loaded node: left to end, its status is the tasks')
+            self._kill_shells(live_tasks=True)
             return
         self.kill_count += 1
         self.signal(self.svc.kill_signal)
@@ -600,13 +603,13 @@ class ShellJob(TestJob):
                                 self.svc.max_kill_timeout)
         self.kill_timer = self.svc.at(self, self.kill_timeout, "kill")
 
-    def _kill_shells(self):
+    def _kill_shells(self, live_tasks=False):
         for rank in self.ranks:
             if rank not in self.statuses:
                 self.svc.router.call(
                     "job-exec.shell-kill",
                     {"id": self.id, "signum": signal.SIGKILL,
-                     "shell": True},
+                     "shell": True, "tasks": live_tasks},
                     cred=self.svc.router.instance_cred,
                     nodeid=rank).addErrback(lambda f: f.trap(FluxError))
 

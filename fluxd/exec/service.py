@@ -644,8 +644,9 @@ class ExecService(Module):
 
     @method("shell-kill")
     def rpc_shell_kill(self, request):
-        """``job-exec.shell-kill {id, signum, shell?}``: signal the tasks
-        of the job's shell here (with ``shell``: SIGKILL the shell)."""
+        """``job-exec.shell-kill {id, signum, shell?, tasks?}``: signal
+        the tasks of the job's shell here (with ``shell``: SIGKILL the
+        shell; and ``tasks``: only while its tasks run)."""
         body = request.json()
         jobid, signum = body.get("id"), body.get("signum")
         if not isinstance(jobid, int) or not isinstance(signum, int):
@@ -653,7 +654,8 @@ class ExecService(Module):
         if jobid not in self.local:
             raise NotFound(f"job {jobid} has no shell here")
         if body.get("shell"):
-            self._shells(jobid).terminate(jobid)
+            self._shells(jobid).terminate(jobid,
+                                          tasks=bool(body.get("tasks")))
         else:
             self._shells(jobid).kill(jobid, signum)
         return {}
