@@ -53,7 +53,7 @@ import sys
 
 import flux_shell.shell as shell_mod
 
-__all__ = ["ShellServer", "main", "socket_path"]
+__all__ = ["ShellServer", "main", "socket_path", "group_alive"]
 
 #: bytes of a shell's events held while no broker takes them
 HOLD_LIMIT = 4 * 1024 * 1024
@@ -278,7 +278,7 @@ class ShellServer:
             except OSError:
                 pass
         elif op == "terminate":
-            if obj.get("tasks") and not _group_alive(child.pgid):
+            if obj.get("tasks") and not group_alive(child.pgid):
                 try:
                     os.kill(child.pid, signal.SIGCONT)
                 except OSError:
@@ -430,18 +430,22 @@ class ShellServer:
                 self.shutdown()
 
 
-def _group_alive(pgid):
-    """Whether process group ``pgid`` has a process (None: unknown, so
-    yes)."""
+def group_alive(pgid):
+    """Whether process group ``pgid`` has a live (not zombie) process
+    (None: unknown, so yes)."""
     if pgid is None:
         return True
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def listen(path):

@@ -41,6 +41,7 @@ from twisted.protocols.basic import LineOnlyReceiver
 
 from fluxd.security import sign
 from flux_imp import api
+from flux_shell.server import group_alive
 
 __all__ = ["ImpShells", "SOCKET_NAME"]
 
@@ -510,13 +511,9 @@ class ImpShells:
         if job is None or job.pid is None:
             return
         pids = (job.start or {}).get("pids") or [None]
-        if tasks and isinstance(pids[0], int) and pids[0] > 0:
-            try:
-                os.killpg(pids[0], 0)
-            except ProcessLookupError:
-                return      # the shell is only slow to end
-            except OSError:
-                pass        # EPERM: the user's processes are there
+        if tasks and isinstance(pids[0], int) \
+                and not group_alive(pids[0]):
+            return      # the shell is only slow to end
         argv = api.kill_argv(self.imp, 9, job.pid)
         self.reactor.spawnProcess(_Quiet(self, argv), argv[0], argv,
                                   env=self.env, path="/")

@@ -33,7 +33,8 @@ sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
 ``exec.kill-timeout``, again with the timeout doubled (at most
 ``exec.max-kill-timeout``, 300 s) up to ``exec.max-kill-count`` times;
 past ``5 * kill-timeout`` the shells whose tasks still run are
-SIGKILLed themselves (one whose tasks are gone is only slow); ranks
+SIGKILLed themselves (one whose tasks are gone is only slow: the rest
+are, 5 kill-timeouts later); ranks
 whose processes outlive ``max-kill-count`` kill signals are drained
 (``unkillable processes for job ID``) and their shells SIGKILLed.  A
 shell that dies by a signal or is lost with its server raises an
@@ -87,7 +88,8 @@ class ShellJob(TestJob):
     __test__ = False
     __slots__ = ("R", "ranks", "counts", "state", "taskmap", "statuses",
                  "streams", "kill_timer", "kill_count", "kill_timeout",
-                 "kill_started", "released", "exit_timer", "pids",
+                 "kill_started", "spared", "released", "exit_timer",
+                 "pids",
                  "input_queue", "input_size", "input_state", "pmi",
                  "pty", "away", "seqs", "acking", "barrier_timer",
                  "posted")
@@ -105,6 +107,7 @@ class ShellJob(TestJob):
         self.kill_count = 0
         self.kill_timeout = 0.0
         self.kill_started = None
+        self.spared = False       # shells whose tasks were gone, spared
         self.released = set()
         self.pids = {}            # rank -> (host, [pid...])
         self.input_queue = []     # stdin held until every shell started
@@ -593,9 +596,16 @@ class ShellJob(TestJob):
             return
         now = self.svc.reactor.seconds()
         if now - self.kill_started >= 5 * self.svc.kill_timeout:
-            # (a shell whose tasks are all gone is only slow to say so,
-            # as on a loaded node: left to end, its status is the tasks')
-            self._kill_shells(live_tasks=True)
+            if not self.spared:
+                # a shell whose tasks are all gone is only slow to say so
+                # (a loaded node): it gets 5 kill-timeouts more to end
+                # by itself, its status the tasks'
+                self.spared = True
+                self._kill_shells(live_tasks=True)
+                self.kill_timer = self.svc.at(
+                    self, 5 * self.svc.kill_timeout, "kill")
+                return
+            self._kill_shells()
             return
         self.kill_count += 1
         self.signal(self.svc.kill_signal)

@@ -514,15 +514,15 @@ import time
 def flux_plugin_init(p):
     def slow(shell, topic, task):
         # a shell slow to report its tasks' end (a loaded node)
-        time.sleep(2)
+        time.sleep(1.5)
     p.add_handler("task.exit", slow)
 '''
 
 
 def test_a_shell_slow_to_exit_is_not_killed(quick, tmp_path):
     # its tasks died of the time limit's SIGALRM: a shell that takes
-    # longer than 5 x kill-timeout to report it is not SIGKILLed (which
-    # would turn the job's status into the shell's death)
+    # longer than 5 x kill-timeout (1 s) to report it is not SIGKILLed
+    # then (which turned the job's status into the shell's death)
     plugin = tmp_path / "slow.py"
     plugin.write_text(SLOW_EXIT)
     initrc = tmp_path / "initrc.py"
