@@ -79,7 +79,7 @@ class _Job:
         self.handler = None        # rank 0's stream
         self.attaching = False     # rank 0 waits for "attached"
         self.status = None         # the IMP's wait status, once it ended
-        self.err = None            # the IMP's process protocol, then
+        self.ended = None          # the IMP's process protocol, ended
         self.start = None
         self.queue = []            # orders before the relay connected
         self.exited = False        # shell-exit was relayed
@@ -328,13 +328,13 @@ class ImpShells:
             self._maybe_drop(job)
         elif job.child is not None or self.stopped:
             return
-        elif job.err is not None:
+        elif job.ended is not None:
             # the IMP this broker started ended without the shell's exit
             # (refused, or killed with its relay)
             handler, job.handler = job.handler, None
             job.exited = True
             if handler is not None:
-                child = job.err
+                child = job.ended
                 if job.relay is None and child.status:
                     handler({"id": job.id, "ev": "log", "level": 2,
                              "message": child.refusal()})
@@ -385,7 +385,7 @@ class ImpShells:
 
     def process_ended(self, job, child):
         """The IMP this broker started for ``job`` exited."""
-        job.child, job.err = None, child
+        job.child, job.ended = None, child
         self._check_end(job)
 
     def _maybe_drop(self, job):
