@@ -198,7 +198,7 @@ def _subreaper():
 
 
 def _spawn(argv, become, env, paths, caller):
-    """Fork ``argv`` in its own process group (as ``become``, or as is),
+    """Fork ``argv`` in its own session (as ``become``, or as is),
     forward signals to it, wait, and return the IMP's exit status."""
     gate_r, gate_w = os.pipe()
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK,
@@ -209,7 +209,9 @@ def _spawn(argv, become, env, paths, caller):
         try:
             os.close(gate_w)
             os.read(gate_r, 1)      # the parent has recorded the job
-            os.setpgid(0, 0)
+            # a session of its own: the broker's signals and terminal
+            # are not the job's (its shell outlives a broker restart)
+            os.setsid()
             if become is not None:
                 _switch_user(become)
             os.chdir("/")

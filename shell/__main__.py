@@ -4,13 +4,15 @@ stdin); its events go to stdout, one JSON object per line, and orders
 (``{"op": "kill", "signum": N}``) are read from fd 3 when it is open.
 
 ``flux-shell JOBID`` (as the IMP runs it for another user's job, see
-:mod:`fluxd.exec._imp`): the spec is the first line of stdin, the orders
-are the lines after it."""
+:mod:`fluxd.exec._imp`): the spec is the first line of stdin; the shell
+runs under its relay (:mod:`flux_shell.relay`), which talks to the
+broker on the socket the spec names and outlives the broker."""
 
 import json
 import os
 import sys
 
+from flux_shell import relay
 from flux_shell.shell import run
 
 
@@ -62,8 +64,7 @@ def _from_stdin(jobid):
         sys.stderr.write(f"flux-shell: job {jobid}: the spec on stdin is"
                          " not this job's\n")
         return 1
-    sys.stdout.flush()
-    return run(spec, sys.stdout.fileno(), 0)
+    return relay.main(spec)
 
 
 if __name__ == "__main__":

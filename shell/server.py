@@ -24,8 +24,10 @@ Only a connection from the server's own user is served, one at a time
 - ``{"op": "pmi", "id": ID, "barrier": N, "kvs": {...}}``: the end of a PMI
   barrier, for the shell's ``pmi`` plugin; ``pty-input {data}`` and
   ``pty-resize {rows, cols}`` for its ``pty`` plugin;
-- ``{"op": "terminate", "id": ID}``: SIGKILL the shell itself and its
-  tasks' process group (known from the shell's ``start`` event);
+- ``{"op": "terminate", "id": ID, "tasks": BOOL}``: SIGKILL the shell
+  itself and its tasks' process group (known from the shell's ``start``
+  event); with ``tasks``, only while that group has a process (else the
+  shell is only slow to end: SIGCONT);
 - ``{"op": "shutdown"}``: the instance stops: close every shell's order
   pipe (the shells kill their tasks), exit once they are gone.
 
@@ -51,7 +53,7 @@ import sys
 
 import flux_shell.shell as shell_mod
 
-__all__ = ["ShellServer", "main", "socket_path"]
+__all__ = ["ShellServer", "main", "socket_path", "group_alive"]
 
 #: bytes of a shell's events held while no broker takes them
 HOLD_LIMIT = 4 * 1024 * 1024
@@ -276,6 +278,12 @@ class ShellServer:
             except OSError:
                 pass
         elif op == "terminate":
+            if obj.get("tasks") and not group_alive(child.pgid):
+                try:
+                    os.kill(child.pid, signal.SIGCONT)
+                except OSError:
+                    pass
+                return
             # the shell, and its tasks (a stopped or hung shell passes
             # on no signal)
             for kill, target in ((os.kill, child.pid),
@@ -420,6 +428,24 @@ class ShellServer:
             self._reap()
             if self.conn is None and not self.closing and self._rundir_gone():
                 self.shutdown()
+
+
+def group_alive(pgid):
+    """Whether process group ``pgid`` has a live (not zombie) process
+    (None: unknown, so yes)."""
+    if pgid is None:
+        return True
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def listen(path):

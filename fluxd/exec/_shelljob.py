@@ -33,7 +33,9 @@ A fatal exception, or the time limit (SIGALRM first), starts the kill
 sequence: ``exec.term-signal``, then ``exec.kill-signal`` after
 ``exec.kill-timeout``, again with the timeout doubled (at most
 ``exec.max-kill-timeout``, 300 s) up to ``exec.max-kill-count`` times;
-past ``5 * kill-timeout`` the shells themselves are SIGKILLed; ranks
+past ``5 * kill-timeout`` the shells whose tasks still run are
+SIGKILLed themselves (one whose tasks are gone is only slow: the rest
+are, 5 kill-timeouts later); ranks
 whose processes outlive ``max-kill-count`` kill signals are drained
 (``unkillable processes for job ID``) and their shells SIGKILLed.  A
 shell that dies by a signal or is lost with its server raises an
@@ -48,8 +50,9 @@ for the next reader.  A job reattached after a restart opens
 it already has and answers ``reattached``; a rank whose broker is gone is
 asked again each second and, past ``tbon.tcp_user_timeout``, its job
 gets a ``lost-shell`` exception.  The exec eventlog follows RFC 50:
-``recoverable`` once every shell of an owner's job is held by its shell
-server (an IMP's shell ends with its broker: never), ``reattach`` and
+``recoverable`` once every shell of the job is held by its shell server
+or, for another user's job, by its relay (:mod:`flux_shell.relay`),
+``reattach`` and
 ``re-starting`` on each reattach, where a job never ``recoverable``
 fails at once; ``shell-exit {rank, wait_status, active_ranks}`` once
 the leader shell ends.
@@ -86,7 +89,8 @@ class ShellJob(TestJob):
     __test__ = False
     __slots__ = ("R", "ranks", "counts", "state", "taskmap", "statuses",
                  "streams", "kill_timer", "kill_count", "kill_timeout",
-                 "kill_started", "released", "exit_timer", "pids",
+                 "kill_started", "spared", "released", "exit_timer",
+                 "pids",
                  "input_queue", "input_size", "input_state", "pmi",
                  "pty", "away", "seqs", "acking", "barrier_timer",
                  "posted")
@@ -104,6 +108,7 @@ class ShellJob(TestJob):
         self.kill_count = 0
         self.kill_timeout = 0.0
         self.kill_started = None
+        self.spared = False       # shells whose tasks were gone, spared
         self.released = set()
         self.pids = {}            # rank -> (host, [pid...])
         self.input_queue = []     # stdin held until every shell started
@@ -198,10 +203,9 @@ class ShellJob(TestJob):
         if self.finalizing:
             return
         if not self.reattach:
-            if self.userid == self.svc.owner:
-                # every shell is held by its rank's shell server, which
-                # outlives its broker (those run by the IMP do not)
-                self.svc.post(self, "recoverable")
+            # every shell is held by its rank's shell server (or its
+            # relay under the IMP), which outlives its broker
+            self.svc.post(self, "recoverable")
             self.svc.post(self, "shell.init", {
                 "service": f"{self.userid}-shell-{self.id}",
                 "leader-rank": self.ranks[0], "size": len(self.ranks)})
@@ -258,12 +262,10 @@ class ShellJob(TestJob):
             self.streams[rank] = stream
             stream.done.addErrback(self._launch_failed, rank)
         if "recoverable" not in names:
-            # RFC 50: its shells never all ran under their servers (or ran
-            # through the IMP): the ones found are killed
-            self.fatal("job shells are not recoverable: " + (
-                "the broker restarted before they all started"
-                if self.userid == self.svc.owner else
-                "those run by the IMP end with their broker"))
+            # RFC 50: its shells had not all started: the ones found
+            # are killed
+            self.fatal("job shells are not recoverable: the broker"
+                       " restarted before they all started")
 
     def _ack_later(self, rank):
         """Once what the events of ``rank`` wrote is durable, tell its
@@ -593,6 +595,15 @@ class ShellJob(TestJob):
             return
         now = self.svc.reactor.seconds()
         if now - self.kill_started >= 5 * self.svc.kill_timeout:
+            if not self.spared:
+                # a shell whose tasks are all gone is only slow to say so
+                # (a loaded node): it gets 5 kill-timeouts more to end
+                # by itself, its status the tasks'
+                self.spared = True
+                self._kill_shells(live_tasks=True)
+                self.kill_timer = self.svc.at(
+                    self, 5 * self.svc.kill_timeout, "kill")
+                return
             self._kill_shells()
             return
         self.kill_count += 1
@@ -601,13 +612,13 @@ class ShellJob(TestJob):
                                 self.svc.max_kill_timeout)
         self.kill_timer = self.svc.at(self, self.kill_timeout, "kill")
 
-    def _kill_shells(self):
+    def _kill_shells(self, live_tasks=False):
         for rank in self.ranks:
             if rank not in self.statuses:
                 self.svc.router.call(
                     "job-exec.shell-kill",
                     {"id": self.id, "signum": signal.SIGKILL,
-                     "shell": True},
+                     "shell": True, "tasks": live_tasks},
                     cred=self.svc.router.instance_cred,
                     nodeid=rank).addErrback(lambda f: f.trap(FluxError))
 

@@ -255,10 +255,11 @@ class ShellServerProcess:
         if jobid in self.handlers:
             self._send(dict(order, id=jobid))
 
-    def terminate(self, jobid):
-        """SIGKILL the shell of ``jobid`` itself."""
+    def terminate(self, jobid, tasks=False):
+        """SIGKILL the shell of ``jobid`` itself (``tasks``: only while
+        its tasks run; else it is woken, SIGCONT, to end by itself)."""
         if jobid in self.handlers:
-            self._send({"op": "terminate", "id": jobid})
+            self._send({"op": "terminate", "id": jobid, "tasks": tasks})
 
     # -- the server's lines ----------------------------------------------------
 

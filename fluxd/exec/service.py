@@ -110,6 +110,9 @@ def _signum(name):
 #: shell events that rank 0 does not use: not sent (``exit`` is told
 #: again, as a wait status, by ``shell-exit``)
 _LOCAL_EVENTS = frozenset(("spawned", "exit"))
+#: the event of rank 0's exec service when the whole instance stops
+#: (``flux shutdown``): each rank ends its shells when it stops
+INSTANCE_STOPS = "shell-instance.stop"
 #: the orders rank 0 may send to a rank's shell (job-exec.shell-order)
 _SHELL_ORDERS = frozenset(("barrier", "pmi", "pty-input", "pty-resize"))
 
@@ -171,6 +174,7 @@ class ExecService(Module):
         self.guests = GuestNamespaces(reactor, kvs, self.writer,
                                       router.instance_cred)
         self.deadlines = Deadlines(reactor, self._deadline)
+        self.rundir = rundir
         self.shells = shells if shells is not None \
             else ShellServerProcess(reactor, rundir=rundir, rank=rank)
         self.instance_stopping = instance_stopping or (lambda: True)
@@ -178,6 +182,8 @@ class ExecService(Module):
         self.local_uri = local_uri
         self.attrs = attrs
         self.local = set()
+        # rank 0 said the whole instance stops (INSTANCE_STOPS)
+        self.instance_ends = False
         self._sub = None
         self._kill_sub = None
         self._hello = None
@@ -217,13 +223,21 @@ class ExecService(Module):
         elif getattr(self, "imp_shells", None) is not None:
             self.imp_shells.imp, self.imp_shells.shell = imp, shell
         else:
-            self.imp_shells = ImpShells(self.reactor, imp, shell)
+            self.imp_shells = ImpShells(self.reactor, imp, shell,
+                                        rundir=self.rundir, rank=self.rank)
 
     # -- start and stop --------------------------------------------------------
 
     def startService(self):
         super().startService()
         self._kill_sub = self.events.subscribe("shell-", self._kill_event)
+        if self.imp_shells is not None:
+            # the IMP's shells that outlived the last broker connect again
+            try:
+                self.imp_shells.listen()
+            except OSError as exc:
+                self.log.error("job-exec: IMP shells: {path}: {why}",
+                               path=self.imp_shells.path, why=exc.strerror)
         if self.rank != 0:
             return
         self._sub = self.events.subscribe("job-exception", self._exception)
@@ -256,9 +270,11 @@ class ExecService(Module):
             if sub is not None:
                 sub.cancel()
         self.deadlines.stop()
-        stopped = self.shells.stop(kill=bool(self.instance_stopping()))
+        kill = bool(self.instance_stopping()) or self.instance_ends
+        stopped = self.shells.stop(kill=kill)
         if self.imp_shells is not None:
-            stopped = defer.gatherResults([stopped, self.imp_shells.stop()])
+            stopped = defer.gatherResults([stopped,
+                                           self.imp_shells.stop(kill=kill)])
         # a shared writer is the job manager's to flush (bounded in time)
         if self._shared or self.writer is None:
             return stopped
@@ -352,7 +368,10 @@ class ExecService(Module):
     def end_all(self):
         """The whole instance stops (``flux shutdown``): a fatal exception
         on every running job (its tasks get ``exec.term-signal`` at once,
-        on every rank, before the followers stop)."""
+        on every rank, before the followers stop); the other ranks hear
+        it (:data:`INSTANCE_STOPS`) and end their shells when they stop."""
+        self.events.publish(INSTANCE_STOPS, {},
+                            cred=self.router.instance_cred)
         for job in list(self.jobs.values()):
             if isinstance(job, ShellJob) and not job.finalizing:
                 job.fatal("the instance is shutting down")
@@ -546,7 +565,7 @@ class ExecService(Module):
         if not isinstance(jobid, int):
             raise ProtocolError("job-exec.shell-attach: expected {id}")
         done, event = self._relay(request, jobid)
-        self.shells.attach(jobid, event)
+        self._shells(jobid).attach(jobid, event)
         return done
 
     def _relay(self, request, jobid):
@@ -570,7 +589,7 @@ class ExecService(Module):
 
         def cancelled():
             self.local.discard(jobid)
-            self.shells.detach(jobid)
+            self._shells(jobid).detach(jobid)
         request.on_cancel(cancelled)
         return done, event
 
@@ -647,8 +666,9 @@ class ExecService(Module):
 
     @method("shell-kill")
     def rpc_shell_kill(self, request):
-        """``job-exec.shell-kill {id, signum, shell?}``: signal the tasks
-        of the job's shell here (with ``shell``: SIGKILL the shell)."""
+        """``job-exec.shell-kill {id, signum, shell?, tasks?}``: signal
+        the tasks of the job's shell here (with ``shell``: SIGKILL the
+        shell; and ``tasks``: only while its tasks run)."""
         body = request.json()
         jobid, signum = body.get("id"), body.get("signum")
         if not isinstance(jobid, int) or not isinstance(signum, int):
@@ -656,7 +676,8 @@ class ExecService(Module):
         if jobid not in self.local:
             raise NotFound(f"job {jobid} has no shell here")
         if body.get("shell"):
-            self._shells(jobid).terminate(jobid)
+            self._shells(jobid).terminate(jobid,
+                                          tasks=bool(body.get("tasks")))
         else:
             self._shells(jobid).kill(jobid, signum)
         return {}
@@ -664,6 +685,9 @@ class ExecService(Module):
     def _kill_event(self, message):
         """``shell-<id>.kill {signum}`` (``flux job kill``)."""
         topic = message.topic
+        if topic == INSTANCE_STOPS:
+            self.instance_ends = message.userid == self.owner
+            return
         if not topic.endswith(".kill"):
             return
         try:

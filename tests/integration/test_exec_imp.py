@@ -140,30 +140,40 @@ def test_refused_by_the_imp(instance):
         ("exec", "flux-imp: Fatal: exec: shell not in allowed-shells list")]
 
 
-def test_broker_stop_ends_guest_jobs(instance):
+def test_guest_job_survives_a_broker_restart(instance):
+    # a clean stop (systemctl restart), then kill -9: the shell, run by
+    # the IMP in a session of its own, goes on; its relay holds the
+    # output and connects again; the job ends with its whole output
     i = instance
-    jobid = _started_sleep(i)
-    assert user_processes(i.guest.pw_uid) != []
-    # the broker waits for its IMPs, whose shells end their tasks
-    i.broker.stop()
-    assert user_processes(i.guest.pw_uid) == []
-
-
-def test_guest_jobs_are_not_recoverable(instance):
-    # the IMP's shells end with their broker: the restarted broker finds
-    # no "recoverable" event (RFC 50) and fails the job at once
-    i = instance
-    jobid = _started_sleep(i)
-    i.broker.kill()
-    i.broker.start()
-    assert i.broker.flux("job", "wait-event", "-t", "60", jobid,
-                         "clean").rc == 0
+    flag = os.path.join(os.path.dirname(i.shell), "go-on")
+    rc, out, err = i.flux("submit", "sh", "-c", "i=0; while [ $i -lt 20 ];"
+                          " do echo $i; i=$((i+1)); [ $i = 10 ] && while"
+                          f" [ ! -e {flag} ]; do sleep 0.1; done; done; true")
+    assert rc == 0, err
+    jobid = out.strip()
+    assert i.broker.flux("job", "wait-event", "-t", "60", "-p", "exec",
+                         jobid, "shell.start").rc == 0
+    for stop in (i.broker.stop, i.broker.kill):
+        stop()
+        assert any(open(f"/proc/{p}/comm").read().strip() == "sleep"
+                   for p in user_processes(i.guest.pw_uid))
+        i.broker.start()
+        assert i.broker.flux("job", "wait-event", "-t", "60", "-p", "exec",
+                             jobid, "reattach-finish").rc == 0
+    open(flag, "w").close()
+    rc, out, err = i.flux("job", "attach", jobid)
+    assert (rc, out, err) == (0, "".join(f"{n}\n" for n in range(20)), "")
     names = exec_events(i.broker, jobid)
-    assert "recoverable" not in names and "reattach" in names
-    events = [json.loads(line) for line in i.broker.flux(
-        "job", "eventlog", "-f", "json", jobid).out.splitlines()]
-    assert [(e["context"]["type"], e["context"]["note"]) for e in events
-            if e["name"] == "exception"] == [
-        ("exec", "job shells are not recoverable: those run by the IMP"
-                 " end with their broker")]
+    assert names.count("recoverable") == 1
+    assert names.count("reattach") == 2
+
+
+def test_instance_shutdown_ends_guest_jobs(instance):
+    i = instance
+    _started_sleep(i)
+    rundir = os.path.dirname(i.broker.uri[len("local://"):])
+    assert os.listdir(os.path.join(rundir, "imp-shells-0.d")) != []
+    assert i.broker.flux("shutdown").rc == 0
+    i.broker.wait(timeout=60)
     assert user_processes(i.guest.pw_uid) == []
+    assert os.listdir(os.path.join(rundir, "imp-shells-0.d")) == []

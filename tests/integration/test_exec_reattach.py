@@ -139,3 +139,80 @@ def test_a_node_away_too_long_loses_its_jobs(make_instance):
             in result.err
     finally:
         _stop(inst)
+
+
+DELAY = '''
+import os
+import time
+
+
+def flux_plugin_init(p):
+    def delay(shell, topic, task):
+        # the last shell is slow to start: it waits for the flag
+        if shell.rank == 3:
+            deadline = time.monotonic() + 60
+            while not os.path.exists({flag!r}) \\
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+    p.add_handler("shell.init", delay)
+'''
+
+
+def test_restart_before_every_shell_started_fails_cleanly(make_instance,
+                                                          tmp_path):
+    # rank 0 is killed while the shells of ranks 0-2 wait at the start
+    # barrier for the slow one of rank 3: the job was never recoverable
+    # (RFC 50): once back, rank 0 fails it with the reason, every shell
+    # (the slow one too, when it gets there) ends without starting a
+    # task, and its nodes are free again
+    inst = make_instance(4)
+    state = tmp_path / "state0"
+    state.mkdir()
+    inst[0].attrs["statedir"] = str(state)
+    inst.start()
+    try:
+        flag = tmp_path / "slow-go"
+        plugin = tmp_path / "delay.py"
+        plugin.write_text(DELAY.format(flag=str(flag)))
+        initrc = tmp_path / "initrc.py"
+        initrc.write_text(f"plugin.load({str(plugin)!r})\n")
+        ran = tmp_path / "ran"
+        ran.mkdir()
+        jobid = inst[0].flux(
+            "submit", "-N4", "-n4", "-o", f"initrc={initrc}", SH, "-c",
+            f"touch {ran}/$FLUX_TASK_RANK; sleep 300").out.strip()
+        # three shells reached init; the fourth is held in its plugin
+        inst[0].flux("job", "wait-event", "-p", "exec", jobid, "starting")
+        assert "shell.init" not in inst[0].flux(
+            "job", "eventlog", "-p", "exec", jobid).out
+        inst[0].kill()
+        inst.start([0])
+        assert inst[0].flux("job", "wait-event", "-t", "60", jobid,
+                            "exception").rc == 0
+        flag.write_text("")
+        result = inst[0].flux("job", "attach", jobid)
+        assert result.rc != 0
+        assert "type=exec severity=0 job shells are not recoverable: the" \
+            " broker restarted before they all started" in result.err
+        assert inst[0].flux("job", "wait-event", "-t", "60", jobid,
+                            "clean").rc == 0
+        names = [line.split()[1] for line in inst[0].flux(
+            "job", "eventlog", "-p", "exec", jobid).out.splitlines()]
+        assert "recoverable" not in names and "reattach" in names
+        notes = [line.split(" ", 2)[2] for line in inst[0].flux(
+            "job", "eventlog", jobid).out.splitlines()
+            if line.split()[1] == "exception"]
+        assert notes == ["type=\"exec\" severity=0 note=\"job shells"
+                         " are not recoverable: the broker restarted before"
+                         " they all started\""], notes
+        # (clean: every shell, the slow one too, reported its exit)
+        assert list(ran.iterdir()) == []
+        # every node is free: a 4-node job runs at once (out of the safe
+        # mode of a broker that was killed)
+        assert inst[0].flux("queue", "enable").rc == 0
+        assert inst[0].flux("queue", "start").rc == 0
+        result = inst[0].flux("run", "-N4", "true")
+        assert result.rc == 0, result.err
+        assert inst[0].flux("resource", "drain", "-n").out == ""
+    finally:
+        _stop(inst)

@@ -509,3 +509,29 @@ def test_start_barrier_waits_for_every_shell(tmp_path):
         capture_output=True, text=True, timeout=90, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert sorted(proc.stdout.split()) == ["0:", "1:", "2", "2"]
+
+
+SLOW_EXIT = '''
+import time
+
+
+def flux_plugin_init(p):
+    def slow(shell, topic, task):
+        # a shell slow to report its tasks' end (a loaded node)
+        time.sleep(1.5)
+    p.add_handler("task.exit", slow)
+'''
+
+
+def test_a_shell_slow_to_exit_is_not_killed(quick, tmp_path):
+    # its tasks died of the time limit's SIGALRM: a shell that takes
+    # longer than 5 x kill-timeout (1 s) to report it is not SIGKILLed
+    # then (which turned the job's status into the shell's death)
+    plugin = tmp_path / "slow.py"
+    plugin.write_text(SLOW_EXIT)
+    initrc = tmp_path / "initrc.py"
+    initrc.write_text(f"plugin.load({str(plugin)!r})\n")
+    result = quick.flux("run", "-t", "0.5s", "-o", f"initrc={initrc}",
+                        "sleep", "30")
+    assert result.rc == 142, result.err
+    assert "died by signal" not in result.err

@@ -264,14 +264,15 @@ def test_guest_cancels_own_job_tasks_gone(system):
 
 
 def test_owner_cancel_of_hung_shells_goes_through_flux_imp_kill(system):
-    """The shells stop answering (SIGSTOP): after 5 kill-timeouts the
-    exec service kills them with ``flux-imp kill`` (the brokers, as
-    ``flux``, cannot signal alice's processes themselves); the IMP kills
-    the whole tree, tasks included."""
+    """The shells and their relays stop answering (SIGSTOP): after 5
+    kill-timeouts the exec service kills them with ``flux-imp kill``
+    (the brokers, as ``flux``, cannot signal alice's processes
+    themselves); the IMP kills the whole tree, tasks included."""
     s = system
     job = running(s, s.alice, 3)
     shells = shells_of(s.alice.pw_uid)
-    assert len(shells) == 3
+    # each rank's shell and its relay (flux_shell.relay)
+    assert len(shells) == 6
     for pid in shells:
         os.kill(pid, signal.SIGSTOP)
     assert s.brokers[0].flux("cancel", job).rc == 0
@@ -384,9 +385,10 @@ def test_sighup_rereads_sign_and_access(system):
 
 def test_everything_is_removed():
     """A one-broker system instance with a running guest job whose task
-    escaped the shell's process group: the broker stops (the shell is
-    killed with its tree by flux-imp kill once its grace is over), then
-    the users, munged, sudoers rule, files and processes are gone."""
+    escaped the shell's process group: ``flux shutdown`` stops the
+    instance (the shell is killed with its tree by flux-imp kill once its
+    grace is over), then the users, munged, sudoers rule, files and
+    processes are gone."""
     import pwd
     problem = runtime_problem()
     if problem is not None:
@@ -398,9 +400,10 @@ def test_everything_is_removed():
         users = [s.owner, s.alice, s.bob]
         munged = s.munged.proc.pid
         brokers = [b.proc.pid for b in s.brokers]
-        assert s.brokers[0].stop(timeout=60) in (0, -signal.SIGTERM)
-        assert "shell still running 5.0s after its stdin closed: killed" \
-            in s.brokers[0].log_text
+        assert s.brokers[0].flux("shutdown").rc == 0
+        assert s.brokers[0].wait(timeout=60) == 0
+        assert "shell still running 5.0s after the instance stopped:" \
+            " killed" in s.brokers[0].log_text
         assert user_processes(s.alice.pw_uid) == []
     finally:
         mu.close()

@@ -199,7 +199,8 @@ class ShellRunTests(SynchronousTestCase):
 
 class ShellProgramTests(SynchronousTestCase):
     """``flux-shell JOBID`` (as the IMP runs it): the spec on stdin's
-    first line, orders after it, events on stdout."""
+    first line, then its relay (:mod:`flux_shell.relay`) talks to the
+    broker's socket the spec names."""
 
     def program(self, jobid, text, keep_open=True):
         import subprocess
@@ -227,15 +228,66 @@ class ShellProgramTests(SynchronousTestCase):
         proc.stderr.close()
         return proc.wait(30), events, err
 
-    def test_spec_then_orders_on_stdin(self):
-        spec = spec_of(jobspec(["cat"]), ranks=((0, "0"),))
-        code, events, err = self.program(
-            7, json.dumps(spec).encode() + b"\n")
-        self.assertEqual((code, err), (0, ""))
+    def test_spec_then_relay_to_the_broker(self):
+        # the spec names the broker's socket: the relay says hello, runs
+        # the shell once resumed, passes orders on and exits once the job
+        # is forgotten
+        import shutil
+        import socket
+        import tempfile
+        top = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, top, True)
+        path = os.path.join(top, "imp-shells-0.sock")
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(path)
+        server.listen(1)
+        self.addCleanup(server.close)
+        spec = dict(spec_of(jobspec(["cat"]), ranks=((0, "0"),)), link=path)
+        import subprocess
+        import sys
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flux_shell", "7"],
+            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdin.write(json.dumps(spec).encode() + b"\n")
+        proc.stdin.close()
+        conn, _ = server.accept()
+        self.addCleanup(conn.close)
+        lines = conn.makefile("rb")
+        hello = json.loads(lines.readline())
+        self.assertEqual((hello["op"], hello["id"], hello["pid"]),
+                         ("hello", 7, proc.pid))
+        conn.sendall(b'{"op":"resume"}\n')
+        events = []
+        for line in lines:
+            events.append(json.loads(line))
+            if events[-1]["ev"] == "start":
+                conn.sendall(b'{"op":"input","data":"fed\\n","eof":true}\n')
+            elif events[-1]["ev"] == "shell-exit":
+                conn.sendall(b'{"op":"ack","seq":0,"forget":true}\n')
+        self.assertEqual(proc.wait(30), 0)
+        self.assertEqual(proc.stderr.read(), b"")
+        proc.stderr.close()
         out = [t for e in events if e["ev"] == "output"
                for s, r, t in e["data"] if s == "stdout"]
         self.assertEqual(out, ["fed\n"])
-        self.assertEqual(events[-1]["ev"], "exit")
+        self.assertEqual([e["seq"] for e in events],
+                         list(range(1, len(events) + 1)))
+        self.assertEqual(events[-1], {"seq": len(events), "id": 7,
+                                      "ev": "shell-exit", "status": 0})
+
+    def test_no_broker_to_relay_to(self):
+        code, events, err = self.program(7, json.dumps(dict(
+            spec_of(jobspec(["true"])), id=7)).encode() + b"\n",
+            keep_open=False)
+        self.assertEqual((code, events, err), (
+            1, [], "flux-shell: job 7: no link to the broker in the"
+            " spec\n"))
+        code, events, err = self.program(7, json.dumps(dict(
+            spec_of(jobspec(["true"])), id=7, link="/nonexistent/s.sock"
+        )).encode() + b"\n", keep_open=False)
+        self.assertEqual((code, events, err), (
+            1, [], "flux-shell: job 7: cannot connect to"
+            " /nonexistent/s.sock\n"))
 
     def test_bad_spec_one_line(self):
         code, events, err = self.program(7, b"{nope\n", keep_open=False)
