@@ -24,7 +24,7 @@ import bisect
 import heapq
 
 from fluxd.sched.match import select
-from fluxd.sched.pool import Shape, _mask
+from fluxd.sched.pool import Shape, _mask, bits
 
 __all__ = ["Planner", "Reservation"]
 
@@ -45,11 +45,29 @@ class Reservation:
 
 
 class _Running:
-    __slots__ = ("end", "counts", "ids")
+    __slots__ = ("end", "counts", "ids", "split")
 
     def __init__(self, end, counts, ids):
         #: {pos: (ncores, ngpus)} and {pos: (cores, gpus)} (bit sets)
         self.end, self.counts, self.ids = end, counts, ids
+        #: ``(full, part)`` once :meth:`Planner.earliest` asked (None
+        #: until then): see :func:`_split`
+        self.split = None
+
+
+def _split(run, nodes):
+    """``(full, part)`` of a running allocation: the mask of the ranks
+    it holds every core of (idle once it ends: nothing else can hold a
+    GPU there without a core) and the counts of the others."""
+    full, part = [], {}
+    for pos, cg in run.counts.items():
+        if cg[0] == nodes[pos].ncores:
+            full.append(pos)
+        else:
+            part[pos] = cg
+    full.sort()
+    run.split = (_mask(full), part)
+    return run.split
 
 
 class Planner:
@@ -96,6 +114,7 @@ class Planner:
             for pos in positions:
                 run.counts.pop(pos, None)
                 run.ids.pop(pos, None)
+            run.split = None
             if run.counts:
                 return run.end
         del self.running[jobid]
@@ -307,6 +326,9 @@ class Planner:
         runs, i, n = self._ends, 0, len(self._ends)
         running = self.running
         fresh = []
+        # ranks an ended job held whole (idle from then on), outside eff:
+        # counted by mask, visited only once the job fits
+        freed = 0
         while i < n or later:
             t = runs[i][0] if i < n else INF
             if later and later[0][0] < t:
@@ -317,8 +339,25 @@ class Planner:
                 t = now
             moves = []
             while i < n and runs[i][0] <= t:
-                moves.append((running[runs[i][1]].counts, 1))
+                run = running[runs[i][1]]
                 i += 1
+                full, part = run.split or _split(run, nodes)
+                if full:
+                    if fresh:
+                        fresh.sort()
+                        mask |= _mask(fresh)
+                        fresh = []
+                    both = full & (mask | freed)
+                    if both:
+                        full ^= both
+                        held = run.counts
+                        moves.append(({pos: held[pos] for pos in
+                                       bits(both)}, 1))
+                    if full:
+                        freed |= full
+                        have += pool.idle_capacity(shape, full & usable)
+                if part:
+                    moves.append((part, 1))
             while later and later[0][0] <= t:
                 _, jobid = heapq.heappop(later)
                 moves.append((reservations[jobid].counts, 1))
@@ -337,7 +376,9 @@ class Planner:
                     cg = eff.get(pos)
                     if cg is None:
                         node = nodes[pos]
-                        cg = eff[pos] = [node.nfree_c, node.nfree_g]
+                        cg = eff[pos] = [node.ncores, node.ngpus] \
+                            if freed and freed >> pos & 1 else \
+                            [node.nfree_c, node.nfree_g]
                         # its share of the index capacity moves here
                         fresh.append(pos)
                     have -= cap(pos, cg[0], cg[1])
@@ -351,7 +392,13 @@ class Planner:
                     fresh.sort()
                     mask |= _mask(fresh)
                     fresh = []
-                index = usable & ~mask
+                extra = freed & usable & ~mask
+                if extra:
+                    for pos in bits(extra):
+                        node = nodes[pos]
+                        if cap(pos, node.ncores, node.ngpus) > 0:
+                            touched.append((node, node.ncores, node.ngpus))
+                index = usable & ~mask & ~freed
                 plan = select(pool, self.match, shape,
                               pool.candidates(shape, index), touched)
                 if plan is not None:

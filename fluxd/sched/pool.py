@@ -441,16 +441,20 @@ class Pool:
     def feasible(self, shape, mask):
         """Whether the ranks of ``mask``, idle and up, could hold
         ``shape`` (feasibility)."""
+        return self.idle_capacity(shape, mask) >= shape.need
+
+    def idle_capacity(self, shape, mask):
+        """Units of ``shape`` the ranks of ``mask`` hold once idle (every
+        id free, up or not), from the static indexes."""
         size, gsize, per = shape.size, shape.gsize, shape.per
         if shape.kind in ("slots", "wholeslots"):
             if size > self.maxc or gsize > self.maxg:
-                return False
-            return self.bucket_sum(self.tcore_eq, self.tgpu_eq, mask,
-                                   shape) >= shape.need
+                return 0
+            return self.bucket_sum(self.tcore_eq, self.tgpu_eq, mask, shape)
         if size * per > self.maxc or gsize * per > self.maxg:
-            return False
+            return 0
         return (self.tcore_ge[size * per] & self.tgpu_ge[gsize * per]
-                & mask).bit_count() >= shape.need
+                & mask).bit_count()
 
     def candidates(self, shape, mask):
         """The up ranks of ``mask`` that hold at least one unit now."""
