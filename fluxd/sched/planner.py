@@ -34,12 +34,13 @@ INF = float("inf")
 class Reservation:
     """Counts reserved for one job from ``start`` to ``end``."""
 
-    __slots__ = ("jobid", "start", "end", "counts", "seq")
+    __slots__ = ("jobid", "start", "end", "counts", "mask", "seq")
 
     def __init__(self, jobid, start, end, counts):
         self.jobid, self.start, self.end = jobid, start, end
-        #: {pos: (ncores, ngpus)}
+        #: {pos: (ncores, ngpus)}, and those positions as a bit set
         self.counts = counts
+        self.mask = _mask(sorted(counts))
         #: the order reservations were made in (set by the planner)
         self.seq = 0
 
@@ -135,7 +136,7 @@ class Planner:
         self._by_start.insert(i, key)
         # the views of prefixes past i now hold it too (and one more)
         self._views = {k if k <= i else k + 1:
-                       view if k <= i else self._apply(view, res, -1)
+                       view if k <= i else self._apply(view, res)
                        for k, view in self._views.items()}
 
     def unreserve(self, jobid):
@@ -179,33 +180,33 @@ class Planner:
                 self.unreserve(jobid)
         return later
 
-    def _apply(self, view, res, sign):
-        """A view with ``res`` taken in (``sign`` -1) or out (1); a rank
-        no reservation of the view names any more leaves it."""
-        mask, counts, slack, refs = view
+    def _apply(self, view, res):
+        """``view`` with ``res`` taken in (its counts dict and slack set
+        change in place; a new mask)."""
+        mask, counts, slack = view
         nodes = self.pool.nodes
-        flip = []  # ranks that join or leave the view's mask
+        if not res.mask & mask:
+            # the usual case: ranks no other reservation of the view names
+            for pos, (c, g) in res.counts.items():
+                node = nodes[pos]
+                left = node.nfree_c - c
+                counts[pos] = [left, node.nfree_g - g]
+                if left > 0:
+                    slack.add(pos)
+            return mask | res.mask, counts, slack
         for pos, (c, g) in res.counts.items():
             have = counts.get(pos)
             if have is None:
                 node = nodes[pos]
-                have = counts[pos] = [node.nfree_c, node.nfree_g]
-                flip.append(pos)
-            have[0] += sign * c
-            have[1] += sign * g
-            refs[pos] = refs.get(pos, 0) - sign
-            if not refs[pos]:
-                del refs[pos], counts[pos]
-                flip.append(pos)
-                slack.discard(pos)
-            elif have[0] > 0:
-                slack.add(pos)
+                have = counts[pos] = [node.nfree_c - c, node.nfree_g - g]
+                if have[0] > 0:
+                    slack.add(pos)
             else:
-                slack.discard(pos)
-        if flip:
-            flip.sort()
-            mask ^= _mask(flip)
-        return mask, counts, slack, refs
+                have[0] -= c
+                have[1] -= g
+                if have[0] <= 0:
+                    slack.discard(pos)
+        return mask | res.mask, counts, slack
 
     def clear_reservations(self):
         """Drop every reservation."""
@@ -221,30 +222,29 @@ class Planner:
         return bisect.bisect_left(self._by_start, (until, -1))
 
     def _view(self, until):
-        """``(mask, counts, slack, refs)``: the ranks the reservations
+        """``(mask, counts, slack)``: the ranks the reservations
         starting before ``until`` name, their counts left now ({pos: [c,
-        g]}), the positions of those with cores left and how many
-        reservations name each.  Built from the longest cached shorter
-        prefix."""
+        g]}) and the positions of those with cores left.  Built from the
+        longest cached shorter prefix."""
         k = bisect.bisect_left(self._by_start, (until, -1))
         view = self._views.get(k)
         if view is None:
             base = max((j for j in self._views if j < k), default=None)
             if base is None:
-                base, view = 0, (0, {}, set(), {})
+                base, view = 0, (0, {}, set())
             else:
-                mask, counts, slack, refs = self._views[base]
+                mask, counts, slack = self._views[base]
                 view = (mask, {pos: list(cg) for pos, cg in counts.items()},
-                        set(slack), dict(refs))
+                        set(slack))
             for _, jobid in self._by_start[base:k]:
-                view = self._apply(view, self.reservations[jobid], -1)
+                view = self._apply(view, self.reservations[jobid])
             self._views[k] = view
         return view
 
     def changed(self, moves, sign):
         """The pool's free counts moved by ``sign`` times ``moves``
         ({pos: (ncores, ngpus)}): the cached views follow."""
-        for _, counts, slack, _ in self._views.values():
+        for _, counts, slack in self._views.values():
             if len(counts) < len(moves):
                 pairs = [(pos, have, moves.get(pos))
                          for pos, have in counts.items()]
@@ -273,8 +273,8 @@ class Planner:
         reservation, or None."""
         pool = self.pool
         until = now + duration if duration > 0 else INF
-        mask, counts, slack, _ = self._view(until) if self._by_start \
-            else (0, None, (), None)
+        mask, counts, slack = self._view(until) if self._by_start \
+            else (0, None, ())
         index = pool.up & eligible & ~mask
         if shape.kind == "slots" and index & pool.core_ge(
                 shape.size * shape.need) & pool.gpu_ge(
@@ -306,8 +306,8 @@ class Planner:
         d = duration if duration > 0 else INF
         starts = self._by_start
         entered = bisect.bisect_left(starts, (now + d, -1))
-        mask, counts, _, _ = self._view(now + d) if starts \
-            else (0, {}, (), None)
+        mask, counts, _ = self._view(now + d) if starts \
+            else (0, {}, ())
         eff = {pos: list(cg) for pos, cg in counts.items()}
         usable = pool.up & eligible
         have = pool.capacity(shape, usable & ~mask)
