@@ -270,8 +270,9 @@ class Fluxion:
 
     def _start(self, job, plan, now):
         taken = self.pool.take(plan, self.settings.match.ids_high)
-        make = Share.make
-        shares = [make((node.rank, node.hostname, cores, gpus, node.props))
+        new = tuple.__new__  # Share.make without a Python call per rank
+        shares = [new(Share, (node.rank, node.hostname, cores, gpus,
+                              node.props))
                   for (node, _, _), (cores, gpus) in zip(plan, taken)]
         positions = [node.pos for node, _, _ in plan]
         counts = dict(zip(positions, [(c, g) for _, c, g in plan]))

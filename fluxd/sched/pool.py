@@ -373,16 +373,27 @@ class Pool:
         """Allocate ``[(node, ncores, ngpus)]`` from the free ids; returns
         the ``(cores, gpus)`` masks taken, in plan order."""
         taken, moves = [], {}
+        append = taken.append
         for node, ncores, ngpus in plan:
             old_c, old_g = node.nfree_c, node.nfree_g
             fc, fg = node.free_c, node.free_g
             was_idle = fc == node.cores and fg == node.gpus
-            cores = fc if ncores == old_c else pick_ids(fc, ncores, high)
-            gpus = fg if ngpus == old_g else pick_ids(fg, ngpus, high)
-            taken.append((cores, gpus))
+            if ncores == old_c:
+                # every free core (a whole rank, or what is left of one)
+                cores, new_c = fc, 0
+            else:
+                cores = pick_ids(fc, ncores, high)
+                new_c = old_c - cores.bit_count()
+            if not ngpus:
+                gpus, new_g = 0, old_g
+            elif ngpus == old_g:
+                gpus, new_g = fg, 0
+            else:
+                gpus = pick_ids(fg, ngpus, high)
+                new_g = old_g - gpus.bit_count()
+            append((cores, gpus))
             node.free_c, node.free_g = fc ^ cores, fg ^ gpus
-            new_c = node.nfree_c = old_c - cores.bit_count()
-            new_g = node.nfree_g = old_g - gpus.bit_count()
+            node.nfree_c, node.nfree_g = new_c, new_g
             if node.up:
                 key = (old_c, new_c, old_g, new_g,
                        was_idle and bool(cores or gpus))
