@@ -199,9 +199,7 @@ class Fluxion:
         run = self.planner.running.get(jobid)
         if run is None:
             return False
-        nodes = self.pool.nodes
-        self.pool.give([(nodes[pos], cores, gpus)
-                        for pos, (cores, gpus) in run.ids.items()])
+        self.pool.give_ids(run.ids)
         self.planner.changed(run.counts, 1)
         self._released(jobid, None, now)
         return True

@@ -316,23 +316,42 @@ class Pool:
         """Free ``[(node, cores, gpus)]`` (id bit sets the ranks hold
         allocated): :meth:`set_free_many` of their union with the free
         ids."""
-        moves = {}
+        ids = {}
         for node, cores, gpus in items:
+            had_c, had_g = ids.get(node.pos, (0, 0))
+            ids[node.pos] = (had_c | cores, had_g | gpus)
+        self.give_ids(ids)
+
+    def give_ids(self, ids):
+        """:meth:`give` of ``{pos: (cores, gpus)}`` (a running job's
+        record)."""
+        moves = {}
+        nodes = self.nodes
+        for pos, (cores, gpus) in ids.items():
+            node = nodes[pos]
             old_c, old_g = node.nfree_c, node.nfree_g
             fc, fg = node.free_c, node.free_g
             was_idle = fc == node.cores and fg == node.gpus
-            fc = node.free_c = fc | cores
-            fg = node.free_g = fg | gpus
-            new_c = node.nfree_c = fc.bit_count()
-            new_g = node.nfree_g = fg.bit_count()
+            if not fc and cores == node.cores:
+                # the job held the whole of its cores there
+                fc = node.free_c = cores
+                new_c = node.nfree_c = node.ncores
+            else:
+                fc = node.free_c = fc | cores
+                new_c = node.nfree_c = fc.bit_count()
+            if gpus:
+                fg = node.free_g = fg | gpus
+                new_g = node.nfree_g = fg.bit_count()
+            else:
+                new_g = old_g
             if node.up:
                 key = (old_c, new_c, old_g, new_g,
                        was_idle != (fc == node.cores and fg == node.gpus))
                 group = moves.get(key)
                 if group is None:
-                    moves[key] = [node.pos]
+                    moves[key] = [pos]
                 else:
-                    group.append(node.pos)
+                    group.append(pos)
         self._move(moves)
 
     def _move(self, moves):
