@@ -24,7 +24,7 @@ import bisect
 import heapq
 
 from fluxd.sched.match import select
-from fluxd.sched.pool import Shape, _mask, bits
+from fluxd.sched.pool import Shape, _mask, first_bits
 
 __all__ = ["Planner", "Reservation"]
 
@@ -352,7 +352,7 @@ class Planner:
                         full ^= both
                         held = run.counts
                         moves.append(({pos: held[pos] for pos in
-                                       bits(both)}, 1))
+                                       first_bits(both, len(held))}, 1))
                     if full:
                         freed |= full
                         have += pool.idle_capacity(shape, full & usable)
@@ -394,7 +394,7 @@ class Planner:
                     fresh = []
                 extra = freed & usable & ~mask
                 if extra:
-                    for pos in bits(extra):
+                    for pos in first_bits(extra, extra.bit_count()):
                         node = nodes[pos]
                         if cap(pos, node.ncores, node.ngpus) > 0:
                             touched.append((node, node.ncores, node.ngpus))

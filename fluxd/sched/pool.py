@@ -229,30 +229,34 @@ class Pool:
 
     def core_ge(self, k):
         """Up ranks with at least ``k`` free cores."""
-        key = ("c", k)
-        mask = self._ge.get(key)
+        mask = self._ge.get(k)
         if mask is None:
-            if k <= 0:
-                mask = self.up
-            elif k > self.maxc:
-                mask = 0
-            else:
-                mask = self.core_ge(k + 1) | self.core_eq[k]
-            self._ge[key] = mask
+            mask = self._cumulate(k, self.core_eq, self.maxc, 0)
         return mask
 
     def gpu_ge(self, k):
         """Up ranks with at least ``k`` free GPUs."""
-        key = ("g", k)
-        mask = self._ge.get(key)
+        mask = self._ge.get(-1 - k)
         if mask is None:
-            if k <= 0:
-                mask = self.up
-            elif k > self.maxg:
-                mask = 0
-            else:
-                mask = self.gpu_ge(k + 1) | self.gpu_eq[k]
-            self._ge[key] = mask
+            mask = self._cumulate(k, self.gpu_eq, self.maxg, -1)
+        return mask
+
+    def _cumulate(self, k, eq, top, sign):
+        """The union of ``eq[k:]`` (the up ranks for ``k <= 0``), from
+        the nearest cached one above and cached on the way down (keys
+        ``k`` for cores, ``-1 - k`` for GPUs)."""
+        if k <= 0:
+            return self.up
+        if k > top:
+            return 0
+        cache = self._ge
+        j = k + 1
+        while j <= top and (-1 - j if sign else j) not in cache:
+            j += 1
+        mask = cache[-1 - j if sign else j] if j <= top else 0
+        for i in range(j - 1, k - 1, -1):
+            mask |= eq[i]
+            cache[-1 - i if sign else i] = mask
         return mask
 
     # -- bookkeeping -----------------------------------------------------------
