@@ -181,32 +181,33 @@ class Planner:
         return later
 
     def _apply(self, view, res):
-        """``view`` with ``res`` taken in (its counts dict and slack set
+        """``view`` with ``res`` taken in (its count dicts and slack set
         change in place; a new mask)."""
-        mask, counts, slack = view
+        mask, cfree, gfree, slack = view
         nodes = self.pool.nodes
         if not res.mask & mask:
             # the usual case: ranks no other reservation of the view names
             for pos, (c, g) in res.counts.items():
                 node = nodes[pos]
-                left = node.nfree_c - c
-                counts[pos] = [left, node.nfree_g - g]
+                left = cfree[pos] = node.nfree_c - c
+                gfree[pos] = node.nfree_g - g
                 if left > 0:
                     slack.add(pos)
-            return mask | res.mask, counts, slack
+            return mask | res.mask, cfree, gfree, slack
         for pos, (c, g) in res.counts.items():
-            have = counts.get(pos)
-            if have is None:
+            left = cfree.get(pos)
+            if left is None:
                 node = nodes[pos]
-                have = counts[pos] = [node.nfree_c - c, node.nfree_g - g]
-                if have[0] > 0:
+                left = cfree[pos] = node.nfree_c - c
+                gfree[pos] = node.nfree_g - g
+                if left > 0:
                     slack.add(pos)
             else:
-                have[0] -= c
-                have[1] -= g
-                if have[0] <= 0:
+                left = cfree[pos] = left - c
+                gfree[pos] -= g
+                if left <= 0:
                     slack.discard(pos)
-        return mask | res.mask, counts, slack
+        return mask | res.mask, cfree, gfree, slack
 
     def clear_reservations(self):
         """Drop every reservation."""
@@ -222,20 +223,20 @@ class Planner:
         return bisect.bisect_left(self._by_start, (until, -1))
 
     def _view(self, until):
-        """``(mask, counts, slack)``: the ranks the reservations
-        starting before ``until`` name, their counts left now ({pos: [c,
-        g]}) and the positions of those with cores left.  Built from the
-        longest cached shorter prefix."""
+        """``(mask, cfree, gfree, slack)``: the ranks the reservations
+        starting before ``until`` name, their cores and GPUs left now
+        ({pos: count}: ints, no object a rank) and the positions of those
+        with cores left.  Built from the longest cached shorter
+        prefix."""
         k = bisect.bisect_left(self._by_start, (until, -1))
         view = self._views.get(k)
         if view is None:
             base = max((j for j in self._views if j < k), default=None)
             if base is None:
-                base, view = 0, (0, {}, set())
+                base, view = 0, (0, {}, {}, set())
             else:
-                mask, counts, slack = self._views[base]
-                view = (mask, {pos: list(cg) for pos, cg in counts.items()},
-                        set(slack))
+                mask, cfree, gfree, slack = self._views[base]
+                view = (mask, dict(cfree), dict(gfree), set(slack))
             for _, jobid in self._by_start[base:k]:
                 view = self._apply(view, self.reservations[jobid])
             self._views[k] = view
@@ -244,19 +245,18 @@ class Planner:
     def changed(self, moves, sign):
         """The pool's free counts moved by ``sign`` times ``moves``
         ({pos: (ncores, ngpus)}): the cached views follow."""
-        for _, counts, slack in self._views.values():
-            if len(counts) < len(moves):
-                pairs = [(pos, have, moves.get(pos))
-                         for pos, have in counts.items()]
+        for _, cfree, gfree, slack in self._views.values():
+            if len(cfree) < len(moves):
+                pairs = [(pos, moves.get(pos)) for pos in cfree]
             else:
-                pairs = [(pos, counts.get(pos), cg)
-                         for pos, cg in moves.items()]
-            for pos, have, cg in pairs:
-                if have is None or cg is None:
+                pairs = [(pos, cg) for pos, cg in moves.items()
+                         if pos in cfree]
+            for pos, cg in pairs:
+                if cg is None:
                     continue
-                have[0] += sign * cg[0]
-                have[1] += sign * cg[1]
-                if have[0] > 0:
+                left = cfree[pos] = cfree[pos] + sign * cg[0]
+                gfree[pos] += sign * cg[1]
+                if left > 0:
                     slack.add(pos)
                 else:
                     slack.discard(pos)
@@ -273,8 +273,8 @@ class Planner:
         reservation, or None."""
         pool = self.pool
         until = now + duration if duration > 0 else INF
-        mask, counts, slack = self._view(until) if self._by_start \
-            else (0, None, ())
+        mask, cfree, gfree, slack = self._view(until) if self._by_start \
+            else (0, None, None, ())
         index = pool.up & eligible & ~mask
         if shape.kind == "slots" and index & pool.core_ge(
                 shape.size * shape.need) & pool.gpu_ge(
@@ -287,7 +287,7 @@ class Planner:
             nodes = pool.nodes
             for pos in slack:
                 node = nodes[pos]
-                c, g = counts[pos]
+                c, g = cfree[pos], gfree[pos]
                 if node.up and node.bit & eligible:
                     fit = shape.cap(c, g, node)
                     if fit > 0:
@@ -306,14 +306,16 @@ class Planner:
         d = duration if duration > 0 else INF
         starts = self._by_start
         entered = bisect.bisect_left(starts, (now + d, -1))
-        mask, counts, _ = self._view(now + d) if starts \
-            else (0, {}, ())
-        eff = {pos: list(cg) for pos, cg in counts.items()}
+        mask, effc, effg, _ = self._view(now + d) if starts \
+            else (0, {}, {}, ())
+        # the cores and GPUs left at the time walked to, of the ranks
+        # whose counts differ from the pool's (ints: no object a rank)
+        effc, effg = dict(effc), dict(effg)
         usable = pool.up & eligible
         have = pool.capacity(shape, usable & ~mask)
         cap = _capacity(shape, nodes, usable)
-        for pos, (c, g) in eff.items():
-            have += cap(pos, c, g)
+        for pos, c in effc.items():
+            have += cap(pos, c, effg[pos])
         need = shape.need
         # reservations already counted (started before now + d) give
         # their counts back when they end
@@ -326,7 +328,7 @@ class Planner:
         runs, i, n = self._ends, 0, len(self._ends)
         running = self.running
         fresh = []
-        # ranks an ended job held whole (idle from then on), outside eff:
+        # ranks an ended job held whole (idle from then on), outside effc:
         # counted by mask, visited only once the job fits
         freed = 0
         while i < n or later:
@@ -373,21 +375,24 @@ class Planner:
                     heapq.heappush(later, (res.end, jobid))
             for moved, sign in moves:
                 for pos, (c, g) in moved.items():
-                    cg = eff.get(pos)
-                    if cg is None:
+                    c0 = effc.get(pos)
+                    if c0 is None:
                         node = nodes[pos]
-                        cg = eff[pos] = [node.ncores, node.ngpus] \
-                            if freed and freed >> pos & 1 else \
-                            [node.nfree_c, node.nfree_g]
+                        if freed and freed >> pos & 1:
+                            c0, g0 = node.ncores, node.ngpus
+                        else:
+                            c0, g0 = node.nfree_c, node.nfree_g
                         # its share of the index capacity moves here
                         fresh.append(pos)
-                    have -= cap(pos, cg[0], cg[1])
-                    cg[0] += sign * c
-                    cg[1] += sign * g
-                    have += cap(pos, cg[0], cg[1])
+                    else:
+                        g0 = effg[pos]
+                    c1 = effc[pos] = c0 + sign * c
+                    g1 = effg[pos] = g0 + sign * g
+                    have += cap(pos, c1, g1) - cap(pos, c0, g0)
             if have >= need:
-                touched = [(nodes[pos], c, g) for pos, (c, g) in eff.items()
-                           if c > 0 and cap(pos, c, g) > 0]
+                touched = [(nodes[pos], c, effg[pos])
+                           for pos, c in effc.items()
+                           if c > 0 and cap(pos, c, effg[pos]) > 0]
                 if fresh:
                     fresh.sort()
                     mask |= _mask(fresh)
