@@ -163,6 +163,17 @@ class Shape:
         return fit
 
 
+def _unkey(key):
+    """``(old_c, new_c, old_g, new_g, flip)`` of a bucket move key: one
+    int for a rank's move between buckets (its free counts before and
+    after, whether it stops or starts being idle), built inline as
+    ``(((old_c << 20 | new_c) << 20 | old_g) << 20 | new_g) << 1 | flip``
+    (a tuple a rank would be one more object for the cyclic GC; counts
+    below 2**20)."""
+    return (key >> 61, key >> 41 & 0xFFFFF, key >> 21 & 0xFFFFF,
+            key >> 1 & 0xFFFFF, key & 1)
+
+
 def _by_count(nodes, attr, top):
     """``eq[k]``: the ranks whose ``attr`` is ``k``."""
     positions = [[] for _ in range(top + 1)]
@@ -306,9 +317,10 @@ class Pool:
             new_c = node.nfree_c = free_c.bit_count()
             new_g = node.nfree_g = free_g.bit_count()
             if node.up:
-                key = (old_c, new_c, old_g, new_g,
-                       was_idle != (free_c == node.cores
-                                    and free_g == node.gpus))
+                flip = was_idle != (free_c == node.cores
+                                    and free_g == node.gpus)
+                key = (((old_c << 20 | new_c) << 20 | old_g) << 20
+                       | new_g) << 1 | flip
                 group = moves.get(key)
                 if group is None:
                     moves[key] = [node.pos]
@@ -349,8 +361,9 @@ class Pool:
             else:
                 new_g = old_g
             if node.up:
-                key = (old_c, new_c, old_g, new_g,
-                       was_idle != (fc == node.cores and fg == node.gpus))
+                flip = was_idle != (fc == node.cores and fg == node.gpus)
+                key = (((old_c << 20 | new_c) << 20 | old_g) << 20
+                       | new_g) << 1 | flip
                 group = moves.get(key)
                 if group is None:
                     moves[key] = [pos]
@@ -359,15 +372,12 @@ class Pool:
         self._move(moves)
 
     def _move(self, moves):
-        """Move the ranks ``{(old_c, new_c, old_g, new_g, idle_flips):
-        [pos]}`` between buckets."""
+        """Move the ranks ``{key: [pos]}`` between buckets (keys from
+        :func:`_key`)."""
         core_eq, gpu_eq = self.core_eq, self.gpu_eq
-        for (old_c, new_c, old_g, new_g, flip), positions in moves.items():
-            if len(positions) > 1 and positions[0] > positions[-1]:
-                positions.reverse()
-            if any(positions[i] > positions[i + 1]
-                   for i in range(len(positions) - 1)):
-                positions.sort()
+        for key, positions in moves.items():
+            old_c, new_c, old_g, new_g, flip = _unkey(key)
+            positions.sort()  # linear for the ascending or descending runs
             mask = _mask(positions)
             if old_c != new_c:
                 core_eq[old_c] ^= mask
@@ -418,8 +428,9 @@ class Pool:
             node.free_c, node.free_g = fc ^ cores, fg ^ gpus
             node.nfree_c, node.nfree_g = new_c, new_g
             if node.up:
-                key = (old_c, new_c, old_g, new_g,
-                       was_idle and bool(cores or gpus))
+                flip = was_idle and bool(cores or gpus)
+                key = (((old_c << 20 | new_c) << 20 | old_g) << 20
+                       | new_g) << 1 | flip
                 group = moves.get(key)
                 if group is None:
                     moves[key] = [node.pos]
