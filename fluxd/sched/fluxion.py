@@ -269,7 +269,7 @@ class Fluxion:
 
     def _start(self, job, plan, now):
         taken = self.pool.take(plan, self.settings.match.ids_high)
-        new = tuple.__new__  # Share.make without a Python call per rank
+        new = tuple.__new__  # no Python call a rank (see Share)
         shares = [new(Share, (node.rank, node.hostname, cores, gpus,
                               node.props))
                   for (node, _, _), (cores, gpus) in zip(plan, taken)]

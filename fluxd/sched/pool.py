@@ -328,19 +328,10 @@ class Pool:
                     group.append(node.pos)
         self._move(moves)
 
-    def give(self, items):
-        """Free ``[(node, cores, gpus)]`` (id bit sets the ranks hold
-        allocated): :meth:`set_free_many` of their union with the free
-        ids."""
-        ids = {}
-        for node, cores, gpus in items:
-            had_c, had_g = ids.get(node.pos, (0, 0))
-            ids[node.pos] = (had_c | cores, had_g | gpus)
-        self.give_ids(ids)
-
     def give_ids(self, ids):
-        """:meth:`give` of ``{pos: (cores, gpus)}`` (a running job's
-        record)."""
+        """Free ``{pos: (cores, gpus)}`` (id bit sets the ranks hold
+        allocated: a running job's record): their union with the free
+        ids, as :meth:`set_free_many`."""
         moves = {}
         nodes = self.nodes
         for pos, (cores, gpus) in ids.items():
