@@ -25,16 +25,37 @@ tracemalloc, its policy) and once every job is submitted and queued
 (``MB q``: everything allocated since, the alloc requests included; the
 first pass has run).
 
-Measured on the shared 2-core machine with a load of about 1 (other
-helpers' work), easy backfill, 16,000 jobs, 10,000 nodes: 614-823
-allocations/s by match policy (first 798, low 823, firstnodex 792,
-lonodex 734, high 675, lonode 679, hinodex 655, variation 646,
-locality 635, hinode 614; 501-806 us/alloc of
-policy time), 12.6 MB, ready in 1.1-2.1 s; the first 2,000 jobs only
-(``--quick``): 938-1,428/s.  At 1,000 nodes: first 1,004/s (420 us),
-lonodex 933/s (387 us): one decision costs 1.4-1.5x at 10,000 nodes.
-The R writes to the KVS (re-encoding a job directory per commit) are
-about a quarter of the time, in the KVS.
+Measured on the shared 2-core machine (other helpers' work: load
+average 1.3-4.4, given per figure below), easy backfill, 16,000 jobs,
+10,000 nodes, before -> after the December pass over the policy's hot
+path (runs interleaved, same load; allocations/s of wall time, per CPU
+second, policy us/alloc; decisions identical, R for R):
+
+=========== ================= ================= ============= =====
+match       allocs/s          per CPU s         us/alloc      load
+=========== ================= ================= ============= =====
+first        697 ->  631 (*)   777 ->  838       629 -> 552    5.6/4.4
+firstnodex   799 ->  904       824 ->  935       524 -> 418    3.5/2.7
+high         819 ->  829       819 ->  834       580 -> 493    2.2/1.9
+low          794 ->  819       800 ->  832       543 -> 454    1.8/1.8
+hinode       540 ->  542 (*)   784 ->  871       884 -> 757    1.7/3.0
+lonode       927 -> 1017       950 -> 1093       464 -> 363    3.7/3.3
+hinodex      907 ->  941       939 ->  957       489 -> 444    3.2/3.4
+lonodex      919 -> 1043       919 -> 1043       471 -> 351    2.8/2.2
+locality     893 ->  906       893 ->  907       531 -> 440    1.8/1.6
+variation    875 ->  955       875 ->  955       527 -> 425    1.4/1.3
+=========== ================= ================= ============= =====
+
+(*) measured again at a load of 1.1: first 1,078/s (343 us), hinode
+854/s (453 us); at 1,000 nodes then first 892/s (361 us), hinode 901/s
+(433 us): one decision costs 0.95-1.05x at 10,000 nodes (lonodex 351
+against 330 us at 1,000).  Utilisation 94.8% under easy against 91.4%
+under fcfs (first; lonodex 94.0 against 91.0%).  12.6 MB once ready, 100
+MB with the 16,000 requests queued; ready in 1.1-2.0 s, nearly all of
+it the resource service encoding the 10,000-rank R for acquire.  Of the
+rest of the time: the R writes to the KVS (re-encoding a job directory
+per commit) about a quarter, the cyclic garbage collector 15% (full
+collections over the queued jobspecs), the policy 35-45%.
 
 Usage: ``.venv/bin/python bench/sched.py [--quick] [--jobs N]
 [--nodes 16,1000,10000] [--policies fcfs,easy,conservative]

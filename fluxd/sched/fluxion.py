@@ -51,10 +51,11 @@ def _args(req):
         raise InvalidRequest("Invalid argument")
 
 
-def _fail_key(shape, req, window):
-    """``(key, (size, count))``: a request with the same key that is no
-    smaller in both does not fit where this one did not."""
-    where = (repr(req.constraint), window)
+def _fail_key(shape, req):
+    """``(key, (size, count))``: a request with the same key (and the
+    same reservations in its window) that is no smaller in both does not
+    fit where this one did not."""
+    where = repr(req.constraint)
     kind, per = shape.kind, shape.per
     if kind == "slots" or kind == "wholeslots":
         return (kind, shape.gsize, where), (shape.size, shape.need)
@@ -199,9 +200,7 @@ class Fluxion:
         run = self.planner.running.get(jobid)
         if run is None:
             return False
-        nodes = self.pool.nodes
-        self.pool.give([(nodes[pos], cores, gpus)
-                        for pos, (cores, gpus) in run.ids.items()])
+        self.pool.give_ids(run.ids)
         self.planner.changed(run.counts, 1)
         self._released(jobid, None, now)
         return True
@@ -270,8 +269,9 @@ class Fluxion:
 
     def _start(self, job, plan, now):
         taken = self.pool.take(plan, self.settings.match.ids_high)
-        make = Share.make
-        shares = [make((node.rank, node.hostname, cores, gpus, node.props))
+        new = tuple.__new__  # no Python call a rank (see Share)
+        shares = [new(Share, (node.rank, node.hostname, cores, gpus,
+                              node.props))
                   for (node, _, _), (cores, gpus) in zip(plan, taken)]
         positions = [node.pos for node, _, _ in plan]
         counts = dict(zip(positions, [(c, g) for _, c, g in plan]))
@@ -320,14 +320,16 @@ class Fluxion:
         return min(starts) if starts else None
 
     def _request(self, job):
-        """``[req, shape, eligible, checked]`` of a pending job (raises
-        InvalidRequest for a malformed one)."""
+        """``[req, shape, eligible, checked, (key, cost)]`` of a pending
+        job (raises InvalidRequest for a malformed one; the last is
+        :func:`_fail_key`)."""
         info = self._reqs.get(job.id)
         if info is None or info[0] is not job.req:
             req = job.req
             _args(req)
-            info = [req, self.planner.shape(req),
-                    self.eligible(req.constraint), False]
+            shape = self.planner.shape(req)
+            info = [req, shape, self.eligible(req.constraint), False,
+                    _fail_key(shape, req)]
             if len(self._reqs) > 65536:
                 self._reqs.clear()
             self._reqs[job.id] = info
@@ -363,23 +365,27 @@ class Fluxion:
         # what did not fit in this pass, by kind: nothing bigger will
         # (resources only shrink during a pass; a new reservation clears it)
         failed = {}
+        reservations, reqs, noted = (planner.reservations, self._reqs,
+                                     self._noted)
         for job in queue.head(conf.queue_depth):
             req = job.req
-            res = planner.reservations.get(job.id)
+            res = reservations.get(job.id)
             if res is not None and res.start > now:
                 # its earliest start, from what ends when: nothing ended
                 # early since (the reservations would have been dropped)
                 reserved += 1
                 continue
+            info = reqs.get(job.id)
             try:
-                info = self._request(job)
+                if info is None or info[0] is not req:
+                    info = self._request(job)
             except InvalidRequest as exc:
                 queues.remove(job.id)
                 self._noted.pop(job.id, None)
                 out.append(("deny", job, "unable to allocate provided"
                                          f" jobspec: {exc}"))
                 continue
-            _, shape, eligible, checked = info
+            _, shape, eligible, checked, (kind, cost) = info
             if res is not None:
                 # due: it starts now, or the plan was wrong (what it
                 # waited for runs late)
@@ -387,8 +393,7 @@ class Fluxion:
                 failed.clear()
             plan = None
             if req.nslots * req.slot_size <= pool.avail:
-                key, cost = _fail_key(shape, req,
-                                      planner.window(now, req.duration))
+                key = (kind, planner.window(now, req.duration))
                 if not any(a <= cost[0] and b <= cost[1]
                            for a, b in failed.get(key, ())):
                     plan = planner.fit_now(shape, eligible, now,
@@ -444,7 +449,8 @@ class Fluxion:
                     continue
                 info[3] = True
             if reserved >= conf.reservations:
-                self._note(out, job, None)
+                if noted.get(job.id, _NONE) is not None:
+                    self._note(out, job, None)
                 if conf.policy == "fcfs":
                     break
                 continue

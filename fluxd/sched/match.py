@@ -125,37 +125,42 @@ def select(pool, policy, shape, mask, touched=()):
     :returns: ``[(node, ncores, ngpus)]``, or None when they do not hold
         ``shape.need`` units.
     """
+    need, kind = shape.need, shape.kind
+    # one unit a rank: the ranks alone are chosen
+    single = kind == "nodes" or kind == "whole"
+    cap = shape.cap
     chosen, units = [], 0
-    need = shape.need
-
-    def add(node, c, g):
-        nonlocal units
-        fit = shape.cap(c, g, node)
-        if fit <= 0:
-            return False
-        take = min(fit, need - units)
-        chosen.append((node, take))
-        units += take
-        return units >= need
-
     done = False
-    for node, c, g in sorted(touched, key=lambda t: t[0].pos,
-                             reverse=policy.high):
-        if add(node, c, g):
-            done = True
-            break
-    if not done and mask and shape.kind in ("nodes", "whole") \
-            and policy.mode == "order":
+    if touched:
+        for node, c, g in sorted(touched, key=lambda t: t[0].pos,
+                                 reverse=policy.high):
+            fit = cap(c, g, node)
+            if fit <= 0:
+                continue
+            take = min(fit, need - units)
+            chosen.append(node if single else (node, take))
+            units += take
+            if units >= need:
+                done = True
+                break
+    if not done and mask and single and policy.mode == "order":
         # every candidate holds exactly one unit: take the first ones
         nodes = pool.nodes
         positions = first_bits(mask, need - units, policy.high)
-        chosen.extend((nodes[pos], 1) for pos in positions)
+        chosen.extend([nodes[pos] for pos in positions])
         units += len(positions)
         done = units >= need
     elif not done and mask:
+        nodes = pool.nodes
         for pos in _ordered(pool, policy, shape, mask):
-            node = pool.nodes[pos]
-            if add(node, node.nfree_c, node.nfree_g):
+            node = nodes[pos]
+            fit = cap(node.nfree_c, node.nfree_g, node)
+            if fit <= 0:
+                continue
+            take = min(fit, need - units)
+            chosen.append(node if single else (node, take))
+            units += take
+            if units >= need:
                 done = True
                 break
     if not done:
@@ -164,13 +169,21 @@ def select(pool, policy, shape, mask, touched=()):
 
 
 def _counts(shape, chosen):
+    """``[(node, ncores, ngpus)]`` of the chosen ranks (``(node, slots)``
+    pairs, or nodes alone for one unit a rank)."""
     kind = shape.kind
     if kind == "slots":
-        return [(n, k * shape.size, k * shape.gsize) for n, k in chosen]
+        size, gsize = shape.size, shape.gsize
+        return [(n, k * size, k * gsize) for n, k in chosen]
     if kind == "nodes":
         # deal the slots as evenly as possible, the first ranks one more
         base, extra = divmod(shape.nslots, len(chosen))
+        if not extra:
+            c, g = base * shape.size, base * shape.gsize
+            return [(n, c, g) for n in chosen]
         return [(n, (base + (i < extra)) * shape.size,
                  (base + (i < extra)) * shape.gsize)
-                for i, (n, _) in enumerate(chosen)]
+                for i, n in enumerate(chosen)]
+    if kind == "whole":
+        return [(n, n.ncores, n.ngpus) for n in chosen]
     return [(n, n.ncores, n.ngpus) for n, _ in chosen]

@@ -24,7 +24,7 @@ import bisect
 import heapq
 
 from fluxd.sched.match import select
-from fluxd.sched.pool import Shape, _mask
+from fluxd.sched.pool import Shape, _mask, first_bits
 
 __all__ = ["Planner", "Reservation"]
 
@@ -34,22 +34,41 @@ INF = float("inf")
 class Reservation:
     """Counts reserved for one job from ``start`` to ``end``."""
 
-    __slots__ = ("jobid", "start", "end", "counts", "seq")
+    __slots__ = ("jobid", "start", "end", "counts", "mask", "seq")
 
     def __init__(self, jobid, start, end, counts):
         self.jobid, self.start, self.end = jobid, start, end
-        #: {pos: (ncores, ngpus)}
+        #: {pos: (ncores, ngpus)}, and those positions as a bit set
         self.counts = counts
+        self.mask = _mask(sorted(counts))
         #: the order reservations were made in (set by the planner)
         self.seq = 0
 
 
 class _Running:
-    __slots__ = ("end", "counts", "ids")
+    __slots__ = ("end", "counts", "ids", "split")
 
     def __init__(self, end, counts, ids):
         #: {pos: (ncores, ngpus)} and {pos: (cores, gpus)} (bit sets)
         self.end, self.counts, self.ids = end, counts, ids
+        #: ``(full, part)`` once :meth:`Planner.earliest` asked (None
+        #: until then): see :func:`_split`
+        self.split = None
+
+
+def _split(run, nodes):
+    """``(full, part)`` of a running allocation: the mask of the ranks
+    it holds every core of (idle once it ends: nothing else can hold a
+    GPU there without a core) and the counts of the others."""
+    full, part = [], {}
+    for pos, cg in run.counts.items():
+        if cg[0] == nodes[pos].ncores:
+            full.append(pos)
+        else:
+            part[pos] = cg
+    full.sort()
+    run.split = (_mask(full), part)
+    return run.split
 
 
 class Planner:
@@ -96,6 +115,7 @@ class Planner:
             for pos in positions:
                 run.counts.pop(pos, None)
                 run.ids.pop(pos, None)
+            run.split = None
             if run.counts:
                 return run.end
         del self.running[jobid]
@@ -116,7 +136,7 @@ class Planner:
         self._by_start.insert(i, key)
         # the views of prefixes past i now hold it too (and one more)
         self._views = {k if k <= i else k + 1:
-                       view if k <= i else self._apply(view, res, -1)
+                       view if k <= i else self._apply(view, res)
                        for k, view in self._views.items()}
 
     def unreserve(self, jobid):
@@ -160,33 +180,34 @@ class Planner:
                 self.unreserve(jobid)
         return later
 
-    def _apply(self, view, res, sign):
-        """A view with ``res`` taken in (``sign`` -1) or out (1); a rank
-        no reservation of the view names any more leaves it."""
-        mask, counts, slack, refs = view
+    def _apply(self, view, res):
+        """``view`` with ``res`` taken in (its count dicts and slack set
+        change in place; a new mask)."""
+        mask, cfree, gfree, slack = view
         nodes = self.pool.nodes
-        flip = []  # ranks that join or leave the view's mask
-        for pos, (c, g) in res.counts.items():
-            have = counts.get(pos)
-            if have is None:
+        if not res.mask & mask:
+            # the usual case: ranks no other reservation of the view names
+            for pos, (c, g) in res.counts.items():
                 node = nodes[pos]
-                have = counts[pos] = [node.nfree_c, node.nfree_g]
-                flip.append(pos)
-            have[0] += sign * c
-            have[1] += sign * g
-            refs[pos] = refs.get(pos, 0) - sign
-            if not refs[pos]:
-                del refs[pos], counts[pos]
-                flip.append(pos)
-                slack.discard(pos)
-            elif have[0] > 0:
-                slack.add(pos)
+                left = cfree[pos] = node.nfree_c - c
+                gfree[pos] = node.nfree_g - g
+                if left > 0:
+                    slack.add(pos)
+            return mask | res.mask, cfree, gfree, slack
+        for pos, (c, g) in res.counts.items():
+            left = cfree.get(pos)
+            if left is None:
+                node = nodes[pos]
+                left = cfree[pos] = node.nfree_c - c
+                gfree[pos] = node.nfree_g - g
+                if left > 0:
+                    slack.add(pos)
             else:
-                slack.discard(pos)
-        if flip:
-            flip.sort()
-            mask ^= _mask(flip)
-        return mask, counts, slack, refs
+                left = cfree[pos] = left - c
+                gfree[pos] -= g
+                if left <= 0:
+                    slack.discard(pos)
+        return mask | res.mask, cfree, gfree, slack
 
     def clear_reservations(self):
         """Drop every reservation."""
@@ -202,42 +223,40 @@ class Planner:
         return bisect.bisect_left(self._by_start, (until, -1))
 
     def _view(self, until):
-        """``(mask, counts, slack, refs)``: the ranks the reservations
-        starting before ``until`` name, their counts left now ({pos: [c,
-        g]}), the positions of those with cores left and how many
-        reservations name each.  Built from the longest cached shorter
+        """``(mask, cfree, gfree, slack)``: the ranks the reservations
+        starting before ``until`` name, their cores and GPUs left now
+        ({pos: count}: ints, no object a rank) and the positions of those
+        with cores left.  Built from the longest cached shorter
         prefix."""
         k = bisect.bisect_left(self._by_start, (until, -1))
         view = self._views.get(k)
         if view is None:
             base = max((j for j in self._views if j < k), default=None)
             if base is None:
-                base, view = 0, (0, {}, set(), {})
+                base, view = 0, (0, {}, {}, set())
             else:
-                mask, counts, slack, refs = self._views[base]
-                view = (mask, {pos: list(cg) for pos, cg in counts.items()},
-                        set(slack), dict(refs))
+                mask, cfree, gfree, slack = self._views[base]
+                view = (mask, dict(cfree), dict(gfree), set(slack))
             for _, jobid in self._by_start[base:k]:
-                view = self._apply(view, self.reservations[jobid], -1)
+                view = self._apply(view, self.reservations[jobid])
             self._views[k] = view
         return view
 
     def changed(self, moves, sign):
         """The pool's free counts moved by ``sign`` times ``moves``
         ({pos: (ncores, ngpus)}): the cached views follow."""
-        for _, counts, slack, _ in self._views.values():
-            if len(counts) < len(moves):
-                pairs = [(pos, have, moves.get(pos))
-                         for pos, have in counts.items()]
+        for _, cfree, gfree, slack in self._views.values():
+            if len(cfree) < len(moves):
+                pairs = [(pos, moves.get(pos)) for pos in cfree]
             else:
-                pairs = [(pos, counts.get(pos), cg)
-                         for pos, cg in moves.items()]
-            for pos, have, cg in pairs:
-                if have is None or cg is None:
+                pairs = [(pos, cg) for pos, cg in moves.items()
+                         if pos in cfree]
+            for pos, cg in pairs:
+                if cg is None:
                     continue
-                have[0] += sign * cg[0]
-                have[1] += sign * cg[1]
-                if have[0] > 0:
+                left = cfree[pos] = cfree[pos] + sign * cg[0]
+                gfree[pos] += sign * cg[1]
+                if left > 0:
                     slack.add(pos)
                 else:
                     slack.discard(pos)
@@ -254,8 +273,8 @@ class Planner:
         reservation, or None."""
         pool = self.pool
         until = now + duration if duration > 0 else INF
-        mask, counts, slack, _ = self._view(until) if self._by_start \
-            else (0, None, (), None)
+        mask, cfree, gfree, slack = self._view(until) if self._by_start \
+            else (0, None, None, ())
         index = pool.up & eligible & ~mask
         if shape.kind == "slots" and index & pool.core_ge(
                 shape.size * shape.need) & pool.gpu_ge(
@@ -268,7 +287,7 @@ class Planner:
             nodes = pool.nodes
             for pos in slack:
                 node = nodes[pos]
-                c, g = counts[pos]
+                c, g = cfree[pos], gfree[pos]
                 if node.up and node.bit & eligible:
                     fit = shape.cap(c, g, node)
                     if fit > 0:
@@ -287,14 +306,16 @@ class Planner:
         d = duration if duration > 0 else INF
         starts = self._by_start
         entered = bisect.bisect_left(starts, (now + d, -1))
-        mask, counts, _, _ = self._view(now + d) if starts \
-            else (0, {}, (), None)
-        eff = {pos: list(cg) for pos, cg in counts.items()}
+        mask, effc, effg, _ = self._view(now + d) if starts \
+            else (0, {}, {}, ())
+        # the cores and GPUs left at the time walked to, of the ranks
+        # whose counts differ from the pool's (ints: no object a rank)
+        effc, effg = dict(effc), dict(effg)
         usable = pool.up & eligible
         have = pool.capacity(shape, usable & ~mask)
         cap = _capacity(shape, nodes, usable)
-        for pos, (c, g) in eff.items():
-            have += cap(pos, c, g)
+        for pos, c in effc.items():
+            have += cap(pos, c, effg[pos])
         need = shape.need
         # reservations already counted (started before now + d) give
         # their counts back when they end
@@ -307,6 +328,9 @@ class Planner:
         runs, i, n = self._ends, 0, len(self._ends)
         running = self.running
         fresh = []
+        # ranks an ended job held whole (idle from then on), outside effc:
+        # counted by mask, visited only once the job fits
+        freed = 0
         while i < n or later:
             t = runs[i][0] if i < n else INF
             if later and later[0][0] < t:
@@ -317,8 +341,25 @@ class Planner:
                 t = now
             moves = []
             while i < n and runs[i][0] <= t:
-                moves.append((running[runs[i][1]].counts, 1))
+                run = running[runs[i][1]]
                 i += 1
+                full, part = run.split or _split(run, nodes)
+                if full:
+                    if fresh:
+                        fresh.sort()
+                        mask |= _mask(fresh)
+                        fresh = []
+                    both = full & (mask | freed)
+                    if both:
+                        full ^= both
+                        held = run.counts
+                        moves.append(({pos: held[pos] for pos in
+                                       first_bits(both, len(held))}, 1))
+                    if full:
+                        freed |= full
+                        have += pool.idle_capacity(shape, full & usable)
+                if part:
+                    moves.append((part, 1))
             while later and later[0][0] <= t:
                 _, jobid = heapq.heappop(later)
                 moves.append((reservations[jobid].counts, 1))
@@ -334,24 +375,35 @@ class Planner:
                     heapq.heappush(later, (res.end, jobid))
             for moved, sign in moves:
                 for pos, (c, g) in moved.items():
-                    cg = eff.get(pos)
-                    if cg is None:
+                    c0 = effc.get(pos)
+                    if c0 is None:
                         node = nodes[pos]
-                        cg = eff[pos] = [node.nfree_c, node.nfree_g]
+                        if freed and freed >> pos & 1:
+                            c0, g0 = node.ncores, node.ngpus
+                        else:
+                            c0, g0 = node.nfree_c, node.nfree_g
                         # its share of the index capacity moves here
                         fresh.append(pos)
-                    have -= cap(pos, cg[0], cg[1])
-                    cg[0] += sign * c
-                    cg[1] += sign * g
-                    have += cap(pos, cg[0], cg[1])
+                    else:
+                        g0 = effg[pos]
+                    c1 = effc[pos] = c0 + sign * c
+                    g1 = effg[pos] = g0 + sign * g
+                    have += cap(pos, c1, g1) - cap(pos, c0, g0)
             if have >= need:
-                touched = [(nodes[pos], c, g) for pos, (c, g) in eff.items()
-                           if c > 0 and cap(pos, c, g) > 0]
+                touched = [(nodes[pos], c, effg[pos])
+                           for pos, c in effc.items()
+                           if c > 0 and cap(pos, c, effg[pos]) > 0]
                 if fresh:
                     fresh.sort()
                     mask |= _mask(fresh)
                     fresh = []
-                index = usable & ~mask
+                extra = freed & usable & ~mask
+                if extra:
+                    for pos in first_bits(extra, extra.bit_count()):
+                        node = nodes[pos]
+                        if cap(pos, node.ncores, node.ngpus) > 0:
+                            touched.append((node, node.ncores, node.ngpus))
+                index = usable & ~mask & ~freed
                 plan = select(pool, self.match, shape,
                               pool.candidates(shape, index), touched)
                 if plan is not None:

@@ -80,8 +80,9 @@ def _freeze(value):
 
 class Share(tuple):
     """The resources one rank gives an allocation (a tuple: the policy
-    makes one per rank of every allocation, so it is built in C; see
-    :meth:`make`).
+    makes one per rank of every allocation, so it is built in C:
+    ``tuple.__new__(Share, (rank, hostname, cores, gpus, properties))``,
+    no Python call).
 
     :ivar rank: the broker rank.
     :ivar hostname: its hostname (None when R names none).
@@ -95,12 +96,6 @@ class Share(tuple):
     def __new__(cls, rank, hostname, cores, gpus=0,
                 properties=frozenset()):
         return tuple.__new__(cls, (rank, hostname, cores, gpus, properties))
-
-    @classmethod
-    def make(cls, fields):
-        """A share from ``(rank, hostname, cores, gpus, properties)``
-        (no Python call: the fast path)."""
-        return tuple.__new__(cls, fields)
 
     rank = property(operator.itemgetter(0))
     hostname = property(operator.itemgetter(1))

@@ -163,6 +163,17 @@ class Shape:
         return fit
 
 
+def _unkey(key):
+    """``(old_c, new_c, old_g, new_g, flip)`` of a bucket move key: one
+    int for a rank's move between buckets (its free counts before and
+    after, whether it stops or starts being idle), built inline as
+    ``(((old_c << 20 | new_c) << 20 | old_g) << 20 | new_g) << 1 | flip``
+    (a tuple a rank would be one more object for the cyclic GC; counts
+    below 2**20)."""
+    return (key >> 61, key >> 41 & 0xFFFFF, key >> 21 & 0xFFFFF,
+            key >> 1 & 0xFFFFF, key & 1)
+
+
 def _by_count(nodes, attr, top):
     """``eq[k]``: the ranks whose ``attr`` is ``k``."""
     positions = [[] for _ in range(top + 1)]
@@ -229,30 +240,34 @@ class Pool:
 
     def core_ge(self, k):
         """Up ranks with at least ``k`` free cores."""
-        key = ("c", k)
-        mask = self._ge.get(key)
+        mask = self._ge.get(k)
         if mask is None:
-            if k <= 0:
-                mask = self.up
-            elif k > self.maxc:
-                mask = 0
-            else:
-                mask = self.core_ge(k + 1) | self.core_eq[k]
-            self._ge[key] = mask
+            mask = self._cumulate(k, self.core_eq, self.maxc, 0)
         return mask
 
     def gpu_ge(self, k):
         """Up ranks with at least ``k`` free GPUs."""
-        key = ("g", k)
-        mask = self._ge.get(key)
+        mask = self._ge.get(-1 - k)
         if mask is None:
-            if k <= 0:
-                mask = self.up
-            elif k > self.maxg:
-                mask = 0
-            else:
-                mask = self.gpu_ge(k + 1) | self.gpu_eq[k]
-            self._ge[key] = mask
+            mask = self._cumulate(k, self.gpu_eq, self.maxg, -1)
+        return mask
+
+    def _cumulate(self, k, eq, top, sign):
+        """The union of ``eq[k:]`` (the up ranks for ``k <= 0``), from
+        the nearest cached one above and cached on the way down (keys
+        ``k`` for cores, ``-1 - k`` for GPUs)."""
+        if k <= 0:
+            return self.up
+        if k > top:
+            return 0
+        cache = self._ge
+        j = k + 1
+        while j <= top and (-1 - j if sign else j) not in cache:
+            j += 1
+        mask = cache[-1 - j if sign else j] if j <= top else 0
+        for i in range(j - 1, k - 1, -1):
+            mask |= eq[i]
+            cache[-1 - i if sign else i] = mask
         return mask
 
     # -- bookkeeping -----------------------------------------------------------
@@ -302,9 +317,10 @@ class Pool:
             new_c = node.nfree_c = free_c.bit_count()
             new_g = node.nfree_g = free_g.bit_count()
             if node.up:
-                key = (old_c, new_c, old_g, new_g,
-                       was_idle != (free_c == node.cores
-                                    and free_g == node.gpus))
+                flip = was_idle != (free_c == node.cores
+                                    and free_g == node.gpus)
+                key = (((old_c << 20 | new_c) << 20 | old_g) << 20
+                       | new_g) << 1 | flip
                 group = moves.get(key)
                 if group is None:
                     moves[key] = [node.pos]
@@ -312,39 +328,47 @@ class Pool:
                     group.append(node.pos)
         self._move(moves)
 
-    def give(self, items):
-        """Free ``[(node, cores, gpus)]`` (id bit sets the ranks hold
-        allocated): :meth:`set_free_many` of their union with the free
-        ids."""
+    def give_ids(self, ids):
+        """Free ``{pos: (cores, gpus)}`` (id bit sets the ranks hold
+        allocated: a running job's record): their union with the free
+        ids, as :meth:`set_free_many`."""
         moves = {}
-        for node, cores, gpus in items:
+        nodes = self.nodes
+        for pos, (cores, gpus) in ids.items():
+            node = nodes[pos]
             old_c, old_g = node.nfree_c, node.nfree_g
             fc, fg = node.free_c, node.free_g
             was_idle = fc == node.cores and fg == node.gpus
-            fc = node.free_c = fc | cores
-            fg = node.free_g = fg | gpus
-            new_c = node.nfree_c = fc.bit_count()
-            new_g = node.nfree_g = fg.bit_count()
+            if not fc and cores == node.cores:
+                # the job held the whole of its cores there
+                fc = node.free_c = cores
+                new_c = node.nfree_c = node.ncores
+            else:
+                fc = node.free_c = fc | cores
+                new_c = node.nfree_c = fc.bit_count()
+            if gpus:
+                fg = node.free_g = fg | gpus
+                new_g = node.nfree_g = fg.bit_count()
+            else:
+                new_g = old_g
             if node.up:
-                key = (old_c, new_c, old_g, new_g,
-                       was_idle != (fc == node.cores and fg == node.gpus))
+                flip = was_idle != (fc == node.cores and fg == node.gpus)
+                key = (((old_c << 20 | new_c) << 20 | old_g) << 20
+                       | new_g) << 1 | flip
                 group = moves.get(key)
                 if group is None:
-                    moves[key] = [node.pos]
+                    moves[key] = [pos]
                 else:
-                    group.append(node.pos)
+                    group.append(pos)
         self._move(moves)
 
     def _move(self, moves):
-        """Move the ranks ``{(old_c, new_c, old_g, new_g, idle_flips):
-        [pos]}`` between buckets."""
+        """Move the ranks ``{key: [pos]}`` between buckets (keys from
+        :func:`_key`)."""
         core_eq, gpu_eq = self.core_eq, self.gpu_eq
-        for (old_c, new_c, old_g, new_g, flip), positions in moves.items():
-            if len(positions) > 1 and positions[0] > positions[-1]:
-                positions.reverse()
-            if any(positions[i] > positions[i + 1]
-                   for i in range(len(positions) - 1)):
-                positions.sort()
+        for key, positions in moves.items():
+            old_c, new_c, old_g, new_g, flip = _unkey(key)
+            positions.sort()  # linear for the ascending or descending runs
             mask = _mask(positions)
             if old_c != new_c:
                 core_eq[old_c] ^= mask
@@ -373,19 +397,31 @@ class Pool:
         """Allocate ``[(node, ncores, ngpus)]`` from the free ids; returns
         the ``(cores, gpus)`` masks taken, in plan order."""
         taken, moves = [], {}
+        append = taken.append
         for node, ncores, ngpus in plan:
             old_c, old_g = node.nfree_c, node.nfree_g
             fc, fg = node.free_c, node.free_g
             was_idle = fc == node.cores and fg == node.gpus
-            cores = fc if ncores == old_c else pick_ids(fc, ncores, high)
-            gpus = fg if ngpus == old_g else pick_ids(fg, ngpus, high)
-            taken.append((cores, gpus))
+            if ncores == old_c:
+                # every free core (a whole rank, or what is left of one)
+                cores, new_c = fc, 0
+            else:
+                cores = pick_ids(fc, ncores, high)
+                new_c = old_c - cores.bit_count()
+            if not ngpus:
+                gpus, new_g = 0, old_g
+            elif ngpus == old_g:
+                gpus, new_g = fg, 0
+            else:
+                gpus = pick_ids(fg, ngpus, high)
+                new_g = old_g - gpus.bit_count()
+            append((cores, gpus))
             node.free_c, node.free_g = fc ^ cores, fg ^ gpus
-            new_c = node.nfree_c = old_c - cores.bit_count()
-            new_g = node.nfree_g = old_g - gpus.bit_count()
+            node.nfree_c, node.nfree_g = new_c, new_g
             if node.up:
-                key = (old_c, new_c, old_g, new_g,
-                       was_idle and bool(cores or gpus))
+                flip = was_idle and bool(cores or gpus)
+                key = (((old_c << 20 | new_c) << 20 | old_g) << 20
+                       | new_g) << 1 | flip
                 group = moves.get(key)
                 if group is None:
                     moves[key] = [node.pos]
@@ -441,16 +477,20 @@ class Pool:
     def feasible(self, shape, mask):
         """Whether the ranks of ``mask``, idle and up, could hold
         ``shape`` (feasibility)."""
+        return self.idle_capacity(shape, mask) >= shape.need
+
+    def idle_capacity(self, shape, mask):
+        """Units of ``shape`` the ranks of ``mask`` hold once idle (every
+        id free, up or not), from the static indexes."""
         size, gsize, per = shape.size, shape.gsize, shape.per
         if shape.kind in ("slots", "wholeslots"):
             if size > self.maxc or gsize > self.maxg:
-                return False
-            return self.bucket_sum(self.tcore_eq, self.tgpu_eq, mask,
-                                   shape) >= shape.need
+                return 0
+            return self.bucket_sum(self.tcore_eq, self.tgpu_eq, mask, shape)
         if size * per > self.maxc or gsize * per > self.maxg:
-            return False
+            return 0
         return (self.tcore_ge[size * per] & self.tgpu_ge[gsize * per]
-                & mask).bit_count() >= shape.need
+                & mask).bit_count()
 
     def candidates(self, shape, mask):
         """The up ranks of ``mask`` that hold at least one unit now."""

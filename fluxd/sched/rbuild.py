@@ -56,9 +56,14 @@ def groups_of(shares):
 
 
 def _ranks_mask(ranks):
-    mask = 0
-    for rank in ranks:
-        mask |= 1 << rank
+    """The bit set of ``ranks`` (runs of consecutive ranks set at once)."""
+    mask, i, n = 0, 0, len(ranks)
+    while i < n:
+        j = i
+        while j + 1 < n and ranks[j + 1] == ranks[j] + 1:
+            j += 1
+        mask |= ((1 << (j - i + 1)) - 1) << ranks[i]
+        i = j + 1
     return mask
 
 
@@ -161,14 +166,15 @@ def build_R(shares, nslots, starttime, expiration, scheduling=False,
         execution["nslots"] = nslots
     execution["starttime"] = float(starttime)
     execution["expiration"] = float(expiration)
-    hosts = [s.hostname for s in shares]
+    hosts = [s[1] for s in shares]  # hostname
     if hosts and None not in hosts:
         execution["nodelist"] = [hosts[0] if len(hosts) == 1
                                  else nodelist(hosts)]
     properties = {}
     for share in shares:
-        for name in share.properties:
-            properties[name] = properties.get(name, 0) | 1 << share.rank
+        if share[4]:  # properties
+            for name in share[4]:
+                properties[name] = properties.get(name, 0) | 1 << share[0]
     if properties:
         execution["properties"] = {name: encode_mask(properties[name])
                                    for name in sorted(properties)}

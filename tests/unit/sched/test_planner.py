@@ -71,6 +71,26 @@ class PlannerTests(SynchronousTestCase):
         four = p.shape(Request(4, 4, nnodes=4))
         self.assertIsNone(p.earliest(four, ALL, 0.0, 10.0))  # rank 3: never
 
+    def test_earliest_a_rank_freed_whole_meets_a_reservation(self):
+        # rank 0, held whole until 30, is counted idle from then on by
+        # mask; a reservation starting at 50 still takes 3 of its cores
+        p = planner()
+        nodes = p.pool.nodes
+        run(p, 1, [(nodes[0], 4, 0)], 30.0)
+        run(p, 2, [(n, 4, 0) for n in nodes[1:]], 100.0)
+        p.reserve(Reservation(9, 50.0, 60.0, {0: (3, 0)}))
+        one, two = p.shape(Request(1, 1)), p.shape(Request(1, 2))
+        start, plan = p.earliest(one, ALL, 0.0, 30.0)
+        self.assertEqual((start, ranks(plan)), (30.0, [(0, 1)]))
+        start, plan = p.earliest(two, ALL, 0.0, 30.0)
+        self.assertEqual((start, ranks(plan)), (60.0, [(0, 2)]))
+        start, plan = p.earliest(two, ALL, 0.0, 10.0)
+        self.assertEqual((start, ranks(plan)), (30.0, [(0, 2)]))
+        # a whole-node request waits for an idle rank past the reservation
+        node = p.shape(Request(1, 4, nnodes=1))
+        start, plan = p.earliest(node, ALL, 0.0, 30.0)
+        self.assertEqual((start, ranks(plan)), (60.0, [(0, 4)]))
+
     @settings(max_examples=300, deadline=None)
     @given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 4),
                               st.integers(1, 50)), max_size=6),

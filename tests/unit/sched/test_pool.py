@@ -60,11 +60,11 @@ class PoolTests(SynchronousTestCase):
                         for n in {node.pos: node, other.pos: other}.values()]
                 pool.take(sorted(plan, key=lambda p: -p[0].pos), high=True)
             elif op == "give-ids":
-                # the allocated ids of two ranks back (Pool.give)
+                # the allocated ids of two ranks back (Pool.give_ids)
                 other = pool.nodes[(r + 1) % len(spec)]
-                pool.give([(n, n.cores & ~n.free_c, n.gpus & ~n.free_g)
-                           for n in {node.pos: node,
-                                     other.pos: other}.values()])
+                pool.give_ids({n.pos: (n.cores & ~n.free_c,
+                                       n.gpus & ~n.free_g)
+                               for n in (node, other)})
             elif op == "give":
                 pool.set_free_many([(node, node.cores, node.gpus)])
             elif op == "give-one":
