@@ -63,6 +63,7 @@ Usage: ``.venv/bin/python bench/sched.py [--quick] [--jobs N]
 """
 
 import argparse
+import gc
 import heapq
 import os
 import sys
@@ -76,6 +77,7 @@ from twisted.internet import defer  # noqa: E402
 from fluxd.testing.schedbench import (  # noqa: E402
     CORES, GPUS, RESERVATIONS, Cluster, jobspec, workload)
 from fluxd.sched.match import MatchPolicy  # noqa: E402
+from fluxd.util import heap  # noqa: E402
 from fluxd.sched.schedconf import QueueSettings, SchedSettings  # noqa: E402
 
 MATCH = ("first,firstnodex,high,low,hinode,lonode,hinodex,lonodex,locality,"
@@ -110,6 +112,7 @@ def run(nodes, policy, match, jobs):
     settings = SchedSettings(QueueSettings(policy, 32, RESERVATIONS[policy]),
                              match=MatchPolicy(match))
     cluster = Measured(nodes, settings)
+    heap.settle()    # as the broker does once it is built
     clock = cluster.clock
     t0 = clock.seconds()
     info, answered = {}, []
@@ -163,6 +166,7 @@ def run(nodes, policy, match, jobs):
         cluster.settle()
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu0
+    gc.unfreeze()    # this run's cluster may go now
     makespan = clock.seconds() - t0
     util = used / (nodes * CORES * makespan) if makespan else 0.0
     pending = len(jobs) - allocs - denied

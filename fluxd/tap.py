@@ -92,6 +92,7 @@ def makeService(options):
     from twisted.logger import globalLogPublisher
 
     from fluxd.broker import build_broker
+    from fluxd.util import heap
     raise_open_file_limit()
     try:
         broker = build_broker(reactor, options["config"], options["attrs"],
@@ -103,6 +104,8 @@ def makeService(options):
     except FluxError as exc:
         raise SystemExit(f"fluxd: {exc}") from None
     atexit.register(exit_with_code, broker)
+    # what exists once the broker is built lives as long as it does
+    reactor.callWhenRunning(heap.settle)
     return broker
 
 
