@@ -57,6 +57,23 @@ rest of the time: the R writes to the KVS (re-encoding a job directory
 per commit) about a quarter, the cyclic garbage collector 15% (full
 collections over the queued jobspecs), the policy 35-45%.
 
+With the incremental directory encoding of the KVS and the broker's
+collector settings (``fluxd.util.heap``: what exists at start frozen,
+thresholds raised; the bench settles each run's cluster the same way),
+2026-12-03, nothing else running (load average 1.0-1.2), 16,000 jobs,
+easy, 10,000 nodes (allocs/s wall, us/alloc)::
+
+    first 989 (366)   firstnodex 1074 (328)   high 931 (392)
+    low 1102 (323)    hinode 1101 (333)       lonode 1243 (284)
+    hinodex 1215 (312)  lonodex 1101 (312)    locality 1005 (390)
+    variation 930 (424)
+
+At 1,000 nodes: first 1,393/s (225 us), lonodex 1,545 (195),
+variation 1,472 (227): one decision costs 1.6-1.9x at 10,000 nodes.
+fcfs at 10,000 nodes: first 2,518/s at 91.4% utilisation, lonodex 2,633
+at 91.0% (easy: 94.8% and 94.0%); conservative 303-309/s (92.6-93.1%).
+Ready in 1.2-1.3 s; 12.4-12.6 MB then, 100-102 MB queued.
+
 Usage: ``.venv/bin/python bench/sched.py [--quick] [--jobs N]
 [--nodes 16,1000,10000] [--policies fcfs,easy,conservative]
 [--match first,lonodex]`` (every match policy by default)

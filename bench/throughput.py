@@ -87,6 +87,18 @@ scheduling, ~20 KVS operations) about 6.5 ms of CPU a job caps the 2
 cores near 300 jobs/s, short of 25% of a quiet machine's ~1,400
 spawns/s.
 
+The whole matrix on 2026-12-03 once the collector settings
+(``fluxd.util.heap``) and the lone-batch commit (no 10 ms wait for a
+small batch) were in, nothing else running (load average rising to
+7.4 from the bench itself; spawn 1414/s; ``.pyc`` compiled by ``./dev
+setup``)::
+
+    brokers   jobs  submit/s  jobs/s  (% of spawn)  RSS MiB  r0 ms  kids ms  run -n1  run -N4
+          1   1000      3985     184         13.0%     59.6   3.65     4.74    47 ms        -
+          1  16000      3379     163         11.5%    160.6   4.24     5.03    56 ms        -
+          4   1000      3354     194         13.7%     68.2   2.53     1.26    50 ms    68 ms
+          4  16000      2030     178         12.6%    174.4   3.13     1.36    60 ms    73 ms
+
 ``--guest`` (root; munge, sudo and runuser installed) measures the
 system instance of the multi-user tests instead
 (``tests/integration/system_helpers.py``: users flux, alice and bob, a
