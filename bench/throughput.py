@@ -143,10 +143,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from fluxd.client.sync import Flux  # noqa: E402
 from fluxd.formats.jobspec import from_command  # noqa: E402
 from fluxd.security.sign import wrap_none  # noqa: E402
 from fluxd.testing.schedbench import submit_and_wait  # noqa: E402
@@ -188,7 +190,6 @@ def cpu_seconds(pid):
 
 def broker_pid(uri=None):
     """Rank 0's pid (``broker.pid``)."""
-    from fluxd.client.sync import Flux
     with Flux(uri) as h:
         return int(h.rpc("attr.get", {"name": "broker.pid"})["value"])
 
