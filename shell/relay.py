@@ -35,6 +35,7 @@ import sys
 import time
 
 from flux_shell import shell as shell_mod
+from flux_shell.held import HeldEvents, read_orders
 
 __all__ = ["Relay", "main", "HOLD_LIMIT", "RETRY"]
 
@@ -81,10 +82,7 @@ class Relay:
         self.sock = None
         self.inbuf = b""
         self.resumed = False
-        self.held = []           # (seq, line, final) not sent since resume
-        self.sent = []           # (seq, line, final) sent, not acknowledged
-        self.held_size = 0
-        self.seq = 0
+        self.events = HeldEvents()
         self.start = None        # the shell's start event
         self.pid = None
         self.ev_fd = self.ctl_fd = None
@@ -129,40 +127,26 @@ class Relay:
             self.sock = None
         self.resumed = False
         # what the broker did not acknowledge may be lost with it
-        self.held[:0] = self.sent
-        self.sent = []
+        self.events.resend()
 
     def _flush(self):
-        while self.held and self.resumed and self.sock is not None:
-            if not self._write(self.held[0][1]):
-                return
-            self.sent.append(self.held.pop(0))
+        if self.resumed:
+            self.events.send(self._write)
 
     def _orders(self):
-        try:
-            data = self.sock.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
+        orders, self.inbuf = read_orders(self.sock, self.inbuf)
+        if orders is None:
             self._lost()
             return
-        self.inbuf += data
-        *lines, self.inbuf = self.inbuf.split(b"\n")
-        for line in lines:
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                self.order(obj)
+        for obj in orders:
+            self.order(obj)
 
     def order(self, obj):
         """One order of the broker."""
         op = obj.get("op")
         if op == "resume":
             self.resumed = True
-            self.held[:0] = self.sent
-            self.sent = []
+            self.events.resend()
             self._flush()
         elif op == "ack":
             seq = obj.get("seq", 0)
@@ -190,13 +174,7 @@ class Relay:
         if forget:
             self.forgotten = self.exited
             return
-        keep = []
-        for item in self.sent:
-            if item[0] <= seq and not item[2]:
-                self.held_size -= len(item[1])
-            else:
-                keep.append(item)
-        self.sent = keep
+        self.events.ack(seq)
 
     def shutdown(self):
         """End the shell (the end of its orders makes it kill its tasks)
@@ -238,13 +216,7 @@ class Relay:
             self.order(order)
 
     def _hold(self, lines, final=False):
-        for line in lines.splitlines():
-            if not line.startswith(b"{"):
-                continue
-            self.seq += 1
-            line = b'{"seq":%d,' % self.seq + line[1:] + b"\n"
-            self.held.append((self.seq, line, final))
-            self.held_size += len(line)
+        self.events.add(lines, final)
         self._flush()
 
     def _events(self):
@@ -296,7 +268,8 @@ class Relay:
     def _done(self):
         if self.closing:
             return self.status is not None and (
-                self.sock is None or not self.held or not self.resumed)
+                self.sock is None or not self.events.held
+                or not self.resumed)
         return self.forgotten
 
     def first_answer(self):
@@ -319,7 +292,7 @@ class Relay:
         next_try = 0.0
         while not self._done():
             fds = [self.wake_r]
-            if self.ev_fd is not None and self.held_size < HOLD_LIMIT:
+            if self.ev_fd is not None and self.events.size < HOLD_LIMIT:
                 fds.append(self.ev_fd)
             if self.sock is not None:
                 fds.append(self.sock)
@@ -343,7 +316,7 @@ class Relay:
                 if not os.path.isdir(os.path.dirname(self.path)):
                     # the broker's rundir is gone: the instance is over
                     self.shutdown()
-                    self.held = self.sent = []
+                    self.events.clear()
                 elif not self.closing:
                     self.hello()
                 next_try = time.monotonic() + RETRY

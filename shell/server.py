@@ -52,6 +52,7 @@ import struct
 import sys
 
 import flux_shell.shell as shell_mod
+from flux_shell.held import HeldEvents, read_orders
 
 __all__ = ["ShellServer", "main", "socket_path", "group_alive"]
 
@@ -77,8 +78,7 @@ _SHELL_ORDERS = ("kill", "input", "barrier", "pmi", "pty-input",
 
 class _Child:
     __slots__ = ("id", "pid", "ev_fd", "ctl_fd", "buf", "status", "pgid",
-                 "held", "held_size", "attached", "start", "exited", "seq",
-                 "sent")
+                 "events", "attached", "start", "exited")
 
     def __init__(self, jobid, pid, ev_fd, ctl_fd):
         self.id, self.pid = jobid, pid
@@ -86,10 +86,7 @@ class _Child:
         self.ev_fd, self.ctl_fd = ev_fd, ctl_fd
         self.buf = b""
         self.status = None
-        self.held = []          # (seq, line) not yet given to a broker
-        self.sent = []          # (seq, line) given, not yet acknowledged
-        self.held_size = 0      # bytes of both
-        self.seq = 0
+        self.events = HeldEvents()
         self.attached = True
         self.start = None       # the shell's start event
         self.exited = False     # shell-exit is queued
@@ -139,8 +136,7 @@ class ShellServer:
         for child in self.by_id.values():
             child.attached = False
             # what the broker did not acknowledge may be lost with it
-            child.held[:0] = child.sent
-            child.sent = []
+            child.events.resend()
 
     def send(self, obj):
         """One line to the broker (dropped when none is connected)."""
@@ -157,22 +153,14 @@ class ShellServer:
         return True
 
     def _flush(self, child):
-        while child.held and child.attached and self.conn is not None:
-            if not self._write(child.held[0][1]):
-                return
-            child.sent.append(child.held.pop(0))
+        if child.attached:
+            child.events.send(self._write)
 
     def _hold(self, child, lines, final=False):
         """Number the shell's event lines (``seq``) and hold them until
         the broker acknowledges them (``final``: the shell's exit, kept
         until the job is over)."""
-        for line in lines.splitlines():
-            if not line.startswith(b"{"):
-                continue
-            child.seq += 1
-            line = b'{"seq":%d,' % child.seq + line[1:] + b"\n"
-            child.held.append((child.seq, line, final))
-            child.held_size += len(line)
+        child.events.add(lines, final)
         self._flush(child)
 
     def ack(self, child, seq, forget):
@@ -183,13 +171,7 @@ class ShellServer:
             if self.by_id.get(child.id) is child and child.exited:
                 del self.by_id[child.id]
             return
-        keep = []
-        for item in child.sent:
-            if item[0] <= seq and not item[2]:
-                child.held_size -= len(item[1])
-            else:
-                keep.append(item)
-        child.sent = keep
+        child.events.ack(seq)
 
     # -- orders -------------------------------------------------------------
 
@@ -254,8 +236,7 @@ class ShellServer:
                 return
             child.attached = True
             # a new reader: what the last one did not acknowledge again
-            child.held[:0] = child.sent
-            child.sent = []
+            child.events.resend()
             self.send({"id": jobid, "ev": "attached", "start": child.start})
             self._flush(child)
             return
@@ -312,22 +293,12 @@ class ShellServer:
     # -- the loop -------------------------------------------------------------
 
     def _orders(self):
-        try:
-            data = self.conn.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
+        orders, self.inbuf = read_orders(self.conn, self.inbuf)
+        if orders is None:
             self._disconnect()
             return
-        self.inbuf += data
-        *lines, self.inbuf = self.inbuf.split(b"\n")
-        for line in lines:
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                self.order(obj)
+        for obj in orders:
+            self.order(obj)
 
     def _events(self, child):
         data = os.read(child.ev_fd, 65536)
@@ -404,7 +375,7 @@ class ShellServer:
         while not self._done():
             fds = [self.wake_r, self.listen]
             fds += [fd for fd, c in self.by_fd.items()
-                    if c.held_size < HOLD_LIMIT]
+                    if c.events.size < HOLD_LIMIT]
             if self.conn is not None:
                 fds.append(self.conn)
             try:

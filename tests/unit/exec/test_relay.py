@@ -61,7 +61,7 @@ def test_the_exit_is_kept_until_the_job_is_forgotten():
     relay._maybe_exited()
     assert _lines(broker)[0]["ev"] == "shell-exit"
     relay.ack(5, False)
-    assert relay.sent and not relay._done()
+    assert relay.events.sent and not relay._done()
     relay.ack(0, True)
     assert relay._done()
 
