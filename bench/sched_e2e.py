@@ -23,6 +23,11 @@ mix: first 267 jobs/s, lonodex 257 jobs/s (submit 334-376/s, rank 0 RSS
 99 MiB); 4,000 1-core jobs (``--simple``): 1,107 jobs/s (submit
 1,153/s).
 
+2026-12-03, idle machine, after the policy's hot-path pass, the KVS's
+incremental directory encoding and the broker's collector settings:
+first 532 jobs/s, lonodex 545 (submit 695-701/s, rank 0 RSS 120 MiB);
+``--simple -N 4000``: 1,311 jobs/s (submit 1,365/s, 102 MiB).
+
 Usage: ``.venv/bin/python bench/sched_e2e.py [-N 2000] [--nodes 10000]
 [--match first,lonodex] [--simple]``
 """
