@@ -18,11 +18,12 @@ import sysconfig
 import uuid
 from types import SimpleNamespace
 
+import pytest
 import tomli_w
 
 from fluxd.testing.broker import BrokerProcess
 from tests.integration.admin_helpers import free_ports
-from tests.integration.multiuser import SYSTEM_PYTHON, write
+from tests.integration.multiuser import SYSTEM_PYTHON, MultiUser, write
 
 PYVER = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -114,6 +115,20 @@ def _owned_dir(path, user, mode):
     os.chown(path, user.pw_uid, user.pw_gid)
     os.chmod(path, mode)
     return path
+
+
+def running_system(size=3):
+    """The body of a fixture: skip when this machine cannot run a system
+    instance, else yield one (:func:`system_instance`, with a
+    :class:`MultiUser` of its own) and remove everything afterwards."""
+    problem = runtime_problem()
+    if problem is not None:
+        pytest.skip(problem)
+    mu = MultiUser()
+    try:
+        yield system_instance(mu, size)
+    finally:
+        mu.close()
 
 
 def system_instance(mu, size=3):

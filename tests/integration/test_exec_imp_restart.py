@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from tests.integration.multiuser import NEEDS_ROOT_AND_MUNGE, MultiUser
-from tests.integration.system_helpers import runtime_problem, system_instance
+from tests.integration.multiuser import NEEDS_ROOT_AND_MUNGE
+from tests.integration.system_helpers import running_system
 from tests.integration.test_system_instance import user_processes
 
 pytestmark = [
@@ -40,14 +40,7 @@ print(repr(f.read()))
 
 @pytest.fixture
 def system():
-    problem = runtime_problem()
-    if problem is not None:
-        pytest.skip(problem)
-    mu = MultiUser()
-    try:
-        yield system_instance(mu)
-    finally:
-        mu.close()
+    yield from running_system()
 
 
 def _counter(n, flag):

@@ -20,7 +20,8 @@ from contextlib import contextmanager
 import pytest
 
 from tests.integration.multiuser import NEEDS_ROOT_AND_MUNGE, MultiUser
-from tests.integration.system_helpers import runtime_problem, system_instance
+from tests.integration.system_helpers import (
+    running_system, runtime_problem, system_instance)
 
 pytestmark = [
     *NEEDS_ROOT_AND_MUNGE,
@@ -33,14 +34,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def system():
-    problem = runtime_problem()
-    if problem is not None:
-        pytest.skip(problem)
-    mu = MultiUser()
-    try:
-        yield system_instance(mu)
-    finally:
-        mu.close()
+    yield from running_system()
 
 
 def user_processes(uid):
