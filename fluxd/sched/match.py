@@ -5,8 +5,10 @@ A :class:`MatchPolicy` says in which order ranks (and ids within a rank)
 are chosen among those that fit, and whether every allocation takes
 whole ranks:
 
-- ``first``: lowest rank first, stop at the first match (the default);
-  ``firstnodex``: the same, ranks taken whole;
+- ``first``: Fluxion's ``policy=high node_centric=true
+  stop_on_1_matches=true``: highest rank first, ids in a rank lowest
+  first, the first match taken (the default); ``firstnodex``: the same,
+  ranks taken whole;
 - ``low`` / ``high``: lowest / highest ids first (ranks and ids within);
 - ``lonode`` / ``hinode``: lowest / highest rank first, ids in a rank
   lowest first; ``lonodex`` / ``hinodex``: the same, ranks taken whole;
@@ -35,8 +37,8 @@ class MatchError(ValueError):
 
 
 _BUILTIN = {
-    "first": ("low", False, "order"),
-    "firstnodex": ("low", True, "order"),
+    "first": ("high", False, "order"),
+    "firstnodex": ("high", True, "order"),
     "low": ("low", False, "order"),
     "high": ("high", False, "order"),
     "lonode": ("low", False, "order"),

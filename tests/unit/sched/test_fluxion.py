@@ -95,9 +95,11 @@ class QueuePolicyTests(SynchronousTestCase):
     def test_easy_backfills_without_delaying_the_reservation(self):
         sim = self.wide_and_short("easy")
         self.assertEqual(sim.started, {1: 0.0, 3: 0.0})
-        self.assertEqual(sim.summary(3), "rank3/core[0-3]")
+        # first: job 1 took the highest ranks, job 3 the one left
+        self.assertEqual(sim.summary(1), "rank[1-3]/core[0-3]")
+        self.assertEqual(sim.summary(3), "rank0/core[0-3]")
         self.assertEqual(sim.notes[2]["t_estimate"], 100.0)
-        # job 4 (200 s) would hold rank3 past 100: it waits, no estimate
+        # job 4 (200 s) would hold rank0 past 100: it waits, no estimate
         self.assertEqual(sim.notes[4], {"t_estimate": None,
                                         "reason_pending": REASON})
         sim.finish(3, at=50.0)
@@ -113,7 +115,7 @@ class QueuePolicyTests(SynchronousTestCase):
         self.assertEqual(sim.notes[4]["t_estimate"], 110.0)
         # a later 1-node 40 s job backfills now: it ends before 100
         sim.submit(Job(5, nodes(1, 40)))
-        self.assertNotIn(5, sim.started)  # rank3 busy with job 3 until 50
+        self.assertNotIn(5, sim.started)  # rank0 busy with job 3 until 50
         sim.finish(3, at=50.0)
         self.assertEqual(sim.started[5], 50.0)
         sim.finish(5, at=90.0)
@@ -176,10 +178,11 @@ class QueuePolicyTests(SynchronousTestCase):
                 queue="debug"),
             Job(5, Request(1, 1, duration=10, constraint=debug),
                 queue="debug"))
-        # batch (easy): 1 runs, 2 is reserved at 100, 3 (50 s) backfills
-        # on the other batch node: it ends before 100
-        self.assertEqual(sim.summary(1), "rank0/core[0-3]")
-        self.assertEqual(sim.summary(3), "rank1/core[0-3]")
+        # batch (easy): 1 runs (first: the higher batch node), 2 is
+        # reserved at 100, 3 (50 s) backfills on the other batch node: it
+        # ends before 100
+        self.assertEqual(sim.summary(1), "rank1/core[0-3]")
+        self.assertEqual(sim.summary(3), "rank0/core[0-3]")
         self.assertEqual(sim.notes[2]["t_estimate"], 100.0)
         # debug (fcfs): its own nodes; 4 takes both, 5 waits
         self.assertEqual(sim.summary(4), "rank[2-3]/core[0-3]")
@@ -225,8 +228,13 @@ class ResourceTests(SynchronousTestCase):
         self.assertTrue(f.set_allocated(held, 7, 100.0))
         self.assertFalse(f.set_allocated([Share(1, None, 0b0001)], 8, 0.0))
         sim = Sim(f).submit(Job(1, Request(8, 1, duration=10)))
-        self.assertEqual(sim.summary(1), "rank1/core[2-3] rank2/core[0-3]"
-                                         " rank3/core[0-1]")
+        # first: the free ranks from the highest, then rank1's free half;
+        # what job 7 holds is never taken
+        self.assertEqual(sim.summary(1), "rank[2-3]/core[0-3]")
+        sim.submit(Job(2, Request(2, 1, duration=10)),
+                   Job(3, Request(1, 1, duration=10)))
+        self.assertEqual(sim.summary(2), "rank1/core[2-3]")
+        self.assertNotIn(3, sim.started)
         self.assertEqual(f.planner.running[7].end, 100.0)
 
     def test_gpus_and_exclusive(self):
@@ -234,9 +242,10 @@ class ResourceTests(SynchronousTestCase):
         sim = Sim(f).submit(Job(1, Request(3, 1, slot_gpus=1, duration=1)),
                             Job(2, Request(1, 1, nnodes=1, exclusive=True,
                                            duration=1)))
-        self.assertEqual(sim.summary(1), "rank0/core[0-1],gpu[0-1]"
-                                         " rank1/core0,gpu0")
-        self.assertEqual(sim.summary(2), "rank2/core[0-3],gpu[0-1]")
+        # first: the highest ranks, ids in a rank lowest first
+        self.assertEqual(sim.summary(1), "rank2/core0,gpu0"
+                                         " rank3/core[0-1],gpu[0-1]")
+        self.assertEqual(sim.summary(2), "rank1/core[0-3],gpu[0-1]")
 
 
 class FeasibilityTests(SynchronousTestCase):

@@ -5,7 +5,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.sched.match import MatchError, MatchPolicy
 from fluxd.sched.policy import Request
-from tests.unit.sched.test_fluxion import Job, Sim, cluster
+from tests.unit.sched.test_fluxion import Job, Sim, cluster, nodes
 
 
 def picks(match, *reqs, busy=(), n=4, cores=4, props=None):
@@ -22,9 +22,17 @@ TWO = Request(2, 1, duration=10)
 
 
 class BuiltinTests(SynchronousTestCase):
-    def test_first_and_low_fill_low_ranks(self):
+    def test_first_fills_high_ranks_low_ids(self):
+        # Fluxion's first: policy=high node_centric=true
+        # stop_on_1_matches=true
         self.assertEqual(picks("first", ONE, TWO),
-                         ["rank0/core0", "rank0/core[1-2]"])
+                         ["rank3/core0", "rank3/core[1-2]"])
+        self.assertEqual(picks("first", Request(6, 1, duration=1)),
+                         ["rank2/core[0-1] rank3/core[0-3]"])
+        self.assertEqual(picks("first", ONE, busy=(nodes(1, 99),)),
+                         ["rank2/core0"])
+
+    def test_low_fills_low_ranks(self):
         self.assertEqual(picks("low", ONE), ["rank0/core0"])
 
     def test_high_takes_high_ranks_and_ids(self):
@@ -39,7 +47,8 @@ class BuiltinTests(SynchronousTestCase):
         self.assertEqual(picks("lonodex", ONE, TWO),
                          ["rank0/core[0-3]", "rank1/core[0-3]"])
         self.assertEqual(picks("hinodex", ONE), ["rank3/core[0-3]"])
-        self.assertEqual(picks("firstnodex", ONE), ["rank0/core[0-3]"])
+        self.assertEqual(picks("firstnodex", ONE, TWO),
+                         ["rank3/core[0-3]", "rank2/core[0-3]"])
         # 6 one-core slots on 4-core nodes: two whole nodes
         self.assertEqual(picks("lonodex", Request(6, 1, duration=1)),
                          ["rank[0-1]/core[0-3]"])

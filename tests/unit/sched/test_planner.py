@@ -15,9 +15,12 @@ ALL = (1 << 4) - 1
 
 
 def planner(n=4, cores=4):
+    """A planner over ``n`` ranks that picks the lowest ranks first
+    (``lonode``: these tests are about times, the ranks they name follow
+    from that order)."""
     pool = Pool([(r, f"n{r}", (), (1 << cores) - 1, 0) for r in range(n)])
     pool.mark(range(n), True)
-    return Planner(pool, MatchPolicy("first"))
+    return Planner(pool, MatchPolicy("lonode"))
 
 
 def run(p, jobid, plan, end):

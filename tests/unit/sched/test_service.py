@@ -62,10 +62,11 @@ class AllocTests(SynchronousTestCase):
         bench = self.bench
         allocs = [bench.alloc(i, jobspec(duration=60)) for i in range(1, 5)]
         bench.settle()
+        # first: the highest rank first, ids in a rank lowest first
         self.assertEqual([bench.summary(a) for a in allocs[:3]],
-                         ["rank0/core0", "rank0/core1", "rank1/core0"])
+                         ["rank1/core0", "rank0/core0", "rank0/core1"])
         self.assertEqual(allocs[0].answer["annotations"], {"sched": {
-            "resource_summary": "rank0/core0", "reason_pending": None,
+            "resource_summary": "rank1/core0", "reason_pending": None,
             "jobs_ahead": None}})
         self.assertIsNone(allocs[3].answer)
         R = bench.kvs_R(1)
@@ -75,7 +76,7 @@ class AllocTests(SynchronousTestCase):
         self.assertEqual(allocs[0].ended, [None])  # the stream ended
         bench.free(allocs[1])
         bench.settle()
-        self.assertEqual(bench.summary(allocs[3]), "rank0/core1")
+        self.assertEqual(bench.summary(allocs[3]), "rank0/core0")
 
     def test_unlimited_duration_has_no_expiration(self):
         a = self.bench.alloc(1)
@@ -128,7 +129,7 @@ class AllocTests(SynchronousTestCase):
         bench.ok("sched.prioritize", {"jobs": [[11, 20]]})
         bench.free(running[0])
         self.assertIsNone(low.answer)
-        self.assertEqual(bench.summary(high), "rank0/core0")
+        self.assertEqual(bench.summary(high), "rank1/core0")
 
     def test_free_without_R_reads_it(self):
         bench = self.bench
@@ -145,7 +146,7 @@ class AllocTests(SynchronousTestCase):
         self.assertIsNone(a.answer)  # waits: rank0 drained
         bench.ok("resource.undrain", {"targets": "0"})
         bench.settle()
-        self.assertEqual(bench.summary(a), "rank0/core[0-1]")
+        self.assertEqual(bench.summary(a), "rank[0-1]/core0")
 
     def test_abandoned_stream_frees_the_queue(self):
         bench = self.bench
@@ -280,7 +281,9 @@ class FluxionServiceTests(SynchronousTestCase):
         short = bench.alloc(3, jobspec(ntasks=1, cores=4, nodes=1,
                                        duration=50))
         bench.settle()
-        self.assertEqual(bench.summary(short), "rank3/core[0-3]")
+        # first: wide took the highest ranks
+        self.assertEqual(bench.summary(wide), "rank[1-3]/core[0-3]")
+        self.assertEqual(bench.summary(short), "rank0/core[0-3]")
         self.assertEqual(blocked.responses, [{
             "id": 2, "type": ANNOTATE, "annotations": {"sched": {
                 "t_estimate": 1100.0,

@@ -58,9 +58,10 @@ class JobCoreTests(SynchronousTestCase):
         ids = self.i.submit(5, **test_attr(run_duration="1s"))
         self.assertEqual([self.job(j).state for j in ids],
                          [J.RUN] * 4 + [J.SCHED])
+        # first: the highest rank first
         self.assertEqual(
             self.job(ids[0]).annotations["sched"]["resource_summary"],
-            "rank0/core0")
+            "rank1/core0")
         self.run_for(1)
         self.run_for(1)
         for jobid in ids:
@@ -102,7 +103,9 @@ class JobCoreTests(SynchronousTestCase):
                           "unsatisfiable request"))
 
     def test_not_a_test_job(self):
-        [plain] = self.i.submit()
+        # on rank 0, this broker's rank: a real shell, whose server the
+        # test instance cannot start
+        [plain] = self.i.submit(constraints={"ranks": ["0"]})
         job = self.job(plain)
         self.assertEqual((job.state, job.result, job.exception_type),
                          (J.INACTIVE, J.FAILED, "exec"))
