@@ -25,9 +25,7 @@ mask (free counts in the pool) and ranks given with counts of their own
 after reservations).
 """
 
-import itertools
-
-from fluxd.sched.pool import bits, first_bits
+from fluxd.sched.pool import first_bits
 
 __all__ = ["MatchPolicy", "MatchError", "select"]
 
@@ -90,38 +88,56 @@ class MatchPolicy:
         return f"MatchPolicy({self.name!r})"
 
 
-def _ordered(pool, policy, shape, mask):
-    """Positions of the ranks of ``mask`` in the policy's order."""
+def _first(pool, policy, shape, mask, count):
+    """The positions of the first ``count`` ranks of ``mask`` in the
+    policy's order (every candidate holds a unit at least: ``count``
+    of them are enough), read from the masks a byte at a time."""
     if policy.mode == "locality" and shape.kind in ("slots", "nodes"):
-        return pool.by_free(mask)
+        return _by_free(pool, mask, count)
     if policy.mode == "variation":
-        return _by_class(pool, policy, shape, mask)
-    # every candidate holds a unit at least: ``need`` of them are enough
-    return first_bits(mask, shape.need, policy.high)
+        return _by_class(pool, shape, mask, count)
+    return first_bits(mask, count, policy.high)
 
 
-def _by_class(pool, policy, shape, mask):
+def _by_free(pool, mask, count):
+    """Best fit: the ranks with the fewest free cores first, by rank
+    within a count."""
+    out = []
+    for bucket in pool.core_eq:
+        part = mask & bucket
+        if part:
+            out.extend(first_bits(part, count - len(out)))
+            if len(out) >= count:
+                break
+    return out
+
+
+def _by_class(pool, shape, mask, count):
     """The ranks of the smallest class (same properties) that alone
-    holds the request first (classes and capacities from the pool's
-    indexes: no rank is visited)."""
+    holds the request first, then the others, by rank (classes and
+    capacities from the pool's indexes: no rank is visited)."""
     best = None
     for cmask in pool.classes.values():
         part = mask & cmask
         if not part:
             continue
-        count = part.bit_count()
-        if (best is None or count < best[0]) \
+        size = part.bit_count()
+        if (best is None or size < best[0]) \
                 and pool.capacity(shape, part) >= shape.need:
-            best = (count, part)
+            best = (size, part)
     if best is None:
-        return bits(mask)
-    return itertools.chain(bits(best[1]), bits(mask & ~best[1]))
+        return first_bits(mask, count)
+    out = first_bits(best[1], count)
+    if len(out) < count:
+        out.extend(first_bits(mask & ~best[1], count - len(out)))
+    return out
 
 
 def select(pool, policy, shape, mask, touched=()):
     """Choose the ranks of one allocation.
 
-    :param mask: ranks to take with the pool's free counts.
+    :param mask: ranks to take with the pool's free counts, each of
+        which holds one unit at least (:meth:`Pool.candidates`).
     :param touched: ``(node, cores, gpus)`` of ranks with counts of
         their own (not in ``mask``), taken first.
     :returns: ``[(node, ncores, ngpus)]``, or None when they do not hold
@@ -145,16 +161,16 @@ def select(pool, policy, shape, mask, touched=()):
             if units >= need:
                 done = True
                 break
-    if not done and mask and single and policy.mode == "order":
+    if not done and mask and single:
         # every candidate holds exactly one unit: take the first ones
         nodes = pool.nodes
-        positions = first_bits(mask, need - units, policy.high)
+        positions = _first(pool, policy, shape, mask, need - units)
         chosen.extend([nodes[pos] for pos in positions])
         units += len(positions)
         done = units >= need
     elif not done and mask:
         nodes = pool.nodes
-        for pos in _ordered(pool, policy, shape, mask):
+        for pos in _first(pool, policy, shape, mask, need - units):
             node = nodes[pos]
             fit = cap(node.nfree_c, node.nfree_g, node)
             if fit <= 0:

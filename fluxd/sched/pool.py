@@ -506,16 +506,6 @@ class Pool:
         return (self.idle & self.up & mask & self.tcore_ge[size * per]
                 & self.tgpu_ge[gsize * per])
 
-    def by_free(self, mask, fewest=True):
-        """The ranks of ``mask``, those with the fewest free cores first
-        (best fit), by rank within a count."""
-        order = range(0, self.maxc + 1) if fewest \
-            else range(self.maxc, -1, -1)
-        for k in order:
-            bucket = mask & self.core_eq[k]
-            if bucket:
-                yield from bits(bucket)
-
     def snapshot(self):
         """``(every, allocated, down)`` as ``(node, cores, gpus)``."""
         every = [(n, n.cores, n.gpus) for n in self.nodes]
