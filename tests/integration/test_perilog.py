@@ -156,7 +156,7 @@ def test_prolog_timeout_and_missing_epilog(tmp_path):
         per-rank = true
         """)
     runs = run_four(tmp_path, toml, """\
-        flux("run", "-N2", "true")
+        flux("run", "-N2", "--requires=rank:0-1", "true")
         flux("resource", "drain", "-no", "{ranks} {reason}")
         flux("resource", "undrain", "0-1")
         open("cured", "w").close()
@@ -310,7 +310,7 @@ def test_without_setsid(tmp_path):
         per-rank = true
         """)
     runs = run_four(tmp_path, toml, """\
-        flux("run", "-N2", "/bin/true")
+        flux("run", "-N2", "--requires=rank:0-1", "/bin/true")
         flux("resource", "drain", "-no", "{ranks}")
         flux("dmesg")
         """, PATH=BIN)

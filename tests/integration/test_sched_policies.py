@@ -251,9 +251,10 @@ def test_reload_changes_the_policy(queues):
     assert "sched-fluxion-qmanager.queue-policy-per-queue" in text, text
     assert "lifo" in text and len(text.splitlines()) == 1, text
     out(queues, "reload")
-    # debug is easy now: C backfills ahead of the blocked B
+    # debug is easy now: C backfills ahead of the blocked B (first: A
+    # took the higher debug node, test2)
     assert out(queues, "debug-easy-order").split() == [
-        "0:test1", "2:test2", "1:test[1-2]"]
+        "0:test2", "2:test1", "1:test[1-2]"]
 
 
 def test_per_queue_fcfs_and_conservative(queues):
@@ -264,11 +265,12 @@ def test_per_queue_fcfs_and_conservative(queues):
     assert rows[2].split()[:2] == ["batch", "SCHED"] and \
         float(rows[2].split()[2]) > 0, rows
     assert float(rows[3].split()[2]) >= float(rows[2].split()[2]), rows
-    # fcfs: C waits behind B although a debug node was free
+    # fcfs: C waits behind B although a debug node was free (first: the
+    # highest node of the queue's, test2 or test4, when one will do)
     assert out(queues, "debug-order").split() == [
-        "0:test1", "1:test[1-2]", "2:test1"]
+        "0:test2", "1:test[1-2]", "2:test2"]
     assert out(queues, "batch-order").split() == [
-        "0:test[3-4]", "1:test[3-4]", "2:test3"]
+        "0:test[3-4]", "1:test[3-4]", "2:test4"]
 
 
 def test_easy_and_lonodex_on_sixteen_brokers(wide):

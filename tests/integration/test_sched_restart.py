@@ -48,14 +48,15 @@ def test_running_jobs_keep_their_resources_across_a_rank0_restart(
     try:
         inst.start()
         flux = inst[0].flux
-        # first match: A takes ranks 0-1 whole, B one core of rank 2
+        # first (highest ranks first): A takes ranks 2-3 whole, B one core
+        # of rank 1
         a = _submit(flux, "-N2", "--exclusive", *_wait_for(flag))
         b = _submit(flux, "-n1", *_wait_for(flag))
         for jobid in (a, b):
             flux("job", "wait-event", "-t", "60", "-p", "exec", jobid,
                  "shell.start")
         before = {jobid: _R_lite(inst[0], jobid) for jobid in (a, b)}
-        assert before == {a: [("0-1", "0-3")], b: [("2", "0")]}
+        assert before == {a: [("2-3", "0-3")], b: [("1", "0")]}
 
         inst[0].kill()
         inst.start([0])
@@ -72,7 +73,7 @@ def test_running_jobs_keep_their_resources_across_a_rank0_restart(
             result = flux("queue", action)
             assert result.rc == 0, result.err
         # new jobs get only what is free: the idle node, then the three
-        # cores B left on rank 2; one more core has to wait
+        # cores B left on rank 1; one more core has to wait
         c, d, e = (_submit(flux, *args) for args in (
             ("-N1", "--exclusive", *_wait_for(flag)),
             ("-n3", *_wait_for(flag)), ("-n1", "true")))
@@ -80,8 +81,8 @@ def test_running_jobs_keep_their_resources_across_a_rank0_restart(
             result = flux("job", "wait-event", "-t", "60", jobid, "start")
             assert result.rc == 0, (jobid, result.err, flux(
                 "jobs", "-a", "-o", "{id} {status} {nodelist}").out)
-        assert _R_lite(inst[0], c) == [("3", "0-3")]
-        assert _R_lite(inst[0], d) == [("2", "1-3")]
+        assert _R_lite(inst[0], c) == [("0", "0-3")]
+        assert _R_lite(inst[0], d) == [("1", "1-3")]
         status = flux("jobs", "-no", "{status}", e).out.strip()
         assert status == "SCHED", status
         # once the others end, the waiting job runs
