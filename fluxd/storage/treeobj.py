@@ -28,6 +28,7 @@ Pure Python: the ``flux kvs`` command uses this module.
 import base64
 import binascii
 import json
+import re
 
 from fluxd.errors import InvalidArgument
 from fluxd.storage import blobref as _blobref
@@ -220,7 +221,29 @@ class DirData(dict):
         self.base, self.parts, self.names = base, None, None
 
 
+#: text JSON writes as it is between quotes (names, base64, blobrefs)
+_PLAIN = re.compile(r"[A-Za-z0-9+/=_.-]*").fullmatch
+
+
 def _part(name, entry):
+    """``"name":{entry}`` as :func:`encode` writes it; the usual entries
+    (a ``val``, ``valref`` or ``dirref`` of plain text, ``ver`` 1) are
+    formatted directly (a job directory's entries are re-encoded at every
+    commit that adds one)."""
+    if len(entry) == 3 and _PLAIN(name):
+        kind, data, ver = entry.get("type"), entry.get("data"), \
+            entry.get("ver")
+        if ver.__class__ is int and ver == 1:
+            if kind == VAL and data.__class__ is str and _PLAIN(data):
+                return f'"{name}":{{"data":"{data}","type":"val","ver":1}}'
+            if (kind == DIRREF or kind == VALREF) \
+                    and data.__class__ is list and all(
+                        ref.__class__ is str and _PLAIN(ref)
+                        for ref in data):
+                refs = '","'.join(data)
+                refs = f'"{refs}"' if data else ""
+                return (f'"{name}":{{"data":[{refs}],"type":"{kind}",'
+                        '"ver":1}')
     return json.dumps(name, ensure_ascii=False) + ":" + json.dumps(
         entry, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
@@ -238,6 +261,16 @@ def encode_dir(obj):
             len(obj) != 3 or obj.get("ver") != 1 or obj.get("type") != DIR:
         if isinstance(data, DirData):
             data.base = None
+        ver = obj.get("ver")
+        if len(obj) == 3 and obj.get("type") == DIR and \
+                ver.__class__ is int and ver == 1 and \
+                data.__class__ in (dict, DirData) and \
+                all(name.__class__ is str and entry.__class__ is dict
+                    for name, entry in data.items()):
+            # a small directory: its entries formatted as above
+            return ('{"data":{' + ",".join(
+                [_part(name, data[name]) for name in sorted(data)])
+                + '},"type":"dir","ver":1}').encode("utf-8")
         return encode(obj)
     base = data.base
     while isinstance(base, DirData) and base.parts is None:

@@ -1,6 +1,7 @@
 """Applying transactions (copy-on-write) and unrolling them into blobs."""
 
 import errno
+import json
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -319,6 +320,30 @@ class IncrementalEncodingTests(SynchronousTestCase):
             return b.value(r, key)
         except FluxError:
             return None
+
+    @given(st.one_of(st.sampled_from(["0000", "R", "a.b-c_d", "", "é",
+                                      'q"', "x\\", "sp ace"]),
+                     st.text(max_size=6)),
+           st.sampled_from(["val", "valref", "dirref", "dir", "symlink"]),
+           st.one_of(st.text(max_size=8),
+                     st.sampled_from(["aGk=", "sha1-0a1b", "a/b+c==", ""]),
+                     st.lists(st.one_of(
+                         st.sampled_from(["sha1-0a1b", "sha256-ff"]),
+                         st.text(max_size=4)), max_size=3),
+                     st.integers(), st.dictionaries(st.text(max_size=2),
+                                                    st.integers(),
+                                                    max_size=2)),
+           st.sampled_from([1, True, 1.0, 2, "1"]),
+           st.booleans())
+    def test_entry_text_is_what_json_writes(self, name, kind, data, ver,
+                                            extra):
+        # the fast formatting of the usual entries, against json itself
+        entry = {"ver": ver, "type": kind, "data": data}
+        if extra:
+            entry["x"] = 1
+        self.assertEqual(T._part(name, entry), json.dumps(
+            {name: entry}, separators=(",", ":"), sort_keys=True,
+            ensure_ascii=False)[1:-1])
 
     @given(st.lists(st.lists(st.lists(st.tuples(
         st.integers(0, T.PARTS_MIN + 20), st.sampled_from(["s", "t"]),
