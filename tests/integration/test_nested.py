@@ -101,7 +101,8 @@ def test_batch_on_two_nodes_runs_ten_jobs(tmp_path):
 @pytest.mark.slow
 def test_alloc_runs_a_command_at_depth_one(tmp_path):
     proc = run_in_instance(tmp_path, """
-        flux alloc -N1 --conf=policy.limits.duration='"1m"' sh -c '
+        flux alloc -N1 --requires=rank:0 \
+            --conf=policy.limits.duration='"1m"' sh -c '
             flux uptime; echo jobid=$(flux getattr jobid);
             echo parent=$(flux getattr parent-uri)
             flux run -t 2m true 2>&1 | grep -o "exceeds policy limit of 1m"'
@@ -112,6 +113,7 @@ def test_alloc_runs_a_command_at_depth_one(tmp_path):
     assert limit == "exceeds policy limit of 1m"    # --conf took effect
     assert ",  depth 1,  size 1" in uptime
     assert jobid == "jobid=" + outer.split()[0].split("=")[1]
+    # on rank 0 (asked for): the parent is that broker's local URI
     assert parent == "parent=" + outer.split("uri=")[1]
 
 
