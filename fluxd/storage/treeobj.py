@@ -230,7 +230,8 @@ def _part(name, entry):
     (a ``val``, ``valref`` or ``dirref`` of plain text, ``ver`` 1) are
     formatted directly (a job directory's entries are re-encoded at every
     commit that adds one)."""
-    if len(entry) == 3 and _PLAIN(name):
+    if entry.__class__ is dict and len(entry) == 3 and \
+            name.__class__ is str and _PLAIN(name):
         kind, data, ver = entry.get("type"), entry.get("data"), \
             entry.get("ver")
         if ver.__class__ is int and ver == 1:
@@ -244,8 +245,8 @@ def _part(name, entry):
                 refs = f'"{refs}"' if data else ""
                 return (f'"{name}":{{"data":[{refs}],"type":"{kind}",'
                         '"ver":1}')
-    return json.dumps(name, ensure_ascii=False) + ":" + json.dumps(
-        entry, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return json.dumps({name: entry}, separators=(",", ":"), sort_keys=True,
+                      ensure_ascii=False)[1:-1]
 
 
 def encode_dir(obj):
@@ -264,9 +265,7 @@ def encode_dir(obj):
         ver = obj.get("ver")
         if len(obj) == 3 and obj.get("type") == DIR and \
                 ver.__class__ is int and ver == 1 and \
-                data.__class__ in (dict, DirData) and \
-                all(name.__class__ is str and entry.__class__ is dict
-                    for name, entry in data.items()):
+                data.__class__ in (dict, DirData) and len(data) < PARTS_MIN:
             # a small directory: its entries formatted as above
             return ('{"data":{' + ",".join(
                 [_part(name, data[name]) for name in sorted(data)])
