@@ -183,8 +183,13 @@ def _by_count(nodes, attr, top):
 
 
 def _mask(positions):
-    """A bit set of ``positions`` (runs set at once)."""
-    mask, i, n = 0, 0, len(positions)
+    """A bit set of ``positions`` (ascending, distinct; runs set at
+    once)."""
+    n = len(positions)
+    if n and positions[-1] - positions[0] == n - 1:
+        # one run (the usual plan: consecutive free ranks)
+        return ((1 << n) - 1) << positions[0]
+    mask, i = 0, 0
     while i < n:
         j = i
         while j + 1 < n and positions[j + 1] == positions[j] + 1:

@@ -56,8 +56,12 @@ def groups_of(shares):
 
 
 def _ranks_mask(ranks):
-    """The bit set of ``ranks`` (runs of consecutive ranks set at once)."""
-    mask, i, n = 0, 0, len(ranks)
+    """The bit set of ``ranks`` (ascending, distinct; runs of consecutive
+    ranks set at once)."""
+    n = len(ranks)
+    if n and ranks[-1] - ranks[0] == n - 1:
+        return ((1 << n) - 1) << ranks[0]
+    mask, i = 0, 0
     while i < n:
         j = i
         while j + 1 < n and ranks[j + 1] == ranks[j] + 1:
