@@ -343,6 +343,21 @@ class Pool:
             node = nodes[pos]
             old_c, old_g = node.nfree_c, node.nfree_g
             fc, fg = node.free_c, node.free_g
+            if not fc and not fg and cores == node.cores \
+                    and gpus == node.gpus:
+                # the job held the whole rank: idle again
+                node.free_c, node.free_g = cores, gpus
+                new_c = node.nfree_c = node.ncores
+                new_g = node.nfree_g = node.ngpus
+                if node.up:
+                    key = (new_c << 40 | new_g) << 1 | (1 if cores or gpus
+                                                        else 0)
+                    group = moves.get(key)
+                    if group is None:
+                        moves[key] = [pos]
+                    else:
+                        group.append(pos)
+                continue
             was_idle = fc == node.cores and fg == node.gpus
             if not fc and cores == node.cores:
                 # the job held the whole of its cores there
@@ -407,6 +422,19 @@ class Pool:
             old_c, old_g = node.nfree_c, node.nfree_g
             fc, fg = node.free_c, node.free_g
             was_idle = fc == node.cores and fg == node.gpus
+            if was_idle and ncores == old_c and ngpus == old_g:
+                # a whole idle rank (whole-node jobs: most ranks taken)
+                append((fc, fg))
+                node.free_c = node.free_g = node.nfree_c = node.nfree_g = 0
+                if node.up:
+                    key = (old_c << 61 | old_g << 21) | (1 if fc or fg
+                                                         else 0)
+                    group = moves.get(key)
+                    if group is None:
+                        moves[key] = [node.pos]
+                    else:
+                        group.append(node.pos)
+                continue
             if ncores == old_c:
                 # every free core (a whole rank, or what is left of one)
                 cores, new_c = fc, 0
