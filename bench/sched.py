@@ -74,6 +74,21 @@ fcfs at 10,000 nodes: first 2,518/s at 91.4% utilisation, lonodex 2,633
 at 91.0% (easy: 94.8% and 94.0%); conservative 303-309/s (92.6-93.1%).
 Ready in 1.2-1.3 s; 12.4-12.6 MB then, 100-102 MB queued.
 
+Since then ``first`` takes the highest ranks first, as Fluxion's does
+(its decisions are the former ``hinode``'s), and a second pass cut the
+R write path (a job directory's entries formatted without json, ~10x
+cheaper each), whole-rank allocate and free (25-35% less per rank) and
+variation's and locality's orders (read from the masks, no capacity
+call a rank for whole-node requests); decisions identical, R for R
+(all ten policies, 1,500 jobs at 1,000 nodes).  Measured 2026-12-03
+with other helpers' benchmarks running (load average 2-12): figures
+swing 2-4x between identical runs, so no before/after is claimed from
+them.  Best quick runs (2,000 jobs, easy, 10,000 nodes, load 2.0-2.5):
+first 1,212/s, high 958-1,015, variation 1,134; in one run at load 5.5-7:
+first 1,345, high 1,443, variation 1,331 (432, 356, 451 us/alloc; at
+1,000 nodes 524, 407, 331 us: 0.8-1.4x), 12.4 MB ready, 27 MB queued,
+ready in 1.1-1.25 s, utilisation 71.7% easy against 64.1% fcfs.
+
 Usage: ``.venv/bin/python bench/sched.py [--quick] [--jobs N]
 [--nodes 16,1000,10000] [--policies fcfs,easy,conservative]
 [--match first,lonodex]`` (every match policy by default)
