@@ -69,6 +69,8 @@ __all__ = ["SchedulerService", "FeasibilityService", "SUCCESS", "ANNOTATE",
 SUCCESS, ANNOTATE, DENY, CANCEL = 0, 1, 2, 3
 #: sched-simple's default concurrency: ``limited=8``
 DEFAULT_LIMIT = 8
+#: compact JSON of R (one encoder, not one a job)
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class _Job:
@@ -317,7 +319,7 @@ class SchedulerService(Module):
                 job.alloc = (R, sys.intern(summary(shares, groups)), shares)
                 self.writer.put_value(
                     fluid.encode(job.id, "kvs") + ".R",
-                    json.dumps(R, separators=(",", ":")).encode(),
+                    _dumps(R).encode(),
                     note=None if self._shared else job)
                 allocated.append(job)
         if self._shared and allocated:

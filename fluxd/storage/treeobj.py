@@ -191,10 +191,15 @@ def _brief(value):
 
 # -- (de)serialization --------------------------------------------------------
 
+#: ``json.dumps`` with the tree object settings (one encoder, not one a
+#: call)
+_dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True,
+                          ensure_ascii=False).encode
+
+
 def encode(obj):
     """Serialize a tree object (compact JSON, sorted keys) to bytes."""
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True,
-                      ensure_ascii=False).encode("utf-8")
+    return _dumps(obj).encode("utf-8")
 
 
 #: a ``dir`` with at least this many entries keeps each entry's JSON text
@@ -245,8 +250,7 @@ def _part(name, entry):
                 refs = f'"{refs}"' if data else ""
                 return (f'"{name}":{{"data":[{refs}],"type":"{kind}",'
                         '"ver":1}')
-    return json.dumps({name: entry}, separators=(",", ":"), sort_keys=True,
-                      ensure_ascii=False)[1:-1]
+    return _dumps({name: entry})[1:-1]
 
 
 def encode_dir(obj):
