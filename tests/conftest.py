@@ -18,6 +18,9 @@ import uuid
 import pytest
 
 _SERVER = b"flux_shell.server"
+#: a broker (``twistd ... fluxd``) or ``flux start`` left by a timed-out test
+_BROKER = (b"twistd", b"fluxd")
+_START = (b"/flux\0start\0",)
 _TOKEN_NAME = "FLUXD_TEST_SESSION"
 
 
@@ -49,6 +52,24 @@ def _environ(pid):
         return b""
 
 
+def _marked(pids, token):
+    """Those of ``pids`` whose environment holds the session ``token``."""
+    mark = f"{_TOKEN_NAME}={token}".encode() + b"\0"
+    return {pid for pid in pids if mark in _environ(pid) + b"\0"}
+
+
+def _is_instance(cmdline):
+    return (all(part in cmdline for part in _BROKER)
+            or any(part in cmdline for part in _START))
+
+
+def instances(token):
+    """The pids of the brokers and ``flux start`` processes that the
+    session with ``token`` started and that still run."""
+    return _marked({pid for pid, (_, cmdline) in _processes().items()
+                    if _is_instance(cmdline)}, token)
+
+
 def shell_servers(token=None):
     """The pids of the running shell servers (only those whose environment
     holds ``token`` when it is given)."""
@@ -56,8 +77,7 @@ def shell_servers(token=None):
             if _SERVER in cmdline}
     if token is None:
         return pids
-    mark = f"{_TOKEN_NAME}={token}".encode() + b"\0"
-    return {pid for pid in pids if mark in _environ(pid) + b"\0"}
+    return _marked(pids, token)
 
 
 def kill_trees(roots):
@@ -83,9 +103,11 @@ def kill_trees(roots):
 
 @pytest.fixture(scope="session", autouse=True)
 def no_shells_left_behind():
-    """Kill the shell servers (and their shells and tasks) that the
-    session started and left running."""
+    """Kill the instances (brokers, ``flux start``) and the shell servers
+    (with their shells and tasks) that the session started and left
+    running, e.g. when a test's ``subprocess.run(timeout=...)`` killed
+    only the ``flux start`` it ran."""
     token = uuid.uuid4().hex
     os.environ[_TOKEN_NAME] = token
     yield
-    kill_trees(shell_servers(token))
+    kill_trees(instances(token) | shell_servers(token))
