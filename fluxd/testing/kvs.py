@@ -36,10 +36,11 @@ class KVSBroker:
         store).
     :param owner: the instance owner's uid.
     :param blob_limit: the blob size limit.
+    :param cache_bytes: both caches' budget (default: each service's own).
     """
 
     def __init__(self, rank=0, store=None, owner=1000, hash_name="sha1",
-                 blob_limit=1024 * 1024, cache_bytes=1024 * 1024):
+                 blob_limit=1024 * 1024, cache_bytes=None):
         self.rank = rank
         self.owner = owner
         self.router = Router(rank=rank, owner=owner)
@@ -47,10 +48,12 @@ class KVSBroker:
         if rank == 0 and store is None:
             store = MemoryContentStore(hash_name)
         self.store = store if rank == 0 else None
+        # the services' own cache budgets unless told otherwise
+        budget = {} if cache_bytes is None else {"cache_bytes": cache_bytes}
         self.content = ContentService(rank, self.router, self.store, hash_name,
-                                      blob_limit, cache_bytes, owner=owner)
+                                      blob_limit, owner=owner, **budget)
         self.kvs = KVSService(rank, self.router, self.content, self.events,
-                              owner, cache_bytes=cache_bytes)
+                              owner, **budget)
         self.watch = WatchService(rank, self.kvs)
         self.modules = [self.events, self.content, self.kvs, self.watch]
 
