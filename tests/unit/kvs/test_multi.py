@@ -1,0 +1,278 @@
+"""Commit batches over several namespaces (a job's guest namespace)."""
+
+import errno
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from fluxd.errors import FluxError, NoSpace
+from fluxd.job.kvsbatch import KVSBatcher
+from fluxd.kvs.content import MemoryContentStore
+from fluxd.kvs.service import OWNER_CRED
+from fluxd.message.types import ROLE_USER
+from fluxd.storage import treeobj as T
+from fluxd.storage.lookup import READDIR, TREEOBJ, WAITCREATE, WATCH, WATCH_APPEND
+from fluxd.storage.txn import APPEND
+from fluxd.testing.kvs import GatedStore, KVSBroker
+from tests.unit.kvs.test_service import put
+from tests.unit.kvs.test_watch import Stream
+
+GUEST = 4242
+
+
+def commit(ns, *ops):
+    return {"op": "commit", "namespace": ns, "ops": list(ops)}
+
+
+def append(key, data):
+    return put(key, data, APPEND)
+
+
+class BatchTests(SynchronousTestCase):
+    def setUp(self):
+        self.store = GatedStore(MemoryContentStore())
+        self.store.gate = False
+        self.b = KVSBroker(0, self.store)
+        self.successResultOf(self.b.start())
+
+    def batch(self, *steps):
+        return self.b.kvs.commit_batch(list(steps))
+
+    def value(self, key, ns="primary", **cred):
+        obj = self.successResultOf(self.b.kvs.lookup(ns, key, **cred))
+        return T.decode_val(obj)
+
+    def test_life_of_a_guest_namespace_in_one_write_per_batch(self):
+        writes = len(self.store.writes)
+        self.successResultOf(self.batch(
+            commit("primary", put("job.1.eventlog", b"submit\n")),
+            {"op": "create", "namespace": "job-1", "owner": GUEST},
+            commit("primary", {"key": "job.1.guest", "flags": 0,
+                               "dirent": T.create_symlink(".", "job-1")}),
+            commit("job-1", append("exec.eventlog", b"init\n"))))
+        self.assertEqual(len(self.store.writes), writes + 1)
+        blobs, roots = self.store.writes[-1]
+        self.assertEqual(set(roots), {"primary", "job-1"})
+        self.assertEqual(roots["job-1"]["owner"], GUEST)
+        # through the symlink, and in the namespace itself
+        self.assertEqual(self.value("job.1.guest.exec.eventlog"), b"init\n")
+        self.assertEqual(self.value("exec.eventlog", "job-1"), b"init\n")
+        self.successResultOf(self.batch(
+            commit("job-1", append("exec.eventlog", b"complete\n"),
+                   put("output", b"out\n"))))
+        self.assertEqual(self.value("job.1.guest.exec.eventlog"),
+                         b"init\ncomplete\n")
+        before = self.value("job.1.guest.output")
+        self.successResultOf(self.batch(
+            {"op": "copy", "from": "job-1", "namespace": "primary",
+             "key": "job.1.guest"},
+            {"op": "remove", "namespace": "job-1"},
+            commit("primary", append("job.1.guest.exec.eventlog", b"done\n"))))
+        self.assertEqual(len(self.store.writes), writes + 3)
+        self.assertEqual(self.store.writes[-1][1]["job-1"], None)
+        self.assertNotIn("job-1", [n["namespace"]
+                                   for n in self.b.kvs.namespaces()])
+        self.assertEqual(self.value("job.1.guest.exec.eventlog"),
+                         b"init\ncomplete\ndone\n")
+        self.assertEqual(self.value("job.1.guest.output"), before)
+        guest = self.successResultOf(self.b.kvs.lookup(
+            "primary", "job.1.guest", TREEOBJ))
+        self.assertEqual(guest["type"], T.DIRREF)
+        # the namespace is gone from the store too (a restart would not
+        # bring it back)
+        self.assertNotIn("job-1", self.successResultOf(
+            self.b.content.roots()))
+
+    def test_copy_shares_the_blobs(self):
+        big = b"x" * 5000
+        self.successResultOf(self.batch(
+            {"op": "create", "namespace": "job-2", "owner": GUEST},
+            commit("job-2", put("output", big))))
+        self.successResultOf(self.batch(
+            {"op": "copy", "from": "job-2", "namespace": "primary",
+             "key": "job.2.guest"},
+            {"op": "remove", "namespace": "job-2"}))
+        blobs = self.store.writes[-1][0]
+        self.assertFalse(any(big in data for data in blobs.values()))
+        self.assertEqual(self.value("job.2.guest.output"), big)
+
+    def test_create_is_idempotent_and_owner_reads_only_its_own(self):
+        create = {"op": "create", "namespace": "job-3", "owner": GUEST}
+        self.successResultOf(self.batch(create, commit("job-3", put("a", b"1"))))
+        self.successResultOf(self.batch(create))
+        self.assertEqual(self.value("a", "job-3"), b"1")
+        mine = (GUEST, ROLE_USER)
+        self.assertEqual(self.value("a", "job-3", cred=mine), b"1")
+        d = self.b.kvs.lookup("job-3", "a", cred=(GUEST + 1, ROLE_USER))
+        self.assertEqual(self.failureResultOf(d, FluxError).value.errno,
+                         errno.EPERM)
+        # a guest may not send batches at all
+        d = self.b.kvs.commit_batch([create], cred=mine)
+        self.assertEqual(self.failureResultOf(d, FluxError).value.errno,
+                         errno.EPERM)
+
+    def test_guest_step_that_fails_is_skipped_primary_one_fails_all(self):
+        self.successResultOf(self.batch(
+            {"op": "create", "namespace": "job-4", "owner": GUEST},
+            commit("job-4", put("output.x", b"in the way"))))
+        # the job's owner made "output" a directory: its append is
+        # skipped, the rest of the batch lands
+        self.successResultOf(self.batch(
+            commit("job-4", append("output", b"data")),
+            commit("primary", put("k", b"v")),
+            commit("gone", put("k", b"v"))))
+        self.assertEqual(self.value("k"), b"v")
+        writes = len(self.store.writes)
+        self.successResultOf(self.b.kvs.commit(
+            "primary", [put("dir.x", b"1")]))
+        d = self.batch(commit("job-4", put("new", b"1")),
+                       commit("primary", append("dir", b"x")))
+        self.assertEqual(self.failureResultOf(d, FluxError).value.errno,
+                         errno.EISDIR)
+        self.assertEqual(len(self.store.writes), writes + 1)
+        d = self.b.kvs.lookup("job-4", "new")
+        self.assertEqual(self.failureResultOf(d, FluxError).value.errno,
+                         errno.ENOENT)
+
+    def test_bad_steps(self):
+        for steps, num in (
+                ("nope", errno.EPROTO),
+                ([{"op": "rename", "namespace": "a"}], errno.EPROTO),
+                ([{"op": "create", "namespace": "a b", "owner": 1}],
+                 errno.EINVAL),
+                ([{"op": "create", "namespace": "a", "owner": "me"}],
+                 errno.EINVAL),
+                ([{"op": "remove", "namespace": "primary"}], errno.EINVAL),
+                ([{"op": "copy", "from": "a", "namespace": "primary",
+                   "key": "."}], errno.EINVAL),
+                ([commit("primary", {"key": "k"})], errno.EPROTO)):
+            d = self.b.kvs.commit_batch(steps)
+            self.assertEqual(self.failureResultOf(d, FluxError).value.errno,
+                             num, steps)
+
+    def test_waits_for_a_guest_commit_under_way(self):
+        self.successResultOf(self.batch(
+            {"op": "create", "namespace": "job-5", "owner": GUEST}))
+        self.store.gate = True
+        first = self.b.kvs.commit("job-5", [put("a", b"1")],
+                                  cred=(GUEST, ROLE_USER))
+        second = self.batch(commit("job-5", append("a", b"2")))
+        self.assertNoResult(second)
+        self.store.release()
+        self.successResultOf(first)
+        self.store.release()
+        self.successResultOf(second)
+        self.assertEqual(self.value("a", "job-5"), b"12")
+
+    def test_survives_a_restart(self):
+        self.successResultOf(self.batch(
+            {"op": "create", "namespace": "job-6", "owner": GUEST},
+            commit("job-6", put("output", b"o"))))
+        self.successResultOf(self.b.stop())
+        again = KVSBroker(0, self.store)
+        self.successResultOf(again.start())
+        obj = self.successResultOf(again.kvs.lookup("job-6", "output"))
+        self.assertEqual(T.decode_val(obj), b"o")
+        info = self.successResultOf(again.kvs.getroot("job-6"))
+        self.assertEqual(info["owner"], GUEST)
+
+
+class WatchThroughSymlinkTests(SynchronousTestCase):
+    def setUp(self):
+        self.b = KVSBroker(0)
+        self.successResultOf(self.b.start())
+
+    def batch(self, *steps):
+        self.successResultOf(self.b.kvs.commit_batch(list(steps)))
+
+    def test_append_watch_follows_the_guest_namespace_and_its_move(self):
+        log = Stream(self.b, "job.1.guest.output",
+                     WATCH | WATCH_APPEND | WAITCREATE)
+        self.batch({"op": "create", "namespace": "job-1", "owner": GUEST},
+                   commit("primary", {"key": "job.1.guest", "flags": 0,
+                                      "dirent": T.create_symlink(".", "job-1")}),
+                   commit("job-1", append("output", b"a\n")))
+        self.batch(commit("job-1", append("output", b"b\n")))
+        self.batch(commit("job-1", append("output", b"c\n")))
+        self.assertEqual(log.values(), [b"a\n", b"b\n", b"c\n"])
+        self.batch({"op": "copy", "from": "job-1", "namespace": "primary",
+                    "key": "job.1.guest"},
+                   {"op": "remove", "namespace": "job-1"},
+                   commit("primary", append("job.1.guest.output", b"d\n")))
+        self.assertEqual(log.values(), [b"a\n", b"b\n", b"c\n", b"d\n"])
+        self.assertIsNone(log.ended)
+        # a plain watch of the same key wakes on the guest namespace too
+        self.batch({"op": "create", "namespace": "job-2", "owner": GUEST},
+                   commit("primary", {"key": "job.2.guest", "flags": 0,
+                                      "dirent": T.create_symlink(".", "job-2")}),
+                   commit("job-2", put("state", b"1")))
+        plain = Stream(self.b, "job.2.guest.state", WATCH)
+        self.batch(commit("job-2", put("other", b"x")))
+        self.batch(commit("job-2", put("state", b"2")))
+        self.assertEqual(plain.values(), [b"1", b"2"])
+
+    def test_directory_listing_through_the_symlink(self):
+        self.batch({"op": "create", "namespace": "job-3", "owner": GUEST},
+                   commit("primary", {"key": "job.3.guest", "flags": 0,
+                                      "dirent": T.create_symlink(".", "job-3")}),
+                   commit("job-3", put("output", b"o"), put("input", b"i")))
+        obj = self.successResultOf(self.b.kvs.lookup("primary", "job.3.guest",
+                                                     READDIR))
+        self.assertEqual(sorted(obj["data"]), ["input", "output"])
+
+
+class BatcherTests(SynchronousTestCase):
+    def setUp(self):
+        self.store = GatedStore(MemoryContentStore())
+        self.store.gate = False
+        self.b = KVSBroker(0, self.store)
+        self.successResultOf(self.b.start())
+        self.clock = Clock()
+        self.w = KVSBatcher(self.clock, self.b.kvs, OWNER_CRED)
+
+    def value(self, key, ns="primary"):
+        return T.decode_val(self.successResultOf(self.b.kvs.lookup(ns, key)))
+
+    def test_many_jobs_one_write_in_order(self):
+        writes = len(self.store.writes)
+        for job in (1, 2, 3):
+            ns = f"job-{job}"
+            self.w.append(f"job.{job}.eventlog", b"start\n")
+            self.w.create_namespace(ns, GUEST)
+            self.w.put(f"job.{job}.guest", T.create_symlink(".", ns))
+            self.w.append("exec.eventlog", b"init\n", namespace=ns)
+            self.w.append("exec.eventlog", b"starting\n", namespace=ns)
+        self.w.copy_namespace("job-2", "job.2.guest")
+        self.w.remove_namespace("job-2")
+        self.w.append("job.2.guest.exec.eventlog", b"done\n")
+        self.w.append("exec.eventlog", b"late\n", namespace="job-1")
+        self.assertEqual(self.w.pending, 19)
+        done = self.w.flush()
+        self.clock.advance(0)
+        self.successResultOf(done)
+        self.assertEqual(len(self.store.writes), writes + 1)
+        self.assertEqual(self.w.commits, 1)
+        self.assertEqual(self.value("job.1.guest.exec.eventlog"),
+                         b"init\nstarting\nlate\n")
+        self.assertEqual(self.value("job.2.guest.exec.eventlog"),
+                         b"init\nstarting\ndone\n")
+        self.assertEqual(self.value("exec.eventlog", "job-3"),
+                         b"init\nstarting\n")
+        self.assertEqual(sorted(n["namespace"] for n in self.b.kvs.namespaces()),
+                         ["job-1", "job-3", "primary"])
+
+    def test_failed_batch_is_retried_whole_and_in_order(self):
+        self.store.fail_next = NoSpace("disk full")
+        self.w.create_namespace("job-9", GUEST)
+        self.w.append("exec.eventlog", b"init\n", namespace="job-9")
+        done = self.w.flush()
+        self.clock.advance(0)
+        self.assertNoResult(done)
+        self.w.append("exec.eventlog", b"more\n", namespace="job-9")
+        self.w.put_value("k", b"1")
+        self.clock.advance(5)
+        self.successResultOf(done)
+        self.clock.advance(0)
+        self.successResultOf(self.w.flush())
+        self.assertEqual(self.value("exec.eventlog", "job-9"), b"init\nmore\n")
+        self.assertEqual(self.value("k"), b"1")
