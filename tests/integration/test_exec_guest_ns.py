@@ -58,6 +58,9 @@ def test_output_in_the_guest_namespace_then_in_primary(broker, tmp_path):
     flag.write_text("")
     result = broker.flux("job", "attach", jobid)
     assert (result.rc, result.out, result.err) == (0, "before\nafter\n", "")
+    # attach ends at finish; the namespace is folded back before the final
+    # release, so it is gone by clean
+    assert broker.flux("job", "wait-event", jobid, "clean").rc == 0
     # once done: the namespace is gone, its data in primary
     assert ns not in _namespaces(broker)
     r = broker.flux("kvs", "get", "-N", ns, "output")
