@@ -111,6 +111,34 @@ def check_steps(steps, cred, blob_limit):
     return out
 
 
+def _descend(top, parts, have, below):
+    """Walk ``parts`` down from the directory ``top`` through what
+    ``have(ref)`` gives; where a ``dirref`` is not loaded, note the rest
+    of the walk under its ref in ``below``."""
+    current = top
+    for i, name in enumerate(parts):
+        if current.get("type") != T.DIR:
+            return
+        entry = current["data"].get(name)
+        kind = entry["type"] if entry is not None else None
+        if kind == T.DIR:
+            current = entry
+        elif kind == T.DIRREF:
+            ref = entry["data"][0]
+            obj = have(ref)
+            if obj is None:
+                below.setdefault(ref, set()).add(parts[i + 1:])
+                return
+            current = obj
+        else:
+            return
+
+
+def _first_error(failure):
+    failure.trap(defer.FirstError)
+    return failure.value.subFailure
+
+
 class _StepFailed(Exception):
     """A ``primary`` step could not be applied: the batch fails."""
 
@@ -120,22 +148,34 @@ class _StepFailed(Exception):
 
 
 class _Work:
-    """One namespace's working copy during a batch."""
+    """One namespace's working copy during a batch; ``segments``: the
+    operation lists given to it and not applied yet."""
 
-    __slots__ = ("ns", "owner", "current", "rootref", "changed", "created",
-                 "removed", "keys")
+    __slots__ = ("name", "ns", "owner", "current", "rootref", "changed",
+                 "created", "removed", "keys", "segments")
 
-    def __init__(self, ns, owner, current, rootref, created=False):
-        self.ns, self.owner = ns, owner
+    def __init__(self, name, ns, owner, current, rootref, created=False):
+        self.name, self.ns, self.owner = name, ns, owner
         self.current, self.rootref = current, rootref
         self.changed = created
         self.created = created
         self.removed = False
         self.keys = {}
+        self.segments = []
 
 
 class _Batch:
-    """Applying one :class:`MultiPending` (see :func:`apply_multi`)."""
+    """Applying one :class:`MultiPending` (see :func:`apply_multi`).
+
+    The cost of a batch must not grow faster than its size: the
+    directories its operations walk through are loaded before anything
+    is applied, one level of the trees at a time and each level at once
+    (:meth:`_prefetch`), and a namespace's operations wait in
+    :attr:`_Work.segments` until they are needed (the namespace is a
+    copy's source, or the batch ends): ``primary``'s, however many
+    copies cut them into steps, are then applied in one
+    :class:`~fluxd.storage.txn.Transaction`, as a plain commit's are.
+    """
 
     def __init__(self, svc):
         self.svc = svc
@@ -144,6 +184,49 @@ class _Batch:
         self.blobs = {}
         self.objects = {}
         self.loaded = {}
+
+    def _have(self, ref):
+        """The decoded object ``ref`` if loaded or cached (then kept for
+        the rest of the batch), else None."""
+        obj = self.loaded.get(ref)
+        if obj is None:
+            obj = self.svc._objects.get(ref)
+            if obj is not None:
+                self.loaded[ref] = obj
+        return obj
+
+    async def _load(self, refs):
+        """Load the objects ``refs`` at once into :attr:`loaded`."""
+        refs = [ref for ref in refs if self._have(ref) is None]
+        if not refs:
+            return
+        objs = await defer.gatherResults(
+            [defer.Deferred.fromCoroutine(self.svc._load_object(ref))
+             for ref in refs], consumeErrors=True).addErrback(_first_error)
+        self.loaded.update(zip(refs, objs))
+
+    async def _prefetch(self, steps):
+        """Load every stored directory the steps' keys go through."""
+        walks = {}
+        for op, name, arg in steps:
+            if op == "commit":
+                walks.setdefault(name, set()).update(o.parts[:-1] for o in arg)
+            elif op == "copy":
+                walks.setdefault(name, set()).add(arg[1].parts[:-1])
+                walks.setdefault(arg[0], set())
+        frontier = {}
+        for name, paths in walks.items():
+            ns = self.svc._ns.get(name)
+            if ns is not None and not ns.removed:
+                frontier.setdefault(ns.rootref, set()).update(paths)
+        while frontier:
+            await self._load(frontier)
+            below = {}
+            for ref, paths in frontier.items():
+                top = self.loaded[ref]
+                for parts in paths:
+                    _descend(top, parts, self._have, below)
+            frontier = below
 
     async def _state(self, name):
         """The working copy of ``name`` (claimed), or None if it is gone."""
@@ -161,10 +244,11 @@ class _Batch:
                 return None
             ns.running = True
             self.claimed.append(ns)
-        current = svc._objects.get(ns.rootref)
+        current = self._have(ns.rootref)
         if current is None:
-            current = await svc._load_object(ns.rootref)
-        work = self.work[name] = _Work(ns, ns.owner, current, ns.rootref)
+            await self._load([ns.rootref])
+            current = self.loaded[ns.rootref]
+        work = self.work[name] = _Work(name, ns, ns.owner, current, ns.rootref)
         return work
 
     def _skip(self, name, what, why):
@@ -173,26 +257,32 @@ class _Batch:
         log.warn("kvs: batch: {what} in namespace {ns} skipped: {why}",
                  what=what, ns=name, why=why)
 
-    async def _apply_ops(self, name, work, ops):
-        svc = self.svc
-        get = svc._getter(self.loaded)
+    async def _flush(self, work):
+        """Apply ``work``'s waiting operations: ``primary``'s in one
+        transaction (one failure fails the batch anyway), another
+        namespace's one step at a time (a step that fails is skipped)."""
+        segments, work.segments = work.segments, []
+        if not segments:
+            return
+        if work.name == PRIMARY:
+            segments = [[op for segment in segments for op in segment]]
+        for ops in segments:
+            await self._apply_ops(work, ops)
 
-        def have(ref):
-            obj = self.loaded.get(ref)
-            return obj if obj is not None else svc._objects.get(ref)
-        txn = Transaction(get, svc.content.hash, name)
+    async def _apply_ops(self, work, ops):
+        svc = self.svc
+        txn = Transaction(svc._getter(self.loaded), svc.content.hash, work.name)
         step = txn.apply, work.current, ops
         while True:
             try:
                 new = step[0](*step[1:])
                 break
             except MissingRef as missing:
-                refs = txn.missing(have) | {missing.ref}
-                for ref in refs:
-                    self.loaded[ref] = await svc._load_object(ref)
+                # what the prefetch could not see (made by this batch)
+                await self._load(txn.missing(self._have) | {missing.ref})
                 step = (txn.resume,)
             except FluxError as error:
-                self._skip(name, "a commit", error)
+                self._skip(work.name, "a commit", error)
                 return
         work.current = new
         work.changed = True
@@ -200,8 +290,10 @@ class _Batch:
         for op in ops:
             work.keys[op.key] = None
 
-    def _root_of(self, work):
-        """``work``'s root as it stands: unrolled now if changed."""
+    async def _root_of(self, work):
+        """``work``'s root as it stands: its waiting operations applied,
+        unrolled now if changed."""
+        await self._flush(work)
         if work.changed:
             rootref, blobs, objects = unroll(work.current, self.svc.content.hash)
             self.blobs.update(blobs)
@@ -212,6 +304,7 @@ class _Batch:
         return work.rootref
 
     async def run(self, steps):
+        await self._prefetch(steps)
         for op, name, arg in steps:
             if op == "create":
                 existing = self.work.get(name)
@@ -219,11 +312,13 @@ class _Batch:
                                             and not self.svc._ns[name].removed):
                     continue
                 empty = T.create_dir()
-                self.work[name] = _Work(None, arg, empty, None, created=True)
+                self.work[name] = _Work(name, None, arg, empty, None,
+                                        created=True)
             elif op == "remove":
                 work = await self._state(name)
                 if work is not None:
-                    work.removed = True
+                    # what it was still to get goes with it
+                    work.removed, work.segments = True, []
             else:
                 work = await self._state(name)
                 if work is None:
@@ -231,7 +326,7 @@ class _Batch:
                         f"namespace {name!r} does not exist"))
                     continue
                 if op == "commit":
-                    await self._apply_ops(name, work, arg)
+                    work.segments.append(arg)
                     continue
                 source = await self._state(arg[0])
                 if source is None:
@@ -239,9 +334,11 @@ class _Batch:
                         f"namespace {arg[0]!r} does not exist"))
                     continue
                 link = arg[1]
-                dirent = T.create_dirref(self._root_of(source))
-                await self._apply_ops(name, work, [
-                    Op(link.key, link.parts, 0, dirent)])
+                dirent = T.create_dirref(await self._root_of(source))
+                work.segments.append([Op(link.key, link.parts, 0, dirent)])
+        for work in list(self.work.values()):
+            if not work.removed:
+                await self._flush(work)
         await self._commit()
 
     async def _commit(self):
@@ -254,7 +351,7 @@ class _Batch:
                 continue
             if not work.changed:
                 continue
-            rootref = self._root_of(work)
+            rootref = await self._root_of(work)
             seq = 0 if work.created else work.ns.seq + 1
             flags = 0 if work.ns is None else work.ns.flags
             roots[name] = root_record(rootref, seq, work.owner, flags)

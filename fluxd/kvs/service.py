@@ -437,7 +437,7 @@ class KVSService(Module):
         for ref, obj in objects.items():
             data = blobs.get(ref)
             if data is not None:
-                self._objects.put(ref, obj, len(data) * DECODED_PER_BYTE)
+                self._objects.put(ref, obj, len(data) * _per_byte(obj))
 
     def publish_setroot(self, name, rootref, seq, owner, keys):
         """Send ``kvs.namespace-<name>-setroot`` (rank 0)."""
@@ -563,10 +563,7 @@ class KVSService(Module):
         await self.content.write(
             blobs, {ns.name: root_record(rootref, seq, ns.owner, ns.flags)})
         for ref, obj in objects.items():
-            per_byte = DECODED_PER_BYTE + (
-                PARTS_PER_BYTE if getattr(obj["data"], "parts", None)
-                else 0)
-            self._objects.put(ref, obj, len(blobs[ref]) * per_byte)
+            self._objects.put(ref, obj, len(blobs[ref]) * _per_byte(obj))
         key_list = list(keys)
         self._root_changed(ns, rootref, seq, key_list)
         self.events.publish(f"{EVENT_PREFIX}{ns.name}-setroot",
@@ -771,6 +768,13 @@ class KVSService(Module):
         out["namespace"] = {ns.name: {"rootseq": ns.seq, "pending": len(ns.queue)}
                             for ns in self._ns.values()}
         return out
+
+
+def _per_byte(obj):
+    """Memory a decoded directory takes per byte of its JSON."""
+    if getattr(obj["data"], "parts", None):
+        return DECODED_PER_BYTE + PARTS_PER_BYTE
+    return DECODED_PER_BYTE
 
 
 def _deepcopy(obj):
