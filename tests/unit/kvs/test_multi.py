@@ -2,6 +2,7 @@
 
 import errno
 
+from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -276,3 +277,86 @@ class BatcherTests(SynchronousTestCase):
         self.successResultOf(self.w.flush())
         self.assertEqual(self.value("exec.eventlog", "job-9"), b"init\nmore\n")
         self.assertEqual(self.value("k"), b"1")
+
+
+class HeldLoads(GatedStore):
+    """A store whose loads wait until :meth:`release_loads` (while
+    ``hold``): each release is one round trip to the disk."""
+
+    def __init__(self):
+        super().__init__(MemoryContentStore())
+        self.gate = False
+        self.hold = False
+        self.loads = []
+
+    def load(self, blobref):
+        if not self.hold:
+            return self.inner.load(blobref)
+        d = defer.Deferred()
+        self.loads.append((d, blobref))
+        return d
+
+    def release_loads(self):
+        """Answer the loads waiting; how many there were."""
+        loads, self.loads = self.loads, []
+        for d, ref in loads:
+            self.inner.load(ref).chainDeferred(d)
+        return len(loads)
+
+
+class BatchLoadTests(SynchronousTestCase):
+    """A batch's cost must not grow faster than its size: with 4 brokers
+    and 16,000 jobs, batches whose loads went one at a time (and whose
+    primary operations were applied once per job folded back) took 20 ms
+    a job, so that each batch was twice the last one."""
+
+    def fold(self, jobs):
+        """Start ``jobs`` jobs, then end them all in one batch, with
+        nothing cached: the rounds of loads the second batch needed."""
+        store = HeldLoads()
+        b = KVSBroker(0, store, cache_bytes=1)
+        self.successResultOf(b.start())
+        clock = Clock()
+        w = KVSBatcher(clock, b.kvs, OWNER_CRED)
+        keys = [f"job.0000.{i // 8:04x}.{i % 8:04x}" for i in range(jobs)]
+        for i, key in enumerate(keys):
+            w.append(key + ".eventlog", b"alloc\n")
+            w.create_namespace(f"job-{i}", GUEST)
+            w.put(key + ".guest", T.create_symlink(".", f"job-{i}"))
+            w.append("exec.eventlog", b"init\n", namespace=f"job-{i}")
+        done = w.flush()
+        clock.advance(0)
+        self.successResultOf(done)
+        store.hold = True
+        for i, key in enumerate(keys):
+            w.append("exec.eventlog", b"complete\n", namespace=f"job-{i}")
+            w.append(key + ".eventlog", b"finish\n")
+            w.copy_namespace(f"job-{i}", key + ".guest")
+            w.remove_namespace(f"job-{i}")
+            w.append(key + ".guest.exec.eventlog", b"done\n")
+        done = w.flush()
+        clock.advance(0)
+        rounds = 0
+        while not done.called:
+            self.assertGreater(store.release_loads(), 0)
+            rounds += 1
+        self.successResultOf(done)
+        self.assertEqual(w.commits, 2)
+        store.hold = False
+        for key in (keys[0], keys[-1]):
+            obj = self.successResultOf(b.kvs.lookup(
+                "primary", key + ".guest.exec.eventlog"))
+            self.assertEqual(T.decode_val(obj), b"init\ncomplete\ndone\n")
+            obj = self.successResultOf(b.kvs.lookup("primary", key + ".eventlog"))
+            self.assertEqual(T.decode_val(obj), b"alloc\nfinish\n")
+        self.assertEqual([n["namespace"] for n in b.kvs.namespaces()],
+                         ["primary"])
+        self.successResultOf(b.stop())
+        return rounds
+
+    def test_rounds_of_loads_do_not_grow_with_the_batch(self):
+        few, many = self.fold(2), self.fold(64)
+        # one round per level of the trees walked (root, job, 0000, its
+        # directory of jobs, the job's own directory)
+        self.assertLessEqual(many, 6)
+        self.assertEqual(few, many)
