@@ -24,7 +24,13 @@ so the batch is atomic: after a crash either all of it or none is
 there.  Only then do the roots move (all of them before any listener
 hears of one: a watcher reading through the job's symlink never finds
 it pointing to a namespace already removed), then the ``setroot`` and
-``removed`` events go out, the guest namespaces' first.
+``removed`` events go out, the guest namespaces' first.  Those of a
+namespace other than ``primary`` go out only once it is
+:attr:`~fluxd.kvs.namespaces.Namespace.followed`: a follower fetches a
+namespace (``kvs.getroot``) before it reads it, so a broker that never
+read a job's namespace hears nothing of it, and one that did hears of
+every change after that.  Without this, every broker received three
+events more for every job.
 
 A ``primary`` step that fails fails the whole batch (the caller keeps
 its operations and tries again, as for a plain commit).  A step on
@@ -381,10 +387,15 @@ class _Batch:
             self.work[name].ns.fail_waiters(
                 NoNamespace(f"namespace {name!r} was removed"))
             svc._notify(name, None, self.work[name].ns.seq, [])
+        # the other brokers hear of a namespace only once one reads it
+        # (a job's guest namespace is mostly read by none of them)
         for name, work, rootref, seq in changed:
-            svc.publish_setroot(name, rootref, seq, work.owner, list(work.keys))
+            if name == PRIMARY or work.ns is not None and work.ns.followed:
+                svc.publish_setroot(name, rootref, seq, work.owner,
+                                    list(work.keys))
         for name in removed:
-            svc.publish_removed(name)
+            if self.work[name].ns.followed:
+                svc.publish_removed(name)
         primary = self.work.get(PRIMARY)
         if primary is not None and primary.changed:
             return {"rootref": primary.rootref, "rootseq": primary.ns.seq}

@@ -715,10 +715,17 @@ class KVSService(Module):
         return {"namespace": namespace, "key": key, "val": obj}
 
     @method("getroot", roles=ROLE_USER)
-    def rpc_getroot(self, request):
-        """``kvs.getroot {namespace}`` -> ``{rootref, rootseq, owner, flags}``."""
-        return self.getroot(request.json().get("namespace", PRIMARY),
-                            self._cred(request))
+    async def rpc_getroot(self, request):
+        """``kvs.getroot {namespace}`` -> ``{rootref, rootseq, owner, flags}``.
+
+        On rank 0 the namespace is marked :attr:`~fluxd.kvs.namespaces.
+        Namespace.followed`: a follower fetches a namespace this way
+        before it reads it, and must then hear of its new roots."""
+        ns = await self.namespace(request.json().get("namespace", PRIMARY),
+                                  self._cred(request))
+        if self._leader:
+            ns.followed = True
+        return ns.info()
 
     @method("wait-version", roles=ROLE_USER)
     async def rpc_wait_version(self, request):

@@ -14,7 +14,7 @@ from fluxd.message.types import ROLE_USER
 from fluxd.storage import treeobj as T
 from fluxd.storage.lookup import READDIR, TREEOBJ, WAITCREATE, WATCH, WATCH_APPEND
 from fluxd.storage.txn import APPEND
-from fluxd.testing.kvs import GatedStore, KVSBroker
+from fluxd.testing.kvs import GatedStore, KVSBroker, link
 from tests.unit.kvs.test_service import put
 from tests.unit.kvs.test_watch import Stream
 
@@ -360,3 +360,66 @@ class BatchLoadTests(SynchronousTestCase):
         # directory of jobs, the job's own directory)
         self.assertLessEqual(many, 6)
         self.assertEqual(few, many)
+
+
+class FollowerTests(SynchronousTestCase):
+    """A follower hears of a job's namespace (its setroot and removed
+    events) only once it has read it, and then of every change."""
+
+    def setUp(self):
+        self.b0, self.b1 = KVSBroker(0), KVSBroker(1)
+        link(self.b0, self.b1)
+        for b in (self.b0, self.b1):
+            self.successResultOf(b.start())
+        self.topics = []
+        self.b1.events.subscribe("kvs.namespace-",
+                                 lambda m: self.topics.append(m.topic))
+
+    def batch(self, *steps):
+        self.successResultOf(self.b0.kvs.commit_batch(list(steps)))
+
+    def start(self, job):
+        self.batch({"op": "create", "namespace": f"job-{job}", "owner": GUEST},
+                   commit("primary", {"key": f"job.{job}.guest", "flags": 0,
+                                      "dirent": T.create_symlink(
+                                          ".", f"job-{job}")}),
+                   commit(f"job-{job}", append("exec.eventlog", b"init\n")))
+
+    def end(self, job):
+        self.batch(commit(f"job-{job}", append("exec.eventlog", b"done\n")),
+                   {"op": "copy", "from": f"job-{job}", "namespace": "primary",
+                    "key": f"job.{job}.guest"},
+                   {"op": "remove", "namespace": f"job-{job}"})
+
+    def value(self, key, ns="primary"):
+        return T.decode_val(self.successResultOf(self.b1.kvs.lookup(ns, key)))
+
+    def known(self):
+        return [n["namespace"] for n in self.b1.kvs.namespaces()]
+
+    def test_namespaces_nobody_read_send_nothing_to_followers(self):
+        for job in range(10):
+            self.start(job)
+        for job in range(10):
+            self.end(job)
+        self.assertTrue(self.topics)
+        self.assertEqual(set(self.topics), {"kvs.namespace-primary-setroot"})
+        self.assertEqual(self.value("job.3.guest.exec.eventlog"), b"init\ndone\n")
+        self.assertEqual(self.known(), ["primary"])
+
+    def test_a_follower_that_read_a_namespace_follows_it_to_its_end(self):
+        self.start(1)
+        self.start(2)
+        self.assertEqual(self.value("job.1.guest.exec.eventlog"), b"init\n")
+        self.assertEqual(self.known(), ["job-1", "primary"])
+        self.batch(commit("job-1", append("exec.eventlog", b"start\n")),
+                   commit("job-2", append("exec.eventlog", b"start\n")))
+        # read from the follower's own root: the setroot event moved it
+        self.assertEqual(self.value("exec.eventlog", "job-1"),
+                         b"init\nstart\n")
+        self.assertNotIn("kvs.namespace-job-2-setroot", self.topics)
+        self.end(1)
+        self.assertIn("kvs.namespace-job-1-removed", self.topics)
+        self.assertEqual(self.known(), ["primary"])
+        self.assertEqual(self.value("job.1.guest.exec.eventlog"),
+                         b"init\nstart\ndone\n")
