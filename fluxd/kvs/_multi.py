@@ -140,6 +140,29 @@ def _descend(top, parts, have, below):
             return
 
 
+#: a namespace keeps its directories decoded (:attr:`~fluxd.kvs.
+#: namespaces.Namespace.kept`) while it has at most this many, of at most
+#: :data:`KEEP_ENTRIES` entries each (a job's: its root and ``exec``)
+KEEP_DIRS, KEEP_ENTRIES = 8, 64
+
+
+def _kept(rootref, pool):
+    """The directories of the tree at ``rootref`` taken from ``pool``
+    (``{blobref: dir}``), or none if it is larger than the limits."""
+    out, todo = {}, [rootref]
+    while todo:
+        ref = todo.pop()
+        obj = pool.get(ref)
+        if obj is None or ref in out:
+            continue
+        if len(out) == KEEP_DIRS or len(obj["data"]) > KEEP_ENTRIES:
+            return {}
+        out[ref] = obj
+        todo.extend(entry["data"][0] for entry in obj["data"].values()
+                    if entry["type"] == T.DIRREF)
+    return out
+
+
 def _first_error(failure):
     failure.trap(defer.FirstError)
     return failure.value.subFailure
@@ -158,7 +181,7 @@ class _Work:
     operation lists given to it and not applied yet."""
 
     __slots__ = ("name", "ns", "owner", "current", "rootref", "changed",
-                 "created", "removed", "keys", "segments")
+                 "created", "removed", "keys", "segments", "objects")
 
     def __init__(self, name, ns, owner, current, rootref, created=False):
         self.name, self.ns, self.owner = name, ns, owner
@@ -168,6 +191,7 @@ class _Work:
         self.removed = False
         self.keys = {}
         self.segments = []
+        self.objects = {}
 
 
 class _Batch:
@@ -224,6 +248,7 @@ class _Batch:
         for name, paths in walks.items():
             ns = self.svc._ns.get(name)
             if ns is not None and not ns.removed:
+                self.loaded.update(ns.kept)
                 frontier.setdefault(ns.rootref, set()).update(paths)
         while frontier:
             await self._load(frontier)
@@ -250,6 +275,7 @@ class _Batch:
                 return None
             ns.running = True
             self.claimed.append(ns)
+        self.loaded.update(ns.kept)
         current = self._have(ns.rootref)
         if current is None:
             await self._load([ns.rootref])
@@ -304,6 +330,7 @@ class _Batch:
             rootref, blobs, objects = unroll(work.current, self.svc.content.hash)
             self.blobs.update(blobs)
             self.objects.update(objects)
+            work.objects.update(objects)
             # not stored until the batch ends: later steps find them here
             self.loaded.update(objects)
             work.current, work.rootref = objects[rootref], rootref
@@ -369,9 +396,12 @@ class _Batch:
         # every root moves before any listener hears of one
         for name, work, rootref, seq in changed:
             if work.created:
-                svc._ns[name] = Namespace(name, rootref, seq, work.owner)
+                ns = svc._ns[name] = Namespace(name, rootref, seq, work.owner)
             else:
-                work.ns.advance(rootref, seq)
+                ns = work.ns
+                ns.advance(rootref, seq)
+            if name != PRIMARY:
+                ns.kept = _kept(rootref, {**ns.kept, **work.objects})
         removed = [name for name, work in self.work.items()
                    if work.removed and work.ns is not None]
         for name in removed:

@@ -354,6 +354,28 @@ class BatchLoadTests(SynchronousTestCase):
         self.successResultOf(b.stop())
         return rounds
 
+    def test_a_jobs_namespace_is_not_loaded_again_by_the_next_batch(self):
+        store = HeldLoads()
+        b = KVSBroker(0, store, cache_bytes=1)
+        self.successResultOf(b.start())
+        self.successResultOf(b.kvs.commit_batch([
+            {"op": "create", "namespace": "job-1", "owner": GUEST},
+            commit("job-1", append("exec.eventlog", b"init\n"),
+                   append("output", b"o1\n"))]))
+        store.hold = True
+        for data in (b"start\n", b"finish\n"):
+            d = b.kvs.commit_batch([
+                commit("job-1", append("exec.eventlog", data),
+                       append("output", b"more\n"))])
+            # nothing cached, yet nothing to load: the namespace kept its
+            # directories
+            self.assertEqual(store.loads, [])
+            self.successResultOf(d)
+        store.hold = False
+        obj = self.successResultOf(b.kvs.lookup("job-1", "exec.eventlog"))
+        self.assertEqual(T.decode_val(obj), b"init\nstart\nfinish\n")
+        self.successResultOf(b.stop())
+
     def test_rounds_of_loads_do_not_grow_with_the_batch(self):
         few, many = self.fold(2), self.fold(64)
         # one round per level of the trees walked (root, job, 0000, its
