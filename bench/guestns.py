@@ -20,6 +20,34 @@ the load average (the machine's load moves the wall figures, less the
 CPU ones).
 
 Usage: ``.venv/bin/python bench/guestns.py [--jobs N] [--wave N] [--reps N]``
+
+Measured 2026-12-03 (guestns20, load average 5-6, median of 3, CPU s
+per 1000 jobs): primary 1.26-1.29, guest 1.43-1.58.
+
+The first version of guest namespaces (guestns19) was reverted for
+``bench/throughput.py --real -N 16000 -s 4``: 135 submits/s instead of
+1,687, rank 0 at 408 MiB instead of 154.  Each multi-namespace batch
+loaded the directories it walked through one at a time and applied
+``primary``'s operations once per job folded back: about 20 ms a job,
+so that with 4 brokers (jobs ending faster) each batch took longer than
+the jobs behind it needed to queue, and the batches (the submissions'
+acknowledgements with them) doubled in size each round: 9.6 s for 610
+jobs, then 19 s for 1,041, 38 s for 1,831.  Loading level by level,
+each level at once, and one transaction for ``primary`` (guestns20)
+ended it; the same day, interleaved, same load (load average 3-11)::
+
+                       submit/s  jobs/s  rank0 RSS MiB  r0 ms/job
+    -N 16000 -s 4  main     957      83          170.1       4.02
+                   guest   1281      83          172.8       4.03
+    -N 2000 -s 4   main    1413     114           75.6       3.26
+                   guest   1703     112           76.6       3.61
+    -N 2000 -s 1   main    1516      52           69.9       6.20
+                   guest   1773      63           69.8       5.84
+
+(before the fix, -N 16000 -s 4: 102 submits/s, 98 jobs/s, 461 MiB).
+A batch also sends a namespace's setroot and removed events only once a
+broker has fetched it: 2.8 events per job before, 0.33 after (main:
+0.34).
 """
 
 import argparse
