@@ -236,8 +236,17 @@ class IKVS(Interface):
         """Apply a transaction; a Deferred firing with ``{rootref, rootseq}``
         once the new root is durable and visible on this broker."""
 
+    def commit_batch(steps):
+        """Apply ordered ``create``/``commit``/``copy``/``remove`` steps
+        over several namespaces in one durable write (rank 0); a Deferred
+        firing with ``primary``'s ``{rootref, rootseq}``."""
+
     def getroot(namespace):
         """A Deferred firing with ``{rootref, rootseq, owner, flags}``."""
+
+    def namespaces():
+        """``[{namespace, owner, flags}]`` known to this broker (rank 0:
+        every namespace)."""
 
     def wait_version(namespace, rootseq):
         """A Deferred firing once the local root reaches ``rootseq``."""

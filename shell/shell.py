@@ -173,7 +173,9 @@ class Shell:
         f58 = self.spec.get("f58", str(self.jobid))
         env.update(FLUX_JOB_ID=f58, FLUX_JOB_SIZE=str(self.size),
                    FLUX_JOB_NNODES=str(self.nnodes),
-                   FLUX_JOB_TMPDIR=self.make_tmpdir(env, f58))
+                   FLUX_JOB_TMPDIR=self.make_tmpdir(env, f58),
+                   # flux kvs in a task reads the job's guest namespace
+                   FLUX_KVS_NAMESPACE=f"job-{self.jobid}")
         if self.spec.get("uri"):
             env["FLUX_URI"] = self.spec["uri"]
         return env

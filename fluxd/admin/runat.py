@@ -107,6 +107,8 @@ class Runat:
         self._reactor = reactor
         self._environ = dict(environ)
         self._environ["FLUX_URI"] = uri
+        # a job's guest namespace (set in its tasks) is not this instance's
+        self._environ.pop("FLUX_KVS_NAMESPACE", None)
         self._phases = {}
         self._current = {}
         self._aborted = set()

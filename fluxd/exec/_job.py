@@ -8,6 +8,8 @@ answers its ``job-exec.start`` request.  States, as in job-exec.c:
 ``started`` once ``starting`` is posted (a kill from then on ends the job
 with the signal as wait status), ``running`` once ``start`` (or
 ``reattached``) was answered, ``finalizing`` once ``done`` is on its way.
+Its exec eventlog lives in its guest namespace (:attr:`TestJob.guest`)
+until :attr:`TestJob.moved` into ``primary`` as the job ends.
 """
 
 import signal
@@ -15,6 +17,7 @@ import signal
 from twisted.internet import defer
 
 from fluxd.errors import FluxError, InvalidArgument
+from fluxd.exec._guest import guest_namespace
 from fluxd.exec.testconf import ExecTestError, read_conf
 from fluxd.formats import fluid
 
@@ -38,14 +41,16 @@ class TestJob:
     """One job of the exec service (freed at its final release)."""
 
     __test__ = False  # not a test case, whatever pytest thinks of the name
-    __slots__ = ("svc", "id", "userid", "key", "request", "jobspec",
-                 "reattach", "conf", "expiration", "starttime", "run_timer",
-                 "expiry", "started", "running", "exception_in_progress",
-                 "finalizing", "wait_status", "done")
+    __slots__ = ("svc", "id", "userid", "key", "guest", "moved", "request",
+                 "jobspec", "reattach", "conf", "expiration", "starttime",
+                 "run_timer", "expiry", "started", "running",
+                 "exception_in_progress", "finalizing", "wait_status", "done")
 
     def __init__(self, svc, jobid, userid, request, jobspec, R, reattach):
         self.svc, self.id, self.userid = svc, jobid, userid
         self.key = fluid.encode(jobid, "kvs")
+        #: the guest namespace; ``moved``: folded back into ``primary``
+        self.guest, self.moved = guest_namespace(jobid), False
         self.request, self.jobspec, self.reattach = request, jobspec, reattach
         self.conf = None
         execution = R.get("execution") if isinstance(R, dict) else None
@@ -74,7 +79,23 @@ class TestJob:
     # -- the job's life ----------------------------------------------------------
 
     def begin(self):
-        """Post ``init`` (``reattach``); the rest follows once durable."""
+        """Open the guest namespace, post ``init`` (``reattach``); the
+        rest follows once durable."""
+        if self.reattach:
+            d = defer.Deferred.fromCoroutine(self.svc.guests.exists(self))
+            d.addCallback(self._begin_reattach)
+            d.addErrback(self._reattach_failed)
+            return
+        self.svc.guests.open(self)
+        self._begin()
+
+    def _begin_reattach(self, exists):
+        # a job started before guest namespaces kept its guest directory
+        # in primary: it goes on there
+        self.moved = not exists
+        self._begin()
+
+    def _begin(self):
         if self.expiration < 0:
             self.fatal(f"Invalid resource set expiration"
                        f" {self.expiration:.2f}")
@@ -221,6 +242,7 @@ class TestJob:
         self.svc.deadlines.cancel(self.run_timer)
         self.svc.deadlines.cancel(self.expiry)
         self.run_timer = self.expiry = None
+        self.svc.guests.close(self)
         self.svc.post(self, "done", then=type(self)._release)
 
     def _release(self):

@@ -15,7 +15,8 @@ ranks short of init, which are drained.  Once every shell has started its
 tasks, ``shell.start {taskmap}`` and the ``start`` response; each shell's
 exit releases its rank, the last one gives ``finish`` with the greatest
 wait status.  Output events become RFC 24 entries of
-``job.<id>.guest.output`` (a ``header`` first), written through the
+``output`` in the job's guest namespace (``job.<id>.guest.output``
+through its symlink; a ``header`` first), written through the
 service's batcher with the exec eventlog.  Standard input given by
 ``job-exec.input`` (``flux run``, ``flux job attach``) is logged in
 ``guest.input`` and sent to every shell for all its tasks.  A PMI
@@ -276,7 +277,7 @@ class ShellJob(TestJob):
         upto = self.seqs[rank]
         # with (or after) the output of those events: a broker killed
         # before the acknowledgement skips them when they come again
-        self.svc.writer.put_value(f"{self.key}.guest.exec.seq.{rank}",
+        self.svc.guests.put_value(self, f"exec.seq.{rank}",
                                   str(upto).encode())
 
         def durable(_):
@@ -364,8 +365,7 @@ class ShellJob(TestJob):
     def output(self, name, context):
         """Append an entry to the job's output eventlog."""
         line = eventlog.encode_entry(name, context, self.svc.reactor.seconds())
-        self.svc.writer.append(self.key + ".guest.output",
-                               line.encode("utf-8"))
+        self.svc.guests.append(self, "output", line.encode("utf-8"))
 
     # -- shell events ---------------------------------------------------------
 
@@ -498,8 +498,7 @@ class ShellJob(TestJob):
 
     def input_entry(self, name, context):
         line = eventlog.encode_entry(name, context, self.svc.reactor.seconds())
-        self.svc.writer.append(self.key + ".guest.input",
-                               line.encode("utf-8"))
+        self.svc.guests.append(self, "input", line.encode("utf-8"))
 
     def _send_input(self, order):
         router = self.svc.router

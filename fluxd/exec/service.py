@@ -28,8 +28,13 @@ streaming ``job-exec.start {id, userid, jobspec, R, reattach}`` per job
 entering RUN.  Jobs are simulated as flux-core's ``testexec`` does
 (settings in :mod:`fluxd.exec.testconf`).  The life of one job:
 
+- the job's guest namespace ``job-<id>`` (decimal id) is created, owned
+  by the job's user, and ``job.<id>.guest`` in ``primary`` becomes a
+  symlink to its root (:class:`~fluxd.exec._guest.GuestNamespaces`);
+  the exec eventlog, the output and the input are written there, so the
+  job's user may read them with ``flux kvs -N job-<id>``;
 - exec eventlog ``init`` (``reattach`` on reattach), written to
-  ``job.<id>.guest.exec.eventlog`` in the primary namespace and awaited;
+  ``exec.eventlog`` of the guest namespace and awaited;
 - the settings are read (a guest's test job needs ``[exec.testexec]
   allow-guests``); ``mock_exception=init`` fails here;
 - ``starting`` (``re-starting``), then the ``start`` response (or
@@ -43,8 +48,17 @@ entering RUN.  Jobs are simulated as flux-core's ``testexec`` does
 - a fatal exception (``job-exception`` event of the job manager, acted
   on at the next reactor turn, or one raised here) kills it with
   ``exec.term-signal`` (SIGTERM);
-- ``complete {status}`` and the ``finish`` response, then ``done``
-  (awaited) and the final ``release``, which ends the stream.
+- ``complete {status}`` and the ``finish`` response; the guest
+  namespace's final root is copied into ``job.<id>.guest`` (a ``dirref``
+  to the same blobs) and the namespace removed, then ``done`` (awaited)
+  and the final ``release``, which ends the stream.
+
+Every write of a job, its namespace's creation and removal included,
+goes through the batcher, in order, many jobs per commit (one
+multi-namespace batch, one durable write).  Namespaces survive a broker
+restart: a reattached job writes on into its own; the namespaces of jobs
+that finished while the broker was down are folded back at start
+(:meth:`~fluxd.exec._guest.GuestNamespaces.recover`).
 
 Killing a test job "ends" it with the signal as wait status, as
 testexec's kill does.  Every eventlog write goes through one
@@ -69,6 +83,7 @@ from fluxd.errors import (
     FluxError, InvalidArgument, NotFound, PermissionDenied, ProtocolError)
 from fluxd.exec._deadlines import Deadlines
 from fluxd.exec._imp import ImpShells
+from fluxd.exec._guest import GuestNamespaces
 from fluxd.exec._job import GUESTS_REFUSED, TestJob
 from fluxd.exec._shelljob import IMP_NEEDED, ShellJob, _idset
 from fluxd.exec._shells import ShellServerProcess
@@ -156,6 +171,8 @@ class ExecService(Module):
         self._shared = writer is not None
         self.writer = writer if self._shared or rank != 0 else KVSBatcher(
             reactor, kvs, router.instance_cred, on_durable=self._durable)
+        self.guests = GuestNamespaces(reactor, kvs, self.writer,
+                                      router.instance_cred)
         self.deadlines = Deadlines(reactor, self._deadline)
         self.rundir = rundir
         self.shells = shells if shells is not None \
@@ -225,10 +242,16 @@ class ExecService(Module):
             return
         self._sub = self.events.subscribe("job-exception", self._exception)
         # once registered: the job manager sends starts from its hello
-        self._hello = self.reactor.callLater(0, self._say_hello)
+        self._hello = self.reactor.callLater(0, self._recover_then_hello)
+
+    def _recover_then_hello(self):
+        self._hello = None
+        d = defer.Deferred.fromCoroutine(self.guests.recover(self.jobs))
+        d.addErrback(lambda f: self.log.failure(
+            "job-exec: recovering guest namespaces", f))
+        d.addCallback(lambda _: self._say_hello() if self.running else None)
 
     def _say_hello(self):
-        self._hello = None
         d = self.router.call("job-manager.exec-hello",
                              {"service": self.name},
                              cred=self.router.instance_cred)
@@ -263,8 +286,7 @@ class ExecService(Module):
         """Append to the job's exec eventlog; ``then(job)`` once durable."""
         line = eventlog.encode_entry(name, context, self.reactor.seconds())
         note = None if then is None else (then, job)
-        self.writer.append(job.key + ".guest.exec.eventlog",
-                           line.encode("utf-8"),
+        self.guests.append(job, "exec.eventlog", line.encode("utf-8"),
                            note=None if self._shared else note)
         if self._shared and note is not None:
             # ordered before anything queued after it: go on at once

@@ -27,12 +27,22 @@ run``'s wall time, at its ``clean``).
 A commit that fails (the KVS turned read-only on a full disk) is retried
 with a growing delay, its operations kept in order: the job services
 cannot take back events they already acted on.
+
+Operations may name another namespace than the batcher's own (a job's
+guest namespace ``job-<id>``), and namespaces may be created, copied
+into a key and removed in the same stream (:meth:`KVSBatcher.
+create_namespace`, :meth:`~KVSBatcher.copy_namespace`, :meth:`~KVSBatcher.
+remove_namespace`): a batch that holds more than operations on one
+namespace goes to rank 0's KVS as one
+:meth:`~fluxd.kvs.service.KVSService.commit_batch`, its steps in the
+order they were queued, all of it landing in one durable write.
 """
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from fluxd.interfaces import IKVS, provide
+from fluxd.kvs.namespaces import PRIMARY
 from fluxd.storage import treeobj as T
 from fluxd.storage.txn import APPEND
 
@@ -42,14 +52,15 @@ _RETRY_FIRST, _RETRY_MAX = 0.1, 5.0
 
 
 class KVSBatcher:
-    """Batches of operations on one namespace, committed one at a time.
+    """Batches of operations, committed one batch at a time.
 
     :param clock: IReactorTime (the batch is cut on the next turn).
     :param kvs: the broker's :class:`~fluxd.interfaces.IKVS`.
     :param cred: the credential the commits are made with.
     :param on_durable: ``on_durable(notes)`` with the notes of each batch
         once it is durable, in order.
-    :param namespace: the namespace written (``primary``).
+    :param namespace: the namespace written when an operation names none
+        (``primary``).
     :ivar interval: seconds from the start of one commit to the start of
         the next at the soonest (0: as soon as the previous one is
         durable), when the previous one carried at least ``busy_ops``
@@ -58,14 +69,17 @@ class KVSBatcher:
 
     log = Logger()
 
-    def __init__(self, clock, kvs, cred, on_durable=None, namespace="primary"):
+    def __init__(self, clock, kvs, cred, on_durable=None, namespace=PRIMARY):
         self._clock = clock
         self._kvs = provide(IKVS, kvs)
         self._cred = cred
         self._on_durable = on_durable
         self._namespace = namespace
-        self._ops = []
-        self._append_at = {}
+        # [kind, namespace, arg]: ("ops", ns, [[key, flags, value]...]),
+        # ("create", ns, owner), ("copy", ns, (from, key)), ("remove", ns, None)
+        self._steps = []
+        self._open = {}         # namespace -> (ops list, {key: index})
+        self._count = 0
         self._notes = []
         self._waiters = []
         self._turn = None
@@ -80,31 +94,68 @@ class KVSBatcher:
 
     # -- queueing ----------------------------------------------------------
 
-    def put(self, key, dirent, note=None):
-        """Set ``key`` to the tree object ``dirent``."""
-        self._append_at.pop(key, None)
-        self._ops.append([key, 0, dirent])
+    def _ops_of(self, namespace):
+        namespace = namespace or self._namespace
+        entry = self._open.get(namespace)
+        if entry is None:
+            ops = []
+            self._steps.append(["ops", namespace, ops])
+            entry = self._open[namespace] = (ops, {})
+        self._count += 1
+        return entry
+
+    def put(self, key, dirent, note=None, namespace=None):
+        """Set ``key`` (of ``namespace``) to the tree object ``dirent``."""
+        ops, append_at = self._ops_of(namespace)
+        append_at.pop(key, None)
+        ops.append([key, 0, dirent])
         self._queued(note)
 
-    def put_value(self, key, data, note=None):
+    def put_value(self, key, data, note=None, namespace=None):
         """Set ``key`` to the bytes ``data``."""
-        self.put(key, T.create_val(data), note)
+        self.put(key, T.create_val(data), note, namespace)
 
-    def unlink(self, key, note=None):
+    def unlink(self, key, note=None, namespace=None):
         """Remove ``key`` (a directory with all it holds)."""
-        self._append_at.pop(key, None)
-        self._ops.append([key, 0, None])
+        ops, append_at = self._ops_of(namespace)
+        append_at.pop(key, None)
+        ops.append([key, 0, None])
         self._queued(note)
 
-    def append(self, key, data, note=None):
+    def append(self, key, data, note=None, namespace=None):
         """Append the bytes ``data`` to ``key``'s value (created if absent)."""
-        index = self._append_at.get(key)
+        ops, append_at = self._ops_of(namespace)
+        index = append_at.get(key)
         if index is not None:
-            self._ops[index][2] += data
+            ops[index][2] += data
         else:
-            self._append_at[key] = len(self._ops)
-            self._ops.append([key, APPEND, data])
+            append_at[key] = len(ops)
+            ops.append([key, APPEND, data])
         self._queued(note)
+
+    def _control(self, kind, namespace, arg, touched, note):
+        # operations queued later on the namespaces involved must follow
+        # this step: they go to a new step of their own
+        for name in touched:
+            self._open.pop(name, None)
+        self._steps.append([kind, namespace, arg])
+        self._count += 1
+        self._queued(note)
+
+    def create_namespace(self, name, owner, note=None):
+        """Create namespace ``name`` for user ``owner`` (nothing happens
+        if it exists)."""
+        self._control("create", name, owner, (name,), note)
+
+    def copy_namespace(self, name, key, note=None, namespace=None):
+        """Make ``key`` (of ``namespace``) a ``dirref`` to the root of
+        namespace ``name`` as the operations queued so far leave it."""
+        namespace = namespace or self._namespace
+        self._control("copy", namespace, (name, key), (name, namespace), note)
+
+    def remove_namespace(self, name, note=None):
+        """Remove namespace ``name``."""
+        self._control("remove", name, None, (name,), note)
 
     def _queued(self, note):
         if note is not None:
@@ -114,7 +165,7 @@ class KVSBatcher:
     def flush(self):
         """A new Deferred firing once every operation queued so far is
         durable (at once when nothing is queued or in flight)."""
-        if not self._ops and not self._inflight:
+        if not self._steps and not self._inflight:
             return defer.succeed(None)
         d = defer.Deferred()
         self._waiters.append(d)
@@ -124,38 +175,63 @@ class KVSBatcher:
     @property
     def pending(self):
         """Operations queued and not yet sent."""
-        return len(self._ops)
+        return self._count
 
     # -- committing ----------------------------------------------------------
 
     def _schedule(self, delay=0):
         if self._turn is None and not self._inflight and (
-                self._ops or self._waiters):
+                self._steps or self._waiters):
             if self.interval and self._last_start is not None \
                     and self._last_ops >= self.busy_ops:
                 delay = max(delay, self._last_start + self.interval
                             - self._clock.seconds())
             self._turn = self._clock.callLater(delay, self._commit)
 
+    @staticmethod
+    def _raw(ops):
+        return [{"key": key, "flags": flags,
+                 "dirent": T.create_val(value) if flags & APPEND else value}
+                for key, flags, value in ops]
+
     def _commit(self):
         self._turn = None
         self._last_start = self._clock.seconds()
-        ops, self._ops, self._append_at = self._ops, [], {}
+        steps, self._steps, self._open = self._steps, [], {}
+        count, self._count = self._count, 0
         notes, self._notes = self._notes, []
         waiters, self._waiters = self._waiters, []
-        if not ops:
+        if not steps:
             for d in waiters:
                 d.callback(None)
             return
-        self._last_ops = len(ops)
-        raw = [{"key": key, "flags": flags,
-                "dirent": T.create_val(value) if flags & APPEND else value}
-               for key, flags, value in ops]
+        self._last_ops = count
         self._inflight = True
-        d = self._kvs.commit(self._namespace, raw, 0, cred=self._cred)
+        steps = _joined(steps)
+        if len(steps) == 1 and steps[0][0] == "ops":
+            d = self._kvs.commit(steps[0][1], self._raw(steps[0][2]), 0,
+                                 cred=self._cred)
+        else:
+            d = self._kvs.commit_batch(self._batch(steps), cred=self._cred)
         d.addCallbacks(self._committed, self._failed,
-                       callbackArgs=(len(ops), notes, waiters),
-                       errbackArgs=(ops, notes, waiters))
+                       callbackArgs=(count, notes, waiters),
+                       errbackArgs=(steps, count, notes, waiters))
+
+    def _batch(self, steps):
+        out = []
+        for kind, namespace, arg in steps:
+            if kind == "ops":
+                out.append({"op": "commit", "namespace": namespace,
+                            "ops": self._raw(arg)})
+            elif kind == "create":
+                out.append({"op": "create", "namespace": namespace,
+                            "owner": arg})
+            elif kind == "copy":
+                out.append({"op": "copy", "namespace": namespace,
+                            "from": arg[0], "key": arg[1]})
+            else:
+                out.append({"op": "remove", "namespace": namespace})
+        return out
 
     def _committed(self, _result, count, notes, waiters):
         self._inflight = False
@@ -171,20 +247,16 @@ class KVSBatcher:
             d.callback(None)
         self._schedule()
 
-    def _failed(self, failure, ops, notes, waiters):
+    def _failed(self, failure, steps, count, notes, waiters):
         self._inflight = False
         self.log.warn("job KVS batch of {n} operations not committed, retry"
-                      " in {delay}s: {why}", n=len(ops), delay=self._retry,
+                      " in {delay}s: {why}", n=count, delay=self._retry,
                       why=failure.getErrorMessage())
-        # put them back in front, in order, merged with what came since
-        later, self._ops = self._ops, []
-        self._append_at = {}
-        for key, flags, value in ops + later:
-            if flags & APPEND:
-                self.append(key, value)
-            else:
-                self._ops.append([key, flags, value])
-                self._append_at.pop(key, None)
+        # put them back in front, in order; what came since follows them
+        # (a later append to the same key is not joined to an earlier one)
+        self._steps = steps + self._steps
+        self._open = {}
+        self._count += count
         self._notes = notes + self._notes
         self._waiters = waiters + self._waiters
         if self._turn is not None:
@@ -192,3 +264,16 @@ class KVSBatcher:
             self._turn = None
         delay, self._retry = self._retry, min(self._retry * 2, _RETRY_MAX)
         self._schedule(delay)
+
+
+def _joined(steps):
+    """``steps`` with neighbouring operations on one namespace joined
+    (a batch put back after a failure and the operations queued since)."""
+    out = []
+    for step in steps:
+        if out and step[0] == "ops" and out[-1][0] == "ops" \
+                and out[-1][1] == step[1]:
+            out[-1] = ["ops", step[1], out[-1][2] + step[2]]
+        else:
+            out.append(step)
+    return out

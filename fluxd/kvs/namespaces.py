@@ -67,6 +67,13 @@ class Namespace:
         self.owner = owner
         self.flags = flags
         self.removed = False
+        #: rank 0: some broker or client fetched it with ``kvs.getroot``
+        #: (a batch publishes its setroot and removed events only then)
+        self.followed = False
+        #: rank 0: the decoded directories of a small namespace as the
+        #: last batch left it (``{blobref: dir}``): the next one need not
+        #: load them again
+        self.kept = {}
         self.queue = []         # rank 0: commits waiting to be applied
         self.running = False    # rank 0: the apply loop is running
         self._idle = []         # Deferreds waiting for the loop to end

@@ -36,6 +36,7 @@ from fluxd.errors import (
 from fluxd.interfaces import IEvents, IKVS, IRouter, provide
 from fluxd.storage import blobref as _blobref
 from fluxd.storage import treeobj as T
+from fluxd.kvs._multi import MultiPending, apply_multi, check_steps
 from fluxd.kvs.cache import LRUCache
 from fluxd.kvs.content import root_record
 from fluxd.storage.errors import CorruptStore, MissingRef, NoNamespace
@@ -355,6 +356,10 @@ class KVSService(Module):
             try:
                 obj = await self._walk(root, parts, flags, want_dir, depth)
                 return obj, ns
+            except NotFound as missing:
+                # where a symlink led the walk (a watcher follows it there)
+                missing.namespace = ns.name
+                raise
             except Redirect as redirect:
                 ns = await self.namespace(redirect.namespace, cred)
                 root, parts, depth = ns.rootref, redirect.parts, redirect.depth
@@ -407,6 +412,49 @@ class KVSService(Module):
         ns.queue.append(pending)
         self._kick(ns)
         return await pending.d
+
+    def commit_batch(self, steps, cred=OWNER_CRED):
+        """Apply a batch of steps over several namespaces atomically
+        (rank 0 only; :mod:`fluxd.kvs._multi` describes the steps).
+
+        :returns: a Deferred firing with ``primary``'s ``{rootref,
+            rootseq}`` once every namespace's new root is durable.
+        """
+        return defer.Deferred.fromCoroutine(self._commit_batch(steps, cred))
+
+    async def _commit_batch(self, steps, cred):
+        if not self._leader:
+            raise InvalidArgument("commit batches are applied on rank 0 only")
+        checked = check_steps(steps, cred, self.blob_limit)
+        for op, _, arg in checked:
+            if op == "commit":
+                await self._check_refs(arg)
+        pending = MultiPending(checked)
+        ns = self._ns[PRIMARY]
+        ns.queue.append(pending)
+        self._kick(ns)
+        return await pending.d
+
+    def cache_objects(self, objects, blobs):
+        """Keep the decoded directories ``objects`` just stored (their
+        encoded sizes from ``blobs``) in the directory cache."""
+        for ref, obj in objects.items():
+            data = blobs.get(ref)
+            if data is not None:
+                self._objects.put(ref, obj, len(data) * _per_byte(obj))
+
+    def publish_setroot(self, name, rootref, seq, owner, keys):
+        """Send ``kvs.namespace-<name>-setroot`` (rank 0)."""
+        self.events.publish(f"{EVENT_PREFIX}{name}-setroot",
+                            {"namespace": name, "rootref": rootref,
+                             "rootseq": seq, "owner": owner, "keys": keys},
+                            private=True, cred=Credential(owner, ROLE_OWNER))
+
+    def publish_removed(self, name):
+        """Send ``kvs.namespace-<name>-removed`` (rank 0)."""
+        self.events.publish(f"{EVENT_PREFIX}{name}-removed",
+                            {"namespace": name},
+                            cred=self.router.instance_cred)
 
     async def _check_refs(self, ops):
         # A dirent may name blobs (valref, dirref): they must exist, and a
@@ -466,7 +514,10 @@ class KVSService(Module):
                         not ns.queue[0].flags & NO_MERGE:
                     batch.append(ns.queue.pop(0))
             try:
-                await self._apply(ns, batch)
+                if isinstance(batch[0], MultiPending):
+                    await apply_multi(self, batch[0])
+                else:
+                    await self._apply(ns, batch)
             except Exception:
                 failure = Failure()
                 if failure.check(NoSpace):
@@ -516,10 +567,7 @@ class KVSService(Module):
         await self.content.write(
             blobs, {ns.name: root_record(rootref, seq, ns.owner, ns.flags)})
         for ref, obj in objects.items():
-            per_byte = DECODED_PER_BYTE + (
-                PARTS_PER_BYTE if getattr(obj["data"], "parts", None)
-                else 0)
-            self._objects.put(ref, obj, len(blobs[ref]) * per_byte)
+            self._objects.put(ref, obj, len(blobs[ref]) * _per_byte(obj))
         key_list = list(keys)
         self._root_changed(ns, rootref, seq, key_list)
         self.events.publish(f"{EVENT_PREFIX}{ns.name}-setroot",
@@ -671,10 +719,17 @@ class KVSService(Module):
         return {"namespace": namespace, "key": key, "val": obj}
 
     @method("getroot", roles=ROLE_USER)
-    def rpc_getroot(self, request):
-        """``kvs.getroot {namespace}`` -> ``{rootref, rootseq, owner, flags}``."""
-        return self.getroot(request.json().get("namespace", PRIMARY),
-                            self._cred(request))
+    async def rpc_getroot(self, request):
+        """``kvs.getroot {namespace}`` -> ``{rootref, rootseq, owner, flags}``.
+
+        On rank 0 the namespace is marked :attr:`~fluxd.kvs.namespaces.
+        Namespace.followed`: a follower fetches a namespace this way
+        before it reads it, and must then hear of its new roots."""
+        ns = await self.namespace(request.json().get("namespace", PRIMARY),
+                                  self._cred(request))
+        if self._leader:
+            ns.followed = True
+        return ns.info()
 
     @method("wait-version", roles=ROLE_USER)
     async def rpc_wait_version(self, request):
@@ -724,6 +779,13 @@ class KVSService(Module):
         out["namespace"] = {ns.name: {"rootseq": ns.seq, "pending": len(ns.queue)}
                             for ns in self._ns.values()}
         return out
+
+
+def _per_byte(obj):
+    """Memory a decoded directory takes per byte of its JSON."""
+    if getattr(obj["data"], "parts", None):
+        return DECODED_PER_BYTE + PARTS_PER_BYTE
+    return DECODED_PER_BYTE
 
 
 def _deepcopy(obj):

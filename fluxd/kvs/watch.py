@@ -18,9 +18,14 @@ in root order, until the client cancels (or disconnects):
 * ``STREAM`` (without ``WATCH``): the value one blob per response.
 
 The stream ends with ENOENT when a watched key is removed and ENOTSUP
-when its namespace is removed.  Watches run on every broker, driven by
-the local KVS's root changes, so a follower's watcher sees the same
-sequence of values as one on rank 0.
+when its namespace is removed.  A key reached through a symlink into
+another namespace (``job.<id>.guest`` while the job runs) is watched in
+both: a new root of the other namespace is looked at too, and answered
+when the value it gives differs from the last one (its key names are
+not those of the watched namespace).  That namespace's removal alone
+ends nothing: the symlink is replaced in the same batch.  Watches run on
+every broker, driven by the local KVS's root changes, so a follower's
+watcher sees the same sequence of values as one on rank 0.
 """
 
 import errno
@@ -45,6 +50,7 @@ __all__ = ["WatchService", "touches"]
 _ALLOWED = (READDIR | READLINK | TREEOBJ | WATCH | WAITCREATE | WATCH_FULL
             | WATCH_UNIQ | WATCH_APPEND | STREAM | WATCH_INITIAL_SENTINEL)
 _STOP = object()
+_STALE = object()
 
 
 def touches(watched, changed):
@@ -87,6 +93,8 @@ class WatchService(Module):
         for watcher in list(self._watchers):
             if watcher.namespace == namespace:
                 watcher.update(rootref, seq, keys)
+            elif watcher.via == namespace and rootref is not None:
+                watcher.update(rootref, seq, keys, via=True)
 
     @method("lookup", roles=ROLE_USER, streaming=True)
     def rpc_lookup(self, request):
@@ -128,18 +136,19 @@ class _Watcher:
         self.last = None        # the tree object last answered
         self.seen = None        # WATCH_APPEND: blobrefs already sent
         self.exists = False
+        self.via = None         # the namespace a symlink led the lookup to
         self._updates = []
         self._wakeup = None
         request.on_cancel(lambda: self.stop(None))
 
     # -- events from the service ------------------------------------------------
 
-    def update(self, rootref, seq, keys):
-        self._updates.append((rootref, seq, keys))
+    def update(self, rootref, seq, keys, via=False):
+        self._updates.append((rootref, seq, keys, via))
         self._wake()
 
     def stop(self, error):
-        self._updates.append((_STOP, error, None))
+        self._updates.append((_STOP, error, None, False))
         self._wake()
 
     def _wake(self):
@@ -164,11 +173,15 @@ class _Watcher:
             if not self.flags & WATCH and (self.exists or not self.flags & WAITCREATE):
                 return
             while True:
-                rootref, seq, keys = await self._next()
+                rootref, seq, keys, via = await self._next()
                 if rootref is _STOP:
                     if seq is not None:
                         raise seq
                     return
+                if via:
+                    if await self._via_changed():
+                        return
+                    continue
                 if rootref is None:
                     raise NoNamespace(f"namespace {self.namespace!r} was removed")
                 if seq <= self.seq:
@@ -185,17 +198,35 @@ class _Watcher:
 
     async def _lookup(self, rootref):
         try:
-            obj, _ = await self.kvs.lookup_at(self.namespace, self.key,
-                                              self.lookup_flags, rootref,
-                                              self.cred)
-            return obj
-        except NotFound:
+            obj, ns = await self.kvs.lookup_at(self.namespace, self.key,
+                                               self.lookup_flags, rootref,
+                                               self.cred)
+        except NotFound as missing:
+            name = getattr(missing, "namespace", self.namespace)
+            self.via = None if name == self.namespace else name
             return None
+        except NoNamespace:
+            if self.via is None:
+                raise
+            # an older root's symlink to a namespace since folded back:
+            # the newer root that replaced the symlink is on its way
+            return _STALE
+        self.via = None if ns.name == self.namespace else ns.name
+        return obj
+
+    async def _via_changed(self):
+        """The namespace a symlink leads to has a new root: look again
+        at the current root; answer if the value changed.  True ends."""
+        ns = await self.kvs.namespace(self.namespace, self.cred)
+        obj = await self._lookup(None)
+        if obj is _STALE or obj is None or obj == self.last:
+            return False
+        return await self._changed_to(obj, ns.seq)
 
     async def _initial(self, rootref, seq):
         self.seq = seq
         obj = await self._lookup(rootref)
-        if obj is None:
+        if obj is None or obj is _STALE:
             if not self.flags & WAITCREATE:
                 raise NotFound("No such file or directory")
             return
@@ -219,6 +250,11 @@ class _Watcher:
     async def _changed(self, rootref, seq):
         """Handle a relevant new root; True ends the stream."""
         obj = await self._lookup(rootref)
+        if obj is _STALE:
+            return False
+        return await self._changed_to(obj, seq)
+
+    async def _changed_to(self, obj, seq):
         if obj is None:
             if self.exists:
                 raise NotFound("No such file or directory")

@@ -83,6 +83,17 @@ class RunatTests(TestCase):
     def test_interface(self):
         verifyObject(IRunat, self.runat)
 
+    def test_a_parent_jobs_kvs_namespace_is_not_passed_on(self):
+        # an instance started by a job's task: its programs use its own
+        # primary namespace, not the job's guest namespace
+        runat = Runat(self.reactor, {"HOME": "/h",
+                                     "FLUX_KVS_NAMESPACE": "job-42"},
+                      "local:///run/x")
+        runat.add_program("rc1", ["/bin/true"])
+        runat.run("rc1")
+        self.assertEqual(self.reactor.processes[0].env,
+                         {"HOME": "/h", "FLUX_URI": "local:///run/x"})
+
     def test_undefined_phase(self):
         self.assertIsNone(self.runat.run("rc1"))
         self.runat.add_path("rc1", os.path.join(self.dir, "missing"))

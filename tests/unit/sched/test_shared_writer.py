@@ -74,14 +74,20 @@ class SharedWriterTests(SynchronousTestCase):
         log, writer = [], self.i.manager.batcher
         put, append = writer.put, writer.append
 
-        def logged_put(key, dirent, note=None):
-            log.append((key, None))
-            put(key, dirent, note)
+        def full(key, namespace):
+            # a job's guest namespace job-<id> is job.<id>.guest
+            if namespace is None or namespace == "primary":
+                return key
+            return f"{job_key(int(namespace[len('job-'):]))}.guest.{key}"
 
-        def logged_append(key, data, note=None):
+        def logged_put(key, dirent, note=None, namespace=None):
+            log.append((full(key, namespace), None))
+            put(key, dirent, note, namespace)
+
+        def logged_append(key, data, note=None, namespace=None):
             for line in data.decode().splitlines():
-                log.append((key, json.loads(line)["name"]))
-            append(key, data, note)
+                log.append((full(key, namespace), json.loads(line)["name"]))
+            append(key, data, note, namespace)
         writer.put, writer.append = logged_put, logged_append
         return log
 
@@ -131,8 +137,8 @@ class SharedWriterTests(SynchronousTestCase):
                          ["submit", "validate", "depend", "priority"])
         # whatever part of it reaches the disk, in order, is a state the
         # jobs went through
-        # R, 6 job events and 4 exec events per job
-        self.assertEqual(len(self.check_order(log, ids)), 3 * 11)
+        # R, the guest symlink, 6 job events and 4 exec events per job
+        self.assertEqual(len(self.check_order(log, ids)), 3 * 12)
         self.store.gate = False
         self.store.release()
         self.i.settle()
