@@ -31,6 +31,7 @@ import json
 
 from fluxd.errors import InvalidArgument
 from fluxd.storage import blobref as _blobref
+from fluxd.util.jsonenc import compact
 
 __all__ = [
     "VAL", "VALREF", "DIR", "DIRREF", "SYMLINK", "HDIR", "TYPES",
@@ -53,6 +54,8 @@ VAL_INLINE_MAX = 72
 # far beyond any real key depth, it only stops a hostile request from
 # exhausting the stack.
 _MAX_NESTING = 256
+#: compact JSON, sorted keys, UTF-8 as is (tree objects, dir entries)
+_sorted_dumps = compact(sort_keys=True, ensure_ascii=False)
 
 
 class TreeobjError(InvalidArgument):
@@ -192,8 +195,7 @@ def _brief(value):
 
 def encode(obj):
     """Serialize a tree object (compact JSON, sorted keys) to bytes."""
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True,
-                      ensure_ascii=False).encode("utf-8")
+    return _sorted_dumps(obj).encode("utf-8")
 
 
 #: a ``dir`` with at least this many entries keeps each entry's JSON text
@@ -221,8 +223,7 @@ class DirData(dict):
 
 
 def _part(name, entry):
-    return json.dumps(name, ensure_ascii=False) + ":" + json.dumps(
-        entry, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return _sorted_dumps(name) + ":" + _sorted_dumps(entry)
 
 
 def encode_dir(obj):
