@@ -33,6 +33,7 @@ warning), ``exit {code}``; the plugins' ``pmi-barrier {barrier, kvs}`` and
 ``pty {data}`` / ``pty {eof, status}``.
 """
 
+import _signal
 import codecs
 import fcntl
 import json
@@ -42,6 +43,8 @@ import select
 import shutil
 import signal
 import time
+
+from fluxd.util.jsonenc import dumps
 
 from flux_shell import plugins as P
 from flux_shell import taskmap as TM
@@ -136,8 +139,7 @@ class Shell:
         """Write one event line to the exec service."""
         fields["ev"] = ev
         fields["id"] = self.jobid
-        _write_all(self.ev_fd, (json.dumps(
-            fields, separators=(",", ":")) + "\n").encode())
+        _write_all(self.ev_fd, (dumps(fields) + "\n").encode())
 
     def log(self, level, message):
         """A shell log line (``flux-shell[RANK]: LEVEL: message``)."""
@@ -645,6 +647,10 @@ def _write_all(fd, data):
         view = view[n:]
 
 
+def _ignore(signum, frame):
+    """SIGCHLD's handler: the wakeup fd is what the loop waits for."""
+
+
 def _forward(shell):
     def handler(signum, frame):
         shell.kill(signum)
@@ -654,10 +660,13 @@ def _forward(shell):
 def run(spec, ev_fd, ctl_fd):
     """Run one job shell; returns its exit code."""
     shell = Shell(spec, ev_fd, ctl_fd)
+    # (_signal: signal.signal's enum conversions cost more than the call
+    # in a freshly forked shell)
+    forward = _forward(shell)
     for signum in FORWARDED:
-        signal.signal(signum, _forward(shell))
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        _signal.signal(signum, forward)
+    _signal.signal(signal.SIGCHLD, _ignore)
+    _signal.signal(signal.SIGPIPE, _signal.SIG_DFL)
     if ctl_fd is not None:
         os.set_blocking(ctl_fd, False)
     try:

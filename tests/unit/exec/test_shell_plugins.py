@@ -267,3 +267,31 @@ class PluginStackTests(SynchronousTestCase):
             self.assertEqual((code, out), (1, {}), why)
             self.assertEqual(len(bad), 1, bad)
             self.assertIn(why, bad[0])
+
+
+class HandlerGlobTests(SynchronousTestCase):
+    """Handlers registered for a glob are called for every topic it
+    matches, in load order with those for the exact topic."""
+
+    def test_glob_and_exact_topics(self):
+        from flux_shell.plugins import Plugin, PluginStack
+
+        class _Shell:
+            plugins = None
+        calls = []
+        stack = PluginStack(_Shell())
+        first, second = Plugin("a", stack.shell), Plugin("b", stack.shell)
+        stack.plugins = [first, second]
+        first.add_handler("task.*", lambda s, t, task: calls.append(
+            ("a", t)))
+        second.add_handler("task.init", lambda s, t, task: calls.append(
+            ("b", t)))
+        second.add_handler("shell.[ie]*", lambda s, t, task: calls.append(
+            ("b*", t)))
+        for topic in ("task.init", "task.exit", "shell.init", "shell.exit",
+                      "shell.start"):
+            stack.call(topic)
+        self.assertEqual(calls, [("a", "task.init"), ("b", "task.init"),
+                                 ("a", "task.exit"), ("b*", "shell.init"),
+                                 ("b*", "shell.exit")])
+        self.assertFalse(stack.has("shell.start"))
