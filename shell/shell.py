@@ -19,7 +19,11 @@ SIGTERM, SIGALRM, SIGHUP, SIGUSR1, SIGUSR2 and ``kill`` orders to them,
 and sends their output in batches (at most one event per
 ``output.batch-timeout``, 50 ms by default, whatever the number of
 lines), cut at ``output.limit``.  Its exit code is the highest task exit
-code, 128+N for a task killed by signal N.
+code, 128+N for a task killed by signal N.  A shell without a start
+barrier writes its ``init`` and ``start`` events in one write, and every
+shell its last output with its ``exit`` (once its tasks are gone and
+their output ended): fewer reads, lines and wake-ups for the exec
+service, whose writes for the events of one read share a KVS commit.
 
 Plugins (:mod:`flux_shell.plugins`) are called at each point of that
 life (``shell.init``, ``task.init``, ``task.exec``, ...); they may watch
@@ -103,6 +107,7 @@ class Shell:
         self.signalled = None     # the last signal for the tasks
         self.exit_code = None
         self.tmpdir = None        # FLUX_JOB_TMPDIR, once made
+        self.held = None          # event lines written together later
 
     # -- what plugins use ----------------------------------------------------
 
@@ -139,7 +144,24 @@ class Shell:
         """Write one event line to the exec service."""
         fields["ev"] = ev
         fields["id"] = self.jobid
-        _write_all(self.ev_fd, (dumps(fields) + "\n").encode())
+        line = (dumps(fields) + "\n").encode()
+        if self.held is not None:
+            self.held += line
+            return
+        _write_all(self.ev_fd, line)
+
+    def hold_events(self):
+        """Keep the next event lines, to write them in one go at
+        :meth:`release_events` (one read for the exec service, not
+        one per event)."""
+        if self.held is None:
+            self.held = bytearray()
+
+    def release_events(self):
+        """Write the event lines kept since :meth:`hold_events`."""
+        held, self.held = self.held, None
+        if held:
+            _write_all(self.ev_fd, held)
 
     def log(self, level, message):
         """A shell log line (``flux-shell[RANK]: LEVEL: message``)."""
@@ -541,10 +563,12 @@ class Shell:
                 for fd in list(self.writers):
                     self._close_input(fd)
             now = time.monotonic()
-            if self.pending and (now - last_flush >= self.batch_timeout
-                                 or not self.readers):
+            if self.pending and now - last_flush >= self.batch_timeout \
+                    and (self.tasks or self.readers):
                 self._flush()
                 last_flush = now
+        # the last output goes with the exit event (see run)
+        self.hold_events()
         self._flush()
 
     def main(self):
@@ -569,6 +593,9 @@ class Shell:
         except P.PluginError as exc:
             self.die(1, str(exc))
         self.hook("shell.init")
+        if not self.spec.get("barrier"):
+            # a lone shell's init goes with its start, in one write
+            self.hold_events()
         self.emit("init")
         self.hook("shell.post-init")
         if self.spec.get("barrier"):
@@ -584,6 +611,7 @@ class Shell:
             self.spawn(task, fds)
             self.hook("task.fork", task)
         self.emit("start", taskmap=tmap, pids=sorted(self.tasks))
+        self.release_events()
         self.hook("shell.start")
         return self.code_after_loop()
 
@@ -687,4 +715,5 @@ def run(spec, ev_fd, ctl_fd):
         code = code or exc.code
     shell.remove_tmpdir()
     shell.emit("exit", code=code)
+    shell.release_events()
     return code
