@@ -54,7 +54,7 @@ import sys
 
 import flux_shell.shell as shell_mod
 from flux_shell.held import HeldEvents, read_orders
-from fluxd.util.jsonenc import dumps
+from fluxd.formats.jsonenc import dumps
 
 __all__ = ["ShellServer", "main", "socket_path", "group_alive"]
 

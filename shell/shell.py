@@ -48,7 +48,7 @@ import shutil
 import signal
 import time
 
-from fluxd.util.jsonenc import dumps
+from fluxd.formats.jsonenc import dumps
 
 from flux_shell import plugins as P
 from flux_shell import taskmap as TM

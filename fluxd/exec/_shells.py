@@ -28,7 +28,7 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 
 from fluxd.errors import FluxError
-from fluxd.util.jsonenc import dumps
+from fluxd.formats.jsonenc import dumps
 
 __all__ = ["ShellServerProcess", "SOCKET_NAME"]
 

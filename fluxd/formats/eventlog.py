@@ -24,7 +24,7 @@ import math
 import time
 
 from fluxd.errors import InvalidArgument
-from fluxd.util.jsonenc import compact
+from fluxd.formats.jsonenc import compact
 
 __all__ = [
     "EventlogError", "encode_entry", "decode_entry", "decode", "encode",

@@ -9,7 +9,7 @@ through the router.  Pure Python: the synchronous client imports this.
 
 import json
 
-from fluxd.util.jsonenc import dumps
+from fluxd.formats.jsonenc import dumps
 
 # Message types (RFC 3 header byte 2).
 REQUEST = 0x01

@@ -31,7 +31,7 @@ import json
 
 from fluxd.errors import InvalidArgument
 from fluxd.storage import blobref as _blobref
-from fluxd.util.jsonenc import compact
+from fluxd.formats.jsonenc import compact
 
 __all__ = [
     "VAL", "VALREF", "DIR", "DIRREF", "SYMLINK", "HDIR", "TYPES",

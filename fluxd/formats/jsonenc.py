@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.test_jsonenc -*-
+# -*- test-case-name: tests.unit.formats.test_jsonenc -*-
 """Compact JSON encoders built once.
 
 ``json.dumps(obj, separators=(",", ":"), ...)`` builds a new encoder,

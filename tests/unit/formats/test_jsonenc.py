@@ -1,11 +1,11 @@
-"""fluxd.util.jsonenc: the prebuilt encoders write what json.dumps does."""
+"""fluxd.formats.jsonenc: the prebuilt encoders write what json.dumps does."""
 
 import json
 
 from hypothesis import given, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from fluxd.util import jsonenc
+from fluxd.formats import jsonenc
 
 _values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
