@@ -127,8 +127,17 @@ write for a lone shell's init+start and for the last output+exit; no
           4  8.2           116  3.42 1.53 0.19              96  3.30 1.59 0.21
           4  7.0            89  3.56 1.58 0.17              91  3.46 1.70 0.20
 
-(rank 0's RSS unchanged: 67 MiB on 1 broker, 77 on 4).  Rank 0's CPU a
-job fell 1-17% on 1 broker, 3% on 4; the kids' moved within the noise:
+(rank 0's RSS unchanged: 67 MiB on 1 broker, 77 on 4), and with
+``-N 16000`` (one run each, after then before)::
+
+    brokers  load      spawn/s  jobs/s (% of spawn)  r0 ms  kids ms  RSS MiB
+          1  3.4-11  after 856      53   6.2%        5.79     5.87    159.4
+                    before 501      55  11.0%        6.51     6.28    159.1
+          4  7.8-11  after 694     108  15.6%        3.33     1.42    171.5
+                    before 706     121  17.1%        3.71     1.50    170.4
+
+Rank 0's CPU a job fell 1-17% (16,000 jobs: 11%) on 1 broker, 3-10% on
+4; the kids' moved within the noise (-7% on 16,000 jobs):
 what is left of them is the kernel's work for a fork, an exec and two
 exits a job, and the broker's is the per-job commit path.
 
