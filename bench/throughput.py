@@ -17,7 +17,9 @@ every one is inactive, and print:
 - CPU per job from the first submit to the last ``clean`` (ms): rank
   0's broker (``r0``, its threads included) and its children (``kids``:
   the shell server, and the job shells and tasks it reaped: on several
-  brokers only rank 0's share of the shells).
+  brokers only rank 0's share of the shells);
+- the KVS commits of the job services' shared batcher per job
+  (``job-manager.stats-get``'s ``commits``).
 
 Usage: ``bench/throughput.py [-N 1000,16000] [-s 1,4] [--duration 0.001s]
 [--config-path DIR] [--real] [--guest]``.
@@ -98,6 +100,46 @@ setup``)::
           1  16000      3379     163         11.5%    160.6   4.24     5.03    56 ms        -
           4   1000      3354     194         13.7%     68.2   2.53     1.26    50 ms    68 ms
           4  16000      2030     178         12.6%    174.4   3.13     1.36    60 ms    73 ms
+
+Issue 19's per-job CPU, 2026-12-03 (shared machine, load average 4-9
+from other work; the spawn rate moved between 243 and 997/s).  Where
+it goes, ``--real -N 2000 -s 1``: rank 0's main thread (a thread-CPU
+cProfile) spends ~40% in the KVS commit path (transaction, directory
+encoding, content store), ~30% in the chain a shell event starts (exec
+eventlog, job manager, scheduler), ~8% encoding JSON (51 encodings a
+job); a job costs it 6 lines from the shell server (``spawned`` and
+``exit`` dropped), a launch order, 2 ``shell-ack`` RPCs, 4 RPCs and 3
+streams in all, 2 KVS lookups and 1.1-1.3 commits.  The kids
+(``bench/shellserver.py``): the server 1.0-1.2 ms a job, a shell and its
+task 3.7-5 ms (user 2.4-3), ~550 minor faults; ``perf`` puts the kernel's
+copy-on-write faults, ``fork``'s page-table copy and the exits first:
+the shell's Python is ~0.5 ms warm.  Interleaved runs before (base,
+96e3ea4) and after the cuts of this round (prebuilt JSON encoders; one
+write for a lone shell's init+start and for the last output+exit; no
+``shell-ack`` for a shell already over; cheaper forked-shell set-up),
+``-N 2000``::
+
+    brokers  load   before jobs/s r0 kids commits   after jobs/s r0 kids commits
+          1  5.7            81  6.12 6.38 1.33              50  5.50 5.89 1.21
+          1  8.5            69  6.86 6.85 1.33              70  5.67 6.17 1.24
+          1  4.2           102  5.91 6.24 1.10             101  5.83 6.75 1.06
+          1  4.5            58  6.51 6.62 1.19              66  5.77 6.35 1.18
+          4  8.2           116  3.42 1.53 0.19              96  3.30 1.59 0.21
+          4  7.0            89  3.56 1.58 0.17              91  3.46 1.70 0.20
+
+(rank 0's RSS unchanged: 67 MiB on 1 broker, 77 on 4), and with
+``-N 16000`` (one run each, after then before)::
+
+    brokers  load      spawn/s  jobs/s (% of spawn)  r0 ms  kids ms  RSS MiB
+          1  3.4-11  after 856      53   6.2%        5.79     5.87    159.4
+                    before 501      55  11.0%        6.51     6.28    159.1
+          4  7.8-11  after 694     108  15.6%        3.33     1.42    171.5
+                    before 706     121  17.1%        3.71     1.50    170.4
+
+Rank 0's CPU a job fell 1-17% (16,000 jobs: 11%) on 1 broker, 3-10% on
+4; the kids' moved within the noise (-7% on 16,000 jobs):
+what is left of them is the kernel's work for a fork, an exec and two
+exits a job, and the broker's is the per-job commit path.
 
 ``--guest`` (root; munge, sudo and runuser installed) measures the
 system instance of the multi-user tests instead
@@ -194,6 +236,12 @@ def broker_pid(uri=None):
         return int(h.rpc("attr.get", {"name": "broker.pid"})["value"])
 
 
+def job_commits(uri=None):
+    """The KVS commits of the job services' batcher on rank 0 so far."""
+    with Flux(uri) as h:
+        return h.rpc("job-manager.stats-get", {})["commits"]
+
+
 def spawn_rate(seconds=1.0):
     """``/bin/true`` spawned and reaped per second, one at a time."""
     n, start = 0, time.monotonic()
@@ -234,12 +282,15 @@ def inner(count, batch, duration, uri=None, real=False, size=1):
     signed = wrap_none(json.dumps(jobspec).encode(), os.getuid())
     entry = {"J": signed, "urgency": 16, "flags": 0}
     cpu0 = cpu_seconds(broker_pid(uri))
+    commits0 = job_commits(uri)
     start, submitted, end, pid = submit_and_wait([entry] * count, batch, uri)
     cpu1 = cpu_seconds(pid)
+    commits = (job_commits(uri) - commits0) / count
     rss, hwm = rss_mib(pid)
     result = {"jobs": count, "submit_rate": count / (submitted - start),
               "rate": count / (end - start), "rss": rss, "hwm": hwm,
-              "cpu": [(b - a) * 1000 / count for a, b in zip(cpu0, cpu1)]}
+              "cpu": [(b - a) * 1000 / count for a, b in zip(cpu0, cpu1)],
+              "commits": commits}
     if real:
         result["latency"] = run_latency(size)
     return result
@@ -252,7 +303,7 @@ def outer(args):
               f" {spawn_rate():.0f}/s", flush=True)
     print(f"{'brokers':>7} {'jobs':>6} {'submit/s':>9} {'jobs/s':>8}"
           f" {'rank0 RSS MiB':>14} {'HWM MiB':>8}"
-          f" {'r0 ms/job':>9} {'kids ms/job':>11}"
+          f" {'r0 ms/job':>9} {'kids ms/job':>11} {'commits/job':>11}"
           + ("  run -n1 ms  run -N ms" if args.real else ""))
     for size in args.sizes:
         for count in args.counts:
@@ -271,6 +322,7 @@ def outer(args):
             print(f"{size:>7} {count:>6} {r['submit_rate']:>9.0f}"
                   f" {r['rate']:>8.0f} {r['rss']:>14.1f} {r['hwm']:>8.1f}"
                   f" {r['cpu'][0]:>9.2f} {r['cpu'][1]:>11.2f}"
+                  f" {r['commits']:>11.2f}"
                   + extra, flush=True)
 
 

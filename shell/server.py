@@ -42,6 +42,7 @@ connected and it has no shell, and kills its shells and exits when its
 rundir is removed (the instance is gone for good).
 """
 
+import _signal
 import gc
 import json
 import os
@@ -53,6 +54,7 @@ import sys
 
 import flux_shell.shell as shell_mod
 from flux_shell.held import HeldEvents, read_orders
+from fluxd.formats.jsonenc import dumps
 
 __all__ = ["ShellServer", "main", "socket_path", "group_alive"]
 
@@ -140,7 +142,7 @@ class ShellServer:
 
     def send(self, obj):
         """One line to the broker (dropped when none is connected)."""
-        self._write((json.dumps(obj, separators=(",", ":")) + "\n").encode())
+        self._write((dumps(obj) + "\n").encode())
 
     def _write(self, data):
         if self.conn is None:
@@ -213,9 +215,10 @@ class ShellServer:
             if null > 2:
                 os.close(null)
             signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+            # (_signal: without signal.signal's enum conversions)
+            _signal.signal(signal.SIGPIPE, _signal.SIG_IGN)
             for signum in (signal.SIGHUP, signal.SIGTERM):
-                signal.signal(signum, signal.SIG_DFL)
+                _signal.signal(signum, _signal.SIG_DFL)
             code = shell_mod.run(spec, ev_w, ctl_r)
         finally:
             os._exit(code)
@@ -251,7 +254,7 @@ class ShellServer:
             # orders are small and the shell reads them at once: a
             # blocking write is short
             obj.pop("id", None)
-            line = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+            line = dumps(obj).encode() + b"\n"
             view = memoryview(line)
             try:
                 while view:
@@ -354,9 +357,9 @@ class ShellServer:
             os.close(child.ctl_fd)
             child.ctl_fd = None
         child.exited = True
-        self._hold(child, json.dumps(
-            {"id": child.id, "ev": "shell-exit", "status": child.status},
-            separators=(",", ":")).encode() + b"\n", final=True)
+        self._hold(child, dumps(
+            {"id": child.id, "ev": "shell-exit", "status": child.status}
+        ).encode() + b"\n", final=True)
 
     def _rundir_gone(self):
         return self.rundir is not None and not os.path.isdir(self.rundir)

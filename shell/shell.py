@@ -19,7 +19,11 @@ SIGTERM, SIGALRM, SIGHUP, SIGUSR1, SIGUSR2 and ``kill`` orders to them,
 and sends their output in batches (at most one event per
 ``output.batch-timeout``, 50 ms by default, whatever the number of
 lines), cut at ``output.limit``.  Its exit code is the highest task exit
-code, 128+N for a task killed by signal N.
+code, 128+N for a task killed by signal N.  A shell without a start
+barrier writes its ``init`` and ``start`` events in one write, and every
+shell its last output with its ``exit`` (once its tasks are gone and
+their output ended): fewer reads, lines and wake-ups for the exec
+service, whose writes for the events of one read share a KVS commit.
 
 Plugins (:mod:`flux_shell.plugins`) are called at each point of that
 life (``shell.init``, ``task.init``, ``task.exec``, ...); they may watch
@@ -33,6 +37,7 @@ warning), ``exit {code}``; the plugins' ``pmi-barrier {barrier, kvs}`` and
 ``pty {data}`` / ``pty {eof, status}``.
 """
 
+import _signal
 import codecs
 import fcntl
 import json
@@ -42,6 +47,8 @@ import select
 import shutil
 import signal
 import time
+
+from fluxd.formats.jsonenc import dumps
 
 from flux_shell import plugins as P
 from flux_shell import taskmap as TM
@@ -100,6 +107,7 @@ class Shell:
         self.signalled = None     # the last signal for the tasks
         self.exit_code = None
         self.tmpdir = None        # FLUX_JOB_TMPDIR, once made
+        self.held = None          # event lines written together later
 
     # -- what plugins use ----------------------------------------------------
 
@@ -136,8 +144,24 @@ class Shell:
         """Write one event line to the exec service."""
         fields["ev"] = ev
         fields["id"] = self.jobid
-        _write_all(self.ev_fd, (json.dumps(
-            fields, separators=(",", ":")) + "\n").encode())
+        line = (dumps(fields) + "\n").encode()
+        if self.held is not None:
+            self.held += line
+            return
+        _write_all(self.ev_fd, line)
+
+    def hold_events(self):
+        """Keep the next event lines, to write them in one go at
+        :meth:`release_events` (one read for the exec service, not
+        one per event)."""
+        if self.held is None:
+            self.held = bytearray()
+
+    def release_events(self):
+        """Write the event lines kept since :meth:`hold_events`."""
+        held, self.held = self.held, None
+        if held:
+            _write_all(self.ev_fd, held)
 
     def log(self, level, message):
         """A shell log line (``flux-shell[RANK]: LEVEL: message``)."""
@@ -541,10 +565,12 @@ class Shell:
                 for fd in list(self.writers):
                     self._close_input(fd)
             now = time.monotonic()
-            if self.pending and (now - last_flush >= self.batch_timeout
-                                 or not self.readers):
+            if self.pending and now - last_flush >= self.batch_timeout \
+                    and (self.tasks or self.readers):
                 self._flush()
                 last_flush = now
+        # the last output goes with the exit event (see run)
+        self.hold_events()
         self._flush()
 
     def main(self):
@@ -569,6 +595,9 @@ class Shell:
         except P.PluginError as exc:
             self.die(1, str(exc))
         self.hook("shell.init")
+        if not self.spec.get("barrier"):
+            # a lone shell's init goes with its start, in one write
+            self.hold_events()
         self.emit("init")
         self.hook("shell.post-init")
         if self.spec.get("barrier"):
@@ -584,6 +613,7 @@ class Shell:
             self.spawn(task, fds)
             self.hook("task.fork", task)
         self.emit("start", taskmap=tmap, pids=sorted(self.tasks))
+        self.release_events()
         self.hook("shell.start")
         return self.code_after_loop()
 
@@ -647,6 +677,10 @@ def _write_all(fd, data):
         view = view[n:]
 
 
+def _ignore(signum, frame):
+    """SIGCHLD's handler: the wakeup fd is what the loop waits for."""
+
+
 def _forward(shell):
     def handler(signum, frame):
         shell.kill(signum)
@@ -656,10 +690,13 @@ def _forward(shell):
 def run(spec, ev_fd, ctl_fd):
     """Run one job shell; returns its exit code."""
     shell = Shell(spec, ev_fd, ctl_fd)
+    # (_signal: signal.signal's enum conversions cost more than the call
+    # in a freshly forked shell)
+    forward = _forward(shell)
     for signum in FORWARDED:
-        signal.signal(signum, _forward(shell))
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        _signal.signal(signum, forward)
+    _signal.signal(signal.SIGCHLD, _ignore)
+    _signal.signal(signal.SIGPIPE, _signal.SIG_DFL)
     if ctl_fd is not None:
         os.set_blocking(ctl_fd, False)
     try:
@@ -680,4 +717,5 @@ def run(spec, ev_fd, ctl_fd):
         code = code or exc.code
     shell.remove_tmpdir()
     shell.emit("exit", code=code)
+    shell.release_events()
     return code

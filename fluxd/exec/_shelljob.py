@@ -282,6 +282,11 @@ class ShellJob(TestJob):
 
         def durable(_):
             self.acking.discard(rank)
+            if rank in self.statuses:
+                # its shell is over: the server keeps its record until
+                # the job's forget (sent once the job is durable), which
+                # drops these events too; one RPC a job less
+                return
             router = self.svc.router
             router.call("job-exec.shell-ack", {"id": self.id, "seq": upto},
                         cred=router.instance_cred, nodeid=rank

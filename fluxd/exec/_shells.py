@@ -28,6 +28,7 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 
 from fluxd.errors import FluxError
+from fluxd.formats.jsonenc import dumps
 
 __all__ = ["ShellServerProcess", "SOCKET_NAME"]
 
@@ -198,7 +199,7 @@ class ShellServerProcess:
             shutil.rmtree(self.rundir, ignore_errors=True)
 
     def _send(self, obj):
-        data = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+        data = dumps(obj).encode() + b"\n"
         self.start()
         if self.queue is not None:
             self.queue.append(data)

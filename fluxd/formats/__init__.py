@@ -10,4 +10,5 @@ that ``flux hostlist`` pays only for hostlist):
 - :mod:`fluxd.formats.eventlog` RFC 18 eventlogs
 - :mod:`fluxd.formats.jobspec` RFC 14/25 jobspec
 - :mod:`fluxd.formats.rv1` RFC 20 resource sets (R version 1)
+- :mod:`fluxd.formats.jsonenc` compact JSON encoders built once
 """

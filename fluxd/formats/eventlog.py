@@ -24,6 +24,7 @@ import math
 import time
 
 from fluxd.errors import InvalidArgument
+from fluxd.formats.jsonenc import compact
 
 __all__ = [
     "EventlogError", "encode_entry", "decode_entry", "decode", "encode",
@@ -81,10 +82,8 @@ def validate_entry(obj):
         raise EventlogError(f"eventlog entry {_brief(obj)}: 'context' is not an object")
 
 
-def _dumps(obj):
-    # jansson writes UTF-8 as is and refuses NaN/Infinity: do the same.
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+# jansson writes UTF-8 as is and refuses NaN/Infinity: do the same.
+_dumps = compact(ensure_ascii=False, allow_nan=False)
 
 
 def encode_entry(name, context=None, timestamp=None):

@@ -9,6 +9,8 @@ through the router.  Pure Python: the synchronous client imports this.
 
 import json
 
+from fluxd.formats.jsonenc import dumps
+
 # Message types (RFC 3 header byte 2).
 REQUEST = 0x01
 RESPONSE = 0x02
@@ -86,8 +88,7 @@ class Message:
     def payload(self):
         """The payload bytes (encoded now from a JSON value if need be)."""
         if self._payload is None and self._obj is not None:
-            self._payload = json.dumps(self._obj, separators=(",", ":")
-                                       ).encode("utf-8")
+            self._payload = dumps(self._obj).encode("utf-8")
         return self._payload
 
     @payload.setter
@@ -204,4 +205,4 @@ def encode_payload(payload):
         return payload
     if isinstance(payload, str):
         return payload.encode("utf-8")
-    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    return dumps(payload).encode("utf-8")

@@ -48,6 +48,7 @@ from zope.interface import implementer
 from fluxd.errors import (
     FluxError, InvalidArgument, NoSuchService, ProtocolError)
 from fluxd.formats import fluid
+from fluxd.formats.jsonenc import compact
 from fluxd.interfaces import IKVS, IReconfigurable, IRouter, provide
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.storage import treeobj as T
@@ -70,7 +71,7 @@ SUCCESS, ANNOTATE, DENY, CANCEL = 0, 1, 2, 3
 #: sched-simple's default concurrency: ``limited=8``
 DEFAULT_LIMIT = 8
 #: compact JSON of R (one encoder, not one a job)
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_dumps = compact()
 
 
 class _Job:

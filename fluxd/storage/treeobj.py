@@ -32,6 +32,7 @@ import re
 
 from fluxd.errors import InvalidArgument
 from fluxd.storage import blobref as _blobref
+from fluxd.formats.jsonenc import compact
 
 __all__ = [
     "VAL", "VALREF", "DIR", "DIRREF", "SYMLINK", "HDIR", "TYPES",
@@ -54,6 +55,8 @@ VAL_INLINE_MAX = 72
 # far beyond any real key depth, it only stops a hostile request from
 # exhausting the stack.
 _MAX_NESTING = 256
+#: compact JSON, sorted keys, UTF-8 as is (tree objects, dir entries)
+_sorted_dumps = compact(sort_keys=True, ensure_ascii=False)
 
 
 class TreeobjError(InvalidArgument):
@@ -191,15 +194,9 @@ def _brief(value):
 
 # -- (de)serialization --------------------------------------------------------
 
-#: ``json.dumps`` with the tree object settings (one encoder, not one a
-#: call)
-_dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True,
-                          ensure_ascii=False).encode
-
-
 def encode(obj):
     """Serialize a tree object (compact JSON, sorted keys) to bytes."""
-    return _dumps(obj).encode("utf-8")
+    return _sorted_dumps(obj).encode("utf-8")
 
 
 #: a ``dir`` with at least this many entries keeps each entry's JSON text
@@ -250,7 +247,7 @@ def _part(name, entry):
                 refs = f'"{refs}"' if data else ""
                 return (f'"{name}":{{"data":[{refs}],"type":"{kind}",'
                         '"ver":1}')
-    return _dumps({name: entry})[1:-1]
+    return _sorted_dumps(name) + ":" + _sorted_dumps(entry)
 
 
 def encode_dir(obj):

@@ -75,14 +75,15 @@ class Plugin:
     def __init__(self, name, shell):
         self.name = name
         self.shell = shell
-        self.handlers = []      # (topic glob, fn)
+        self.handlers = []      # (topic glob, fn, glob has wildcards)
 
     def add_handler(self, topic, fn):
         """Call ``fn(shell, topic, task)`` at ``topic`` (a glob)."""
         if not callable(fn):
             raise PluginError(f"plugin '{self.name}': handler of {topic}"
                               " is not callable")
-        self.handlers.append((str(topic), fn))
+        topic = str(topic)
+        self.handlers.append((topic, fn, glob.has_magic(topic)))
         self._changed()
 
     def _changed(self):
@@ -185,8 +186,9 @@ class PluginStack:
         found = self._cache.get(topic)
         if found is None:
             found = self._cache[topic] = [
-                (p, fn) for p in self.plugins for glob_, fn in p.handlers
-                if glob_ == topic or (glob.has_magic(glob_)
+                (p, fn) for p in self.plugins
+                for glob_, fn, magic in p.handlers
+                if glob_ == topic or (magic
                                       and fnmatch.fnmatchcase(topic, glob_))]
         return found
 

@@ -2,6 +2,7 @@
 initrc, a plugin that raises), cpu and gpu affinity, run in real shells
 (their tasks read their own affinity back from /proc)."""
 
+import json
 import os
 import shutil
 import tempfile
@@ -10,6 +11,7 @@ import textwrap
 from twisted.trial.unittest import SynchronousTestCase
 
 from flux_shell.plugins import affinity as A
+from flux_shell.shell import run
 from tests.unit.exec.test_shell import jobspec, run_shell, spec_of
 
 STATUS = ["grep", "Cpus_allowed_list", "/proc/self/status"]
@@ -267,3 +269,94 @@ class PluginStackTests(SynchronousTestCase):
             self.assertEqual((code, out), (1, {}), why)
             self.assertEqual(len(bad), 1, bad)
             self.assertIn(why, bad[0])
+
+
+class HandlerGlobTests(SynchronousTestCase):
+    """Handlers registered for a glob are called for every topic it
+    matches, in load order with those for the exact topic."""
+
+    def test_glob_and_exact_topics(self):
+        from flux_shell.plugins import Plugin, PluginStack
+
+        class _Shell:
+            plugins = None
+        calls = []
+        stack = PluginStack(_Shell())
+        first, second = Plugin("a", stack.shell), Plugin("b", stack.shell)
+        stack.plugins = [first, second]
+        first.add_handler("task.*", lambda s, t, task: calls.append(
+            ("a", t)))
+        second.add_handler("task.init", lambda s, t, task: calls.append(
+            ("b", t)))
+        second.add_handler("shell.[ie]*", lambda s, t, task: calls.append(
+            ("b*", t)))
+        for topic in ("task.init", "task.exit", "shell.init", "shell.exit",
+                      "shell.start"):
+            stack.call(topic)
+        self.assertEqual(calls, [("a", "task.init"), ("b", "task.init"),
+                                 ("a", "task.exit"), ("b*", "shell.init"),
+                                 ("b*", "shell.exit")])
+        self.assertFalse(stack.has("shell.start"))
+
+
+SLOW = textwrap.dedent('''
+    import time
+
+    def flux_plugin_init(p):
+        p.add_handler("task.init", lambda s, t, task: time.sleep(0.3))
+        p.add_handler("shell.exit", lambda s, t, task: time.sleep(0.3))
+''')
+
+
+class EventWritesTests(SynchronousTestCase):
+    """A lone shell writes its ``init`` with its ``start``, and its last
+    output with its ``exit``, in one write each (the exec service reads
+    them at once), even when plugins take time in between."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="shellplug-")
+        self.addCleanup(shutil.rmtree, self.dir)
+        with open(os.path.join(self.dir, "slow.py"), "w") as f:
+            f.write(SLOW)
+
+    def writes(self, **extra):
+        """The shell's event pipe as read, chunk by chunk: ``[[ev...]]``
+        (a reader always waiting: each write is a chunk of its own)."""
+        spec = spec_of(jobspec(["sh", "-c", "echo hi"]), ranks=((0, "0"),))
+        spec.update(shell_pluginpath=self.dir, **extra)
+        ev_r, ev_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(ev_r)
+            os.close(ctl_w)
+            code = 1
+            try:
+                code = run(spec, ev_w, ctl_r)
+            finally:
+                os._exit(code)
+        os.close(ev_w)
+        os.close(ctl_r)
+        if extra.get("barrier"):
+            os.write(ctl_w, b'{"op":"barrier"}\n')
+        chunks = []
+        for data in iter(lambda: os.read(ev_r, 65536), b""):
+            chunks.append([json.loads(line)["ev"]
+                           for line in data.splitlines()])
+        os.waitpid(pid, 0)
+        os.close(ev_r)
+        os.close(ctl_w)
+        return chunks
+
+    def test_lone_shell_writes_init_with_start(self):
+        chunks = self.writes()
+        self.assertEqual(chunks[0], ["init", "start"])
+        self.assertEqual(chunks[-1][-2:], ["output", "exit"])
+        self.assertEqual(set(sum(chunks, [])), {"init", "start", "output",
+                                                "exit"})
+
+    def test_barrier_shell_writes_init_at_once(self):
+        chunks = self.writes(barrier=True)
+        self.assertEqual(chunks[0], ["init"])
+        self.assertEqual(chunks[1][0], "start")
+        self.assertEqual(chunks[-1][-2:], ["output", "exit"])

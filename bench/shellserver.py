@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""CPU per job of the shell server and the job shells it forks.
+
+Starts a shell server (``python -m flux_shell.server SOCKET`` in a
+temporary directory, as the exec service does), connects to it as a
+broker would, and launches ``-N`` one-task ``true`` jobs, at most
+``--window`` at a time; each job's events are acknowledged (``ack`` of
+its last event, ``forget`` once it exited) as rank 0 does.  Prints, per
+job, the CPU (ms) of the server itself and of what it reaped (the
+forked shells and their tasks; ``(user)``: their user time; ``faults``: their minor page faults, copy-on-write
+ones mostly), the events and bytes the server sent,
+and the wall rate.  ``--repeat R`` runs it R times (fresh servers).
+
+Usage: ``bench/shellserver.py [-N 2000] [--window 8] [--repeat 1]``.
+
+Measured 2026-12-03 with ``-N 1000`` (load average 2-4 from other work),
+interleaved, before and after issue 19's shell cuts::
+
+            jobs/s  server ms  kids ms  (user)  faults  events  bytes
+    before     182       1.23     4.96    2.94     558       6    322
+    after      182       1.26     5.08    2.98     546       6    322
+    before     181       1.21     4.79    3.01     553       6    322
+    after      222       1.06     4.11    2.70     545       6    322
+
+A bare ``fork`` + ``_exit`` of the server's image costs ~70 faults, a
+``posix_spawn`` of ``true`` and its wait ~130 more: most of the kids'
+CPU is the kernel's (copy-on-write, page tables, exec, exit).
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from flux_shell.server import socket_path
+
+
+def spec(jobid):
+    """A one-task ``true`` job's shell spec, as the exec service sends it."""
+    return {"id": jobid, "f58": f"f{jobid}", "barrier": False,
+            "shell_rank": 0, "broker_rank": 0, "hostname": "h",
+            "uri": "local:///nonexistent",
+            "R": {"version": 1, "execution": {"R_lite": [
+                {"rank": "0", "children": {"core": "0"}}]}},
+            "jobspec": {
+                "version": 1,
+                "resources": [{"type": "slot", "count": 1, "label": "task",
+                               "with": [{"type": "core", "count": 1}]}],
+                "tasks": [{"command": ["true"], "slot": "task",
+                           "count": {"per_slot": 1}}],
+                "attributes": {"system": {
+                    "cwd": os.getcwd(), "duration": 0,
+                    "environment": {"PATH": os.environ.get("PATH", "")}}}}}
+
+
+def cpu(pid):
+    """``(own, reaped children)`` CPU seconds of ``pid``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    v = [int(x) / tick for x in fields[11:15]]
+    return v[0] + v[1], v[2] + v[3], v[2], int(fields[8]) / 1000
+
+
+def one(count, window):
+    with tempfile.TemporaryDirectory(prefix="fluxd-shellbench-") as tmp:
+        path = os.path.join(tmp, "shells-0.sock")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flux_shell.server", path],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        proc.stdout.readline()
+        # the server setsid()s: its pid is the one to watch
+        dirfd = os.open(tmp, os.O_RDONLY)
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(socket_path(dirfd, "shells-0.sock"))
+        os.close(dirfd)
+        f = sock.makefile("rb")
+        cpu0 = cpu(proc.pid)
+        t0 = time.monotonic()
+        launched = done = events = nbytes = 0
+        while done < count:
+            while launched < count and launched - done < window:
+                launched += 1
+                sock.sendall(json.dumps({"op": "launch", "id": launched,
+                                         "spec": spec(launched)}).encode()
+                             + b"\n")
+            line = f.readline()
+            events += 1
+            nbytes += len(line)
+            ev = json.loads(line)
+            if ev.get("ev") == "shell-exit":
+                done += 1
+                sock.sendall(json.dumps({"op": "ack", "id": ev["id"],
+                                         "seq": 0, "forget": True}).encode()
+                             + b"\n")
+            elif isinstance(ev.get("seq"), int):
+                sock.sendall(json.dumps({"op": "ack", "id": ev["id"],
+                                         "seq": ev["seq"]}).encode() + b"\n")
+        wall = time.monotonic() - t0
+        cpu1 = cpu(proc.pid)
+        sock.sendall(b'{"op":"shutdown"}\n')
+        f.read()
+        sock.close()
+        proc.wait()
+    own, kids, user, faults = [(b - a) * 1000 / count
+                               for a, b in zip(cpu0, cpu1)]
+    return {"rate": count / wall, "server": own, "kids": kids, "user": user,
+            "faults": faults,
+            "events": events / count, "bytes": nbytes / count}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("-N", type=int, default=2000)
+    p.add_argument("--window", type=int, default=8)
+    p.add_argument("--repeat", type=int, default=1)
+    args = p.parse_args()
+    print(f"{'jobs':>6} {'jobs/s':>7} {'server ms':>9} {'kids ms':>8}"
+          f" {'(user)':>7} {'faults':>6} {'events':>6} {'bytes':>6}")
+    for _ in range(args.repeat):
+        r = one(args.N, args.window)
+        print(f"{args.N:>6} {r['rate']:>7.0f} {r['server']:>9.3f}"
+              f" {r['kids']:>8.3f} {r['user']:>7.3f} {r['faults']:>6.0f}"
+              f" {r['events']:>6.1f} {r['bytes']:>6.0f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
