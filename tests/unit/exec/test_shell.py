@@ -88,11 +88,8 @@ class OptionTests(SynchronousTestCase):
             O.output_options({"output": {"stdout": {"type": "file"}}}, "f")
 
 
-def run_shell(spec, orders=None, close=True):
-    """Run one shell in a thread-free way: fork it, read its events;
-    ``orders`` (a list) are written to its order pipe, which is then
-    closed unless ``close`` is false (the end of the orders kills the
-    job's tasks)."""
+def fork_shell(spec):
+    """Fork one shell running ``spec``: ``(pid, events_r, orders_w)``."""
     ev_r, ev_w = os.pipe()
     ctl_r, ctl_w = os.pipe()
     pid = os.fork()
@@ -106,6 +103,15 @@ def run_shell(spec, orders=None, close=True):
             os._exit(code)
     os.close(ev_w)
     os.close(ctl_r)
+    return pid, ev_r, ctl_w
+
+
+def run_shell(spec, orders=None, close=True):
+    """Run one shell in a thread-free way: fork it, read its events;
+    ``orders`` (a list) are written to its order pipe, which is then
+    closed unless ``close`` is false (the end of the orders kills the
+    job's tasks)."""
+    pid, ev_r, ctl_w = fork_shell(spec)
     if orders is not None:
         for order in orders:
             os.write(ctl_w, json.dumps(order).encode() + b"\n")

@@ -11,8 +11,8 @@ import textwrap
 from twisted.trial.unittest import SynchronousTestCase
 
 from flux_shell.plugins import affinity as A
-from flux_shell.shell import run
-from tests.unit.exec.test_shell import jobspec, run_shell, spec_of
+from tests.unit.exec.test_shell import (fork_shell, jobspec, run_shell,
+                                        spec_of)
 
 STATUS = ["grep", "Cpus_allowed_list", "/proc/self/status"]
 MINE = sorted(os.sched_getaffinity(0))
@@ -324,19 +324,7 @@ class EventWritesTests(SynchronousTestCase):
         (a reader always waiting: each write is a chunk of its own)."""
         spec = spec_of(jobspec(["sh", "-c", "echo hi"]), ranks=((0, "0"),))
         spec.update(shell_pluginpath=self.dir, **extra)
-        ev_r, ev_w = os.pipe()
-        ctl_r, ctl_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(ev_r)
-            os.close(ctl_w)
-            code = 1
-            try:
-                code = run(spec, ev_w, ctl_r)
-            finally:
-                os._exit(code)
-        os.close(ev_w)
-        os.close(ctl_r)
+        pid, ev_r, ctl_w = fork_shell(spec)
         if extra.get("barrier"):
             os.write(ctl_w, b'{"op":"barrier"}\n')
         chunks = []
