@@ -18,9 +18,6 @@ import uuid
 import pytest
 
 _SERVER = b"flux_shell.server"
-#: a broker (``twistd ... fluxd``) or ``flux start`` left by a timed-out test
-_BROKER = (b"twistd", b"fluxd")
-_START = (b"/flux\0start\0",)
 _TOKEN_NAME = "FLUXD_TEST_SESSION"
 
 
@@ -59,8 +56,14 @@ def _marked(pids, token):
 
 
 def _is_instance(cmdline):
-    return (all(part in cmdline for part in _BROKER)
-            or any(part in cmdline for part in _START))
+    """A broker (``twistd ... fluxd``) or a ``flux start``, told by its
+    arguments (a checkout's path may well hold "fluxd")."""
+    argv = cmdline.split(b"\0")
+    names = [os.path.basename(arg) for arg in argv]
+    if b"twistd" in names and b"fluxd" in argv:
+        return True
+    return any(name == b"flux" and nxt == b"start"
+               for name, nxt in zip(names, argv[1:]))
 
 
 def instances(token):

@@ -31,7 +31,10 @@ class SweepTests(SynchronousTestCase):
         broker = self.spawn(mine, "twistd", "-n", "fluxd")
         start = self.spawn(mine, "/x/bin/flux", "start")
         other = self.spawn(theirs, "twistd", "-n", "fluxd")
-        unrelated = self.spawn(mine, "twistd", "web")
+        # "fluxd" in a path (a clone in .../fluxd) makes no broker
+        unrelated = self.spawn(mine, "/src/fluxd/bin/twistd", "web",
+                               "--path=/src/fluxd")
+        starting = self.spawn(mine, "/src/fluxd/bin/flux", "run", "start")
         found = conftest.instances(mine)
         self.assertEqual(found, {broker.pid, start.pid})
         conftest.kill_trees(found)
@@ -39,3 +42,4 @@ class SweepTests(SynchronousTestCase):
         self.assertEqual(start.wait(timeout=10), -9)
         self.assertIsNone(other.poll())
         self.assertIsNone(unrelated.poll())
+        self.assertIsNone(starting.poll())
