@@ -21,6 +21,7 @@ stopping a queue also withdraws its outstanding allocs (``sched.cancel``).
 
 import errno
 import heapq
+from functools import partial
 
 from twisted.logger import Logger
 
@@ -119,7 +120,7 @@ class SchedLink:
                        job.jobspec, self._manager.queues.requires_of(job))}
         stream = self._router.stream(
             "sched.alloc", payload, cred=self._router.instance_cred,
-            on_response=lambda body, job=job: self._alloc_response(job, body))
+            on_response=partial(self._alloc_response, job))
         self.outstanding[job.id] = stream
         stream.done.addErrback(self._alloc_failed, job)
 

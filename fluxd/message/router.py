@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -97,7 +98,14 @@ def collect_methods(obj):
 
 
 class Request:
-    """One request being served, with the means to answer it."""
+    """One request being served, with the means to answer it.
+
+    Slotted, and holding no closure of its own: a scheduler keeps one per
+    pending job (RFC 27 alloc streams stay open while a job waits).
+    """
+
+    __slots__ = ("message", "_reply", "spec", "done", "cancelled",
+                 "_on_cancel")
 
     def __init__(self, message, reply, spec):
         self.message = message
@@ -105,7 +113,8 @@ class Request:
         self.spec = spec
         self.done = False
         self.cancelled = False
-        self._on_cancel = []
+        # None, one (callback, args) pair, or a list of them
+        self._on_cancel = None
 
     @property
     def userid(self):
@@ -132,6 +141,13 @@ class Request:
         """The request payload as a JSON object (raises ProtocolError)."""
         return self.message.json()
 
+    def release_payload(self):
+        """The handler has read the payload and will not again: the
+        message drops it (bytes and decoded value), so that a request
+        kept open for long (a pending job's ``sched.alloc``) does not
+        keep it alive.  :meth:`json` answers ``{}`` afterwards."""
+        self.message.payload = None
+
     def respond(self, payload=None):
         """Send one success response (one of many when streaming)."""
         if self.done:
@@ -147,9 +163,17 @@ class Request:
         self.done = True
         self._send(self.message.response(errnum=errnum, errstr=errstr))
 
-    def on_cancel(self, callback):
-        """Call ``callback()`` if the client cancels or disconnects."""
-        self._on_cancel.append(callback)
+    def on_cancel(self, callback, *args):
+        """Call ``callback(*args)`` if the client cancels or disconnects
+        (pass the arguments rather than a closure: nothing is built per
+        request)."""
+        entry = (callback, args)
+        if self._on_cancel is None:
+            self._on_cancel = entry
+        elif type(self._on_cancel) is list:
+            self._on_cancel.append(entry)
+        else:
+            self._on_cancel = [self._on_cancel, entry]
 
     def cancel(self):
         """End the request with ECANCELED and run the cancel callbacks."""
@@ -159,11 +183,16 @@ class Request:
         self.abandon()
 
     def abandon(self):
-        """The client is gone: answer nothing more, run the cancel callbacks."""
+        """The client is gone: answer nothing more, run the cancel
+        callbacks (once)."""
         self.done = True
         self.cancelled = True
-        for callback in self._on_cancel:
-            callback()
+        callbacks, self._on_cancel = self._on_cancel, None
+        if callbacks is None:
+            return
+        for callback, args in (callbacks if type(callbacks) is list
+                               else (callbacks,)):
+            callback(*args)
 
     def _send(self, response):
         if not self.message.flags & FLAG_NORESPONSE:
@@ -178,11 +207,14 @@ class Stream:
         :class:`FluxError` of any other error response.
     """
 
-    def __init__(self, router, sender, matchtag, nodeid):
+    __slots__ = ("_router", "_matchtag", "_topic", "_on_response",
+                 "cancelled", "done")
+
+    def __init__(self, router, matchtag, topic, on_response):
         self._router = router
-        self._sender = sender
         self._matchtag = matchtag
-        self._nodeid = nodeid
+        self._topic = topic
+        self._on_response = on_response
         self.cancelled = False
         self.done = defer.Deferred()
 
@@ -191,7 +223,30 @@ class Stream:
         if self.done.called or self.cancelled:
             return
         self.cancelled = True
-        self._router.cancel(self._sender, self._matchtag)
+        self._router.cancel(self._router._sender, self._matchtag)
+
+    def _reply(self, response):
+        """One response from the service (the router's ``reply``)."""
+        done = self.done
+        if done.called:
+            return
+        if response.errnum == 0:
+            try:
+                body = response.json()
+            except ProtocolError as exc:
+                done.errback(exc)
+                self._router.cancel(self._router._sender, self._matchtag)
+                return
+            try:
+                self._on_response(body)
+            except Exception:
+                self._router.log.failure("stream consumer of {topic} failed",
+                                         topic=self._topic)
+        elif response.errnum == errno.ENODATA or (
+                self.cancelled and response.errnum == errno.ECANCELED):
+            done.callback(None)
+        else:
+            done.errback(from_errno(response.errnum, response.errstr))
 
 
 @implementer(IRouter)
@@ -295,20 +350,44 @@ class Router:
                         f"{message.topic} requires the streaming flag")
             return
         request = Request(message, reply, spec)
-        key = (message.sender, message.matchtag)
         if spec.streaming:
-            self._pending[key] = request
-        d = defer.maybeDeferred(fn, request)
-        d.addCallback(_await_coroutine)
-        d.addCallbacks(self._finished, self._failed,
-                       callbackArgs=(request,), errbackArgs=(request,))
-        d.addBoth(self._forget, key, request)
-
-    def _finished(self, result, request):
-        if request.spec.streaming:
-            request.fail(errno.ENODATA)
+            self._pending[(message.sender, message.matchtag)] = request
+        # maybeDeferred's work without its Deferred chain: one callback
+        # on a handler's Deferred (a streaming one lives as long as its
+        # stream), none for a synchronous answer
+        try:
+            result = fn(request)
+        except Exception:
+            self._settle(Failure(), request)
+            return
+        if inspect.iscoroutine(result):
+            result = defer.Deferred.fromCoroutine(result)
+        if isinstance(result, defer.Deferred):
+            result.addBoth(self._settle, request)
         else:
-            request.respond(result)
+            self._settle(result, request)
+
+    def _settle(self, result, request):
+        """The handler is done: answer (or end the stream), forget it."""
+        streaming = request.spec.streaming
+        try:
+            if isinstance(result, Failure):
+                self._failed(result, request)
+            elif streaming:
+                request.fail(errno.ENODATA)
+            else:
+                request.respond(result)
+        except Exception:
+            self.log.failure("{topic}: answering failed",
+                             topic=request.message.topic)
+            request.fail(errno.EIO,
+                         f"internal error in {request.message.topic}")
+        if streaming:
+            message = request.message
+            key = (message.sender, message.matchtag)
+            if self._pending.get(key) is request:
+                del self._pending[key]
+        return None
 
     def _failed(self, failure, request):
         if failure.check(FluxError):
@@ -320,10 +399,6 @@ class Router:
             self.log.failure("{topic} handler failed", failure,
                              topic=request.message.topic)
             request.fail(errno.EIO, f"internal error in {request.message.topic}")
-
-    def _forget(self, _, key, request):
-        if self._pending.get(key) is request:
-            del self._pending[key]
 
     def _error(self, message, reply, errnum, errstr=None):
         if not message.flags & FLAG_NORESPONSE:
@@ -431,34 +506,6 @@ class Router:
         matchtag = next(self._matchtags)
         message = self._request(topic, payload, cred, nodeid,
                                 flags=FLAG_STREAMING, matchtag=matchtag)
-        stream = Stream(self, self._sender, matchtag, nodeid)
-
-        def reply(response):
-            if stream.done.called:
-                return
-            if response.errnum == 0:
-                try:
-                    body = response.json()
-                except ProtocolError as exc:
-                    stream.done.errback(exc)
-                    self.cancel(self._sender, matchtag)
-                    return
-                try:
-                    on_response(body)
-                except Exception:
-                    self.log.failure("stream consumer of {topic} failed",
-                                     topic=topic)
-            elif response.errnum == errno.ENODATA or (
-                    stream.cancelled and response.errnum == errno.ECANCELED):
-                stream.done.callback(None)
-            else:
-                stream.done.errback(from_errno(response.errnum,
-                                               response.errstr))
-        self.deliver(message, reply)
+        stream = Stream(self, matchtag, topic, on_response)
+        self.deliver(message, stream._reply)
         return stream
-
-
-def _await_coroutine(result):
-    if inspect.iscoroutine(result):
-        return defer.Deferred.fromCoroutine(result)
-    return result

@@ -75,7 +75,8 @@ _dumps = compact()
 
 
 class _Job:
-    """One alloc request (freed once answered)."""
+    """One alloc request (freed once answered): only what the queue, the
+    policy and the answers need (not the jobspec)."""
 
     __slots__ = ("id", "priority", "request", "req", "done", "alloc",
                  "queue", "note")
@@ -87,8 +88,8 @@ class _Job:
         self.done = defer.Deferred()
         #: (R, summary, shares) once allocated, while R is being written
         self.alloc = None
-        #: the sched annotations last sent ({} before any)
-        self.note = {}
+        #: the sched annotations last sent (None before any)
+        self.note = None
 
 
 def _queue_of(jobspec):
@@ -345,10 +346,13 @@ class SchedulerService(Module):
 
     def _annotate(self, job, sched):
         """ANNOTATE with what changed since the last one."""
-        changed = {k: v for k, v in sched.items() if job.note.get(k) != v}
+        note = job.note
+        if note is None:
+            note = job.note = {}
+        changed = {k: v for k, v in sched.items() if note.get(k) != v}
         if not changed:
             return
-        job.note.update(changed)
+        note.update(changed)
         job.request.respond({"id": job.id, "type": ANNOTATE,
                              "annotations": {"sched": changed}})
 
@@ -363,7 +367,8 @@ class SchedulerService(Module):
             self.stats["allocs"] += 1
             sched = {"resource_summary": text, "reason_pending": None,
                      "jobs_ahead": None}
-            if job.note.get("t_estimate") is not None:
+            if job.note is not None and \
+                    job.note.get("t_estimate") is not None:
                 sched["t_estimate"] = None
             job.request.respond({
                 "id": job.id, "type": SUCCESS, "R": R,
@@ -398,10 +403,12 @@ class SchedulerService(Module):
             self._deny(_Job(jobid, priority, request, None), str(exc))
             return None
         job = _Job(jobid, priority, request, req, _queue_of(jobspec))
+        # parsed: the request may stay open for long, without the jobspec
+        request.release_payload()
         self.queue.push(job)
         if self.policy is not None:
             self.policy.queued(job)
-        request.on_cancel(lambda: self._abandoned(job))
+        request.on_cancel(self._abandoned, job)
         self._kick()
         return job.done
 
