@@ -152,9 +152,12 @@ class Request:
         """Send one success response (one of many when streaming)."""
         if self.done:
             return
+        # built first: a payload that cannot be encoded leaves the
+        # request open for the router's EIO answer
+        response = self.message.response(payload)
         if not self.spec.streaming:
             self.done = True
-        self._send(self.message.response(payload))
+        self._send(response)
 
     def fail(self, errnum, errstr=None):
         """Send the error response that ends this request."""

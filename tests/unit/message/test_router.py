@@ -59,6 +59,21 @@ class Echo(Module):
     def bug(self, request):
         return 1 / 0
 
+    @method("unencodable", roles=ROLE_USER)
+    def unencodable(self, request):
+        return [object()]
+
+    @method("keep", roles=ROLE_USER, streaming=True)
+    def keep(self, request):
+        """Reads its payload once, then keeps the request open."""
+        d = defer.Deferred()
+        self.kept = request.json()
+        request.release_payload()
+        request.on_cancel(self.gone.append, request)
+        request.on_cancel(d.callback, None)
+        self.streams.append((request, d))
+        return d
+
     @method("later", roles=ROLE_USER)
     async def later(self, request):
         value = await self.pending
@@ -153,6 +168,43 @@ class RouterTests(SynchronousTestCase):
         [resp] = self.deliver(request("echo.bug"))
         self.assertEqual(resp.errnum, errno.EIO)
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+    def test_unencodable_answer_becomes_eio_and_is_logged(self):
+        [resp] = self.deliver(request("echo.unencodable"))
+        self.assertEqual(resp.errnum, errno.EIO)
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
+
+    def test_released_payload_is_gone_and_answers_still_work(self):
+        self.deliver(request("echo.keep", {"jobspec": {"big": 1}},
+                             flags=FLAG_STREAMING, matchtag=4))
+        req, d = self.echo.streams[0]
+        self.assertEqual(self.echo.kept, {"jobspec": {"big": 1}})
+        # an open stream no longer holds what its handler parsed
+        self.assertIsNone(req.message.payload)
+        self.assertEqual(req.json(), {})
+        req.respond({"n": 1})
+        self.assertEqual(self.replies[0].json(), {"n": 1})
+        self.assertEqual(self.replies[0].matchtag, 4)
+
+    def test_cancel_callbacks_get_their_arguments_once(self):
+        self.deliver(request("echo.keep", flags=FLAG_STREAMING, matchtag=5))
+        req, d = self.echo.streams[0]
+        self.router.cancel("client1", 5)
+        self.assertEqual(self.echo.gone, [req])
+        self.assertIsNone(self.successResultOf(d))
+        req.abandon()
+        self.assertEqual(self.echo.gone, [req])
+        self.assertEqual([r.errnum for r in self.replies], [errno.ECANCELED])
+
+    def test_ended_stream_is_forgotten(self):
+        self.deliver(request("echo.watch", flags=FLAG_STREAMING, matchtag=6))
+        req, d = self.echo.streams[0]
+        d.callback(None)
+        self.assertEqual([r.errnum for r in self.replies], [errno.ENODATA])
+        # a later cancel of that matchtag reaches no one
+        self.router.cancel("client1", 6)
+        self.assertFalse(req.cancelled)
+        self.assertEqual(len(self.replies), 1)
 
     def test_coroutine_handler(self):
         self.echo.pending = defer.Deferred()
