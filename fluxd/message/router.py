@@ -86,6 +86,12 @@ def method(name, roles=ROLE_OWNER, streaming=False):
     return mark
 
 
+#: what a streaming handler returns to keep its stream open until it ends
+#: it itself with :meth:`Request.end` (or :meth:`Request.fail`): no
+#: Deferred per stream (a scheduler holds one per pending job)
+OPEN = object()
+
+
 def collect_methods(obj):
     """Find the ``@method`` handlers of ``obj``: ``{name: (fn, spec)}``."""
     found = {}
@@ -105,12 +111,14 @@ class Request:
     """
 
     __slots__ = ("message", "_reply", "spec", "done", "cancelled",
-                 "_on_cancel")
+                 "_on_cancel", "_pending")
 
-    def __init__(self, message, reply, spec):
+    def __init__(self, message, reply, spec, pending=None):
         self.message = message
         self._reply = reply
         self.spec = spec
+        # the router's open streams, which this one leaves when it ends
+        self._pending = pending
         self.done = False
         self.cancelled = False
         # None, one (callback, args) pair, or a list of them
@@ -164,7 +172,22 @@ class Request:
         if self.done:
             return
         self.done = True
+        self._leave()
         self._send(self.message.response(errnum=errnum, errstr=errstr))
+
+    def end(self):
+        """End a stream (ENODATA): for a handler that returned
+        :data:`OPEN`."""
+        self.fail(errno.ENODATA)
+
+    def _leave(self):
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            message = self.message
+            key = (message.sender, message.matchtag)
+            if pending.get(key) is self:
+                del pending[key]
 
     def on_cancel(self, callback, *args):
         """Call ``callback(*args)`` if the client cancels or disconnects
@@ -190,6 +213,7 @@ class Request:
         callbacks (once)."""
         self.done = True
         self.cancelled = True
+        self._leave()
         callbacks, self._on_cancel = self._on_cancel, None
         if callbacks is None:
             return
@@ -352,9 +376,11 @@ class Router:
             self._error(message, reply, errno.EPROTO,
                         f"{message.topic} requires the streaming flag")
             return
-        request = Request(message, reply, spec)
         if spec.streaming:
+            request = Request(message, reply, spec, self._pending)
             self._pending[(message.sender, message.matchtag)] = request
+        else:
+            request = Request(message, reply, spec)
         # maybeDeferred's work without its Deferred chain: one callback
         # on a handler's Deferred (a streaming one lives as long as its
         # stream), none for a synchronous answer
@@ -362,6 +388,8 @@ class Router:
             result = fn(request)
         except Exception:
             self._settle(Failure(), request)
+            return
+        if result is OPEN and spec.streaming:
             return
         if inspect.iscoroutine(result):
             result = defer.Deferred.fromCoroutine(result)
@@ -371,13 +399,13 @@ class Router:
             self._settle(result, request)
 
     def _settle(self, result, request):
-        """The handler is done: answer (or end the stream), forget it."""
-        streaming = request.spec.streaming
+        """The handler is done: answer (or end the stream, which forgets
+        it)."""
         try:
             if isinstance(result, Failure):
                 self._failed(result, request)
-            elif streaming:
-                request.fail(errno.ENODATA)
+            elif request.spec.streaming:
+                request.end()
             else:
                 request.respond(result)
         except Exception:
@@ -385,11 +413,8 @@ class Router:
                              topic=request.message.topic)
             request.fail(errno.EIO,
                          f"internal error in {request.message.topic}")
-        if streaming:
-            message = request.message
-            key = (message.sender, message.matchtag)
-            if self._pending.get(key) is request:
-                del self._pending[key]
+        # an answer that raised, or a stream already ended: gone anyway
+        request._leave()
         return None
 
     def _failed(self, failure, request):

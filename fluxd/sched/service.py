@@ -52,7 +52,7 @@ from fluxd.formats.jsonenc import compact
 from fluxd.interfaces import IKVS, IReconfigurable, IRouter, provide
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.storage import treeobj as T
-from fluxd.message.router import method
+from fluxd.message.router import OPEN, method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
 from fluxd.sched._queue import QueueSet
@@ -78,14 +78,13 @@ class _Job:
     """One alloc request (freed once answered): only what the queue, the
     policy and the answers need (not the jobspec)."""
 
-    __slots__ = ("id", "priority", "request", "req", "done", "alloc",
-                 "queue", "note")
+    __slots__ = ("id", "priority", "request", "req", "alloc", "queue",
+                 "note")
 
     def __init__(self, jobid, priority, request, req, queue=None):
         self.id, self.priority = jobid, priority
         self.request, self.req = request, req
         self.queue = queue
-        self.done = defer.Deferred()
         #: (R, summary, shares) once allocated, while R is being written
         self.alloc = None
         #: the sched annotations last sent (None before any)
@@ -231,7 +230,6 @@ class SchedulerService(Module):
         while self.queue:
             job = self.queue.pop()
             job.request.fail(NoSuchService.errno, "simple sched exiting")
-            job.done.callback(None)
         # a shared writer is the job manager's to flush (bounded in time)
         return None if self._shared else self.writer.flush()
 
@@ -373,12 +371,12 @@ class SchedulerService(Module):
             job.request.respond({
                 "id": job.id, "type": SUCCESS, "R": R,
                 "annotations": {"sched": sched}})
-            job.done.callback(None)
+            job.request.end()
 
     def _deny(self, job, note):
         self.stats["denied"] += 1
         job.request.respond({"id": job.id, "type": DENY, "note": note})
-        job.done.callback(None)
+        job.request.end()
 
     # -- RFC 27 methods --------------------------------------------------------
 
@@ -410,15 +408,14 @@ class SchedulerService(Module):
             self.policy.queued(job)
         request.on_cancel(self._abandoned, job)
         self._kick()
-        return job.done
+        # the stream ends with the answer (request.end()): no Deferred
+        return OPEN
 
     def _abandoned(self, job):
         """The job manager cancelled the stream (or went away)."""
         if self.queue.get(job.id) is job:
             self.queue.remove(job.id)
             self._withdrawn(job.id)
-        if not job.done.called:
-            job.done.callback(None)
 
     @method("cancel")
     def rpc_cancel(self, request):
@@ -428,7 +425,7 @@ class SchedulerService(Module):
         if job is not None:
             self.stats["canceled"] += 1
             job.request.respond({"id": jobid, "type": CANCEL})
-            job.done.callback(None)
+            job.request.end()
             self._withdrawn(jobid)
         return {}
 

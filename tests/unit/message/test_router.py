@@ -11,7 +11,7 @@ from zope.interface.exceptions import Invalid
 
 from fluxd.errors import FluxError, InvalidArgument, PermissionDenied
 from fluxd.interfaces import IUpstream
-from fluxd.message.router import Credential, Router, method
+from fluxd.message.router import OPEN, Credential, Router, method
 from fluxd.message.types import (
     FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM, ROLE_OWNER, ROLE_USER,
     Message)
@@ -73,6 +73,13 @@ class Echo(Module):
         request.on_cancel(d.callback, None)
         self.streams.append((request, d))
         return d
+
+    @method("open", roles=ROLE_USER, streaming=True)
+    def open_stream(self, request):
+        """Ends its stream itself, later."""
+        self.streams.append((request, None))
+        request.on_cancel(self.gone.append, "cancelled")
+        return OPEN
 
     @method("later", roles=ROLE_USER)
     async def later(self, request):
@@ -205,6 +212,36 @@ class RouterTests(SynchronousTestCase):
         self.router.cancel("client1", 6)
         self.assertFalse(req.cancelled)
         self.assertEqual(len(self.replies), 1)
+
+    def test_open_stream_ends_when_its_handler_says(self):
+        self.deliver(request("echo.open", flags=FLAG_STREAMING, matchtag=7))
+        req, _ = self.echo.streams[0]
+        req.respond({"n": 1})
+        self.assertEqual([r.errnum for r in self.replies], [0])
+        req.end()
+        self.assertEqual([r.errnum for r in self.replies], [0, errno.ENODATA])
+        # ended: forgotten (no cancel callback, nothing more sent)
+        self.router.cancel("client1", 7)
+        self.router.disconnect("client1")
+        self.assertEqual(self.echo.gone, ["client1"])
+        self.assertEqual(len(self.replies), 2)
+
+    def test_open_stream_cancelled_and_in_process(self):
+        got = []
+        stream = self.router.stream("echo.open", cred=self.router.instance_cred,
+                                    on_response=got.append)
+        req, _ = self.echo.streams[0]
+        req.respond({"n": 1})
+        stream.cancel()
+        self.assertEqual(self.echo.gone, ["cancelled"])
+        self.assertIsNone(self.successResultOf(stream.done))
+        self.assertEqual(got, [{"n": 1}])
+        other = self.router.stream("echo.open", cred=self.router.instance_cred,
+                                   on_response=got.append)
+        self.echo.streams[1][0].fail(errno.EAGAIN, "try later")
+        self.assertEqual(self.failureResultOf(other.done).value.errno,
+                         errno.EAGAIN)
+        self.assertEqual(self.router._pending, {})
 
     def test_coroutine_handler(self):
         self.echo.pending = defer.Deferred()
