@@ -226,42 +226,83 @@ class Request:
             self._reply(response)
 
 
+#: a :class:`Stream` not ended yet
+_LIVE = object()
+
+
 class Stream:
     """The caller's end of an in-process streaming request.
 
     :ivar done: a Deferred firing with None when the stream ends (ENODATA,
         or ECANCELED after :meth:`cancel`), or failing with the
-        :class:`FluxError` of any other error response.
+        :class:`FluxError` of any other error response (made when first
+        asked for: a caller that passed ``on_error`` and never looks at
+        it costs no Deferred).
     """
 
     __slots__ = ("_router", "_matchtag", "_topic", "_on_response",
-                 "cancelled", "done")
+                 "_on_error", "cancelled", "_done", "_ended")
 
-    def __init__(self, router, matchtag, topic, on_response):
+    def __init__(self, router, matchtag, topic, on_response, on_error=None):
         self._router = router
         self._matchtag = matchtag
         self._topic = topic
         self._on_response = on_response
+        self._on_error = on_error
         self.cancelled = False
-        self.done = defer.Deferred()
+        self._done = None
+        # _LIVE, then None (ended) or the Failure it ended with
+        self._ended = _LIVE
+
+    @property
+    def done(self):
+        if self._done is None:
+            self._done = defer.Deferred()
+            if self._ended is not _LIVE:
+                self._fire(self._done, self._ended)
+        return self._done
+
+    @staticmethod
+    def _fire(d, result):
+        if result is None:
+            d.callback(None)
+        else:
+            d.errback(result)
 
     def cancel(self):
         """Ask the service to end the stream; :attr:`done` then fires None."""
-        if self.done.called or self.cancelled:
+        if self._ended is not _LIVE or self.cancelled:
             return
         self.cancelled = True
         self._router.cancel(self._router._sender, self._matchtag)
 
+    def _end(self, result):
+        self._ended = result
+        if result is not None and self._on_error is not None:
+            try:
+                self._on_error(result)
+            except Exception:
+                self._router.log.failure("stream consumer of {topic} failed",
+                                         topic=self._topic)
+            if self._done is None:
+                return
+        if self._done is not None:
+            self._fire(self._done, result)
+        elif result is not None:
+            # an error nobody handles yet: the Deferred keeps (and, if
+            # never looked at, reports) it
+            self._done = defer.Deferred()
+            self._fire(self._done, result)
+
     def _reply(self, response):
         """One response from the service (the router's ``reply``)."""
-        done = self.done
-        if done.called:
+        if self._ended is not _LIVE:
             return
         if response.errnum == 0:
             try:
                 body = response.json()
             except ProtocolError as exc:
-                done.errback(exc)
+                self._end(Failure(exc))
                 self._router.cancel(self._router._sender, self._matchtag)
                 return
             try:
@@ -271,9 +312,9 @@ class Stream:
                                          topic=self._topic)
         elif response.errnum == errno.ENODATA or (
                 self.cancelled and response.errnum == errno.ECANCELED):
-            done.callback(None)
+            self._end(None)
         else:
-            done.errback(from_errno(response.errnum, response.errstr))
+            self._end(Failure(from_errno(response.errnum, response.errstr)))
 
 
 @implementer(IRouter)
@@ -521,11 +562,15 @@ class Router:
         self.deliver(message, reply)
         return d
 
-    def stream(self, topic, payload=None, *, cred, on_response, nodeid=None):
+    def stream(self, topic, payload=None, *, cred, on_response, nodeid=None,
+               on_error=None):
         """A streaming RPC from inside the broker (RFC 6 streaming flag).
 
         :param cred: as for :meth:`call`.
         :param on_response: called with each decoded response payload.
+        :param on_error: called with the Failure of an error end instead of
+            failing ``done`` (unless ``done`` was asked for): a caller
+            keeping many streams open needs no Deferred a stream.
         :returns: a :class:`Stream`: its ``done`` fires at the end of the
             stream, its ``cancel()`` ends it early (locally or across the
             overlay, as a client's cancel would).
@@ -534,6 +579,6 @@ class Router:
         matchtag = next(self._matchtags)
         message = self._request(topic, payload, cred, nodeid,
                                 flags=FLAG_STREAMING, matchtag=matchtag)
-        stream = Stream(self, matchtag, topic, on_response)
+        stream = Stream(self, matchtag, topic, on_response, on_error)
         self.deliver(message, stream._reply)
         return stream

@@ -243,6 +243,28 @@ class RouterTests(SynchronousTestCase):
                          errno.EAGAIN)
         self.assertEqual(self.router._pending, {})
 
+    def test_stream_on_error_instead_of_done(self):
+        errors, got = [], []
+        stream = self.router.stream("echo.open", cred=self.router.instance_cred,
+                                    on_response=got.append,
+                                    on_error=errors.append)
+        req, _ = self.echo.streams[0]
+        req.respond({"n": 1})
+        req.fail(errno.EAGAIN, "try later")
+        self.assertEqual(got, [{"n": 1}])
+        [failure] = errors
+        self.assertEqual((failure.value.errno, str(failure.value)),
+                         (errno.EAGAIN, "try later"))
+        # done, asked for afterwards, tells the same end
+        self.assertEqual(self.failureResultOf(stream.done).value.errno,
+                         errno.EAGAIN)
+        # a clean end does not call on_error
+        ok = self.router.stream("echo.open", cred=self.router.instance_cred,
+                                on_response=got.append, on_error=errors.append)
+        self.echo.streams[1][0].end()
+        self.assertEqual(len(errors), 1)
+        self.assertIsNone(self.successResultOf(ok.done))
+
     def test_coroutine_handler(self):
         self.echo.pending = defer.Deferred()
         self.deliver(request("echo.later"))
