@@ -150,6 +150,8 @@ class SchedulerService(Module):
         self._init = None
         self._start_call = None
         self.stats.update(allocs=0, frees=0, denied=0, canceled=0)
+        # bound once, registered with every pending job's request
+        self._on_abandoned = self._abandoned
 
     @staticmethod
     def _queue_names(config):
@@ -406,7 +408,7 @@ class SchedulerService(Module):
         self.queue.push(job)
         if self.policy is not None:
             self.policy.queued(job)
-        request.on_cancel(self._abandoned, job)
+        request.on_cancel(self._on_abandoned, job)
         self._kick()
         # the stream ends with the answer (request.end()): no Deferred
         return OPEN
