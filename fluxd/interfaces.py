@@ -62,8 +62,11 @@ class IRouter(Interface):
         """An in-process RPC with the caller's credential: a Deferred
         firing with the JSON reply."""
 
-    def stream(topic, payload=None, *, cred, on_response, nodeid=None):
-        """An in-process streaming RPC: a Stream (``done``, ``cancel()``)."""
+    def stream(topic, payload=None, *, cred, on_response, nodeid=None,
+               on_error=None):
+        """An in-process streaming RPC: a Stream (``done``, ``cancel()``);
+        ``on_error(failure)``, when given, hears of an error end instead
+        of ``done``."""
 
     def check_event_topic(topic, cred):
         """Raise PermissionDenied when ``cred`` may not publish ``topic``."""

@@ -21,6 +21,7 @@ stopping a queue also withdraws its outstanding allocs (``sched.cancel``).
 
 import errno
 import heapq
+from functools import partial
 
 from twisted.logger import Logger
 
@@ -57,6 +58,9 @@ class SchedLink:
         self._queued_key = {}
         self._held = set()
         self._parked = {}
+        # bound once: each job's stream callbacks are partials of these
+        self._on_alloc = self._alloc_response
+        self._on_alloc_error = self._alloc_failed
 
     @property
     def online(self):
@@ -119,9 +123,9 @@ class SchedLink:
                        job.jobspec, self._manager.queues.requires_of(job))}
         stream = self._router.stream(
             "sched.alloc", payload, cred=self._router.instance_cred,
-            on_response=lambda body, job=job: self._alloc_response(job, body))
+            on_response=partial(self._on_alloc, job),
+            on_error=partial(self._on_alloc_error, job))
         self.outstanding[job.id] = stream
-        stream.done.addErrback(self._alloc_failed, job)
 
     def _alloc_response(self, job, body):
         kind = body.get("type")
@@ -144,12 +148,14 @@ class SchedLink:
                           " job {id}", kind=kind, id=job.id)
         self.pump()
 
-    def _alloc_failed(self, failure, job):
+    def _alloc_failed(self, job, failure):
         # an error response: the scheduler went away; stop until hello
         self.outstanding.pop(job.id, None)
         job.alloc_pending = False
-        failure.trap(FluxError)
-        if failure.value.errno not in (errno.ENOSYS, errno.EHOSTUNREACH):
+        if not failure.check(FluxError):
+            self.log.failure("sched.alloc for job {id} failed", failure,
+                             id=job.id)
+        elif failure.value.errno not in (errno.ENOSYS, errno.EHOSTUNREACH):
             self.log.warn("sched.alloc for job {id} failed: {why}",
                           id=job.id, why=failure.getErrorMessage())
         self.offline()

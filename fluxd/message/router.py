@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -85,6 +86,12 @@ def method(name, roles=ROLE_OWNER, streaming=False):
     return mark
 
 
+#: what a streaming handler returns to keep its stream open until it ends
+#: it itself with :meth:`Request.end` (or :meth:`Request.fail`): no
+#: Deferred per stream (a scheduler holds one per pending job)
+OPEN = object()
+
+
 def collect_methods(obj):
     """Find the ``@method`` handlers of ``obj``: ``{name: (fn, spec)}``."""
     found = {}
@@ -97,15 +104,25 @@ def collect_methods(obj):
 
 
 class Request:
-    """One request being served, with the means to answer it."""
+    """One request being served, with the means to answer it.
 
-    def __init__(self, message, reply, spec):
+    Slotted, and holding no closure of its own: a scheduler keeps one per
+    pending job (RFC 27 alloc streams stay open while a job waits).
+    """
+
+    __slots__ = ("message", "_reply", "spec", "done", "cancelled",
+                 "_on_cancel", "_pending")
+
+    def __init__(self, message, reply, spec, pending=None):
         self.message = message
         self._reply = reply
         self.spec = spec
+        # the router's open streams, which this one leaves when it ends
+        self._pending = pending
         self.done = False
         self.cancelled = False
-        self._on_cancel = []
+        # None, one (callback, args) pair, or a list of them
+        self._on_cancel = None
 
     @property
     def userid(self):
@@ -132,24 +149,57 @@ class Request:
         """The request payload as a JSON object (raises ProtocolError)."""
         return self.message.json()
 
+    def release_payload(self):
+        """The handler has read the payload and will not again: the
+        message drops it (bytes and decoded value), so that a request
+        kept open for long (a pending job's ``sched.alloc``) does not
+        keep it alive.  :meth:`json` answers ``{}`` afterwards."""
+        self.message.payload = None
+
     def respond(self, payload=None):
         """Send one success response (one of many when streaming)."""
         if self.done:
             return
+        # built first: a payload that cannot be encoded leaves the
+        # request open for the router's EIO answer
+        response = self.message.response(payload)
         if not self.spec.streaming:
             self.done = True
-        self._send(self.message.response(payload))
+        self._send(response)
 
     def fail(self, errnum, errstr=None):
         """Send the error response that ends this request."""
         if self.done:
             return
         self.done = True
+        self._leave()
         self._send(self.message.response(errnum=errnum, errstr=errstr))
 
-    def on_cancel(self, callback):
-        """Call ``callback()`` if the client cancels or disconnects."""
-        self._on_cancel.append(callback)
+    def end(self):
+        """End a stream (ENODATA): for a handler that returned
+        :data:`OPEN`."""
+        self.fail(errno.ENODATA)
+
+    def _leave(self):
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            message = self.message
+            key = (message.sender, message.matchtag)
+            if pending.get(key) is self:
+                del pending[key]
+
+    def on_cancel(self, callback, *args):
+        """Call ``callback(*args)`` if the client cancels or disconnects
+        (pass the arguments rather than a closure: nothing is built per
+        request)."""
+        entry = (callback, args)
+        if self._on_cancel is None:
+            self._on_cancel = entry
+        elif type(self._on_cancel) is list:
+            self._on_cancel.append(entry)
+        else:
+            self._on_cancel = [self._on_cancel, entry]
 
     def cancel(self):
         """End the request with ECANCELED and run the cancel callbacks."""
@@ -159,15 +209,25 @@ class Request:
         self.abandon()
 
     def abandon(self):
-        """The client is gone: answer nothing more, run the cancel callbacks."""
+        """The client is gone: answer nothing more, run the cancel
+        callbacks (once)."""
         self.done = True
         self.cancelled = True
-        for callback in self._on_cancel:
-            callback()
+        self._leave()
+        callbacks, self._on_cancel = self._on_cancel, None
+        if callbacks is None:
+            return
+        for callback, args in (callbacks if type(callbacks) is list
+                               else (callbacks,)):
+            callback(*args)
 
     def _send(self, response):
         if not self.message.flags & FLAG_NORESPONSE:
             self._reply(response)
+
+
+#: a :class:`Stream` not ended yet
+_LIVE = object()
 
 
 class Stream:
@@ -175,23 +235,86 @@ class Stream:
 
     :ivar done: a Deferred firing with None when the stream ends (ENODATA,
         or ECANCELED after :meth:`cancel`), or failing with the
-        :class:`FluxError` of any other error response.
+        :class:`FluxError` of any other error response (made when first
+        asked for: a caller that passed ``on_error`` and never looks at
+        it costs no Deferred).
     """
 
-    def __init__(self, router, sender, matchtag, nodeid):
+    __slots__ = ("_router", "_matchtag", "_topic", "_on_response",
+                 "_on_error", "cancelled", "_done", "_ended")
+
+    def __init__(self, router, matchtag, topic, on_response, on_error=None):
         self._router = router
-        self._sender = sender
         self._matchtag = matchtag
-        self._nodeid = nodeid
+        self._topic = topic
+        self._on_response = on_response
+        self._on_error = on_error
         self.cancelled = False
-        self.done = defer.Deferred()
+        self._done = None
+        # _LIVE, then None (ended) or the Failure it ended with
+        self._ended = _LIVE
+
+    @property
+    def done(self):
+        if self._done is None:
+            self._done = defer.Deferred()
+            if self._ended is not _LIVE:
+                self._fire(self._done, self._ended)
+        return self._done
+
+    @staticmethod
+    def _fire(d, result):
+        if result is None:
+            d.callback(None)
+        else:
+            d.errback(result)
 
     def cancel(self):
         """Ask the service to end the stream; :attr:`done` then fires None."""
-        if self.done.called or self.cancelled:
+        if self._ended is not _LIVE or self.cancelled:
             return
         self.cancelled = True
-        self._router.cancel(self._sender, self._matchtag)
+        self._router.cancel(self._router._sender, self._matchtag)
+
+    def _end(self, result):
+        self._ended = result
+        if result is not None and self._on_error is not None:
+            try:
+                self._on_error(result)
+            except Exception:
+                self._router.log.failure("stream consumer of {topic} failed",
+                                         topic=self._topic)
+            if self._done is None:
+                return
+        if self._done is not None:
+            self._fire(self._done, result)
+        elif result is not None:
+            # an error nobody handles yet: the Deferred keeps (and, if
+            # never looked at, reports) it
+            self._done = defer.Deferred()
+            self._fire(self._done, result)
+
+    def _reply(self, response):
+        """One response from the service (the router's ``reply``)."""
+        if self._ended is not _LIVE:
+            return
+        if response.errnum == 0:
+            try:
+                body = response.json()
+            except ProtocolError as exc:
+                self._end(Failure(exc))
+                self._router.cancel(self._router._sender, self._matchtag)
+                return
+            try:
+                self._on_response(body)
+            except Exception:
+                self._router.log.failure("stream consumer of {topic} failed",
+                                         topic=self._topic)
+        elif response.errnum == errno.ENODATA or (
+                self.cancelled and response.errnum == errno.ECANCELED):
+            self._end(None)
+        else:
+            self._end(Failure(from_errno(response.errnum, response.errstr)))
 
 
 @implementer(IRouter)
@@ -294,21 +417,46 @@ class Router:
             self._error(message, reply, errno.EPROTO,
                         f"{message.topic} requires the streaming flag")
             return
-        request = Request(message, reply, spec)
-        key = (message.sender, message.matchtag)
         if spec.streaming:
-            self._pending[key] = request
-        d = defer.maybeDeferred(fn, request)
-        d.addCallback(_await_coroutine)
-        d.addCallbacks(self._finished, self._failed,
-                       callbackArgs=(request,), errbackArgs=(request,))
-        d.addBoth(self._forget, key, request)
-
-    def _finished(self, result, request):
-        if request.spec.streaming:
-            request.fail(errno.ENODATA)
+            request = Request(message, reply, spec, self._pending)
+            self._pending[(message.sender, message.matchtag)] = request
         else:
-            request.respond(result)
+            request = Request(message, reply, spec)
+        # maybeDeferred's work without its Deferred chain: one callback
+        # on a handler's Deferred (a streaming one lives as long as its
+        # stream), none for a synchronous answer
+        try:
+            result = fn(request)
+        except Exception:
+            self._settle(Failure(), request)
+            return
+        if result is OPEN and spec.streaming:
+            return
+        if inspect.iscoroutine(result):
+            result = defer.Deferred.fromCoroutine(result)
+        if isinstance(result, defer.Deferred):
+            result.addBoth(self._settle, request)
+        else:
+            self._settle(result, request)
+
+    def _settle(self, result, request):
+        """The handler is done: answer (or end the stream, which forgets
+        it)."""
+        try:
+            if isinstance(result, Failure):
+                self._failed(result, request)
+            elif request.spec.streaming:
+                request.end()
+            else:
+                request.respond(result)
+        except Exception:
+            self.log.failure("{topic}: answering failed",
+                             topic=request.message.topic)
+            request.fail(errno.EIO,
+                         f"internal error in {request.message.topic}")
+        # an answer that raised, or a stream already ended: gone anyway
+        request._leave()
+        return None
 
     def _failed(self, failure, request):
         if failure.check(FluxError):
@@ -320,10 +468,6 @@ class Router:
             self.log.failure("{topic} handler failed", failure,
                              topic=request.message.topic)
             request.fail(errno.EIO, f"internal error in {request.message.topic}")
-
-    def _forget(self, _, key, request):
-        if self._pending.get(key) is request:
-            del self._pending[key]
 
     def _error(self, message, reply, errnum, errstr=None):
         if not message.flags & FLAG_NORESPONSE:
@@ -418,11 +562,15 @@ class Router:
         self.deliver(message, reply)
         return d
 
-    def stream(self, topic, payload=None, *, cred, on_response, nodeid=None):
+    def stream(self, topic, payload=None, *, cred, on_response, nodeid=None,
+               on_error=None):
         """A streaming RPC from inside the broker (RFC 6 streaming flag).
 
         :param cred: as for :meth:`call`.
         :param on_response: called with each decoded response payload.
+        :param on_error: called with the Failure of an error end instead of
+            failing ``done`` (unless ``done`` was asked for): a caller
+            keeping many streams open needs no Deferred a stream.
         :returns: a :class:`Stream`: its ``done`` fires at the end of the
             stream, its ``cancel()`` ends it early (locally or across the
             overlay, as a client's cancel would).
@@ -431,34 +579,6 @@ class Router:
         matchtag = next(self._matchtags)
         message = self._request(topic, payload, cred, nodeid,
                                 flags=FLAG_STREAMING, matchtag=matchtag)
-        stream = Stream(self, self._sender, matchtag, nodeid)
-
-        def reply(response):
-            if stream.done.called:
-                return
-            if response.errnum == 0:
-                try:
-                    body = response.json()
-                except ProtocolError as exc:
-                    stream.done.errback(exc)
-                    self.cancel(self._sender, matchtag)
-                    return
-                try:
-                    on_response(body)
-                except Exception:
-                    self.log.failure("stream consumer of {topic} failed",
-                                     topic=topic)
-            elif response.errnum == errno.ENODATA or (
-                    stream.cancelled and response.errnum == errno.ECANCELED):
-                stream.done.callback(None)
-            else:
-                stream.done.errback(from_errno(response.errnum,
-                                               response.errstr))
-        self.deliver(message, reply)
+        stream = Stream(self, matchtag, topic, on_response, on_error)
+        self.deliver(message, stream._reply)
         return stream
-
-
-def _await_coroutine(result):
-    if inspect.iscoroutine(result):
-        return defer.Deferred.fromCoroutine(result)
-    return result

@@ -40,7 +40,8 @@ class Acquirers:
         self._usable = usable
         self._ranks = ranks
         self._down = down
-        self._requests = []
+        #: open streams: request -> the Deferred that ends it
+        self._requests = {}
         self._up = None
 
     def __len__(self):
@@ -67,17 +68,15 @@ class Acquirers:
                          "down": (usable.ranks() - up).encode(),
                          "expiration": usable.expiration})
         done = defer.Deferred()
-        self._requests.append(request)
+        self._requests[request] = done
 
         def cancelled():
-            if request in self._requests:
-                self._requests.remove(request)
+            self._requests.pop(request, None)
             if not self._requests:
                 self._up = None
             if not done.called:
                 done.callback(None)
         request.on_cancel(cancelled)
-        request.acquire_done = done
         return done
 
     def changed(self):
@@ -100,9 +99,8 @@ class Acquirers:
 
     def close(self):
         """End every stream (the service stops)."""
-        requests, self._requests = self._requests, []
+        requests, self._requests = self._requests, {}
         self._up = None
-        for request in requests:
-            done = request.acquire_done
+        for done in requests.values():
             if not done.called:
                 done.callback(None)

@@ -65,7 +65,8 @@ class ResourceLog:
         self._lock = defer.DeferredLock()
         #: the journal so far (RFC 18 entry dicts)
         self.journal = []
-        self._consumers = []
+        #: open journal streams: request -> the Deferred that ends it
+        self._consumers = {}
 
     async def load(self):
         """Read the kept events of earlier runs (rank 0 start).
@@ -144,22 +145,19 @@ class ResourceLog:
             self._send(request, entry)
         request.respond({"events": []})
         done = defer.Deferred()
-        self._consumers.append(request)
+        self._consumers[request] = done
 
         def cancelled():
-            if request in self._consumers:
-                self._consumers.remove(request)
+            self._consumers.pop(request, None)
             if not done.called:
                 done.callback(None)
         request.on_cancel(cancelled)
-        request.journal_done = done
         return done
 
     def close(self):
         """End every journal stream (the service stops)."""
-        consumers, self._consumers = self._consumers, []
-        for request in consumers:
-            done = request.journal_done
+        consumers, self._consumers = self._consumers, {}
+        for done in consumers.values():
             if not done.called:
                 done.callback(None)
 

@@ -52,7 +52,7 @@ from fluxd.formats.jsonenc import compact
 from fluxd.interfaces import IKVS, IReconfigurable, IRouter, provide
 from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.storage import treeobj as T
-from fluxd.message.router import method
+from fluxd.message.router import OPEN, method
 from fluxd.message.types import ROLE_USER
 from fluxd.module import Module
 from fluxd.sched._queue import QueueSet
@@ -75,20 +75,20 @@ _dumps = compact()
 
 
 class _Job:
-    """One alloc request (freed once answered)."""
+    """One alloc request (freed once answered): only what the queue, the
+    policy and the answers need (not the jobspec)."""
 
-    __slots__ = ("id", "priority", "request", "req", "done", "alloc",
-                 "queue", "note")
+    __slots__ = ("id", "priority", "request", "req", "alloc", "queue",
+                 "note")
 
     def __init__(self, jobid, priority, request, req, queue=None):
         self.id, self.priority = jobid, priority
         self.request, self.req = request, req
         self.queue = queue
-        self.done = defer.Deferred()
         #: (R, summary, shares) once allocated, while R is being written
         self.alloc = None
-        #: the sched annotations last sent ({} before any)
-        self.note = {}
+        #: the sched annotations last sent (None before any)
+        self.note = None
 
 
 def _queue_of(jobspec):
@@ -150,6 +150,8 @@ class SchedulerService(Module):
         self._init = None
         self._start_call = None
         self.stats.update(allocs=0, frees=0, denied=0, canceled=0)
+        # bound once, registered with every pending job's request
+        self._on_abandoned = self._abandoned
 
     @staticmethod
     def _queue_names(config):
@@ -230,7 +232,6 @@ class SchedulerService(Module):
         while self.queue:
             job = self.queue.pop()
             job.request.fail(NoSuchService.errno, "simple sched exiting")
-            job.done.callback(None)
         # a shared writer is the job manager's to flush (bounded in time)
         return None if self._shared else self.writer.flush()
 
@@ -345,10 +346,13 @@ class SchedulerService(Module):
 
     def _annotate(self, job, sched):
         """ANNOTATE with what changed since the last one."""
-        changed = {k: v for k, v in sched.items() if job.note.get(k) != v}
+        note = job.note
+        if note is None:
+            note = job.note = {}
+        changed = {k: v for k, v in sched.items() if note.get(k) != v}
         if not changed:
             return
-        job.note.update(changed)
+        note.update(changed)
         job.request.respond({"id": job.id, "type": ANNOTATE,
                              "annotations": {"sched": changed}})
 
@@ -363,17 +367,18 @@ class SchedulerService(Module):
             self.stats["allocs"] += 1
             sched = {"resource_summary": text, "reason_pending": None,
                      "jobs_ahead": None}
-            if job.note.get("t_estimate") is not None:
+            if job.note is not None and \
+                    job.note.get("t_estimate") is not None:
                 sched["t_estimate"] = None
             job.request.respond({
                 "id": job.id, "type": SUCCESS, "R": R,
                 "annotations": {"sched": sched}})
-            job.done.callback(None)
+            job.request.end()
 
     def _deny(self, job, note):
         self.stats["denied"] += 1
         job.request.respond({"id": job.id, "type": DENY, "note": note})
-        job.done.callback(None)
+        job.request.end()
 
     # -- RFC 27 methods --------------------------------------------------------
 
@@ -398,20 +403,21 @@ class SchedulerService(Module):
             self._deny(_Job(jobid, priority, request, None), str(exc))
             return None
         job = _Job(jobid, priority, request, req, _queue_of(jobspec))
+        # parsed: the request may stay open for long, without the jobspec
+        request.release_payload()
         self.queue.push(job)
         if self.policy is not None:
             self.policy.queued(job)
-        request.on_cancel(lambda: self._abandoned(job))
+        request.on_cancel(self._on_abandoned, job)
         self._kick()
-        return job.done
+        # the stream ends with the answer (request.end()): no Deferred
+        return OPEN
 
     def _abandoned(self, job):
         """The job manager cancelled the stream (or went away)."""
         if self.queue.get(job.id) is job:
             self.queue.remove(job.id)
             self._withdrawn(job.id)
-        if not job.done.called:
-            job.done.callback(None)
 
     @method("cancel")
     def rpc_cancel(self, request):
@@ -421,7 +427,7 @@ class SchedulerService(Module):
         if job is not None:
             self.stats["canceled"] += 1
             job.request.respond({"id": jobid, "type": CANCEL})
-            job.done.callback(None)
+            job.request.end()
             self._withdrawn(jobid)
         return {}
 

@@ -11,7 +11,7 @@ from zope.interface.exceptions import Invalid
 
 from fluxd.errors import FluxError, InvalidArgument, PermissionDenied
 from fluxd.interfaces import IUpstream
-from fluxd.message.router import Credential, Router, method
+from fluxd.message.router import OPEN, Credential, Router, method
 from fluxd.message.types import (
     FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM, ROLE_OWNER, ROLE_USER,
     Message)
@@ -58,6 +58,28 @@ class Echo(Module):
     @method("bug", roles=ROLE_USER)
     def bug(self, request):
         return 1 / 0
+
+    @method("unencodable", roles=ROLE_USER)
+    def unencodable(self, request):
+        return [object()]
+
+    @method("keep", roles=ROLE_USER, streaming=True)
+    def keep(self, request):
+        """Reads its payload once, then keeps the request open."""
+        d = defer.Deferred()
+        self.kept = request.json()
+        request.release_payload()
+        request.on_cancel(self.gone.append, request)
+        request.on_cancel(d.callback, None)
+        self.streams.append((request, d))
+        return d
+
+    @method("open", roles=ROLE_USER, streaming=True)
+    def open_stream(self, request):
+        """Ends its stream itself, later."""
+        self.streams.append((request, None))
+        request.on_cancel(self.gone.append, "cancelled")
+        return OPEN
 
     @method("later", roles=ROLE_USER)
     async def later(self, request):
@@ -153,6 +175,95 @@ class RouterTests(SynchronousTestCase):
         [resp] = self.deliver(request("echo.bug"))
         self.assertEqual(resp.errnum, errno.EIO)
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+    def test_unencodable_answer_becomes_eio_and_is_logged(self):
+        [resp] = self.deliver(request("echo.unencodable"))
+        self.assertEqual(resp.errnum, errno.EIO)
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
+
+    def test_released_payload_is_gone_and_answers_still_work(self):
+        self.deliver(request("echo.keep", {"jobspec": {"big": 1}},
+                             flags=FLAG_STREAMING, matchtag=4))
+        req, d = self.echo.streams[0]
+        self.assertEqual(self.echo.kept, {"jobspec": {"big": 1}})
+        # an open stream no longer holds what its handler parsed
+        self.assertIsNone(req.message.payload)
+        self.assertEqual(req.json(), {})
+        req.respond({"n": 1})
+        self.assertEqual(self.replies[0].json(), {"n": 1})
+        self.assertEqual(self.replies[0].matchtag, 4)
+
+    def test_cancel_callbacks_get_their_arguments_once(self):
+        self.deliver(request("echo.keep", flags=FLAG_STREAMING, matchtag=5))
+        req, d = self.echo.streams[0]
+        self.router.cancel("client1", 5)
+        self.assertEqual(self.echo.gone, [req])
+        self.assertIsNone(self.successResultOf(d))
+        req.abandon()
+        self.assertEqual(self.echo.gone, [req])
+        self.assertEqual([r.errnum for r in self.replies], [errno.ECANCELED])
+
+    def test_ended_stream_is_forgotten(self):
+        self.deliver(request("echo.watch", flags=FLAG_STREAMING, matchtag=6))
+        req, d = self.echo.streams[0]
+        d.callback(None)
+        self.assertEqual([r.errnum for r in self.replies], [errno.ENODATA])
+        # a later cancel of that matchtag reaches no one
+        self.router.cancel("client1", 6)
+        self.assertFalse(req.cancelled)
+        self.assertEqual(len(self.replies), 1)
+
+    def test_open_stream_ends_when_its_handler_says(self):
+        self.deliver(request("echo.open", flags=FLAG_STREAMING, matchtag=7))
+        req, _ = self.echo.streams[0]
+        req.respond({"n": 1})
+        self.assertEqual([r.errnum for r in self.replies], [0])
+        req.end()
+        self.assertEqual([r.errnum for r in self.replies], [0, errno.ENODATA])
+        # ended: forgotten (no cancel callback, nothing more sent)
+        self.router.cancel("client1", 7)
+        self.router.disconnect("client1")
+        self.assertEqual(self.echo.gone, ["client1"])
+        self.assertEqual(len(self.replies), 2)
+
+    def test_open_stream_cancelled_and_in_process(self):
+        got = []
+        stream = self.router.stream("echo.open", cred=self.router.instance_cred,
+                                    on_response=got.append)
+        req, _ = self.echo.streams[0]
+        req.respond({"n": 1})
+        stream.cancel()
+        self.assertEqual(self.echo.gone, ["cancelled"])
+        self.assertIsNone(self.successResultOf(stream.done))
+        self.assertEqual(got, [{"n": 1}])
+        other = self.router.stream("echo.open", cred=self.router.instance_cred,
+                                   on_response=got.append)
+        self.echo.streams[1][0].fail(errno.EAGAIN, "try later")
+        self.assertEqual(self.failureResultOf(other.done).value.errno,
+                         errno.EAGAIN)
+        self.assertEqual(self.router._pending, {})
+
+    def test_stream_on_error_instead_of_done(self):
+        errors, got = [], []
+        stream = self.router.stream("echo.open", cred=self.router.instance_cred,
+                                    on_response=got.append,
+                                    on_error=errors.append)
+        req, _ = self.echo.streams[0]
+        req.respond({"n": 1})
+        req.fail(errno.EAGAIN, "try later")
+        self.assertEqual(got, [{"n": 1}])
+        [failure] = errors
+        self.assertEqual((failure.value.errno, str(failure.value)),
+                         (errno.EAGAIN, "try later"))
+        # done, asked for afterwards, tells the same end
+        self.assertEqual(self.failureResultOf(stream.done).value.errno,
+                         errno.EAGAIN)
+        # a clean end does not call on_error
+        ok = self.router.stream("echo.open", cred=self.router.instance_cred,
+                                on_response=got.append, on_error=errors.append)
+        self.echo.streams[1][0].end()
+        self.assertEqual(len(errors), 1)
+        self.assertIsNone(self.successResultOf(ok.done))
 
     def test_coroutine_handler(self):
         self.echo.pending = defer.Deferred()

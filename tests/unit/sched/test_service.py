@@ -158,6 +158,25 @@ class AllocTests(SynchronousTestCase):
         bench.free(running[0])
         self.assertIsNone(waiting.answer)
 
+    def test_queued_alloc_keeps_no_jobspec(self):
+        bench = self.bench
+        running = [bench.alloc(i) for i in range(1, 4)]
+        waiting = bench.alloc(4, jobspec(duration=60))
+        bench.settle()
+        job = bench.sched.queue.get(4)
+        # a pending job's open request holds neither the payload bytes
+        # nor the decoded jobspec: only the parsed request
+        self.assertIsNone(job.request.message.payload)
+        self.assertEqual(job.request.json(), {})
+        self.assertEqual((job.req.nslots, job.req.duration), (1, 60.0))
+        self.assertIsNone(waiting.answer)
+        # and it is still answered in full once resources free up
+        bench.free(running[0])
+        bench.settle()
+        self.assertEqual(waiting.answer["type"], SUCCESS)
+        self.assertEqual(bench.kvs_R(4), waiting.answer["R"])
+        self.assertEqual(waiting.ended, [None])
+
     def test_stop_answers_queued_allocs(self):
         bench = self.bench
         [bench.alloc(i) for i in range(1, 4)]
