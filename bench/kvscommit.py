@@ -8,12 +8,14 @@ the first eventlog lines; alloc: R, the guest namespace created, its
 exec eventlog; start: output and exec eventlog; finish: the last lines,
 the guest namespace copied into ``job.<id>.guest`` and removed), so
 about one commit per job and twenty operations, under ``job.<dothex>``
-directories growing to ``--jobs`` jobs.  ``--sqlite`` stores into a
+directories growing to ``--jobs`` jobs (ids made as if submitted at
+``--rate`` jobs/s).  ``--sqlite`` stores into a
 ``content.sqlite`` in a temp dir (inline, ``synchronous=OFF``: the
 fsync is not rank 0's CPU) instead of memory.  Prints µs of CPU per job
 for each quarter of the run; ``--profile`` prints the top of a cProfile.
 
-Usage: ``.venv/bin/python bench/kvscommit.py [--jobs N] [--sqlite] [--profile]``
+Usage: ``.venv/bin/python bench/kvscommit.py [--jobs N] [--rate R] [--sqlite]
+[--profile]``
 """
 
 import argparse
@@ -111,8 +113,14 @@ def run(args):
             store.open()
         broker = KVSBroker(store=store)
         broker.start()
-        gen = fluid.FluidGenerator(0)
-        ids = [gen.next() for _ in range(args.jobs + 3)]
+        # ids as submitted at ``--rate`` jobs/s (the job-id directories
+        # they make depend on it)
+        now = [0.0]
+        gen = fluid.FluidGenerator(0, clock=lambda: now[0])
+        ids = []
+        for _ in range(args.jobs + 3):
+            ids.append(gen.next())
+            now[0] += 1.0 / args.rate
         failures = []
         quarter = args.jobs // 4
         times = []
@@ -153,6 +161,8 @@ def run(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=16000)
+    parser.add_argument("--rate", type=float, default=1000.0,
+                        help="job ids made as if submitted at this rate")
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=30)
