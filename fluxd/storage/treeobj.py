@@ -265,14 +265,17 @@ def _part(name, entry):
         if ver.__class__ is int and ver == 1:
             if kind == VAL and data.__class__ is str and _PLAIN(data):
                 return f'"{name}":{{"data":"{data}","type":"val","ver":1}}'
-            if (kind == DIRREF or kind == VALREF) \
-                    and data.__class__ is list and all(
-                        ref.__class__ is str and _PLAIN(ref)
-                        for ref in data):
-                refs = '","'.join(data)
-                refs = f'"{refs}"' if data else ""
-                return (f'"{name}":{{"data":[{refs}],"type":"{kind}",'
-                        '"ver":1}')
+            if (kind == DIRREF or kind == VALREF) and data.__class__ is list:
+                try:
+                    # every ref plain: then so are they all run together
+                    plain = _PLAIN("".join(data))
+                except TypeError:   # not all strings
+                    plain = None
+                if plain:
+                    refs = '","'.join(data)
+                    refs = f'"{refs}"' if data else ""
+                    return (f'"{name}":{{"data":[{refs}],"type":"{kind}",'
+                            '"ver":1}')
     return _sorted_dumps(name) + ":" + _sorted_dumps(entry)
 
 

@@ -329,7 +329,7 @@ class IncrementalEncodingTests(SynchronousTestCase):
                      st.sampled_from(["aGk=", "sha1-0a1b", "a/b+c==", ""]),
                      st.lists(st.one_of(
                          st.sampled_from(["sha1-0a1b", "sha256-ff"]),
-                         st.text(max_size=4)), max_size=3),
+                         st.text(max_size=4), st.integers()), max_size=3),
                      st.integers(), st.dictionaries(st.text(max_size=2),
                                                     st.integers(),
                                                     max_size=2)),
