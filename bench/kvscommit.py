@@ -13,6 +13,8 @@ directories growing to ``--jobs`` jobs (ids made as if submitted at
 ``content.sqlite`` in a temp dir (inline, ``synchronous=OFF``: the
 fsync is not rank 0's CPU) instead of memory.  Prints µs of CPU per job
 for each quarter of the run; ``--profile`` prints the top of a cProfile.
+``--r-group K`` writes R alone instead, one commit a job, as the
+scheduler does, K commits queued while the previous batch is written.
 
 Usage: ``.venv/bin/python bench/kvscommit.py [--jobs N] [--rate R] [--sqlite]
 [--profile]``
@@ -35,7 +37,7 @@ from fluxd.kvs import _sqlite  # noqa: E402
 from fluxd.kvs.content import SqliteContentStore  # noqa: E402
 from fluxd.storage import treeobj as T  # noqa: E402
 from fluxd.storage.txn import APPEND  # noqa: E402
-from fluxd.testing.kvs import KVSBroker  # noqa: E402
+from fluxd.testing.kvs import GatedStore, KVSBroker  # noqa: E402
 from twisted.internet.task import Clock  # noqa: E402
 
 
@@ -111,8 +113,13 @@ def run(args):
                 tmp, "content.sqlite"), synchronous="OFF",
                 worker=_sqlite.InlineWorker)
             store.open()
+        if args.r_group:
+            # the write of a batch waits while the next commits queue up
+            store = GatedStore(store)
         broker = KVSBroker(store=store)
         broker.start()
+        if args.r_group:
+            store.release()
         # ids as submitted at ``--rate`` jobs/s (the job-id directories
         # they make depend on it)
         now = [0.0]
@@ -122,6 +129,16 @@ def run(args):
             ids.append(gen.next())
             now[0] += 1.0 / args.rate
         failures = []
+        if args.r_group:
+            # the jobs are there already (submitted, queued)
+            for i in range(0, args.jobs, 256):
+                broker.kvs.commit("primary", [
+                    op for jobid in ids[i:i + 256] for op in (
+                        put(f"job.{fluid.encode(jobid, 'dothex')}.J", J),
+                        append(f"job.{fluid.encode(jobid, 'dothex')}"
+                               ".eventlog", ev("submit")))])
+                while store.gated:
+                    store.release()
         quarter = args.jobs // 4
         times = []
         prof = cProfile.Profile() if args.profile else None
@@ -129,6 +146,19 @@ def run(args):
             prof.enable()
         t0 = time.process_time()
         for i in range(args.jobs + 3):
+            if args.r_group:
+                if i < args.jobs:
+                    key = "job." + fluid.encode(ids[i], "dothex")
+                    broker.kvs.commit("primary", [put(f"{key}.R", R)]) \
+                        .addErrback(failures.append)
+                if (i + 1) % args.r_group == 0 or i == args.jobs + 2:
+                    while store.gated:
+                        store.release()
+                if (i + 1) % quarter == 0:
+                    t1 = time.process_time()
+                    times.append((t1 - t0) / quarter * 1e6)
+                    t0 = t1
+                continue
             steps = []
             for n in range(4):
                 j = i - n
@@ -164,6 +194,9 @@ def main():
     parser.add_argument("--rate", type=float, default=1000.0,
                         help="job ids made as if submitted at this rate")
     parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--r-group", type=int, default=0, metavar="K",
+                        help="instead: one commit of R per job, K queued"
+                        " while a write is pending (the scheduler's)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=30)
     return run(parser.parse_args())
