@@ -36,7 +36,7 @@ from fluxd.errors import (
 from fluxd.interfaces import IEvents, IKVS, IRouter, provide
 from fluxd.storage import blobref as _blobref
 from fluxd.storage import treeobj as T
-from fluxd.kvs._multi import MultiPending, apply_multi, check_steps
+from fluxd.kvs._multi import MultiPending, _descend, apply_multi, check_steps
 from fluxd.kvs.cache import LRUCache
 from fluxd.kvs.content import root_record
 from fluxd.storage.errors import CorruptStore, MissingRef, NoNamespace
@@ -544,7 +544,8 @@ class KVSService(Module):
         if base is None:
             base = await self._load_object(ns.rootref)
         current, applied, blobs, keys = base, [], {}, {}
-        loaded = {}
+        loaded = {ns.rootref: base}
+        await self._prefetch(ns.rootref, batch, loaded)
         for p in batch:
             new = await self._apply_one(ns, current, p, loaded)
             if new is None:
@@ -582,6 +583,37 @@ class KVSService(Module):
         answer = {"rootref": rootref, "rootseq": seq}
         for p in applied:
             p.d.callback(dict(answer))
+
+    async def _prefetch(self, rootref, batch, loaded):
+        """Load into ``loaded`` the stored directories the keys of
+        ``batch`` go through, level by level for the whole batch (not a
+        wait per commit and level); those cached are pinned there too.
+        Best effort: what fails to load here fails the commits needing
+        it when they are applied."""
+        def have(ref):
+            obj = loaded.get(ref)
+            if obj is None:
+                obj = self._objects.get(ref)
+                if obj is not None:
+                    loaded[ref] = obj
+            return obj
+        paths = {op.parts[:-1] for p in batch for op in p.ops}
+        frontier = {rootref: paths}
+        while frontier:
+            refs = [ref for ref in frontier if have(ref) is None]
+            if refs:
+                try:
+                    objs = await defer.gatherResults(
+                        [defer.Deferred.fromCoroutine(self._load_object(ref))
+                         for ref in refs], consumeErrors=True)
+                except defer.FirstError:
+                    return
+                loaded.update(zip(refs, objs))
+            below = {}
+            for ref, parts_set in frontier.items():
+                for parts in parts_set:
+                    _descend(loaded[ref], parts, have, below)
+            frontier = below
 
     async def _apply_one(self, ns, current, pending, loaded):
         get = self._getter(loaded)

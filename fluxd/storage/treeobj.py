@@ -39,7 +39,7 @@ __all__ = [
     "TreeobjError", "BadKey", "create_val", "create_valref", "create_dir",
     "create_dirref", "create_symlink", "validate", "encode", "decode",
     "decode_val", "blobrefs", "split_key", "normalize_key", "join_key",
-    "VAL_INLINE_MAX", "DirData", "encode_dir",
+    "VAL_INLINE_MAX", "DirData", "changed_names", "encode_dir",
 ]
 
 VAL, VALREF, DIR, DIRREF, SYMLINK, HDIR = (
@@ -214,13 +214,39 @@ class DirData(dict):
     directory of thousands of jobs costs one entry per commit, not all.
     Stored directories are never modified, so an entry still holding
     the same object as in ``base`` still has the same text.
+
+    A copy made from ``base`` also notes the names it sets or removes
+    (``changed``, see :meth:`note`): when ``base`` holds its entry
+    texts, only those names are looked at again (:func:`changed_names`),
+    not every entry of a directory of thousands of jobs.
     """
 
-    __slots__ = ("base", "parts", "names")
+    __slots__ = ("base", "parts", "names", "changed")
 
     def __init__(self, entries=(), base=None):
         super().__init__(entries)
         self.base, self.parts, self.names = base, None, None
+        self.changed = set() if base is not None else None
+
+    def note(self, name):
+        """Record that entry ``name`` was set or removed (whoever changes
+        a copy must call this, or :func:`changed_names` would miss it)."""
+        changed = self.changed
+        if changed is not None:
+            changed.add(name)
+
+
+def changed_names(data):
+    """The names of ``data``'s entries that may differ from its base's,
+    or None when every entry must be looked at: ``data`` is a
+    :class:`DirData` copied from one that :func:`encode_dir` serialized
+    (so holds no ``dir`` and no long ``val`` entry: unrolled before)."""
+    if data.__class__ is not DirData or data.changed is None:
+        return None
+    base = data.base
+    if base.__class__ is not DirData or base.parts is None:
+        return None
+    return data.changed
 
 
 #: text JSON writes as it is between quotes (names, base64, blobrefs)
@@ -239,14 +265,17 @@ def _part(name, entry):
         if ver.__class__ is int and ver == 1:
             if kind == VAL and data.__class__ is str and _PLAIN(data):
                 return f'"{name}":{{"data":"{data}","type":"val","ver":1}}'
-            if (kind == DIRREF or kind == VALREF) \
-                    and data.__class__ is list and all(
-                        ref.__class__ is str and _PLAIN(ref)
-                        for ref in data):
-                refs = '","'.join(data)
-                refs = f'"{refs}"' if data else ""
-                return (f'"{name}":{{"data":[{refs}],"type":"{kind}",'
-                        '"ver":1}')
+            if (kind == DIRREF or kind == VALREF) and data.__class__ is list:
+                try:
+                    # every ref plain: then so are they all run together
+                    plain = _PLAIN("".join(data))
+                except TypeError:   # not all strings
+                    plain = None
+                if plain:
+                    refs = '","'.join(data)
+                    refs = f'"{refs}"' if data else ""
+                    return (f'"{name}":{{"data":[{refs}],"type":"{kind}",'
+                            '"ver":1}')
     return _sorted_dumps(name) + ":" + _sorted_dumps(entry)
 
 
@@ -262,7 +291,7 @@ def encode_dir(obj):
     if not isinstance(data, DirData) or len(data) < PARTS_MIN or \
             len(obj) != 3 or obj.get("ver") != 1 or obj.get("type") != DIR:
         if isinstance(data, DirData):
-            data.base = None
+            data.base = data.changed = None
         ver = obj.get("ver")
         if len(obj) == 3 and obj.get("type") == DIR and \
                 ver.__class__ is int and ver == 1 and \
@@ -272,10 +301,26 @@ def encode_dir(obj):
                 [_part(name, data[name]) for name in sorted(data)])
                 + '},"type":"dir","ver":1}').encode("utf-8")
         return encode(obj)
+    changed = changed_names(data)
     base = data.base
     while isinstance(base, DirData) and base.parts is None:
         base = base.base
-    if not isinstance(base, DirData):
+    if changed is not None:
+        # only the names noted: the others hold their base's entries
+        parts, names, resort = dict(base.parts), base.names, False
+        for name in changed:
+            entry = data.get(name)
+            if entry is None:
+                if parts.pop(name, None) is not None:
+                    resort = True
+                continue
+            old = base.get(name)
+            if old is not entry:
+                parts[name] = _part(name, entry)
+                resort = resort or old is None
+        if resort:
+            names = sorted(parts)
+    elif not isinstance(base, DirData):
         parts = {name: _part(name, entry) for name, entry in data.items()}
         names = sorted(parts)
     else:
@@ -289,7 +334,7 @@ def encode_dir(obj):
             for name in [n for n in base if n not in data]:
                 del parts[name]
             names = sorted(parts)
-    data.base, data.parts, data.names = None, parts, names
+    data.base, data.parts, data.names, data.changed = None, parts, names, None
     return ('{"data":{' + ",".join([parts[n] for n in names])
             + '},"type":"dir","ver":1}').encode("utf-8")
 

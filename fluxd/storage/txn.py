@@ -218,7 +218,15 @@ class Transaction:
     def _own(self, dirobj):
         # A private shallow copy that this transaction may change in place.
         data = dirobj["data"]
-        copy = {"ver": 1, "type": T.DIR, "data": T.DirData(data, data)}
+        if data.__class__ is T.DirData and data.parts is None and \
+                data.base is not None:
+            # a working copy of an earlier transaction of the same batch:
+            # copied from its own base, with the names it changed
+            new = T.DirData(data, data.base)
+            new.changed = None if data.changed is None else set(data.changed)
+        else:
+            new = T.DirData(data, data)
+        copy = {"ver": 1, "type": T.DIR, "data": new}
         self._owned.add(id(copy["data"]))
         return copy
 
@@ -239,7 +247,9 @@ class Transaction:
                 raise Corrupt(f"dirref {entry['data'][0]} does not point to"
                               " a directory")
             sub = self._own(obj)
-        parent["data"][name] = sub
+        data = parent["data"]
+        data[name] = sub
+        data.note(name)
         return sub
 
     def _link(self, root, op, parts, depth):
@@ -257,14 +267,17 @@ class Transaction:
                     return      # unlinking below a missing key: nothing to do
                 sub = self._new_dir()
                 current["data"][name] = sub
+                current["data"].note(name)
                 current = sub
         name = parts[-1]
+        data = current["data"]
         if op.dirent is None:
-            current["data"].pop(name, None)
+            data.pop(name, None)
         elif op.flags & APPEND:
             self._append(current, name, op)
         else:
-            current["data"][name] = op.dirent
+            data[name] = op.dirent
+        data.note(name)
 
     def _follow(self, root, op, link, rest, depth):
         if depth >= SYMLINK_LIMIT:
@@ -285,7 +298,7 @@ class Transaction:
         entry = parent["data"].get(name)
         new = T.decode_val(op.dirent)
         if entry is None:
-            parent["data"][name] = op.dirent
+            parent["data"][name] = op.dirent      # (noted by _link)
             return
         kind = entry["type"]
         if kind == T.VALREF:
@@ -320,7 +333,12 @@ def unroll(root, hash_blob):
 
 def _unroll_dir(dirobj, hash_blob, blobs, objects):
     data = dirobj["data"]
-    for name, entry in data.items():
+    changed = T.changed_names(data)
+    # an entry kept from an encoded base is neither a dir nor a long val
+    names = list(data) if changed is None else \
+        [name for name in changed if name in data]
+    for name in names:
+        entry = data[name]
         kind = entry["type"]
         if kind == T.DIR:
             ref = _unroll_dir(entry, hash_blob, blobs, objects)

@@ -243,6 +243,31 @@ class BatchingTests(Base):
         self.assertEqual(self.ok(after)["rootseq"], 4)
         self.fails(bad, errno.EISDIR)
 
+    def test_lost_directory_fails_only_its_commits(self):
+        # the directories a batch's keys go through are loaded for the
+        # whole batch first; a blob lost from the store fails only the
+        # commits whose keys go through it, the others of the batch land
+        self.store.gate = False
+        self.ok(self.commit([put(f"j.{d}.{i}.x", d.encode()) for d in "abc"
+                             for i in range(3)]))
+        lost = self.ok(self.b.kvs.lookup("primary", "j.c", TREEOBJ))
+        self.ok(self.b.call("kvs.dropcache"))
+        self.ok(self.b.call("content.dropcache"))
+        del self.store.inner._blobs[lost["data"][0]]
+        self.store.gate = True
+        first = self.commit([put("first", b"1")])
+        ds = [self.commit([put(f"j.{d}.{i}.x", b"1")]) for d in "abc"
+              for i in range(3)]
+        self.store.release()
+        self.store.release()
+        self.assertEqual(self.ok(first)["rootseq"], 2)
+        for d in ds[:6]:
+            self.assertEqual(self.ok(d)["rootseq"], 3)
+        for d in ds[6:]:
+            self.fails(d, errno.ENOENT)
+        self.assertEqual(self.value("j.b.2.x"), b"1")
+        self.assertEqual(self.value("j.a.0.x"), b"1")
+
     def test_write_failure_fails_batch(self):
         d = self.commit([put("a", b"1")])
         self.store.fail_next = FluxError("disk full", errnum=errno.ENOSPC)

@@ -329,7 +329,7 @@ class IncrementalEncodingTests(SynchronousTestCase):
                      st.sampled_from(["aGk=", "sha1-0a1b", "a/b+c==", ""]),
                      st.lists(st.one_of(
                          st.sampled_from(["sha1-0a1b", "sha256-ff"]),
-                         st.text(max_size=4)), max_size=3),
+                         st.text(max_size=4), st.integers()), max_size=3),
                      st.integers(), st.dictionaries(st.text(max_size=2),
                                                     st.integers(),
                                                     max_size=2)),
@@ -373,3 +373,81 @@ class IncrementalEncodingTests(SynchronousTestCase):
             r = self.batch(b, r, ops_list)
         for key, value in expect.items():
             self.assertEqual(b.value(r, key), value)
+
+
+class ChangedNamesTests(SynchronousTestCase):
+    """A copy of an encoded large directory notes the names a commit
+    touches (:attr:`fluxd.storage.treeobj.DirData.changed`), and unroll
+    and :func:`~fluxd.storage.treeobj.encode_dir` look at those only:
+    the blobs must be the very ones a store holding plain decoded
+    directories (every entry looked at) makes."""
+
+    def batch(self, b, rootref, txns, plain):
+        current = b.get(rootref)
+        for ops in txns:
+            txn = Transaction(b.get, b.hash, "primary")
+            try:
+                current = txn.apply(current, check_ops(ops))
+            except FluxError:
+                continue
+            b.raw.update(txn.blobs)
+        ref, blobs, objects = unroll(current, b.hash)
+        b.raw.update(blobs)
+        if plain:
+            # decoded afresh: no entry texts, no notes, the full path
+            objects = {r: T.decode(blobs[r]) for r in objects}
+        b.objects.update(objects)
+        return ref
+
+    def test_notes_only_touched_names(self):
+        b = Blobs()
+        r = b.commit(b.empty(), [put(f"job.{i:04x}.state", b"new")
+                                 for i in range(T.PARTS_MIN + 8)])
+        job = b.get(b.get(r)["data"]["job"]["data"][0])
+        txn = Transaction(b.get, b.hash, "primary")
+        root = txn.apply(b.get(r), check_ops([
+            put("job.0003.state", b"run"), unlink("job.0004"),
+            put("job.zzzz", b"v")]))
+        copy = root["data"]["job"]["data"]
+        self.assertIs(copy.base, job["data"])
+        self.assertEqual(T.changed_names(copy), {"0003", "0004", "zzzz"})
+        # the next transaction of the same batch carries them on
+        txn = Transaction(b.get, b.hash, "primary")
+        root = txn.apply(root, check_ops([put("job.0005.state", b"x")]))
+        copy = root["data"]["job"]["data"]
+        self.assertIs(copy.base, job["data"])
+        self.assertEqual(T.changed_names(copy),
+                         {"0003", "0004", "0005", "zzzz"})
+        ref, blobs, objects = unroll(root, b.hash)
+        self.assertIsNone(objects[ref]["data"].changed)
+        for data in blobs.values():
+            self.assertEqual(T.encode(T.decode(data)), data)
+
+    @given(st.lists(st.lists(st.lists(st.tuples(
+        st.integers(0, T.PARTS_MIN + 12),
+        st.sampled_from(["put", "append", "unlink", "subdir", "long"]),
+        st.binary(max_size=8)), max_size=4), max_size=3), max_size=6))
+    def test_same_root_as_plain_directories(self, batches):
+        fast, plain = Blobs(), Blobs()
+        start = [put(f"d.{i}", b"x") for i in range(T.PARTS_MIN)]
+        r1 = fast.commit(fast.empty(), start)
+        r2 = self.batch(plain, plain.empty(), [start], True)
+        self.assertEqual(r1, r2)
+        for txns in batches:
+            ops_list = []
+            for txn in txns:
+                ops = []
+                for i, kind, value in txn:
+                    key = f"d.{i}"
+                    ops.append({"put": lambda: put(key, value),
+                                "append": lambda: append(key, value),
+                                "unlink": lambda: unlink(key),
+                                "subdir": lambda: put(key + ".s", value),
+                                "long": lambda: put(key, value * 20 + b"!"),
+                                }[kind]())
+                ops_list.append(ops)
+            r1 = self.batch(fast, r1, ops_list, False)
+            r2 = self.batch(plain, r2, ops_list, True)
+            self.assertEqual(r1, r2)
+            for ref, data in fast.raw.items():
+                self.assertEqual(plain.raw.get(ref), data)
