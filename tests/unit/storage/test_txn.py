@@ -67,6 +67,24 @@ def unlink(key):
     return {"key": key, "flags": 0, "dirent": None}
 
 
+def apply_batch(b, rootref, txns):
+    """Apply ``txns`` (lists of operations) to ``rootref`` the KVS
+    service's way: each transaction applies to the previous one's working
+    root (a failing one is skipped), one unroll at the end.
+
+    :returns: ``(rootref, blobs, objects)`` of the unroll.
+    """
+    current = b.get(rootref)
+    for ops in txns:
+        txn = Transaction(b.get, b.hash, "primary")
+        try:
+            current = txn.apply(current, check_ops(ops))
+        except FluxError:
+            continue
+        b.raw.update(txn.blobs)
+    return unroll(current, b.hash)
+
+
 class CheckOpsTests(SynchronousTestCase):
     def test_good(self):
         ops = check_ops([put(".a.b.", b"x"), unlink("c"),
@@ -280,17 +298,7 @@ class IncrementalEncodingTests(SynchronousTestCase):
             self.assertEqual(blobref.hash_blob(data), ref)
 
     def batch(self, b, rootref, txns):
-        # the KVS service's way: each transaction of a batch applies to
-        # the previous one's working root, one unroll at the end
-        current = b.get(rootref)
-        for ops in txns:
-            txn = Transaction(b.get, b.hash, "primary")
-            try:
-                current = txn.apply(current, check_ops(ops))
-            except FluxError:
-                continue
-            b.raw.update(txn.blobs)
-        ref, blobs, objects = unroll(current, b.hash)
+        ref, blobs, objects = apply_batch(b, rootref, txns)
         self.check_blobs(blobs)
         b.raw.update(blobs)
         b.objects.update(objects)
@@ -383,15 +391,7 @@ class ChangedNamesTests(SynchronousTestCase):
     directories (every entry looked at) makes."""
 
     def batch(self, b, rootref, txns, plain):
-        current = b.get(rootref)
-        for ops in txns:
-            txn = Transaction(b.get, b.hash, "primary")
-            try:
-                current = txn.apply(current, check_ops(ops))
-            except FluxError:
-                continue
-            b.raw.update(txn.blobs)
-        ref, blobs, objects = unroll(current, b.hash)
+        ref, blobs, objects = apply_batch(b, rootref, txns)
         b.raw.update(blobs)
         if plain:
             # decoded afresh: no entry texts, no notes, the full path
