@@ -54,7 +54,7 @@ from fluxd.storage.errors import MissingRef, NoNamespace
 from fluxd.storage.sqlitedb import root_record
 from fluxd.storage.txn import NO_MERGE, Op, Transaction, check_ops, unroll
 
-__all__ = ["MultiPending", "check_steps", "apply_multi", "STEP_OPS"]
+__all__ = ["MultiPending", "check_steps", "apply_multi", "descend", "STEP_OPS"]
 
 log = Logger(namespace="fluxd.kvs.service")
 
@@ -117,7 +117,7 @@ def check_steps(steps, cred, blob_limit):
     return out
 
 
-def _descend(top, parts, have, below):
+def descend(top, parts, have, below):
     """Walk ``parts`` down from the directory ``top`` through what
     ``have(ref)`` gives; where a ``dirref`` is not loaded, note the rest
     of the walk under its ref in ``below``."""
@@ -256,7 +256,7 @@ class _Batch:
             for ref, paths in frontier.items():
                 top = self.loaded[ref]
                 for parts in paths:
-                    _descend(top, parts, self._have, below)
+                    descend(top, parts, self._have, below)
             frontier = below
 
     async def _state(self, name):

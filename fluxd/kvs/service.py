@@ -36,7 +36,7 @@ from fluxd.errors import (
 from fluxd.interfaces import IEvents, IKVS, IRouter, provide
 from fluxd.storage import blobref as _blobref
 from fluxd.storage import treeobj as T
-from fluxd.kvs._multi import MultiPending, _descend, apply_multi, check_steps
+from fluxd.kvs._multi import MultiPending, apply_multi, check_steps, descend
 from fluxd.kvs.cache import LRUCache
 from fluxd.kvs.content import root_record
 from fluxd.storage.errors import CorruptStore, MissingRef, NoNamespace
@@ -612,7 +612,7 @@ class KVSService(Module):
             below = {}
             for ref, parts_set in frontier.items():
                 for parts in parts_set:
-                    _descend(loaded[ref], parts, have, below)
+                    descend(loaded[ref], parts, have, below)
             frontier = below
 
     async def _apply_one(self, ns, current, pending, loaded):
