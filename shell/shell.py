@@ -644,7 +644,13 @@ class Shell:
         os.set_blocking(r, False)
         os.set_blocking(w, False)
         signal.set_wakeup_fd(w)
-        self.loop(r)
+        try:
+            self.loop(r)
+        finally:
+            # (a shell exits next; the server's rehearsal goes on)
+            signal.set_wakeup_fd(-1)
+            os.close(r)
+            os.close(w)
         return max(self.status.values(), default=0)
 
 
