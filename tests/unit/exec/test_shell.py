@@ -323,15 +323,17 @@ class RehearsalTests(SynchronousTestCase):
         fds = sorted(os.listdir("/proc/self/fd"))
         cwd, cpus, path = (os.getcwd(), os.sched_getaffinity(0),
                            os.environ.get("PATH"))
+        wakeup = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(wakeup)
         self.assertEqual(rehearse(tmp, runs=2), [0, 0])
         # their FLUX_JOB_TMPDIR was made and removed in tmp
         self.assertEqual(os.listdir(tmp), [])
         self.assertEqual([signal.getsignal(s) for s in
                           (signal.SIGUSR1, signal.SIGTERM, signal.SIGCHLD,
                            signal.SIGPIPE)], handlers)
-        wakeup = signal.set_wakeup_fd(-1)
-        signal.set_wakeup_fd(wakeup)
-        self.assertEqual(wakeup, -1)
+        after = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(after)
+        self.assertEqual(after, wakeup)
         self.assertEqual(sorted(os.listdir("/proc/self/fd")), fds)
         self.assertEqual((os.getcwd(), os.sched_getaffinity(0),
                           os.environ.get("PATH")), (cwd, cpus, path))
