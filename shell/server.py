@@ -1,9 +1,11 @@
 # -*- test-case-name: tests.unit.exec.test_shell -*-
 """The shell server: one per broker, started by the exec service.
 
-It has imported the job shell once; each ``launch`` order forks a child
-that becomes that job's shell (:func:`flux_shell.shell.run`) in a
-session of its own, so a job costs a ``fork`` and no interpreter start.
+It has imported the job shell once, and warmed it by running a few
+sample jobs itself (:mod:`flux_shell.rehearsal`) before it says ready;
+each ``launch`` order forks a child that becomes that job's shell
+(:func:`flux_shell.shell.run`) in a session of its own, so a job costs
+a ``fork`` and no interpreter start.
 
 It runs in a session of its own too and listens on a UNIX socket in the
 broker's rundir (``python -m flux_shell.server SOCKET``), so that it and
@@ -463,8 +465,12 @@ def main(argv=None):
         sys.stderr.write(f"flux_shell.server: {argv[0]}: {exc.strerror}\n")
         return 1
     rundir = os.path.dirname(os.path.abspath(argv[0]))
-    # warm the shell's code here, once, for every shell forked later
-    rehearse(rundir)
+    # warm the shell's code here, once, for every shell forked later (a
+    # failure only leaves it cold)
+    try:
+        rehearse(rundir)
+    except Exception as exc:
+        sys.stderr.write(f"flux_shell.server: rehearsal: {exc}\n")
     os.write(1, b"ready\n")
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
