@@ -25,6 +25,41 @@ interleaved, before and after issue 19's shell cuts::
 A bare ``fork`` + ``_exit`` of the server's image costs ~70 faults, a
 ``posix_spawn`` of ``true`` and its wait ~130 more: most of the kids'
 CPU is the kernel's (copy-on-write, page tables, exec, exit).
+
+Measured 2026-12-03 with ``-N 2000 --repeat 3`` (load average 4-9 from
+other work on the 2 cores), two rounds interleaved, main (before) and
+after the shell server's rehearsal (:mod:`flux_shell.rehearsal`) and
+the cold-path cuts of the forked shell::
+
+            jobs/s  server ms  kids ms  (user)  faults  events  bytes
+    before     142       1.36     5.01    2.86     532       6    326
+    before     153       1.04     3.93    2.45     535       6    326
+    before     164       1.03     3.92    2.46     535       6    324
+    after      265       1.06     3.09    2.11     439       6    324
+    after      256       1.08     3.21    2.19     436       6    324
+    after      307       1.01     2.89    2.02     439       6    326
+    before     271       1.02     3.77    2.36     532       6    326
+    before     273       1.00     3.68    2.36     533       6    326
+    before     260       1.09     3.91    2.47     536       6    326
+    after      242       1.07     3.15    2.18     440       6    326
+    after      248       1.10     3.17    2.19     435       6    324
+    after      280       0.99     2.85    2.02     438       6    324
+
+Kids: median 3.9 -> 3.1 ms a job (-20%), faults 533 -> 438; the
+server's own CPU is unchanged.  Where a job's kids CPU goes now (perf
+on the shells, ``valgrind --tool=callgrind`` for instructions): the
+forked shell runs ~0.6 M instructions (0.97 M cold, before the
+rehearsal), so most of its ~2.5 ms is the kernel's: ~390 page faults
+(copy-on-write of the code objects, strings, functions and types it
+touches, of libpython's data; file-backed text faulted in again), about
+0.4 ms for the fork's exit, and mkdir + rmdir of ``FLUX_JOB_TMPDIR``,
+0.1-0.5 ms on this machine's ext4 mounted with ``discard``; the task
+(``true``) is ~0.6 ms.  The server's ~1 ms: the ``fork`` (~0.3 ms of
+page-table copy), ~140 copy-on-write faults on what it writes while its
+shells live, and its Python.  Tried without gain: forking the shells
+from a separate, idle forker process (it pays the same fork and about
+as many faults as it saves the server), and ``epoll`` for the server's
+loop (no change at 8 or 64 shells at a time).
 """
 
 import argparse

@@ -1,9 +1,11 @@
 # -*- test-case-name: tests.unit.exec.test_shell -*-
 """The shell server: one per broker, started by the exec service.
 
-It has imported the job shell once; each ``launch`` order forks a child
-that becomes that job's shell (:func:`flux_shell.shell.run`) in a
-session of its own, so a job costs a ``fork`` and no interpreter start.
+It has imported the job shell once, and warmed it by running a few
+sample jobs itself (:mod:`flux_shell.rehearsal`) before it says ready;
+each ``launch`` order forks a child that becomes that job's shell
+(:func:`flux_shell.shell.run`) in a session of its own, so a job costs
+a ``fork`` and no interpreter start.
 
 It runs in a session of its own too and listens on a UNIX socket in the
 broker's rundir (``python -m flux_shell.server SOCKET``), so that it and
@@ -54,6 +56,7 @@ import sys
 
 import flux_shell.shell as shell_mod
 from flux_shell.held import HeldEvents, read_orders
+from flux_shell.rehearsal import rehearse
 from fluxd.formats.jsonenc import dumps
 
 __all__ = ["ShellServer", "main", "socket_path", "group_alive"]
@@ -62,6 +65,8 @@ __all__ = ["ShellServer", "main", "socket_path", "group_alive"]
 HOLD_LIMIT = 4 * 1024 * 1024
 #: seconds between checks that the rundir is still there (no broker)
 _POLL = 1.0
+#: past the highest fd (os.closerange's end)
+_FD_END = 0x7fffffff
 
 
 def socket_path(dirfd, name):
@@ -182,7 +187,7 @@ class ShellServer:
         ctl_r, ctl_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            self._become_shell(spec, ev_w, ctl_r, (ev_r, ctl_w))
+            self._become_shell(spec, ev_w, ctl_r)
         os.close(ev_w)
         os.close(ctl_r)
         child = _Child(jobid, pid, ev_r, ctl_w)
@@ -191,34 +196,27 @@ class ShellServer:
         self.by_id[jobid] = child
         self.send({"id": jobid, "ev": "spawned", "pid": pid})
 
-    def _become_shell(self, spec, ev_w, ctl_r, mine):
+    @staticmethod
+    def _become_shell(spec, ev_w, ctl_r):
         code = 1
         gc.disable()     # a shell lives briefly: no collection
         try:
             os.setsid()
-            keep = {ev_w, ctl_r, 2}
-            fds = [self.listen.fileno(), self.wake_r, self.wake_w, *mine,
-                   *self.by_fd, *(c.ctl_fd for c in self.by_id.values()
-                                  if c.ctl_fd is not None)]
-            if self.conn is not None:
-                fds.append(self.conn.fileno())
-            for fd in fds:
-                if fd not in keep:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1):
-                if fd != null:
-                    os.dup2(null, fd)
-            if null > 2:
-                os.close(null)
-            signal.set_wakeup_fd(-1)
-            # (_signal: without signal.signal's enum conversions)
-            _signal.signal(signal.SIGPIPE, _signal.SIG_IGN)
-            for signum in (signal.SIGHUP, signal.SIGTERM):
-                _signal.signal(signum, _signal.SIG_DFL)
+            # every fd of the server but stderr and the shell's two
+            # pipes, in three close_range calls (walking the server's
+            # tables would touch, and so copy, their pages)
+            low = 3
+            for fd in sorted((ev_w, ctl_r)):
+                os.closerange(low, fd)
+                low = fd + 1
+            os.closerange(low, _FD_END)
+            # (stdin and stdout are the server's: /dev/null, see main)
+            _signal.set_wakeup_fd(-1)
+            # (_signal: its plain ints, without signal's enum members
+            # and conversions)
+            _signal.signal(_signal.SIGPIPE, _signal.SIG_IGN)
+            _signal.signal(_signal.SIGHUP, _signal.SIG_DFL)
+            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
             code = shell_mod.run(spec, ev_w, ctl_r)
         finally:
             os._exit(code)
@@ -466,6 +464,13 @@ def main(argv=None):
     except OSError as exc:
         sys.stderr.write(f"flux_shell.server: {argv[0]}: {exc.strerror}\n")
         return 1
+    rundir = os.path.dirname(os.path.abspath(argv[0]))
+    # warm the shell's code here, once, for every shell forked later (a
+    # failure only leaves it cold)
+    try:
+        rehearse(rundir)
+    except Exception as exc:
+        sys.stderr.write(f"flux_shell.server: rehearsal: {exc}\n")
     os.write(1, b"ready\n")
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
@@ -474,7 +479,7 @@ def main(argv=None):
     # what is loaded now stays shared with the shells: the collector
     # must not touch (and so copy) those pages in every forked shell
     gc.freeze()
-    ShellServer(sock, os.path.dirname(os.path.abspath(argv[0]))).serve()
+    ShellServer(sock, rundir).serve()
     return 0
 
 

@@ -57,9 +57,13 @@ from flux_shell.options import OptionError, output_options, rlimits
 
 __all__ = ["run", "Shell", "FORWARDED"]
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGHUP,
-             signal.SIGUSR1, signal.SIGUSR2)
+# (_signal's plain ints: a forked shell touches no enum member)
+FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGALRM,
+             _signal.SIGHUP, _signal.SIGUSR1, _signal.SIGUSR2)
+#: what a task started by posix_spawn gets back to its default
+_SPAWN_SIGDEF = FORWARDED + (_signal.SIGCHLD, _signal.SIGPIPE)
 _FATAL, _ERROR, _WARN = 2, 3, 4
+_utf8_decode = codecs.utf_8_decode
 _LINE_MAX = 8192
 
 
@@ -83,7 +87,7 @@ class Shell:
         self.pgid = None
         self.tasks = {}          # pid -> task rank
         self.status = {}         # task rank -> exit code
-        self.readers = {}        # fd -> [stream, task rank, decoder, buf]
+        self.readers = {}        # fd -> [stream, task rank, undecoded, text]
         self.pending = []
         self.sent = 0
         self.limit = None
@@ -210,7 +214,7 @@ class Shell:
         removed when the shell exits; ``$TMPDIR`` itself when it cannot
         be made."""
         base = env.get("TMPDIR") or "/tmp"
-        path = os.path.join(base, f"jobtmp-{self.rank}-{f58}")
+        path = f"{base.rstrip('/')}/jobtmp-{self.rank}-{f58}"
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
@@ -336,7 +340,7 @@ class Shell:
                 pid = os.posix_spawnp(
                     argv[0], argv, env, file_actions=actions,
                     setpgroup=0 if self.pgid is None else self.pgid,
-                    setsigdef=FORWARDED + (signal.SIGCHLD, signal.SIGPIPE),
+                    setsigdef=_SPAWN_SIGDEF,
                     setsigmask=())
         except P.PluginError as exc:
             for r, w, _ in mine:
@@ -371,8 +375,7 @@ class Shell:
                 continue
             os.close(w)
             os.set_blocking(r, False)
-            dec = codecs.getincrementaldecoder("utf-8")("replace")
-            self.readers[r] = [stream, taskrank, dec, ""]
+            self.readers[r] = [stream, taskrank, b"", ""]
         self.tasks[pid] = taskrank
         task.pid = pid
 
@@ -392,8 +395,7 @@ class Shell:
         """Read ``fd`` as ``stream`` of task ``taskrank`` (a plugin's
         pty); its end (or EIO) is that stream's end."""
         os.set_blocking(fd, False)
-        dec = codecs.getincrementaldecoder("utf-8")("replace")
-        self.readers[fd] = [stream, taskrank, dec, ""]
+        self.readers[fd] = [stream, taskrank, b"", ""]
 
     # -- the loop -------------------------------------------------------------
 
@@ -420,14 +422,18 @@ class Shell:
         self.pending.append([stream, taskrank, text])
 
     def _read(self, fd):
-        stream, taskrank, dec, buf = self.readers[fd]
+        reader = self.readers[fd]
+        stream, taskrank, head, buf = reader
         try:
             data = os.read(fd, 65536)
         except BlockingIOError:
             return
         except OSError:
             data = b""         # EIO: a pty whose tasks all closed it
-        text = dec.decode(data, final=not data)
+        # (an incremental utf-8 decoder's work, without its objects)
+        head += data
+        text, used = _utf8_decode(head, "replace", not data)
+        reader[2] = head[used:]
         if stream == "stderr" or stream in self.unbuffered:
             self._queue(stream, taskrank, buf + text)
             buf = ""
@@ -439,7 +445,7 @@ class Shell:
             if cut or not data:
                 self._queue(stream, taskrank, buf[:cut] if data else buf)
                 buf = buf[cut:] if data else ""
-        self.readers[fd][3] = buf
+        reader[3] = buf
         if not data:
             os.close(fd)
             del self.readers[fd]
@@ -644,7 +650,13 @@ class Shell:
         os.set_blocking(r, False)
         os.set_blocking(w, False)
         signal.set_wakeup_fd(w)
-        self.loop(r)
+        try:
+            self.loop(r)
+        finally:
+            # (a shell exits next; the server's rehearsal goes on)
+            signal.set_wakeup_fd(-1)
+            os.close(r)
+            os.close(w)
         return max(self.status.values(), default=0)
 
 
@@ -695,8 +707,8 @@ def run(spec, ev_fd, ctl_fd):
     forward = _forward(shell)
     for signum in FORWARDED:
         _signal.signal(signum, forward)
-    _signal.signal(signal.SIGCHLD, _ignore)
-    _signal.signal(signal.SIGPIPE, _signal.SIG_DFL)
+    _signal.signal(_signal.SIGCHLD, _ignore)
+    _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
     if ctl_fd is not None:
         os.set_blocking(ctl_fd, False)
     try:

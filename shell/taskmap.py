@@ -68,11 +68,13 @@ def _slot(resources):
 
 def _per_resource(jobspec):
     """The ``per-resource`` shell option ``(type, count)``, or None."""
-    try:
-        per = jobspec["attributes"]["system"]["shell"]["options"][
-            "per-resource"]
-    except (KeyError, TypeError):
-        return None
+    # (looked up without raising: a job shell runs this once, cold, and
+    # an exception touches much more than a few lookups)
+    per = jobspec
+    for key in ("attributes", "system", "shell", "options", "per-resource"):
+        if not isinstance(per, dict) or key not in per:
+            return None
+        per = per[key]
     if not isinstance(per, dict) or per.get("type") not in ("node", "core"):
         raise TaskmapError("per-resource: type must be node or core")
     count = per.get("count", 1)

@@ -83,7 +83,7 @@ class Plugin:
             raise PluginError(f"plugin '{self.name}': handler of {topic}"
                               " is not callable")
         topic = str(topic)
-        self.handlers.append((topic, fn, glob.has_magic(topic)))
+        self.handlers.append((topic, fn, _has_magic(topic)))
         self._changed()
 
     def _changed(self):
@@ -124,8 +124,7 @@ class PluginStack:
 
     def load_builtins(self):
         """The builtin plugins (:data:`BUILTINS`)."""
-        for modname in BUILTINS:
-            module = globals()[modname]
+        for module in _BUILTIN_MODULES:
             self._init(module.NAME, module, module.__name__)
 
     def load(self, pattern):
@@ -211,6 +210,12 @@ class PluginStack:
                                   f" {_why(exc)}") from None
 
 
+def _has_magic(topic):
+    """Whether ``topic`` is a glob (``glob.has_magic`` without its
+    regular expression, which a forked shell would run cold)."""
+    return "*" in topic or "?" in topic or "[" in topic
+
+
 def _why(exc):
     """A plugin's error: its message (the exception's name too, unless
     it is a ValueError, which plugins raise for bad options)."""
@@ -236,3 +241,6 @@ def setup(shell, spec):
 
 
 from flux_shell.plugins import affinity, gpubind, pmi, pty  # noqa: E402
+
+#: the modules of :data:`BUILTINS`, in that order
+_BUILTIN_MODULES = (affinity, gpubind, pmi, pty)

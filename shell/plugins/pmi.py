@@ -19,7 +19,7 @@ sends what the protocol does not have, or calls ``PMI_Abort``, ends the
 job with the reason logged.
 """
 
-import socket
+import _socket
 
 __all__ = ["NAME", "flux_plugin_init", "PMIServer"]
 
@@ -45,7 +45,9 @@ class PMIServer:
     # -- tasks ------------------------------------------------------------
 
     def task_init(self, shell, topic, task):
-        mine, theirs = socket.socketpair()
+        # (_socket's: no Python-level socket class to run in the shell)
+        mine, theirs = _socket.socketpair(_socket.AF_UNIX,
+                                          _socket.SOCK_STREAM)
         mine.setblocking(False)
         task.pass_fds.append(theirs.fileno())
         self.child_ends[task.rank] = theirs

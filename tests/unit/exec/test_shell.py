@@ -307,3 +307,33 @@ class ShellProgramTests(SynchronousTestCase):
         self.assertEqual((code, events, err), (
             1, [], "flux-shell: job 8: the spec on stdin is not this"
             " job's\n"))
+
+
+class RehearsalTests(SynchronousTestCase):
+    """The shell server's rehearsal runs real sample jobs in its own
+    process and leaves that process as it was."""
+
+    def test_sample_jobs_run_and_leave_the_process_as_it_was(self):
+        from flux_shell.rehearsal import rehearse
+        tmp = self.mktemp()
+        os.mkdir(tmp)
+        handlers = [signal.getsignal(s) for s in
+                    (signal.SIGUSR1, signal.SIGTERM, signal.SIGCHLD,
+                     signal.SIGPIPE)]
+        fds = sorted(os.listdir("/proc/self/fd"))
+        cwd, cpus, path = (os.getcwd(), os.sched_getaffinity(0),
+                           os.environ.get("PATH"))
+        wakeup = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(wakeup)
+        self.assertEqual(rehearse(tmp, runs=2), [0, 0])
+        # their FLUX_JOB_TMPDIR was made and removed in tmp
+        self.assertEqual(os.listdir(tmp), [])
+        self.assertEqual([signal.getsignal(s) for s in
+                          (signal.SIGUSR1, signal.SIGTERM, signal.SIGCHLD,
+                           signal.SIGPIPE)], handlers)
+        after = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(after)
+        self.assertEqual(after, wakeup)
+        self.assertEqual(sorted(os.listdir("/proc/self/fd")), fds)
+        self.assertEqual((os.getcwd(), os.sched_getaffinity(0),
+                          os.environ.get("PATH")), (cwd, cpus, path))
