@@ -13,7 +13,8 @@ Whoever must not answer before its writes are durable waits for
 :meth:`KVSBatcher.flush`; whoever must act once a batch is durable passes
 a ``note`` with the operation and receives it through ``on_durable``.
 Under load, :attr:`KVSBatcher.interval` spaces commits out (the job
-manager's batch timer in flux, 10 ms): each commit re-encodes the large
+manager's batch timer in flux, 10 ms; the job services' here, 20 ms:
+:data:`fluxd.job.setup.BATCH_INTERVAL`): each commit re-encodes the large
 ``job.*`` directories on its keys' paths, so a few bigger commits cost
 far less than many small ones, for a few milliseconds more before an
 acknowledgement.  Load is told by the size of the previous batch: after

@@ -15,8 +15,13 @@ from fluxd.security.sign import load_sign_config, security_confdir
 
 __all__ = ["build_job_modules", "BATCH_INTERVAL"]
 
-#: the job manager's KVS batcher: commits 10 ms apart at the soonest
-BATCH_INTERVAL = 0.01
+#: the job manager's KVS batcher, under load: commits 20 ms apart at the
+#: soonest (flux's job manager batches for 10 ms, but a commit costs rank 0
+#: about 2.6 ms of CPU here, its sqlite write and the large job-id
+#: directories it re-encodes included: at 10 ms apart commits alone took a
+#: quarter of a core, and a real job 5-7 ms.  20 ms: 30% less CPU a job;
+#: bench/throughput.py).  A lone job's commits do not wait (busy_ops).
+BATCH_INTERVAL = 0.02
 
 
 def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
