@@ -43,11 +43,12 @@ def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
     manager = JobManagerService(reactor, router, kvs, events, config,
                                 safe_mode=safe_mode, expiration=expiration)
     manager.batcher.interval = BATCH_INTERVAL
-    load_signing = None
     if signing is None:
         def load_signing():
             return load_sign_config(security_confdir())
         signing = load_signing()
+    else:
+        load_signing = None
     ingest = IngestService(
         manager, wallclock=reactor.seconds, config=config, router=router,
         signing=signing, load_signing=load_signing,
