@@ -16,11 +16,13 @@ from fluxd.security.sign import load_sign_config, security_confdir
 __all__ = ["build_job_modules", "BATCH_INTERVAL"]
 
 #: the job manager's KVS batcher, under load: commits 20 ms apart at the
-#: soonest (flux's job manager batches for 10 ms, but a commit costs rank 0
-#: about 2.6 ms of CPU here, its sqlite write and the large job-id
-#: directories it re-encodes included: at 10 ms apart commits alone took a
-#: quarter of a core, and a real job 5-7 ms.  20 ms: 30% less CPU a job;
-#: bench/throughput.py).  A lone job's commits do not wait (busy_ops).
+#: soonest.  flux's job manager batches for 10 ms, but a commit costs rank
+#: 0 about 2.6 ms of CPU here (its sqlite write, fsync and zlib included,
+#: and the large job-id directories it re-encodes): 10 ms apart, commits
+#: alone took a quarter of a core.  20 ms halves the commits a real job
+#: and cuts rank 0's CPU a job by about a fifth on one broker
+#: (bench/throughput.py); a lone job's commits still do not wait
+#: (:attr:`~fluxd.job.kvsbatch.KVSBatcher.busy_ops`).
 BATCH_INTERVAL = 0.02
 
 
