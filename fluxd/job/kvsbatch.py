@@ -23,8 +23,8 @@ carry one to six on four nodes: J and jobspec, then its eventlog lines
 joined into one append, its exec eventlog, output and one
 acknowledgement key per rank) the next commit goes as soon as the
 previous one is durable, so that a job on an idle instance does not
-wait for the interval at each of its steps (10 ms of a lone ``flux
-run``'s wall time, at its ``clean``).
+wait for the interval at each of its steps (once 10 ms of a lone
+``flux run``'s wall time, at its ``clean``; the interval is 20 ms now).
 A commit that fails (the KVS turned read-only on a full disk) is retried
 with a growing delay, its operations kept in order: the job services
 cannot take back events they already acted on.
