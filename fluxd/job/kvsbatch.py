@@ -13,7 +13,8 @@ Whoever must not answer before its writes are durable waits for
 :meth:`KVSBatcher.flush`; whoever must act once a batch is durable passes
 a ``note`` with the operation and receives it through ``on_durable``.
 Under load, :attr:`KVSBatcher.interval` spaces commits out (the job
-manager's batch timer in flux, 10 ms): each commit re-encodes the large
+manager's batch timer in flux, 10 ms; the job services' here, 20 ms:
+:data:`fluxd.job.setup.BATCH_INTERVAL`): each commit re-encodes the large
 ``job.*`` directories on its keys' paths, so a few bigger commits cost
 far less than many small ones, for a few milliseconds more before an
 acknowledgement.  Load is told by the size of the previous batch: after
@@ -22,8 +23,8 @@ carry one to six on four nodes: J and jobspec, then its eventlog lines
 joined into one append, its exec eventlog, output and one
 acknowledgement key per rank) the next commit goes as soon as the
 previous one is durable, so that a job on an idle instance does not
-wait for the interval at each of its steps (10 ms of a lone ``flux
-run``'s wall time, at its ``clean``).
+wait for the interval at each of its steps (once 10 ms of a lone
+``flux run``'s wall time, at its ``clean``; the interval is 20 ms now).
 A commit that fails (the KVS turned read-only on a full disk) is retried
 with a growing delay, its operations kept in order: the job services
 cannot take back events they already acted on.

@@ -39,6 +39,7 @@ from fluxd.config import parse_duration_key
 from fluxd.errors import (
     FluxError, InvalidArgument, NotFound, ProtocolError)
 from fluxd.formats.idset import IDset
+from fluxd.formats.jsonenc import compact
 from fluxd.interfaces import (
     IEvents, IFinalizeStep, IJobSubmit, IJobTable, IKVS, IReconfigurable,
     IRouter, provide)
@@ -70,6 +71,9 @@ CHECKPOINT_KEY = "checkpoint.job-manager"
 _FINALIZE_WAIT = 10.0
 _PURGE_PERIOD = 5.0
 _PERILOG_FINISH = ("prolog-finish", "epilog-finish")
+#: ``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``, its
+#: encoder built once (json.dumps builds one a call)
+_context_dumps = compact(ensure_ascii=False)
 
 
 def _line(entry):
@@ -79,8 +83,7 @@ def _line(entry):
     head = f'{{"timestamp":{entry["timestamp"]!r},"name":"{entry["name"]}"'
     if context is None:
         return (head + "}\n").encode("utf-8")
-    return (head + ',"context":' + json.dumps(
-        context, separators=(",", ":"), ensure_ascii=False) + "}\n"
+    return (head + ',"context":' + _context_dumps(context) + "}\n"
             ).encode("utf-8")
 
 

@@ -15,8 +15,15 @@ from fluxd.security.sign import load_sign_config, security_confdir
 
 __all__ = ["build_job_modules", "BATCH_INTERVAL"]
 
-#: the job manager's KVS batcher: commits 10 ms apart at the soonest
-BATCH_INTERVAL = 0.01
+#: the job manager's KVS batcher, under load: commits 20 ms apart at the
+#: soonest.  flux's job manager batches for 10 ms, but a commit costs rank
+#: 0 about 2.6 ms of CPU here (its sqlite write, fsync and zlib included,
+#: and the large job-id directories it re-encodes): 10 ms apart, commits
+#: alone took a quarter of a core.  20 ms halves the commits a real job
+#: and cuts rank 0's CPU a job by about a fifth on one broker
+#: (bench/throughput.py); a lone job's commits still do not wait
+#: (:attr:`~fluxd.job.kvsbatch.KVSBatcher.busy_ops`).
+BATCH_INTERVAL = 0.02
 
 
 def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
@@ -38,11 +45,12 @@ def build_job_modules(reactor, router, kvs, events, config, safe_mode=None,
     manager = JobManagerService(reactor, router, kvs, events, config,
                                 safe_mode=safe_mode, expiration=expiration)
     manager.batcher.interval = BATCH_INTERVAL
-    load_signing = None
     if signing is None:
         def load_signing():
             return load_sign_config(security_confdir())
         signing = load_signing()
+    else:
+        load_signing = None
     ingest = IngestService(
         manager, wallclock=reactor.seconds, config=config, router=router,
         signing=signing, load_signing=load_signing,
