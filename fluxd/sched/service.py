@@ -63,7 +63,7 @@ from fluxd.sched.fluxion import Fluxion
 from fluxd.sched.policy import InvalidRequest
 from fluxd.sched.schedconf import SettingsError, sched_settings
 from fluxd.sched.rbuild import (
-    RError, build_R, groups_of, ids_of, policy_nodes, shares_of, summary)
+    RError, build_R, groups_of, ids_of, policy_nodes, shares_of, summary_of)
 from fluxd.sched.request import request_of
 
 __all__ = ["SchedulerService", "FeasibilityService", "SUCCESS", "ANNOTATE",
@@ -326,7 +326,7 @@ class SchedulerService(Module):
                             self.settings.match_format != "rv1_nosched",
                             groups)
                 # the summary string is shared by every job with the same one
-                job.alloc = (R, sys.intern(summary(shares, groups)), shares)
+                job.alloc = (R, sys.intern(summary_of(R)), shares)
                 key, data = fluid.encode(job.id, "kvs") + ".R", \
                     _dumps(R).encode()
                 if self._shared:
