@@ -24,6 +24,8 @@ is scheduled on its own (a blocked fcfs queue does not block the
 others); reservations bind every queue.
 """
 
+from bisect import bisect_left
+
 from zope.interface import implementer
 
 from fluxd.sched.constraints import ConstraintError, compile_constraint
@@ -320,16 +322,20 @@ class Fluxion:
         return min(starts) if starts else None
 
     def _request(self, job):
-        """``[req, shape, eligible, checked, (key, cost)]`` of a pending
-        job (raises InvalidRequest for a malformed one; the last is
-        :func:`_fail_key`)."""
+        """``[req, shape, eligible, checked, key, size, count, cores,
+        duration]`` of a pending job (raises InvalidRequest for a
+        malformed one): ``key``, ``size`` and ``count`` are
+        :func:`_fail_key`'s, ``cores`` the cores it asks for in all,
+        ``duration`` its duration (0: unlimited)."""
         info = self._reqs.get(job.id)
         if info is None or info[0] is not job.req:
             req = job.req
             _args(req)
             shape = self.planner.shape(req)
+            key, (size, count) = _fail_key(shape, req)
             info = [req, shape, self.eligible(req.constraint), False,
-                    _fail_key(shape, req)]
+                    key, size, count, req.nslots * req.slot_size,
+                    req.duration]
             if len(self._reqs) > 65536:
                 self._reqs.clear()
             self._reqs[job.id] = info
@@ -367,39 +373,51 @@ class Fluxion:
         failed = {}
         reservations, reqs, noted = (planner.reservations, self._reqs,
                                      self._noted)
+        # the reservations by start (a job's window: how many of them it
+        # overlaps, as Planner.window; the list changes in place)
+        starts = planner._by_start
         for job in queue.head(conf.queue_depth):
             req = job.req
-            res = reservations.get(job.id)
+            jobid = job.id
+            res = reservations.get(jobid)
             if res is not None and res.start > now:
                 # its earliest start, from what ends when: nothing ended
                 # early since (the reservations would have been dropped)
                 reserved += 1
                 continue
-            info = reqs.get(job.id)
+            info = reqs.get(jobid)
             try:
                 if info is None or info[0] is not req:
                     info = self._request(job)
             except InvalidRequest as exc:
-                queues.remove(job.id)
-                self._noted.pop(job.id, None)
+                queues.remove(jobid)
+                self._noted.pop(jobid, None)
                 out.append(("deny", job, "unable to allocate provided"
                                          f" jobspec: {exc}"))
                 continue
-            _, shape, eligible, checked, (kind, cost) = info
+            _, shape, eligible, checked, kind, size, count, cores, \
+                duration = info
             if res is not None:
                 # due: it starts now, or the plan was wrong (what it
                 # waited for runs late)
-                planner.unreserve(job.id)
+                planner.unreserve(jobid)
                 failed.clear()
             plan = None
-            if req.nslots * req.slot_size <= pool.avail:
-                key = (kind, planner.window(now, req.duration))
-                if not any(a <= cost[0] and b <= cost[1]
-                           for a, b in failed.get(key, ())):
-                    plan = planner.fit_now(shape, eligible, now,
-                                           req.duration)
+            if cores <= pool.avail:
+                key = (kind, bisect_left(starts, (
+                    now + duration if duration > 0 else INF, -1))
+                    if starts else 0)
+                tried = failed.get(key)
+                if tried is not None:
+                    for a, b in tried:
+                        if a <= size and b <= count:
+                            break
+                    else:
+                        tried = None
+                if tried is None:
+                    plan = planner.fit_now(shape, eligible, now, duration)
                     if plan is None:
-                        failed.setdefault(key, []).append(cost)
+                        failed.setdefault(key, []).append((size, count))
             if plan is not None:
                 queues.remove(job.id)
                 self._noted.pop(job.id, None)

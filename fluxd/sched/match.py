@@ -6,12 +6,12 @@ are chosen among those that fit, and whether every allocation takes
 whole ranks:
 
 - ``first``: Fluxion's ``policy=high node_centric=true
-  stop_on_1_matches=true``: highest rank first, ids in a rank lowest
+  stop_on_1_matches=true``: highest rank first, ids in a rank highest
   first, the first match taken (the default); ``firstnodex``: the same,
   ranks taken whole;
 - ``low`` / ``high``: lowest / highest ids first (ranks and ids within);
 - ``lonode`` / ``hinode``: lowest / highest rank first, ids in a rank
-  lowest first; ``lonodex`` / ``hinodex``: the same, ranks taken whole;
+  the same way; ``lonodex`` / ``hinodex``: the same, ranks taken whole;
 - ``locality``: best fit, the ranks with the fewest free cores that fit
   first (packing partly used ranks before opening idle ones);
 - ``variation``: ranks of one class (same properties) when one class can
@@ -23,6 +23,23 @@ whole ranks:
 mask (free counts in the pool) and ranks given with counts of their own
 (``touched``: counts that differ from the pool's, at a future time or
 after reservations).
+
+Ids within a rank follow the policy's direction, whatever
+``node_centric`` says.  In flux-sched, every ``policy=high`` string
+builds the same matcher (``resource/policies/dfu_match_policy_factory.cpp``:
+``high_first_t``, the multilevel id policy of
+``dfu_match_multilevel_id_impl.hpp`` ordered by greater score), which
+scores each vertex, cores and GPUs included, by its id, and
+``node_centric`` only adds a per-node term shared by every vertex below
+a node: it orders the nodes, not the ids inside one.  Fluxion's expected
+outputs agree: t3001 with ``-P high``, ``-P first`` and ``-P hinode``
+(``t/data/resource/expected/basics/001.R.out``, ``041.R.out`` and
+``057.R.out``: core35 before core17, socket1's cores 18-35 before
+socket0's, cores 28-35 then 20-27 on node1) and the node-locality
+test's ``hinode`` case
+(``expected/node_locality/002.R.out``: 37 one-core slots take node7
+whole, then node6's core35); ``lonode`` takes core0 there
+(``012.R.out``).
 """
 
 from fluxd.sched.pool import first_bits
@@ -62,8 +79,7 @@ class MatchPolicy:
         self.name = name
         if name in _BUILTIN:
             order, self.node_exclusive, self.mode = _BUILTIN[name]
-            self.high = order == "high"
-            self.ids_high = name == "high"
+            self.high = self.ids_high = order == "high"
             return
         attrs = {}
         for token in name.split():
@@ -78,9 +94,8 @@ class MatchPolicy:
             attrs[key] = value
         if not attrs:
             raise MatchError(f"unknown match policy '{name}'")
-        self.high = attrs.get("policy", "high") == "high"
-        # without node_centric, ids follow the rank order too
-        self.ids_high = self.high and attrs.get("node_centric") != "true"
+        # ids in a rank follow the rank order, node-centric or not
+        self.high = self.ids_high = attrs.get("policy", "high") == "high"
         self.node_exclusive = attrs.get("node_exclusive") == "true"
         self.mode = "order"
 

@@ -6,7 +6,7 @@
 for the same set), but straight from the policy's bit sets: it runs once
 per job, so it avoids building ``Rv1`` objects.  :func:`summary` is
 ``rlist_dumps`` (``rank0/core[0-1]``), the ``sched.resource_summary``
-annotation.  :func:`shares_of` reads an R (``sched.free``, hello) into
+annotation (:func:`summary_of` reads it from the R just built).  :func:`shares_of` reads an R (``sched.free``, hello) into
 shares; :func:`policy_nodes` reads the instance R (``resource.acquire``)
 into the node list a policy is built from.
 """
@@ -19,7 +19,8 @@ from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError
 from fluxd.sched.policy import Share
 
-__all__ = ["build_R", "groups_of", "jgf", "nodelist", "summary", "shares_of",
+__all__ = ["build_R", "groups_of", "jgf", "nodelist", "summary", "summary_of",
+           "shares_of",
            "policy_nodes",
            "encode_mask", "ids_of", "RError"]
 
@@ -199,6 +200,29 @@ def summary(shares, groups=None):
             children.append("gpu" + encode_mask(gpus, brackets=True))
         out.append(f"rank{encode_mask(_ranks_mask(ranks), brackets=True)}/"
                    + ",".join(children))
+    return " ".join(out)
+
+
+def _bracket(ids):
+    """An idset string in brackets when it holds more than one id."""
+    return f"[{ids}]" if "-" in ids or "," in ids else ids
+
+
+def summary_of(R):
+    """:func:`summary` of the shares an R built by :func:`build_R`
+    describes, read from its ``R_lite`` strings (nothing encoded
+    again)."""
+    out = []
+    for entry in R["execution"]["R_lite"]:
+        children = entry["children"]
+        parts = []
+        cores = children.get("core")
+        if cores:
+            parts.append("core" + _bracket(cores))
+        gpus = children.get("gpu")
+        if gpus:
+            parts.append("gpu" + _bracket(gpus))
+        out.append(f"rank{_bracket(entry['rank'])}/" + ",".join(parts))
     return " ".join(out)
 
 

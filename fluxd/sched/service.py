@@ -20,7 +20,9 @@ Then:
   the duration (``match-format = "rv1"`` adds the ``scheduling`` graph),
   through one :class:`~fluxd.job.kvsbatch.KVSBatcher` (the R of every
   job allocated in one pass, or while a commit is in flight, go out as
-  one commit); the success response (annotation
+  one commit; with a batcher of its own, also those of the passes that
+  follow one another at once when more jobs than the queue depth may
+  start); the success response (annotation
   ``sched.resource_summary``, and R itself) is sent once R is durable,
   or, when the scheduler shares the job manager's batcher (as in the
   broker), once R is queued: the batcher commits in order, each commit
@@ -61,7 +63,7 @@ from fluxd.sched.fluxion import Fluxion
 from fluxd.sched.policy import InvalidRequest
 from fluxd.sched.schedconf import SettingsError, sched_settings
 from fluxd.sched.rbuild import (
-    RError, build_R, groups_of, ids_of, policy_nodes, shares_of, summary)
+    RError, build_R, groups_of, ids_of, policy_nodes, shares_of, summary_of)
 from fluxd.sched.request import request_of
 
 __all__ = ["SchedulerService", "FeasibilityService", "SUCCESS", "ANNOTATE",
@@ -147,6 +149,9 @@ class SchedulerService(Module):
         self._acquire = None
         self._turn = None
         self._wake = None
+        #: R writes held while a chain of passes runs (own batcher only):
+        #: ``[(key, data, job)]``
+        self._held = []
         self._init = None
         self._start_call = None
         self.stats.update(allocs=0, frees=0, denied=0, canceled=0)
@@ -229,6 +234,7 @@ class SchedulerService(Module):
             if call is not None and call.active():
                 call.cancel()
         self.ready = False
+        self._release()
         while self.queue:
             job = self.queue.pop()
             job.request.fail(NoSuchService.errno, "simple sched exiting")
@@ -302,9 +308,11 @@ class SchedulerService(Module):
     def _schedule(self):
         self._turn = None
         if self.policy is None:
+            self._release()
             return
         now = self.reactor.seconds()
         allocated = []
+        held = self._held
         decisions = self.policy.schedule(self.queue, now)
         for kind, job, value in decisions:
             if kind == "annotate":
@@ -318,11 +326,13 @@ class SchedulerService(Module):
                             self.settings.match_format != "rv1_nosched",
                             groups)
                 # the summary string is shared by every job with the same one
-                job.alloc = (R, sys.intern(summary(shares, groups)), shares)
-                self.writer.put_value(
-                    fluid.encode(job.id, "kvs") + ".R",
-                    _dumps(R).encode(),
-                    note=None if self._shared else job)
+                job.alloc = (R, sys.intern(summary_of(R)), shares)
+                key, data = fluid.encode(job.id, "kvs") + ".R", \
+                    _dumps(R).encode()
+                if self._shared:
+                    self.writer.put_value(key, data)
+                else:
+                    held.append((key, data, job))
                 allocated.append(job)
         if self._shared and allocated:
             # R precedes, in the shared ordered stream, whatever the job
@@ -330,9 +340,21 @@ class SchedulerService(Module):
             self._durable(allocated)
         if self.policy.again:
             # the queue moved: the jobs behind the depth looked at get a
-            # pass of their own on the next turn
+            # pass of their own on the next turn; the R of this one wait
+            # for it (one commit for the chain, not one a pass: a big
+            # job's end starts many in a row)
             self._kick()
+        if self._turn is None:
+            self._release()
         self._set_wake(now)
+
+    def _release(self):
+        """Queue the held R writes (own batcher: each job is answered
+        once its R is durable)."""
+        held, self._held = self._held, []
+        put = self.writer.put_value
+        for key, data, job in held:
+            put(key, data, note=job)
 
     def _set_wake(self, now):
         """A pass when the next reservation is due, whatever happens."""

@@ -48,15 +48,15 @@ def test_running_jobs_keep_their_resources_across_a_rank0_restart(
     try:
         inst.start()
         flux = inst[0].flux
-        # first (highest ranks first): A takes ranks 2-3 whole, B one core
-        # of rank 1
+        # first (highest ranks first, highest ids in a rank first): A
+        # takes ranks 2-3 whole, B rank 1's core 3
         a = _submit(flux, "-N2", "--exclusive", *_wait_for(flag))
         b = _submit(flux, "-n1", *_wait_for(flag))
         for jobid in (a, b):
             flux("job", "wait-event", "-t", "60", "-p", "exec", jobid,
                  "shell.start")
         before = {jobid: _R_lite(inst[0], jobid) for jobid in (a, b)}
-        assert before == {a: [("2-3", "0-3")], b: [("1", "0")]}
+        assert before == {a: [("2-3", "0-3")], b: [("1", "3")]}
 
         inst[0].kill()
         inst.start([0])
@@ -82,7 +82,7 @@ def test_running_jobs_keep_their_resources_across_a_rank0_restart(
             assert result.rc == 0, (jobid, result.err, flux(
                 "jobs", "-a", "-o", "{id} {status} {nodelist}").out)
         assert _R_lite(inst[0], c) == [("0", "0-3")]
-        assert _R_lite(inst[0], d) == [("1", "1-3")]
+        assert _R_lite(inst[0], d) == [("1", "0-2")]
         status = flux("jobs", "-no", "{status}", e).out.strip()
         assert status == "SCHED", status
         # once the others end, the waiting job runs

@@ -59,9 +59,10 @@ def test_cpu_affinity(broker):
                          *STATUS)
     assert lines(result) == ["0: Cpus_allowed_list:\t0",
                              "1: Cpus_allowed_list:\t1"], result
-    # on, the default: the job's cores on the node
+    # on, the default: the job's cores on the node (the scheduler's
+    # first policy takes the highest core id, as Fluxion's)
     result = broker.flux("run", "-n1", *STATUS)
-    assert lines(result) == ["Cpus_allowed_list:\t0"]
+    assert lines(result) == ["Cpus_allowed_list:\t1"]
     result = broker.flux("run", "-n1", "-c2", "-o", "cpu-affinity=on",
                          *STATUS)
     assert lines(result) == ["Cpus_allowed_list:\t0-1"]

@@ -242,9 +242,10 @@ class ResourceTests(SynchronousTestCase):
         sim = Sim(f).submit(Job(1, Request(3, 1, slot_gpus=1, duration=1)),
                             Job(2, Request(1, 1, nnodes=1, exclusive=True,
                                            duration=1)))
-        # first: the highest ranks, ids in a rank lowest first
-        self.assertEqual(sim.summary(1), "rank2/core0,gpu0"
-                                         " rank3/core[0-1],gpu[0-1]")
+        # first: the highest ranks, ids in a rank highest first (as
+        # Fluxion's high_first_t scores cores and GPUs alike)
+        self.assertEqual(sim.summary(1), "rank2/core3,gpu1"
+                                         " rank3/core[2-3],gpu[0-1]")
         self.assertEqual(sim.summary(2), "rank1/core[0-3],gpu[0-1]")
 
 

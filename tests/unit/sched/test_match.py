@@ -1,5 +1,9 @@
 """Match policies: the ranks and ids each one picks (after flux-sched's
-t1021/t3033 node-exclusive and t3037/t4010 custom policy tests)."""
+t1021/t3033 node-exclusive and t3037/t4010 custom policy tests; ids in a
+rank as t3001's expected outputs for ``high``, ``first`` and ``hinode``,
+``t/data/resource/expected/basics/001, 041, 057.R.out``, and the
+node-locality test's ``expected/node_locality/002.R.out``: the highest
+first under every ``policy=high`` one)."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -22,15 +26,16 @@ TWO = Request(2, 1, duration=10)
 
 
 class BuiltinTests(SynchronousTestCase):
-    def test_first_fills_high_ranks_low_ids(self):
+    def test_first_fills_high_ranks_high_ids(self):
         # Fluxion's first: policy=high node_centric=true
-        # stop_on_1_matches=true
+        # stop_on_1_matches=true (basics/041.R.out: socket1's cores
+        # 18-35 of node1 first)
         self.assertEqual(picks("first", ONE, TWO),
-                         ["rank3/core0", "rank3/core[1-2]"])
+                         ["rank3/core3", "rank3/core[1-2]"])
         self.assertEqual(picks("first", Request(6, 1, duration=1)),
-                         ["rank2/core[0-1] rank3/core[0-3]"])
+                         ["rank2/core[2-3] rank3/core[0-3]"])
         self.assertEqual(picks("first", ONE, busy=(nodes(1, 99),)),
-                         ["rank2/core0"])
+                         ["rank2/core3"])
 
     def test_low_fills_low_ranks(self):
         self.assertEqual(picks("low", ONE), ["rank0/core0"])
@@ -39,9 +44,18 @@ class BuiltinTests(SynchronousTestCase):
         self.assertEqual(picks("high", ONE, TWO),
                          ["rank3/core3", "rank3/core[1-2]"])
 
-    def test_hinode_high_ranks_low_ids(self):
-        self.assertEqual(picks("hinode", ONE), ["rank3/core0"])
+    def test_hinode_high_ranks_high_ids_lonode_low_ones(self):
+        # basics/057.R.out: hinode's 8-core slots take node1's cores
+        # 28-35, then 20-27; node_locality/002.R.out: 37 one-core slots
+        # on 36-core nodes take node7 whole and node6's core35;
+        # node_locality/012.R.out (lonode): node0 whole, node1's core0
+        self.assertEqual(picks("hinode", ONE, TWO),
+                         ["rank3/core3", "rank3/core[1-2]"])
+        self.assertEqual(picks("hinode", Request(5, 1, duration=1)),
+                         ["rank2/core3 rank3/core[0-3]"])
         self.assertEqual(picks("lonode", ONE), ["rank0/core0"])
+        self.assertEqual(picks("lonode", Request(5, 1, duration=1)),
+                         ["rank0/core[0-3] rank1/core0"])
 
     def test_nodex_policies_take_whole_nodes(self):
         self.assertEqual(picks("lonodex", ONE, TWO),
@@ -78,8 +92,11 @@ class CustomTests(SynchronousTestCase):
                              " node_exclusive=true")
         self.assertEqual((policy.high, policy.node_exclusive),
                          (False, True))
+        # node_centric orders the nodes, not the ids within one
         self.assertEqual(picks("policy=high node_centric=true", ONE),
-                         ["rank3/core0"])
+                         ["rank3/core3"])
+        self.assertEqual(picks("policy=low node_centric=true", ONE),
+                         ["rank0/core0"])
         self.assertEqual(picks("policy=high", ONE), ["rank3/core3"])
         self.assertTrue(MatchPolicy("set_stop_on_1_matches=true").high)
 

@@ -5,10 +5,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from fluxd.formats.hostlist import Hostlist
 from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError, Rv1
 from fluxd.sched.policy import Share
-from fluxd.sched.rbuild import build_R, encode_mask, shares_of, summary
+from fluxd.sched.rbuild import (
+    build_R, encode_mask, nodelist, shares_of, summary, summary_of)
 
 
 def mask(ids):
@@ -69,8 +71,22 @@ class BuildTests(SynchronousTestCase):
         expected = as_rv1(shares, 5.0, 65.5, nslots)
         self.assertEqual(R, expected.encode())
         self.assertEqual(summary(shares), expected.dumps_short())
+        self.assertEqual(summary_of(R), expected.dumps_short())
         back = {s.rank: (s.cores, s.gpus) for s in shares_of(R)}
         self.assertEqual(back, {s.rank: (s.cores, s.gpus) for s in shares})
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.tuples(
+        st.sampled_from(["node", "n", "rack1-n", "a0b", "x.", "", "é", "1"]),
+        st.sampled_from(["", "0", "00", "07"]),
+        st.integers(0, 40)), min_size=1, max_size=30),
+        st.booleans())
+    def test_nodelist_is_the_hostlist_encoding(self, parts, runs):
+        hosts = [f"{p}{z}{n}" for p, z, n in parts]
+        if runs:  # one prefix, consecutive numbers (a whole-node job's)
+            p, z, n = parts[0]
+            hosts = [f"{p}{z}{n + i}" for i in range(len(parts) + 8)]
+        self.assertEqual(nodelist(hosts), Hostlist(hosts).encode())
 
     def test_shares_of_skips_released_ranks(self):
         R = build_R([Share(0, None, 1), Share(1, None, 1)], 2, 0, 0)

@@ -62,9 +62,10 @@ class AllocTests(SynchronousTestCase):
         bench = self.bench
         allocs = [bench.alloc(i, jobspec(duration=60)) for i in range(1, 5)]
         bench.settle()
-        # first: the highest rank first, ids in a rank lowest first
+        # first (Fluxion's, not sched-simple's first fit): the highest
+        # rank first, ids in a rank highest first
         self.assertEqual([bench.summary(a) for a in allocs[:3]],
-                         ["rank1/core0", "rank0/core0", "rank0/core1"])
+                         ["rank1/core0", "rank0/core1", "rank0/core0"])
         self.assertEqual(allocs[0].answer["annotations"], {"sched": {
             "resource_summary": "rank1/core0", "reason_pending": None,
             "jobs_ahead": None}})
@@ -76,7 +77,7 @@ class AllocTests(SynchronousTestCase):
         self.assertEqual(allocs[0].ended, [None])  # the stream ended
         bench.free(allocs[1])
         bench.settle()
-        self.assertEqual(bench.summary(allocs[3]), "rank0/core0")
+        self.assertEqual(bench.summary(allocs[3]), "rank0/core1")
 
     def test_unlimited_duration_has_no_expiration(self):
         a = self.bench.alloc(1)
@@ -146,7 +147,7 @@ class AllocTests(SynchronousTestCase):
         self.assertIsNone(a.answer)  # waits: rank0 drained
         bench.ok("resource.undrain", {"targets": "0"})
         bench.settle()
-        self.assertEqual(bench.summary(a), "rank[0-1]/core0")
+        self.assertEqual(bench.summary(a), "rank0/core1 rank1/core0")
 
     def test_abandoned_stream_frees_the_queue(self):
         bench = self.bench
@@ -385,6 +386,37 @@ class FluxionServiceTests(SynchronousTestCase):
         allocs = [bench.alloc(i, jobspec()) for i in range(1, 6)]
         bench.settle()
         self.assertEqual([a.answer["type"] for a in allocs], [SUCCESS] * 5)
+
+    def test_passes_past_the_queue_depth_write_R_in_one_commit(self):
+        bench = self.bench({"sched-fluxion-qmanager": {
+            "queue-params": "queue-depth=2"}})
+        before = bench.sched.writer.commits
+        allocs = [bench.alloc(i, jobspec()) for i in range(1, 6)]
+        bench.settle()
+        self.assertEqual([a.answer["type"] for a in allocs], [SUCCESS] * 5)
+        self.assertEqual([bench.kvs_R(a.answer["id"]) for a in allocs],
+                         [a.answer["R"] for a in allocs])
+        # three passes (two, two and one job), one commit
+        self.assertEqual(bench.sched.writer.commits - before, 1)
+
+    def test_stop_between_passes_writes_the_held_R(self):
+        bench = self.bench({"sched-fluxion-qmanager": {
+            "queue-params": "queue-depth=2"}}, config=FIRST_FIT)
+        allocs = [bench.alloc(i, jobspec()) for i in range(1, 6)]
+        sched = bench.sched
+        # run one pass by hand: two jobs allocated, another pass due
+        sched._turn.cancel()
+        sched._turn = None
+        sched._schedule()
+        self.assertIsNotNone(sched._turn)
+        self.assertEqual([a.answer for a in allocs], [None] * 5)
+        sched.stopService()
+        bench.settle()
+        self.assertEqual([a.answer and a.answer["type"] for a in allocs],
+                         [SUCCESS, SUCCESS, None, None, None])
+        self.assertEqual(bench.kvs_R(1), allocs[0].answer["R"])
+        self.assertEqual([f.value.errno for a in allocs[2:]
+                          for f in a.ended], [errno.ENOSYS] * 3)
 
     def test_a_pass_runs_when_a_reservation_is_due(self):
         bench = self.bench({"sched-fluxion-qmanager": {

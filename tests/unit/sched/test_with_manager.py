@@ -58,10 +58,10 @@ class JobCoreTests(SynchronousTestCase):
         ids = self.i.submit(5, **test_attr(run_duration="1s"))
         self.assertEqual([self.job(j).state for j in ids],
                          [J.RUN] * 4 + [J.SCHED])
-        # first: the highest rank first
+        # first: the highest rank first, its highest core first
         self.assertEqual(
             self.job(ids[0]).annotations["sched"]["resource_summary"],
-            "rank1/core0")
+            "rank1/core1")
         self.run_for(1)
         self.run_for(1)
         for jobid in ids:
