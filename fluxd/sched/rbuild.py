@@ -4,11 +4,12 @@
 :func:`build_R` encodes the shares of an allocation exactly as flux-core's
 ``rlist_to_R`` does (what :meth:`fluxd.formats.rv1.Rv1.encode` produces
 for the same set), but straight from the policy's bit sets: it runs once
-per job, so it avoids building ``Rv1`` objects.  :func:`summary` is
+per job, so it avoids building ``Rv1`` objects.  :func:`summary_of` is
 ``rlist_dumps`` (``rank0/core[0-1]``), the ``sched.resource_summary``
-annotation (:func:`summary_of` reads it from the R just built).  :func:`shares_of` reads an R (``sched.free``, hello) into
-shares; :func:`policy_nodes` reads the instance R (``resource.acquire``)
-into the node list a policy is built from.
+annotation, read from the R just built.  :func:`shares_of` reads an R
+(``sched.free``, hello) into shares; :func:`policy_nodes` reads the
+instance R (``resource.acquire``) into the node list a policy is built
+from.
 """
 
 import re
@@ -19,10 +20,8 @@ from fluxd.formats.idset import IDset
 from fluxd.formats.rv1 import RError
 from fluxd.sched.policy import Share
 
-__all__ = ["build_R", "groups_of", "jgf", "nodelist", "summary", "summary_of",
-           "shares_of",
-           "policy_nodes",
-           "encode_mask", "ids_of", "RError"]
+__all__ = ["build_R", "groups_of", "jgf", "nodelist", "summary_of",
+           "shares_of", "policy_nodes", "encode_mask", "ids_of", "RError"]
 
 
 def encode_mask(mask, brackets=False):
@@ -43,8 +42,8 @@ def encode_mask(mask, brackets=False):
 
 def groups_of(shares):
     """``{(cores, gpus): [rank]}``: ranks with identical children,
-    ordered by first rank (give it to :func:`build_R` and
-    :func:`summary` of the same shares: it is made once)."""
+    ordered by first rank (give it to :func:`build_R` if made
+    already)."""
     groups = {}
     for rank, _, cores, gpus, _ in shares:
         key = (cores, gpus)
@@ -189,29 +188,15 @@ def build_R(shares, nslots, starttime, expiration, scheduling=False,
     return R
 
 
-def summary(shares, groups=None):
-    """``rlist_dumps``: ``rank[0-1]/core[0-3],gpu0`` (``""`` if empty)."""
-    out = []
-    for (cores, gpus), ranks in (groups or groups_of(shares)).items():
-        children = []
-        if cores:
-            children.append("core" + encode_mask(cores, brackets=True))
-        if gpus:
-            children.append("gpu" + encode_mask(gpus, brackets=True))
-        out.append(f"rank{encode_mask(_ranks_mask(ranks), brackets=True)}/"
-                   + ",".join(children))
-    return " ".join(out)
-
-
 def _bracket(ids):
     """An idset string in brackets when it holds more than one id."""
     return f"[{ids}]" if "-" in ids or "," in ids else ids
 
 
 def summary_of(R):
-    """:func:`summary` of the shares an R built by :func:`build_R`
-    describes, read from its ``R_lite`` strings (nothing encoded
-    again)."""
+    """``rlist_dumps`` of an R built by :func:`build_R`:
+    ``rank[0-1]/core[0-3],gpu0`` (``""`` if empty), read from its
+    ``R_lite`` strings (nothing encoded again)."""
     out = []
     for entry in R["execution"]["R_lite"]:
         children = entry["children"]

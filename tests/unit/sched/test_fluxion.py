@@ -10,7 +10,7 @@ from fluxd.sched.fluxion import REASON, Fluxion
 from fluxd.sched.match import MatchPolicy
 from fluxd.sched.policy import (
     ISchedPolicy, InvalidRequest, Request, Share, Unsatisfiable)
-from fluxd.sched.rbuild import summary
+from fluxd.sched.rbuild import build_R, summary_of
 from fluxd.sched.schedconf import (
     QueueSettings, SchedSettings, SettingsError, sched_settings)
 
@@ -69,7 +69,7 @@ class Sim:
         return self.run()
 
     def summary(self, jobid):
-        return summary(self.R[jobid])
+        return summary_of(build_R(self.R[jobid], 1, 0, 0))
 
 
 class QueuePolicyTests(SynchronousTestCase):
