@@ -92,13 +92,34 @@ def spec(jobid):
                     "environment": {"PATH": os.environ.get("PATH", "")}}}}}
 
 
-def cpu(pid):
-    """``(own, reaped children)`` CPU seconds of ``pid``."""
+def _stat(pid):
+    """utime, stime, cutime, cstime (s) and minor faults, own and of
+    the reaped children, of ``pid``."""
     tick = os.sysconf("SC_CLK_TCK")
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    v = [int(x) / tick for x in fields[11:15]]
-    return v[0] + v[1], v[2] + v[3], v[2], int(fields[8]) / 1000
+    return [int(x) / tick for x in fields[11:15]] + [
+        int(fields[7]), int(fields[8])]
+
+
+def cpu(pid):
+    """``(own, children, children's user, children's faults in
+    thousands)`` of ``pid``: its children's CPU is that of the shell
+    processes still alive (free for the next job) and of those reaped,
+    with their tasks."""
+    v = _stat(pid)
+    kids, user, faults = v[2] + v[3], v[2], v[5]
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        live = f.read().split()
+    for kid in live:
+        try:
+            k = _stat(kid)
+        except FileNotFoundError:
+            continue
+        kids += sum(k[:4])
+        user += k[0] + k[2]
+        faults += k[4] + k[5]
+    return v[0] + v[1], kids, user, faults / 1000
 
 
 def one(count, window):

@@ -264,25 +264,34 @@ def rss_mib(pid):
 
 
 def cpu_seconds(pid):
-    """``(own, children)`` CPU seconds of ``pid`` and its direct children:
+    """``(own, children)`` CPU seconds of ``pid`` and its descendants:
     ``own`` is the broker's user+system time, ``children`` that of its
-    live children (the shell server) plus what they have reaped (the
-    job shells and their tasks)."""
+    live descendants (the shell server, the shell processes it keeps for
+    the next jobs) plus what they have reaped (the job shells and their
+    tasks)."""
     tick = os.sysconf("SC_CLK_TCK")
 
     def stat(p):
         with open(f"/proc/{p}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return [int(x) / tick for x in fields[11:15]]
+
+    def live(p):
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                return f.read().split()
+        except FileNotFoundError:
+            return []
     own = sum(stat(pid)[:2])
     children = 0.0
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        kids = f.read().split()
-    for kid in kids:
+    todo = live(pid)
+    while todo:
+        kid = todo.pop()
         try:
             children += sum(stat(kid))
         except FileNotFoundError:
-            pass
+            continue
+        todo += live(kid)
     return own, children
 
 

@@ -3,9 +3,12 @@
 
 It has imported the job shell once, and warmed it by running a few
 sample jobs itself (:mod:`flux_shell.rehearsal`) before it says ready;
-each ``launch`` order forks a child that becomes that job's shell
-(:func:`flux_shell.shell.run`) in a session of its own, so a job costs
-a ``fork`` and no interpreter start.
+a ``launch`` order forks a child that becomes that job's shell
+(:func:`flux_shell.shell.run_shell`) in a session of its own, so a job
+costs at most a ``fork`` and no interpreter start.  A shell process whose
+job is over may take a later job's shell (:mod:`flux_shell.worker`): the
+server keeps up to one such free process per cpu (at least 4, at most
+:data:`POOL_MAX`) and gives it the next ``launch`` instead of forking.
 
 It runs in a session of its own too and listens on a UNIX socket in the
 broker's rundir (``python -m flux_shell.server SOCKET``), so that it and
@@ -54,7 +57,7 @@ import socket
 import struct
 import sys
 
-import flux_shell.shell as shell_mod
+import flux_shell.worker as worker_mod
 from flux_shell.held import HeldEvents, read_orders
 from flux_shell.rehearsal import rehearse
 from fluxd.formats.jsonenc import dumps
@@ -65,6 +68,9 @@ __all__ = ["ShellServer", "main", "socket_path", "group_alive"]
 HOLD_LIMIT = 4 * 1024 * 1024
 #: seconds between checks that the rundir is still there (no broker)
 _POLL = 1.0
+#: free shell processes kept for the next jobs at most (the cpus, at
+#: least 4)
+POOL_MAX = 64
 #: past the highest fd (os.closerange's end)
 _FD_END = 0x7fffffff
 
@@ -83,16 +89,30 @@ _SHELL_ORDERS = ("kill", "input", "barrier", "pmi", "pty-input",
                  "pty-resize")
 
 
-class _Child:
-    __slots__ = ("id", "pid", "ev_fd", "ctl_fd", "buf", "status", "pgid",
-                 "events", "attached", "start", "exited")
+class _Worker:
+    """A forked shell process (:mod:`flux_shell.worker`) and the job whose
+    shell it runs (None: free)."""
 
-    def __init__(self, jobid, pid, ev_fd, ctl_fd):
-        self.id, self.pid = jobid, pid
-        self.pgid = None
+    __slots__ = ("pid", "ev_fd", "ctl_fd", "buf", "status", "job")
+
+    def __init__(self, pid, ev_fd, ctl_fd):
+        self.pid = pid
         self.ev_fd, self.ctl_fd = ev_fd, ctl_fd
         self.buf = b""
-        self.status = None
+        self.status = None      # its wait status, once reaped
+        self.job = None
+
+
+class _Child:
+    """One job's shell."""
+
+    __slots__ = ("id", "worker", "pgid", "events", "attached", "start",
+                 "exited")
+
+    def __init__(self, jobid, worker):
+        self.id = jobid
+        self.worker = worker    # None once the shell is over
+        self.pgid = None
         self.events = HeldEvents()
         self.attached = True
         self.start = None       # the shell's start event
@@ -111,9 +131,11 @@ class ShellServer:
         self.rundir = rundir
         self.conn = None
         self.inbuf = b""
-        self.by_fd = {}
-        self.by_pid = {}
-        self.by_id = {}
+        self.by_fd = {}         # event pipe -> _Worker
+        self.by_pid = {}        # pid -> _Worker
+        self.by_id = {}         # job id -> _Child
+        self.free = []          # _Workers waiting for a job
+        self.pool = min(max(os.cpu_count() or 1, 4), POOL_MAX)
         self.closing = False
         self.served = False
         self.wake_r, self.wake_w = os.pipe()
@@ -183,6 +205,23 @@ class ShellServer:
     # -- orders -------------------------------------------------------------
 
     def launch(self, jobid, spec):
+        worker = None
+        while self.free and worker is None:
+            worker = self.free.pop()
+            if select.select([worker.ev_fd], [], [], 0)[0]:
+                # a free process says nothing: it is gone (its pipe's end)
+                self._events(worker)
+                worker = None
+            elif not self._tell(worker, {"op": "launch", "spec": spec}):
+                worker = None         # gone too: reaped soon
+        if worker is None:
+            worker = self._fork(spec)
+        child = _Child(jobid, worker)
+        worker.job = child
+        self.by_id[jobid] = child
+        self.send({"id": jobid, "ev": "spawned", "pid": worker.pid})
+
+    def _fork(self, spec):
         ev_r, ev_w = os.pipe()
         ctl_r, ctl_w = os.pipe()
         pid = os.fork()
@@ -190,11 +229,25 @@ class ShellServer:
             self._become_shell(spec, ev_w, ctl_r)
         os.close(ev_w)
         os.close(ctl_r)
-        child = _Child(jobid, pid, ev_r, ctl_w)
-        self.by_fd[ev_r] = child
-        self.by_pid[pid] = child
-        self.by_id[jobid] = child
-        self.send({"id": jobid, "ev": "spawned", "pid": pid})
+        worker = _Worker(pid, ev_r, ctl_w)
+        self.by_fd[ev_r] = worker
+        self.by_pid[pid] = worker
+        return worker
+
+    @staticmethod
+    def _tell(worker, obj):
+        """Write one order line to a shell process (orders are small
+        and it reads them at once: a blocking write is short);
+        False when it is gone."""
+        if worker.ctl_fd is None:
+            return False
+        view = memoryview(dumps(obj).encode() + b"\n")
+        try:
+            while view:
+                view = view[os.write(worker.ctl_fd, view):]
+        except OSError:
+            return False
+        return True
 
     @staticmethod
     def _become_shell(spec, ev_w, ctl_r):
@@ -217,7 +270,7 @@ class ShellServer:
             _signal.signal(_signal.SIGPIPE, _signal.SIG_IGN)
             _signal.signal(_signal.SIGHUP, _signal.SIG_DFL)
             _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
-            code = shell_mod.run(spec, ev_w, ctl_r)
+            code = worker_mod.serve(spec, ev_w, ctl_r)
         finally:
             os._exit(code)
 
@@ -248,28 +301,23 @@ class ShellServer:
             self.ack(child, seq if isinstance(seq, int) else 0,
                      bool(obj.get("forget")))
             return
-        if op in _SHELL_ORDERS and child.ctl_fd is not None:
-            # orders are small and the shell reads them at once: a
-            # blocking write is short
-            obj.pop("id", None)
-            line = dumps(obj).encode() + b"\n"
-            view = memoryview(line)
-            try:
-                while view:
-                    view = view[os.write(child.ctl_fd, view):]
-            except OSError:
-                pass
+        worker = child.worker
+        if op in _SHELL_ORDERS:
+            if worker is not None:
+                obj.pop("id", None)
+                self._tell(worker, obj)
         elif op == "terminate":
+            pid = None if worker is None else worker.pid
             if obj.get("tasks") and not group_alive(child.pgid):
-                try:
-                    os.kill(child.pid, signal.SIGCONT)
-                except OSError:
-                    pass
+                if pid is not None:
+                    try:
+                        os.kill(pid, signal.SIGCONT)
+                    except OSError:
+                        pass
                 return
             # the shell, and its tasks (a stopped or hung shell passes
             # on no signal)
-            for kill, target in ((os.kill, child.pid),
-                                 (os.killpg, child.pgid)):
+            for kill, target in ((os.kill, pid), (os.killpg, child.pgid)):
                 if target is None:
                     continue
                 try:
@@ -281,13 +329,14 @@ class ShellServer:
         """End every shell (closing its order pipe makes it kill its
         tasks) and exit once they are gone."""
         self.closing = True
-        for child in self.by_pid.values():
-            if child.ctl_fd is not None:
-                os.close(child.ctl_fd)
-                child.ctl_fd = None
+        self.free = []
+        for worker in self.by_pid.values():
+            if worker.ctl_fd is not None:
+                os.close(worker.ctl_fd)
+                worker.ctl_fd = None
             try:
                 # a stopped shell must run to see the end of its orders
-                os.kill(child.pid, signal.SIGCONT)
+                os.kill(worker.pid, signal.SIGCONT)
             except OSError:
                 pass
 
@@ -301,22 +350,41 @@ class ShellServer:
         for obj in orders:
             self.order(obj)
 
-    def _events(self, child):
-        data = os.read(child.ev_fd, 65536)
-        if data:
-            child.buf += data
-            cut = child.buf.rfind(b"\n") + 1
-            if cut:
-                lines = child.buf[:cut]
-                if child.start is None and b'"ev":"start"' in lines:
-                    self._note_start(child, lines)
-                child.buf = child.buf[cut:]
-                self._hold(child, lines)
+    def _events(self, worker):
+        data = os.read(worker.ev_fd, 65536)
+        if not data:
+            del self.by_fd[worker.ev_fd]
+            os.close(worker.ev_fd)
+            worker.ev_fd = None
+            self._maybe_done(worker)
             return
-        del self.by_fd[child.ev_fd]
-        os.close(child.ev_fd)
-        child.ev_fd = None
-        self._maybe_done(child)
+        worker.buf += data
+        cut = worker.buf.rfind(b"\n") + 1
+        if not cut:
+            return
+        lines = worker.buf[:cut]
+        worker.buf = worker.buf[cut:]
+        # the process's "!CODE" after its job's last event: the shell is
+        # over, the process free (nothing follows until the next launch)
+        last = lines.rfind(b"\n", 0, cut - 1) + 1
+        over = None
+        if lines[last:last + 1] == b"!":
+            over = int(lines[last + 1:cut - 1] or 0)
+            lines = lines[:last]
+        child = worker.job
+        if child is not None and lines:
+            if child.start is None and b'"ev":"start"' in lines:
+                self._note_start(child, lines)
+            self._hold(child, lines)
+        if over is not None:
+            worker.job = None
+            if child is not None:
+                self._over(child, (over & 0xff) << 8)
+            if not self.closing and len(self.free) < self.pool:
+                self.free.append(worker)
+            elif worker.ctl_fd is not None:
+                os.close(worker.ctl_fd)      # it exits
+                worker.ctl_fd = None
 
     @staticmethod
     def _note_start(child, lines):
@@ -342,21 +410,32 @@ class ShellServer:
                 return
             if pid == 0:
                 return
-            child = self.by_pid.get(pid)
-            if child is not None:
-                child.status = status
-                self._maybe_done(child)
+            worker = self.by_pid.get(pid)
+            if worker is not None:
+                worker.status = status
+                self._maybe_done(worker)
 
-    def _maybe_done(self, child):
-        if child.status is None or child.ev_fd is not None:
+    def _maybe_done(self, worker):
+        """A shell process is gone once reaped and its event pipe
+        drained; so is the shell of the job it ran."""
+        if worker.status is None or worker.ev_fd is not None:
             return
-        del self.by_pid[child.pid]
-        if child.ctl_fd is not None:
-            os.close(child.ctl_fd)
-            child.ctl_fd = None
+        del self.by_pid[worker.pid]
+        if worker.ctl_fd is not None:
+            os.close(worker.ctl_fd)
+            worker.ctl_fd = None
+        if worker in self.free:
+            self.free.remove(worker)
+        child, worker.job = worker.job, None
+        if child is not None:
+            self._over(child, worker.status)
+
+    def _over(self, child, status):
+        """``child``'s shell is over with wait status ``status``."""
+        child.worker = None
         child.exited = True
         self._hold(child, dumps(
-            {"id": child.id, "ev": "shell-exit", "status": child.status}
+            {"id": child.id, "ev": "shell-exit", "status": status}
         ).encode() + b"\n", final=True)
 
     def _rundir_gone(self):
@@ -375,8 +454,8 @@ class ShellServer:
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         while not self._done():
             fds = [self.wake_r, self.listen]
-            fds += [fd for fd, c in self.by_fd.items()
-                    if c.events.size < HOLD_LIMIT]
+            fds += [fd for fd, w in self.by_fd.items()
+                    if w.job is None or w.job.events.size < HOLD_LIMIT]
             if self.conn is not None:
                 fds.append(self.conn)
             try:

@@ -55,7 +55,7 @@ from flux_shell import taskmap as TM
 from flux_shell.forkexec import fork_exec
 from flux_shell.options import OptionError, output_options, rlimits
 
-__all__ = ["run", "Shell", "FORWARDED"]
+__all__ = ["run", "run_shell", "Shell", "FORWARDED"]
 
 # (_signal's plain ints: a forked shell touches no enum member)
 FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGALRM,
@@ -112,6 +112,9 @@ class Shell:
         self.exit_code = None
         self.tmpdir = None        # FLUX_JOB_TMPDIR, once made
         self.held = None          # event lines written together later
+        self.rlimits_before = []  # (RLIMIT_*, (soft, hard)) replaced
+        self.foreign = False      # code of the site's (initrc, plugins) ran
+        self.clean = False        # ended without a shell bug
 
     # -- what plugins use ----------------------------------------------------
 
@@ -255,6 +258,8 @@ class Shell:
             if hard != resource.RLIM_INFINITY and (
                     value == resource.RLIM_INFINITY or value > hard):
                 value = hard
+            # (only the soft limit changes: the process can put it back)
+            self.rlimits_before.append((which, (soft, hard)))
             try:
                 resource.setrlimit(which, (value, hard))
             except (ValueError, OSError) as exc:
@@ -476,6 +481,10 @@ class Shell:
             self.kill(signal.SIGKILL)
             return
         self.ctl_buf += data
+        self._orders()
+
+    def _orders(self):
+        """Carry out the complete order lines in :attr:`ctl_buf`."""
         *lines, self.ctl_buf = self.ctl_buf.split(b"\n")
         for line in lines:
             try:
@@ -538,6 +547,8 @@ class Shell:
         """Pump output and orders until every task exited and every
         output pipe reached its end."""
         last_flush = time.monotonic()
+        if b"\n" in self.ctl_buf:
+            self._orders()     # read with the launch (a reused process)
         while self.tasks or self.readers:
             fds = list(self.readers) + [wake_fd] + list(self.watchers)
             if self.ctl_fd is not None:
@@ -631,6 +642,8 @@ class Shell:
         service is gone)."""
         passed = []
         self.order_handlers["barrier"] = lambda order: passed.append(True)
+        if b"\n" in self.ctl_buf:
+            self._orders()     # read with the launch (a reused process)
         while not passed:
             if self.signalled is not None:
                 raise ShellExit(128 + self.signalled)
@@ -644,6 +657,14 @@ class Shell:
                 continue
             if ready:
                 self._control()
+
+    def reusable(self):
+        """Whether the process may run another job's shell once this one
+        is over: the shell ended without a bug of its own, its tasks are
+        reaped, none had a session of its own (a pty), and no code of
+        the site's (an initrc, plugins) ran in it."""
+        return (self.clean and not self.tasks and not self.sessions
+                and not self.foreign)
 
     def code_after_loop(self):
         r, w = os.pipe()
@@ -701,7 +722,15 @@ def _forward(shell):
 
 def run(spec, ev_fd, ctl_fd):
     """Run one job shell; returns its exit code."""
+    return run_shell(spec, ev_fd, ctl_fd)[0]
+
+
+def run_shell(spec, ev_fd, ctl_fd, orders=b""):
+    """Run one job shell (``orders``: the start of what ``ctl_fd``
+    says, read already); returns its exit code and the :class:`Shell`,
+    over."""
     shell = Shell(spec, ev_fd, ctl_fd)
+    shell.ctl_buf = orders
     # (_signal: signal.signal's enum conversions cost more than the call
     # in a freshly forked shell)
     forward = _forward(shell)
@@ -713,8 +742,10 @@ def run(spec, ev_fd, ctl_fd):
         os.set_blocking(ctl_fd, False)
     try:
         code = shell.main()
+        shell.clean = True
     except ShellExit as exc:
         code = exc.code
+        shell.clean = True
         # tasks already started go with the shell
         shell.kill(signal.SIGKILL)
         shell._flush()
@@ -730,4 +761,4 @@ def run(spec, ev_fd, ctl_fd):
     shell.remove_tmpdir()
     shell.emit("exit", code=code)
     shell.release_events()
-    return code
+    return code, shell

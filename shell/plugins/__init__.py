@@ -233,6 +233,9 @@ def setup(shell, spec):
     stack.searchpath = str(spec.get("shell_pluginpath") or "")
     stack.load_builtins()
     initrc = shell.getopt("initrc") or spec.get("shell_initrc")
+    if initrc or stack.searchpath:
+        # the site's code may change the process: no other job runs in it
+        shell.foreign = True
     if initrc:
         stack.run_initrc(str(initrc))
     elif stack.searchpath:
