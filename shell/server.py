@@ -7,8 +7,9 @@ a ``launch`` order forks a child that becomes that job's shell
 (:func:`flux_shell.shell.run_shell`) in a session of its own, so a job
 costs at most a ``fork`` and no interpreter start.  A shell process whose
 job is over may take a later job's shell (:mod:`flux_shell.worker`): the
-server keeps up to one such free process per cpu (at least 4, at most
-:data:`POOL_MAX`) and gives it the next ``launch`` instead of forking.
+server keeps as many free processes as the cpus (at least 4) or, once
+more shells ran at once, as that many (at most :data:`POOL_MAX`), and
+gives them the next ``launch`` orders instead of forking.
 
 It runs in a session of its own too and listens on a UNIX socket in the
 broker's rundir (``python -m flux_shell.server SOCKET``), so that it and
@@ -68,8 +69,7 @@ __all__ = ["ShellServer", "main", "socket_path", "group_alive"]
 HOLD_LIMIT = 4 * 1024 * 1024
 #: seconds between checks that the rundir is still there (no broker)
 _POLL = 1.0
-#: free shell processes kept for the next jobs at most (the cpus, at
-#: least 4)
+#: free shell processes kept for the next jobs at most
 POOL_MAX = 64
 #: past the highest fd (os.closerange's end)
 _FD_END = 0x7fffffff
@@ -135,6 +135,8 @@ class ShellServer:
         self.by_pid = {}        # pid -> _Worker
         self.by_id = {}         # job id -> _Child
         self.free = []          # _Workers waiting for a job
+        # free processes kept at most: the cpus, at least 4, more once
+        # more shells ran at once
         self.pool = min(max(os.cpu_count() or 1, 4), POOL_MAX)
         self.closing = False
         self.served = False
@@ -208,7 +210,9 @@ class ShellServer:
         worker = None
         while self.free and worker is None:
             worker = self.free.pop()
-            if select.select([worker.ev_fd], [], [], 0)[0]:
+            if worker.ev_fd is None:
+                worker = None         # it is gone: reaped soon
+            elif select.select([worker.ev_fd], [], [], 0)[0]:
                 # a free process says nothing: it is gone (its pipe's end)
                 self._events(worker)
                 worker = None
@@ -218,6 +222,10 @@ class ShellServer:
             worker = self._fork(spec)
         child = _Child(jobid, worker)
         worker.job = child
+        # as many free processes as shells ran at once (at most POOL_MAX)
+        busy = len(self.by_pid) - len(self.free)
+        if busy > self.pool:
+            self.pool = min(busy, POOL_MAX)
         self.by_id[jobid] = child
         self.send({"id": jobid, "ev": "spawned", "pid": worker.pid})
 
@@ -356,6 +364,8 @@ class ShellServer:
             del self.by_fd[worker.ev_fd]
             os.close(worker.ev_fd)
             worker.ev_fd = None
+            if worker in self.free:
+                self.free.remove(worker)      # it is gone
             self._maybe_done(worker)
             return
         worker.buf += data

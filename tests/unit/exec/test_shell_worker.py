@@ -57,21 +57,32 @@ class Server:
     def run(self, spec):
         """Launch ``spec`` and read its events up to its shell's exit
         (each acknowledged): ``(pid, wait status, output text)``."""
-        self.send({"op": "launch", "id": spec["id"], "spec": spec})
-        pid, out = None, ""
-        while True:
+        return self.run_many([spec])[spec["id"]]
+
+    def run_many(self, specs):
+        """Launch every spec at once, read their events up to their
+        shells' exits: ``{id: (pid, wait status, output text)}``."""
+        runs = {}
+        for spec in specs:
+            self.send({"op": "launch", "id": spec["id"], "spec": spec})
+            runs[spec["id"]] = [None, None, ""]
+        left = len(specs)
+        while left:
             ev = json.loads(self.f.readline())
-            assert ev["id"] == spec["id"], ev
+            run = runs[ev["id"]]
             if ev["ev"] == "spawned":
-                pid = ev["pid"]
+                run[0] = ev["pid"]
             elif ev["ev"] == "output":
-                out += "".join(d[2] for d in ev["data"])
+                run[2] += "".join(d[2] for d in ev["data"])
             elif ev["ev"] == "shell-exit":
                 self.send({"op": "ack", "id": ev["id"], "seq": 0,
                            "forget": True})
-                return pid, ev["status"], out
+                run[1] = ev["status"]
+                left -= 1
+                continue
             if isinstance(ev.get("seq"), int):
                 self.send({"op": "ack", "id": ev["id"], "seq": ev["seq"]})
+        return {jobid: tuple(run) for jobid, run in runs.items()}
 
     def close(self):
         self.send({"op": "shutdown"})
@@ -130,6 +141,19 @@ class ServerTests(TestCase):
         self.assertEqual(lines[:2], [self.tmp, str(soft)])
         if len(cpus) > 1:
             self.assertNotEqual(lines[2].split()[-1], str(cpus[0]))
+
+    def test_as_many_free_processes_as_shells_ran_at_once(self):
+        # more at once than the pool's start (the cpus, at least 4)
+        n = max(os.cpu_count() or 1, 4) + 3
+        first = self.server.run_many([job(i, self.tmp, [
+            "/bin/sh", "-c", "sleep 0.3"]) for i in range(1, n + 1)])
+        again = self.server.run_many([job(i, self.tmp, [
+            "/bin/sh", "-c", "sleep 0.3"]) for i in range(n + 1, 2 * n + 1)])
+        self.assertEqual({r[1] for r in [*first.values(), *again.values()]},
+                         {0})
+        pids = {r[0] for r in first.values()}
+        self.assertEqual(len(pids), n)
+        self.assertEqual({r[0] for r in again.values()}, pids)
 
     def test_site_code_gets_a_process_of_its_own(self):
         initrc = os.path.join(self.tmp, "initrc.py")
