@@ -326,14 +326,16 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         # scheduler and exec: R and the exec eventlog need not be
         # durable before the job manager hears of them
         # Fluxion's mode: every pending job is the scheduler's to plan
-        sched = SchedulerService(reactor, router, kvs, limit=None,
-                                 writer=manager.batcher, config=config)
         execsvc = ExecService(reactor, router, kvs, events, config,
                               writer=manager.batcher, hostname=hostname,
                               local_uri=local_uri, attrs=attrs,
                               rundir=attrs.get("rundir"),
                               instance_stopping=lambda: lifecycle
                               .shutdown_requested)
+        # the jobs next in line have their J read before they start
+        sched = SchedulerService(reactor, router, kvs, limit=None,
+                                 writer=manager.batcher, config=config,
+                                 expect=execsvc.read_ahead.expect)
         jobs += [sched, FeasibilityService(sched), execsvc]
 
         def instance_stops(_lifecycle, state, _event):

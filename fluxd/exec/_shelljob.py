@@ -68,7 +68,6 @@ from fluxd.exec._job import TestJob
 from fluxd.exec._pty import PtyRelay
 from fluxd.formats import eventlog, fluid
 from fluxd.security import sign
-from fluxd.storage import treeobj as T
 from flux_shell import taskmap as TM
 
 __all__ = ["ShellJob", "IMP_NEEDED"]
@@ -161,9 +160,7 @@ class ShellJob(TestJob):
         d.addCallbacks(self._launch, self._no_J)
 
     async def _with_J(self, payload):
-        obj = await self.svc.kvs.lookup("primary", f"{self.key}.J",
-                                        cred=self.svc.router.instance_cred)
-        J = T.decode_val(obj).decode()
+        J = await self.svc.read_ahead.read(self.id, self.key)
         payload = dict(payload,
                        jobspec=_with_environment(payload["jobspec"], J))
         if self.userid != self.svc.owner:

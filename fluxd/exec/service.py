@@ -85,6 +85,7 @@ from fluxd.exec._deadlines import Deadlines
 from fluxd.exec._imp import ImpShells
 from fluxd.exec._guest import GuestNamespaces
 from fluxd.exec._job import GUESTS_REFUSED, TestJob
+from fluxd.exec._readahead import JReadAhead
 from fluxd.exec._shelljob import IMP_NEEDED, ShellJob, _idset
 from fluxd.exec._shells import ShellServerProcess
 from fluxd.exec.testconf import ExecTestError, read_conf
@@ -168,6 +169,10 @@ class ExecService(Module):
         self.events = provide(IEvents, events)
         self.owner = router.instance_cred.userid
         self.jobs = {}
+        # the J of the jobs next in line (the scheduler's expect hook)
+        self.read_ahead = JReadAhead(kvs, router.instance_cred, self.jobs,
+                                     self.stats) \
+            if rank == 0 and kvs is not None else None
         self._shared = writer is not None
         self.writer = writer if self._shared or rank != 0 else KVSBatcher(
             reactor, kvs, router.instance_cred, on_durable=self._durable)

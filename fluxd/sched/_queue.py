@@ -141,6 +141,11 @@ class QueueSet:
                 return job
         return None
 
+    def heads(self, count):
+        """The first ``count`` jobs of each queue."""
+        return [job for queue in self._queues.values()
+                for job in queue.head(count)]
+
     def reprioritize(self, jobid, priority):
         """Give a queued job a new priority (False when not queued)."""
         if jobid not in self._where:

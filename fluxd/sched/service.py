@@ -72,6 +72,8 @@ __all__ = ["SchedulerService", "FeasibilityService", "SUCCESS", "ANNOTATE",
 SUCCESS, ANNOTATE, DENY, CANCEL = 0, 1, 2, 3
 #: sched-simple's default concurrency: ``limited=8``
 DEFAULT_LIMIT = 8
+#: the pending jobs of each queue named to ``expect`` after a pass
+NEXT_IN_LINE = 4
 #: compact JSON of R (one encoder, not one a job)
 _dumps = compact()
 
@@ -125,13 +127,16 @@ class SchedulerService(Module):
         (success answered once R is durable).
     :param config: the :class:`fluxd.config.Config` (its
         ``sched-fluxion-*`` tables and ``[queues]``), or None.
+    :param expect: ``expect(jobids)``, told after each pass the first
+        :data:`NEXT_IN_LINE` jobs still pending in each queue (rank 0's
+        exec service reads their J before they start), or None.
     """
 
     name = "sched"
     log = Logger()
 
     def __init__(self, reactor, router, kvs, limit=DEFAULT_LIMIT,
-                 make_policy=Fluxion, writer=None, config=None):
+                 make_policy=Fluxion, writer=None, config=None, expect=None):
         super().__init__(0)
         self.reactor = reactor
         self.router = provide(IRouter, router)
@@ -154,6 +159,7 @@ class SchedulerService(Module):
         self._held = []
         self._init = None
         self._start_call = None
+        self.expect = expect
         self.stats.update(allocs=0, frees=0, denied=0, canceled=0)
         # bound once, registered with every pending job's request
         self._on_abandoned = self._abandoned
@@ -346,6 +352,8 @@ class SchedulerService(Module):
             self._kick()
         if self._turn is None:
             self._release()
+        if self.expect is not None and self.queue:
+            self.expect([job.id for job in self.queue.heads(NEXT_IN_LINE)])
         self._set_wake(now)
 
     def _release(self):

@@ -90,7 +90,7 @@ class Bench:
     """KVS + resource service + fake job manager + the scheduler."""
 
     def __init__(self, test, config, online="0-3", limit=8, store=None,
-                 held=(), start=True):
+                 held=(), start=True, expect=None):
         self.test = test
         self.clock = Clock()
         self.clock.advance(1000.0)
@@ -109,7 +109,8 @@ class Bench:
         self.jm.held = list(held)
         self.router.add_module(self.jm)
         self.sched = SchedulerService(self.clock, self.router,
-                                      self.kvs.kvs, limit=limit)
+                                      self.kvs.kvs, limit=limit,
+                                      expect=expect)
         self.feasibility = FeasibilityService(self.sched)
         if start:
             self.start()

@@ -54,6 +54,32 @@ class StartTests(SynchronousTestCase):
         self.assertEqual(self.flushLoggedErrors(), [])
 
 
+class ExpectTests(SynchronousTestCase):
+    """After each pass the scheduler names the jobs next in line (rank
+    0's exec service reads their J then)."""
+
+    def test_the_pending_heads_are_named_after_each_pass(self):
+        told = []
+        bench = Bench(self, FIRST_FIT, limit=None, expect=told.append)
+        # three cores: 9 (the highest priority), 1 and 2 run, 3-8 wait
+        allocs = [bench.alloc(i, priority=20 if i == 9 else 16)
+                  for i in range(1, 10)]
+        bench.settle()
+        self.assertEqual([a.id for a in allocs if a.answer is not None],
+                         [1, 2, 9])
+        self.assertEqual(told[-1], [3, 4, 5, 6])
+        bench.free(allocs[8])
+        self.assertEqual(allocs[2].answer["type"], SUCCESS)
+        self.assertEqual(told[-1], [4, 5, 6, 7])
+
+    def test_nothing_pending_names_nothing(self):
+        told = []
+        bench = Bench(self, FIRST_FIT, limit=None, expect=told.append)
+        bench.alloc(1)
+        bench.settle()
+        self.assertEqual(told, [])
+
+
 class AllocTests(SynchronousTestCase):
     def setUp(self):
         self.bench = Bench(self, FIRST_FIT)

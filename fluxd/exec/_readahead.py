@@ -1,0 +1,83 @@
+# -*- test-case-name: tests.unit.exec.test_readahead -*-
+"""The J of the jobs next in line, read before they start.
+
+A job's shells need its J (the submitter's environment is kept only
+there, as in flux), so rank 0's exec service reads ``job.<id>.J`` when
+the job starts.  A job queued for a while has its J out of the KVS
+caches by then, and the read waits for ``content.sqlite`` on the job's
+way from ``alloc`` to its shells.  The scheduler names the jobs at the
+head of its queues after each pass (:meth:`JReadAhead.expect`); their J
+is read then, and the start takes it from here.  At most
+:data:`READ_AHEAD` are kept (the oldest go first): a job that does not
+start soon costs nothing but its place.
+"""
+
+from collections import OrderedDict
+
+from twisted.internet import defer
+
+from fluxd.formats import fluid
+from fluxd.storage import treeobj as T
+
+__all__ = ["JReadAhead", "READ_AHEAD"]
+
+#: J texts (or reads under way) kept at most
+READ_AHEAD = 64
+
+
+class JReadAhead:
+    """Reads of ``job.<id>.J`` ahead of the jobs' start.
+
+    :param kvs: IKVS (``lookup``).
+    :param cred: the credential of the reads (the instance's).
+    :param running: the running jobs by id (not read again).
+    :param stats: where to count the reads ahead (``J-read-ahead``) and
+        the starts that found their J so (``J-ahead-hits``).
+    """
+
+    def __init__(self, kvs, cred, running=None, stats=None):
+        self.kvs = kvs
+        self.cred = cred
+        self.running = {} if running is None else running
+        self._ahead = OrderedDict()    # id -> J text, or its Deferred
+        self.stats = {} if stats is None else stats
+        self.stats.update({"J-read-ahead": 0, "J-ahead-hits": 0})
+
+    def _lookup(self, key):
+        d = self.kvs.lookup("primary", f"{key}.J", cred=self.cred)
+        return d.addCallback(lambda obj: T.decode_val(obj).decode())
+
+    def expect(self, jobids):
+        """The jobs ``jobids`` are next in line: read their J now."""
+        for jobid in jobids:
+            if jobid in self._ahead or jobid in self.running:
+                continue
+            d = self._lookup(fluid.encode(jobid, "kvs"))
+            self._ahead[jobid] = d
+            self.stats["J-read-ahead"] += 1
+            d.addCallbacks(self._read, self._failed,
+                           callbackArgs=(jobid, d), errbackArgs=(jobid, d))
+            while len(self._ahead) > READ_AHEAD:
+                self._ahead.popitem(last=False)
+
+    def _read(self, J, jobid, d):
+        if self._ahead.get(jobid) is d:
+            self._ahead[jobid] = J
+        return J
+
+    def _failed(self, failure, jobid, d):
+        # (the start reads it again and reports what fails then)
+        if self._ahead.get(jobid) is d:
+            del self._ahead[jobid]
+        return None
+
+    async def read(self, jobid, key):
+        """The J text of job ``jobid`` (KVS key ``key``): read ahead, or
+        now.  :raises FluxError: from the KVS."""
+        ahead = self._ahead.pop(jobid, None)
+        if isinstance(ahead, defer.Deferred):
+            ahead = await ahead
+        if ahead is not None:
+            self.stats["J-ahead-hits"] += 1
+            return ahead
+        return await self._lookup(key)
