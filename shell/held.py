@@ -40,12 +40,18 @@ class HeldEvents:
             self.size += len(line)
 
     def send(self, write):
-        """Give the held lines to ``write`` in order, until it returns
-        False (the broker went away)."""
-        while self.held:
-            if not write(self.held[0][1]):
-                return
-            self.sent.append(self.held.pop(0))
+        """Give the held lines to ``write``, in order and in one call
+        (one write, one wake-up of the broker); they stay held when it
+        returns False (the broker went away)."""
+        if not self.held:
+            return
+        if len(self.held) == 1:
+            data = self.held[0][1]
+        else:
+            data = b"".join([item[1] for item in self.held])
+        if write(data):
+            self.sent += self.held
+            self.held = []
 
     def resend(self):
         """A new reader: what the last one did not acknowledge is held

@@ -385,7 +385,10 @@ class ShellServer:
         if child is not None and lines:
             if child.start is None and b'"ev":"start"' in lines:
                 self._note_start(child, lines)
-            self._hold(child, lines)
+            # (with the shell's end, in the same write)
+            child.events.add(lines)
+            if over is None:
+                self._flush(child)
         if over is not None:
             worker.job = None
             if child is not None:
