@@ -219,6 +219,36 @@ the two trees are level.  With 16 cores configured on the one broker
 (16 job slots instead of 2): 154-157 jobs/s against 132-151 with 2, the
 kids' CPU up to 6.9 ms a job: the rate is bound by CPU, not by slots.
 
+Issue 19's shell processes that run the next job's shell
+(:mod:`flux_shell.worker`), the J read ahead of a job's start
+(:mod:`fluxd.exec._readahead`) and the shell server's one write a
+read, 2026-12-04 (nothing else running; ``kids`` now counts the shell
+processes still alive too).  The whole matrix (spawn 1,663/s)::
+
+    brokers   jobs  submit/s  jobs/s  (% of spawn)  RSS MiB  r0 ms  kids ms  commits  run -n1  run -N4
+          1   1000      7128     464         27.9%     58.2   1.64     1.38     0.10    38 ms        -
+          1  16000      3508     382         23.0%    132.3   2.13     1.51     0.10    50 ms        -
+          4   1000      3172     357         21.5%     69.0   1.78     0.44     0.06    45 ms    53 ms
+          4  16000      1800     335         20.1%    162.7   2.10     0.47     0.02    47 ms    59 ms
+
+(the next 16,000-job run on 1 broker: 318 jobs/s at 1,433 spawns/s,
+22%).  Interleaved ``-N 3000`` against the tree of the day before
+(69ff851), jobs/s, r0 and kids ms a job::
+
+    brokers   before                       after
+          1   242 2.54 3.58  268 2.24 3.31  265 2.25 3.33   433 1.81 1.44  427 1.84 1.46  379 2.10 1.60
+          4   228 2.48 1.04  243 2.28 0.99                  335 2.00 0.48  359 1.89 0.45
+
+Runs of one tree spread by 10-20% (1 broker, ``-N 3000``: 383-464).
+The machine is not saturated: ``/proc/stat`` over a run shows 22-28% of
+the two cores idle (3.2 ms of CPU a job machine-wide on 1 broker, 3.9 on
+4): with two cores, one broker runs two jobs at a time, and each waits
+for the chain between them (shell exit, release, free, the next alloc,
+start, J, launch: 2-3 ms, most of it rank 0's main thread, whose other
+work queues ahead).  With 16 cores configured on the one broker (16
+slots, ``[resource] noverify``) the same tree ran 414 jobs/s at 1.70 ms
+(r0) and 1.78 ms (kids).
+
 On the 2-core development machine (``content.sqlite``, FULL sync; the
 targets: 1,000 jobs/s on 1 broker, 16,000 jobs at 90% of the 1,000-job
 rate, submit above 5,000/s, rank 0 under 80 MB with every job kept)::
