@@ -335,7 +335,7 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
         # the jobs next in line have their J read before they start
         sched = SchedulerService(reactor, router, kvs, limit=None,
                                  writer=manager.batcher, config=config,
-                                 expect=execsvc.read_ahead.expect)
+                                 expect=execsvc.read_ahead)
         jobs += [sched, FeasibilityService(sched), execsvc]
 
         def instance_stops(_lifecycle, state, _event):

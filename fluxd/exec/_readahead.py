@@ -6,8 +6,9 @@ there, as in flux), so rank 0's exec service reads ``job.<id>.J`` when
 the job starts.  A job queued for a while has its J out of the KVS
 caches by then, and the read waits for ``content.sqlite`` on the job's
 way from ``alloc`` to its shells.  The scheduler names the jobs at the
-head of its queues after each pass (:meth:`JReadAhead.expect`); their J
-is read then, and the start takes it from here.  At most
+head of its queues after each pass (:meth:`JReadAhead.expect`), those
+that run shells (:meth:`JReadAhead.wants`, asked at alloc); their J is
+read then, and the start takes it from here.  At most
 :data:`READ_AHEAD` are kept (the oldest go first): a job that does not
 start soon costs nothing but its place.
 """
@@ -16,6 +17,7 @@ from collections import OrderedDict
 
 from twisted.internet import defer
 
+from fluxd.exec.testconf import ExecTestError, read_conf
 from fluxd.formats import fluid
 from fluxd.storage import treeobj as T
 
@@ -46,6 +48,15 @@ class JReadAhead:
     def _lookup(self, key):
         d = self.kvs.lookup("primary", f"{key}.J", cred=self.cred)
         return d.addCallback(lambda obj: T.decode_val(obj).decode())
+
+    @staticmethod
+    def wants(jobspec):
+        """Whether the job runs shells, and so needs its J (a test job,
+        ``system.exec.test``, does not)."""
+        try:
+            return read_conf(jobspec) is None
+        except ExecTestError:
+            return False
 
     def expect(self, jobids):
         """The jobs ``jobids`` are next in line: read their J now."""

@@ -83,7 +83,7 @@ class _Job:
     policy and the answers need (not the jobspec)."""
 
     __slots__ = ("id", "priority", "request", "req", "alloc", "queue",
-                 "note")
+                 "note", "expected")
 
     def __init__(self, jobid, priority, request, req, queue=None):
         self.id, self.priority = jobid, priority
@@ -93,6 +93,8 @@ class _Job:
         self.alloc = None
         #: the sched annotations last sent (None before any)
         self.note = None
+        #: named to ``expect`` when next in line
+        self.expected = False
 
 
 def _queue_of(jobspec):
@@ -127,9 +129,12 @@ class SchedulerService(Module):
         (success answered once R is durable).
     :param config: the :class:`fluxd.config.Config` (its
         ``sched-fluxion-*`` tables and ``[queues]``), or None.
-    :param expect: ``expect(jobids)``, told after each pass the first
+    :param expect: told the jobs next in line, or None: its
+        ``wants(jobspec)`` picks at alloc the jobs it cares for, and
+        ``expect(jobids)`` hears after each pass those among the first
         :data:`NEXT_IN_LINE` jobs still pending in each queue (rank 0's
-        exec service reads their J before they start), or None.
+        exec service reads their J before they start:
+        :class:`~fluxd.exec._readahead.JReadAhead`).
     """
 
     name = "sched"
@@ -353,7 +358,9 @@ class SchedulerService(Module):
         if self._turn is None:
             self._release()
         if self.expect is not None and self.queue:
-            self.expect([job.id for job in self.queue.heads(NEXT_IN_LINE)])
+            self.expect.expect([job.id for job in
+                                self.queue.heads(NEXT_IN_LINE)
+                                if job.expected])
         self._set_wake(now)
 
     def _release(self):
@@ -433,6 +440,8 @@ class SchedulerService(Module):
             self._deny(_Job(jobid, priority, request, None), str(exc))
             return None
         job = _Job(jobid, priority, request, req, _queue_of(jobspec))
+        if self.expect is not None:
+            job.expected = self.expect.wants(jobspec)
         # parsed: the request may stay open for long, without the jobspec
         request.release_payload()
         self.queue.push(job)

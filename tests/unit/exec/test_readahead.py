@@ -99,3 +99,16 @@ class ReadAheadTests(SynchronousTestCase):
         self.assertEqual(self.read(1), "J of 1")
         self.assertEqual(self.read(READ_AHEAD + 2), f"J of {READ_AHEAD + 2}")
         self.assertEqual(len(self.kvs.keys), READ_AHEAD + 3)
+
+
+class WantsTests(SynchronousTestCase):
+    """Only jobs that run shells need their J at the start."""
+
+    def test_shell_jobs_only(self):
+        def spec(system):
+            return {"version": 1, "attributes": {"system": system}}
+        self.assertTrue(JReadAhead.wants(spec({})))
+        self.assertFalse(JReadAhead.wants(spec({"exec": {"test": {}}})))
+        # a bad test setting fails as a test job (no shell either)
+        self.assertFalse(JReadAhead.wants(spec({"exec": {"test": {
+            "run_duration": 5}}})))

@@ -6,6 +6,7 @@ import errno
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import FluxError
+from fluxd.exec._readahead import JReadAhead
 from fluxd.sched._queue import AllocQueue, QueueSet
 from fluxd.config import config_from_object
 from fluxd.sched.service import ANNOTATE, CANCEL, DENY, SUCCESS
@@ -54,13 +55,27 @@ class StartTests(SynchronousTestCase):
         self.assertEqual(self.flushLoggedErrors(), [])
 
 
+class Told:
+    """An ``expect`` hook: the jobs it hears of, and the exec service's
+    choice of the jobs it wants (those that run shells)."""
+
+    wants = staticmethod(JReadAhead.wants)
+
+    def __init__(self):
+        self.told = []
+
+    def expect(self, jobids):
+        self.told.append(jobids)
+
+
 class ExpectTests(SynchronousTestCase):
     """After each pass the scheduler names the jobs next in line (rank
     0's exec service reads their J then)."""
 
     def test_the_pending_heads_are_named_after_each_pass(self):
-        told = []
-        bench = Bench(self, FIRST_FIT, limit=None, expect=told.append)
+        hook = Told()
+        told = hook.told
+        bench = Bench(self, FIRST_FIT, limit=None, expect=hook)
         # three cores: 9 (the highest priority), 1 and 2 run, 3-8 wait
         allocs = [bench.alloc(i, priority=20 if i == 9 else 16)
                   for i in range(1, 10)]
@@ -73,11 +88,22 @@ class ExpectTests(SynchronousTestCase):
         self.assertEqual(told[-1], [4, 5, 6, 7])
 
     def test_nothing_pending_names_nothing(self):
-        told = []
-        bench = Bench(self, FIRST_FIT, limit=None, expect=told.append)
+        hook = Told()
+        bench = Bench(self, FIRST_FIT, limit=None, expect=hook)
         bench.alloc(1)
         bench.settle()
-        self.assertEqual(told, [])
+        self.assertEqual(hook.told, [])
+
+    def test_test_jobs_are_not_named(self):
+        # (their start reads no J: system.exec.test)
+        hook = Told()
+        bench = Bench(self, FIRST_FIT, limit=None, expect=hook)
+        test_job = jobspec()
+        test_job["attributes"]["system"]["exec"] = {"test": {}}
+        for i in range(1, 7):
+            bench.alloc(i, test_job if i == 5 else None)
+        bench.settle()
+        self.assertEqual(hook.told[-1], [4, 6])
 
 
 class AllocTests(SynchronousTestCase):
