@@ -16,8 +16,10 @@ every one is inactive, and print:
   every inactive job retained (no purge);
 - CPU per job from the first submit to the last ``clean`` (ms): rank
   0's broker (``r0``, its threads included) and its children (``kids``:
-  the shell server, and the job shells and tasks it reaped: on several
-  brokers only rank 0's share of the shells);
+  the shell server, its shell processes and the tasks: on several
+  brokers only rank 0's share of the shells); ``all``: every broker with
+  its children (on one broker, r0 + kids); ``idle %``: the share of
+  the whole machine's CPU time left idle meanwhile (``/proc/stat``);
 - the KVS commits of the job services' shared batcher per job
   (``job-manager.stats-get``'s ``commits``).
 
@@ -327,8 +329,22 @@ def cpu_seconds(pid):
 
 def broker_pid(uri=None):
     """Rank 0's pid (``broker.pid``)."""
+    return broker_pids(uri)[0]
+
+
+def broker_pids(uri=None, size=1):
+    """The pids of ranks 0 to ``size`` - 1 (``broker.pid``)."""
     with Flux(uri) as h:
-        return int(h.rpc("attr.get", {"name": "broker.pid"})["value"])
+        return [int(h.rpc("attr.get", {"name": "broker.pid"},
+                          nodeid=rank)["value"]) for rank in range(size)]
+
+
+def cpu_times():
+    """``(busy, idle)`` jiffies of the whole machine (``/proc/stat``)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]        # idle, iowait
+    return sum(fields) - idle, idle
 
 
 def job_commits(uri=None):
@@ -376,15 +392,23 @@ def inner(count, batch, duration, uri=None, real=False, size=1):
     jobspec["attributes"]["system"]["environment"] = {}
     signed = wrap_none(json.dumps(jobspec).encode(), os.getuid())
     entry = {"J": signed, "urgency": 16, "flags": 0}
-    cpu0 = cpu_seconds(broker_pid(uri))
+    pids = broker_pids(uri, size)
+    cpu0 = cpu_seconds(pids[0])
+    all0 = sum(sum(cpu_seconds(p)) for p in pids)
     commits0 = job_commits(uri)
+    busy0, idle0 = cpu_times()
     start, submitted, end, pid = submit_and_wait([entry] * count, batch, uri)
+    busy1, idle1 = cpu_times()
     cpu1 = cpu_seconds(pid)
+    all1 = sum(sum(cpu_seconds(p)) for p in pids)
     commits = (job_commits(uri) - commits0) / count
     rss, hwm = rss_mib(pid)
     result = {"jobs": count, "submit_rate": count / (submitted - start),
               "rate": count / (end - start), "rss": rss, "hwm": hwm,
               "cpu": [(b - a) * 1000 / count for a, b in zip(cpu0, cpu1)],
+              "all": (all1 - all0) * 1000 / count,
+              "idle": 100 * (idle1 - idle0) / max(
+                  1, busy1 - busy0 + idle1 - idle0),
               "commits": commits}
     if real:
         result["latency"] = run_latency(size)
@@ -398,7 +422,8 @@ def outer(args):
               f" {spawn_rate():.0f}/s", flush=True)
     print(f"{'brokers':>7} {'jobs':>6} {'submit/s':>9} {'jobs/s':>8}"
           f" {'rank0 RSS MiB':>14} {'HWM MiB':>8}"
-          f" {'r0 ms/job':>9} {'kids ms/job':>11} {'commits/job':>11}"
+          f" {'r0 ms/job':>9} {'kids ms/job':>11} {'all ms/job':>10}"
+          f" {'idle %':>6} {'commits/job':>11}"
           + ("  run -n1 ms  run -N ms" if args.real else ""))
     for size in args.sizes:
         for count in args.counts:
@@ -417,6 +442,7 @@ def outer(args):
             print(f"{size:>7} {count:>6} {r['submit_rate']:>9.0f}"
                   f" {r['rate']:>8.0f} {r['rss']:>14.1f} {r['hwm']:>8.1f}"
                   f" {r['cpu'][0]:>9.2f} {r['cpu'][1]:>11.2f}"
+                  f" {r['all']:>10.2f} {r['idle']:>6.0f}"
                   f" {r['commits']:>11.2f}"
                   + extra, flush=True)
 
