@@ -92,7 +92,7 @@ def serve(spec, ev_fd, ctl_fd, max_jobs=MAX_JOBS):
         del shell
         gc.collect()          # the shell's cycles (its plugins, handlers)
         # the job is over: the server may send the next one
-        _write_all(ev_fd, b"!%d\n" % (code & 0xff))
+        shell_mod._write_all(ev_fd, b"!%d\n" % (code & 0xff))
         spec, orders = next_launch(ctl_fd, rest)
         if spec is None:
             return 0
@@ -121,12 +121,3 @@ def next_launch(ctl_fd, buf=b""):
         if not data:
             return None, b""
         buf += data
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except InterruptedError:
-            continue
