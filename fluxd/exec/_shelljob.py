@@ -44,7 +44,7 @@ shell that dies by a signal or is lost with its server raises an
 Shells outlive their brokers.  Each shell event is numbered; rank 0
 acknowledges (``job-exec.shell-ack``) the events whose writes are
 durable, recording the last one in ``guest.exec.seq.<rank>`` in the same
-or a later commit, and the shell server holds every unacknowledged event
+commit, and the shell server holds every unacknowledged event
 for the next reader.  A job reattached after a restart opens
 ``job-exec.shell-attach`` streams instead of launching, skips the events
 it already has and answers ``reattached``; a rank whose broker is gone is
@@ -265,17 +265,26 @@ class ShellJob(TestJob):
                        " restarted before they all started")
 
     def _ack_later(self, rank):
-        """Once what the events of ``rank`` wrote is durable, tell its
-        shell server (which holds them until then: a broker killed
-        meanwhile gets them again)."""
+        """Record the last event of ``rank`` with what it wrote, and once
+        that is durable tell its shell server (which holds the events
+        until then: a broker killed meanwhile gets them again)."""
+        upto = self.seqs[rank]
+        # queued after the event's writes, in the same turn: in the same
+        # commit.  A broker killed before the acknowledgement skips
+        # exactly the events whose writes are durable when they come
+        # again (a record left for a later commit let a restart write
+        # an event twice)
+        self.svc.guests.put_value(self, f"exec.seq.{rank}",
+                                  str(upto).encode())
+        self._ack_when_durable(rank)
+
+    def _ack_when_durable(self, rank):
+        """Acknowledge the events of ``rank`` received so far once what
+        is queued is durable (one acknowledgement on its way at a time)."""
         if rank in self.acking:
             return
         self.acking.add(rank)
         upto = self.seqs[rank]
-        # with (or after) the output of those events: a broker killed
-        # before the acknowledgement skips them when they come again
-        self.svc.guests.put_value(self, f"exec.seq.{rank}",
-                                  str(upto).encode())
 
         def durable(_):
             self.acking.discard(rank)
@@ -289,7 +298,7 @@ class ShellJob(TestJob):
                         cred=router.instance_cred, nodeid=rank
                         ).addErrback(lambda f: f.trap(FluxError))
             if self.seqs[rank] > upto:
-                self._ack_later(rank)
+                self._ack_when_durable(rank)
         self.svc.writer.flush().addCallback(durable)
 
     def _forget(self):
@@ -379,9 +388,6 @@ class ShellJob(TestJob):
             if seq <= self.seqs.get(rank, 0):
                 return          # sent again after a restart: had it
             self.seqs[rank] = seq
-            if kind in _WRITES:
-                # (the others are few: the server keeps them to the end)
-                self._ack_later(rank)
         if kind == "output":
             for stream, taskrank, text in ev.get("data") or ():
                 self.output("data", {"stream": stream, "rank": str(taskrank),
@@ -444,6 +450,9 @@ class ShellJob(TestJob):
             self.shell_exited(rank, signal.SIGKILL,
                               lost=ev.get("error") or "the shell server"
                               " exited: job shell lost")
+        if kind in _WRITES and isinstance(seq, int):
+            # (the others are few: the server keeps them to the end)
+            self._ack_later(rank)
 
     def shell_exited(self, rank, status, lost=False):
         """The shell of ``rank`` is gone with wait status ``status``."""

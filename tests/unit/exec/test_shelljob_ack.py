@@ -79,6 +79,15 @@ class AckTests(SynchronousTestCase):
         self.assertEqual([c[1]["seq"] for c in svc.router.calls], [3, 4])
         self.assertEqual([p[2] for p in svc.writer.puts], [b"3", b"4"])
 
+    def test_each_write_event_records_its_seq_in_its_commit(self):
+        """Queued right after the event's output, before any flush: a
+        broker killed once that commit is durable skips the event when
+        it comes again (no output written twice)."""
+        svc, job = _job()
+        job.shell_event(0, _output(3))
+        job.shell_event(0, _output(4))      # while the first is on its way
+        self.assertEqual([p[2] for p in svc.writer.puts], [b"3", b"4"])
+
     def test_no_ack_for_a_shell_already_over(self):
         """The seq key is still written (a restarted broker skips those
         events), but the shell's exit came before the write was durable:
