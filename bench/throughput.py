@@ -29,8 +29,9 @@ Run inside an instance (``--inner``), it measures that instance only.
 
 ``--stages`` also prints where a job's time goes: the median and mean
 ms of each step from ``alloc`` to ``free`` (job eventlog and exec
-eventlog timestamps, all stamped by the brokers) over 200 jobs from the
-middle of the run, and a job's whole hold on its cores (alloc to free).
+eventlog timestamps, all stamped by the brokers) over at most 200 jobs
+from the middle of the run, and a job's whole hold on its cores (alloc
+to free).
 ``--real --stages -N 2000`` on 2026-12-04 (idle 2-core machine, spawn
 1,546/s; 263 and 274 jobs/s), median (mean) ms::
 
@@ -440,10 +441,10 @@ class Journal:
 
 
 def stages(journal, uri=None, sample=200):
-    """Median and mean ms of each step of :data:`STAGES` over ``sample``
-    jobs from the middle of the run (the first and last tenth left
-    out), with their exec eventlogs; the last line is a job's whole
-    hold on its resources (alloc to free)."""
+    """Median and mean ms of each step of :data:`STAGES` over at most
+    ``sample`` jobs from the middle of the run (the first and last tenth
+    left out), with their exec eventlogs; the last line is a job's
+    whole hold on its resources (alloc to free)."""
     from fluxd.formats.eventlog import decode
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not all(
@@ -452,7 +453,7 @@ def stages(journal, uri=None, sample=200):
     jobs = sorted((t["alloc"], jobid) for jobid, t in journal.times.items()
                   if all(n in t for n in ("alloc", "start", "finish", "free")))
     middle = jobs[len(jobs) // 10:len(jobs) - len(jobs) // 10]
-    picked = middle[::max(1, len(middle) // sample)]
+    picked = middle[::max(1, -(-len(middle) // sample))]  # at most sample
     steps = {}
     with Flux(uri) as h:
         for _, jobid in picked:
