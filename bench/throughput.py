@@ -31,7 +31,8 @@ Run inside an instance (``--inner``), it measures that instance only.
 ms of each step from ``alloc`` to ``free`` (job eventlog and exec
 eventlog timestamps, all stamped by the brokers) over at most 200 jobs
 from the middle of the run, and a job's whole hold on its cores (alloc
-to free).
+to free).  Its journal reader is a second one: rank 0 sends every event
+twice, which costs the run a little.
 ``--real --stages -N 2000`` on 2026-12-04 (idle 2-core machine, spawn
 1,546/s; 263 and 274 jobs/s), median (mean) ms::
 
@@ -447,10 +448,12 @@ def stages(journal, uri=None, sample=200):
     whole hold on its resources (alloc to free)."""
     from fluxd.formats.eventlog import decode
     deadline = time.monotonic() + 10
+    # (list(): a snapshot, the journal's thread may still be adding)
     while time.monotonic() < deadline and not all(
-            "free" in t for t in journal.times.values()):
+            "free" in t for t in list(journal.times.values())):
         time.sleep(0.05)
-    jobs = sorted((t["alloc"], jobid) for jobid, t in journal.times.items()
+    jobs = sorted((t["alloc"], jobid)
+                  for jobid, t in list(journal.times.items())
                   if all(n in t for n in ("alloc", "start", "finish", "free")))
     middle = jobs[len(jobs) // 10:len(jobs) - len(jobs) // 10]
     picked = middle[::max(1, -(-len(middle) // sample))]  # at most sample
