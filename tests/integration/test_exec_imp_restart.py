@@ -14,7 +14,8 @@ import pytest
 
 from tests.integration.multiuser import NEEDS_ROOT_AND_MUNGE
 from tests.integration.system_helpers import running_system
-from tests.integration.test_system_instance import user_processes
+from tests.integration.test_system_instance import (
+    user_commands, user_processes)
 
 pytestmark = [
     *NEEDS_ROOT_AND_MUNGE,
@@ -125,8 +126,7 @@ def test_instance_shutdown_ends_guest_jobs(system):
     jobid = out.strip()
     _flux0(s, "job", "wait-event", "-t", "60", "-p", "exec", jobid,
            "shell.start")
-    assert len([p for p in user_processes(s.alice.pw_uid)
-                if open(f"/proc/{p}/comm").read() == "sleep\n"]) == 3
+    assert user_commands(s.alice.pw_uid).count("sleep") == 3
     _flux0(s, "shutdown")
     for broker in s.brokers:
         broker.wait(timeout=60)

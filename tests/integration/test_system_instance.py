@@ -50,6 +50,19 @@ def user_processes(uid):
     return found
 
 
+def user_commands(uid):
+    """The command names of ``uid``'s live processes, one per process
+    (a process gone between the listing and the read left out)."""
+    names = []
+    for pid in user_processes(uid):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                names.append(f.read().strip())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return names
+
+
 def exceptions(s, jobid):
     events = [json.loads(line) for line in s.brokers[0].flux(
         "job", "eventlog", "-f", "json", jobid).out.splitlines()]
@@ -242,8 +255,7 @@ def running(s, user, nodes):
     wait_event(s, job, "start")
     # every rank's tasks have started (their own session's sleep too)
     deadline = time.monotonic() + 30
-    while len([p for p in user_processes(user.pw_uid)
-               if open(f"/proc/{p}/comm").read() == "sleep\n"]) < 2 * nodes:
+    while user_commands(user.pw_uid).count("sleep") < 2 * nodes:
         assert time.monotonic() < deadline, "tasks did not start"
         time.sleep(0.05)
     return job
