@@ -44,12 +44,12 @@ import json
 import os
 import resource
 import select
-import shutil
 import signal
 import time
 
 from fluxd.formats.jsonenc import dumps
 
+from flux_shell import jobtmp
 from flux_shell import plugins as P
 from flux_shell import taskmap as TM
 from flux_shell.forkexec import fork_exec
@@ -219,7 +219,7 @@ class Shell:
         base = env.get("TMPDIR") or "/tmp"
         path = f"{base.rstrip('/')}/jobtmp-{self.rank}-{f58}"
         try:
-            os.mkdir(path, 0o700)
+            jobtmp.make(path)
         except FileExistsError:
             pass                    # a reattached or restarted shell
         except OSError as exc:
@@ -232,10 +232,7 @@ class Shell:
         """Remove the job's temporary directory (shell exit)."""
         if self.tmpdir is None:
             return
-        try:
-            os.rmdir(self.tmpdir)    # most jobs leave it empty: one call
-        except OSError:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
+        jobtmp.remove(self.tmpdir)
 
     def chdir(self, system):
         cwd = system.get("cwd")

@@ -8,7 +8,8 @@ shell does.  When the shell is over and left nothing another job could
 see (:meth:`~flux_shell.shell.Shell.reusable`: no task left, no pty, no
 code of the site's), the process puts back what a shell changes in it
 (working directory, environment, soft rlimits, cpu affinity, signal
-handlers, open fds), writes ``!CODE`` on its event pipe after the job's
+handlers, open fds), keeps the job's ``FLUX_JOB_TMPDIR`` for the next
+one when the job left it empty (:mod:`flux_shell.jobtmp`), writes ``!CODE`` on its event pipe after the job's
 last event, and waits on its order pipe for the server's next
 ``{"op": "launch", "spec"}``, skipping the orders still queued there for
 the job that ended.  Otherwise, and after :data:`MAX_JOBS` jobs, it
@@ -27,6 +28,7 @@ import json
 import os
 import resource
 
+from flux_shell import jobtmp
 from flux_shell import shell as shell_mod
 
 __all__ = ["MAX_JOBS", "serve", "next_launch"]
@@ -76,6 +78,15 @@ def serve(spec, ev_fd, ctl_fd, max_jobs=MAX_JOBS):
     returns the exit code of the process (its last shell's, 0 when the
     server ended it between jobs)."""
     process = _Process((ev_fd, ctl_fd))
+    # an empty FLUX_JOB_TMPDIR goes to the next job (flux_shell.jobtmp)
+    jobtmp.keep_spares()
+    try:
+        return _jobs(process, spec, ev_fd, ctl_fd, max_jobs)
+    finally:
+        jobtmp.drop_spares()
+
+
+def _jobs(process, spec, ev_fd, ctl_fd, max_jobs):
     orders = b""
     jobs = 0
     while True:

@@ -59,10 +59,13 @@ def test_tasks_get_the_submitters_environment_and_a_job_tmpdir(broker,
     assert task0[1] == task1[1]
     assert task0[1].startswith(f"{tmp}/jobtmp-0-ƒ")
     # the job's temporary directory is gone with the job, with what the
-    # tasks left in it (or empty)
+    # tasks left in it; an empty one is kept for the shell process's
+    # next job (flux_shell.jobtmp), under another name
     assert os.listdir(tmp) == []
     assert broker.flux("run", "true", env=env).rc == 0
-    assert os.listdir(tmp) == []
+    left = os.listdir(tmp)
+    assert [name.split("-")[:2] for name in left] == [["jobtmp", "spare"]]
+    assert os.listdir(tmp / left[0]) == []
     jobid = broker.flux("job", "last").out.strip()
     spec = broker.flux("job", "info", jobid, "jobspec").out
     assert "kept value" not in spec and "environment" not in spec

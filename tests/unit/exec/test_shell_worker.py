@@ -3,6 +3,7 @@ flux_shell.server): a real shell server, real forked shells and tasks."""
 
 import json
 import os
+import pwd
 import resource
 import select
 import socket
@@ -85,8 +86,11 @@ class Server:
         return {jobid: tuple(run) for jobid, run in runs.items()}
 
     def close(self):
+        if self.proc.returncode is not None:
+            return
         self.send({"op": "shutdown"})
         self.f.read()
+        self.f.close()          # (else its socket's fd stays open)
         self.sock.close()
         self.proc.wait()
         self.proc.stdout.close()
@@ -141,6 +145,42 @@ class ServerTests(TestCase):
         self.assertEqual(lines[:2], [self.tmp, str(soft)])
         if len(cpus) > 1:
             self.assertNotEqual(lines[2].split()[-1], str(cpus[0]))
+
+    def test_an_unused_job_tmpdir_goes_to_the_next_job(self):
+        base = os.path.join(self.tmp, "jobtmp")
+        os.mkdir(base)
+        probe = ('d="$FLUX_JOB_TMPDIR"; echo "$(basename "$d")'
+                 ' $(stat -c "%i %a %U" "$d") $(ls -A "$d" | wc -l)"; ')
+
+        def run(jobid, extra=""):
+            spec = job(jobid, self.tmp, ["/bin/sh", "-c", probe + extra],
+                       env={"TMPDIR": base})
+            pid, status, out = self.server.run(spec)
+            self.assertEqual(status, 0, out)
+            name, inode, mode, user, entries = out.split()
+            self.assertEqual((name, mode, user, entries), (
+                f"jobtmp-0-{spec['f58']}", "700",
+                pwd.getpwuid(os.geteuid()).pw_name, "0"))
+            return pid, inode
+
+        pid, inode1 = run(1)
+        # kept, empty, under a name of its own
+        self.assertEqual(os.listdir(base), [f"jobtmp-spare-{pid}"])
+        self.assertEqual(os.listdir(os.path.join(base, os.listdir(base)[0])),
+                         [])
+        # job 2 in the same process gets it, fresh, and leaves a file
+        pid2, inode2 = run(2, 'touch "$FLUX_JOB_TMPDIR/left"')
+        self.assertEqual((pid2, inode2), (pid, inode1))
+        # so it went, with the file
+        self.assertEqual(os.listdir(base), [])
+        pid3, inode3 = run(3, 'chmod 755 "$FLUX_JOB_TMPDIR"')
+        self.assertEqual(pid3, pid)
+        self.assertEqual(os.listdir(base), [])   # not as made: gone
+        run(4)
+        self.assertEqual(os.listdir(base), [f"jobtmp-spare-{pid}"])
+        # the process ends with the server: its spare goes
+        self.server.close()
+        self.assertEqual(os.listdir(base), [])
 
     def test_as_many_free_processes_as_shells_ran_at_once(self):
         # more at once than the pool's start (the cpus, at least 4)
