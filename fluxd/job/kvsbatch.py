@@ -213,25 +213,24 @@ class KVSBatcher:
             d = self._kvs.commit(steps[0][1], self._raw(steps[0][2]), 0,
                                  cred=self._cred)
         else:
-            d = self._kvs.commit_batch(self._batch(steps), cred=self._cred)
+            d = self._kvs.commit_batch(self._batch(steps), cred=self._cred,
+                                       own=True)
         d.addCallbacks(self._committed, self._failed,
                        callbackArgs=(count, notes, waiters),
                        errbackArgs=(steps, count, notes, waiters))
 
-    def _batch(self, steps):
+    @staticmethod
+    def _batch(steps):
+        """The steps in the form of :func:`fluxd.kvs._multi.
+        check_own_steps` (this process's own: not checked again)."""
         out = []
         for kind, namespace, arg in steps:
             if kind == "ops":
-                out.append({"op": "commit", "namespace": namespace,
-                            "ops": self._raw(arg)})
-            elif kind == "create":
-                out.append({"op": "create", "namespace": namespace,
-                            "owner": arg})
-            elif kind == "copy":
-                out.append({"op": "copy", "namespace": namespace,
-                            "from": arg[0], "key": arg[1]})
+                out.append(("commit", namespace, [
+                    (key, flags, T.create_val(value) if flags & APPEND
+                     else value) for key, flags, value in arg]))
             else:
-                out.append({"op": "remove", "namespace": namespace})
+                out.append((kind, namespace, arg))
         return out
 
     def _committed(self, _result, count, notes, waiters):

@@ -32,11 +32,12 @@ from zope.interface import implementer
 
 from fluxd.errors import (
     AlreadyExists, FluxError, InvalidArgument, NoSpace, NotFound,
-    ProtocolError)
+    PermissionDenied, ProtocolError)
 from fluxd.interfaces import IEvents, IKVS, IRouter, provide
 from fluxd.storage import blobref as _blobref
 from fluxd.storage import treeobj as T
-from fluxd.kvs._multi import MultiPending, apply_multi, check_steps, descend
+from fluxd.kvs._multi import (MultiPending, apply_multi, check_own_steps,
+                              check_steps, descend)
 from fluxd.kvs.cache import LRUCache
 from fluxd.kvs.content import root_record
 from fluxd.storage.errors import CorruptStore, MissingRef, NoNamespace
@@ -413,19 +414,29 @@ class KVSService(Module):
         self._kick(ns)
         return await pending.d
 
-    def commit_batch(self, steps, cred=OWNER_CRED):
+    def commit_batch(self, steps, cred=OWNER_CRED, own=False):
         """Apply a batch of steps over several namespaces atomically
         (rank 0 only; :mod:`fluxd.kvs._multi` describes the steps).
 
+        :param own: the steps are in the form of :func:`~fluxd.kvs.
+            _multi.check_own_steps` (built in this process by a service of
+            the instance owner's).
         :returns: a Deferred firing with ``primary``'s ``{rootref,
             rootseq}`` once every namespace's new root is durable.
         """
-        return defer.Deferred.fromCoroutine(self._commit_batch(steps, cred))
+        return defer.Deferred.fromCoroutine(
+            self._commit_batch(steps, cred, own))
 
-    async def _commit_batch(self, steps, cred):
+    async def _commit_batch(self, steps, cred, own=False):
         if not self._leader:
             raise InvalidArgument("commit batches are applied on rank 0 only")
-        checked = check_steps(steps, cred, self.blob_limit)
+        if own:
+            if not cred[1] & ROLE_OWNER:
+                raise PermissionDenied("only the instance owner may commit"
+                                       " batches")
+            checked = check_own_steps(steps, self.blob_limit)
+        else:
+            checked = check_steps(steps, cred, self.blob_limit)
         for op, _, arg in checked:
             if op == "commit":
                 await self._check_refs(arg)

@@ -30,6 +30,7 @@ from fluxd.storage.errors import (
     Corrupt, IsADirectory, NotSupported, TooLarge, TooManyLinks)
 
 __all__ = ["APPEND", "NO_MERGE", "TXN_COMPACT", "SYNC", "COMMIT_FLAGS",
+           "check_sizes",
            "Op", "check_ops", "compact", "Transaction", "unroll",
            "SYMLINK_LIMIT"]
 
@@ -87,14 +88,16 @@ def check_ops(ops, blob_limit=None):
         if dirent is not None:
             T.validate(dirent, f"key {name!r}")
             if blob_limit is not None:
-                _check_sizes(dirent, name, blob_limit)
+                check_sizes(dirent, name, blob_limit)
         if flags & APPEND and (dirent is None or dirent["type"] != T.VAL):
             raise ProtocolError(f"key {name!r}: append needs a val tree object")
         checked.append(Op(name, parts, flags, dirent))
     return checked
 
 
-def _check_sizes(obj, name, limit):
+def check_sizes(obj, name, limit):
+    """Raise :class:`TooLarge` when a value of the tree object ``obj``
+    (at ``name``) holds more than ``limit`` bytes."""
     if obj["type"] == T.VAL:
         size = len(obj["data"]) // 4 * 3
         if size > limit:
@@ -104,7 +107,7 @@ def _check_sizes(obj, name, limit):
                            f" blob size limit of {limit} bytes")
     elif obj["type"] == T.DIR:
         for entry in obj["data"].values():
-            _check_sizes(entry, name, limit)
+            check_sizes(entry, name, limit)
 
 
 def compact(ops):

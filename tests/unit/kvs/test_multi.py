@@ -151,6 +151,59 @@ class BatchTests(SynchronousTestCase):
             self.assertEqual(self.failureResultOf(d, FluxError).value.errno,
                              num, steps)
 
+
+    def test_own_steps_land_as_their_json_form_does(self):
+        # the job services' batcher gives its steps in the checked form
+        # (own=True); the same batch as JSON steps makes the same roots
+        def steps(job):
+            ns = f"job-{job}"
+            return (
+                [("commit", "primary", [
+                    (f"job.{job}.eventlog", APPEND, T.create_val(b"start\n")),
+                    (f".job.{job}.R.", 0, T.create_val(b"{}"))]),
+                 ("create", ns, GUEST),
+                 ("commit", ns, [("output", 0, T.create_val(b"o\n"))]),
+                 ("copy", "primary", (ns, f"job.{job}.guest")),
+                 ("remove", ns, None)],
+                [commit("primary", append(f"job.{job}.eventlog", b"start\n"),
+                        put(f".job.{job}.R.", b"{}")),
+                 {"op": "create", "namespace": ns, "owner": GUEST},
+                 commit(ns, put("output", b"o\n")),
+                 {"op": "copy", "from": ns, "namespace": "primary",
+                  "key": f"job.{job}.guest"},
+                 {"op": "remove", "namespace": ns}])
+
+        own, as_json = steps(7)
+        self.successResultOf(self.b.kvs.commit_batch(own, own=True))
+        other = KVSBroker(0, GatedStore(MemoryContentStore()))
+        other.store.gate = False
+        self.successResultOf(other.start())
+        self.successResultOf(other.kvs.commit_batch(as_json))
+        for b in (self.b, other):
+            self.assertEqual(T.decode_val(self.successResultOf(
+                b.kvs.lookup("primary", "job.7.guest.output"))), b"o\n")
+        self.assertEqual(self.successResultOf(self.b.kvs.getroot("primary"))
+                         ["rootref"], self.successResultOf(
+                             other.kvs.getroot("primary"))["rootref"])
+
+    def test_own_steps_still_refuse_bad_keys_big_values_and_guests(self):
+        self.b.kvs.blob_limit = 4
+        for steps, cred, num in (
+                ([("commit", "primary", [("a..b", 0, T.create_val(b"1"))])],
+                 OWNER_CRED, errno.EINVAL),
+                ([("commit", "primary", [(".", 0, T.create_val(b"1"))])],
+                 OWNER_CRED, errno.EINVAL),
+                ([("copy", "primary", ("job-1", "."))], OWNER_CRED,
+                 errno.EINVAL),
+                ([("commit", "primary", [("a", 0, T.create_val(b"12345"))])],
+                 OWNER_CRED, errno.EFBIG),
+                ([("create", "job-1", GUEST)], (GUEST, ROLE_USER),
+                 errno.EPERM)):
+            d = self.b.kvs.commit_batch(steps, cred=cred, own=True)
+            self.assertEqual(self.failureResultOf(d, FluxError).value.errno,
+                             num, steps)
+        self.assertNotIn("job-1", [n["namespace"]
+                                   for n in self.b.kvs.namespaces()])
     def test_waits_for_a_guest_commit_under_way(self):
         self.successResultOf(self.batch(
             {"op": "create", "namespace": "job-5", "owner": GUEST}))
