@@ -18,6 +18,15 @@ multi-namespace commits as every other job's writes: no commit of its
 own per job.  Namespaces are durable: a job reattached after a restart
 writes on into its own; :meth:`GuestNamespaces.recover` folds back, at
 start, the namespaces of the jobs that ended while the broker was down.
+
+A job whose whole life fits between two commits (a short job under
+load: commits are 20 ms apart or more, such a job holds its cores a few
+ms) never has a namespace at all: its create is still queued when it
+ends, so the batcher drops it and writes the job's exec eventlog and
+output straight into ``job.<id>.guest``
+(:meth:`~fluxd.job.kvsbatch.KVSBatcher.fold_namespace`), as they would
+be after the copy.  Nobody could have read the namespace: it was in no
+commit.
 """
 
 from twisted.logger import Logger
@@ -65,12 +74,13 @@ class GuestNamespaces:
 
     def close(self, job):
         """Fold the job's namespace back into ``primary``: its final root
-        becomes ``job.<id>.guest``, the namespace goes."""
+        becomes ``job.<id>.guest``, the namespace goes (when the job's
+        whole life is still queued in one batch, the namespace is never
+        made: its writes go straight to ``job.<id>.guest``)."""
         if job.moved:
             return
         job.moved = True
-        self.writer.copy_namespace(job.guest, job.key + ".guest")
-        self.writer.remove_namespace(job.guest)
+        self.writer.fold_namespace(job.guest, job.key + ".guest")
 
     async def exists(self, job):
         """Whether the job's namespace exists (a reattached job)."""

@@ -80,6 +80,8 @@ class KVSBatcher:
         # ("create", ns, owner), ("copy", ns, (from, key)), ("remove", ns, None)
         self._steps = []
         self._open = {}         # namespace -> (ops list, {key: index})
+        # namespace created in the queued steps -> its create and ops steps
+        self._fresh = {}
         self._count = 0
         self._notes = []
         self._waiters = []
@@ -100,8 +102,12 @@ class KVSBatcher:
         entry = self._open.get(namespace)
         if entry is None:
             ops = []
-            self._steps.append(["ops", namespace, ops])
+            step = ["ops", namespace, ops]
+            self._steps.append(step)
             entry = self._open[namespace] = (ops, {})
+            fresh = self._fresh.get(namespace)
+            if fresh is not None:
+                fresh.append(step)
         self._count += 1
         return entry
 
@@ -139,14 +145,17 @@ class KVSBatcher:
         # this step: they go to a new step of their own
         for name in touched:
             self._open.pop(name, None)
-        self._steps.append([kind, namespace, arg])
+        step = [kind, namespace, arg]
+        self._steps.append(step)
         self._count += 1
         self._queued(note)
+        return step
 
     def create_namespace(self, name, owner, note=None):
         """Create namespace ``name`` for user ``owner`` (nothing happens
         if it exists)."""
-        self._control("create", name, owner, (name,), note)
+        step = self._control("create", name, owner, (name,), note)
+        self._fresh[name] = [step]
 
     def copy_namespace(self, name, key, note=None, namespace=None):
         """Make ``key`` (of ``namespace``) a ``dirref`` to the root of
@@ -156,7 +165,44 @@ class KVSBatcher:
 
     def remove_namespace(self, name, note=None):
         """Remove namespace ``name``."""
+        self._fresh.pop(name, None)
         self._control("remove", name, None, (name,), note)
+
+    def fold_namespace(self, name, key, namespace=None):
+        """:meth:`copy_namespace` then :meth:`remove_namespace`, made
+        cheaper when the namespace's create is still queued (not sent),
+        so that it exists nowhere yet: a short job's whole life in one
+        batch.  Then its create and operations are dropped and ``key``
+        (of ``namespace``) becomes a directory holding what they wrote,
+        in their order: the same values at the same keys, in one
+        transaction, without a namespace made, copied and removed.
+
+        :returns: whether the namespace was folded so.
+        """
+        steps = self._fresh.pop(name, None)
+        if steps is None:
+            self.copy_namespace(name, key, namespace=namespace)
+            self.remove_namespace(name)
+            return False
+        self._open.pop(name, None)
+        moved = []
+        for step in steps:
+            if step[0] == "ops":
+                moved += step[2]
+                self._count -= len(step[2])
+            else:
+                self._count -= 1
+            step[0] = "skip"
+        self.put(key, T.create_dir(), namespace=namespace)
+        for sub, flags, value in moved:
+            sub = f"{key}.{sub}"
+            if flags & APPEND:
+                self.append(sub, value, namespace=namespace)
+            elif value is None:
+                self.unlink(sub, namespace=namespace)
+            else:
+                self.put(sub, value, namespace=namespace)
+        return True
 
     def _queued(self, note):
         if note is not None:
@@ -199,6 +245,8 @@ class KVSBatcher:
         self._turn = None
         self._last_start = self._clock.seconds()
         steps, self._steps, self._open = self._steps, [], {}
+        self._fresh = {}
+        steps = [step for step in steps if step[0] != "skip"]
         count, self._count = self._count, 0
         notes, self._notes = self._notes, []
         waiters, self._waiters = self._waiters, []

@@ -6,16 +6,20 @@ while the broker was down."""
 import errno
 
 from twisted.internet import defer
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.config import Config
 from fluxd.errors import FluxError
+from fluxd.exec._guest import GuestNamespaces
 from fluxd.formats import eventlog, fluid
+from fluxd.job.kvsbatch import KVSBatcher
 from fluxd.kvs.content import MemoryContentStore
+from fluxd.kvs.service import OWNER_CRED
 from fluxd.message.types import ROLE_USER
 from fluxd.storage import treeobj as T
 from fluxd.storage.lookup import TREEOBJ
-from fluxd.testing.kvs import GatedStore
+from fluxd.testing.kvs import GatedStore, KVSBroker
 from tests.unit.exec.fakejm import Bench, jobspec
 
 GUEST = 4242
@@ -130,3 +134,86 @@ class GuestNamespaceTests(SynchronousTestCase):
         self.assertEqual([n for n, _ in again.exec_log(1)],
                          ["init", "starting", "done"])
         self.assertEqual(again.jm.hellos, [{"service": "job-exec"}])
+
+
+class _Job:
+    """What GuestNamespaces needs of a job."""
+
+    def __init__(self, jobid, userid=GUEST):
+        self.key = fluid.encode(jobid, "kvs")
+        self.guest = f"job-{jobid}"
+        self.userid = userid
+        self.moved = False
+
+
+class FoldTests(SynchronousTestCase):
+    """A job whose whole life is queued in one batch gets no namespace:
+    its writes land straight in ``job.<id>.guest``, as the copy of its
+    namespace would have put them."""
+
+    def setUp(self):
+        self.store = Disk()
+        self.b = KVSBroker(0, self.store)
+        self.successResultOf(self.b.start())
+        self.clock = Clock()
+        self.w = KVSBatcher(self.clock, self.b.kvs, OWNER_CRED)
+        self.g = GuestNamespaces(self.clock, self.b.kvs, self.w, OWNER_CRED)
+        # what the batcher sends: the namespaces its steps name
+        self.sent = []
+        batch = self.b.kvs.commit_batch
+
+        def commit_batch(steps, **kw):
+            self.sent.append([(step[0], step[1]) for step in steps])
+            return batch(steps, **kw)
+        self.b.kvs.commit_batch = commit_batch
+
+    def life(self, job, commit_between):
+        """Open, write, (commit,) write, close, write after the move."""
+        g = self.g
+        g.open(job)
+        g.append(job, "exec.eventlog", b"init\n")
+        g.append(job, "output", b"a\n")
+        g.put_value(job, "exec.seq.0", b"1")
+        if commit_between:
+            self.clock.advance(0)
+        # another job's namespace in between: a step of its own
+        other = _Job(99)
+        g.open(other)
+        g.append(job, "output", b"b\n")
+        g.append(job, "exec.eventlog", b"complete\n")
+        g.close(job)
+        g.append(job, "exec.eventlog", b"done\n")
+        writes = len(self.store.writes)
+        self.clock.advance(0)
+        self.assertEqual(len(self.store.writes), writes + 1)
+        return self.store.writes[-1][1]
+
+    def read(self, key):
+        return self.successResultOf(self.b.kvs.lookup("primary", key))
+
+    def check_values(self, job):
+        base = job.key + ".guest."
+        self.assertEqual(T.decode_val(self.read(base + "exec.eventlog")),
+                         b"init\ncomplete\ndone\n")
+        self.assertEqual(T.decode_val(self.read(base + "output")), b"a\nb\n")
+        self.assertEqual(T.decode_val(self.read(base + "exec.seq.0")), b"1")
+        names = sorted(n["namespace"] for n in self.b.kvs.namespaces())
+        self.assertEqual(names, ["job-99", "primary"])
+
+    def test_whole_life_in_one_batch_makes_no_namespace(self):
+        job = _Job(1)
+        roots = self.life(job, commit_between=False)
+        # no step names job-1: it is made, copied and removed nowhere
+        self.assertEqual(self.sent[-1], [
+            ("commit", "primary"), ("create", "job-99")])
+        self.assertNotIn("job-1", roots)
+        self.check_values(job)
+
+    def test_namespace_already_sent_is_copied_and_removed(self):
+        job = _Job(2)
+        roots = self.life(job, commit_between=True)
+        self.assertIsNone(roots["job-2"])          # removed in this write
+        self.assertEqual(self.sent[-1], [
+            ("create", "job-99"), ("commit", "primary"), ("commit", "job-2"),
+            ("copy", "primary"), ("remove", "job-2"), ("commit", "primary")])
+        self.check_values(job)
