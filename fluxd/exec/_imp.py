@@ -402,6 +402,11 @@ class ImpShells:
 
     # -- orders ---------------------------------------------------------------
 
+    def after_read(self, callback):
+        """The IMP's relays hand events over one at a time: never
+        (:meth:`~fluxd.exec._shells.ShellServerProcess.after_read`)."""
+        return False
+
     def launch(self, jobid, spec, on_event):
         """Start the IMP for ``jobid``, whose ``spec`` carries ``J``."""
         spec = dict(spec)

@@ -187,7 +187,7 @@ class ShellJob(TestJob):
             stream = router.stream(
                 "job-exec.shell-launch", dict(payload, shell_rank=shell_rank),
                 cred=router.instance_cred, nodeid=rank,
-                on_response=lambda ev, rank=rank: self.shell_event(rank, ev))
+                on_response=lambda ev, rank=rank: self.shell_events(rank, ev))
             self.streams[rank] = stream
             stream.done.addErrback(self._launch_failed, rank)
         self.jobspec = None     # the shells have it
@@ -255,7 +255,7 @@ class ShellJob(TestJob):
             stream = router.stream(
                 "job-exec.shell-attach", {"id": self.id},
                 cred=router.instance_cred, nodeid=rank,
-                on_response=lambda ev, rank=rank: self.shell_event(rank, ev))
+                on_response=lambda ev, rank=rank: self.shell_events(rank, ev))
             self.streams[rank] = stream
             stream.done.addErrback(self._launch_failed, rank)
         if "recoverable" not in names:
@@ -332,7 +332,7 @@ class ShellJob(TestJob):
         stream = router.stream(
             "job-exec.shell-attach", {"id": self.id},
             cred=router.instance_cred, nodeid=rank,
-            on_response=lambda ev: self.shell_event(rank, ev))
+            on_response=lambda ev: self.shell_events(rank, ev))
         self.streams[rank] = stream
         stream.done.addErrback(self._launch_failed, rank)
 
@@ -379,6 +379,17 @@ class ShellJob(TestJob):
         self.svc.guests.append(self, "output", line.encode("utf-8"))
 
     # -- shell events ---------------------------------------------------------
+
+    def shell_events(self, rank, body):
+        """A response of the shell stream of ``rank``: one event, or
+        several (``{"events": [...]}``) relayed together."""
+        events = body.get("events")
+        if isinstance(events, list):
+            for ev in events:
+                if isinstance(ev, dict):
+                    self.shell_event(rank, ev)
+        else:
+            self.shell_event(rank, body)
 
     def shell_event(self, rank, ev):
         """One event of the shell of ``rank``."""

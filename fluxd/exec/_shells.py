@@ -65,6 +65,13 @@ class _Conn(LineOnlyReceiver):
     def lineReceived(self, line):
         self.owner.line(line)
 
+    def dataReceived(self, data):
+        self.owner.reading = []
+        try:
+            super().dataReceived(data)
+        finally:
+            self.owner.read_done()
+
     def connectionLost(self, reason):
         self.owner.lost(self, reason)
 
@@ -96,6 +103,8 @@ class ShellServerProcess:
         self.queue = None       # orders waiting for the connection
         self.stopping = False
         self.ended = None
+        # while the server's data is read: what to call at the end of it
+        self.reading = None
 
     @property
     def path(self):
@@ -263,6 +272,24 @@ class ShellServerProcess:
             self._send({"op": "terminate", "id": jobid, "tasks": tasks})
 
     # -- the server's lines ----------------------------------------------------
+
+    def after_read(self, callback):
+        """Call ``callback()`` once the data being read now is handled
+        (the events of one read relayed together): False when no read
+        is under way (the caller acts at once)."""
+        if self.reading is None:
+            return False
+        self.reading.append(callback)
+        return True
+
+    def read_done(self):
+        """The server's data read is handled: the callbacks it left."""
+        callbacks, self.reading = self.reading, None
+        for callback in callbacks or ():
+            try:
+                callback()
+            except Exception:
+                self.log.failure("shell server: after a read")
 
     def line(self, line):
         """One event line of the server."""

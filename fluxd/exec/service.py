@@ -575,21 +575,34 @@ class ExecService(Module):
 
     def _relay(self, request, jobid):
         """The stream of ``jobid``'s shell events to ``request``:
-        ``(done, on_event)``.  Cancelled (rank 0's exec service or this
-        broker went away), the shell goes on, its events held by the
-        server until an ``attach``; rank 0 ends a job's shells with
-        ``shell-kill``."""
+        ``(done, on_event)``.  The events of one read of the shell
+        server (its ``init`` and ``start``, its last output, ``exit`` and
+        ``shell-exit``) go as one response ``{"events": [...]}``, a lone
+        one as itself: fewer messages through the overlay and rank 0.
+        Cancelled (rank 0's exec service or this broker went away), the
+        shell goes on, its events held by the server until an
+        ``attach``; rank 0 ends a job's shells with ``shell-kill``."""
         done = defer.Deferred()
+        held = []
+
+        def send():
+            if held:
+                request.respond(held[0] if len(held) == 1
+                                else {"events": held[:]})
+                del held[:]
 
         def event(ev):
             if ev.get("ev") in _LOCAL_EVENTS:
                 return
             if ev.get("ev") == "start":
                 ev["host"] = self.hostname
-            request.respond(ev)
+            held.append(ev)
             if ev.get("ev") in ("shell-exit", "lost"):
+                send()
                 self.local.discard(jobid)
                 done.callback(None)
+            elif len(held) == 1 and not self._shells(jobid).after_read(send):
+                send()
         self.local.add(jobid)
 
         def cancelled():
