@@ -7,8 +7,9 @@ when it has none free.  The process runs that job's shell
 shell does.  When the shell is over and left nothing another job could
 see (:meth:`~flux_shell.shell.Shell.reusable`: no task left, no pty, no
 code of the site's), the process puts back what a shell changes in it
-(working directory, environment, soft rlimits, cpu affinity, signal
-handlers, open fds), keeps the job's ``FLUX_JOB_TMPDIR`` for the next
+(working directory, environment, soft rlimits, signal handlers, open
+fds; its cpu affinity stays the last job's until a job binds other
+cpus or none, :mod:`flux_shell.plugins.affinity`), keeps the job's ``FLUX_JOB_TMPDIR`` for the next
 one when the job left it empty (:mod:`flux_shell.jobtmp`), writes ``!CODE`` on its event pipe after the job's
 last event, and waits on its order pipe for the server's next
 ``{"op": "launch", "spec"}``, skipping the orders still queued there for
@@ -29,6 +30,7 @@ import os
 import resource
 
 from flux_shell import jobtmp
+from flux_shell.plugins import affinity
 from flux_shell import shell as shell_mod
 
 __all__ = ["MAX_JOBS", "serve", "next_launch"]
@@ -49,7 +51,8 @@ class _Process:
         self.keep = sorted(keep)
         self.cwd = os.getcwd()
         self.environ = dict(os.environ)
-        self.affinity = os.sched_getaffinity(0)
+        # the cpu-affinity plugin puts the cpus back when a job binds none
+        affinity.base_cpus = os.sched_getaffinity(0)
         self.handlers = {signum: _signal.getsignal(signum)
                          for signum in _SIGNALS}
 
@@ -61,8 +64,6 @@ class _Process:
             os.environ.clear()
             os.environ.update(self.environ)
         os.chdir(self.cwd)
-        if os.sched_getaffinity(0) != self.affinity:
-            os.sched_setaffinity(0, self.affinity)
         for signum, handler in self.handlers.items():
             _signal.signal(signum, handler)
         _signal.set_wakeup_fd(-1)

@@ -234,8 +234,11 @@ def setup(shell, spec):
     stack.load_builtins()
     initrc = shell.getopt("initrc") or spec.get("shell_initrc")
     if initrc or stack.searchpath:
-        # the site's code may change the process: no other job runs in it
+        # the site's code may change the process: no other job runs in it;
+        # it finds the cpus of a fresh process (it may replace the
+        # cpu-affinity plugin, which restores them)
         shell.foreign = True
+        affinity.unbind()
     if initrc:
         stack.run_initrc(str(initrc))
     elif stack.searchpath:

@@ -28,6 +28,13 @@ would need a ``fork`` of the shell per task, about 3 ms more per job:
 
 import os
 
+#: the cpus of a process that runs one job's shell after another
+#: (:mod:`flux_shell.worker`) before its first job: between jobs it keeps
+#: the last job's binding, which the next job's shell changes only when
+#: it binds other cpus (moving a process to another cpu is the costly
+#: part of ``sched_setaffinity``); None in a shell forked for its job
+base_cpus = None
+
 __all__ = ["NAME", "flux_plugin_init", "local_ids", "parse_cpus",
            "share"]
 
@@ -116,9 +123,12 @@ def flux_plugin_init(p):
                                    len(shell.local_ranks))
         except ValueError as exc:
             raise ValueError(f"cpu-affinity: {exc}") from None
+        own = os.sched_getaffinity(0)
+        base = own if base_cpus is None else set(base_cpus)
         if state["masks"] is None:
+            _bind(own, base)
             return
-        online = os.sched_getaffinity(0)
+        online = set(base)
         wanted = {c for m in state["masks"] for c in m} | set(cores)
         if not wanted <= online:
             online |= _online()
@@ -126,8 +136,9 @@ def flux_plugin_init(p):
         if missing or not cores:
             shell.log(4, f"cpu-affinity: cpus {missing or cores} are not"
                       " all on this node: affinity disabled")
+            _bind(own, base)
             return
-        os.sched_setaffinity(0, cores)
+        _bind(own, cores)
         if all(m == cores for m in state["masks"]):
             return          # on: the tasks inherit the shell's binding
         state["own"] = cores
@@ -141,6 +152,19 @@ def flux_plugin_init(p):
         os.sched_setaffinity(0, state["own"])
 
     p.add_handler("shell.init", init)
+
+
+def unbind():
+    """Give a process that ran other jobs' shells its cpus of before
+    them (see :data:`base_cpus`)."""
+    if base_cpus is not None:
+        _bind(os.sched_getaffinity(0), base_cpus)
+
+
+def _bind(own, cpus):
+    """Bind this process (on ``own``) to ``cpus``, unless it is so."""
+    if own != set(cpus):
+        os.sched_setaffinity(0, cpus)
 
 
 def _online():

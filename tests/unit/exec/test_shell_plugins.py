@@ -78,6 +78,17 @@ class PureTests(SynchronousTestCase):
         self.assertEqual(A.local_ids(R, 2, "core"), [0])
         self.assertEqual(A.local_ids(R, 2, "gpu"), [])
 
+    def test_a_process_bound_so_already_is_not_moved(self):
+        calls = []
+        self.patch(A.os, "sched_setaffinity",
+                   lambda pid, cpus: calls.append((pid, set(cpus))))
+        A._bind({0, 1}, [0, 1])
+        A._bind({0, 1}, [1])
+        self.patch(A, "base_cpus", {0, 1})
+        self.patch(A.os, "sched_getaffinity", lambda pid: {1})
+        A.unbind()
+        self.assertEqual(calls, [(0, {1}), (0, {0, 1})])
+
 
 class AffinityTests(SynchronousTestCase):
     """Real tasks read their affinity back (the machine's cpus)."""

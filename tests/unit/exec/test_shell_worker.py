@@ -14,6 +14,7 @@ import sys
 from twisted.trial.unittest import TestCase
 
 from flux_shell import worker
+from flux_shell.plugins import affinity
 from flux_shell.rehearsal import sample_spec
 from flux_shell.server import socket_path
 
@@ -145,6 +146,37 @@ class ServerTests(TestCase):
         self.assertEqual(lines[:2], [self.tmp, str(soft)])
         if len(cpus) > 1:
             self.assertNotEqual(lines[2].split()[-1], str(cpus[0]))
+
+    def test_cpus_follow_each_job_in_a_process_kept_bound(self):
+        # between jobs the process stays bound to the last job's cpus;
+        # each job's tasks still get that job's own, or the process's
+        # first ones (off, or a job running the site's code)
+        cpus = sorted(os.sched_getaffinity(0))
+        report = ["/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status"]
+        # the site's initrc replaces the cpu-affinity plugin by one that
+        # binds nothing
+        noop = os.path.join(self.tmp, "noop.py")
+        with open(noop, "w") as f:
+            f.write(f"NAME = {affinity.NAME!r}\n"
+                    "def flux_plugin_init(p):\n    pass\n")
+        initrc = os.path.join(self.tmp, "initrc.py")
+        with open(initrc, "w") as f:
+            f.write(f"plugin.load({noop!r})\n")
+        seen = []
+        for jobid, options, cores in (
+                (1, {}, str(cpus[0])), (2, {}, str(cpus[0])),
+                (3, {}, str(cpus[-1])), (4, {"cpu-affinity": "off"}, None),
+                (5, {}, str(cpus[0])), (6, {"initrc": initrc}, str(cpus[0]))):
+            pid, status, out = self.server.run(job(
+                jobid, self.tmp, report, options=options, cores=cores))
+            self.assertEqual(status, 0, out)
+            seen.append((pid, out.split()[-1]))
+        self.assertEqual({pid for pid, _ in seen}, {seen[0][0]})
+        everything = {str(c) for c in cpus}
+        allowed = [set(_cpu_list(text)) for _, text in seen]
+        self.assertEqual(allowed, [{str(cpus[0])}, {str(cpus[0])},
+                                   {str(cpus[-1])}, everything,
+                                   {str(cpus[0])}, everything])
 
     def test_an_unused_job_tmpdir_goes_to_the_next_job(self):
         base = os.path.join(self.tmp, "jobtmp")
@@ -288,3 +320,12 @@ class ServeTests(TestCase):
         self.assertEqual(rest, b'{"op":"barrier"}\n{"op":"ki')
         os.close(w)
         self.assertEqual(worker.next_launch(r), (None, b""))
+
+
+def _cpu_list(text):
+    """The cpus of a ``Cpus_allowed_list`` (``0-2,4``), as strings."""
+    out = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        out += [str(c) for c in range(int(first), int(last or first) + 1)]
+    return out
