@@ -9,7 +9,8 @@ costs at most a ``fork`` and no interpreter start.  A shell process whose
 job is over may take a later job's shell (:mod:`flux_shell.worker`): the
 server keeps as many free processes as the cpus (at least 4) or, once
 more shells ran at once, as that many (at most :data:`POOL_MAX`), and
-gives them the next ``launch`` orders instead of forking.
+gives them the next ``launch`` orders instead of forking: first to the
+one whose last job had the same cores here, still bound to them.
 
 It runs in a session of its own too and listens on a UNIX socket in the
 broker's rundir (``python -m flux_shell.server SOCKET``), so that it and
@@ -60,6 +61,7 @@ import sys
 
 import flux_shell.worker as worker_mod
 from flux_shell.held import HeldEvents, read_orders
+from flux_shell.plugins import affinity
 from flux_shell.rehearsal import rehearse
 from fluxd.formats.jsonenc import dumps
 
@@ -93,7 +95,7 @@ class _Worker:
     """A forked shell process (:mod:`flux_shell.worker`) and the job whose
     shell it runs (None: free)."""
 
-    __slots__ = ("pid", "ev_fd", "ctl_fd", "buf", "status", "job")
+    __slots__ = ("pid", "ev_fd", "ctl_fd", "buf", "status", "job", "cpus")
 
     def __init__(self, pid, ev_fd, ctl_fd):
         self.pid = pid
@@ -101,6 +103,7 @@ class _Worker:
         self.buf = b""
         self.status = None      # its wait status, once reaped
         self.job = None
+        self.cpus = None        # the cores of its last job here
 
 
 class _Child:
@@ -208,8 +211,9 @@ class ShellServer:
 
     def launch(self, jobid, spec):
         worker = None
+        cpus = _cores(spec)
         while self.free and worker is None:
-            worker = self.free.pop()
+            worker = self._free_worker(cpus)
             if worker.ev_fd is None:
                 worker = None         # it is gone: reaped soon
             elif select.select([worker.ev_fd], [], [], 0)[0]:
@@ -220,6 +224,7 @@ class ShellServer:
                 worker = None         # gone too: reaped soon
         if worker is None:
             worker = self._fork(spec)
+        worker.cpus = cpus
         child = _Child(jobid, worker)
         worker.job = child
         # as many free processes as shells ran at once (at most POOL_MAX)
@@ -228,6 +233,15 @@ class ShellServer:
             self.pool = min(busy, POOL_MAX)
         self.by_id[jobid] = child
         self.send({"id": jobid, "ev": "spawned", "pid": worker.pid})
+
+    def _free_worker(self, cpus):
+        """A free process, the one that last ran a job on ``cpus`` if
+        any: still bound to them, its shell need not move it
+        (:data:`flux_shell.plugins.affinity.base_cpus`)."""
+        for i in range(len(self.free) - 1, -1, -1):
+            if self.free[i].cpus == cpus:
+                return self.free.pop(i)
+        return self.free.pop()
 
     def _fork(self, spec):
         ev_r, ev_w = os.pipe()
@@ -573,6 +587,16 @@ def main(argv=None):
     gc.freeze()
     ShellServer(sock, rundir).serve()
     return 0
+
+
+def _cores(spec):
+    """The cores of the job of ``spec`` on this broker (a hint: None
+    when R does not say)."""
+    try:
+        return tuple(affinity.local_ids(spec["R"], spec.get("broker_rank", 0),
+                                        "core"))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 if __name__ == "__main__":

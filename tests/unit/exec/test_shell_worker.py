@@ -147,6 +147,18 @@ class ServerTests(TestCase):
         if len(cpus) > 1:
             self.assertNotEqual(lines[2].split()[-1], str(cpus[0]))
 
+    def test_a_job_goes_to_the_free_process_last_on_its_cores(self):
+        # (cores "0" and "1" whatever this machine has: only the choice
+        # of process is looked at)
+        runs = self.server.run_many([job(1, self.tmp, ["true"], cores="0"),
+                                     job(2, self.tmp, ["true"], cores="1")])
+        on0, on1 = runs[1][0], runs[2][0]
+        self.assertNotEqual(on0, on1)
+        for jobid, cores, pid in ((3, "1", on1), (4, "0", on0),
+                                  (5, "0", on0), (6, "1", on1)):
+            self.assertEqual(self.server.run(job(
+                jobid, self.tmp, ["true"], cores=cores))[0], pid, jobid)
+
     def test_cpus_follow_each_job_in_a_process_kept_bound(self):
         # between jobs the process stays bound to the last job's cpus;
         # each job's tasks still get that job's own, or the process's
