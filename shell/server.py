@@ -38,10 +38,11 @@ Only a connection from the server's own user is served, one at a time
 - ``{"op": "shutdown"}``: the instance stops: close every shell's order
   pipe (the shells kill their tasks), exit once they are gone.
 
-Back come each shell's event lines whole (never interleaved),
-``{"id", "ev": "spawned", "pid"}`` after a fork and, once a shell has
-exited and its event pipe is drained, ``{"id", "ev": "shell-exit",
-"status": WAITSTATUS}``.  While no broker is connected (or before it
+Back come each shell's event lines whole (never interleaved) and, once
+a shell has exited and its event pipe is drained, ``{"id", "ev":
+"shell-exit", "status": WAITSTATUS, "pid"}`` (the process that ran it;
+nothing is sent at the launch itself: the broker has no use for it, and
+a line less is a read and a wake-up less for the broker a job).  While no broker is connected (or before it
 attached again) a shell's events are held, at most ``HOLD_LIMIT`` bytes
 of them: past that the server stops reading the shell, whose writes then
 block (and so do its tasks').  The server exits when no broker is
@@ -232,7 +233,6 @@ class ShellServer:
         if busy > self.pool:
             self.pool = min(busy, POOL_MAX)
         self.by_id[jobid] = child
-        self.send({"id": jobid, "ev": "spawned", "pid": worker.pid})
 
     def _free_worker(self, cpus):
         """A free process, the one that last ran a job on ``cpus`` if
@@ -459,11 +459,12 @@ class ShellServer:
 
     def _over(self, child, status):
         """``child``'s shell is over with wait status ``status``."""
+        pid = child.worker.pid if child.worker is not None else None
         child.worker = None
         child.exited = True
         self._hold(child, dumps(
-            {"id": child.id, "ev": "shell-exit", "status": status}
-        ).encode() + b"\n", final=True)
+            {"id": child.id, "ev": "shell-exit", "status": status,
+             "pid": pid}).encode() + b"\n", final=True)
 
     def _rundir_gone(self):
         return self.rundir is not None and not os.path.isdir(self.rundir)

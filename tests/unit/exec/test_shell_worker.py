@@ -72,14 +72,12 @@ class Server:
         while left:
             ev = json.loads(self.f.readline())
             run = runs[ev["id"]]
-            if ev["ev"] == "spawned":
-                run[0] = ev["pid"]
-            elif ev["ev"] == "output":
+            if ev["ev"] == "output":
                 run[2] += "".join(d[2] for d in ev["data"])
             elif ev["ev"] == "shell-exit":
                 self.send({"op": "ack", "id": ev["id"], "seq": 0,
                            "forget": True})
-                run[1] = ev["status"]
+                run[0], run[1] = ev["pid"], ev["status"]
                 left -= 1
                 continue
             if isinstance(ev.get("seq"), int):
