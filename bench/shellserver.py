@@ -1,4 +1,10 @@
 #!/usr/bin/env python3
+
+Measured 2026-12-04 evening with ``-N 2000``, interleaved, before and
+after a worker keeps an empty ``FLUX_JOB_TMPDIR`` for its next job (a
+rename each way instead of ``mkdir`` + ``rmdir``, which waited on this
+ext4's journal: 2.8 and 4.1 ms of wall time a job with 8 shells at
+once): 712/610/611 -> 732/664/697 jobs/s.
 """CPU per job of the shell server and the job shells it forks.
 
 Starts a shell server (``python -m flux_shell.server SOCKET`` in a
