@@ -16,16 +16,18 @@ the job left it as it was made (an empty directory of this user, mode
 next job's name when that job's directory is in the same place.  Two
 renames only rewrite directory entries.  Anything else left there
 (files, another mode) and the directory goes as before.  The spares go
-when the process ends (:func:`drop_spares`); a process killed outright
-leaves its empty spare behind, as a killed shell leaves its job's
-directory.
+when the process ends (:func:`drop_spares`), or when the shell server
+reaps a process that could not (killed: :func:`remove_spare_of`, in
+the directories its jobs used); a process killed with its server leaves
+its empty spare behind, as a killed shell leaves its job's directory.
 """
 
 import os
 import shutil
 import stat
 
-__all__ = ["make", "remove", "keep_spares", "drop_spares"]
+__all__ = ["make", "remove", "keep_spares", "drop_spares", "where",
+           "remove_spare_of"]
 
 #: {directory: spare in it} in a process that keeps them, else None
 _spares = None
@@ -73,7 +75,7 @@ def remove(path):
     if _spares is not None:
         where = os.path.dirname(path)
         if where not in _spares and _as_made(path):
-            spare = os.path.join(where, f"jobtmp-spare-{os.getpid()}")
+            spare = _spare(where, os.getpid())
             try:
                 os.rename(path, spare)
                 _spares[where] = spare
@@ -84,6 +86,26 @@ def remove(path):
         os.rmdir(path)          # most jobs leave it empty: one call
     except OSError:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def where(env):
+    """The directory of the job directories of a job whose environment
+    is ``env`` (``$TMPDIR``, else ``/tmp``)."""
+    base = env.get("TMPDIR") if isinstance(env, dict) else None
+    return os.path.dirname(f"{str(base or '/tmp').rstrip('/')}/x")
+
+
+def remove_spare_of(directory, pid):
+    """Remove the spare the process ``pid``, now gone, kept in
+    ``directory``, if it left one (the shell server, on reaping it)."""
+    try:
+        os.rmdir(_spare(directory, pid))
+    except OSError:
+        pass
+
+
+def _spare(directory, pid):
+    return os.path.join(directory, f"jobtmp-spare-{pid}")
 
 
 def _as_made(path):

@@ -61,6 +61,7 @@ import struct
 import sys
 
 import flux_shell.worker as worker_mod
+from flux_shell import jobtmp
 from flux_shell.held import HeldEvents, read_orders
 from flux_shell.plugins import affinity
 from flux_shell.rehearsal import rehearse
@@ -139,6 +140,7 @@ class ShellServer:
         self.by_pid = {}        # pid -> _Worker
         self.by_id = {}         # job id -> _Child
         self.free = []          # _Workers waiting for a job
+        self.tmp_dirs = set()   # where the jobs' FLUX_JOB_TMPDIR went
         # free processes kept at most: the cpus, at least 4, more once
         # more shells ran at once
         self.pool = min(max(os.cpu_count() or 1, 4), POOL_MAX)
@@ -213,6 +215,7 @@ class ShellServer:
     def launch(self, jobid, spec):
         worker = None
         cpus = _cores(spec)
+        self._note_tmp(spec)
         while self.free and worker is None:
             worker = self._free_worker(cpus)
             if worker.ev_fd is None:
@@ -233,6 +236,17 @@ class ShellServer:
         if busy > self.pool:
             self.pool = min(busy, POOL_MAX)
         self.by_id[jobid] = child
+
+    def _note_tmp(self, spec):
+        """Remember where the job's FLUX_JOB_TMPDIR goes: a process
+        reaped there may have left a spare (:mod:`flux_shell.jobtmp`)."""
+        try:
+            env = spec["jobspec"]["attributes"]["system"].get("environment")
+        except (KeyError, TypeError, AttributeError):
+            env = None
+        where = jobtmp.where(env)
+        if where not in self.tmp_dirs and len(self.tmp_dirs) < 64:
+            self.tmp_dirs.add(where)
 
     def _free_worker(self, cpus):
         """A free process, the one that last ran a job on ``cpus`` if
@@ -441,6 +455,8 @@ class ShellServer:
             if worker is not None:
                 worker.status = status
                 self._maybe_done(worker)
+                for where in self.tmp_dirs:
+                    jobtmp.remove_spare_of(where, pid)
 
     def _maybe_done(self, worker):
         """A shell process is gone once reaped and its event pipe

@@ -265,7 +265,11 @@ class ServerTests(TestCase):
         self.assertEqual((pid2, status2, out), (pid1, 0, "ok\n"))
 
     def test_a_free_process_killed_is_replaced(self):
-        pid1, _, _ = self.server.run(job(1, self.tmp, ["true"]))
+        base = os.path.join(self.tmp, "jobtmp")
+        os.mkdir(base)
+        pid1, _, _ = self.server.run(job(1, self.tmp, ["true"],
+                                         env={"TMPDIR": base}))
+        self.assertEqual(os.listdir(base), [f"jobtmp-spare-{pid1}"])
         pidfd = os.pidfd_open(pid1)
         self.addCleanup(os.close, pidfd)
         os.kill(pid1, 9)
@@ -273,6 +277,8 @@ class ServerTests(TestCase):
         pid2, status2, out = self.server.run(job(2, self.tmp, ["echo", "ok"]))
         self.assertEqual((status2, out), (0, "ok\n"))
         self.assertNotEqual(pid2, pid1)
+        # the server reaped it and removed the spare it could not
+        self.assertEqual(os.listdir(base), [])
 
     def test_a_shell_killed_during_its_job_ends_only_that_job(self):
         pid1, status1, _ = self.server.run(job(
