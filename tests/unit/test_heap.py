@@ -39,3 +39,21 @@ class SettleTests(SynchronousTestCase):
         self.assertIsNotNone(probe())   # a cycle: reference counts keep it
         gc.collect()
         self.assertIsNone(probe())
+
+    def test_young_collections_come_at_the_raised_threshold(self):
+        # their effect: none for fewer new objects than the threshold,
+        # then one (CPython's 700 would have made a dozen)
+        heap.settle()
+        young = []
+
+        def count(phase, info):
+            if phase == "stop" and info["generation"] == 0:
+                young.append(1)
+        gc.callbacks.append(count)
+        self.addCleanup(gc.callbacks.remove, count)
+        gc.collect()
+        del young[:]
+        kept = [[] for _ in range(heap.THRESHOLDS[0] - 2000)]
+        self.assertEqual(young, [])
+        kept += [[] for _ in range(4000)]
+        self.assertEqual(len(young), 1)
