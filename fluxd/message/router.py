@@ -278,9 +278,13 @@ class Stream:
 
     def _end(self, result):
         self._ended = result
-        if result is not None and self._on_error is not None:
+        # the consumer's callbacks are done with: dropped, so that a
+        # consumer holding its stream is no cycle (freed at once, not by
+        # a collection)
+        on_error, self._on_error, self._on_response = self._on_error, None, None
+        if result is not None and on_error is not None:
             try:
-                self._on_error(result)
+                on_error(result)
             except Exception:
                 self._router.log.failure("stream consumer of {topic} failed",
                                          topic=self._topic)

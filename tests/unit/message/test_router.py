@@ -1,6 +1,8 @@
 """Tests for fluxd.message.router: dispatch, roles, streaming, cancel."""
 
 import errno
+import gc
+import weakref
 
 from twisted.internet import defer
 from twisted.internet.task import Clock
@@ -345,6 +347,32 @@ class RouterTests(SynchronousTestCase):
         d.callback(None)
         self.assertIsNone(self.successResultOf(stream.done))
         self.assertEqual(got, [{"n": 1}, {"n": 2}])
+
+    def test_an_ended_stream_lets_its_consumer_go(self):
+        # a consumer holding its stream, the stream holding the
+        # consumer's callback: once ended, no cycle is left for the
+        # collector (reference counting frees the consumer)
+        class Consumer:
+            def __init__(self, router):
+                self.got = []
+                self.stream = router.stream(
+                    "echo.watch", cred=router.instance_cred,
+                    on_response=self.got.append, on_error=self.failed)
+
+            def failed(self, failure):
+                pass
+
+        consumer = Consumer(self.router)
+        req, d = self.echo.streams[0]
+        req.respond({"n": 1})
+        self.assertEqual(consumer.got, [{"n": 1}])
+        d.callback(None)
+        self.echo.streams[:] = []
+        probe = weakref.ref(consumer)
+        gc.disable()
+        self.addCleanup(gc.enable)
+        del consumer, req, d
+        self.assertIsNone(probe())
 
     def test_stream_cancel_ends_cleanly(self):
         got = []
