@@ -42,10 +42,11 @@ Back come each shell's event lines whole (never interleaved) and, once
 a shell has exited and its event pipe is drained, ``{"id", "ev":
 "shell-exit", "status": WAITSTATUS, "pid"}`` (the process that ran it;
 nothing is sent at the launch itself: the broker has no use for it, and
-a line less is a read and a wake-up less for the broker a job).  While no broker is connected (or before it
-attached again) a shell's events are held, at most ``HOLD_LIMIT`` bytes
-of them: past that the server stops reading the shell, whose writes then
-block (and so do its tasks').  The server exits when no broker is
+a line less is a read and a wake-up less for the broker a job).  While
+no broker is connected (or before it attached again) a shell's events
+are held, at most ``HOLD_LIMIT`` bytes of them: past that the server
+stops reading the shell, whose writes then block (and so do its
+tasks').  The server exits when no broker is
 connected and it has no shell, and kills its shells and exits when its
 rundir is removed (the instance is gone for good).
 """

@@ -217,7 +217,8 @@ class Shell:
         removed when the shell exits; ``$TMPDIR`` itself when it cannot
         be made."""
         base = env.get("TMPDIR") or "/tmp"
-        path = f"{base.rstrip('/')}/jobtmp-{self.rank}-{f58}"
+        # (where the shell server looks for a killed process's spare)
+        path = os.path.join(jobtmp.where(env), f"jobtmp-{self.rank}-{f58}")
         try:
             jobtmp.make(path)
         except FileExistsError:

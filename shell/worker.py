@@ -9,9 +9,10 @@ see (:meth:`~flux_shell.shell.Shell.reusable`: no task left, no pty, no
 code of the site's), the process puts back what a shell changes in it
 (working directory, environment, soft rlimits, signal handlers, open
 fds; its cpu affinity stays the last job's until a job binds other
-cpus or none, :mod:`flux_shell.plugins.affinity`), keeps the job's ``FLUX_JOB_TMPDIR`` for the next
-one when the job left it empty (:mod:`flux_shell.jobtmp`), writes ``!CODE`` on its event pipe after the job's
-last event, and waits on its order pipe for the server's next
+cpus or none, :mod:`flux_shell.plugins.affinity`), keeps the job's
+``FLUX_JOB_TMPDIR`` for the next one when the job left it empty
+(:mod:`flux_shell.jobtmp`), writes ``!CODE`` on its event pipe after
+the job's last event, and waits on its order pipe for the server's next
 ``{"op": "launch", "spec"}``, skipping the orders still queued there for
 the job that ended.  Otherwise, and after :data:`MAX_JOBS` jobs, it
 exits with the shell's code, as a process forked for one job does.
