@@ -332,7 +332,9 @@ def _build(reactor, config, setattrs, owner, environ, initial_program,
                               rundir=attrs.get("rundir"),
                               instance_stopping=lambda: lifecycle
                               .shutdown_requested)
-        # the jobs next in line have their J read before they start
+        # a job's J goes from its submission to its start in memory; the
+        # jobs next in line have it read before they start otherwise
+        manager.known_J = execsvc.read_ahead
         sched = SchedulerService(reactor, router, kvs, limit=None,
                                  writer=manager.batcher, config=config,
                                  expect=execsvc.read_ahead)

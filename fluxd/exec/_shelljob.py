@@ -704,17 +704,26 @@ def _idset(ranks):
     return ",".join(parts)
 
 
+#: the last J decoded and its environment (the copies of ``flux submit
+#: --cc`` share one J: it is decoded once)
+_last_env = [None, None]
+
+
 def _with_environment(jobspec, J):
     """``jobspec`` with the ``attributes.system.environment`` of the
     jobspec signed in ``J`` (the rest, updated since, is the manager's).
 
     :raises FluxError: J or its jobspec cannot be decoded.
     """
-    try:
-        signed = json.loads(sign.unwrap(J)[0])
-        env = signed["attributes"]["system"].get("environment")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise FluxError(f"J holds no jobspec: {exc}") from None
+    if J is _last_env[0] or J == _last_env[0]:
+        env = _last_env[1]
+    else:
+        try:
+            signed = json.loads(sign.unwrap(J)[0])
+            env = signed["attributes"]["system"].get("environment")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise FluxError(f"J holds no jobspec: {exc}") from None
+        _last_env[:] = J, env
     if env is None:
         return jobspec
     attributes = dict(jobspec.get("attributes") or {})

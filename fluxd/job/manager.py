@@ -127,6 +127,10 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         self._jobs = {}
         self._inactive = deque()
         self._observers = []
+        #: told each job's J once it is durable (``remember(id, J)``) and
+        #: the jobs that end (``forget(id)``): the exec service's
+        #: :class:`~fluxd.exec._readahead.JReadAhead`, set by the broker
+        self.known_J = None
         self._journals = []
         self._drains = DrainWaiters(self)
         self._waiters = {}
@@ -302,15 +306,18 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
             self.batcher.append(f"{key}.eventlog", _line(entry),
                                 note=(job, entry, job.eventlog_seq))
             self.max_jobid = max(self.max_jobid, job.id)
-            new.append(job)
+            new.append((job, p["J"]))
         d = self.batcher.flush()
         d.addCallback(self._admit, new)
         return d
 
     def _admit(self, _, new):
         rejected = {}
-        for job in new:
+        known = self.known_J
+        for job, signed in new:
             self._jobs[job.id] = job
+            if known is not None:
+                known.remember(job.id, signed)
             self.stats["submitted"] += 1
             if job.waitable:
                 self._unwaited.append(job.id)
@@ -371,6 +378,8 @@ class JobManagerService(QueueMethods, WaitMethods, JobtapMethods,
         elif state == J.CLEANUP:
             self._cleanup(job)
         elif state == J.INACTIVE:
+            if self.known_J is not None:
+                self.known_J.forget(job.id)
             self._inactive.append(job)
             self.jobtap.on_inactive_add(job)
 

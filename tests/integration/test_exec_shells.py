@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from fluxd.client.sync import Flux
 from fluxd.testing.cli import flux_executable
 from tests.integration.four import run_on_four
 
@@ -44,6 +45,7 @@ def test_tasks_get_the_submitters_environment_and_a_job_tmpdir(broker,
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = dict(broker.env, FLUXD_TEST_VAR="kept value", TMPDIR=str(tmp))
+    known = exec_stats(broker)["J-known-hits"]
     result = broker.flux("run", "-n2", "-l", SH, "-c",
                          'echo "$FLUXD_TEST_VAR $PATH";'
                          ' test -d "$FLUX_JOB_TMPDIR" && echo "$FLUX_JOB_TMPDIR";'
@@ -69,6 +71,13 @@ def test_tasks_get_the_submitters_environment_and_a_job_tmpdir(broker,
     jobid = broker.flux("job", "last").out.strip()
     spec = broker.flux("job", "info", jobid, "jobspec").out
     assert "kept value" not in spec and "environment" not in spec
+    # J went from the submission to the start in memory, both times
+    assert exec_stats(broker)["J-known-hits"] == known + 2
+
+
+def exec_stats(broker):
+    with Flux(broker.uri) as h:
+        return h.rpc("job-exec.stats-get", {})
 
 
 def test_output_eventlog_is_rfc24(broker):

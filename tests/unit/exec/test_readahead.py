@@ -5,7 +5,7 @@ from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
 from fluxd.errors import FluxError
-from fluxd.exec._readahead import READ_AHEAD, JReadAhead
+from fluxd.exec._readahead import KNOWN_BUDGET, READ_AHEAD, JReadAhead
 from fluxd.formats import fluid
 from fluxd.storage import treeobj as T
 from fluxd.testing.kvs import KVSBroker
@@ -61,7 +61,8 @@ class ReadAheadTests(SynchronousTestCase):
         # a job not named is read at its start
         self.assertEqual(self.read(3), "J of 3")
         self.assertEqual(len(self.kvs.keys), 3)
-        self.assertEqual(self.stats, {"J-read-ahead": 2, "J-ahead-hits": 2})
+        self.assertEqual(self.stats, {"J-read-ahead": 2, "J-ahead-hits": 2,
+                                      "J-known-hits": 0})
 
     def test_named_again_or_running_is_not_read_again(self):
         self.running[5] = object()
@@ -99,6 +100,50 @@ class ReadAheadTests(SynchronousTestCase):
         self.assertEqual(self.read(1), "J of 1")
         self.assertEqual(self.read(READ_AHEAD + 2), f"J of {READ_AHEAD + 2}")
         self.assertEqual(len(self.kvs.keys), READ_AHEAD + 3)
+
+
+class RememberedTests(ReadAheadTests):
+    """J texts handed over at submission: no KVS read at the start."""
+
+    def test_a_remembered_job_starts_without_a_lookup(self):
+        self.ahead.remember(7, "J as submitted")
+        self.ahead.expect([7, 8])
+        self.assertEqual(self.kvs.keys, [self.key(8) + ".J"])
+        self.assertEqual(self.read(7), "J as submitted")
+        self.assertEqual(self.stats["J-known-hits"], 1)
+        # taken: a second start (a restart's) reads the KVS
+        self.assertEqual(self.read(7), "J of 7")
+        self.assertEqual(self.ahead.known_bytes, 0)
+
+    def test_a_shared_text_counts_once(self):
+        ahead = JReadAhead(self.kvs, self.broker.router.instance_cred,
+                           budget=100)
+        text = "x" * 60
+        for jobid in range(1, 11):
+            ahead.remember(jobid, text)
+        self.assertEqual(ahead.known_bytes, 60)
+        # another text does not fit: that job is read at its start
+        ahead.remember(11, "y" * 60)
+        self.assertEqual(self.successResultOf(defer.ensureDeferred(
+            ahead.read(11, self.key(11)))), "J of 11")
+        for jobid in range(1, 10):
+            ahead.forget(jobid)
+        self.assertEqual(ahead.known_bytes, 60)
+        ahead.forget(10)
+        self.assertEqual(ahead.known_bytes, 0)
+        ahead.remember(12, "y" * 60)
+        self.assertEqual(self.successResultOf(defer.ensureDeferred(
+            ahead.read(12, self.key(12)))), "y" * 60)
+
+    def test_forgetting_an_unknown_job_is_harmless(self):
+        self.ahead.forget(42)
+        self.ahead.remember(42, "J")
+        self.ahead.remember(42, "J")      # once only
+        self.ahead.forget(42)
+        self.assertEqual(self.ahead.known_bytes, 0)
+
+    def test_the_default_budget(self):
+        self.assertEqual(self.ahead.budget, KNOWN_BUDGET)
 
 
 class WantsTests(SynchronousTestCase):

@@ -64,6 +64,29 @@ class LifecycleTests(SynchronousTestCase):
         self.assertEqual((job.state, job.result), (J.INACTIVE, J.CANCELED))
         self.assertEqual(self.i.events(jobid)[-2:], ["exception", "clean"])
 
+    def test_J_is_handed_over_at_admission_and_forgotten_at_the_end(self):
+        class Known:
+            def __init__(self):
+                self.held = {}
+
+            def remember(self, jobid, J):
+                self.held[jobid] = J
+
+            def forget(self, jobid):
+                self.held.pop(jobid, None)
+        known = self.i.manager.known_J = Known()
+        self.i.hello()
+        first, second = self.i.submit(count=2)
+        from fluxd.job.manager import job_key
+        from fluxd.storage import treeobj as T
+        stored = T.decode_val(self.successResultOf(self.i.broker.kvs.lookup(
+            "primary", f"{job_key(first)}.J"))).decode()
+        self.assertEqual(known.held, {first: stored, second: stored})
+        self.i.ok("job-manager.raise", {"id": second, "severity": 0,
+                                        "type": "cancel"})
+        self.i.settle()
+        self.assertEqual(list(known.held), [first])
+
     def test_cancel_running_waits_for_exec(self):
         self.i.hello()
         [jobid] = self.i.submit()
