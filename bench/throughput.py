@@ -81,7 +81,10 @@ thread waits for the GIL).
 each broker's shell server), one task per job; it first prints the rate
 at which this machine merely spawns ``/bin/true`` (a sequential
 ``posix_spawn`` + ``waitpid`` loop in Python, measured in the same run),
-and after each instance's throughput the median wall time of
+and beside each instance's throughput that rate measured again for it
+(the mean of one second just before and one just after the instance:
+the machine's speed moves by a fifth within minutes) with the jobs/s as
+a share of it, and after each instance's throughput the median wall time of
 ``flux run -n1 true`` and, on several brokers, ``flux run -N<size>
 true`` (10 runs each, the ``flux`` command's own start included).
 Measured with ``--real -N 500,1000`` (bytecode cached; the shared
@@ -538,14 +541,19 @@ def outer(args):
         print(f"spawn /bin/true (posix_spawn+waitpid loop):"
               f" {spawn_rate():.0f}/s", flush=True)
     print(f"{'brokers':>7} {'jobs':>6} {'submit/s':>9} {'jobs/s':>8}"
-          f" {'rank0 RSS MiB':>14} {'HWM MiB':>8}"
+          + (f" {'spawn/s':>8} {'% spawn':>7}" if args.real else "")
+          + f" {'rank0 RSS MiB':>14} {'HWM MiB':>8}"
           f" {'r0 ms/job':>9} {'kids ms/job':>11} {'all ms/job':>10}"
           f" {'idle %':>6} {'commits/job':>11}"
           + ("  run -n1 ms  run -N ms" if args.real else ""))
     for size in args.sizes:
         for count in args.counts:
+            # the machine's speed moves within minutes: each cell's own
+            # reference, the mean of a spawn loop just before and just after
+            before = spawn_rate() if args.real else None
             with tempfile.TemporaryDirectory(prefix="fluxd-throughput-") as tmp:
                 proc = run_one(flux, size, count, args, tmp)
+            spawn = (before + spawn_rate()) / 2 if args.real else None
             if proc.returncode != 0:
                 print(f"size {size} N {count} failed:\n{proc.stderr[-2000:]}")
                 continue
@@ -556,8 +564,10 @@ def outer(args):
                 many = lat.get(f"N{size}")
                 extra = (f" {lat['n1'] * 1000:>11.0f}"
                          f" {'-' if many is None else f'{many * 1000:.0f}':>9}")
+            ref = (f" {spawn:>8.0f} {100 * r['rate'] / spawn:>6.1f}%"
+                   if args.real else "")
             print(f"{size:>7} {count:>6} {r['submit_rate']:>9.0f}"
-                  f" {r['rate']:>8.0f} {r['rss']:>14.1f} {r['hwm']:>8.1f}"
+                  f" {r['rate']:>8.0f}{ref} {r['rss']:>14.1f} {r['hwm']:>8.1f}"
                   f" {r['cpu'][0]:>9.2f} {r['cpu'][1]:>11.2f}"
                   f" {r['all']:>10.2f} {r['idle']:>6.0f}"
                   f" {r['commits']:>11.2f}"
