@@ -165,6 +165,7 @@ class Request:
         response = self.message.response(payload)
         if not self.spec.streaming:
             self.done = True
+            self._on_cancel = None
         self._send(response)
 
     def fail(self, errnum, errstr=None):
@@ -173,6 +174,10 @@ class Request:
             return
         self.done = True
         self._leave()
+        # nothing can cancel it any more: its handler's callbacks go, so
+        # that a handler's record holding its request is no cycle (freed
+        # at once, not by a collection long after)
+        self._on_cancel = None
         self._send(self.message.response(errnum=errnum, errstr=errstr))
 
     def end(self):
@@ -205,7 +210,9 @@ class Request:
         """End the request with ECANCELED and run the cancel callbacks."""
         if self.done:
             return
+        callbacks = self._on_cancel
         self.fail(errno.ECANCELED, "Request was canceled")
+        self._on_cancel = callbacks
         self.abandon()
 
     def abandon(self):

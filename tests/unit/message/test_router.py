@@ -374,6 +374,41 @@ class RouterTests(SynchronousTestCase):
         del consumer, req, d
         self.assertIsNone(probe())
 
+    def test_an_ended_request_lets_its_handler_record_go(self):
+        # a service's record holding its request, the request holding the
+        # record's cancel callback (a pending job's alloc, a job's exec
+        # stream): once the request has ended, reference counting frees
+        # the record; a cancel before that still runs the callback
+        class Record:
+            cancelled = False
+
+            def __init__(self, request):
+                self.request = request
+                request.on_cancel(self.abandoned)
+
+            def abandoned(self):
+                self.cancelled = True
+
+        self.router.stream("echo.watch", cred=self.router.instance_cred,
+                           on_response=list)
+        req, d = self.echo.streams.pop()
+        record = Record(req)
+        req.respond({"n": 1})
+        req.end()
+        probe = weakref.ref(record)
+        gc.disable()
+        self.addCleanup(gc.enable)
+        del record, req, d
+        self.assertIsNone(probe())
+        gc.enable()
+        stream = self.router.stream("echo.watch",
+                                    cred=self.router.instance_cred,
+                                    on_response=list)
+        req, _ = self.echo.streams.pop()
+        record = Record(req)
+        stream.cancel()
+        self.assertTrue(record.cancelled)
+
     def test_stream_cancel_ends_cleanly(self):
         got = []
         stream = self.router.stream("echo.watch", cred=self.router.instance_cred,
