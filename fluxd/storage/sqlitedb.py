@@ -163,6 +163,10 @@ def _encode(data):
     return RAW, data
 
 
+#: rows of one INSERT (4 parameters each: within the 999 of older sqlite)
+_ROWS_PER_INSERT = 240
+
+
 @sqlite_errors
 def write_batch(conn, blobs, roots):
     """Store blobs and roots in one transaction.
@@ -179,8 +183,13 @@ def write_batch(conn, blobs, roots):
     conn.execute("BEGIN IMMEDIATE")
     try:
         before = conn.total_changes
-        conn.executemany("INSERT OR IGNORE INTO objects VALUES (?, ?, ?, ?)",
-                         rows)
+        # one statement for many rows: one sqlite3_step, so the thread
+        # gives up and takes back the GIL once, not once a row
+        for i in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[i:i + _ROWS_PER_INSERT]
+            conn.execute("INSERT OR IGNORE INTO objects VALUES "
+                         + ",".join(["(?,?,?,?)"] * len(chunk)),
+                         [v for row in chunk for v in row])
         added = conn.total_changes - before
         for namespace, rec in roots:
             if rec is None:

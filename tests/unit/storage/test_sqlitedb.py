@@ -153,6 +153,22 @@ class VerifyTests(Base):
         self.assertFalse(os.path.exists(self.path))
 
 
+class WriteBatchTests(Base):
+    def test_batches_larger_than_one_insert(self):
+        conn = sqlitedb.connect(self.path)
+        sqlitedb.init_schema(conn, "sha1")
+        count = sqlitedb._ROWS_PER_INSERT * 2 + 7
+        values = [b"blob %d" % i + b"x" * (i % 300) for i in range(count)]
+        rows = [(to_digest(hash_blob(v)), v) for v in values]
+        self.assertEqual(sqlitedb.write_batch(conn, rows[:10], []), 10)
+        # those already stored are not counted (nor stored twice)
+        self.assertEqual(sqlitedb.write_batch(conn, rows, []), count - 10)
+        self.assertEqual(sqlitedb.count_objects(conn)[0], count)
+        for digest, value in rows[::37]:
+            self.assertEqual(sqlitedb.load_blob(conn, digest), value)
+        conn.close()
+
+
 class FullDiskTests(Base):
     """sqlite's max_page_count fails writes with SQLITE_FULL, as a full
     file system does."""
