@@ -33,19 +33,24 @@ eventlog timestamps, all stamped by the brokers) over at most 200 jobs
 from the middle of the run, and a job's whole hold on its cores (alloc
 to free).  Its journal reader is a second one: rank 0 sends every event
 twice, which costs the run a little.
-``--real --stages -N 2000`` on 2026-12-04 (idle 2-core machine, spawn
-1,546/s; 263 and 274 jobs/s), median (mean) ms::
+``--real --stages -N 2000`` on 2026-12-04, median (mean) ms: that
+afternoon (idle 2-core machine, spawn 1,546/s; 263 and 274 jobs/s) and
+that evening (spawn 1,308/s; 326 and 307 jobs/s), after the shell-side
+cuts (a reused shell process keeps an empty ``FLUX_JOB_TMPDIR`` and its
+cpu binding; no ``spawned`` line)::
 
-                                        1 broker      4 brokers
-    alloc -> exec.starting              0.09 (0.10)   0.08 (0.12)
-    exec.starting -> exec.shell.init    4.35 (4.94)  20.93 (23.31)
-    exec.shell.init -> start            0.04 (0.04)   0.04 (0.05)
-    start -> exec.complete              1.29 (1.79)   0.16 (2.96)
-    finish -> free                      0.06 (0.07)   0.05 (0.09)
-    alloc -> free                       6.50 (6.96)  24.00 (26.56)
+                                      afternoon                   evening
+                                      1 broker      4 brokers     1 broker      4 brokers
+    alloc -> exec.starting            0.09 (0.10)   0.08 (0.12)   0.08 (0.09)   0.07 (0.10)
+    exec.starting -> exec.shell.init  4.35 (4.94)  20.93 (23.31)  3.12 (4.01)  20.63 (22.73)
+    exec.shell.init -> start          0.04 (0.04)   0.04 (0.05)   0.02 (0.03)   0.03 (0.04)
+    start -> exec.complete            1.29 (1.79)   0.16 (2.96)   0.73 (1.21)   0.07 (1.49)
+    finish -> free                    0.06 (0.07)   0.05 (0.09)   0.05 (0.06)   0.05 (0.06)
+    alloc -> free                     6.50 (6.96)  24.00 (26.56)  4.79 (5.41)  22.06 (24.43)
 
-On one broker a job holds one of the 2 cores 6.5 ms, 4.4 of them
-between the launch and the shell's ``init`` reaching rank 0.  With
+That afternoon a job held one of the 2 cores of one broker 6.5 ms (4.8
+that evening), 4.4 of them between the launch and the shell's ``init``
+reaching rank 0.  With
 temporary timestamps in the broker and the shell server (not kept):
 the server answers ``spawned`` 0.04 + 0.08 ms after the broker's write,
 and rank 0 reads that line 1.25 ms (median) later: its main thread,
@@ -54,18 +59,6 @@ busy about half the time and waiting for a CPU (``schedstat``) another
 jobs at once) the shells' events cross the overlay to rank 0 4.5 ms
 (median; p90 17 ms) after the follower's broker got them, and a
 job's ``init``, ``start`` and ``exit`` reach rank 0 nearly together.
-
-The same that evening (spawn 1,308/s; 326 and 307 jobs/s), after the
-shell-side cuts (a reused shell process keeps an empty
-``FLUX_JOB_TMPDIR`` and its cpu binding; no ``spawned`` line)::
-
-                                        1 broker      4 brokers
-    alloc -> exec.starting              0.08 (0.09)   0.07 (0.10)
-    exec.starting -> exec.shell.init    3.12 (4.01)  20.63 (22.73)
-    exec.shell.init -> start            0.02 (0.03)   0.03 (0.04)
-    start -> exec.complete              0.73 (1.21)   0.07 (1.49)
-    finish -> free                      0.05 (0.06)   0.05 (0.06)
-    alloc -> free                       4.79 (5.41)  22.06 (24.43)
 
 On 4 brokers, temporary timestamps (mean ms, 4,000 jobs) put the 20 ms
 from ``starting`` to ``shell.init`` at: the J read on rank 0 4.6, rank
