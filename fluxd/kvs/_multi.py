@@ -256,6 +256,8 @@ class _Batch:
         self.blobs = {}
         self.objects = {}
         self.loaded = {}
+        #: blobrefs of stored directories the batch made new versions of
+        self.replaced = set()
 
     def _have(self, ref):
         """The decoded object ``ref`` if loaded or cached (then kept for
@@ -361,6 +363,9 @@ class _Batch:
         work.current = new
         work.changed = True
         self.blobs.update(txn.blobs)
+        self.replaced |= txn.replaced
+        if work.rootref is not None:
+            self.replaced.add(work.rootref)
         for op in ops:
             work.keys[op.key] = None
 
@@ -434,7 +439,7 @@ class _Batch:
         if not roots:
             return None
         await svc.content.write(self.blobs, roots)
-        svc.cache_objects(self.objects, self.blobs)
+        svc.cache_objects(self.objects, self.blobs, self.replaced)
         # every root moves before any listener hears of one
         for name, work, rootref, seq in changed:
             if work.created:

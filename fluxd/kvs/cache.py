@@ -56,6 +56,14 @@ class LRUCache:
             _, (_, dropped) = self._entries.popitem(last=False)
             self.size -= dropped
 
+    def demote(self, keys):
+        """Make the entries of ``keys`` (those present) the first to be
+        evicted, without dropping them."""
+        entries = self._entries
+        for key in keys:
+            if key in entries:
+                entries.move_to_end(key, last=False)
+
     def clear(self):
         """Drop everything; returns how many entries were dropped."""
         count = len(self._entries)

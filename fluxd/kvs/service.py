@@ -446,9 +446,18 @@ class KVSService(Module):
         self._kick(ns)
         return await pending.d
 
-    def cache_objects(self, objects, blobs):
+    def cache_objects(self, objects, blobs, replaced=()):
         """Keep the decoded directories ``objects`` just stored (their
-        encoded sizes from ``blobs``) in the directory cache."""
+        encoded sizes from ``blobs``) in the directory cache, the
+        versions they replace (``replaced``) now the first to go.
+
+        Without that, a large directory's superseded versions (a
+        job-id directory of 500 jobs is ~400 kB decoded, and every
+        commit touching one of its jobs makes a new one) filled the
+        cache and pushed out the small directories still in use: each
+        job's own was evicted between its submission and its start
+        and loaded again from the disk."""
+        self._objects.demote(replaced)
         for ref, obj in objects.items():
             data = blobs.get(ref)
             if data is not None:
@@ -555,6 +564,7 @@ class KVSService(Module):
         if base is None:
             base = await self._load_object(ns.rootref)
         current, applied, blobs, keys = base, [], {}, {}
+        replaced = {ns.rootref}
         loaded = {ns.rootref: base}
         await self._prefetch(ns.rootref, batch, loaded)
         for p in batch:
@@ -563,6 +573,7 @@ class KVSService(Module):
                 continue
             current, txn = new
             blobs.update(txn.blobs)
+            replaced |= txn.replaced
             for op in p.ops:
                 keys[op.key] = None
             applied.append(p)
@@ -578,8 +589,7 @@ class KVSService(Module):
         seq = ns.seq + 1
         await self.content.write(
             blobs, {ns.name: root_record(rootref, seq, ns.owner, ns.flags)})
-        for ref, obj in objects.items():
-            self._objects.put(ref, obj, len(blobs[ref]) * _per_byte(obj))
+        self.cache_objects(objects, blobs, replaced)
         key_list = list(keys)
         self._root_changed(ns, rootref, seq, key_list)
         self.events.publish(f"{EVENT_PREFIX}{ns.name}-setroot",

@@ -161,6 +161,9 @@ class Transaction:
         self._owned = set()
         #: blobs made by appends: blobref -> bytes
         self.blobs = {}
+        #: blobrefs of the stored directories this transaction copied:
+        #: once it is committed, older versions
+        self.replaced = set()
 
     def apply(self, root, ops):
         """Apply ``ops`` (checked :class:`Op`) to the dir ``root``.
@@ -174,6 +177,7 @@ class Transaction:
         """
         self._owned = set()
         self.blobs = {}
+        self.replaced = set()
         self.root = self._own(root)
         self._ops = ops
         self._next = 0
@@ -245,7 +249,9 @@ class Transaction:
                 return entry
             sub = self._own(entry)
         else:   # DIRREF
-            obj = self._get(entry["data"][0])
+            ref = entry["data"][0]
+            obj = self._get(ref)
+            self.replaced.add(ref)
             if obj.get("type") != T.DIR:
                 raise Corrupt(f"dirref {entry['data'][0]} does not point to"
                               " a directory")

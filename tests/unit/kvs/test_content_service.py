@@ -135,6 +135,18 @@ class CacheTests(SynchronousTestCase):
         self.assertEqual(cache.clear(), 2)
         self.assertEqual(cache.get("a", "gone"), "gone")
 
+    def test_demoted_entries_go_first(self):
+        cache = LRUCache(12)
+        for key in "abc":
+            cache.put(key, key, 4)
+        cache.demote(["c", "gone"])      # absent keys are ignored
+        cache.put("d", "d", 4)           # evicts c, not a
+        self.assertEqual(sorted(cache._entries), ["a", "b", "d"])
+        cache.demote(["d"])
+        cache.put("d", "D", 4)           # put again: recently used again
+        cache.put("e", "e", 4)
+        self.assertEqual(sorted(cache._entries), ["b", "d", "e"])
+
     def test_entries_are_charged_their_overhead(self):
         cache = LRUCache(1000, overhead=256)
         for i in range(10):

@@ -307,6 +307,40 @@ class TinyCacheTests(SynchronousTestCase):
         self.assertEqual(T.decode_val(got), b"1")
 
 
+class SupersededVersionsTests(SynchronousTestCase):
+    def _loads(self, b):
+        return b.content.stats["cache-hits"] + b.content.stats["cache-misses"]
+
+    def test_a_large_directory_s_old_versions_go_before_small_ones(self):
+        # room for a few versions of a 100-entry directory: each commit
+        # to one of its entries makes a new one, and the small
+        # directories written before must stay decoded, not pushed out
+        # by the versions no root holds any more
+        for multi in (False, True):
+            b = KVSBroker(0, cache_bytes=300_000)
+            self.successResultOf(b.start())
+            self.successResultOf(b.kvs.commit("primary", [
+                put(f"big.e{i}.x", b"%d" % i) for i in range(100)]))
+            for i in range(10):
+                self.successResultOf(b.kvs.commit("primary", [
+                    put(f"small.d{i}.x", b"small %d" % i)]))
+            for i in range(20):
+                ops = [put(f"big.e{i}.x", b"new")]
+                if multi:   # the job services' path
+                    self.successResultOf(b.kvs.commit_batch([
+                        {"op": "commit", "namespace": "primary",
+                         "ops": ops}]))
+                else:
+                    self.successResultOf(b.kvs.commit("primary", ops))
+            loads = self._loads(b)
+            for i in range(10):
+                got = self.successResultOf(
+                    b.kvs.lookup("primary", f"small.d{i}.x"))
+                self.assertEqual(T.decode_val(got), b"small %d" % i)
+            self.assertEqual(self._loads(b), loads, f"multi={multi}")
+            self.assertLess(b.kvs._objects.size, 300_000)
+
+
 class RestartTests(SynchronousTestCase):
     def test_resume_from_stored_root(self):
         store = MemoryContentStore()
