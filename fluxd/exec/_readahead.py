@@ -16,7 +16,8 @@ Most jobs need no read at all: the job manager hands each job's J to
 :meth:`JReadAhead.remember` once it is durable at submission, and the
 start takes it from there.  Those texts are kept within
 :data:`KNOWN_BUDGET` bytes, a text shared by several jobs (the copies of
-``flux submit --cc``) counted once; a job submitted while the budget is
+``flux submit --cc``, or the same job submitted again) kept and
+counted once; a job submitted while the budget is
 full is read from the KVS as before, and so is every job after a
 restart.  The job manager forgets a job that ends without starting.
 """
@@ -57,7 +58,7 @@ class JReadAhead:
         self._ahead = OrderedDict()    # id -> J text, or its Deferred
         self.budget = budget
         self._known = {}               # id -> J text
-        self._texts = {}               # id(text) -> [text, jobs holding it]
+        self._texts = {}               # text -> [text, jobs holding it]
         self.known_bytes = 0
         self.stats = {} if stats is None else stats
         self.stats.update({"J-read-ahead": 0, "J-ahead-hits": 0,
@@ -68,15 +69,14 @@ class JReadAhead:
         the start, unless it would not fit the budget."""
         if jobid in self._known:
             return
-        held = self._texts.get(id(J))
+        held = self._texts.get(J)
         if held is None:
             if self.known_bytes + len(J) > self.budget:
                 return
-            self._texts[id(J)] = [J, 1]
+            held = self._texts[J] = [J, 0]
             self.known_bytes += len(J)
-        else:
-            held[1] += 1
-        self._known[jobid] = J
+        held[1] += 1
+        self._known[jobid] = held[0]
 
     def forget(self, jobid):
         """Drop the J kept for ``jobid`` (its start took it, or it ended
@@ -84,10 +84,10 @@ class JReadAhead:
         J = self._known.pop(jobid, None)
         if J is None:
             return
-        held = self._texts[id(J)]
+        held = self._texts[J]
         held[1] -= 1
         if not held[1]:
-            del self._texts[id(J)]
+            del self._texts[J]
             self.known_bytes -= len(J)
 
     def _lookup(self, key):

@@ -135,6 +135,21 @@ class RememberedTests(ReadAheadTests):
         self.assertEqual(self.successResultOf(defer.ensureDeferred(
             ahead.read(12, self.key(12)))), "y" * 60)
 
+    def test_equal_texts_are_kept_once(self):
+        # the same job submitted again arrives as another, equal text
+        ahead = JReadAhead(self.kvs, self.broker.router.instance_cred,
+                           budget=100)
+        texts = ["".join(["x"] * 60) for _ in range(10)]
+        self.assertIsNot(texts[0], texts[1])
+        for jobid, text in enumerate(texts, 1):
+            ahead.remember(jobid, text)
+        self.assertEqual(ahead.known_bytes, 60)
+        for jobid in range(1, 11):
+            self.assertEqual(self.successResultOf(defer.ensureDeferred(
+                ahead.read(jobid, self.key(jobid)))), "x" * 60)
+        self.assertEqual(ahead.stats["J-known-hits"], 10)
+        self.assertEqual(ahead.known_bytes, 0)
+
     def test_forgetting_an_unknown_job_is_harmless(self):
         self.ahead.forget(42)
         self.ahead.remember(42, "J")
