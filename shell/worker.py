@@ -52,6 +52,7 @@ class _Process:
         self.keep = sorted(keep)
         self.cwd = os.getcwd()
         self.environ = dict(os.environ)
+        self._environ_data = dict(_environ_data())
         # the cpu-affinity plugin puts the cpus back when a job binds none
         affinity.base_cpus = os.sched_getaffinity(0)
         self.handlers = {signum: _signal.getsignal(signum)
@@ -61,7 +62,7 @@ class _Process:
         """Put the process back as it was.  :raises OSError:"""
         for which, limits in reversed(shell.rlimits_before):
             resource.setrlimit(which, limits)
-        if os.environ != self.environ:
+        if _environ_data() != self._environ_data:
             os.environ.clear()
             os.environ.update(self.environ)
         os.chdir(self.cwd)
@@ -73,6 +74,13 @@ class _Process:
             os.closerange(low, fd)
             low = fd + 1
         os.closerange(low, _FD_END)
+
+
+def _environ_data():
+    """The bytes the environment is made of, ``os.environ``'s own dict
+    (CPython's, on POSIX): comparing two in C costs 1 us where comparing
+    ``os.environ`` as a mapping decodes every variable (50 us a job)."""
+    return getattr(os.environ, "_data", os.environ)
 
 
 def serve(spec, ev_fd, ctl_fd, max_jobs=MAX_JOBS):
