@@ -42,8 +42,8 @@ shell that dies by a signal or is lost with its server raises an
 ``exec`` exception.
 
 Shells outlive their brokers.  Each shell event is numbered; rank 0
-acknowledges (``job-exec.shell-ack``) the events whose writes are
-durable, recording the last one in ``guest.exec.seq.<rank>`` in the same
+acknowledges (``job-exec.shell-ack``, a request that wants no answer)
+the events whose writes are durable, recording the last one in ``guest.exec.seq.<rank>`` in the same
 commit, and the shell server holds every unacknowledged event
 for the next reader.  A job reattached after a restart opens
 ``job-exec.shell-attach`` streams instead of launching, skips the events
@@ -294,9 +294,8 @@ class ShellJob(TestJob):
                 # drops these events too; one RPC a job less
                 return
             router = self.svc.router
-            router.call("job-exec.shell-ack", {"id": self.id, "seq": upto},
-                        cred=router.instance_cred, nodeid=rank
-                        ).addErrback(lambda f: f.trap(FluxError))
+            router.notify("job-exec.shell-ack", {"id": self.id, "seq": upto},
+                          cred=router.instance_cred, nodeid=rank)
             if self.seqs[rank] > upto:
                 self._ack_when_durable(rank)
         self.svc.writer.flush().addCallback(durable)
@@ -305,10 +304,9 @@ class ShellJob(TestJob):
         """The job is over and durable: the servers drop its shells."""
         router = self.svc.router
         for rank in self.ranks:
-            router.call("job-exec.shell-ack", {"id": self.id, "seq": 0,
-                                               "forget": True},
-                        cred=router.instance_cred, nodeid=rank
-                        ).addErrback(lambda f: f.trap(FluxError))
+            router.notify("job-exec.shell-ack", {"id": self.id, "seq": 0,
+                                                 "forget": True},
+                          cred=router.instance_cred, nodeid=rank)
 
     def _away(self, rank):
         """The broker of ``rank`` is gone while its shell runs: try

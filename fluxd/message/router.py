@@ -233,6 +233,11 @@ class Request:
             self._reply(response)
 
 
+def _no_reply(response):
+    # (a request flagged NORESPONSE is never answered: see Request._send)
+    raise AssertionError(f"answered a NORESPONSE request: {response.topic}")
+
+
 #: a :class:`Stream` not ended yet
 _LIVE = object()
 
@@ -572,6 +577,18 @@ class Router:
                     d.errback(exc)
         self.deliver(message, reply)
         return d
+
+    def notify(self, topic, payload=None, *, cred, nodeid=None):
+        """A request from inside the broker that wants no answer (RFC 6
+        ``FLUX_MSGFLAG_NORESPONSE``): neither a response nor an error
+        comes back, and none crosses the overlay.  For a message whose
+        loss the caller would ignore anyway.
+
+        :param cred: as for :meth:`call`.
+        """
+        message = self._request(topic, payload, Credential(*cred), nodeid,
+                                flags=FLAG_NORESPONSE)
+        self.deliver(message, _no_reply)
 
     def stream(self, topic, payload=None, *, cred, on_response, nodeid=None,
                on_error=None):

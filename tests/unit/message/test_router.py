@@ -57,6 +57,11 @@ class Echo(Module):
     def fail(self, request):
         raise InvalidArgument("bad thing")
 
+    @method("note", roles=ROLE_USER)
+    def note(self, request):
+        self.noted(request)
+        return {"unwanted": True}
+
     @method("bug", roles=ROLE_USER)
     def bug(self, request):
         return 1 / 0
@@ -323,6 +328,28 @@ class RouterTests(SynchronousTestCase):
         self.assertIn("owner", str(failure.value))
         self.failureResultOf(self.router.call(
             "nope.x", cred=self.router.instance_cred))
+
+    def test_notify_runs_the_handler_and_answers_nothing(self):
+        seen = []
+        self.echo.noted = lambda request: seen.append(request.json())
+        self.router.notify("echo.note", {"n": 1},
+                           cred=Credential(3, ROLE_USER))
+        self.assertEqual(seen, [{"n": 1}])
+        # errors are not answered either: a handler that fails, a
+        # method refused, a service that does not exist
+        self.router.notify("echo.fail", cred=Credential(3, ROLE_USER))
+        self.router.notify("echo.owner", cred=Credential(3, ROLE_USER))
+        self.router.notify("nope.x", cred=self.router.instance_cred)
+
+    def test_notify_goes_upstream_flagged(self):
+        up = Upstream()
+        router = Router(rank=1)
+        router.attach_upstream(up)
+        router.notify("echo.any", {"n": 2}, cred=router.instance_cred,
+                      nodeid=0)
+        [(message, _)] = up.forwarded
+        self.assertTrue(message.flags & FLAG_NORESPONSE)
+        self.assertEqual((message.nodeid, message.json()), (0, {"n": 2}))
 
     def test_call_requires_a_credential(self):
         self.assertRaises(TypeError, self.router.call, "echo.any")
