@@ -322,6 +322,24 @@ jobs/s (% of spawn)::
           4   1000   494 (30.2%)    428 (27.4%)    445 (29.9%)
           4  16000   420 (25.9%)    419 (24.7%)    444 (29.6%)
 
+Later that evening (a directory's superseded versions evicted first,
+equal J texts kept once, the shell worker's environment compared in C,
+shell acknowledgements without an answer), six matrices 20:39-21:02;
+the last three, jobs/s (% of spawn; spawn 1,563-1,695/s)::
+
+    brokers   jobs   first          second         third
+          1   1000   572 (34.5%)    546 (33.3%)    503 (31.1%)
+          1  16000   434 (26.4%)    427 (25.6%)    432 (25.6%)
+          4   1000   479 (28.3%)    471 (29.9%)    459 (27.8%)
+          4  16000   450 (28.8%)    449 (28.4%)    458 (27.0%)
+
+Of the six, five had every cell at 25% or more; the other (20:42, a
+slow phase of the machine: spawn 1,383-1,449/s, rank 0 2.04 ms a job)
+had 4 brokers at 25.7% (1,000 jobs) and 23.1% (16,000).  On 1 broker
+at 16,000 jobs each job's own directory is still read back once from
+``content.sqlite`` (16,000 queued job directories need about 40 MB of
+directory cache; it has 8 MiB).
+
 To compare two trees despite the machine's drift, run both at the same
 time (two instances sharing the cores): the ratio of their jobs/s is
 steady to about 1% (the same tree against itself: 1.003 twice).
