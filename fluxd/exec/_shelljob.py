@@ -43,13 +43,14 @@ shell that dies by a signal or is lost with its server raises an
 
 Shells outlive their brokers.  Each shell event is numbered; rank 0
 acknowledges (``job-exec.shell-ack``, a request that wants no answer)
-the events whose writes are durable, recording the last one in ``guest.exec.seq.<rank>`` in the same
-commit, and the shell server holds every unacknowledged event
-for the next reader.  A job reattached after a restart opens
-``job-exec.shell-attach`` streams instead of launching, skips the events
-it already has and answers ``reattached``; a rank whose broker is gone is
-asked again each second and, past ``tbon.tcp_user_timeout``, its job
-gets a ``lost-shell`` exception.  The exec eventlog follows RFC 50:
+the events whose writes are durable, recording the last one in
+``guest.exec.seq.<rank>`` in the same commit, and the shell server
+holds every unacknowledged event for the next reader.  A job
+reattached after a restart opens ``job-exec.shell-attach`` streams
+instead of launching, skips the events it already has and answers
+``reattached``; a rank whose broker is gone is asked again each second
+and, past ``tbon.tcp_user_timeout``, its job gets a ``lost-shell``
+exception.  The exec eventlog follows RFC 50:
 ``recoverable`` once every shell of the job is held by its shell server
 or, for another user's job, by its relay (:mod:`flux_shell.relay`),
 ``reattach`` and

@@ -234,8 +234,9 @@ class Request:
 
 
 def _no_reply(response):
-    # (a request flagged NORESPONSE is never answered: see Request._send)
-    raise AssertionError(f"answered a NORESPONSE request: {response.topic}")
+    """The reply callback of :meth:`Router.notify`: never called (a
+    request flagged NORESPONSE is not answered, see Request._send), and
+    nothing to do if it were."""
 
 
 #: a :class:`Stream` not ended yet
