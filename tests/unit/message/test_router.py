@@ -13,6 +13,7 @@ from zope.interface.exceptions import Invalid
 
 from fluxd.errors import FluxError, InvalidArgument, PermissionDenied
 from fluxd.interfaces import IUpstream
+from fluxd.message import router as router_module
 from fluxd.message.router import OPEN, Credential, Router, method
 from fluxd.message.types import (
     FLAG_NORESPONSE, FLAG_STREAMING, FLAG_UPSTREAM, ROLE_OWNER, ROLE_USER,
@@ -330,6 +331,8 @@ class RouterTests(SynchronousTestCase):
             "nope.x", cred=self.router.instance_cred))
 
     def test_notify_runs_the_handler_and_answers_nothing(self):
+        answered = []
+        self.patch(router_module, "_no_reply", answered.append)
         seen = []
         self.echo.noted = lambda request: seen.append(request.json())
         self.router.notify("echo.note", {"n": 1},
@@ -340,6 +343,7 @@ class RouterTests(SynchronousTestCase):
         self.router.notify("echo.fail", cred=Credential(3, ROLE_USER))
         self.router.notify("echo.owner", cred=Credential(3, ROLE_USER))
         self.router.notify("nope.x", cred=self.router.instance_cred)
+        self.assertEqual(answered, [])
 
     def test_notify_goes_upstream_flagged(self):
         up = Upstream()
